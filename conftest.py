@@ -17,10 +17,11 @@ os.environ["EDGEOPS_LEASES"] = str(_STATE / "leases.sqlite")
 def pytest_sessionstart(session: object) -> None:
     # The real models and device logs are test inputs: without them the suite
     # must stop, not skip its way to green.
-    from edgeops.testing import SHARED_ENV, shared_dir
+    from edgeops.testing import TEST_DATA_ENV, test_data_dir
 
-    if not (shared_dir() / "models").is_dir() or not (shared_dir() / "fixtures").is_dir():
+    data = test_data_dir()
+    if not (data / "models").is_dir() or not (data / "fixtures").is_dir():
         pytest.exit(
-            f"shared test data not found at {shared_dir()}; check out beside ../shared or set {SHARED_ENV}",
+            f"test data not found at {data}; it is committed under tests/data (or set {TEST_DATA_ENV})",
             returncode=4,
         )

@@ -18,16 +18,16 @@ from edgeops.models import Device
 from edgeops.pipeline import Workspace
 from edgeops.plugins import PluginManager, make_plugin_manager
 
-SHARED_ENV = "EDGEOPS_SHARED"
+TEST_DATA_ENV = "EDGEOPS_TEST_DATA"
 
 
-def shared_dir() -> Path:
-    """The shared real models and device logs: ``$EDGEOPS_SHARED``, else ``../shared``
-    beside the checkout (the repository's parent folder)."""
+def test_data_dir() -> Path:
+    """The real models and device logs the suite runs on: ``$EDGEOPS_TEST_DATA``, else
+    the repository's own ``tests/data`` (committed, with sources and licences)."""
     import os
 
-    default = Path(__file__).resolve().parents[1].parent / "shared"
-    return Path(os.environ.get(SHARED_ENV, default))
+    default = Path(__file__).resolve().parents[1] / "tests" / "data"
+    return Path(os.environ.get(TEST_DATA_ENV, default))
 
 
 @pytest.fixture

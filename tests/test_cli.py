@@ -8,7 +8,7 @@ import pytest
 from edgeops.cli import main
 
 from factories import run_cli, tiny_onnx
-from paths import SHARED
+from paths import DATA
 
 
 def one_line_error(result) -> str:
@@ -50,9 +50,11 @@ def test_missing_model(tmp_path):
 
 
 def test_web_page_saved_as_onnx_is_rejected(tmp_path):
-    result = run_cli(
-        "ship", str(SHARED / "models/negative/wasi-gpu__mobilenetv2-7.onnx"), cwd=tmp_path
-    )
+    # A real mistake (sangeeta1998/wasi-gpu @ a9a047a687f1, mobilenetv2-7.onnx): a GitHub
+    # page saved under an .onnx name. Its opening is reproduced, not the unlicensed file.
+    page = tmp_path / "mobilenetv2-7.onnx"
+    page.write_text('\n\n\n\n<!DOCTYPE html>\n<html\n  lang="en"\n  data-color-mode="auto">\n<head>\n')
+    result = run_cli("ship", str(page), cwd=tmp_path)
     assert result.returncode == 1
     assert "is a web page (HTML), not an ONNX model" in one_line_error(result)
     assert not (tmp_path / "dist").exists()
@@ -98,8 +100,8 @@ def test_bad_stage_file(tmp_path):
 
 
 def test_import_turns_a_benchmark_log_into_a_measurement(tmp_path):
-    log = SHARED / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
-    model = SHARED / "models/tflite/coral__mobilenet_v1_0.25_128_quant.tflite"
+    log = DATA / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
+    model = DATA / "models/tflite/coral__mobilenet_v1_0.25_128_quant.tflite"
     result = run_cli(
         "import",
         str(log),

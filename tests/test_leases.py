@@ -12,7 +12,7 @@ from edgeops.leases import LeaseBook, resources_of
 from edgeops.models import Device
 
 from factories import FAST
-from paths import SHARED
+from paths import DATA
 
 
 def device(name: str, **labels: str) -> Device:
@@ -95,7 +95,7 @@ def test_a_stale_heartbeat_is_recovered_after_the_timeout(tmp_path):
 
 @pytest.mark.slow
 def test_two_concurrent_ships_never_measure_on_one_device_at_once(tmp_path):
-    model = str(SHARED / "models/onnx/ultraface__version-slim-320.onnx")
+    model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
     env = {
         **os.environ,
         "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",

@@ -16,7 +16,7 @@ from edgeops.files import sha256_file
 from edgeops.models import Manifest
 
 from factories import FAST, run_cli
-from paths import REPO, SHARED
+from paths import REPO, DATA
 
 pytestmark = pytest.mark.slow
 SEGMENTER = REPO / "examples" / "segmenter"
@@ -72,7 +72,7 @@ def test_segmenter_bundle_is_complete_and_valid(tmp_path):
 
 
 def test_second_ship_converts_and_optimizes_nothing(tmp_path):
-    model = str(SHARED / "models/onnx/ultraface__version-slim-320.onnx")
+    model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
     first = ship(tmp_path, model)
     assert first["cache"]["conversions_made"] == 1 and first["cache"]["optimizations_made"] == 4
     assert first["cache"]["conversions_reused"] == 0 and first["cache"]["optimizations_reused"] == 0
@@ -95,7 +95,7 @@ def test_symbolic_batch_dimension_model(tmp_path):
     """PAN's output batch dimension is symbolic ('unk__23')."""
     summary = ship(
         tmp_path,
-        str(SHARED / "models/onnx/skinclotheshair__PAN_mobilenetv3_small_100_simplifier.onnx"),
+        str(DATA / "models/onnx/skinclotheshair__PAN_mobilenetv3_small_100_simplifier.onnx"),
         "--task",
         "segmentation",
     )
@@ -107,7 +107,7 @@ def test_symbolic_batch_dimension_model(tmp_path):
 def test_one_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path):
     """MNIST (CNTK, opset 8): static int8 fails in ORT's quantizer; the rest ship."""
     summary = ship(
-        tmp_path, str(SHARED / "models/onnx/ortexamples__mnist.onnx"), "--task", "classification"
+        tmp_path, str(DATA / "models/onnx/ortexamples__mnist.onnx"), "--task", "classification"
     )
     status = {v["recipe"]["name"]: v["status"] for v in summary["variants"]}
     assert status["int8-static"] == "error" and status["fp32"] == "ok"
@@ -119,7 +119,7 @@ def test_one_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_stages_run_alone_from_the_files_before(tmp_path):
-    model = str(SHARED / "models/onnx/ultraface__version-slim-320.onnx")
+    model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
     for args in (
         ("convert", model, "-o", "c.json"),
         ("optimize", "c.json", "-o", "o.json"),
@@ -133,7 +133,7 @@ def test_stages_run_alone_from_the_files_before(tmp_path):
 
 
 def test_ctrl_c_leaves_cache_and_bundle_consistent(tmp_path):
-    model = str(SHARED / "models/onnx/ultraface__version-slim-320.onnx")
+    model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
     process = subprocess.Popen(
         [sys.executable, "-m", "edgeops", "ship", model, "--rounds", "3", "--min-duration-s", "2"],
         cwd=tmp_path,
@@ -167,7 +167,7 @@ def test_ctrl_c_leaves_cache_and_bundle_consistent(tmp_path):
 
 
 def test_resume_measures_only_what_is_missing(tmp_path):
-    model = str(SHARED / "models/onnx/ultraface__version-slim-320.onnx")
+    model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
     process = subprocess.Popen(
         [
             sys.executable,

@@ -13,10 +13,10 @@ from edgeops.leases import LeaseBook
 from edgeops_ssh.testing_sshd import Sshd
 
 from factories import FAST, run_cli
-from paths import REPO, SHARED
+from paths import REPO, DATA
 
 pytestmark = pytest.mark.slow
-ULTRAFACE = str(SHARED / "models/onnx/ultraface__version-slim-320.onnx")
+ULTRAFACE = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
 ONNX_ONLY = "tflite,coreml"
 
 

@@ -8,7 +8,7 @@ import venv
 
 import pytest
 
-from paths import REPO, SHARED
+from paths import REPO, DATA
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_installed_plugin_is_discovered_and_used_by_ship(tmp_path):
             "-m",
             "edgeops",
             "ship",
-            str(SHARED / "models/onnx/ultraface__version-slim-320.onnx"),
+            str(DATA / "models/onnx/ultraface__version-slim-320.onnx"),
             "--rounds",
             "1",
             "--min-runs",

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from edgeops.models import Device
-from edgeops.testing import shared_dir
+from edgeops.testing import test_data_dir
 
-FIXTURES = shared_dir() / "fixtures"
+FIXTURES = test_data_dir() / "fixtures"
 MODELS = FIXTURES.parent / "models" / "tflite"
 # Debian's adbd package (bookworm-backports), installed by ./install.sh.
 ADBD = Path("/usr/lib/android-sdk/platform-tools/adbd")

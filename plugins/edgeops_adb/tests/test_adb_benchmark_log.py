@@ -1,4 +1,4 @@
-"""Every benchmark log in ../shared/fixtures, parsed; and the variants the README names."""
+"""Every benchmark log in tests/data/fixtures, parsed; and the variants the README names."""
 
 import pytest
 

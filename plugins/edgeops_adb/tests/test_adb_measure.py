@@ -6,10 +6,10 @@ from pathlib import Path
 
 from edgeops.files import sha256_file, size_bytes
 from edgeops.models import Artifact, MeasureSettings, Recipe
-from edgeops.testing import shared_dir
+from edgeops.testing import test_data_dir
 from edgeops_adb.session import AdbSession
 
-MODEL = shared_dir() / "models" / "tflite" / "coral__mobilenet_v1_0.25_128_quant.tflite"
+MODEL = test_data_dir() / "models" / "tflite" / "coral__mobilenet_v1_0.25_128_quant.tflite"
 FAST = MeasureSettings(
     rounds=1, warmup_runs=1, min_runs=5, max_runs=20, min_duration_s=0.0, threads=1
 )

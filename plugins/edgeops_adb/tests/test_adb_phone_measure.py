@@ -2,7 +2,7 @@
 
 benchmark_model cannot run on this machine, so every test here pushes a
 STAND-IN shell script in its place (adb_testing.stand_in_benchmark_model): it
-records the argv it received and prints a real log from ../shared/fixtures.
+records the argv it received and prints a real log from tests/data/fixtures.
 What is real: adbd, adb-shell, the verified push, the command line as the
 device's shell runs it, the sentinel exit code, the timeout and the parsing.
 What is not: the tool's own measuring.

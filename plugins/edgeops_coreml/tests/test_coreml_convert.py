@@ -8,10 +8,10 @@ import pytest
 
 from edgeops.errors import ModelError
 from edgeops.models import ModelSpec, QualitySpec
-from edgeops.testing import shared_dir
+from edgeops.testing import test_data_dir
 from edgeops_coreml import convert
 
-ONNX_MODELS = shared_dir() / "models" / "onnx"
+ONNX_MODELS = test_data_dir() / "models" / "onnx"
 # iOS 16's Core ML specification version (coremltools' _SPECIFICATION_VERSION_IOS_16).
 SPEC_VERSION_IOS16 = 7
 

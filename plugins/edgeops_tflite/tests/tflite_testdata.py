@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from edgeops.models import MeasureSettings
-from edgeops.testing import shared_dir
+from edgeops.testing import test_data_dir
 
-SHARED_MODELS = shared_dir() / "models"
+SHARED_MODELS = test_data_dir() / "models"
 REAL_TFLITE = sorted((SHARED_MODELS / "tflite").glob("*.tflite"))
 INVALID_TFLITE = SHARED_MODELS / "negative" / "coral__invalid_models__model_invoking_error.tflite"
 FAST = MeasureSettings(
