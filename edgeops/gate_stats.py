@@ -8,8 +8,8 @@ UNKNOWN and says how many rounds the next look needs.
 
 **Unit of evidence.** One round, a fresh probe process, is one observation:
 its median, on the log scale (see round_stats). The statistic at a look is
-Student's two-sample t of the current's log round medians against the
-baseline's, with the variance pooled over both sides.
+Welch's two-sample t of the current's log round medians against the
+baseline's.
 
 **Repeated looks.** `ship --until-decided` looks after every batch of rounds;
 naive repeated testing inflates false alarms (20 looks at alpha 0.01 gave
@@ -174,10 +174,10 @@ def sequential_test(
         raise ValueError(f"the sequential test needs {FIRST_LOOK_ROUNDS} rounds a side")
     theta = math.log(threshold_ratio)
     i_max = design.max_information(threshold_ratio)
-    cv = _pooled_cv(base, cur)
+    var_all, df_all = _welch(base, cur)
+    cv = math.sqrt(var_all / (1 / nb + 1 / nc))
     d_all = float(cur.mean() - base.mean())
-    se_all = cv * math.sqrt(1 / nb + 1 / nc)
-    half = t_quantile(0.975, nb + nc - 2) * se_all
+    half = t_quantile(0.975, df_all) * math.sqrt(var_all)
     result = {
         "ratio": math.exp(d_all),
         "low": math.exp(d_all - half),
@@ -192,20 +192,20 @@ def sequential_test(
     schedule, infos, dfs = [], [], []
     fractions_list: list[float] = []
     for n in look_rounds(nc):
-        df = nb + n - 2
-        cv_n = _pooled_cv(base, cur[:n])
+        var_n, df = _welch(base, cur[:n])
+        var_up = _welch(base, cur[:n], upper=True)[0]
         # The information fraction, which decides how much error a look may
         # spend and when the test must end, uses an upper confidence bound of
         # the spread: a spread underestimated from few rounds would otherwise
         # end the test early exactly when its t statistic is inflated.
-        fraction = round(1.0 / ((cv_n * _spread_upper(df)) ** 2 * (1 / nb + 1 / n)) / i_max, 4)
+        fraction = round(1.0 / var_up / i_max, 4)
         # Rounded so that gates of the same data reuse the boundaries; a look
         # that adds no information (its rounds were noisier) is skipped.
         if fractions_list and fraction <= fractions_list[-1]:
             continue
         fractions_list.append(fraction)
         schedule.append(n)
-        infos.append(1.0 / (cv_n**2 * (1 / nb + 1 / n)))
+        infos.append(1.0 / var_n)
         dfs.append(df)
     fractions = tuple(fractions_list)
     bounds = _boundaries(fractions, design)
@@ -213,8 +213,10 @@ def sequential_test(
     for n, info, df, fraction, (a, b) in zip(schedule, infos, dfs, fractions, bounds, strict=False):
         fail_above = t_quantile(_NORMAL.cdf(b), df)
         # The pass boundary is a z on H1's scale: a - theta*sqrt(I) standard errors below theta.
-        drift = theta * math.sqrt(info)
-        pass_below = drift - t_quantile(_NORMAL.cdf(drift - a), df)
+        # a is on the design's z scale, whose mean under H1 is theta*sqrt(I_max*fraction);
+        # its distance below that mean, as a tail probability, moves to the t statistic.
+        below_h1 = theta * math.sqrt(i_max * fraction) - a
+        pass_below = theta * math.sqrt(info) - t_quantile(_NORMAL.cdf(below_h1), df)
         if a >= b:
             pass_below = fail_above  # the last look: both boundaries meet, the test ends
         t = float(cur[:n].mean() - base.mean()) * math.sqrt(info)
@@ -255,9 +257,23 @@ def _spread_upper(df: int, confidence: float = 0.95) -> float:
     return math.sqrt(df / max(chi2, 1e-9))
 
 
-def _pooled_cv(base: np.ndarray, cur: np.ndarray) -> float:
-    pooled = np.concatenate([base - base.mean(), cur - cur.mean()])
-    return max(math.sqrt(float((pooled**2).sum()) / (len(pooled) - 2)), GATE_MIN_CV)
+def _welch(base: np.ndarray, cur: np.ndarray, upper: bool = False) -> tuple[float, float]:
+    """Variance of the difference of means and its Welch-Satterthwaite degrees of freedom.
+
+    Each side keeps its own spread: the two runs may come from different days
+    or device states, and a baseline sized by its own spread (gate_ready_rounds)
+    tends to stop when that spread looked small, so pooling it into the
+    current's would understate the current's (2% false alarms at CV 2% when pooled).
+    ``upper`` takes each side's variance at its upper confidence bound, with
+    that side's own degrees of freedom.
+    """
+    vb = max(float(base.var(ddof=1)), GATE_MIN_CV**2) / len(base)
+    vc = max(float(cur.var(ddof=1)), GATE_MIN_CV**2) / len(cur)
+    if upper:
+        vb *= _spread_upper(len(base) - 1) ** 2
+        vc *= _spread_upper(len(cur) - 1) ** 2
+    df = (vb + vc) ** 2 / (vb**2 / (len(base) - 1) + vc**2 / (len(cur) - 1))
+    return vb + vc, df
 
 
 # A baseline is measured once and gated against many times, so it carries more
