@@ -59,6 +59,9 @@ def build_manifest(results: Results) -> Manifest:
                     expected_p50_ms=round(c.expected_p50_ms, 4)
                     if c.expected_p50_ms is not None
                     else None,
+                    expected_p50_interval_ms=(round(c.p50_low_ms, 4), round(c.p50_high_ms, 4))
+                    if c.p50_low_ms is not None and c.p50_high_ms is not None
+                    else None,
                     method=c.method,
                 )
                 for c in plan.choices

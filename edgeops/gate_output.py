@@ -118,8 +118,7 @@ def method_note(report: GateReport) -> str:
         f"{s.design.power:.0%} at the threshold) fails a slowdown of {s.threshold_pct:g}%"
         + (f" ({per_profile})" if per_profile else "")
         + f" and passes no change; the interval shown is a {s.confidence:.0%} Welch interval of "
-        f"the ratio of round medians"
-        + f". Memory: +{s.memory_threshold_pct:g}% and "
+        f"the ratio of round medians" + f". Memory: +{s.memory_threshold_pct:g}% and "
         f"+{s.memory_threshold_mb:g} MB. Size: +{s.size_threshold_pct:g}%. Quality: the floor, "
         f"and a drop of at most {s.quality_drop_pct:g}%. Predictions never pass."
     )

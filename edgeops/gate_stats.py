@@ -352,7 +352,9 @@ def _solve(f: object, target: float, lo: float = -12.0, hi: float = 12.0) -> flo
 
 
 @cache
-def _boundaries(fractions: tuple[float, ...], design: SequentialDesign) -> list[tuple[float, float]]:
+def _boundaries(
+    fractions: tuple[float, ...], design: SequentialDesign
+) -> list[tuple[float, float]]:
     """(pass, fail) boundaries on the z scale at each information fraction.
 
     z at look k is S_k / sqrt(I_k), S a Brownian motion with drift theta in

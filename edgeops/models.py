@@ -241,12 +241,32 @@ class Measurement(Frozen):
 # --------------------------------------------------------------------------- plans
 
 
+Objective = Literal["fastest", "smallest", "best-quality"]
+
+
 class SelectionPolicy(Frozen):
     memory_safety_factor: float = Field(
         0.5, description="Share of the app memory limit a model may use"
     )
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
+    objective: Objective = Field(
+        "fastest",
+        description="fastest; smallest file within the latency budget; best quality within it",
+    )
+    equivalence_pct: float = Field(
+        5.0,
+        description="A variant not shown to be this much slower than the fastest is tied with it",
+    )
+    quality_margin_pct: float = Field(
+        0.5, description="Quality figures closer than this share of the better one are equal"
+    )
+    fallback_memory_margin_pct: float = Field(
+        10.0, description="A fallback on the same accelerators must need this much less memory"
+    )
+    baseline_primary: str | None = Field(
+        None, description="The baseline's primary (format:recipe): preferred among ties"
+    )
 
 
 class Choice(Frozen):
@@ -263,6 +283,23 @@ class Choice(Frozen):
     min_free_memory_mb: float | None = Field(
         None, description="Fall back past this choice when less memory than this is free"
     )
+    p50_low_ms: float | None = Field(None, description="95% interval of the p50, from its rounds")
+    p50_high_ms: float | None = None
+    rounds: int = 0
+
+
+class FrontierPoint(Frozen):
+    """A candidate no other beats on latency, size and quality at once."""
+
+    variant_id: str
+    variant_name: str
+    compute_unit: str
+    p50_ms: float | None
+    p50_low_ms: float | None
+    p50_high_ms: float | None
+    size_bytes: int | None
+    quality: float | None
+    chosen: bool = False
 
 
 class Rejection(Frozen):
@@ -280,6 +317,15 @@ class Plan(Frozen):
     rejected: tuple[Rejection, ...] = ()
     nearest_miss: Rejection | None = None
     note: str | None = None
+    decision: Literal["clear", "tie", "undecided"] | None = Field(
+        None,
+        description="clear: the primary is measurably best; tie: others are within the "
+        "equivalence margin and a tie-break chose; undecided: more rounds could change it",
+    )
+    decision_note: str | None = None
+    frontier: tuple[FrontierPoint, ...] = Field(
+        (), description="Pareto frontier of p50 x size x quality, chosen point marked"
+    )
 
 
 # --------------------------------------------------------------------------- results
@@ -338,6 +384,9 @@ class ManifestChoice(Frozen):
     requires: tuple[str, ...] = ()
     min_free_memory_mb: float | None = None
     expected_p50_ms: float | None = None
+    expected_p50_interval_ms: tuple[float, float] | None = Field(
+        None, description="95% interval of the p50 over the measurement's rounds"
+    )
     method: Method
 
 

@@ -55,7 +55,12 @@ class Primary:
 
 
 def lognormal(
-    seed: int, median_ms: float, n: int = 600, sigma: float = 0.05, rounds: int = 20, cv: float = 0.02
+    seed: int,
+    median_ms: float,
+    n: int = 600,
+    sigma: float = 0.05,
+    rounds: int = 20,
+    cv: float = 0.02,
 ) -> tuple[float, ...]:
     """``n`` samples in ``rounds`` equal rounds; each round (process) shifted by its own factor, sd ``cv``.
 
@@ -233,7 +238,9 @@ def test_pooled_samples_do_not_count_as_evidence() -> None:
 
 def test_too_few_current_rounds_say_how_many_more() -> None:
     base = measurement(lognormal(1, 8.0))
-    lat = compare_latency(base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, GateSettings())
+    lat = compare_latency(
+        base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, GateSettings()
+    )
     assert lat.verdict == "inconclusive" and lat.more_rounds == 1
     assert "current has 2 round(s), fewer than 3" in lat.detail
 
@@ -390,9 +397,7 @@ def test_every_variant_in_both_runs_is_reported_by_name() -> None:
 
 
 def test_undecided_comparisons_name_what_to_measure_again() -> None:
-    base = run(
-        {"phone": Primary(lognormal(1, 8.0, cv=0.05)), "board": Primary(lognormal(2, 8.0))}
-    )
+    base = run({"phone": Primary(lognormal(1, 8.0, cv=0.05)), "board": Primary(lognormal(2, 8.0))})
     cur = run(
         {
             "phone": Primary(lognormal(3, 8.2, 90, rounds=3, cv=0.05), rounds=3),
