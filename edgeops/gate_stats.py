@@ -155,8 +155,8 @@ def next_look(after: int) -> int:
 
 
 def sequential_test(
-    baseline_logs: Sequence[float],
-    current_logs: Sequence[float],
+    baseline_logs: Sequence[float] | np.ndarray,
+    current_logs: Sequence[float] | np.ndarray,
     threshold_ratio: float,
     design: SequentialDesign | None = None,
 ) -> SequentialResult:
@@ -291,7 +291,9 @@ def baseline_rounds_for(
 
 
 def gate_ready_rounds(
-    logs: Sequence[float], threshold_ratio: float, design: SequentialDesign | None = None
+    logs: Sequence[float] | np.ndarray,
+    threshold_ratio: float,
+    design: SequentialDesign | None = None,
 ) -> int:
     """Extra rounds a measurement needs to serve as a baseline gates can decide against.
 
@@ -391,10 +393,27 @@ def _boundaries_at(
             sd = math.sqrt(t - prev_t)
             shift = scale * (t - prev_t)  # H1's drift over the increment, in sqrt(I_max) units
 
-            def tail0(x: float, z: np.ndarray = z, w: np.ndarray = w, f0: np.ndarray = f0) -> float:
+            def tail0(
+                x: float,
+                z: np.ndarray = z,
+                w: np.ndarray = w,
+                f0: np.ndarray = f0,
+                s: float = s,
+                sp: float = sp,
+                sd: float = sd,
+            ) -> float:
                 return float((w * f0 * _norm_cdf((x * s - z * sp) / sd)).sum())
 
-            def low1(x: float, z: np.ndarray = z, w: np.ndarray = w, f1: np.ndarray = f1) -> float:
+            def low1(
+                x: float,
+                z: np.ndarray = z,
+                w: np.ndarray = w,
+                f1: np.ndarray = f1,
+                s: float = s,
+                sp: float = sp,
+                sd: float = sd,
+                shift: float = shift,
+            ) -> float:
                 return float((w * f1 * _norm_cdf((x * s - z * sp - shift) / sd)).sum())
 
             total0 = float((w * f0).sum())

@@ -33,6 +33,7 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
     Quality,
     ReferenceOutputs,
     Results,
@@ -479,12 +480,21 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float = 0.5) -> Results:
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float = 0.5,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans per profile; ``baseline_primaries`` (profile id to format:recipe) break ties."""
         policy = SelectionPolicy(
             memory_safety_factor=memory_safety_factor,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
@@ -493,7 +503,9 @@ class Pipeline:
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
                     measurements=[m for m in results.measurements if m.profile_id == profile.id],
-                    policy=policy,
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)

@@ -181,7 +181,7 @@ def edgeops_select(
         method="predicted" if any(c.method == "predicted" for c in choices) else "measured",
         choices=choices,
         rejected=tuple(rejected),
-        decision=decision.kind,  # type: ignore[arg-type]
+        decision=decision.kind,
         decision_note=decision.note,
         frontier=_frontier(candidates, decision.primary, policy),
     )
