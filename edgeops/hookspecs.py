@@ -10,6 +10,7 @@ every plugin's answer into a list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,10 +132,15 @@ def edgeops_evaluate(
 
 
 @hookspec
-def edgeops_discover_devices(inventory: Path | None) -> list[Device]:  # type: ignore[empty-body]
+def edgeops_discover_devices(  # type: ignore[empty-body]
+    inventory: Path | None, connect: Callable[[Device], Session]
+) -> list[Device]:
     """Devices this plugin can reach, from the inventory file or its own discovery.
 
     Collected from every plugin. ``inventory`` is the ``--devices`` file or None.
+    ``connect`` opens a Session through whichever plugin connects that transport
+    (``edgeops_connect``), for discovery that asks a device what hangs off it
+    (the iPhones tethered to a Mac); close what you open.
     """
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from edgeops.cli.tables import sizes_by_format
+from edgeops.devices.discovery import discover_devices
 from edgeops.devices.profiles import load_profiles, resolve_profiles
 from edgeops.errors import UsageError
 from edgeops.files import write_text
@@ -44,15 +45,6 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "threads": args.threads,
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
-
-
-def _discover(pm: Any, inventory: Path | None = None) -> list[Device]:
-    """Every plugin's devices; the inventory's first where two name the same device."""
-    devices: dict[str, Device] = {}
-    for found in pm.hook.edgeops_discover_devices(inventory=inventory):
-        for device in found:
-            devices.setdefault(device.id, device)
-    return list(devices.values())
 
 
 def _write_stage(results: Results, path: Path, as_json: bool) -> None:
@@ -92,7 +84,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     workspace = Workspace(args.workspace)
     history = History(workspace.history_path)
-    devices = _discover(pm, args.devices)
+    devices = discover_devices(pm, args.devices)
     results: Results | None = None
     if args.until_decided and args.baseline is None:
         raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
@@ -253,7 +245,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     with _Run(args, pm) as run:
         results = run.pipeline.measure(
             results,
-            _discover(pm),
+            discover_devices(pm),
             _settings(args, results.settings),
             reuse_measurements=args.reuse_measurements,
         )
@@ -400,7 +392,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown devices action {args.action!r}; use `edgeops devices [trust HOST]`"
         )
-    rows = [_device_row(pm, d) for d in _discover(pm, args.devices)]
+    rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
     if args.json:
         _print_json(rows)
         return 0

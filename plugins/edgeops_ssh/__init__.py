@@ -56,7 +56,8 @@ def trust_host(
 
 @hookimpl
 def edgeops_connect(device: Device) -> SshSession | None:
-    if device.transport != "ssh":
+    # A Mac host is an SSH peer too; what runs there is the Core ML backend's business.
+    if device.transport not in ("ssh", "mac-host"):
         return None
     from .session import SshSession
 
