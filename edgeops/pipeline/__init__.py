@@ -535,9 +535,18 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float = 0.5) -> Results:
+    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+        if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
+            raise UsageError(
+                f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
+                "it is the share of the app memory limit a model may use, e.g. 0.5"
+            )
+        given = (
+            {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
+        )
         policy = SelectionPolicy(
-            memory_safety_factor=memory_safety_factor,
+            **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
             compute_units=self.compute_units(),
