@@ -38,3 +38,16 @@ def test_bad_numbers_are_refused_before_any_work(tmp_path, flag, value, says):
     assert result.returncode == 2
     assert says in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / ".edgeops").exists() and not (tmp_path / "dist").exists()
+
+
+def test_a_misspelt_recipe_is_an_error_naming_the_known_ones(tmp_path):
+    tiny_onnx(tmp_path / "m.onnx")
+    (tmp_path / "edgeops.toml").write_text(
+        '[model]\nsource = "m.onnx"\nrecipes = ["onnx:fp16", "int8-statik"]\n'
+    )
+    result = run_cli("ship", str(tmp_path), "--profile", "host", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "unknown recipe 'int8-statik'" in line and "did you mean 'int8-static'" in line
+    assert "onnx:fp32" in line
+    assert not (tmp_path / "dist").exists()

@@ -96,6 +96,7 @@ class Pipeline:
         settings: MeasureSettings | None = None,
         run_id: str | None = None,
     ) -> Results:
+        self.check_recipe_names(spec.recipes)
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -249,6 +250,21 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
+        """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
+        if wanted is None:
+            return
+        known = sorted({r for rs in self.hook.edgeops_recipe_catalog() for r in rs})
+        bare = {r.split(":", 1)[-1] for r in known}
+        for name in wanted:
+            if name in known or name in bare:
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, [*known, *sorted(bare)], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown recipe {name!r} in recipes; {hint}known: {', '.join(known)}")
 
     def proposed_recipes(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
         """Every plugin's recipes for ``artifact``, each stamped with the plugin that proposed it.
