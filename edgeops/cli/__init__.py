@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     ship.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="measure every variant, even those ruled out on the host (below the quality "
+        "floor, too large, or dominated)",
+    )
+    ship.add_argument(
         "--memory-safety-factor",
         type=_share,
         help="share of the app memory limit a model may use (default 0.5)",

@@ -133,6 +133,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if results is None:
                 results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
                 results = run.pipeline.optimize(results)
+                if not args.no_prune:
+                    results = run.pipeline.prune(results, safety)
                 journal.save_stage(results)
             results = run.pipeline.measure(
                 results,

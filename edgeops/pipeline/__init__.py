@@ -43,6 +43,7 @@ from edgeops.models import (
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
@@ -487,7 +488,7 @@ class Pipeline:
         for profile in profiles.values():
             device = device_for.get(profile.id)
             for variant in ok_variants:
-                if variant.format not in profile.formats:
+                if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
                 if device is None:
                     measurements.extend(self._predict(profile, variant))
@@ -518,6 +519,24 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Rule variants out on the host before any device time (pruning.py)."""
+        factor = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else SelectionPolicy.model_fields["memory_safety_factor"].default
+        )
+        variants = prune(
+            list(results.variants), list(results.profiles), results.spec.quality, factor
+        )
+        ruled_out = sum(bool(v.pruned) for v in variants)
+        self.hook.edgeops_stage_started(stage="prune", total=0)
+        self.hook.edgeops_stage_finished(
+            stage="prune",
+            summary=f"{ruled_out} of {len(variants)} variant(s) ruled out on the host",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def remeasure(
         self,
