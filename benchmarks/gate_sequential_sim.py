@@ -12,8 +12,8 @@ benchmarks/gate_power.py (not yet updated to this test).
 
 import math, time, sys
 import numpy as np
-from edgeops.gate_stats import *
-from edgeops.gate_stats import gate_ready_rounds
+from edgeops.gate.stats import *
+from edgeops.gate.stats import gate_ready_rounds
 
 d = SequentialDesign()
 THR = 1.05

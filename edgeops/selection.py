@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Choice,
+    ComputeUnit,
     DeviceProfile,
     FrontierPoint,
     Measurement,
@@ -44,31 +45,20 @@ from edgeops.models import (
 from edgeops.quality import meets_floor
 from edgeops.round_stats import Interval, p50_interval, ratio_interval
 
-# What an app must have to use a compute unit; an empty tuple runs anywhere.
-ACCELERATOR_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "cpu": (),
-    "xnnpack": (),
-    "gpu": ("gpu",),
-    "nnapi": ("nnapi",),
-    "ane": ("ane",),
-    "cpu_only": (),
-    "cpu_and_gpu": ("gpu",),
-    "cpu_and_ne": ("ane",),
-    "all": ("ane",),
-}
+
+def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
+    """What an app must have to use ``compute_unit``, as its backend declares it.
+
+    A unit no backend declares is taken to need an accelerator of its own name: a
+    fallback must never be assumed to run anywhere without evidence.
+    """
+    known = units.get(compute_unit)
+    return known.requires if known is not None else (compute_unit,)
 
 
-# How demanding an accelerator is, for ordering fallbacks: a phone with a Neural
-# Engine has a GPU, one with a GPU may lack a Neural Engine, and all have a CPU.
-ACCELERATOR_RANK = {"ane": 2, "gpu": 1, "nnapi": 1}
-
-
-def demand(accelerators: frozenset[str]) -> int:
-    return max((ACCELERATOR_RANK.get(a, 1) for a in accelerators), default=0)
-
-
-def requirements(compute_unit: str) -> tuple[str, ...]:
-    return ACCELERATOR_REQUIREMENTS.get(compute_unit.lower(), (compute_unit.lower(),))
+def demand(compute_unit: str, units: dict[str, ComputeUnit]) -> int:
+    known = units.get(compute_unit)
+    return known.rarity if known is not None else 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +67,7 @@ class _Candidate:
     measurement: Measurement
     interval: Interval | None
     requires: frozenset[str]
+    rarity: int
 
     @property
     def p50_ms(self) -> float:
@@ -125,6 +116,28 @@ def edgeops_select(
         for v in variants
         if v.status != "ok"
     ]
+    rejected += [
+        Rejection(
+            variant_id=v.id,
+            variant_name=v.name,
+            compute_unit=None,
+            reasons=(f"ruled out before measuring: {reason}",),
+        )
+        for v in variants
+        if v.status == "ok" and (reason := v.pruned_for(profile.id))
+    ]
+    if (
+        not measurements
+        and any(v.status == "ok" for v in variants)
+        and all(v.pruned_for(profile.id) for v in variants if v.status == "ok")
+    ):
+        return Plan(
+            profile_id=profile.id,
+            status="unsupported",
+            rejected=tuple(rejected),
+            note="every variant was ruled out on the host, before any device time "
+            "(quality floor, file size, or dominated): see rejected",
+        )
     if not measurements:
         return Plan(
             profile_id=profile.id,
@@ -158,11 +171,14 @@ def edgeops_select(
                 )
             )
         else:
-            needs = set(requirements(m.compute_unit))
-            if not needs and m.compute_unit.lower() != "cpu" and m.variant_id in cpu_failed:
-                needs.add(m.compute_unit.lower())
+            cu = m.compute_unit
+            needs = set(requirements(cu, policy.compute_units))
+            if not needs and cu.lower() != "cpu" and m.variant_id in cpu_failed:
+                needs.add(cu.lower())
             interval = p50_interval(m) if m.method == "measured" else None
-            candidates.append(_Candidate(variant, m, interval, frozenset(needs)))
+            candidates.append(
+                _Candidate(variant, m, interval, frozenset(needs), demand(cu, policy.compute_units))
+            )
     if not candidates:
         return Plan(
             profile_id=profile.id,
@@ -308,7 +324,7 @@ def _fallback_chain(
 
     def worth(c: _Candidate) -> str | None:
         last = chain[-1][0]
-        if demand(c.requires) < demand(last.requires):
+        if c.rarity < last.rarity:
             return f"needs fewer accelerators ({_needs(c)})"
         if c.requires <= last.requires and c.memory_mb <= last.memory_mb * keep:
             return (

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edgeops.gate_stats import (
+from edgeops.gate.stats import (
     SequentialDesign,
     _boundaries,
     gate_ready_rounds,

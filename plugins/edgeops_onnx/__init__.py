@@ -5,19 +5,21 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from edgeops.files import sha256_file, write_bytes
 from edgeops.hookspecs import hookimpl
-from edgeops.models import (
+from edgeops.plugin import (
     Artifact,
     DeviceProfile,
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     Variant,
+    compare_with_reference,
+    sha256_file,
+    write_bytes,
 )
-from edgeops.quality import compare_with_reference
 
 from . import convert, recipes, running
 
@@ -75,6 +77,20 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     if artifact.format != FORMAT or not any(FORMAT in p.formats for p in profiles):
         return []
     return list(recipes.RECIPES)
+
+
+@hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    return [
+        RecipeFamily(name="float16", format=FORMAT, steps=(recipes.Float16,)),
+        RecipeFamily(name="quantize_dynamic", format=FORMAT, steps=(recipes.QuantizeDynamic,)),
+        RecipeFamily(name="quantize_static", format=FORMAT, steps=(recipes.QuantizeStatic,)),
+    ]
+
+
+@hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [r.id for r in recipes.RECIPES]
 
 
 @hookimpl

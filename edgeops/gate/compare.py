@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from edgeops.errors import ResultsError
-from edgeops.gate_stats import (
+from edgeops.gate.stats import (
     FIRST_LOOK_ROUNDS,
     MIN_BASELINE_ROUNDS,
     SequentialDesign,

@@ -11,20 +11,30 @@ import importlib
 import os
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import pluggy
 
 from edgeops import hookspecs
 from edgeops.errors import PluginError
+from edgeops.models import ComputeUnit
 
 ENTRY_POINT_GROUP = "edgeops"
 DISABLE_ENV = "EDGEOPS_DISABLE_PLUGINS"
+# Modules to register besides the entry points, comma-separated (as pytest's -p):
+# a plugin under development, before it is packaged, reaches worker processes too.
+PLUGINS_ENV = "EDGEOPS_PLUGINS"
 # When set, every hook call appends its name to this file: how the test suite
 # proves each hook is exercised, across the subprocesses it starts too.
 HOOK_LOG_ENV = "EDGEOPS_HOOK_LOG"
 # Core plugins: always registered, not entry points, so a broken environment
 # still selects and reports.
-CORE_PLUGINS = ("edgeops.selection", "edgeops.probing", "edgeops.inventory")
+CORE_PLUGINS = (
+    "edgeops.selection",
+    "edgeops.devices.probe_measure",
+    "edgeops.devices.inventory",
+    "edgeops.devices.scheduling",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ def make_plugin_manager(load_entry_points: bool = True) -> PluginManager:
         pm.register(importlib.import_module(module_name), name=module_name)
     if load_entry_points:
         _load_entry_points(pm)
+        _load_named_modules(pm)
     if os.environ.get(HOOK_LOG_ENV):
         _log_hook_calls(pm, os.environ[HOOK_LOG_ENV])
     try:
@@ -109,6 +120,23 @@ def _load_entry_points(pm: PluginManager) -> None:
         pm.distributions[ep.name] = (dist, ep.dist.version if ep.dist else None)
 
 
+def _load_named_modules(pm: PluginManager) -> None:
+    for module_name in (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",")):
+        if not module_name or module_name in disabled_plugin_names():
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise PluginError(
+                f"{PLUGINS_ENV} names {module_name!r}, which failed to import ({exc}); "
+                "fix it or remove it from the variable"
+            ) from exc
+        try:
+            pm.register(module, name=module_name)
+        except ValueError as exc:
+            raise PluginError(f"plugin {module_name!r} from {PLUGINS_ENV}: {exc}") from exc
+
+
 def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
     infos = []
     for name, plugin in pm.list_name_plugin():
@@ -130,18 +158,56 @@ def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
     return infos
 
 
+def hook_of(pm: pluggy.PluginManager, hook_name: str, plugin_name: str) -> Any:
+    """``hook_name`` as answered by one plugin alone: how a recipe reaches only its owner.
+
+    It goes through pluggy (a subset caller), so monitoring and argument selection hold.
+    """
+    others = [p for n, p in pm.list_name_plugin() if n != plugin_name and p is not None]
+    return pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+
+def answers_by_plugin(
+    pm: pluggy.PluginManager, hook_name: str, **kwargs: Any
+) -> list[tuple[str, Any]]:
+    """A collect hook called plugin by plugin, so each answer is known by its plugin's name."""
+    caller = getattr(pm.hook, hook_name)
+    names = {impl.plugin_name for impl in caller.get_hookimpls()}
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        if name in names and plugin is not None:
+            for answer in hook_of(pm, hook_name, name)(**kwargs):
+                out.append((name, answer))
+    return out
+
+
+def declared_compute_units(pm: pluggy.PluginManager) -> dict[str, ComputeUnit]:
+    """Every backend's compute units (``edgeops_compute_units``); one name declared two
+    ways is refused, since a fallback's requirements would depend on load order."""
+    units: dict[str, ComputeUnit] = {}
+    for owner, declared in answers_by_plugin(pm, "edgeops_compute_units"):
+        for unit in declared:
+            if unit.name in units and units[unit.name] != unit:
+                raise PluginError(
+                    f"compute unit {unit.name!r} is declared twice, differently "
+                    f"(last by plugin {owner!r}); rename one"
+                )
+            units[unit.name] = unit
+    return units
+
+
 def tool_versions(pm: pluggy.PluginManager) -> dict[str, str]:
     """Versions of every tool a registered plugin declares in ``EDGEOPS_TOOLS``, and of its code.
 
     They are part of every cache key, so upgrading onnxruntime, or changing a
-    backend's code without a release, re-makes variants.
+    plugin's code without a release, re-makes variants. Every plugin's code is
+    hashed, declared tools or not: an edited plugin must never serve a stale variant.
     """
     versions = {"edgeops": _version("edgeops") or "0"}
     for name, plugin in pm.list_name_plugin():
-        tools = getattr(plugin, "EDGEOPS_TOOLS", None)
-        if tools is None:
+        if plugin is None or name in CORE_PLUGINS:
             continue
-        for dist in tools:
+        for dist in getattr(plugin, "EDGEOPS_TOOLS", ()):
             versions[dist] = _version(dist) or "absent"
         versions[f"plugin:{name}"] = _code_sha256(plugin)
     return dict(sorted(versions.items()))
