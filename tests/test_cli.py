@@ -129,7 +129,7 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
     # Without a baseline, --until-decided measures each primary until a later gate
     # against this run can decide: at least 10 rounds (gate_stats.MIN_BASELINE_ROUNDS).
     model = str(tiny_onnx(tmp_path / "m.onnx"))
-    fast = ("--min-runs", "5", "--min-duration-s", "0.05", "--max-extra-rounds", "12")
+    fast = ("--min-runs", "5", "--min-duration-s", "0.05", "--max-extra-rounds", "30")
     result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -142,3 +142,16 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
     ]
     assert m["rounds"] >= 10
     assert plan["decision"] in ("clear", "tie", "undecided") and plan["frontier"]
+
+    # Issue 11's done-when, on this real run: gated against itself it passes, and
+    # against a copy whose samples are all 10% slower it fails.
+    results = tmp_path / out["bundle"] / "results.json"
+    itself = run_cli("gate", "--baseline", str(results), "--current", str(results), cwd=tmp_path)
+    assert itself.returncode == 0, itself.stdout
+    data = json.loads(results.read_text())
+    for row in data["measurements"]:
+        row["samples_ms"] = [1.1 * x for x in row["samples_ms"]]
+    slower = tmp_path / "slower.json"
+    slower.write_text(json.dumps(data))
+    failed = run_cli("gate", "--baseline", str(results), "--current", str(slower), cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout
