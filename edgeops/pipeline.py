@@ -9,6 +9,7 @@ tells the observer hooks where it is; it knows no backend.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,8 +40,11 @@ from edgeops.models import (
     SampleSet,
     SelectionPolicy,
     Variant,
+    VariantOutputs,
 )
 from edgeops.plugins import tool_versions
+from edgeops.quality import OUTPUTS_FILE
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
 from edgeops.samples import build_samples
 from edgeops.scheduling import RoundBook, job_key, measure_on_devices
 
@@ -80,6 +84,11 @@ class Pipeline:
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
+        # Outputs kept per variant for the report's gallery (0 keeps none), and how
+        # many worst samples per variant it shows.
+        self.keep_outputs = DEFAULT_KEEP
+        self.worst_k = DEFAULT_WORST_K
+        self.outputs: dict[str, VariantOutputs] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -281,7 +290,10 @@ class Pipeline:
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
         return results.model_copy(
-            update={"variants": tuple(evaluated.get(v.id, v) for v in results.variants)}
+            update={
+                "variants": tuple(evaluated.get(v.id, v) for v in results.variants),
+                "outputs": tuple(self.outputs[v.id] for v in todo if v.id in self.outputs),
+            }
         )
 
     def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
@@ -294,20 +306,49 @@ class Pipeline:
             results.spec.task,
         )
         quality = self.cache.get_value("quality", key, Quality)
-        if quality is not None:
+        outputs_key = cache_key("outputs", key, self.keep_outputs, self.worst_k)
+        kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
+        if quality is not None and (kept is not None or not self.keep_outputs):
             self.stats["evaluations_reused"] += 1
+            if kept is not None:
+                self.outputs[variant.id] = kept.model_copy(update={"variant_id": variant.id})
             return variant.model_copy(update={"quality": quality})
-        try:
-            quality = self.hook.edgeops_evaluate(
-                variant=variant,
-                reference=results.reference,
-                samples=results.samples,
-                spec=results.spec,
+        found: list[Quality | None] = []
+
+        def evaluate(outputs_dir: Path) -> VariantOutputs:
+            found.append(
+                self.hook.edgeops_evaluate(
+                    variant=variant,
+                    reference=results.reference,
+                    samples=results.samples,
+                    spec=results.spec,
+                    outputs_dir=outputs_dir,
+                )
             )
+            if not (outputs_dir / OUTPUTS_FILE).is_file():
+                raise _NoPlugin  # the backend keeps no outputs: quality alone
+            return score_outputs(
+                variant.id,
+                results.spec,
+                results.reference,  # type: ignore[arg-type]
+                outputs_dir,
+                keep=self.keep_outputs,
+                worst_k=self.worst_k,
+            )
+
+        try:
+            if self.keep_outputs:
+                self.outputs[variant.id] = self.cache.put("outputs", outputs_key, evaluate)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    evaluate(Path(scratch))
+        except _NoPlugin:
+            pass
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
+        quality = found[0] if found else None
         if quality is None:
             return variant
         self.cache.put_value("quality", key, quality)
