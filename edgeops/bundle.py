@@ -91,7 +91,16 @@ def write_bundle(results: Results, out: Path) -> Path:
         (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
         (tmp / "results.json").write_text(results.model_dump_json(indent=2) + "\n")
         (tmp / "report.md").write_text(markdown_report(results))
+        write_html_report(results, tmp)
     return out
+
+
+def write_html_report(results: Results, bundle: Path) -> None:
+    """``gallery/`` and ``report.html`` (edgeops.report); plotly comes with the studio extra."""
+    from edgeops.report.gallery import write_gallery
+    from edgeops.report.html import write_report
+
+    write_report(results, write_gallery(results, bundle), bundle)
 
 
 def read_results(path: Path) -> Results:
