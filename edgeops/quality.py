@@ -97,7 +97,7 @@ def compare_with_reference(
     With ``keep`` (the ``outputs_dir`` of ``edgeops_evaluate``) the outputs are also
     written there as ``outputs.npz``, keyed like the reference, for the report.
     """
-    from edgeops.samples import load_arrays
+    from edgeops.pipeline.samples import load_arrays
 
     if keep is not None:
         keep_outputs(keep, outputs)

@@ -97,7 +97,7 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
     """Render the gallery into ``bundle/gallery/``; None when no outputs were kept."""
     if not results.outputs or results.reference is None or results.samples is None:
         return None
-    from edgeops.samples import load_arrays
+    from edgeops.pipeline.samples import load_arrays
 
     task = results.spec.task
     kind: Literal["mask", "image", "labels", "none"] = {

@@ -23,7 +23,7 @@ from typing import Any
 
 from edgeops.models import Measurement, Plan, Results, Variant
 from edgeops.report.gallery import Gallery
-from edgeops.tables import sizes_by_format
+from edgeops.cli.tables import sizes_by_format
 
 REPORT_FILE = "report.html"
 
@@ -55,8 +55,8 @@ class ProfileView:
 
 
 def profile_rows(results: Results, plan: Plan) -> list[Row]:
-    from edgeops.gate import measurement_rounds
-    from edgeops.gate_stats import median_interval
+    from edgeops.gate.compare import measurement_rounds
+    from edgeops.gate.stats import median_interval
 
     metric = results.spec.quality.metric
     rank = {(c.variant_id, c.compute_unit): i for i, c in enumerate(plan.choices)}

@@ -52,7 +52,7 @@ def score_outputs(
     """Score every sample of ``outputs_dir/outputs.npz``; trim the file to what is kept."""
     import numpy as np
 
-    from edgeops.samples import load_arrays
+    from edgeops.pipeline.samples import load_arrays
 
     n_out = len(reference.output_names)
     ref = outputs_by_sample(load_arrays(reference.path), n_out)
