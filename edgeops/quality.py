@@ -122,7 +122,9 @@ def keep_outputs(folder: Path, outputs: Sequence[Sequence[np.ndarray]]) -> Path:
     from edgeops.files import write_bytes
 
     buffer = io.BytesIO()
-    arrays = {f"{k}/{i}": np.asarray(a) for i, outs in enumerate(outputs) for k, a in enumerate(outs)}
+    arrays = {
+        f"{k}/{i}": np.asarray(a) for i, outs in enumerate(outputs) for k, a in enumerate(outs)
+    }
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
     path = folder / OUTPUTS_FILE
     write_bytes(path, buffer.getvalue())

@@ -97,10 +97,22 @@ def write_bundle(results: Results, out: Path) -> Path:
 
 def write_html_report(results: Results, bundle: Path) -> None:
     """``gallery/`` and ``report.html`` (edgeops.report); plotly comes with the studio extra."""
+    import importlib.util
+    import sys
+
     from edgeops.report.gallery import write_gallery
     from edgeops.report.html import write_report
 
-    write_report(results, write_gallery(results, bundle), bundle)
+    gallery = write_gallery(results, bundle)
+    missing = [m for m in ("plotly", "jinja2") if importlib.util.find_spec(m) is None]
+    if missing:
+        # The bundle stays whole without it; report.md has the tables.
+        sys.stderr.write(
+            f"edgeops: no report.html ({', '.join(missing)} not installed); "
+            "install edgeops[studio] to get it\n"
+        )
+        return
+    write_report(results, gallery, bundle)
 
 
 def read_results(path: Path) -> Results:

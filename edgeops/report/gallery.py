@@ -157,7 +157,8 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
             if array is not None:
                 image = as_image(array, first_input.value_range)
         input_file = _write(out_dir / "input" / f"{index}.png", image, bundle)
-        ref_file, ref_top = None, ()
+        ref_file: str | None = None
+        ref_top: tuple[LabelScore, ...] = ()
         if kind == "mask":
             ref_file = _write(
                 out_dir / "reference" / f"{index}.png", mask_image(reference[index][0]), bundle
@@ -205,9 +206,7 @@ def _variant_sample(
 ) -> VariantSample:
     # Every sample is scored, in order, so a sample's index is its position.
     score = kept.per_sample[index] if index < len(kept.per_sample) else float("nan")
-    label_score = (
-        kept.per_sample_labels[index] if index < len(kept.per_sample_labels) else None
-    )
+    label_score = kept.per_sample_labels[index] if index < len(kept.per_sample_labels) else None
     folder = out_dir / kept.variant_id[:12]
     output_file = diff_file = None
     top: tuple[LabelScore, ...] = ()
@@ -301,7 +300,9 @@ def image_diff(reference: Any, output: Any) -> np.ndarray | None:
     if grey is None:
         return None
     level = grey[..., :1].astype(np.float64).max(axis=2) / 255.0
-    heat = np.stack([np.clip(level * 2, 0, 1), np.clip(level * 2 - 1, 0, 1), np.zeros_like(level)], -1)
+    heat = np.stack(
+        [np.clip(level * 2, 0, 1), np.clip(level * 2 - 1, 0, 1), np.zeros_like(level)], -1
+    )
     return (heat * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeops.cli.tables import sizes_by_format
 from edgeops.models import Measurement, Plan, Results, Variant
 from edgeops.report.gallery import Gallery
-from edgeops.cli.tables import sizes_by_format
 
 REPORT_FILE = "report.html"
 
@@ -38,6 +38,14 @@ class Row:
     reasons: tuple[str, ...] = ()
     interval: tuple[float, float] | None = None
     quality: float | None = None
+
+    @property
+    def size_mb(self) -> float:
+        return (self.variant.size_bytes or 0) / 1e6
+
+    @property
+    def p50_ms(self) -> float:
+        return self.m.p50_ms if self.m.p50_ms is not None else float("nan")
 
     @property
     def label(self) -> str:
@@ -122,15 +130,15 @@ def pareto_figure(view: ProfileView, metric: str) -> dict[str, Any]:
                 "type": "scatter",
                 "mode": "markers",
                 "name": group,
-                "x": [r.variant.size_bytes / 1e6 for r in members],  # type: ignore[operator]
-                "y": [r.m.p50_ms for r in members],
+                "x": [r.size_mb for r in members],
+                "y": [r.p50_ms for r in members],
                 "text": [_hover(r, metric) for r in members],
                 "hovertemplate": "%{text}<extra></extra>",
                 "error_y": {
                     "type": "data",
                     "symmetric": False,
-                    "array": [(r.interval[1] - r.m.p50_ms) if r.interval else 0 for r in members],  # type: ignore[operator]
-                    "arrayminus": [(r.m.p50_ms - r.interval[0]) if r.interval else 0 for r in members],  # type: ignore[operator]
+                    "array": [r.interval[1] - r.p50_ms if r.interval else 0 for r in members],
+                    "arrayminus": [r.p50_ms - r.interval[0] if r.interval else 0 for r in members],
                     "thickness": 1.2,
                 },
                 "marker": {
@@ -142,7 +150,7 @@ def pareto_figure(view: ProfileView, metric: str) -> dict[str, Any]:
                 },
             }
         )
-    front = pareto_front([(r.variant.size_bytes / 1e6, r.m.p50_ms) for r in rows if r.m.status == "ok"])  # type: ignore[misc, operator]
+    front = pareto_front([(r.size_mb, r.p50_ms) for r in rows if r.m.status == "ok"])
     if len(front) > 1:
         traces.insert(
             0,
@@ -286,7 +294,11 @@ def environment_rows(results: Results) -> list[dict[str, Any]]:
         device = devices.get(device_id)
         envs = [m.environment for m in ms if m.environment]
         runtimes = sorted(
-            {f"{e['runtime']} {e.get('runtime_version', '')}".strip() for e in envs if e.get("runtime")}
+            {
+                f"{e['runtime']} {e.get('runtime_version', '')}".strip()
+                for e in envs
+                if e.get("runtime")
+            }
         )
         rows.append(
             {

@@ -32,7 +32,11 @@ def outputs_by_sample(arrays: dict[str, Any], outputs: int) -> dict[int, list[np
     for key, array in arrays.items():
         k, i = key.split("/", 1)
         found.setdefault(int(i), {})[int(k)] = array
-    return {i: [per[k] for k in range(outputs)] for i, per in sorted(found.items()) if len(per) >= outputs}
+    return {
+        i: [per[k] for k in range(outputs)]
+        for i, per in sorted(found.items())
+        if len(per) >= outputs
+    }
 
 
 def ranking_metric(spec: ModelSpec, sample_metrics: dict[str, float]) -> str:
@@ -64,7 +68,9 @@ def score_outputs(
     per_sample = tuple(_finite(s[metric]) for s in scores)
     worst = _worst(indices, per_sample, higher, worst_k)
 
-    label_metric, per_label, worst_labels = None, (), ()
+    label_metric: str | None = None
+    per_label: tuple[float, ...] = ()
+    worst_labels: tuple[int, ...] = ()
     if labels is not None and spec.task in {"segmentation", "classification"}:
         label_metric, per_label = _against_labels(spec, [out[i][0] for i in indices], labels)
         worst_labels = _worst(indices, per_label, True, worst_k)
@@ -104,12 +110,16 @@ def _against_labels(
             truth = np.asarray(label).astype(np.int64).reshape(predicted.shape)
             values.append(iou(truth, predicted))
         else:
-            values.append(float(int(np.argmax(output.reshape(-1))) == int(np.asarray(label).reshape(-1)[0])))
+            values.append(
+                float(int(np.argmax(output.reshape(-1))) == int(np.asarray(label).reshape(-1)[0]))
+            )
     return ("iou" if spec.task == "segmentation" else "top1_accuracy"), tuple(values)
 
 
 def _worst(indices: list[int], values: tuple[float, ...], higher: bool, k: int) -> tuple[int, ...]:
-    order = sorted(range(len(values)), key=lambda j: (values[j] if higher else -values[j], indices[j]))
+    order = sorted(
+        range(len(values)), key=lambda j: (values[j] if higher else -values[j], indices[j])
+    )
     return tuple(indices[j] for j in order[:k])
 
 
