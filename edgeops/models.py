@@ -62,6 +62,11 @@ class ModelSpec(Frozen):
     inputs: tuple[InputSpec, ...] = ()
     samples: str | None = Field(None, description="Folder of .npy/.npz, or 'file.py:function'")
     sample_count: int = 16
+    labels: str | None = Field(
+        None,
+        description="Ground truth per sample, in the samples' order: a folder of .npy or "
+        "'file.py:function'; the report ranks samples against it too",
+    )
     quality: QualitySpec
     recipes: tuple[str, ...] | None = Field(
         None, description="Restrict the sweep to these recipe names"

@@ -43,7 +43,7 @@ from edgeops.models import (
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
-from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.plugin_manager import tool_versions
 from edgeops.quality import OUTPUTS_FILE
 from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
@@ -306,7 +306,15 @@ class Pipeline:
             results.spec.task,
         )
         quality = self.cache.get_value("quality", key, Quality)
-        outputs_key = cache_key("outputs", key, self.keep_outputs, self.worst_k)
+        labels = results.spec.labels
+        outputs_key = cache_key(
+            "outputs",
+            key,
+            self.keep_outputs,
+            self.worst_k,
+            labels,
+            _origin_hash(labels) if labels else None,
+        )
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
         if quality is not None and (kept is not None or not self.keep_outputs):
             self.stats["evaluations_reused"] += 1
@@ -334,6 +342,9 @@ class Pipeline:
                 outputs_dir,
                 keep=self.keep_outputs,
                 worst_k=self.worst_k,
+                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
+                if labels
+                else None,
             )
 
         try:

@@ -1,0 +1,122 @@
+"""edgeops.report: PNGs, per-sample scores, gallery images and the report's parts."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from edgeops.models import ModelSpec, QualitySpec, ReferenceOutputs
+from edgeops.quality import keep_outputs
+from edgeops.report.gallery import as_image, mask_diff, mask_image, top_labels
+from edgeops.report.html import pareto_front, script_json
+from edgeops.report.outputs import score_outputs
+from edgeops.report.png import png_bytes
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Read back an 8-bit RGB PNG of filter-0 scanlines, checking every chunk's CRC."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    assert header is not None
+    width, height, depth, colour = header[:4]
+    assert (depth, colour) == (8, 2)
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, 1 + width * 3)
+    assert not rows[:, 0].any()
+    return rows[:, 1:].reshape(height, width, 3)
+
+
+def test_png_round_trips():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(7, 5, 3), dtype=np.uint8)
+    assert np.array_equal(decode_png(png_bytes(image)), image)
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((4, 4), np.uint8))
+
+
+def test_nchw_input_becomes_an_image_scaled_by_its_value_range():
+    array = np.zeros((1, 3, 4, 6), np.float32)
+    array[0, 0] = 1.0  # red channel full
+    image = as_image(array, (0.0, 1.0))
+    assert image is not None and image.shape == (4, 6, 3)
+    assert (image[..., 0] == 255).all() and (image[..., 1:] == 0).all()
+    assert as_image(np.zeros((1, 10)), (0.0, 1.0)) is None  # not an image
+
+
+def test_mask_and_difference_map():
+    reference = np.full((1, 1, 4, 4), -5.0, np.float32)  # logits: background
+    reference[..., :2, :] = 5.0  # top half foreground
+    output = reference.copy()
+    output[..., 0, 0] = -5.0  # one missed foreground pixel
+    output[..., 3, 3] = 5.0  # one extra
+    mask = mask_image(output, like=reference)
+    assert mask is not None and (mask[0, 1] == 255).all() and (mask[0, 0] == 0).all()
+    diff = mask_diff(reference, output)
+    assert diff is not None
+    assert tuple(diff[0, 0]) == (40, 110, 240)  # missed: blue
+    assert tuple(diff[3, 3]) == (230, 40, 40)  # extra: red
+    assert tuple(diff[1, 1]) == (96, 96, 96) and tuple(diff[2, 2]) == (24, 24, 24)
+
+
+def test_top_labels_softmax_logits_and_keep_probabilities():
+    top = top_labels(np.array([[0.0, 3.0, 1.0]]), k=2)
+    assert [t.label for t in top] == [1, 2]
+    assert top[0].score == pytest.approx(np.exp(3) / np.exp([0, 3, 1]).sum(), abs=1e-6)
+    probs = top_labels(np.array([0.1, 0.2, 0.7]), k=3)
+    assert [(t.label, t.score) for t in probs] == [(2, 0.7), (1, 0.2), (0, 0.1)]
+
+
+def _spec(task="segmentation", metric="iou"):
+    return ModelSpec(
+        name="m",
+        source="m.onnx",
+        source_sha256="0" * 64,
+        task=task,
+        quality=QualitySpec(metric=metric, floor=0.5),
+    )
+
+
+def test_scores_rank_the_worst_samples_and_keep_what_the_gallery_needs(tmp_path):
+    rng = np.random.default_rng(1)
+    refs = [rng.normal(size=(1, 1, 8, 8)).astype(np.float32) for _ in range(6)]
+    outs = [r.copy() for r in refs]
+    outs[4] = -refs[4]  # every pixel flipped: IoU 0
+    outs[2][..., :4, :] = -refs[2][..., :4, :]  # half flipped
+    ref_dir, out_dir = tmp_path / "ref", tmp_path / "out"
+    ref_path = keep_outputs(ref_dir, [[r] for r in refs])
+    keep_outputs(out_dir, [[o] for o in outs])
+    reference = ReferenceOutputs(path=ref_path, sha256="x", framework="t", output_names=("y",))
+    labels = [(r > 0).astype(np.int64) for r in refs]
+    labels[1] = 1 - labels[1]  # the reference itself is wrong on sample 1
+    kept = score_outputs("v", _spec(), reference, out_dir, keep=2, worst_k=2, labels=labels)
+    assert kept.metric == "iou" and kept.higher_is_better
+    assert kept.worst == (4, 2)
+    assert kept.per_sample[4] == 0.0 and kept.per_sample[0] == 1.0
+    assert set(kept.worst_labels) == {1, 4}  # both miss the labels entirely
+    # The first two samples and every worst one are kept, and only those.
+    assert kept.kept == (0, 1, 2, 4)
+    with np.load(kept.path) as data:
+        assert sorted(data.files) == ["0/0", "0/1", "0/2", "0/4"]
+        assert np.array_equal(data["0/4"], outs[4])
+
+
+def test_pareto_front_keeps_points_nothing_beats():
+    points = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (0.5, 9.0)]
+    assert pareto_front(points) == [(0.5, 9.0), (1.0, 5.0), (2.0, 3.0), (4.0, 1.0)]
+
+
+def test_script_json_cannot_close_its_script_element():
+    text = script_json({"name": "</script><script>alert(1)</script>", "x": "<!--"})
+    assert "</script" not in text and "<!--" not in text
+    with pytest.raises(ValueError):
+        script_json({"x": float("nan")})
