@@ -13,6 +13,8 @@ from edgeops.report.html import pareto_front, script_json
 from edgeops.report.outputs import score_outputs
 from edgeops.report.png import png_bytes
 
+from studio_workspace import PageWatch, keep_screenshot, png_size
+
 
 def decode_png(data: bytes) -> np.ndarray:
     """Read back an 8-bit RGB PNG of filter-0 scanlines, checking every chunk's CRC."""
@@ -120,3 +122,59 @@ def test_script_json_cannot_close_its_script_element():
     assert "</script" not in text and "<!--" not in text
     with pytest.raises(ValueError):
         script_json({"x": float("nan")})
+
+
+# --------------------------------------------------------------------------- in a real browser
+
+
+@pytest.mark.slow
+def test_report_html_renders_plots_and_gallery_offline(shipped_twice, browser, tmp_path):
+    bundle = shipped_twice.bundles[1]
+    report = bundle / "report.html"
+    assert report.is_file() and (bundle / "report.md").is_file()  # the markdown report stays
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    left_the_file = []
+
+    def only_local(route):
+        # Anything but the file itself and inline data is a request leaving the file.
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            left_the_file.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(report.as_uri(), wait_until="load")
+    page.wait_for_function("document.querySelectorAll('.plot .main-svg').length >= 3")
+    plots = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.plot')).map(el => ({
+            id: el.id,
+            traces: (el.data || []).length,
+            drawn: el.querySelectorAll('.scatterlayer .point, .boxlayer path.box, .barlayer .point').length,
+        }))"""
+    )
+    assert {p["id"] for p in plots} >= {"fig-0-pareto", "fig-0-latency", "fig-0-memory"}
+    for p in plots:
+        assert p["traces"] > 0 and p["drawn"] > 0, p  # an empty plot fails
+    images = page.evaluate(
+        "() => Array.from(document.images).map(i => [i.alt, i.naturalWidth, i.src.slice(0, 22)])"
+    )
+    assert len(images) >= 4
+    for alt, width, src in images:
+        assert width > 0 and src == "data:image/png;base64,", alt
+    gallery = page.locator(".gallery-variant")
+    assert gallery.count() >= 4  # fp32, fp16, int8-dynamic, int8-static
+    assert page.locator(".gallery-variant figcaption", has_text="difference").count() > 0
+    assert "vs labels" in page.locator("#gallery").inner_text()  # the example names its labels
+    assert page.locator("table.plan tr.primary").count() == 1
+    assert "onnxruntime" in page.locator("table.environment").inner_text()
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert png_size(shot)[1] > 2000  # the whole page, not a blank viewport
+    keep_screenshot(shot, "report.png")
+    watch.assert_clean()
+    assert not left_the_file
+    assert all(u.startswith(("file:", "data:")) for u in watch.requests), watch.requests
+    context.close()
