@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from edgeops.files import write_bytes
 from edgeops.models import Frozen, Results, VariantOutputs
 from edgeops.quality import segmentation_labels
 from edgeops.report.outputs import outputs_by_sample
@@ -52,6 +51,7 @@ class SampleImages(Frozen):
     index: int
     input: str | None = Field(None, description="PNG path inside the bundle")
     reference: str | None = None
+    label: str | None = Field(None, description="The ground truth, when the spec names labels")
     reference_top: tuple[LabelScore, ...] = ()
 
 
@@ -88,7 +88,7 @@ class Gallery(Frozen):
 
     def files(self) -> set[str]:
         """Every file the gallery names: what a server may hand out."""
-        found = {f for s in self.samples for f in (s.input, s.reference) if f}
+        found = {f for s in self.samples for f in (s.input, s.reference, s.label) if f}
         found |= {f for v in self.variants for s in v.samples for f in (s.output, s.diff) if f}
         return found
 
@@ -97,6 +97,8 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
     """Render the gallery into ``bundle/gallery/``; None when no outputs were kept."""
     if not results.outputs or results.reference is None or results.samples is None:
         return None
+    import numpy as np
+
     from edgeops.pipeline.samples import load_arrays
 
     task = results.spec.task
@@ -149,6 +151,11 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
                 samples=tuple(samples),
             )
         )
+    labels = None
+    if results.spec.labels and kind == "mask":
+        from edgeops.pipeline.samples import load_labels
+
+        labels = load_labels(results.spec, results.samples.count)
     sample_images = []
     for index in sorted(shown):
         image = None
@@ -171,8 +178,18 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
             )
         elif kind == "labels":
             ref_top = top_labels(reference[index][0])
+        label_file = None
+        if labels is not None and index < len(labels):
+            truth = np.asarray(labels[index]).astype(np.int64)
+            label_file = _write(out_dir / "labels" / f"{index}.png", mask_image(truth), bundle)
         sample_images.append(
-            SampleImages(index=index, input=input_file, reference=ref_file, reference_top=ref_top)
+            SampleImages(
+                index=index,
+                input=input_file,
+                reference=ref_file,
+                label=label_file,
+                reference_top=ref_top,
+            )
         )
     gallery = Gallery(
         task=task,
@@ -181,8 +198,15 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
         samples=tuple(sample_images),
         variants=tuple(variants),
     )
-    write_bytes(out_dir / INDEX_FILE, (gallery.model_dump_json(indent=2) + "\n").encode())
+    put_file(out_dir / INDEX_FILE, (gallery.model_dump_json(indent=2) + "\n").encode())
     return gallery
+
+
+def put_file(path: Path, data: bytes) -> None:
+    """A file of the bundle being built: the bundle's folder is renamed into place whole
+    (``staged_dir``), so a plain write is atomic enough and keeps the bundle's file modes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
 
 
 def read_gallery(bundle: Path) -> Gallery | None:
@@ -232,7 +256,7 @@ def _variant_sample(
 def _write(path: Path, image: np.ndarray | None, bundle: Path) -> str | None:
     if image is None:
         return None
-    write_bytes(path, png_bytes(_upscale(image)))
+    put_file(path, png_bytes(_upscale(image)))
     return path.relative_to(bundle).as_posix()
 
 

@@ -228,7 +228,12 @@ def memory_figure(view: ProfileView) -> dict[str, Any]:
         },
     ]
     shapes = []
-    if view.memory_limit_mb is not None:
+    tallest = max((r.m.peak_mem.raw_mb for r in rows), default=0.0)  # type: ignore[union-attr]
+    limit_note = ""
+    # A desktop's limit (gigabytes) would flatten every bar; it is then stated, not drawn.
+    if view.memory_limit_mb is not None and view.memory_limit_mb > 3 * tallest:
+        limit_note = f"; limit {view.memory_limit_mb:.0f} MB, off this scale"
+    elif view.memory_limit_mb is not None:
         shapes.append(
             {
                 "type": "line",
@@ -254,7 +259,7 @@ def memory_figure(view: ProfileView) -> dict[str, Any]:
                 "x": 0,
                 "y": 1.08,
                 "showarrow": False,
-                "text": _short(definition, 110),
+                "text": _short(definition, 110 - len(limit_note)) + limit_note,
                 "font": {"size": 10},
             }
         ],
@@ -380,10 +385,10 @@ def render_report(
 
 
 def write_report(results: Results, gallery: Gallery | None, bundle: Path) -> Path:
-    from edgeops.files import write_text
+    from edgeops.report.gallery import put_file
 
     path = bundle / REPORT_FILE
-    write_text(path, render_report(results, gallery, bundle))
+    put_file(path, render_report(results, gallery, bundle).encode())
     return path
 
 

@@ -96,7 +96,7 @@ def edgeops_evaluate(
     reference: ReferenceOutputs,
     samples: SampleSet,
     spec: ModelSpec,
-    outputs_dir: Path | None = None,
+    outputs_dir: Path,
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None:
         return None
