@@ -1,5 +1,6 @@
 """edgeops.report: PNGs, per-sample scores, gallery images and the report's parts."""
 
+import json
 import struct
 import zlib
 
@@ -130,6 +131,12 @@ def test_script_json_cannot_close_its_script_element():
 @pytest.mark.slow
 def test_report_html_renders_plots_and_gallery_offline(shipped_twice, browser, tmp_path):
     bundle = shipped_twice.bundles[1]
+    results = json.loads((bundle / "results.json").read_text())
+    # The second version reused every evaluation from the cache, outputs included.
+    assert results["cache"]["evaluations_reused"] == len(results["outputs"]) == 4
+    for kept in results["outputs"]:
+        assert len(kept["per_sample"]) == 16 and len(kept["worst"]) == 3
+        assert len(kept["per_sample_labels"]) == 16 and kept["label_metric"] == "iou"
     report = bundle / "report.html"
     assert report.is_file() and (bundle / "report.md").is_file()  # the markdown report stays
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -180,3 +187,38 @@ def test_report_html_renders_plots_and_gallery_offline(shipped_twice, browser, t
     assert not left_the_file
     assert all(u.startswith(("file:", "data:")) for u in watch.requests), watch.requests
     context.close()
+
+
+@pytest.mark.slow
+def test_classification_gallery_shows_top_labels_with_scores(tmp_path):
+    """MNIST (ONNX, 10 classes): the gallery gives top-5 labels per sample, no masks."""
+    from edgeops.report.gallery import read_gallery
+
+    from factories import FAST, run_cli
+    from paths import DATA
+
+    model = DATA / "models/onnx/ortexamples__mnist.onnx"
+    result = run_cli(
+        "ship",
+        str(model),
+        "--task",
+        "classification",
+        "--out",
+        "b",
+        *FAST,
+        cwd=tmp_path,
+        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    gallery = read_gallery(tmp_path / "b")
+    assert gallery is not None and gallery.kind == "labels"
+    assert gallery.variants and all(v.metric == "top1_agreement" for v in gallery.variants)
+    for variant in gallery.variants:
+        for sample in variant.samples:
+            assert len(sample.top) == 5 and sample.output is None and sample.diff is None
+            scores = [t.score for t in sample.top]
+            assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0 + 1e-6
+    first = gallery.samples[0]
+    assert first.input is not None and len(first.reference_top) == 5  # 28x28 grey, scaled up
+    html = (tmp_path / "b" / "report.html").read_text()
+    assert "reference top-5" in html

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from edgeops.models import Frozen, Results, VariantOutputs
+from edgeops.models import Frozen, InputSpec, Results, VariantOutputs
 from edgeops.quality import segmentation_labels
 from edgeops.report.outputs import outputs_by_sample
 from edgeops.report.png import png_bytes
@@ -110,7 +110,7 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
     n_out = len(results.reference.output_names)
     reference = outputs_by_sample(load_arrays(results.reference.path), n_out)
     inputs = load_arrays(results.samples.path)
-    first_input = results.spec.inputs[0] if results.spec.inputs else None
+    first_input = first_input_of(results)
     chosen: dict[str, list[str]] = {}
     for plan in results.plans:
         for c in plan.choices[:1]:
@@ -200,6 +200,14 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
     )
     put_file(out_dir / INDEX_FILE, (gallery.model_dump_json(indent=2) + "\n").encode())
     return gallery
+
+
+def first_input_of(results: Results) -> InputSpec | None:
+    """The input the gallery shows: the spec's, else the model's own (a bare .onnx)."""
+    inputs = results.spec.inputs or next(
+        (a.inputs for a in results.artifacts if a.status == "ok" and a.inputs), ()
+    )
+    return inputs[0] if inputs else None
 
 
 def put_file(path: Path, data: bytes) -> None:

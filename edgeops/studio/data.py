@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edgeops.models import Results, SampleSet
 from edgeops.pipeline.history import RunRecord
-from edgeops.report.gallery import Gallery, read_gallery
+from edgeops.report.gallery import Gallery, first_input_of, read_gallery
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -140,7 +140,7 @@ class StudioData:
             if results is None or results.samples is None:
                 continue
             s = results.samples
-            first = results.spec.inputs[0] if results.spec.inputs else None
+            first = first_input_of(results)
             info = found.get(s.sha256)
             found[s.sha256] = SampleSetInfo(
                 samples=s,
