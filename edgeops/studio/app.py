@@ -283,6 +283,7 @@ def _primary(results: Results, profile_id: str) -> dict[str, Any] | None:
         "quality": choice.quality.get(results.spec.quality.metric),
         "metric": results.spec.quality.metric,
         "status": plan.status,
+        "fallbacks": [f"{c.variant_name} [{c.compute_unit}]" for c in plan.choices[1:]],
     }
 
 
