@@ -384,7 +384,7 @@ class Pipeline:
         if quality is not None and (kept is not None or not self.keep_outputs):
             self.stats["evaluations_reused"] += 1
             if kept is not None:
-                self.outputs[variant.id] = kept.model_copy(update={"variant_id": variant.id})
+                self.outputs[variant.id] = kept
             return variant.model_copy(update={"quality": quality})
         found: list[Quality | None] = []
 
@@ -398,8 +398,8 @@ class Pipeline:
                     outputs_dir=outputs_dir,
                 )
             )
-            if not (outputs_dir / OUTPUTS_FILE).is_file():
-                raise _NoPlugin  # the backend keeps no outputs: quality alone
+            if not self.keep_outputs or not (outputs_dir / OUTPUTS_FILE).is_file():
+                raise _NoOutputs
             return score_outputs(
                 variant.id,
                 results.spec,
@@ -418,7 +418,7 @@ class Pipeline:
             else:
                 with tempfile.TemporaryDirectory() as scratch:
                     evaluate(Path(scratch))
-        except _NoPlugin:
+        except _NoOutputs:
             pass
         except Exception as exc:
             return variant.model_copy(
@@ -649,6 +649,10 @@ class Pipeline:
 def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
     """A config names recipes ``format:name``, or by bare name meaning every format."""
     return wanted is None or recipe.id in wanted or recipe.name in wanted
+
+
+class _NoOutputs(Exception):
+    """Quality without kept outputs: none asked for, or a backend that keeps none."""
 
 
 class _NoPlugin(Exception):
