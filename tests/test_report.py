@@ -125,6 +125,52 @@ def test_script_json_cannot_close_its_script_element():
         script_json({"x": float("nan")})
 
 
+def _tiny_pipeline(tmp_path, pm, workspace, keep):
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import MeasureSettings
+    from edgeops.pipeline import Pipeline
+    from edgeops.pipeline.config import load_spec
+
+    from factories import tiny_onnx
+
+    spec, _ = load_spec(tiny_onnx(tmp_path / "m.onnx"))
+    spec = spec.model_copy(update={"recipes": ("fp32", "fp16")})
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("onnx",)})
+    pipeline = Pipeline(pm, workspace)
+    pipeline.keep_outputs = keep
+    settings = MeasureSettings(rounds=1, min_runs=2, min_duration_s=0.0, warmup_runs=0)
+    return pipeline, pipeline.optimize(pipeline.convert(spec, [host], settings))
+
+
+def test_pipeline_keeps_outputs_as_told_and_reuses_them(tmp_path, edgeops_pm, edgeops_workspace):
+    from edgeops.pipeline.bundle import write_bundle
+
+    pipeline, results = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=16)
+    assert {o.variant_id for o in results.outputs} == {v.id for v in results.variants}
+    count = results.samples.count
+    for kept in results.outputs:
+        assert kept.kept == tuple(range(count)) and len(kept.per_sample) == count
+        assert kept.metric == "snr_db" and kept.path.is_file()  # generic task: SNR ranks
+    fp32 = next(o for o in results.outputs if results.variant(o.variant_id).recipe.name == "fp32")
+    assert min(fp32.per_sample) > 100  # the fp32 copy matches the reference
+
+    again, reused = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=16)
+    assert again.stats["evaluations_reused"] == 2 and reused.outputs == results.outputs
+
+    fewer_pipeline, fewer = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=2)
+    assert fewer_pipeline.stats["evaluations_reused"] == 0  # another keep: evaluated again
+    for kept in fewer.outputs:
+        assert set(kept.kept) == {0, 1, *kept.worst} and len(kept.per_sample) == count
+
+    none_pipeline, none = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=0)
+    assert none.outputs == () and none_pipeline.stats["evaluations_reused"] == 2
+    assert all(v.quality is not None for v in none.variants)
+    selected = none_pipeline.select(none)
+    bundle = write_bundle(selected, tmp_path / "bundle")
+    assert not (bundle / "gallery").exists()
+    assert "No outputs were kept" in (bundle / "report.html").read_text()
+
+
 # --------------------------------------------------------------------------- in a real browser
 
 

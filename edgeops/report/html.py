@@ -14,6 +14,7 @@ Gallery PNGs are embedded as ``data:`` URIs, so the file stands alone too.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 from collections.abc import Iterable
@@ -165,7 +166,7 @@ def pareto_figure(view: ProfileView, metric: str) -> dict[str, Any]:
             },
         )
     layout = {
-        "title": {"text": f"{view.name}: p50 latency against size"},
+        "title": {"text": f"{html.escape(view.name)}: p50 latency against size"},
         "xaxis": {"title": {"text": "file size (MB)"}},
         "yaxis": {"title": {"text": "p50 latency (ms), 95% interval"}},
         "coloraxis": {
@@ -202,7 +203,7 @@ def latency_figure(view: ProfileView) -> dict[str, Any]:
         if r.m.samples_ms
     ]
     layout = {
-        "title": {"text": f"{view.name}: latency distribution (raw samples)"},
+        "title": {"text": f"{html.escape(view.name)}: latency distribution (raw samples)"},
         "yaxis": {"title": {"text": "latency (ms)"}},
         "showlegend": False,
         "margin": {"t": 50, "b": 120},
@@ -247,7 +248,7 @@ def memory_figure(view: ProfileView) -> dict[str, Any]:
         )
     definition = rows[0].m.peak_mem.definition if rows else ""  # type: ignore[union-attr]
     layout = {
-        "title": {"text": f"{view.name}: peak memory"},
+        "title": {"text": f"{html.escape(view.name)}: peak memory"},
         "yaxis": {"title": {"text": "MB"}},
         "shapes": shapes,
         "barmode": "group",
@@ -268,8 +269,9 @@ def memory_figure(view: ProfileView) -> dict[str, Any]:
 
 
 def _hover(row: Row, metric: str) -> str:
+    """Hover text; plotly reads a few tags in it, so names from results are escaped."""
     parts = [
-        f"<b>{row.label}</b> ({row.role})",
+        f"<b>{html.escape(row.label)}</b> ({row.role})",
         f"p50 {row.m.p50_ms:.3f} ms" if row.m.p50_ms is not None else "",
         f"95% interval {row.interval[0]:.3f}–{row.interval[1]:.3f} ms" if row.interval else "",
         f"{metric} {row.quality:.4f}" if row.quality is not None else "",
@@ -277,7 +279,7 @@ def _hover(row: Row, metric: str) -> str:
         row.m.method,
     ]
     if row.reasons:
-        parts.append("rejected: " + "; ".join(row.reasons))
+        parts.append("rejected: " + html.escape("; ".join(row.reasons)))
     return "<br>".join(p for p in parts if p)
 
 
