@@ -23,7 +23,8 @@ def raw_get(base: str, path: str, headers: dict[str, str] | None = None) -> tupl
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
     try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
+        given = {k.lower() for k in headers or {}}
+        conn.putrequest("GET", path, skip_host="host" in given, skip_accept_encoding=True)
         for k, v in (headers or {}).items():
             conn.putheader(k, v)
         conn.endheaders()
@@ -91,6 +92,25 @@ def test_off_loopback_a_token_is_generated_and_printed_once(empty_workspace):
         studio.stop()
     out = studio.proc.stdout.read() if studio.proc.stdout else ""
     assert token not in out  # shown once, at start
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(empty_workspace):
+    studio = Studio(empty_workspace, "--port", "0")
+    try:
+        port = studio.base.rsplit(":", 1)[1]
+        assert raw_get(studio.base, "/")[0] == 200  # Host: 127.0.0.1:PORT
+        assert raw_get(studio.base, "/", {"Host": f"localhost:{port}"})[0] == 200
+        for host in (
+            f"evil.example:{port}",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "",
+            f"[::1.evil]:{port}",
+        ):
+            status, body, _ = raw_get(studio.base, "/", {"Host": host})
+            assert status == 400 and b"Models" not in body, host
+    finally:
+        studio.stop()
 
 
 def test_loopback_names():

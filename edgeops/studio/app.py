@@ -6,7 +6,9 @@ Pages: ``/`` (model groups), ``/models/{name}`` (versions and runs),
 Content-Security-Policy that allows this server only, so a page never reaches
 the network either.
 
-With a token, every request must carry it: ``Authorization: Bearer TOKEN``, or
+Without a token (the loopback default) only requests whose Host header names
+a loopback address are answered, which stops DNS rebinding. With a token,
+every request must carry it: ``Authorization: Bearer TOKEN``, or
 ``?token=TOKEN`` once, which sets an HttpOnly cookie for the pages and images
 that follow. Tokens are compared in constant time (``hmac.compare_digest``).
 """
@@ -79,6 +81,38 @@ class TokenCheck:
             await self.app(scope, receive, send_with_cookie)
             return
         await self.app(scope, receive, send)
+
+
+class LoopbackHostCheck:
+    """ASGI middleware: without a token, answer only requests addressed to a loopback name.
+
+    A web page on another site can point its own host name at 127.0.0.1 (DNS
+    rebinding) and read a token-less local server from the user's browser; the
+    Host header it sends still names that site, so it is refused here (400).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            from edgeops.studio.command import is_loopback
+
+            host = Request(scope).headers.get("host", "")
+            if not is_loopback(host_name(host)):
+                response = PlainTextResponse(
+                    "400: this studio answers only to 127.0.0.1 or localhost", status_code=400
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:8765`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else ""
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _bearer(header: str) -> str | None:
@@ -182,9 +216,7 @@ def create_app(workspace: Path, token: str | None = None) -> ASGIApp:
         Route("/compare", compare),
     ]
     app: ASGIApp = Starlette(routes=routes)
-    if token:
-        app = TokenCheck(app, token)
-    return app
+    return TokenCheck(app, token) if token else LoopbackHostCheck(app)
 
 
 # --------------------------------------------------------------------------- compare
