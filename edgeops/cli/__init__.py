@@ -94,9 +94,32 @@ def build_parser() -> argparse.ArgumentParser:
             help="reuse cached measurements of unchanged variants on the same device and settings",
         )
 
+    def add_jobs_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--jobs",
+            "-j",
+            type=_positive_int,
+            default=None,
+            help="worker processes making and scoring variants (default: every core, "
+            "fewer when memory is short; 1: in this process)",
+        )
+        p.add_argument(
+            "--worker-memory-mb",
+            type=_positive_int,
+            help="memory a worker may hold before it is stopped and its variant recorded as "
+            "an error (default: 80%% of the memory free at the start, shared)",
+        )
+        p.add_argument(
+            "--task-timeout-s",
+            type=_non_negative,
+            default=1800.0,
+            help="time one variant may take to make and score (default 1800)",
+        )
+
     ship = command("ship", "run the whole pipeline and write a release bundle")
     add_model_args(ship, optional=True)
     add_measure_args(ship)
+    add_jobs_arg(ship)
     ship.add_argument(
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
@@ -145,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     optimize = command("optimize", "stage 2: make and score the variants, from a convert.json")
     optimize.add_argument("stage_file", type=Path)
+    add_jobs_arg(optimize)
     optimize.add_argument("--output", "-o", type=Path, default=Path("optimize.json"))
 
     measure = command("measure", "stage 3: measure the variants on devices, from an optimize.json")

@@ -63,7 +63,13 @@ class _Run:
         self.args = args
         self.pm = pm
         self.workspace = Workspace(args.workspace)
-        self.pipeline = Pipeline(pm, self.workspace)
+        self.pipeline = Pipeline(
+            pm,
+            self.workspace,
+            jobs=getattr(args, "jobs", 1),
+            task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
+            worker_memory_mb=getattr(args, "worker_memory_mb", None),
+        )
         for name in ("keep_outputs", "gallery_worst"):
             if getattr(args, name, 0) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")

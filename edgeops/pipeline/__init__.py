@@ -47,6 +47,7 @@ from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
+from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     answers_by_plugin,
     declared_compute_units,
@@ -84,10 +85,22 @@ def one_line(exc: BaseException) -> str:
 
 class Pipeline:
     def __init__(
-        self, pm: pluggy.PluginManager, workspace: Workspace, leases: LeaseBook | None = None
+        self,
+        pm: pluggy.PluginManager,
+        workspace: Workspace,
+        leases: LeaseBook | None = None,
+        jobs: int | None = 1,
+        task_timeout_s: float = 1800.0,
+        worker_memory_mb: float | None = None,
     ) -> None:
+        """``jobs``: worker processes making and scoring variants (None: every core;
+        1: in this process, where inline test plugins are seen)."""
         self.pm = pm
         self.hook = pm.hook
+        self.workspace = workspace
+        self.jobs = jobs
+        self.task_timeout_s = task_timeout_s
+        self.worker_memory_mb = worker_memory_mb
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
@@ -260,6 +273,8 @@ class Pipeline:
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
             plan.extend((artifact, r) for r in swept if r.format == artifact.format)
+        if (self.jobs is None or self.jobs > 1) and len(plan) > 1:
+            return self._optimize_in_workers(results, plan)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
@@ -270,6 +285,57 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def _optimize_in_workers(
+        self, results: Results, plan: list[tuple[Artifact, Recipe]]
+    ) -> Results:
+        """Make and score every variant in worker processes (workers.py)."""
+        model_mb = max((a.size_bytes or 0 for a in results.artifacts), default=0) / 2**20
+        count, budget_mb = worker_count(self.jobs, len(plan), model_mb)
+        budget_mb = self.worker_memory_mb or budget_mb
+        tasks = [Task(i, artifact, recipe) for i, (artifact, recipe) in enumerate(plan)]
+        self.hook.edgeops_stage_started(stage="optimize", total=len(tasks))
+        made: dict[int, Variant] = {}
+
+        def failed(task: Task, reason: str) -> Variant:
+            # Not cached: a crash or a hang may not happen again, so the next run retries.
+            return Artifact(
+                format=task.recipe.format,
+                recipe=task.recipe,
+                parent=task.artifact.id,
+                status="error",
+                error=reason,
+                tools=self.tools,
+                id=cache_key("optimize", task.artifact.id, task.recipe.cache_identity(), "failed"),
+            )
+
+        def finished(task: Task, variant: Variant, counted: dict[str, int]) -> None:
+            made[task.index] = variant
+            for name, value in counted.items():
+                self.stats[name] = self.stats.get(name, 0) + value
+            state = "ok" if variant.status == "ok" else f"error: {variant.error}"
+            self.hook.edgeops_stage_advanced(stage="optimize", label=f"{task.recipe.id} ({state})")
+
+        run_in_workers(
+            tasks,
+            results,
+            self.workspace.root,
+            count,
+            budget_mb,
+            self.task_timeout_s,
+            failed,
+            finished,
+            gallery=(self.keep_outputs, self.worst_k),
+        )
+        variants = [made[i] for i in range(len(tasks))]
+        failed_count = sum(v.status != "ok" for v in variants)
+        self.hook.edgeops_stage_finished(
+            stage="optimize",
+            summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
+            f"{failed_count} failed",
+        )
+        made_results = results.model_copy(update={"variants": tuple(variants)})
+        return made_results.model_copy(update={"outputs": self.kept_outputs(made_results)})
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -383,7 +449,9 @@ class Pipeline:
             }
         )
 
-    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+    def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
+        """Cache keys of a variant's quality, and of its kept outputs (which also depend
+        on how many are kept and on the labels)."""
         assert results.samples is not None and results.reference is not None
         key = cache_key(
             "evaluate",
@@ -392,7 +460,6 @@ class Pipeline:
             results.samples.sha256,
             results.spec.task,
         )
-        quality = self.cache.get_value("quality", key, Quality)
         labels = results.spec.labels
         outputs_key = cache_key(
             "outputs",
@@ -402,6 +469,27 @@ class Pipeline:
             labels,
             _origin_hash(labels) if labels else None,
         )
+        return key, outputs_key
+
+    def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
+        """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
+        if not self.keep_outputs:
+            return ()
+        found = []
+        for variant in results.variants:
+            if variant.status == "ok":
+                kept = self.cache.get(
+                    "outputs", self._evaluation_keys(variant, results)[1], VariantOutputs
+                )
+                if kept is not None:
+                    found.append(kept)
+        return tuple(found)
+
+    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+        assert results.samples is not None and results.reference is not None
+        key, outputs_key = self._evaluation_keys(variant, results)
+        quality = self.cache.get_value("quality", key, Quality)
+        labels = results.spec.labels
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
         if quality is not None and (kept is not None or not self.keep_outputs):
             self.stats["evaluations_reused"] += 1
