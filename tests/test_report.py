@@ -125,7 +125,7 @@ def test_script_json_cannot_close_its_script_element():
         script_json({"x": float("nan")})
 
 
-def _tiny_pipeline(tmp_path, pm, workspace, keep):
+def _tiny_pipeline(tmp_path, pm, workspace, keep, jobs=1):
     from edgeops.devices.profiles import resolve_profiles
     from edgeops.models import MeasureSettings
     from edgeops.pipeline import Pipeline
@@ -136,7 +136,7 @@ def _tiny_pipeline(tmp_path, pm, workspace, keep):
     spec, _ = load_spec(tiny_onnx(tmp_path / "m.onnx"))
     spec = spec.model_copy(update={"recipes": ("fp32", "fp16")})
     host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("onnx",)})
-    pipeline = Pipeline(pm, workspace)
+    pipeline = Pipeline(pm, workspace, jobs=jobs)
     pipeline.keep_outputs = keep
     settings = MeasureSettings(rounds=1, min_runs=2, min_duration_s=0.0, warmup_runs=0)
     return pipeline, pipeline.optimize(pipeline.convert(spec, [host], settings))
@@ -169,6 +169,13 @@ def test_pipeline_keeps_outputs_as_told_and_reuses_them(tmp_path, edgeops_pm, ed
     bundle = write_bundle(selected, tmp_path / "bundle")
     assert not (bundle / "gallery").exists()
     assert "No outputs were kept" in (bundle / "report.html").read_text()
+
+
+def test_worker_processes_keep_outputs_as_told(tmp_path, edgeops_pm, edgeops_workspace):
+    _, results = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=2, jobs=2)
+    assert {o.variant_id for o in results.outputs} == {v.id for v in results.variants}
+    for kept in results.outputs:
+        assert set(kept.kept) == {0, 1, *kept.worst} and kept.path.is_file()
 
 
 # --------------------------------------------------------------------------- in a real browser
