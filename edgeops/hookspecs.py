@@ -139,12 +139,19 @@ def edgeops_optimize(
 
 @hookspec(firstresult=True)
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     """Host-side quality of ``variant`` against the reference outputs.
 
     Run the variant on every sample and compare with ``edgeops.quality.compare``
-    so every backend reports the same metrics for a task. Return None for a
+    so every backend reports the same metrics for a task. Pass
+    ``keep=outputs_dir`` to ``compare_with_reference`` (it writes the outputs
+    there as ``outputs.npz``) so the report and ``edgeops studio`` can show them;
+    a plugin that does not simply has no sample gallery. Return None for a
     format this plugin cannot run. First non-None result wins.
     """
 

@@ -63,6 +63,11 @@ class ModelSpec(Frozen):
     inputs: tuple[InputSpec, ...] = ()
     samples: str | None = Field(None, description="Folder of .npy/.npz, or 'file.py:function'")
     sample_count: int = 16
+    labels: str | None = Field(
+        None,
+        description="Ground truth per sample, in the samples' order: a folder of .npy or "
+        "'file.py:function'; the report ranks samples against it too",
+    )
     quality: QualitySpec
     recipes: tuple[str, ...] | None = Field(
         None, description="Restrict the sweep to these recipe names"
@@ -408,6 +413,30 @@ class CacheStats(Frozen):
     measurements_reused: int = 0
 
 
+class VariantOutputs(Frozen):
+    """A variant's outputs on some samples, kept in the cache next to the reference's.
+
+    The report and ``edgeops studio`` show them beside the reference's; the
+    per-sample scores say which samples a variant gets most wrong.
+    """
+
+    variant_id: str
+    path: Path = Field(
+        description=".npz with keys '<output index>/<sample index>', as the reference's"
+    )
+    sha256: str
+    kept: tuple[int, ...] = Field(description="Sample indices whose outputs the .npz holds")
+    metric: str = Field(description="The metric the samples are ranked by (the spec's)")
+    higher_is_better: bool = True
+    per_sample: tuple[float, ...] = Field(
+        description="The metric against the reference, per sample, for every sample"
+    )
+    worst: tuple[int, ...] = Field(description="Sample indices, worst against the reference first")
+    label_metric: str | None = Field(None, description="Metric against the labels, if any")
+    per_sample_labels: tuple[float, ...] = ()
+    worst_labels: tuple[int, ...] = Field((), description="Worst against the labels first")
+
+
 class Results(Frozen):
     """Everything a run produced: enough to re-run selection or a gate without re-measuring."""
 
@@ -427,6 +456,9 @@ class Results(Frozen):
     policy: SelectionPolicy | None = None
     plans: tuple[Plan, ...] = ()
     cache: CacheStats = CacheStats()
+    outputs: tuple[VariantOutputs, ...] = Field(
+        (), description="Kept variant outputs and per-sample scores (report gallery)"
+    )
 
     def variant(self, variant_id: str) -> Variant:
         for v in self.variants:
