@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from edgeops.devices.sessions import Session
     from edgeops.models import (
         Artifact,
         Device,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
         SelectionPolicy,
         Variant,
     )
-    from edgeops.sessions import Session
 
 PROJECT = "edgeops"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -74,7 +74,7 @@ class ModelSpec(Frozen):
 
     @property
     def is_factory(self) -> bool:
-        from edgeops.factories import is_factory
+        from edgeops.pipeline.factories import is_factory
 
         return is_factory(self.source)
 

@@ -16,7 +16,7 @@ import pytest
 
 from edgeops.models import Device
 from edgeops.pipeline import Workspace
-from edgeops.plugins import PluginManager, make_plugin_manager
+from edgeops.plugin_manager import PluginManager, make_plugin_manager
 
 TEST_DATA_ENV = "EDGEOPS_TEST_DATA"
 

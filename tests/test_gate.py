@@ -12,7 +12,7 @@ import pytest
 
 from edgeops.cli import main
 from edgeops.errors import ResultsError
-from edgeops.gate import (
+from edgeops.gate.compare import (
     EXIT_FAIL,
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -23,7 +23,7 @@ from edgeops.gate import (
     measurement_rounds,
     undecided_comparisons,
 )
-from edgeops.gate_output import junit_xml, markdown_summary, report_json
+from edgeops.gate.output import junit_xml, markdown_summary, report_json
 from edgeops.models import (
     Artifact,
     Choice,
@@ -424,7 +424,9 @@ def test_junit_has_one_testcase_per_profile_and_check(
     names = [(c.get("classname"), c.get("name")) for c in cases]
     assert len(names) == len(set(names)) == 15
     checks = ("plan", "latency", "memory", "size", "quality")
-    expected = {(f"edgeops.gate.{p}", n) for p in ("phone", "board", "tablet") for n in checks}
+    expected = {
+        (f"edgeops.gate.{p}", n) for p in ("phone", "board", "tablet") for n in checks
+    }
     assert set(names) == expected
     by_name = {(c.get("classname"), c.get("name")): c for c in cases}
     assert by_name[("edgeops.gate.phone", "latency")].find("failure") is not None

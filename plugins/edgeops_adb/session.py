@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeops.devices.sessions import CommandResult
 from edgeops.errors import DeviceError
 from edgeops.models import Device
-from edgeops.sessions import CommandResult
 
 from . import keys
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeops.devices.sessions import Session
 from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Artifact,
@@ -21,7 +22,6 @@ from edgeops.models import (
     SampleSet,
     Variant,
 )
-from edgeops.sessions import Session
 
 from . import convert, recipes
 
@@ -143,7 +143,7 @@ def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
     """The iPhones tethered to the inventory's Macs that ask for it (``list_iphones = "true"``)."""
     if inventory is None:
         return []
-    from edgeops.inventory import read_inventory
+    from edgeops.devices.inventory import read_inventory
 
     from .mac_host import LIST_IPHONES_LABEL, MacHostSession, tethered_devices
 

@@ -12,8 +12,8 @@ import copy
 from typing import Any
 
 from edgeops.models import ModelSpec, SampleSet
+from edgeops.pipeline.samples import sample_feeds
 from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools

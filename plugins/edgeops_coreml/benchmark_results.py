@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeops.measurements import last_json_line, percentile, with_percentiles
+from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
 from edgeops.models import Measurement
 
 TIMING = (

@@ -18,9 +18,9 @@ from typing import Any
 
 from edgeops.errors import StageError
 from edgeops.models import ModelSpec, Quality, ReferenceOutputs, SampleSet, Variant
+from edgeops.pipeline.samples import sample_feeds
 from edgeops.quality import compare_with_reference
 from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools

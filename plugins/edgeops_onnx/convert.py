@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeops.errors import ModelError
-from edgeops.factories import import_factory
 from edgeops.files import copy_file
 from edgeops.models import InputSpec, ModelSpec
+from edgeops.pipeline.factories import import_factory
 from edgeops.quiet import quiet
 
 if TYPE_CHECKING:

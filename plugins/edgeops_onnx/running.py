@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from edgeops.errors import ModelError
 from edgeops.models import ModelSpec, SampleSet
-from edgeops.samples import sample_feeds
+from edgeops.pipeline.samples import sample_feeds
 
 if TYPE_CHECKING:
     import numpy as np

@@ -24,11 +24,11 @@ from typing import Any
 
 import paramiko
 
+from edgeops.devices.inventory import PINNED_CPUS_LABEL
+from edgeops.devices.sessions import CommandResult
 from edgeops.errors import DeviceError
 from edgeops.files import sha256_file
-from edgeops.inventory import PINNED_CPUS_LABEL
 from edgeops.models import Device
-from edgeops.sessions import CommandResult
 
 from .host_keys import (
     UnknownHostKey,

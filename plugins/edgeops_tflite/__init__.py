@@ -23,8 +23,8 @@ from edgeops.models import (
     SampleSet,
     Variant,
 )
+from edgeops.pipeline.samples import sample_feeds
 from edgeops.quality import compare_with_reference
-from edgeops.samples import sample_feeds
 
 from . import convert, recipes, running
 

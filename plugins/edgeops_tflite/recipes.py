@@ -16,8 +16,8 @@ from typing import Any
 
 from edgeops.errors import StageError
 from edgeops.models import Recipe, RecipeStep, SampleSet
+from edgeops.pipeline.samples import sample_feeds
 from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
 
 from .layout import IoLayout
 

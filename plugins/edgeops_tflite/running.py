@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from edgeops.errors import ModelError
 from edgeops.models import InputSpec, SampleSet
+from edgeops.pipeline.samples import sample_feeds
 from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
 
 from .layout import IoLayout, identity
 

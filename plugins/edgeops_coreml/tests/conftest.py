@@ -56,7 +56,7 @@ def tiny_artifact(tiny_spec, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_samples(tiny_spec, tmp_path_factory):
-    from edgeops.samples import build_samples
+    from edgeops.pipeline.samples import build_samples
 
     return build_samples(tiny_spec, tiny_spec.inputs, tmp_path_factory.mktemp("samples"))
 
@@ -74,7 +74,7 @@ def tiny_reference(tiny_spec, tiny_samples, tmp_path_factory):
 def make_variant(tiny_artifact, tiny_samples, tmp_path_factory):
     """Variants of the tiny net by recipe name, each made once per session."""
     import edgeops_coreml
-    from edgeops.profiles import load_profiles
+    from edgeops.devices.profiles import load_profiles
     from edgeops_coreml.recipes import propose
 
     profiles = load_profiles()

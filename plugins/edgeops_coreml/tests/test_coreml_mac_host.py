@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeops import probing
+from edgeops.devices import probe_measure as probing
+from edgeops.devices.profiles import load_profiles
 from edgeops.files import sha256_tree
 from edgeops.models import MeasureSettings
-from edgeops.profiles import load_profiles
 from edgeops_coreml import benchmark_results, devicectl, mac_host
 from edgeops_coreml.model_identifiers import PROFILE_BY_IDENTIFIER
 from edgeops_ssh.testing_sshd import make_sshd, ssh_known_hosts, sshd

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeops.devices.leases import LeaseBook
+from edgeops.devices.sessions import Session
 from edgeops.errors import DeviceError
-from edgeops.leases import LeaseBook
 from edgeops.models import Device, Measurement, MeasurementStatus, MeasureSettings, Variant
-from edgeops.sessions import Session
 
 Job = tuple[Device, Variant, str]
 

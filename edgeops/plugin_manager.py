@@ -24,7 +24,7 @@ DISABLE_ENV = "EDGEOPS_DISABLE_PLUGINS"
 HOOK_LOG_ENV = "EDGEOPS_HOOK_LOG"
 # Core plugins: always registered, not entry points, so a broken environment
 # still selects and reports.
-CORE_PLUGINS = ("edgeops.selection", "edgeops.probing", "edgeops.inventory")
+CORE_PLUGINS = ("edgeops.selection", "edgeops.devices.probe_measure", "edgeops.devices.inventory")
 
 
 @dataclass(frozen=True)

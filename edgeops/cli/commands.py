@@ -12,17 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from edgeops.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.cli.tables import sizes_by_format
+from edgeops.devices.profiles import load_profiles, resolve_profiles
 from edgeops.errors import UsageError
 from edgeops.files import write_text
-from edgeops.gate_command import cmd_gate  # noqa: F401
-from edgeops.history import History
+from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.plugins import make_plugin_manager, plugin_infos
-from edgeops.profiles import load_profiles, resolve_profiles
-from edgeops.spec import load_spec
-from edgeops.tables import sizes_by_format
+from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.pipeline.config import load_spec
+from edgeops.pipeline.history import History
+from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 
 
 def _console(stderr: bool = False) -> Any:
@@ -74,10 +74,10 @@ class _Run:
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
-        from edgeops.reporter import ProgressReporter
+        from edgeops.cli.progress import ProgressReporter
 
         reporter = self.stack.enter_context(ProgressReporter(_console(stderr=True)))
-        self.pm.register(reporter, name="edgeops.reporter")
+        self.pm.register(reporter, name="edgeops.cli.progress")
         self.stack.callback(self.pm.unregister, reporter)
         return self
 
@@ -163,7 +163,7 @@ def _until_decided(
     safety: float,
 ) -> Results:
     """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate import undecided_comparisons
+    from edgeops.gate.compare import undecided_comparisons
 
     baseline = read_results(args.baseline)
     added: dict[tuple[str, str, str], int] = {}
@@ -199,7 +199,7 @@ def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
             }
         )
         return
-    from edgeops.tables import rich_tables
+    from edgeops.cli.tables import rich_tables
 
     console = _console()
     for table in rich_tables(results):
@@ -431,7 +431,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
-    from edgeops.leases import LeaseBook, resources_of
+    from edgeops.devices.leases import LeaseBook, resources_of
 
     held = {s.resource: s for s in LeaseBook().states()}
     mine = [held[r] for r in resources_of(device) if r in held]

@@ -18,13 +18,11 @@ from typing import Any
 import pluggy
 
 from edgeops import __version__
-from edgeops.cache import Cache, cache_key
+from edgeops.devices.leases import LeaseBook
+from edgeops.devices.measurements import merge_rounds
+from edgeops.devices.scheduling import RoundBook, job_key, measure_on_devices
 from edgeops.errors import EdgeopsError, ModelError, UsageError
-from edgeops.factories import factory_code_sha256, is_factory
 from edgeops.files import sha256_tree, size_bytes
-from edgeops.journal import RunJournal
-from edgeops.leases import LeaseBook
-from edgeops.measurements import merge_rounds
 from edgeops.models import (
     Artifact,
     CacheStats,
@@ -40,9 +38,11 @@ from edgeops.models import (
     SelectionPolicy,
     Variant,
 )
-from edgeops.plugins import tool_versions
-from edgeops.samples import build_samples
-from edgeops.scheduling import RoundBook, job_key, measure_on_devices
+from edgeops.pipeline.cache import Cache, cache_key
+from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.samples import build_samples
+from edgeops.plugin_manager import tool_versions
 
 
 @dataclass
