@@ -42,6 +42,13 @@ KEEPALIVE_S = 10.0
 # place sooner, at one small RPC per poll.
 POLL_S = 0.2
 RPC_TIMEOUT_S = 30.0
+# labgrid's own client channel options (ClientSession.__attrs_post_init__, labgrid 26).
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 7500),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.http2.ping_timeout_ms", 10000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
 # What a place publishes that edgeops can measure through, in the order tried.
 SSH_RESOURCE = "NetworkService"
 ADB_RESOURCE = "NetworkADBDevice"
@@ -126,7 +133,9 @@ class FarmClient:
     """A labgrid client session on its own thread. Close it (``with``) to release all it holds."""
 
     def __init__(self, address: str, holder: str) -> None:
+        import grpc
         from labgrid.remote.client import ClientSession
+        from labgrid.remote.generated import labgrid_coordinator_pb2_grpc
 
         self.address = coordinator_address(address)
         self.name = client_name(holder)
@@ -141,18 +150,25 @@ class FarmClient:
             def getuser(self) -> str:
                 return user
 
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="edgeops-labgrid", daemon=True
-        )
-        self.thread.start()
+            def __attrs_post_init__(self) -> None:
+                super().__attrs_post_init__()
+                # The coordinator keys clients by their TCP peer, and gRPC shares one
+                # connection among a process's channels to one address: a second session
+                # would trip its `assert peer not in self.clients`. A channel of its own
+                # (labgrid's keepalive options, plus a local subchannel pool) avoids that.
+                self.channel = grpc.aio.insecure_channel(
+                    target=self.address,
+                    options=[*CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)],
+                )
+                self.stub = labgrid_coordinator_pb2_grpc.CoordinatorStub(self.channel)
+
+        self.loop = _shared_loop()
         self.held = _Held()
         self.lock = threading.Lock()
         self.closed = False
         try:
             self.session = self._call(self._start(_Session), timeout_s=RPC_TIMEOUT_S)
         except Exception as exc:
-            self._stop_loop()
             raise UsageError(
                 f"cannot reach the labgrid coordinator at {self.address} ({_one_line(exc)}); "
                 "start labgrid-coordinator there or fix [farm] coordinator / LG_COORDINATOR"
@@ -346,7 +362,9 @@ class FarmClient:
     async def _release_from(self, place: str, name: str) -> None:
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
 
-        await self.session.stub.ReleasePlace(pb2.ReleasePlaceRequest(placename=place, fromuser=name))
+        await self.session.stub.ReleasePlace(
+            pb2.ReleasePlaceRequest(placename=place, fromuser=name)
+        )
         await self.session.sync_with_coordinator()
 
     # ------------------------------------------------------------------ closing
@@ -365,15 +383,25 @@ class FarmClient:
         self._keepalive.cancel()
         with contextlib.suppress(Exception):
             self._call(self._stop(), timeout_s=10)
-        self._stop_loop()
 
     async def _stop(self) -> None:
         await self.session.stop()
         await self.session.close()
 
-    def _stop_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """One event loop thread per process for every session: grpc.aio objects must all
+    live on one loop (a second loop's channel fails with "Internal error from Core")."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="edgeops-labgrid", daemon=True).start()
+        return _loop
 
 
 def _tags(tags: dict[str, str]) -> str:

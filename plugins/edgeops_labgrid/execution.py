@@ -130,6 +130,7 @@ def execute_on_farm(
                 ),
                 items=collections.deque(_interleaved(group, settings.rounds, runner)),
             )
+            queue.done.update(job.index for job in group if runner.finished(job))
             queues.append(queue)
             matching = [p for p in places if p.matches(tags)]
             if not matching:
@@ -145,7 +146,9 @@ def execute_on_farm(
             # Items left with no worker: every matching place failed or none was free.
             reasons = "; ".join(f"{p}: {why}" for p, why in queue.bad_places.items())
             if not runner.stop.is_set():
-                _fail_all(queue, runner, f"no healthy labgrid place left ({reasons or 'none free'})")
+                _fail_all(
+                    queue, runner, f"no healthy labgrid place left ({reasons or 'none free'})"
+                )
     finally:
         client.close()
         watchdog.finish(guard)
@@ -272,7 +275,7 @@ class PlaceWorker:
             try:
                 if self.session is None:
                     self.session = self.runner.connect(self._device(job.device))
-                measured = self.runner.measure(self.session, job)
+                measured = self.runner.measure(self.session, job, self.settings)
             finally:
                 t2 = time.monotonic()
                 self.client.release(place.name)
