@@ -424,9 +424,7 @@ def test_junit_has_one_testcase_per_profile_and_check(
     names = [(c.get("classname"), c.get("name")) for c in cases]
     assert len(names) == len(set(names)) == 15
     checks = ("plan", "latency", "memory", "size", "quality")
-    expected = {
-        (f"edgeops.gate.{p}", n) for p in ("phone", "board", "tablet") for n in checks
-    }
+    expected = {(f"edgeops.gate.{p}", n) for p in ("phone", "board", "tablet") for n in checks}
     assert set(names) == expected
     by_name = {(c.get("classname"), c.get("name")): c for c in cases}
     assert by_name[("edgeops.gate.phone", "latency")].find("failure") is not None

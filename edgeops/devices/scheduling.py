@@ -23,22 +23,38 @@ from typing import Any
 from edgeops.devices.leases import LeaseBook
 from edgeops.devices.sessions import Session
 from edgeops.errors import DeviceError
+from edgeops.hookspecs import hookimpl
 from edgeops.models import Device, Measurement, MeasurementStatus, MeasureSettings, Variant
-
-Job = tuple[Device, Variant, str]
 
 
 def job_key(device_id: str, variant_id: str, compute_unit: str) -> tuple[str, str, str]:
     return (device_id, variant_id, compute_unit)
 
 
-def error_measurement(job: Job, status: MeasurementStatus, error: str) -> Measurement:
-    device, variant, cu = job
+@dataclass(frozen=True)
+class MeasureJob:
+    """One variant on one device with one compute unit, for ``settings.rounds`` rounds."""
+
+    index: int
+    device: Device
+    variant: Variant
+    compute_unit: str
+
+    @property
+    def profile_id(self) -> str:
+        return self.device.profile_id
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant.name} on {self.device.name} ({self.compute_unit})"
+
+
+def error_measurement(job: MeasureJob, status: MeasurementStatus, error: str) -> Measurement:
     return Measurement(
-        variant_id=variant.id,
-        device_id=device.id,
-        profile_id=device.profile_id,
-        compute_unit=cu,
+        variant_id=job.variant.id,
+        device_id=job.device.id,
+        profile_id=job.profile_id,
+        compute_unit=job.compute_unit,
         status=status,
         error=error,
     )
@@ -58,49 +74,88 @@ class RoundBook:
         self.record(measurement)
 
 
-class DeviceWorker:
+class MeasureRunner:
+    """What ``edgeops_execute_measurements`` gets: the hooks and books of one run.
+
+    An executor (this module's default, or a device-farm plugin) decides where and
+    when each round runs; the runner connects, measures, records and reports.
+    """
+
     def __init__(
         self,
         hook: Any,
-        leases: LeaseBook,
         holder: str,
-        device: Device,
-        settings: MeasureSettings,
+        book: RoundBook,
+        leases: LeaseBook,
+        stop: threading.Event | None = None,
     ) -> None:
-        self.hook = hook
-        self.leases = leases
+        self._hook = hook
+        self._book = book
         self.holder = holder
+        # The embedded default's lease store (SQLite); a farm plugin has its own.
+        self.leases = leases
+        self.stop = stop or threading.Event()
+
+    def connect(self, device: Device) -> Session:
+        session: Session | None = self._hook.edgeops_connect(device=device)
+        if session is None:
+            raise DeviceError(f"no installed plugin connects over {device.transport!r}")
+        return session
+
+    def measure(
+        self, session: Session, job: MeasureJob, settings: MeasureSettings
+    ) -> Measurement | None:
+        """One round of ``job`` in a fresh process on the session's device, observers told."""
+        measured: Measurement | None = self._hook.edgeops_measure(
+            session=session, variant=job.variant, compute_unit=job.compute_unit, settings=settings
+        )
+        if measured is not None:
+            self._hook.edgeops_measured(measurement=measured)
+        return measured
+
+    def record(self, job: MeasureJob, measurement: Measurement) -> None:
+        self._book.add(job.index, measurement)
+
+    def rounds_done(self, job: MeasureJob) -> int:
+        return len(self._book.rounds[job.index])
+
+    def finished(self, job: MeasureJob) -> bool:
+        """A job that failed is not repeated."""
+        return any(m.status != "ok" for m in self._book.rounds[job.index])
+
+    def advanced(self, label: str) -> None:
+        self._hook.edgeops_stage_advanced(stage="measure", label=label)
+
+
+class DeviceWorker:
+    def __init__(self, runner: MeasureRunner, device: Device, settings: MeasureSettings) -> None:
+        self.runner = runner
         self.device = device
         self.settings = settings
         self.session: Session | None = None
         self.quarantined: str | None = None
 
-    def run(
-        self, jobs: list[Job], indices: list[int], book: RoundBook, stop: threading.Event
-    ) -> None:
+    def run(self, jobs: list[MeasureJob]) -> None:
         # A job that failed, or that no plugin can measure, is not repeated.
-        done: set[int] = {i for i in indices if any(m.status != "ok" for m in book.rounds[i])}
+        done: set[int] = {j.index for j in jobs if self.runner.finished(j)}
         try:
             for r in range(self.settings.rounds):
-                for i in reversed(indices) if r % 2 else indices:
-                    if stop.is_set():
+                for job in reversed(jobs) if r % 2 else jobs:
+                    if self.runner.stop.is_set():
                         return  # Ctrl-C: finish the measurement under way, start no other
-                    device, variant, cu = jobs[i]
-                    if i not in done and len(book.rounds[i]) <= r:
-                        measured = self._measure(jobs[i])
+                    if job.index not in done and self.runner.rounds_done(job) <= r:
+                        measured = self._measure(job)
                         if measured is None:
-                            done.add(i)
+                            done.add(job.index)
                         else:
-                            book.add(i, measured)
+                            self.runner.record(job, measured)
                             if measured.status != "ok":
-                                done.add(i)
-                    self.hook.edgeops_stage_advanced(
-                        stage="measure", label=f"{variant.name} on {device.name} ({cu})"
-                    )
+                                done.add(job.index)
+                    self.runner.advanced(job.label)
         finally:
             self._disconnect()
 
-    def _measure(self, job: Job) -> Measurement | None:
+    def _measure(self, job: MeasureJob) -> Measurement | None:
         if self.quarantined:
             return error_measurement(
                 job, "error", f"device quarantined for this run: {self.quarantined}"
@@ -120,19 +175,11 @@ class DeviceWorker:
                     f"device failed twice ({_one_line(first)}; then {self.quarantined})",
                 )
 
-    def _attempt(self, job: Job) -> Measurement | None:
-        device, variant, cu = job
-        with self.leases.hold(device, self.holder):
+    def _attempt(self, job: MeasureJob) -> Measurement | None:
+        with self.runner.leases.hold(job.device, self.runner.holder):
             if self.session is None:
-                self.session = self.hook.edgeops_connect(device=device)
-                if self.session is None:
-                    raise DeviceError(f"no installed plugin connects over {device.transport!r}")
-            measured: Measurement | None = self.hook.edgeops_measure(
-                session=self.session, variant=variant, compute_unit=cu, settings=self.settings
-            )
-        if measured is not None:
-            self.hook.edgeops_measured(measurement=measured)
-        return measured
+                self.session = self.runner.connect(job.device)
+            return self.runner.measure(self.session, job, self.settings)
 
     def _disconnect(self) -> None:
         if self.session is not None:
@@ -142,38 +189,28 @@ class DeviceWorker:
             self.session = None
 
 
-def measure_on_devices(
-    hook: Any,
-    leases: LeaseBook,
-    holder: str,
-    jobs: list[Job],
-    settings: MeasureSettings,
-    book: RoundBook,
-) -> None:
-    by_device: dict[str, list[int]] = {}
-    for i, (device, _variant, _cu) in enumerate(jobs):
-        by_device.setdefault(device.id, []).append(i)
-    devices = {device.id: device for device, _v, _c in jobs}
+@hookimpl(trylast=True)
+def edgeops_execute_measurements(
+    jobs: list[MeasureJob], settings: MeasureSettings, runner: MeasureRunner
+) -> bool:
+    """The embedded default: a thread per device, SQLite leases on this machine."""
+    by_device: dict[str, list[MeasureJob]] = {}
+    for job in jobs:
+        by_device.setdefault(job.device.id, []).append(job)
     if not by_device:
-        return
-    stop = threading.Event()
+        return True
     pool = ThreadPoolExecutor(max_workers=len(by_device), thread_name_prefix="edgeops-device")
     try:
         futures = [
-            pool.submit(
-                DeviceWorker(hook, leases, holder, devices[device_id], settings).run,
-                jobs,
-                indices,
-                book,
-                stop,
-            )
-            for device_id, indices in by_device.items()
+            pool.submit(DeviceWorker(runner, device_jobs[0].device, settings).run, device_jobs)
+            for device_jobs in by_device.values()
         ]
         for future in futures:
             future.result()
     finally:
-        stop.set()
+        runner.stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+    return True
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from edgeops.devices.sessions import Session
+from edgeops.plugin import Session
 
 from .getprop import android_facts, parse_getprop
 from .meminfo import parse_proc_meminfo, total_ram_mb

@@ -7,19 +7,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeops.devices.sessions import Session
 from edgeops.hookspecs import hookimpl
-from edgeops.models import (
+from edgeops.plugin import (
     Artifact,
     Device,
     DeviceProfile,
     Measurement,
     MeasureSettings,
+    ModelError,
     ModelSpec,
     Quality,
     Recipe,
     ReferenceOutputs,
     SampleSet,
+    Session,
     Variant,
 )
 
@@ -35,7 +36,15 @@ FORMAT = recipes.FORMAT
 
 
 @hookimpl
-def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | None:
+def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
+    # The ONNX backend checks an .onnx source and reads its signature once for every format.
+    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+
+
+@hookimpl
+def edgeops_convert(
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+) -> Artifact | None:
     if target != FORMAT:
         return None
     out = workdir / convert.PACKAGE_NAME
@@ -47,6 +56,14 @@ def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | N
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
         return None
     spec = convert.resolved(spec)
+    if spec.source_path.suffix == ".onnx" and not spec.inputs:
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
+        if onnx_artifact is None:
+            raise ModelError(
+                f"{spec.source_path.name} reaches Core ML through the ONNX backend: install it "
+                "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
+            )
+        spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
     model = convert.mlprogram_from_source(spec, convert.BASE_IOS, "float16")
     convert.save(model, out)
     net, inputs = convert.folded_torch_source(spec)
@@ -143,7 +160,7 @@ def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
     """The iPhones tethered to the inventory's Macs that ask for it (``list_iphones = "true"``)."""
     if inventory is None:
         return []
-    from edgeops.devices.inventory import read_inventory
+    from edgeops.plugin import read_inventory
 
     from .mac_host import LIST_IPHONES_LABEL, MacHostSession, tethered_devices
 

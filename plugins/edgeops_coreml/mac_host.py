@@ -36,9 +36,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import DeviceError
-from edgeops.files import sha256_tree
-from edgeops.models import Device
+from edgeops.plugin import Device, DeviceError, sha256_tree
 from edgeops_ssh.session import QUICK_TIMEOUT_S, SshSession
 
 from .devicectl import LIST_SCRIPT, TetheredIPhone, parse_list_output

@@ -13,10 +13,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from edgeops.devices.inventory import PINNED_CPUS_LABEL
-from edgeops.devices.sessions import CommandResult
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device
+from edgeops.plugin import PINNED_CPUS_LABEL, CommandResult, Device
 
 LOCAL_DEVICE_ID = "local"
 
@@ -57,7 +55,7 @@ class LocalSession:
 
     def describe(self) -> dict[str, object]:
         """What `edgeops devices` shows: the system and the runtimes the probe can use."""
-        from edgeops.devices.profiles import detect_host_facts, load_profiles
+        from edgeops.plugin import detect_host_facts, load_profiles
 
         host = detect_host_facts(load_profiles()["host"])
         runtimes = {}

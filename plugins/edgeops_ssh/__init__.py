@@ -22,9 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeops.devices.sessions import Session
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device, Measurement, Variant
+from edgeops.plugin import Device, Measurement, Session, Variant
 
 if TYPE_CHECKING:
     from .session import SshSession

@@ -24,11 +24,7 @@ from typing import Any
 
 import paramiko
 
-from edgeops.devices.inventory import PINNED_CPUS_LABEL
-from edgeops.devices.sessions import CommandResult
-from edgeops.errors import DeviceError
-from edgeops.files import sha256_file
-from edgeops.models import Device
+from edgeops.plugin import PINNED_CPUS_LABEL, CommandResult, Device, DeviceError, sha256_file
 
 from .host_keys import (
     UnknownHostKey,

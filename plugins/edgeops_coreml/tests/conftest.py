@@ -49,7 +49,9 @@ def tiny_artifact(tiny_spec, tmp_path_factory):
     import edgeops_coreml
 
     workdir = tmp_path_factory.mktemp("tiny-coreml")
-    artifact = edgeops_coreml.edgeops_convert(spec=tiny_spec, target="coreml", workdir=workdir)
+    artifact = edgeops_coreml.edgeops_convert(
+        spec=tiny_spec, target="coreml", workdir=workdir, artifacts=[]
+    )
     assert artifact is not None
     return artifact.model_copy(update={"id": "tiny-base"})
 
