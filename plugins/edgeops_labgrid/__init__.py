@@ -14,11 +14,12 @@ labgrid is imported only when a farm is used, so other commands start fast.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device, MeasureSettings
+from edgeops.plugin import Device, MeasureJob, MeasureRunner, MeasureSettings
 
 from .config import TRANSPORT, farm_devices, read_farm
 
@@ -37,15 +38,46 @@ def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
     return farm_devices(farm, [p.tags for p in places])
 
 
-# optionalhook: the hook is the core's newest; an older core simply never calls it.
-@hookimpl(optionalhook=True)
+@hookimpl
 def edgeops_execute_measurements(
-    jobs: list[Any], settings: MeasureSettings, runner: Any
+    jobs: list[MeasureJob], settings: MeasureSettings, runner: MeasureRunner
 ) -> bool | None:
+    """The farm's jobs on reserved places; in a mixed run, the others through the
+    core's default (SQLite leases, a thread per device) at the same time."""
     farm_jobs = [job for job in jobs if job.device.transport == TRANSPORT]
     if not farm_jobs:
         return None
-    from .execution import execute_on_farm
+    from .execution import execute_on_farm, terminate_as_interrupt
 
-    execute_on_farm(farm_jobs, settings, runner)
+    others = [job for job in jobs if job.device.transport != TRANSPORT]
+    with terminate_as_interrupt(runner):
+        if not others:
+            execute_on_farm(farm_jobs, settings, runner)
+            return True
+        from edgeops.plugin import execute_with_leases
+
+        # The default sets its runner's stop when it ends; its own stop keeps that from
+        # ending the farm's workers too.
+        local = _OwnStop(runner)
+        thread = threading.Thread(
+            target=execute_with_leases, args=(others, settings, local), name="edgeops-local"
+        )
+        thread.start()
+        try:
+            execute_on_farm(farm_jobs, settings, runner)
+        finally:
+            if runner.stop.is_set():
+                local.stop.set()
+            thread.join()
     return True
+
+
+class _OwnStop:
+    """``runner`` with a stop event of its own."""
+
+    def __init__(self, runner: MeasureRunner) -> None:
+        self._runner = runner
+        self.stop = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runner, name)

@@ -27,7 +27,7 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from edgeops.errors import DeviceError, UsageError
+from edgeops.plugin import DeviceError, UsageError
 
 log = logging.getLogger("edgeops.labgrid")
 

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgeops.errors import UsageError
-from edgeops.models import Device
+from edgeops.plugin import Device, UsageError
 
 COORDINATOR_ENV = "LG_COORDINATOR"  # labgrid's own variable (labgrid-client -x)
 PROFILE_TAG = "profile"

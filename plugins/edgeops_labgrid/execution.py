@@ -22,16 +22,23 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from edgeops.errors import DeviceError
-from edgeops.models import Device, Measurement, MeasureSettings
+from edgeops.plugin import (
+    Device,
+    DeviceError,
+    MeasureJob,
+    Measurement,
+    MeasureRunner,
+    MeasureSettings,
+    Session,
+)
 
 from .client import ADB_RESOURCE, SSH_RESOURCE, FarmClient, FarmPlace, FarmResource, Reservation
 from .config import (
@@ -54,7 +61,7 @@ DEFAULT_RESERVE_TIMEOUT_S = 900.0
 @dataclass
 class Item:
     round: int
-    job: Any  # edgeops.plugin.MeasureJob
+    job: MeasureJob
     failed_on: list[str] = field(default_factory=list)
 
 
@@ -99,16 +106,19 @@ class Timings:
         return total / self.measurements if self.measurements else 0.0
 
 
-def is_farm_job(job: Any) -> bool:
-    return bool(job.device.transport == TRANSPORT)
+def is_farm_job(job: MeasureJob) -> bool:
+    return job.device.transport == TRANSPORT
 
 
 def execute_on_farm(
-    jobs: list[Any], settings: MeasureSettings, runner: Any, timings: Timings | None = None
+    jobs: list[MeasureJob],
+    settings: MeasureSettings,
+    runner: MeasureRunner,
+    timings: Timings | None = None,
 ) -> None:
     """Every job's missing rounds on the farm; returns when all are recorded (or stopped)."""
     timings = timings or Timings()
-    by_profile: dict[str, list[Any]] = {}
+    by_profile: dict[str, list[MeasureJob]] = {}
     for job in jobs:
         by_profile.setdefault(job.device.id, []).append(job)
     first = jobs[0].device
@@ -140,8 +150,15 @@ def execute_on_farm(
             workers += [PlaceWorker(client, queue, runner, settings, timings) for _ in range(count)]
         if workers:
             with ThreadPoolExecutor(len(workers), thread_name_prefix="edgeops-place") as pool:
-                for future in [pool.submit(w.run) for w in workers]:
-                    future.result()
+                futures = [pool.submit(w.run) for w in workers]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    # Ctrl-C or SIGTERM: the workers finish the measurement under way,
+                    # start no other, and release their places on the way out.
+                    runner.stop.set()
+                    raise
         for queue in queues:
             # Items left with no worker: every matching place failed or none was free.
             reasons = "; ".join(f"{p}: {why}" for p, why in queue.bad_places.items())
@@ -161,7 +178,7 @@ def execute_on_farm(
         )  # fmt: skip
 
 
-def _interleaved(jobs: list[Any], rounds: int, runner: Any) -> list[Item]:
+def _interleaved(jobs: list[MeasureJob], rounds: int, runner: MeasureRunner) -> list[Item]:
     """Rounds still missing, in alternating order (A B C, C B A, ...)."""
     items = []
     for r in range(rounds):
@@ -171,7 +188,7 @@ def _interleaved(jobs: list[Any], rounds: int, runner: Any) -> list[Item]:
     return items
 
 
-def _fail_all(queue: ProfileQueue, runner: Any, reason: str) -> None:
+def _fail_all(queue: ProfileQueue, runner: MeasureRunner, reason: str) -> None:
     while (item := queue.take()) is not None:
         if item.job.index in queue.done:
             continue
@@ -179,7 +196,7 @@ def _fail_all(queue: ProfileQueue, runner: Any, reason: str) -> None:
         runner.record(item.job, _device_failure(item.job, reason))
 
 
-def _device_failure(job: Any, reason: str) -> Measurement:
+def _device_failure(job: MeasureJob, reason: str) -> Measurement:
     return Measurement(
         variant_id=job.variant.id,
         device_id=job.device.id,
@@ -198,7 +215,7 @@ class PlaceWorker:
         self,
         client: FarmClient,
         queue: ProfileQueue,
-        runner: Any,
+        runner: MeasureRunner,
         settings: MeasureSettings,
         timings: Timings,
     ) -> None:
@@ -210,7 +227,7 @@ class PlaceWorker:
         self.reservation: Reservation | None = None
         self.place: FarmPlace | None = None
         self.resource: FarmResource | None = None
-        self.session: Any = None
+        self.session: Session | None = None
 
     def run(self) -> None:
         try:
@@ -240,7 +257,11 @@ class PlaceWorker:
                     and p.name not in self.queue.bad_places
                     and p.usable() is not None
                 ]
-                if not healthy:
+                with self.client.lock:
+                    ours = set(self.client.held.tokens)
+                # Places this run's other workers hold will not come free before the
+                # queue is done: those workers measure the rest.
+                if not [p for p in healthy if p.reservation not in ours or p.reservation is None]:
                     return False
                 left = self.queue.reserve_timeout_s - (time.monotonic() - started)
                 try:
@@ -273,6 +294,7 @@ class PlaceWorker:
             self.client.acquire(place.name)
             t1 = time.monotonic()
             try:
+                self._check_still_there(place.name)
                 if self.session is None:
                     self.session = self.runner.connect(self._device(job.device))
                 measured = self.runner.measure(self.session, job, self.settings)
@@ -291,6 +313,15 @@ class PlaceWorker:
                 self.queue.done.add(job.index)
             self.runner.record(job, self._named(measured))
         self.runner.advanced(f"{job.variant.name} on {place.name} ({job.compute_unit})")
+
+    def _check_still_there(self, name: str) -> None:
+        """labgrid's view decides: a place whose exporter has gone is not measured on, even
+        if its board still answers (the lab took it out, or its host is going down)."""
+        now = self.client.place(name)
+        if now is None:
+            raise DeviceError(f"labgrid place {name} was deleted")
+        if now.usable() is None:
+            raise DeviceError(f"labgrid place {name}: {now.health}")
 
     def _place_failed(self, item: Item, reason: str) -> None:
         assert self.place is not None
@@ -375,4 +406,20 @@ def _one_line(exc: BaseException) -> str:
     return (" ".join(str(exc).split()) or type(exc).__name__)[:300]
 
 
-Callback = Callable[..., None]
+@contextlib.contextmanager
+def terminate_as_interrupt(runner: MeasureRunner) -> Iterator[None]:
+    """SIGTERM (a CI job cancelled) ends the run as Ctrl-C does, so ``finally`` releases
+    every place; Python's default SIGTERM would exit without running it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        runner.stop.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

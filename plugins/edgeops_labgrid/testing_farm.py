@@ -45,7 +45,9 @@ class _Process:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 self.argv, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                env={**os.environ, **(self.env or {})}, start_new_session=True,
+                # Unbuffered: tests read the coordinator's log of acquisitions as it runs.
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})},
+                start_new_session=True,
             )  # fmt: skip
 
     def kill(self) -> None:
