@@ -141,7 +141,7 @@ class FarmClient:
         self.name = client_name(holder)
         host, _, user = self.name.partition("/")
 
-        class _Session(ClientSession):  # type: ignore[misc]
+        class _Session(ClientSession):
             # labgrid names a session from LG_HOSTNAME/LG_USERNAME or the login; these
             # two methods are where it reads them.
             def gethostname(self) -> str:

@@ -65,6 +65,13 @@ class Item:
     failed_on: list[str] = field(default_factory=list)
 
 
+class Wait:
+    """Nothing for this worker yet: the items left are other live workers'."""
+
+
+WAIT = Wait()
+
+
 @dataclass
 class ProfileQueue:
     """The items of one profile's jobs, shared by its place workers."""
@@ -77,9 +84,28 @@ class ProfileQueue:
     done: set[int] = field(default_factory=set)  # jobs that failed or that no plugin measures
     bad_places: dict[str, str] = field(default_factory=dict)  # place -> why
 
-    def take(self) -> Item | None:
+    home: dict[int, str] = field(default_factory=dict)  # job -> the place of its rounds
+    active: set[str] = field(default_factory=set)  # places this run's workers hold
+
+    def take(self, place: str) -> Item | None | Wait:
+        """The next item for ``place``: one of its own jobs, or a job no live worker
+        has; WAIT while the rest belong to other live workers, None when all are taken.
+
+        A job's rounds stay on one place where they can, so a measurement (its rounds
+        merged) names the one place it ran on, and comparisons of rounds are not
+        comparisons of boards."""
         with self.lock:
-            return self.items.popleft() if self.items else None
+            for i, item in enumerate(self.items):
+                owner = self.home.get(item.job.index)
+                if owner is None or owner == place or owner not in self.active:
+                    del self.items[i]
+                    self.home[item.job.index] = place
+                    return item
+            return WAIT if self.items else None
+
+    def empty(self) -> bool:
+        with self.lock:
+            return not self.items
 
     def give_back(self, item: Item) -> None:
         with self.lock:
@@ -189,7 +215,10 @@ def _interleaved(jobs: list[MeasureJob], rounds: int, runner: MeasureRunner) -> 
 
 
 def _fail_all(queue: ProfileQueue, runner: MeasureRunner, reason: str) -> None:
-    while (item := queue.take()) is not None:
+    with queue.lock:
+        left = list(queue.items)
+        queue.items.clear()
+    for item in left:
         if item.job.index in queue.done:
             continue
         queue.done.add(item.job.index)
@@ -232,15 +261,17 @@ class PlaceWorker:
     def run(self) -> None:
         try:
             while not self.runner.stop.is_set():
-                item = self.queue.take()
+                if self.place is None and (self.queue.empty() or not self._reserve()):
+                    return  # nothing left, or nothing healthy: the others go on
+                assert self.place is not None
+                item = self.queue.take(self.place.name)
                 if item is None:
                     return
-                if item.job.index in self.queue.done:
+                if isinstance(item, Wait):
+                    self.runner.stop.wait(0.05)
                     continue
-                if self.reservation is None and not self._reserve():
-                    self.queue.give_back(item)
-                    return  # nothing healthy left for this worker; the others go on
-                self._measure(item)
+                if item.job.index not in self.queue.done:
+                    self._measure(item)
         finally:
             self._let_go()
 
@@ -275,6 +306,8 @@ class PlaceWorker:
                     held.append(got)
                     continue
                 self.reservation, self.place, self.resource = got, place, usable
+                with self.queue.lock:
+                    self.queue.active.add(place.name)
                 log.info(
                     "reserved labgrid place %s (%s) for %s in %.3f s",
                     place.name, usable.path, self.queue.profile_id, got.waited_s,
@@ -361,7 +394,7 @@ class PlaceWorker:
         return Device(
             id=farm.id,
             name=f"{place.name} ({resource.exporter})",
-            transport=transport,  # type: ignore[arg-type]
+            transport=transport,
             profile_id=farm.profile_id,
             address=address,
             user=user,
@@ -395,6 +428,9 @@ class PlaceWorker:
         if self.reservation is not None:
             self.client.cancel(self.reservation.token)
             self.reservation = None
+        if self.place is not None:
+            with self.queue.lock:
+                self.queue.active.discard(self.place.name)
         self.place = self.resource = None
 
 

@@ -90,17 +90,18 @@ def test_a_killed_holder_is_freed_by_its_watchdog(shared_farm):
         assert holder.stdout is not None
         place = holder.stdout.readline().strip()
         with FarmClient(address, "observer") as observer:
-            assert observer.place(place).acquired == client_name("doomed")
+            held = observer.place(place)
+            assert held is not None and held.acquired == client_name("doomed")
             holder.kill()
             holder.wait()
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 p = observer.place(place)
-                if p.acquired is None and p.reservation is None:
+                if p is not None and p.acquired is None and p.reservation is None:
                     break
                 time.sleep(0.1)
             p = observer.place(place)
-            assert p.acquired is None and p.reservation is None
+            assert p is not None and p.acquired is None and p.reservation is None
             assert observer.reservations() == []
     finally:
         holder.kill()
