@@ -10,8 +10,9 @@ every plugin's answer into a list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from edgeops.devices.sessions import Session
     from edgeops.models import (
         Artifact,
+        ComputeUnit,
         Device,
         DeviceProfile,
         Measurement,
@@ -131,10 +133,15 @@ def edgeops_evaluate(
 
 
 @hookspec
-def edgeops_discover_devices(inventory: Path | None) -> list[Device]:  # type: ignore[empty-body]
+def edgeops_discover_devices(  # type: ignore[empty-body]
+    inventory: Path | None, connect: Callable[[Device], Session]
+) -> list[Device]:
     """Devices this plugin can reach, from the inventory file or its own discovery.
 
     Collected from every plugin. ``inventory`` is the ``--devices`` file or None.
+    ``connect`` opens a Session through whichever plugin connects that transport
+    (``edgeops_connect``), for discovery that asks a device what hangs off it
+    (the iPhones tethered to a Mac); close what you open.
     """
 
 
@@ -193,6 +200,17 @@ def edgeops_predict(
 # --------------------------------------------------------------------------- select
 
 
+@hookspec
+def edgeops_compute_units() -> list[ComputeUnit]:  # type: ignore[empty-body]
+    """The compute units this plugin's backends run on, and what each requires.
+
+    E.g. Core ML's ``cpu_and_ne`` requires ``("ane",)``; TFLite's ``xnnpack`` runs
+    anywhere. Selection reads them to order fallbacks and to fill each choice's
+    ``requires``; a unit nobody declares is taken to need an accelerator of its own
+    name. Collected from every plugin; one name declared two ways is an error.
+    """
+
+
 @hookspec(firstresult=True)
 def edgeops_select(
     profile: DeviceProfile,
@@ -204,6 +222,25 @@ def edgeops_select(
 
     ``measurements`` are this profile's only. The core's policy is ``trylast``;
     a plugin may override it. First non-None result wins.
+    """
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@hookspec
+def edgeops_add_commands(subparsers: Any) -> None:
+    """Add top-level ``edgeops`` commands (argparse), in the manner of llm's ``register_commands``.
+
+    ``subparsers`` is the CLI's ``add_subparsers()`` object::
+
+        p = subparsers.add_parser("import", help="...", description="...")
+        p.add_argument("logfile", type=Path)
+        p.set_defaults(plugin_command=run)   # run(args, context: CommandContext) -> int
+
+    ``context`` (``edgeops.plugin.CommandContext``) gives the plugin manager, the
+    workspace, profile lookup and output helpers. Raise an EdgeopsError for a
+    one-line error; the exit code is the returned int. Collected from every plugin.
     """
 
 

@@ -99,7 +99,9 @@ class MeasureRunner:
     def connect(self, device: Device) -> Session:
         session: Session | None = self._hook.edgeops_connect(device=device)
         if session is None:
-            raise DeviceError(f"no installed plugin connects over {device.transport!r}")
+            raise DeviceError(
+                f"no installed plugin connects over {device.transport!r} (see `edgeops plugins`)"
+            )
         return session
 
     def measure(

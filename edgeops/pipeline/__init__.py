@@ -25,6 +25,7 @@ from edgeops.files import sha256_tree, size_bytes
 from edgeops.models import (
     Artifact,
     CacheStats,
+    ComputeUnit,
     Device,
     DeviceProfile,
     Measurement,
@@ -42,7 +43,12 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.samples import build_samples
-from edgeops.plugin_manager import answers_by_plugin, hook_of, tool_versions
+from edgeops.plugin_manager import (
+    answers_by_plugin,
+    declared_compute_units,
+    hook_of,
+    tool_versions,
+)
 
 
 @dataclass
@@ -534,6 +540,7 @@ class Pipeline:
             memory_safety_factor=memory_safety_factor,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            compute_units=self.compute_units(),
         )
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
@@ -554,6 +561,9 @@ class Pipeline:
         return results.model_copy(
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
+
+    def compute_units(self) -> dict[str, ComputeUnit]:
+        return declared_compute_units(self.pm)
 
     def cache_stats(self) -> CacheStats:
         return CacheStats(**self.stats)

@@ -4,12 +4,13 @@ predictions from chip facts, and measurement on a Mac host (and its tethered iPh
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgeops.hookspecs import hookimpl
 from edgeops.plugin import (
     Artifact,
+    ComputeUnit,
     Device,
     DeviceProfile,
     Measurement,
@@ -26,13 +27,20 @@ from edgeops.plugin import (
 
 from . import convert, recipes
 
-if TYPE_CHECKING:
-    from .mac_host import MacHostSession
-
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
 MAC_HOST = "mac-host"
 FORMAT = recipes.FORMAT
+
+
+@hookimpl
+def edgeops_compute_units() -> list[ComputeUnit]:
+    from .chips import COMPUTE_UNITS, UNIT_RARITY, UNIT_REQUIRES
+
+    return [
+        ComputeUnit(name=cu, requires=UNIT_REQUIRES[cu], rarity=UNIT_RARITY[cu])
+        for cu in COMPUTE_UNITS
+    ]
 
 
 @hookimpl
@@ -147,27 +155,20 @@ def edgeops_predict(
 
 
 @hookimpl
-def edgeops_connect(device: Device) -> MacHostSession | None:
-    if device.transport != MAC_HOST:
-        return None
-    from .mac_host import MacHostSession
-
-    return MacHostSession(device)
-
-
-@hookimpl
-def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
+def edgeops_discover_devices(
+    inventory: Path | None, connect: Callable[[Device], Session]
+) -> list[Device]:
     """The iPhones tethered to the inventory's Macs that ask for it (``list_iphones = "true"``)."""
     if inventory is None:
         return []
     from edgeops.plugin import read_inventory
 
-    from .mac_host import LIST_IPHONES_LABEL, MacHostSession, tethered_devices
+    from .mac_host import LIST_IPHONES_LABEL, tethered_devices
 
     found: list[Device] = []
     for mac in read_inventory(inventory):
         if mac.transport == MAC_HOST and mac.labels.get(LIST_IPHONES_LABEL) == "true":
-            session = MacHostSession(mac)
+            session = connect(mac)
             try:
                 found.extend(tethered_devices(mac, session))
             finally:
@@ -184,9 +185,9 @@ def edgeops_measure(
     A Mac itself is measured by the core probe (its Core ML runner), so this
     answers only for a device with an ``iphone`` label.
     """
-    from .mac_host import IPHONE_LABEL, MacHostSession
+    from .mac_host import is_tethered_iphone
 
-    if not isinstance(session, MacHostSession) or IPHONE_LABEL not in session.device.labels:
+    if not is_tethered_iphone(session):
         return None
     if variant.format != FORMAT or variant.path is None or session.python is None:
         return None
