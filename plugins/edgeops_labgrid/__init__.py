@@ -21,7 +21,7 @@ from typing import Any
 from edgeops.hookspecs import hookimpl
 from edgeops.plugin import Device, MeasureJob, MeasureRunner, MeasureSettings
 
-from .config import TRANSPORT, farm_devices, read_farm
+from .config import TRANSPORT, farm_devices, read_farm, tags_of
 
 EDGEOPS_TOOLS = ("labgrid",)
 
@@ -36,6 +36,43 @@ def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
     with FarmClient(farm.coordinator, "discover") as client:
         places = client.places()
     return farm_devices(farm, [p.tags for p in places])
+
+
+@hookimpl
+def edgeops_device_status(device: Device) -> dict[str, Any] | None:
+    """The farm's places for this profile: tags, who holds each, health."""
+    if device.transport != TRANSPORT:
+        return None
+    from .client import FarmClient
+
+    try:
+        with FarmClient(str(device.address), "status") as client:
+            places = [p for p in client.places() if p.matches(tags_of(device))]
+            owners = {r["token"]: r["owner"] for r in client.reservations()}
+    except Exception as exc:
+        return {"reachable": False, "error": str(exc)}
+    rows = []
+    for p in places:
+        usable = p.usable()
+        held = p.acquired or (
+            f"reserved for {owners.get(p.reservation, p.reservation)}" if p.reservation else None
+        )
+        rows.append(
+            {
+                "place": p.name,
+                "tags": p.tags,
+                "held_by": held,
+                "health": p.health,
+                "resource": usable.path if usable else None,
+            }
+        )
+    free = sum(r["held_by"] is None and r["health"] == "ok" for r in rows)
+    return {
+        "reachable": bool(rows),
+        "error": None if rows else f"no labgrid place has the tags {tags_of(device)}",
+        "lease": f"{free} of {len(rows)} place(s) free",
+        "places": rows,
+    }
 
 
 @hookimpl

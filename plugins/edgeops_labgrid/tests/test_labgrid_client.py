@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -110,3 +112,62 @@ def test_a_killed_holder_is_freed_by_its_watchdog(shared_farm):
 def test_an_unreachable_coordinator_is_one_line_naming_the_fix():
     with pytest.raises(UsageError, match="cannot reach the labgrid coordinator .* LG_COORDINATOR"):
         FarmClient(f"127.0.0.1:{free_port()}", "nobody")
+
+
+def test_edgeops_devices_shows_places_tags_holders_and_health(farm, tmp_path):
+    devices = farm.devices_toml(tmp_path / "farm.toml")
+    with FarmClient(farm.coordinator.address, "holder") as holder:
+        held = holder.reserve({"name": "board-a"}, timeout_s=5)
+        holder.acquire(held.place)
+        farm.exporters["host-b"].kill()  # board-b's host goes down
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            place = holder.place("board-b")
+            if place is not None and not place.resources:
+                break
+            time.sleep(0.1)
+        shown = subprocess.run(
+            [sys.executable, "-m", "edgeops", "devices", "--devices", str(devices), "--json"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, **farm.env(tmp_path)},
+        )  # fmt: skip
+        table = subprocess.run(
+            [sys.executable, "-m", "edgeops", "devices", "--devices", str(devices)],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, **farm.env(tmp_path), "COLUMNS": "250"},
+        )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    (row,) = [r for r in json.loads(shown.stdout) if r["transport"] == "labgrid"]
+    assert row["profile"] == "rpi5" and row["reachable"]
+    places = {p["place"]: p for p in row["places"]}
+    assert set(places) == {"board-a", "board-b"}
+    assert places["board-a"]["held_by"] == client_name("holder")
+    assert places["board-a"]["tags"] == {"profile": "rpi5", "bus": "ssh", "cpus": "0"}
+    assert places["board-a"]["health"] == "ok"
+    assert places["board-b"]["held_by"] is None
+    assert places["board-b"]["health"] == "no resources (exporter down?)"
+    assert row["lease"] == "0 of 2 place(s) free"
+    assert table.returncode == 0 and "places of farm rpi5" in table.stdout
+    assert "board-b" in table.stdout and "exporter down" in table.stdout
+
+
+def test_without_a_farm_the_plugin_adds_no_device(tmp_path, monkeypatch):
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text('[[device]]\nname = "pi"\ntransport = "ssh"\nprofile = "rpi5"\n')
+    assert read_farm(inventory) is None and read_farm(None) is None
+    monkeypatch.setenv("LG_COORDINATOR", "lab:20408")
+    farm = read_farm(None)
+    assert farm is not None and farm.coordinator == "lab:20408"
+
+
+def test_a_bad_farm_table_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text("[farm]\nreserve_timeout_s = 5\n")
+    with pytest.raises(
+        UsageError, match=r"\[farm\] coordinator: Field required; set it or LG_COORDINATOR"
+    ):
+        read_farm(inventory)
+    inventory.write_text('[farm]\ncoordinator = "lab"\nreserve_timout_s = 5\n')
+    with pytest.raises(UsageError, match="reserve_timout_s: Extra inputs"):
+        read_farm(inventory)
