@@ -132,6 +132,10 @@ class Timings:
         return total / self.measurements if self.measurements else 0.0
 
 
+# Every run's Timings in this process, newest last: benchmarks/farm_parallel.py reads them.
+RUN_TIMINGS: list[Timings] = []
+
+
 def is_farm_job(job: MeasureJob) -> bool:
     return job.device.transport == TRANSPORT
 
@@ -144,6 +148,7 @@ def execute_on_farm(
 ) -> None:
     """Every job's missing rounds on the farm; returns when all are recorded (or stopped)."""
     timings = timings or Timings()
+    RUN_TIMINGS.append(timings)
     by_profile: dict[str, list[MeasureJob]] = {}
     for job in jobs:
         by_profile.setdefault(job.device.id, []).append(job)
