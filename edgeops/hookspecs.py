@@ -103,6 +103,15 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     """
 
 
+@hookspec
+def edgeops_recipe_catalog() -> list[str]:  # type: ignore[empty-body]
+    """Every recipe id (``format:name``) this plugin may propose, for any model and profiles.
+
+    A config's ``recipes = [...]`` is checked against the union before any work, so a
+    typo is an error naming the known ones, not a silently smaller sweep. Collected.
+    """
+
+
 @hookspec(firstresult=True)
 def edgeops_optimize(
     artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet

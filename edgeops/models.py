@@ -343,7 +343,7 @@ class ComputeUnit(Frozen):
 
 class SelectionPolicy(Frozen):
     memory_safety_factor: float = Field(
-        0.5, description="Share of the app memory limit a model may use"
+        0.5, gt=0.0, le=1.0, description="Share of the app memory limit a model may use"
     )
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec

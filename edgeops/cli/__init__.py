@@ -16,6 +16,27 @@ from typing import Any
 EXIT_INTERRUPTED = 130
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, 1], e.g. 0.5")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
@@ -52,14 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_measure_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--rounds", type=int, help="fresh probe processes per variant, interleaved (default 3)"
-        )
-        p.add_argument("--min-runs", type=int, help="timed runs per round, at least (default 20)")
-        p.add_argument(
-            "--min-duration-s", type=float, help="timed seconds per round, at least (default 1)"
+            "--rounds",
+            type=_positive_int,
+            help="fresh probe processes per variant, interleaved (default 3)",
         )
         p.add_argument(
-            "--threads", type=int, help="runtime threads (default: the runtime's choice)"
+            "--min-runs", type=_positive_int, help="timed runs per round, at least (default 20)"
+        )
+        p.add_argument(
+            "--min-duration-s",
+            type=_non_negative,
+            help="timed seconds per round, at least (default 1)",
+        )
+        p.add_argument(
+            "--threads", type=_positive_int, help="runtime threads (default: the runtime's choice)"
         )
         p.add_argument(
             "--reuse-measurements",
@@ -74,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     ship.add_argument(
-        "--memory-safety-factor", type=float, help="share of the app memory limit a model may use"
+        "--memory-safety-factor",
+        type=_share,
+        help="share of the app memory limit a model may use (default 0.5)",
     )
     ship.add_argument(
         "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
@@ -114,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     select.add_argument("stage_file", type=Path)
     select.add_argument("--out", type=Path, help="bundle folder (default dist/<model>-<version>/)")
-    select.add_argument("--memory-safety-factor", type=float)
+    select.add_argument(
+        "--memory-safety-factor",
+        type=_share,
+        help="share of the app memory limit a model may use (default 0.5)",
+    )
 
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?")

@@ -100,7 +100,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
                 f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
             )
         results = journal.load_stage()
-        settings, safety = results.settings, args.memory_safety_factor or 0.5
+        settings, safety = results.settings, args.memory_safety_factor
         history.started(
             run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
         )
@@ -114,7 +114,11 @@ def cmd_ship(args: argparse.Namespace) -> int:
         )
         profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
         settings = _settings(args)
-        safety = args.memory_safety_factor or defaults.memory_safety_factor
+        safety = (
+            args.memory_safety_factor
+            if args.memory_safety_factor is not None
+            else defaults.memory_safety_factor
+        )
         run_id = uuid.uuid4().hex[:12]
         journal = workspace.journal(run_id)
         history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
@@ -152,7 +156,7 @@ def _until_decided(
     results: Results,
     devices: list[Device],
     args: argparse.Namespace,
-    safety: float,
+    safety: float | None,
 ) -> Results:
     """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
     from edgeops.gate.compare import undecided_comparisons
@@ -257,9 +261,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(
-            results, memory_safety_factor=args.memory_safety_factor or 0.5
-        )
+        results = run.pipeline.select(results, memory_safety_factor=args.memory_safety_factor)
     out = args.out or default_bundle_dir(results)
     write_bundle(results, out)
     _report_run(results, out, args.json)

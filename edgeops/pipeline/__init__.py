@@ -96,6 +96,7 @@ class Pipeline:
         settings: MeasureSettings | None = None,
         run_id: str | None = None,
     ) -> Results:
+        self.check_recipe_names(spec.recipes)
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -249,6 +250,21 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
+        """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
+        if wanted is None:
+            return
+        known = sorted({r for rs in self.hook.edgeops_recipe_catalog() for r in rs})
+        bare = {r.split(":", 1)[-1] for r in known}
+        for name in wanted:
+            if name in known or name in bare:
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, [*known, *sorted(bare)], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown recipe {name!r} in recipes; {hint}known: {', '.join(known)}")
 
     def proposed_recipes(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
         """Every plugin's recipes for ``artifact``, each stamped with the plugin that proposed it.
@@ -535,9 +551,18 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float = 0.5) -> Results:
+    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+        if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
+            raise UsageError(
+                f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
+                "it is the share of the app memory limit a model may use, e.g. 0.5"
+            )
+        given = (
+            {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
+        )
         policy = SelectionPolicy(
-            memory_safety_factor=memory_safety_factor,
+            **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
             compute_units=self.compute_units(),

@@ -21,6 +21,11 @@ def edgeops_recipes(artifact: Artifact) -> list[Recipe]:
 
 
 @hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [RECIPE.id]
+
+
+@hookimpl
 def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Variant | None:
     # Only this plugin is asked for its own recipes (the pipeline routes by owner);
     # the check keeps the hook honest when called by hand.

@@ -105,6 +105,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 
 @hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
+
+
+@hookimpl
 def edgeops_optimize(
     artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
 ) -> Variant | None:
