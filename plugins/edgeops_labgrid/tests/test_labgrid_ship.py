@@ -199,3 +199,18 @@ def test_a_phone_place_is_measured_over_network_adb(shared_farm, tiny_onnx_model
             m["environment"]["farm_resource"] == "host-b/phone-b/NetworkADBDevice/NetworkADBDevice"
         )
     assert_nothing_held(shared_farm)
+
+
+def test_farm_and_this_machine_measure_in_one_run(shared_farm, tiny_onnx_model, tmp_path):
+    """rpi5 on the farm's places, host on this machine through the core's default, at once."""
+    summary = finished(ship(shared_farm, tiny_onnx_model, tmp_path, "-p", "host"))
+    by_profile: dict[str, list[dict]] = {}
+    for m in summary["measurements"]:
+        by_profile.setdefault(m["profile_id"], []).append(m)
+    farm_ok = [m for m in by_profile["rpi5"] if m["status"] == "ok"]
+    host_ok = [m for m in by_profile["host"] if m["status"] == "ok"]
+    assert farm_ok and host_ok
+    assert all(m["environment"]["farm_place"] in {"board-a", "board-b"} for m in farm_ok)
+    assert all("farm_place" not in m["environment"] for m in host_ok)
+    assert {m["device_id"] for m in host_ok} != {"farm-rpi5"}
+    assert_nothing_held(shared_farm)
