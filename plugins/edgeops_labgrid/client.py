@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from edgeops.plugin import DeviceError, UsageError
@@ -137,6 +138,7 @@ class FarmClient:
         from labgrid.remote.client import ClientSession
         from labgrid.remote.generated import labgrid_coordinator_pb2_grpc
 
+        _quiet_labgrid()
         self.address = coordinator_address(address)
         self.name = client_name(holder)
         host, _, user = self.name.partition("/")
@@ -387,6 +389,30 @@ class FarmClient:
     async def _stop(self) -> None:
         await self.session.stop()
         await self.session.close()
+
+
+class _LabgridToDebug(logging.Filter):
+    """labgrid's client logs on the root logger (``logging.error("coordinator is
+    unavailable ...")``), which Python prints to stderr when nothing is configured;
+    edgeops says the same in one line, so labgrid's own records go to debug."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.pathname.startswith(self.folder):
+            log.debug("labgrid: %s", record.getMessage())
+            return False
+        return True
+
+
+def _quiet_labgrid() -> None:
+    import labgrid
+
+    root = logging.getLogger()
+    if not any(isinstance(f, _LabgridToDebug) for f in root.filters):
+        root.addFilter(_LabgridToDebug(str(Path(labgrid.__file__).parent)))
 
 
 _loop: asyncio.AbstractEventLoop | None = None

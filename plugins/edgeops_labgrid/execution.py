@@ -38,6 +38,8 @@ from edgeops.plugin import (
     MeasureRunner,
     MeasureSettings,
     Session,
+    UsageError,
+    failed_measurement,
 )
 
 from .client import ADB_RESOURCE, SSH_RESOURCE, FarmClient, FarmPlace, FarmResource, Reservation
@@ -155,7 +157,15 @@ def execute_on_farm(
     first = jobs[0].device
     from . import watchdog
 
-    client = FarmClient(str(first.address), runner.holder)
+    try:
+        client = FarmClient(str(first.address), runner.holder)
+    except UsageError as exc:
+        # The coordinator is down: the farm's measurements are device failures, and the
+        # run finishes on its other devices.
+        for job in jobs:
+            if runner.rounds_done(job) < settings.rounds and not runner.finished(job):
+                runner.record(job, _device_failure(job, str(exc)))
+        return
     guard = watchdog.start(client.address, client.name)
     try:
         places = client.places()
@@ -231,13 +241,12 @@ def _fail_all(queue: ProfileQueue, runner: MeasureRunner, reason: str) -> None:
 
 
 def _device_failure(job: MeasureJob, reason: str) -> Measurement:
-    return Measurement(
-        variant_id=job.variant.id,
-        device_id=job.device.id,
-        profile_id=job.device.profile_id,
-        compute_unit=job.compute_unit,
-        status="error",
-        error=f"device failure, not the model's: {reason}",
+    return failed_measurement(
+        job.variant,
+        job.device,
+        job.compute_unit,
+        "error",
+        f"device failure, not the model's: {reason}",
         environment={"farm_failure": reason},
     )
 
@@ -266,7 +275,7 @@ class PlaceWorker:
     def run(self) -> None:
         try:
             while not self.runner.stop.is_set():
-                if self.place is None and (self.queue.empty() or not self._reserve()):
+                if self.place is None and (self.queue.empty() or not self._reserve_safely()):
                     return  # nothing left, or nothing healthy: the others go on
                 assert self.place is not None
                 item = self.queue.take(self.place.name)
@@ -279,6 +288,16 @@ class PlaceWorker:
                     self._measure(item)
         finally:
             self._let_go()
+
+    def _reserve_safely(self) -> bool:
+        try:
+            return self._reserve()
+        except Exception as exc:  # the coordinator itself failed or is gone
+            with self.queue.lock:
+                self.queue.bad_places.setdefault(
+                    "coordinator", f"{self.client.address}: {_one_line(exc)}"
+                )
+            return False
 
     def _reserve(self) -> bool:
         """A healthy place of the profile, reserved; False when none can be had."""

@@ -214,3 +214,40 @@ def test_farm_and_this_machine_measure_in_one_run(shared_farm, tiny_onnx_model, 
     assert all("farm_place" not in m["environment"] for m in host_ok)
     assert {m["device_id"] for m in host_ok} != {"farm-rpi5"}
     assert_nothing_held(shared_farm)
+
+
+def test_a_coordinator_that_dies_mid_run_makes_device_failures_and_the_run_finishes(
+    farm, tiny_onnx_model, tmp_path
+):
+    run = ship(farm, tiny_onnx_model, tmp_path, "--rounds", "6", "-p", "host")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        what == "acquired" for _p, what, _h in holds(farm)
+    ):
+        assert run.poll() is None, run.communicate()[1][-2000:]
+        time.sleep(0.05)
+    farm.coordinator.kill()
+    summary = finished(run)
+    farm_failed = [
+        m for m in summary["measurements"] if m["profile_id"] == "rpi5" and m["status"] != "ok"
+    ]
+    assert farm_failed
+    assert all(m["error"].startswith("device failure, not the model's") for m in farm_failed)
+    # This machine's measurements went on through the core's default.
+    assert any(m["profile_id"] == "host" and m["status"] == "ok" for m in summary["measurements"])
+
+
+def test_an_unreachable_coordinator_stops_ship_with_one_line(tmp_path, tiny_onnx_model):
+    from edgeops_labgrid.testing_farm import free_port
+
+    devices = tmp_path / "farm.toml"
+    devices.write_text(f'[farm]\ncoordinator = "127.0.0.1:{free_port()}"\n')
+    run = edgeops(
+        "ship", str(tiny_onnx_model), "-p", "rpi5", "--devices", str(devices),
+        cwd=tmp_path, env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+    )  # fmt: skip
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the labgrid coordinator" in lines[0], err
+    assert "Traceback" not in err
