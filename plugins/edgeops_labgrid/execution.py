@@ -168,7 +168,11 @@ def execute_on_farm(
         return
     guard = watchdog.start(client.address, client.name)
     try:
-        places = client.places()
+        try:
+            places = client.places()
+        except Exception as exc:
+            places = []
+            log.warning("labgrid coordinator %s failed: %s", client.address, _one_line(exc))
         queues, workers = [], []
         for group in by_profile.values():
             device = group[0].device

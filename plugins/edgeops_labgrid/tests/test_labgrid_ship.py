@@ -219,7 +219,7 @@ def test_farm_and_this_machine_measure_in_one_run(shared_farm, tiny_onnx_model, 
 def test_a_coordinator_that_dies_mid_run_makes_device_failures_and_the_run_finishes(
     farm, tiny_onnx_model, tmp_path
 ):
-    run = ship(farm, tiny_onnx_model, tmp_path, "--rounds", "6", "-p", "host")
+    run = ship(farm, tiny_onnx_model, tmp_path, "--rounds", "3", "-p", "host")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
         what == "acquired" for _p, what, _h in holds(farm)
