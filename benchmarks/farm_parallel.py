@@ -95,6 +95,7 @@ def main() -> None:
         # machine falls on serial and parallel runs alike; medians are reported.
         runs: dict[str, list[float]] = {"a": [], "b": [], "both": []}
         overheads = []
+        efficiencies: list[float] = []
         for rep in range(REPETITIONS):
             order = ["a", "b", "both"] if rep % 2 == 0 else ["both", "b", "a"]
             for which in order:
@@ -103,6 +104,7 @@ def main() -> None:
                 if which == "both":
                     overheads.append(timings)
             e = (runs["a"][-1] + runs["b"][-1]) / 2 / (2 * runs["both"][-1])
+            efficiencies.append(e)
             print(f"repetition {rep + 1}: a {runs['a'][-1]:.2f} s, b {runs['b'][-1]:.2f} s, "
                   f"both {runs['both'][-1]:.2f} s, efficiency {e:.3f}")  # fmt: skip
     finally:
@@ -111,13 +113,14 @@ def main() -> None:
     t_a, t_b, t_both = (statistics.median(runs[k]) for k in ("a", "b", "both"))
     timings = overheads[len(overheads) // 2]
     serial = (t_a + t_b) / 2
-    efficiency = serial / (2 * t_both)
+    # The median of the repetitions' own efficiencies: each pairs runs made close in time.
+    efficiency = statistics.median(efficiencies)
     print(
         f"medians of {REPETITIONS}, 8 variants x {SETTINGS.rounds} rounds: board-a alone {t_a:.2f} s, "
         f"board-b alone {t_b:.2f} s, both places at once {t_both:.2f} s"
     )
     print(
-        f"parallel efficiency: {efficiency:.3f} -> {'PASS' if efficiency >= 0.8 else 'FAIL'} "
+        f"parallel efficiency (median of repetitions): {efficiency:.3f} -> {'PASS' if efficiency >= 0.8 else 'FAIL'} "
         f"(target >= 0.8; farm wall {t_both:.2f} s vs bound serial/2/0.8 = {serial / 2 / 0.8:.2f} s)"
     )
     print(
