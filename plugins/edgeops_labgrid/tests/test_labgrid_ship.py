@@ -150,9 +150,11 @@ def test_a_killed_ship_frees_its_places(farm, tiny_onnx_model, tmp_path, signum)
         run.communicate()
 
 
-def test_an_exporter_killed_mid_run_moves_its_measurements_to_the_other_place(
-    farm, tiny_onnx_model, tmp_path
+@pytest.mark.parametrize("lost", ["exporter", "board"])
+def test_a_place_lost_mid_run_moves_its_measurements_to_the_other_place(
+    farm, tiny_onnx_model, tmp_path, lost
 ):
+    """Its exporter killed (labgrid no longer publishes it), or its board (sshd) killed."""
     run = ship(farm, tiny_onnx_model, tmp_path, "--rounds", "4")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
@@ -160,7 +162,10 @@ def test_an_exporter_killed_mid_run_moves_its_measurements_to_the_other_place(
     ):
         assert run.poll() is None, run.communicate()[1][-2000:]
         time.sleep(0.05)
-    farm.exporters["host-b"].kill()
+    if lost == "exporter":
+        farm.exporters["host-b"].kill()
+    else:
+        farm.boards["board-b"].kill()
     summary = finished(run)
     measurements = summary["measurements"]
     assert measurements
