@@ -18,7 +18,8 @@ MANIFEST_SCHEMA_VERSION = "1.0"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
-Transport = Literal["local", "ssh", "adb", "mac-host"]
+# "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
+Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
 MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
 Method = Literal["measured", "predicted"]
 

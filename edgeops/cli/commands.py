@@ -466,7 +466,25 @@ def cmd_devices(args: argparse.Namespace) -> int:
             r["lease"],
         )  # fmt: skip
     _console().print(table)
+    for r in rows:
+        if r.get("places") is not None:
+            _console().print(_places_table(r))
     return 0
+
+
+def _places_table(row: dict[str, Any]) -> Any:
+    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
+    from rich.table import Table
+
+    table = Table(title=f"places of {row['name']}", title_justify="left")
+    for column in ("place", "tags", "held by", "health", "resource"):
+        table.add_column(column, overflow="fold")
+    for p in row["places"]:
+        table.add_row(
+            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
+            p["held_by"] or "free", p["health"], p["resource"] or "",
+        )  # fmt: skip
+    return table
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
@@ -479,6 +497,10 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
         "name": device.name, "transport": device.transport, "address": device.address,
         "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
     }  # fmt: skip
+    status = pm.hook.edgeops_device_status(device=device)
+    if status is not None:
+        row.update(status)
+        return row
     try:
         session = pm.hook.edgeops_connect(device=device)
         if session is None:
