@@ -204,6 +204,7 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         compute_unit=c.measurement.compute_unit,
         method=c.measurement.method,
         expected_p50_ms=c.measurement.p50_ms,
+        p50_interval=c.measurement.p50_interval,
         peak_mem_mb=mem,
         size_bytes=c.variant.size_bytes,
         quality=quality,

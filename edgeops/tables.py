@@ -50,6 +50,10 @@ def _cells(variant: Variant, m: Measurement | None, metric: str, chosen: str) ->
     status: str = m.status if m else variant.status
     if m is not None and m.method == "predicted":
         status += " (predicted)"
+        if m.p50_interval is not None:
+            i = m.p50_interval
+            cover = f"{i.coverage:.0%}" if i.coverage is not None else "uncalibrated"
+            status += f" p50 {i.low_ms:.3g}–{i.high_ms:.3g} ms ({cover})"
     return (
         variant.name,
         m.compute_unit if m else "",
