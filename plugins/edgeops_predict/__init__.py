@@ -19,3 +19,14 @@ def edgeops_predict(
     profile: DeviceProfile, variant: Variant, compute_unit: str
 ) -> Measurement | None:
     return predictor.predict(profile, variant, compute_unit)
+
+
+@hookimpl
+def edgeops_adapt_predictions(
+    predictions: list[Measurement], measurements: list[Measurement]
+) -> list[Measurement] | None:
+    mine = [p for p in predictions if "engine_family" in p.environment]
+    if not mine:
+        return None
+    others = [p for p in predictions if "engine_family" not in p.environment]
+    return others + predictor.adapt(mine, measurements)

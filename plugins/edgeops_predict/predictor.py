@@ -151,3 +151,48 @@ def _measurement(
             "params": net.params,
         },
     )
+
+
+def adapt(predictions: list[Measurement], measurements: list[Measurement]) -> list[Measurement]:
+    """Scale predictions by what the same device measured for other variants (HELP-style few-shot).
+
+    Per compute unit, the factor is the geometric mean of measured / predicted p50 over the
+    variants both exist for; the interval then uses ``q_log_adapted`` (the residuals that
+    correction leaves on the calibration set, fitted.json). A prediction whose variant was
+    measured in that unit is dropped: the measurement replaces it.
+    """
+    measured = {(m.variant_id, m.compute_unit): m for m in measurements if m.p50_ms}
+    pred = {(m.variant_id, m.compute_unit): m for m in predictions}
+    logs: dict[str, list[float]] = {}
+    for key, m in measured.items():
+        p = pred.get(key)
+        if p is not None and p.p50_ms and p.status == "ok":
+            logs.setdefault(key[1], []).append(math.log(m.p50_ms / p.p50_ms))  # type: ignore[operator]
+    out = []
+    for key, p in pred.items():
+        if key in measured:
+            continue
+        ratios = logs.get(key[1])
+        if not ratios or p.status != "ok" or p.p50_ms is None:
+            out.append(p)
+            continue
+        family = fitted()["families"].get(str(p.environment.get("engine_family")), {})
+        factor = math.exp(sum(ratios) / len(ratios))
+        q = float(family.get("q_log_adapted", family.get("q_log", 0.0)))
+        p50 = p.p50_ms * factor
+        low, high = p50 * math.exp(-q), p50 * math.exp(q)
+        calibrated = p.p50_interval is not None and p.p50_interval.coverage is not None
+        interval = Interval(
+            low_ms=low,
+            high_ms=high,
+            coverage=fitted()["coverage"] if calibrated else None,
+            method=f"adapted from {len(ratios)} measured variant(s) on this profile "
+            f"(x{factor:.3g}); 90% split-conformal half-width exp(±{q:.3f})",
+        )
+        env = {**p.environment, "adapted_factor": factor, "adapted_from": len(ratios)}
+        out.append(
+            p.model_copy(
+                update={"p50_ms": p50, "p90_ms": high, "p50_interval": interval, "environment": env}
+            )
+        )
+    return out

@@ -1,0 +1,168 @@
+"""The predictor: hand-built networks, graph readers, the fit's data, and predictions through hooks."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from edgeops import Measurement, ModelSpec, Quality, Recipe, RecipeStep, Results, Variant
+from edgeops.models import InputSpec, QualitySpec
+from edgeops.pipeline import Pipeline
+from edgeops.profiles import load_profiles
+from edgeops_predict import accuracy, calibrate, graphs, predictor, zoo
+from edgeops_predict.latency import LayerArrays, latency_ms
+from edgeops_predict.layers import Compression
+from edgeops_predict.platforms import DATA, apple_engine
+
+TFLITE_V1 = "coral__mobilenet_v1_0.25_128_quant.tflite"
+
+
+@pytest.mark.parametrize("name", sorted(zoo.PUBLISHED_MACS))
+def test_hand_built_networks_match_published_macs(name):
+    # EfficientNet-Lite's published MAdds run 3-6% above a count of convs and fcs alone.
+    assert zoo.build(name).macs == pytest.approx(zoo.PUBLISHED_MACS[name], rel=0.06)
+
+
+def test_tflite_graph_reads_like_the_hand_built_network(data_dir):
+    net = graphs.read_network(data_dir / "models" / "tflite" / TFLITE_V1, "tflite")
+    built = zoo.build("mobilenet_v1_0.25_128")
+    assert net is not None
+    assert net.macs == built.macs
+    kinds = [layer.kind for layer in net.layers if layer.macs]
+    # The file's classifier is a 1x1 CONV_2D where the paper has a fully connected layer.
+    assert kinds[:-1] == [layer.kind for layer in built.layers if layer.macs][:-1]
+
+
+def test_onnx_graph_counts_convolutions(data_dir):
+    path = data_dir / "models" / "onnx" / "ultraface__version-slim-320.onnx"
+    net = graphs.read_network(path, "onnx")
+    assert net is not None and net.macs > 0
+    assert {"depthwise", "pointwise", "conv"} <= {layer.kind for layer in net.layers}
+    assert graphs.read_network(path, "tflite") is None  # not a TFLite file: no basis
+
+
+def test_every_published_figure_has_a_source_and_a_network():
+    with open(DATA / "published.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) > 100
+    for r in rows:
+        assert len(r["source"]) > 30, r
+        assert float(r["latency_ms"]) > 0
+        zoo.build(r["model"])
+
+
+def test_split_holds_out_other_networks_and_other_devices():
+    rows = calibrate.load_rows()
+    held = {(r.device, r.model) for r in rows if calibrate.is_held_out(r.device, r.model)}
+    train = {(r.device, r.model) for r in rows if not calibrate.is_held_out(r.device, r.model)}
+    assert not held & train
+    assert {d for d, _ in held} - {d for d, _ in train} == {"iphone15pro", "iphone12pro", "pixel4"}
+    assert not {m for _, m in held if m.startswith(("mobileone", "efficientnet"))} & {
+        m for _, m in train
+    }
+
+
+@pytest.mark.slow
+def test_fitted_constants_are_reproducible(tmp_path):
+    committed = predictor.fitted()
+    refit = calibrate.write_fitted(tmp_path / "fitted.json")
+    for family, v in committed["families"].items():
+        for p, x in v["params"].items():
+            assert refit["families"][family]["params"][p] == pytest.approx(x, rel=0.02), (family, p)
+
+
+def test_held_out_table_reports_every_family():
+    lines = {line["family"]: line for line in accuracy.table(accuracy.score())}
+    assert {"ne", "cpu", "gpu", "nnapi", "all"} <= set(lines)
+    assert lines["all"]["n"] > 50
+    for line in lines.values():
+        assert 0 <= line["within_10"] <= line["within_25"] <= 1
+        assert 0 <= line["coverage_90"] <= 1
+    # Adaptation narrows the interval.
+    assert lines["all"]["width_after"] < lines["all"]["width_before"]
+
+
+def test_compression_ranks_recipes_on_the_neural_engine():
+    engine, calibrated = apple_engine("A16", "all")
+    assert calibrated
+    params = predictor.fitted()["families"]["ne"]["params"]
+    arrays = LayerArrays.of(zoo.build("resnet50"))
+    fp16 = latency_ms(arrays, engine, Compression(16), params)
+    pruned = latency_ms(arrays, engine, Compression(16, sparsity=0.75), params)
+    w8a8 = latency_ms(arrays, engine, Compression(8, activation_bits=8), params)
+    assert w8a8 < pruned < fp16  # published: 0.94 < 1.28 < 1.52 ms (coremltools docs)
+    on_a17 = latency_ms(arrays, apple_engine("A17 Pro", "all")[0], Compression(8, activation_bits=8), params)
+    assert on_a17 < w8a8
+
+
+def _tflite_variant(data_dir: Path) -> Variant:
+    path = data_dir / "models" / "tflite" / TFLITE_V1
+    return Variant(
+        id="v-int8",
+        format="tflite",
+        path=path,
+        size_bytes=path.stat().st_size,
+        recipe=Recipe(name="int8-full", format="tflite", steps=(RecipeStep(op="convert"),)),
+        quality=Quality(metrics={"snr_db": 40.0}, higher_is_better={"snr_db": True}, sample_count=1),
+    )
+
+
+@pytest.mark.parametrize("profile_id,unit", [("pixel6", "cpu"), ("pixel6", "gpu"), ("nexus5", "xnnpack")])
+def test_android_profiles_get_predictions_with_intervals(edgeops_pm, data_dir, profile_id, unit):
+    profile = load_profiles(edgeops_pm)[profile_id]
+    m = edgeops_pm.hook.edgeops_predict(
+        profile=profile, variant=_tflite_variant(data_dir), compute_unit=unit
+    )
+    assert m is not None and m.status == "ok" and m.method == "predicted"
+    i = m.p50_interval
+    assert i is not None and i.low_ms < m.p50_ms < i.high_ms
+    assert i.coverage == 0.9 and "conformal" in i.method
+    assert m.peak_mem is not None and m.peak_mem.raw_mb > 0
+    assert m.environment["layers"] == 30
+
+
+def test_onnx_on_a_board_is_predicted_but_says_uncalibrated(edgeops_pm, data_dir):
+    path = data_dir / "models" / "onnx" / "ultraface__version-slim-320.onnx"
+    variant = Variant(id="v-onnx", format="onnx", path=path, size_bytes=path.stat().st_size,
+                      recipe=Recipe(name="fp32", format="onnx"))
+    m = edgeops_pm.hook.edgeops_predict(
+        profile=load_profiles(edgeops_pm)["rpi5"], variant=variant, compute_unit="cpu"
+    )
+    assert m is not None and m.p50_interval is not None
+    assert m.p50_interval.coverage is None and "uncalibrated" in m.p50_interval.method
+
+
+def test_predicted_plan_adapts_to_an_imported_measurement(edgeops_pm, edgeops_workspace, data_dir):
+    """pixel6 without a device: a plan from predictions; one measured variant corrects the rest."""
+    profile = load_profiles(edgeops_pm)["pixel6"]
+    a = _tflite_variant(data_dir)
+    b = a.model_copy(update={"id": "v-b", "recipe": Recipe(name="fp32", format="tflite")})
+    predicted = [
+        edgeops_pm.hook.edgeops_predict(profile=profile, variant=v, compute_unit="cpu") for v in (a, b)
+    ]
+    measured = Measurement(
+        variant_id=b.id, device_id="pixel6-a", profile_id="pixel6", compute_unit="cpu",
+        status="ok", p50_ms=predicted[1].p50_ms * 2, samples_ms=(1.0,),
+    )
+    spec = ModelSpec(
+        name="m",
+        source=str(a.path),
+        source_sha256="0" * 64,
+        inputs=(InputSpec(name="x", shape=(1, 128, 128, 3)),),
+        quality=QualitySpec(metric="snr_db", floor=0.0),
+    )
+    results = Results(edgeops_version="0", run_id="r", spec=spec, profiles=(profile,),
+                      variants=(a, b), measurements=(*predicted, measured))
+    pipeline = Pipeline(edgeops_pm, edgeops_workspace)
+    plan = pipeline.select(results).plans[0]
+    assert plan.status == "supported"
+    assert plan.method == "predicted"
+    adapted = next(c for c in plan.choices if c.variant_id == a.id)
+    assert adapted.method == "predicted"
+    assert adapted.expected_p50_ms == pytest.approx(predicted[0].p50_ms * 2, rel=1e-6)
+    interval, before = adapted.p50_interval, predicted[0].p50_interval
+    assert interval is not None and before is not None and "adapted" in interval.method
+    assert math.log(interval.high_ms / interval.low_ms) < math.log(before.high_ms / before.low_ms)
