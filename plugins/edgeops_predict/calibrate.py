@@ -138,8 +138,12 @@ def fit(rows: list[Row], family: str) -> dict[str, float]:
         return float(((pred - logs) ** 2).sum() + 1e-3 * ((x - x0) ** 2).sum())
 
     x0 = np.log([START[p] for p in free])
-    best = minimize(loss, x0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7})
-    best = minimize(loss, best.x, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7})
+    best = minimize(
+        loss, x0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7}
+    )
+    best = minimize(
+        loss, best.x, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4, "fatol": 1e-7}
+    )
     return unpack(best.x)
 
 

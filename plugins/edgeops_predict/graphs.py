@@ -36,7 +36,7 @@ def read_network(path: Path, fmt: str) -> Network | None:
 
 
 def _conv_layer(w_shape: list[int], out_elems: int, in_elems: int, groups: int) -> Layer:
-    cout, cin_g = w_shape[0], w_shape[1]
+    cin_g = w_shape[1]
     area = _prod(w_shape[2:])
     macs = out_elems * cin_g * area
     if groups > 1 and cin_g == 1:
@@ -68,7 +68,9 @@ def _onnx(path: Path) -> Network:
         return shapes.get(name, [])
 
     inputs = {i.name for i in g.initializer}
-    net = Network(path.stem, input_elems=sum(_prod(shape(i.name)) for i in g.input if i.name not in inputs))
+    net = Network(
+        path.stem, input_elems=sum(_prod(shape(i.name)) for i in g.input if i.name not in inputs)
+    )
     for node in g.node:
         if node.op_type in _SKIP or node.op_type in ("DequantizeLinear", "QuantizeLinear", "Cast"):
             continue
@@ -123,7 +125,7 @@ def _tflite(path: Path) -> Network:
 
 
 def _coreml(path: Path) -> Network:
-    from edgeops.quiet import quiet  # noqa: PLC0415 (coremltools logs at import)
+    from edgeops.quiet import quiet  # coremltools logs at import
 
     with quiet():
         import coremltools as ct
@@ -134,7 +136,10 @@ def _coreml(path: Path) -> Network:
     types: dict[str, list[int]] = {}
 
     def tensor_dims(t: Any) -> list[int]:
-        return [int(d.constant.size) if d.WhichOneof("dimension") == "constant" else 1 for d in t.tensorType.dimensions]
+        return [
+            int(d.constant.size) if d.WhichOneof("dimension") == "constant" else 1
+            for d in t.tensorType.dimensions
+        ]
 
     for inp in fn.inputs:
         types[inp.name] = tensor_dims(inp.type)
@@ -145,7 +150,7 @@ def _coreml(path: Path) -> Network:
         if op.type.startswith("constexpr") or op.type == "const":
             continue
 
-        def arg(name: str) -> list[int]:
+        def arg(name: str, op: Any = op) -> list[int]:
             args = op.inputs[name].arguments if name in op.inputs else []
             return types.get(args[0].name, []) if args and args[0].name else []
 

@@ -128,8 +128,12 @@ def latency_ms(
     if engine.family == "cpu" and not int8:
         act_bytes = 4.0
     bw = params["bw_gbps"] * (engine.mem_gbps / 30.0 if engine.mem_gbps else 1.0) * 1e9
-    memory_s = (arrays.weights * weight_bytes_per_weight(engine, comp) + arrays.act_elems * act_bytes) / bw
-    total_s = (compute_s + memory_s).sum() if COMBINE == "sum" else np.maximum(compute_s, memory_s).sum()
+    memory_s = (
+        arrays.weights * weight_bytes_per_weight(engine, comp) + arrays.act_elems * act_bytes
+    ) / bw
+    total_s = (
+        (compute_s + memory_s).sum() if COMBINE == "sum" else np.maximum(compute_s, memory_s).sum()
+    )
     total_s += len(arrays.macs) * params["layer_us"] * 1e-6 + params["fixed_us"] * 1e-6
     return float(total_s * 1e3)
 

@@ -13,7 +13,12 @@ DATA = Path(__file__).parent / "data"
 
 # Core ML's compute units on an engine family; "all" runs where Core ML puts it, the
 # Neural Engine for the convolutional nets of the calibration set (their figures are "all").
-COREML_UNITS = {"all": "ne", "cpu_and_ne": "ne", "cpu_and_gpu": "apple_gpu", "cpu_only": "apple_cpu"}
+COREML_UNITS = {
+    "all": "ne",
+    "cpu_and_ne": "ne",
+    "cpu_and_gpu": "apple_gpu",
+    "cpu_only": "apple_cpu",
+}
 # Apple GPU and CPU have no published figure in the calibration set: they are scaled from
 # the Neural Engine by these GUESSES (kept from the roofline this predictor replaced), and
 # their predictions say "uncalibrated" and state no coverage.

@@ -47,14 +47,18 @@ def compression(variant: Variant) -> Compression | None:
         if name in ("int8-full", "int8-static"):
             return Compression(8, 0.0, 8, 32)
         if name == "int16x8":
-            return None  # TFLite runs it on reference kernels (606 ms vs 8.9 ms, conversion-notes.md)
+            return (
+                None  # TFLite runs it on reference kernels (606 ms vs 8.9 ms, conversion-notes.md)
+            )
         if name in ("fp16", "int8-dynamic"):
             return Compression(16 if name == "fp16" else 8, 0.0, 32, 32)
         return Compression(32, 0.0, 32, 32)
     return None
 
 
-def engine_for(profile: DeviceProfile, variant: Variant, compute_unit: str) -> tuple[Engine, bool] | None:
+def engine_for(
+    profile: DeviceProfile, variant: Variant, compute_unit: str
+) -> tuple[Engine, bool] | None:
     """The engine and whether the runtime is in the calibration set."""
     if variant.format == "coreml" and profile.platform in ("ios", "macos"):
         return apple_engine(profile.chip or "", compute_unit)

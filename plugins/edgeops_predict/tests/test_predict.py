@@ -94,7 +94,9 @@ def test_compression_ranks_recipes_on_the_neural_engine():
     pruned = latency_ms(arrays, engine, Compression(16, sparsity=0.75), params)
     w8a8 = latency_ms(arrays, engine, Compression(8, activation_bits=8), params)
     assert w8a8 < pruned < fp16  # published: 0.94 < 1.28 < 1.52 ms (coremltools docs)
-    on_a17 = latency_ms(arrays, apple_engine("A17 Pro", "all")[0], Compression(8, activation_bits=8), params)
+    on_a17 = latency_ms(
+        arrays, apple_engine("A17 Pro", "all")[0], Compression(8, activation_bits=8), params
+    )
     assert on_a17 < w8a8
 
 
@@ -106,11 +108,15 @@ def _tflite_variant(data_dir: Path) -> Variant:
         path=path,
         size_bytes=path.stat().st_size,
         recipe=Recipe(name="int8-full", format="tflite", steps=(RecipeStep(op="convert"),)),
-        quality=Quality(metrics={"snr_db": 40.0}, higher_is_better={"snr_db": True}, sample_count=1),
+        quality=Quality(
+            metrics={"snr_db": 40.0}, higher_is_better={"snr_db": True}, sample_count=1
+        ),
     )
 
 
-@pytest.mark.parametrize("profile_id,unit", [("pixel6", "cpu"), ("pixel6", "gpu"), ("nexus5", "xnnpack")])
+@pytest.mark.parametrize(
+    "profile_id,unit", [("pixel6", "cpu"), ("pixel6", "gpu"), ("nexus5", "xnnpack")]
+)
 def test_android_profiles_get_predictions_with_intervals(edgeops_pm, data_dir, profile_id, unit):
     profile = load_profiles(edgeops_pm)[profile_id]
     m = edgeops_pm.hook.edgeops_predict(
@@ -126,8 +132,13 @@ def test_android_profiles_get_predictions_with_intervals(edgeops_pm, data_dir, p
 
 def test_onnx_on_a_board_is_predicted_but_says_uncalibrated(edgeops_pm, data_dir):
     path = data_dir / "models" / "onnx" / "ultraface__version-slim-320.onnx"
-    variant = Variant(id="v-onnx", format="onnx", path=path, size_bytes=path.stat().st_size,
-                      recipe=Recipe(name="fp32", format="onnx"))
+    variant = Variant(
+        id="v-onnx",
+        format="onnx",
+        path=path,
+        size_bytes=path.stat().st_size,
+        recipe=Recipe(name="fp32", format="onnx"),
+    )
     m = edgeops_pm.hook.edgeops_predict(
         profile=load_profiles(edgeops_pm)["rpi5"], variant=variant, compute_unit="cpu"
     )
@@ -141,11 +152,17 @@ def test_predicted_plan_adapts_to_an_imported_measurement(edgeops_pm, edgeops_wo
     a = _tflite_variant(data_dir)
     b = a.model_copy(update={"id": "v-b", "recipe": Recipe(name="fp32", format="tflite")})
     predicted = [
-        edgeops_pm.hook.edgeops_predict(profile=profile, variant=v, compute_unit="cpu") for v in (a, b)
+        edgeops_pm.hook.edgeops_predict(profile=profile, variant=v, compute_unit="cpu")
+        for v in (a, b)
     ]
     measured = Measurement(
-        variant_id=b.id, device_id="pixel6-a", profile_id="pixel6", compute_unit="cpu",
-        status="ok", p50_ms=predicted[1].p50_ms * 2, samples_ms=(1.0,),
+        variant_id=b.id,
+        device_id="pixel6-a",
+        profile_id="pixel6",
+        compute_unit="cpu",
+        status="ok",
+        p50_ms=predicted[1].p50_ms * 2,
+        samples_ms=(1.0,),
     )
     spec = ModelSpec(
         name="m",
@@ -154,8 +171,14 @@ def test_predicted_plan_adapts_to_an_imported_measurement(edgeops_pm, edgeops_wo
         inputs=(InputSpec(name="x", shape=(1, 128, 128, 3)),),
         quality=QualitySpec(metric="snr_db", floor=0.0),
     )
-    results = Results(edgeops_version="0", run_id="r", spec=spec, profiles=(profile,),
-                      variants=(a, b), measurements=(*predicted, measured))
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=spec,
+        profiles=(profile,),
+        variants=(a, b),
+        measurements=(*predicted, measured),
+    )
     pipeline = Pipeline(edgeops_pm, edgeops_workspace)
     plan = pipeline.select(results).plans[0]
     assert plan.status == "supported"
