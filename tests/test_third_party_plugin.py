@@ -8,7 +8,7 @@ import venv
 
 import pytest
 
-from paths import REPO, DATA
+from paths import DATA, REPO
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device, Measurement, MeasureSettings, Variant
-from edgeops.sessions import Session
+from edgeops.plugin import Device, Measurement, MeasureSettings, Session, Variant
 
 from .phone_measure import measure_on_phone
 from .session import AdbSession, open_adb

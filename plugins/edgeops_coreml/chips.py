@@ -13,9 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeops.errors import UsageError
-from edgeops.models import DeviceProfile
-from edgeops.profiles import builtin_profile_dir
+from edgeops.plugin import DeviceProfile, UsageError, builtin_profile_dir
 from edgeops.selection import requirements
 
 # Compute units of Core ML (MLComputeUnits), spelled as the selector expects.

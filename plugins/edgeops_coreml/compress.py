@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import RecipeStep
-from edgeops.quiet import quiet
+from edgeops.plugin import RecipeStep, StageError, quiet
 
 from .sdk import NOISY_LOGGERS, coremltools
 

@@ -16,11 +16,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import ModelSpec, Quality, ReferenceOutputs, SampleSet, Variant
-from edgeops.quality import compare_with_reference
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import (
+    ModelSpec,
+    Quality,
+    ReferenceOutputs,
+    SampleSet,
+    StageError,
+    Variant,
+    compare_with_reference,
+    quiet,
+    sample_feeds,
+)
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.files import copy_file
-from edgeops.models import Recipe, SampleSet
+from edgeops.plugin import Recipe, SampleSet, StageError, copy_file
 
 from . import compress, convert
 from .recipes import convert_params

@@ -55,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edgeops.models import DeviceProfile, Measurement, PeakMemory, Variant
+from edgeops.plugin import DeviceProfile, Measurement, PeakMemory, Variant
 
 from . import convert
 from .chips import Chip, chip_of, load_chips, newest_ios, usable_compute_units

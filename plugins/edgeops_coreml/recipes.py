@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeops.models import DeviceProfile, Recipe, RecipeStep
+from edgeops.plugin import DeviceProfile, Recipe, RecipeStep
 
 from .chips import chip_of, newest_ios
 

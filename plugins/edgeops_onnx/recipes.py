@@ -6,10 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import Recipe, RecipeStep, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import Recipe, RecipeStep, SampleSet, StageError, quiet, sample_feeds
 
 RECIPES = (
     Recipe(name="fp32", format="onnx", description="the converted model as is"),

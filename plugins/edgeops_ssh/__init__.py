@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device, Measurement, Variant
-from edgeops.sessions import Session
+from edgeops.plugin import Device, Measurement, Session, Variant
 
 if TYPE_CHECKING:
     from .session import SshSession
@@ -57,7 +56,8 @@ def trust_host(
 
 @hookimpl
 def edgeops_connect(device: Device) -> SshSession | None:
-    if device.transport != "ssh":
+    # A Mac host is an SSH peer too; what runs there is the Core ML backend's business.
+    if device.transport not in ("ssh", "mac-host"):
         return None
     from .session import SshSession
 

@@ -14,10 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import Recipe, RecipeStep, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import Recipe, RecipeStep, SampleSet, StageError, quiet, sample_feeds
 
 from .layout import IoLayout
 

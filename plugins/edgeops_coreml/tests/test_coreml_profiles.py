@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeops.profiles import load_profiles
+from edgeops.devices.profiles import load_profiles
 from edgeops.selection import requirements
 from edgeops_coreml.chips import (
     COMPUTE_UNITS,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeops.devices.profiles import load_profiles
 from edgeops.files import size_bytes
-from edgeops.profiles import load_profiles
 from edgeops_coreml import compress, convert, host_estimate
 from edgeops_coreml.recipes import propose
 

@@ -12,17 +12,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from edgeops.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.cli.tables import sizes_by_format
+from edgeops.devices.discovery import discover_devices
+from edgeops.devices.profiles import load_profiles, resolve_profiles
 from edgeops.errors import UsageError
 from edgeops.files import write_text
-from edgeops.gate_command import cmd_gate  # noqa: F401
-from edgeops.history import History
+from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.plugins import make_plugin_manager, plugin_infos
-from edgeops.profiles import load_profiles, resolve_profiles
-from edgeops.spec import load_spec
-from edgeops.tables import sizes_by_format
+from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.pipeline.config import load_spec
+from edgeops.pipeline.history import History
+from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 
 
 def _console(stderr: bool = False) -> Any:
@@ -46,15 +47,6 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
 
-def _discover(pm: Any, inventory: Path | None = None) -> list[Device]:
-    """Every plugin's devices; the inventory's first where two name the same device."""
-    devices: dict[str, Device] = {}
-    for found in pm.hook.edgeops_discover_devices(inventory=inventory):
-        for device in found:
-            devices.setdefault(device.id, device)
-    return list(devices.values())
-
-
 def _write_stage(results: Results, path: Path, as_json: bool) -> None:
     write_text(path, results.model_dump_json(indent=2) + "\n")
     if as_json:
@@ -74,10 +66,10 @@ class _Run:
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
-        from edgeops.reporter import ProgressReporter
+        from edgeops.cli.progress import ProgressReporter
 
         reporter = self.stack.enter_context(ProgressReporter(_console(stderr=True)))
-        self.pm.register(reporter, name="edgeops.reporter")
+        self.pm.register(reporter, name="edgeops.cli.progress")
         self.stack.callback(self.pm.unregister, reporter)
         return self
 
@@ -92,7 +84,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     workspace = Workspace(args.workspace)
     history = History(workspace.history_path)
-    devices = _discover(pm, args.devices)
+    devices = discover_devices(pm, args.devices)
     results: Results | None = None
     if args.until_decided and args.baseline is None:
         raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
@@ -163,7 +155,7 @@ def _until_decided(
     safety: float,
 ) -> Results:
     """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate import undecided_comparisons
+    from edgeops.gate.compare import undecided_comparisons
 
     baseline = read_results(args.baseline)
     added: dict[tuple[str, str, str], int] = {}
@@ -199,7 +191,7 @@ def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
             }
         )
         return
-    from edgeops.tables import rich_tables
+    from edgeops.cli.tables import rich_tables
 
     console = _console()
     for table in rich_tables(results):
@@ -253,7 +245,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     with _Run(args, pm) as run:
         results = run.pipeline.measure(
             results,
-            _discover(pm),
+            discover_devices(pm),
             _settings(args, results.settings),
             reuse_measurements=args.reuse_measurements,
         )
@@ -400,7 +392,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown devices action {args.action!r}; use `edgeops devices [trust HOST]`"
         )
-    rows = [_device_row(pm, d) for d in _discover(pm, args.devices)]
+    rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
     if args.json:
         _print_json(rows)
         return 0
@@ -431,7 +423,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
-    from edgeops.leases import LeaseBook, resources_of
+    from edgeops.devices.leases import LeaseBook, resources_of
 
     held = {s.resource: s for s in LeaseBook().states()}
     mine = [held[r] for r in resources_of(device) if r in held]

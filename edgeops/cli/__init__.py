@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", "show the tables of a results.json or bundle")
     report.add_argument("results", type=Path)
 
-    from edgeops.gate_command import add_gate_parser
+    from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
 
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from edgeops import commands
+        from edgeops.cli import commands
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
     except KeyboardInterrupt:

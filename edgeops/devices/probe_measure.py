@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeops import probe
+from edgeops.devices import probe
+from edgeops.devices.measurements import from_probe_output
+from edgeops.devices.sessions import Session
 from edgeops.hookspecs import hookimpl
-from edgeops.measurements import from_probe_output
 from edgeops.models import Measurement, MeasureSettings, Variant
-from edgeops.sessions import Session
 
 PROBE_FILE = Path(probe.__file__)
 # Compute units the probe can drive, per model file suffix.

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgeops.errors import ModelError, UsageError
-from edgeops.factories import factory_code_sha256, is_factory
 from edgeops.files import sha256_tree
 from edgeops.models import ModelSpec, QualitySpec, Task
+from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER
 
 CONFIG_NAME = "edgeops.toml"
