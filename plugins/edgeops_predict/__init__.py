@@ -9,7 +9,7 @@ TFLite and ONNX Runtime on Linux boards. Constants are fitted on published measu
 
 from __future__ import annotations
 
-from edgeops import DeviceProfile, Measurement, Variant, hookimpl
+from edgeops.plugin import DeviceProfile, Measurement, Variant, hookimpl
 
 from . import predictor
 

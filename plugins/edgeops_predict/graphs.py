@@ -125,7 +125,7 @@ def _tflite(path: Path) -> Network:
 
 
 def _coreml(path: Path) -> Network:
-    from edgeops.quiet import quiet  # coremltools logs at import
+    from edgeops.plugin import quiet  # coremltools logs at import
 
     with quiet():
         import coremltools as ct

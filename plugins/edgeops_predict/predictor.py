@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from edgeops import DeviceProfile, Interval, Measurement, PeakMemory, Variant
+from edgeops.plugin import DeviceProfile, Interval, Measurement, PeakMemory, Variant
 
 from .graphs import read_network
 from .latency import Engine, LayerArrays, latency_ms, peak_memory_mb

@@ -11,7 +11,7 @@ import pytest
 from edgeops import Measurement, ModelSpec, Quality, Recipe, RecipeStep, Results, Variant
 from edgeops.models import InputSpec, QualitySpec
 from edgeops.pipeline import Pipeline
-from edgeops.profiles import load_profiles
+from edgeops.plugin import load_profiles
 from edgeops_predict import accuracy, calibrate, graphs, predictor, zoo
 from edgeops_predict.latency import LayerArrays, latency_ms
 from edgeops_predict.layers import Compression
