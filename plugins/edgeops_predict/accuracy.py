@@ -49,7 +49,7 @@ def score(fitted: dict[str, Any] | None = None) -> list[Scored]:
     rows = [r for r in load_rows() if is_held_out(r.device, r.model)]
     groups: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
-        groups[f"{r.group}:{r.compute_unit}"].append(r)
+        groups[f"{r.group}:{r.kernels}"].append(r)
     out = []
     for members in groups.values():
         fam = fitted["families"][members[0].engine.family]

@@ -11,7 +11,8 @@
   is p50 x/÷ exp(q), q the ceil((n+1) x 0.9)-th smallest |log residual|.
 - Adaptation: on a device where some variants of a model were measured, the others are
   scaled by the geometric mean of measured / predicted, and the interval uses the
-  residuals that correction leaves (leave-one-out within each held-out group).
+  residuals that correction leaves on the same leave-one-network-out predictions
+  (each figure corrected from the other figures of its network, device and unit).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,11 @@ class Row:
     def network(self) -> str:
         """The network family a recipe sweep belongs to (rank agreement is within it)."""
         return self.model
+
+    @property
+    def kernels(self) -> tuple[str, int]:
+        """Figures that share kernels share their errors: adaptation stays within this class."""
+        return self.compute_unit, self.comp.activation_bits
 
     @property
     def group(self) -> str:
@@ -164,18 +169,22 @@ def calibrate(rows: list[Row]) -> dict[str, Any]:
         if not mine:
             continue
         params = fit(train, family)
-        residuals = []
+        residuals: list[float] = []
+        adapted: list[float] = []
         for group in sorted({r.group for r in mine}):
             rest = [r for r in mine if r.group != group]
             sub = fit(rest, family) if rest else params
-            residuals += [
-                math.log(predict_row(r, sub) / r.latency_ms) for r in mine if r.group == group
-            ]
+            held = [r for r in mine if r.group == group]
+            logr = [math.log(predict_row(r, sub) / r.latency_ms) for r in held]
+            residuals += logr
+            adapted += _corrected(held, logr)
         out["families"][family] = {
             "params": params,
             "fitted": [p for p in PARAMS if p not in UNUSED.get(family, ())],
             "not_fitted": list(UNUSED.get(family, ())),
             "q_log": conformal_q(residuals),
+            "q_log_adapted": conformal_q(adapted),
+            "adapted_residuals": len(adapted),
             "calibration_residuals": len(residuals),
             "training_rows": len(mine),
             "training_groups": sorted({r.group for r in mine}),
@@ -183,30 +192,22 @@ def calibrate(rows: list[Row]) -> dict[str, Any]:
     return out
 
 
-def adapted_q(rows: list[Row], fitted: dict[str, Any]) -> dict[str, float]:
-    """Per family, the conformal q after correcting from the other variants of the same group."""
-    residuals: dict[str, list[float]] = defaultdict(list)
-    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for r in rows:
-        if r.engine.family in fitted["families"]:
-            groups[(r.engine.family, f"{r.group}:{r.compute_unit}")].append(r)
-    for (family, _), members in groups.items():
-        if len(members) < 2:
-            continue
-        params = fitted["families"][family]["params"]
-        logr = [math.log(r.latency_ms / predict_row(r, params)) for r in members]
-        for i in range(len(members)):
-            others = logr[:i] + logr[i + 1 :]
-            residuals[family].append(logr[i] - sum(others) / len(others))
-    return {f: conformal_q(v) for f, v in residuals.items()}
+def _corrected(rows: list[Row], log_errors: list[float]) -> list[float]:
+    """Residuals left after correcting each row from the others of its kernel class (leave-one-out).
+
+    The class is the compute unit and activation precision: an fp32 figure's error says
+    little about an int8 one's (different kernels), so one never corrects the other.
+    """
+    out = []
+    for i, r in enumerate(rows):
+        others = [e for j, e in enumerate(log_errors) if j != i and rows[j].kernels == r.kernels]
+        if others:
+            out.append(log_errors[i] - sum(others) / len(others))
+    return out
 
 
 def write_fitted(path: Path | None = None) -> dict[str, Any]:
-    rows = load_rows()
-    fitted = calibrate(rows)
-    train = [r for r in rows if not is_held_out(r.device, r.model)]
-    for family, q in adapted_q(train, fitted).items():
-        fitted["families"][family]["q_log_adapted"] = q
+    fitted = calibrate(load_rows())
     fitted["note"] = (
         "FITTED constants (calibrate.py) on the training part of published.csv; "
         "q_log: split-conformal 90% half-width in log space from leave-one-network-out "

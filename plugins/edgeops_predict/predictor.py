@@ -150,6 +150,7 @@ def _measurement(
             "constants": "FITTED on published figures (edgeops_predict/data/published.csv)",
             "calibrated": calibrated,
             "compression": comp.label,
+            "activation_bits": comp.activation_bits,
             "layers": len(net.layers),
             "macs": net.macs,
             "params": net.params,
@@ -160,23 +161,28 @@ def _measurement(
 def adapt(predictions: list[Measurement], measurements: list[Measurement]) -> list[Measurement]:
     """Scale predictions by what the same device measured for other variants (HELP-style few-shot).
 
-    Per compute unit, the factor is the geometric mean of measured / predicted p50 over the
+    Per compute unit and activation precision (variants that share kernels share their
+    errors), the factor is the geometric mean of measured / predicted p50 over the
     variants both exist for; the interval then uses ``q_log_adapted`` (the residuals that
     correction leaves on the calibration set, fitted.json). A prediction whose variant was
     measured in that unit is dropped: the measurement replaces it.
     """
     measured = {(m.variant_id, m.compute_unit): m for m in measurements if m.p50_ms}
     pred = {(m.variant_id, m.compute_unit): m for m in predictions}
-    logs: dict[str, list[float]] = {}
+
+    def kernels(m: Measurement) -> tuple[str, object]:
+        return m.compute_unit, m.environment.get("activation_bits")
+
+    logs: dict[tuple[str, object], list[float]] = {}
     for key, m in measured.items():
         p = pred.get(key)
-        if p is not None and p.p50_ms and p.status == "ok":
-            logs.setdefault(key[1], []).append(math.log(m.p50_ms / p.p50_ms))  # type: ignore[operator]
+        if p is not None and p.p50_ms and m.p50_ms and p.status == "ok":
+            logs.setdefault(kernels(p), []).append(math.log(m.p50_ms / p.p50_ms))
     out = []
     for key, p in pred.items():
         if key in measured:
             continue
-        ratios = logs.get(key[1])
+        ratios = logs.get(kernels(p))
         if not ratios or p.status != "ok" or p.p50_ms is None:
             out.append(p)
             continue
