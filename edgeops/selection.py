@@ -97,11 +97,15 @@ def edgeops_select(
         if v.status != "ok"
     ]
     if not measurements:
+        formats = ", ".join(profile.formats)
         return Plan(
             profile_id=profile.id,
             status="not_measured",
             rejected=tuple(rejected),
-            note="no device attached and no prediction available",
+            note="no device attached and no prediction available"
+            if variants
+            else f"no variant in {formats} was made, so there is nothing to load; "
+            f"add a backend or recipe for {formats}",
         )
     memory_cap_mb = (
         profile.app_memory_limit_mb * policy.memory_safety_factor

@@ -135,6 +135,17 @@ def rich_tables(results: Results) -> list[Table]:
     return tables
 
 
+def _predicted_note(plan: Plan) -> list[str]:
+    if plan.method != "predicted":
+        return []
+    return [
+        "**Predicted, not measured**: no device of this profile was attached. Its p50 figures "
+        "are model predictions, each with the interval it lies in (and that interval's coverage "
+        "where published measurements calibrate it); the gate never passes on them.",
+        "",
+    ]
+
+
 def markdown_report(results: Results) -> str:
     spec = results.spec
     lines = [
@@ -163,6 +174,7 @@ def markdown_report(results: Results) -> str:
         lines += [
             f"## {_plan_caption(plan)}",
             "",
+            *_predicted_note(plan),
             "| " + " | ".join(COLUMNS) + " |",
             "|" + "---|" * len(COLUMNS),
         ]

@@ -158,12 +158,11 @@ def _coreml(path: Path) -> Network:
         first = _prod(arg("x"))
         if op.type == "conv":
             w = arg("weight")
-            groups_arg = op.inputs["groups"].arguments if "groups" in op.inputs else []
-            groups = 1
-            if groups_arg and groups_arg[0].WhichOneof("binding") == "value":
-                groups = int(groups_arg[0].value.immediateValue.tensor.ints.values[0])
+            x = arg("x")
+            # The groups argument may be a named const; the shapes say it just as well.
+            groups = x[1] // w[1] if len(x) > 1 and len(w) > 1 and w[1] else 1
             if len(w) >= 3:
-                net.layers.append(_conv_layer(w, out, first, groups if w[1] == 1 else 1))
+                net.layers.append(_conv_layer(w, out, first, groups))
                 continue
         if op.type in ("linear", "matmul"):
             w = arg("weight") or arg("y")

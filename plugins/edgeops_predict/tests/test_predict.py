@@ -150,7 +150,8 @@ def test_predicted_plan_adapts_to_an_imported_measurement(edgeops_pm, edgeops_wo
     """pixel6 without a device: a plan from predictions; one measured variant corrects the rest."""
     profile = load_profiles(edgeops_pm)["pixel6"]
     a = _tflite_variant(data_dir)
-    b = a.model_copy(update={"id": "v-b", "recipe": Recipe(name="fp32", format="tflite")})
+    # Another full-int8 variant: it shares kernels with a, so its error says something of a's.
+    b = a.model_copy(update={"id": "v-b"})
     predicted = [
         edgeops_pm.hook.edgeops_predict(profile=profile, variant=v, compute_unit="cpu")
         for v in (a, b)
@@ -189,3 +190,70 @@ def test_predicted_plan_adapts_to_an_imported_measurement(edgeops_pm, edgeops_wo
     interval, before = adapted.p50_interval, predicted[0].p50_interval
     assert interval is not None and before is not None and "adapted" in interval.method
     assert math.log(interval.high_ms / interval.low_ms) < math.log(before.high_ms / before.low_ms)
+
+
+@pytest.mark.slow
+def test_coreml_graph_counts_like_torch(tmp_path):
+    """A real mlprogram (coremltools, from torch) read back: conv, depthwise, pointwise, fc."""
+    from edgeops.plugin import quiet
+
+    with quiet():
+        import coremltools as ct
+        import torch
+        from torch import nn
+
+        net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=8),
+            nn.Conv2d(8, 16, 1),
+            nn.Flatten(),
+            nn.Linear(16 * 16 * 16, 10),
+        ).eval()
+        traced = torch.jit.trace(net, torch.zeros(1, 3, 16, 16))
+        model = ct.convert(
+            traced,
+            inputs=[ct.TensorType(name="x", shape=(1, 3, 16, 16))],
+            convert_to="mlprogram",
+            minimum_deployment_target=ct.target.iOS16,
+        )
+        model.save(str(tmp_path / "tiny.mlpackage"))
+    got = graphs.read_network(tmp_path / "tiny.mlpackage", "coreml")
+    assert got is not None
+    by_kind = {layer.kind: layer.macs for layer in got.layers if layer.macs}
+    assert by_kind == {
+        "conv": 16 * 16 * 8 * 3 * 9,
+        "depthwise": 16 * 16 * 8 * 9,
+        "pointwise": 16 * 16 * 16 * 8,
+        "fc": 16 * 16 * 16 * 10,
+    }
+
+
+def test_a_profile_with_no_variant_of_its_format_says_why(edgeops_pm):
+    from edgeops.models import SelectionPolicy
+
+    profile = load_profiles(edgeops_pm)["nexus5"]
+    plan = edgeops_pm.hook.edgeops_select(
+        profile=profile,
+        variants=[],
+        measurements=[],
+        policy=SelectionPolicy(quality=QualitySpec(metric="snr_db", floor=0.0)),
+    )
+    assert plan.status == "not_measured" and plan.choices == ()
+    assert "no variant in tflite was made" in plan.note
+
+
+def test_adaptation_does_not_cross_kernel_classes(edgeops_pm, data_dir):
+    """An fp32 measurement says nothing of an int8 variant's error: that prediction stays."""
+    profile = load_profiles(edgeops_pm)["pixel6"]
+    a = _tflite_variant(data_dir)
+    b = a.model_copy(update={"id": "v-b", "recipe": Recipe(name="fp32", format="tflite")})
+    pa, pb = (
+        edgeops_pm.hook.edgeops_predict(profile=profile, variant=v, compute_unit="cpu")
+        for v in (a, b)
+    )
+    measured = pb.model_copy(update={"method": "measured", "p50_ms": pb.p50_ms * 3})
+    adapted = edgeops_pm.hook.edgeops_adapt_predictions(
+        profile=profile, predictions=[pa, pb], measurements=[measured]
+    )
+    assert adapted == [pa]  # b's prediction gives way to its measurement; a's is untouched
