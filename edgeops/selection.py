@@ -103,9 +103,9 @@ def edgeops_select(
             status="not_measured",
             rejected=tuple(rejected),
             note="no device attached and no prediction available"
-            if variants
-            else f"no variant in {formats} was made, so there is nothing to load; "
-            f"add a backend or recipe for {formats}",
+            if any(v.status == "ok" for v in variants)
+            else f"no {formats} variant could be made, so there is nothing to load"
+            + (" (see rejected)" if rejected else f"; add a backend or recipe for {formats}"),
         )
     memory_cap_mb = (
         profile.app_memory_limit_mb * policy.memory_safety_factor

@@ -113,6 +113,9 @@ def weight_bytes_per_weight(engine: Engine, comp: Compression) -> np.floating | 
 def latency_ms(
     arrays: LayerArrays, engine: Engine, comp: Compression, params: dict[str, float]
 ) -> float:
+    if engine.family == "gpu" and comp.activation_bits == 8:
+        # TFLite's GPU delegate runs a quantized graph in floating point (fp16 by default).
+        comp = Compression(comp.weight_bits, comp.sparsity, 16, comp.float_weights_bits)
     eff = np.array([params[KIND_PARAM[k]] if k in KIND_PARAM else 1.0 for k in KINDS])
     rate = engine.peak_macs_per_s * eff[arrays.kind]
     int8 = comp.activation_bits == 8

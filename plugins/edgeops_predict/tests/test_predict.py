@@ -192,11 +192,12 @@ def test_predicted_plan_adapts_to_an_imported_measurement(edgeops_pm, edgeops_wo
     assert math.log(interval.high_ms / interval.low_ms) < math.log(before.high_ms / before.low_ms)
 
 
-@pytest.mark.slow
-def test_coreml_graph_counts_like_torch(tmp_path):
-    """A real mlprogram (coremltools, from torch) read back: conv, depthwise, pointwise, fc."""
+@pytest.fixture(scope="module")
+def mlpackage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real mlprogram made by coremltools from torch: conv, depthwise, pointwise, fc."""
     from edgeops.plugin import quiet
 
+    path = tmp_path_factory.mktemp("coreml") / "tiny.mlpackage"
     with quiet():
         import coremltools as ct
         import torch
@@ -217,8 +218,13 @@ def test_coreml_graph_counts_like_torch(tmp_path):
             convert_to="mlprogram",
             minimum_deployment_target=ct.target.iOS16,
         )
-        model.save(str(tmp_path / "tiny.mlpackage"))
-    got = graphs.read_network(tmp_path / "tiny.mlpackage", "coreml")
+        model.save(str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_coreml_graph_counts_like_torch(mlpackage):
+    got = graphs.read_network(mlpackage, "coreml")
     assert got is not None
     by_kind = {layer.kind: layer.macs for layer in got.layers if layer.macs}
     assert by_kind == {
@@ -240,7 +246,7 @@ def test_a_profile_with_no_variant_of_its_format_says_why(edgeops_pm):
         policy=SelectionPolicy(quality=QualitySpec(metric="snr_db", floor=0.0)),
     )
     assert plan.status == "not_measured" and plan.choices == ()
-    assert "no variant in tflite was made" in plan.note
+    assert "no tflite variant could be made" in plan.note
 
 
 def test_adaptation_does_not_cross_kernel_classes(edgeops_pm, data_dir):
@@ -257,3 +263,46 @@ def test_adaptation_does_not_cross_kernel_classes(edgeops_pm, data_dir):
         profile=profile, predictions=[pa, pb], measurements=[measured]
     )
     assert adapted == [pa]  # b's prediction gives way to its measurement; a's is untouched
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe,unit,calibrated",
+    [
+        (Recipe(name="fp16", format="coreml"), "all", True),
+        (
+            Recipe(
+                name="palettize-kmeans-4",
+                format="coreml",
+                steps=(RecipeStep(op="palettize", params={"nbits": 4}),),
+            ),
+            "cpu_and_ne",
+            True,
+        ),
+        (Recipe(name="fp16", format="coreml"), "cpu_and_gpu", False),
+    ],
+)
+def test_iphones_get_core_ml_predictions_per_compute_unit(
+    edgeops_pm, mlpackage, recipe, unit, calibrated
+):
+    variant = Variant(id="v-ml", format="coreml", path=mlpackage, size_bytes=1, recipe=recipe)
+    m = edgeops_pm.hook.edgeops_predict(
+        profile=load_profiles(edgeops_pm)["iphone14pro"], variant=variant, compute_unit=unit
+    )
+    assert m is not None and m.status == "ok" and m.method == "predicted"
+    assert m.environment["engine_family"] == "ne" and m.environment["calibrated"] is calibrated
+    assert (m.p50_interval.coverage == 0.9) is calibrated
+
+
+@pytest.mark.slow
+def test_fp32_core_ml_is_unsupported_on_the_neural_engine(edgeops_pm, mlpackage):
+    recipe = Recipe(
+        name="fp32",
+        format="coreml",
+        steps=(RecipeStep(op="convert", params={"compute_precision": "float32"}),),
+    )
+    variant = Variant(id="v-32", format="coreml", path=mlpackage, size_bytes=1, recipe=recipe)
+    m = edgeops_pm.hook.edgeops_predict(
+        profile=load_profiles(edgeops_pm)["iphone14pro"], variant=variant, compute_unit="all"
+    )
+    assert m is not None and m.status == "unsupported"
