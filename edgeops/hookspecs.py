@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from edgeops.devices.sessions import Session
     from edgeops.models import (
         Artifact,
+        ComputeUnit,
         Device,
         DeviceProfile,
         Measurement,
@@ -99,6 +100,15 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     """The sweep: recipes worth making from ``artifact`` for these target profiles.
 
     Collected from every plugin; return an empty list for another format.
+    """
+
+
+@hookspec
+def edgeops_recipe_catalog() -> list[str]:  # type: ignore[empty-body]
+    """Every recipe id (``format:name``) this plugin may propose, for any model and profiles.
+
+    A config's ``recipes = [...]`` is checked against the union before any work, so a
+    typo is an error naming the known ones, not a silently smaller sweep. Collected.
     """
 
 
@@ -212,6 +222,17 @@ def edgeops_adapt_predictions(
 # --------------------------------------------------------------------------- select
 
 
+@hookspec
+def edgeops_compute_units() -> list[ComputeUnit]:  # type: ignore[empty-body]
+    """The compute units this plugin's backends run on, and what each requires.
+
+    E.g. Core ML's ``cpu_and_ne`` requires ``("ane",)``; TFLite's ``xnnpack`` runs
+    anywhere. Selection reads them to order fallbacks and to fill each choice's
+    ``requires``; a unit nobody declares is taken to need an accelerator of its own
+    name. Collected from every plugin; one name declared two ways is an error.
+    """
+
+
 @hookspec(firstresult=True)
 def edgeops_select(
     profile: DeviceProfile,
@@ -223,6 +244,25 @@ def edgeops_select(
 
     ``measurements`` are this profile's only. The core's policy is ``trylast``;
     a plugin may override it. First non-None result wins.
+    """
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@hookspec
+def edgeops_add_commands(subparsers: Any) -> None:
+    """Add top-level ``edgeops`` commands (argparse), in the manner of llm's ``register_commands``.
+
+    ``subparsers`` is the CLI's ``add_subparsers()`` object::
+
+        p = subparsers.add_parser("import", help="...", description="...")
+        p.add_argument("logfile", type=Path)
+        p.set_defaults(plugin_command=run)   # run(args, context: CommandContext) -> int
+
+    ``context`` (``edgeops.plugin.CommandContext``) gives the plugin manager, the
+    workspace, profile lookup and output helpers. Raise an EdgeopsError for a
+    one-line error; the exit code is the returned int. Collected from every plugin.
     """
 
 

@@ -341,12 +341,29 @@ class Measurement(Frozen):
 # --------------------------------------------------------------------------- plans
 
 
+class ComputeUnit(Frozen):
+    """A compute unit a backend runs on, as its plugin declares it (``edgeops_compute_units``)."""
+
+    name: str = Field(description="As profiles and measurements name it, e.g. 'cpu_and_ne'")
+    requires: tuple[str, ...] = Field(
+        (), description="Accelerators an app's device must have to use it, e.g. ('ane',)"
+    )
+    rarity: int = Field(
+        0,
+        description="How rare the hardware it needs is, for ordering fallbacks: 0 runs "
+        "anywhere; a device with a rarer accelerator has the commoner ones",
+    )
+
+
 class SelectionPolicy(Frozen):
     memory_safety_factor: float = Field(
-        0.5, description="Share of the app memory limit a model may use"
+        0.5, gt=0.0, le=1.0, description="Share of the app memory limit a model may use"
     )
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
+    compute_units: dict[str, ComputeUnit] = Field(
+        {}, description="What each compute unit requires, from the backends that run it"
+    )
 
 
 class Choice(Frozen):

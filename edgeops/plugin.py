@@ -26,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgeops.cli.context import CommandContext
 from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
 from edgeops.devices.profiles import builtin_profile_dir, detect_host_facts, load_profiles
@@ -46,6 +47,7 @@ from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Artifact,
     Choice,
+    ComputeUnit,
     Device,
     DeviceProfile,
     InputSpec,
@@ -75,7 +77,9 @@ __all__ = [
     "QUIET_ENV",
     "Artifact",
     "Choice",
+    "CommandContext",
     "CommandResult",
+    "ComputeUnit",
     "Device",
     "DeviceError",
     "DeviceProfile",

@@ -17,6 +17,7 @@ import pluggy
 
 from edgeops import hookspecs
 from edgeops.errors import PluginError
+from edgeops.models import ComputeUnit
 
 ENTRY_POINT_GROUP = "edgeops"
 DISABLE_ENV = "EDGEOPS_DISABLE_PLUGINS"
@@ -157,6 +158,21 @@ def answers_by_plugin(
             for answer in hook_of(pm, hook_name, name)(**kwargs):
                 out.append((name, answer))
     return out
+
+
+def declared_compute_units(pm: pluggy.PluginManager) -> dict[str, ComputeUnit]:
+    """Every backend's compute units (``edgeops_compute_units``); one name declared two
+    ways is refused, since a fallback's requirements would depend on load order."""
+    units: dict[str, ComputeUnit] = {}
+    for owner, declared in answers_by_plugin(pm, "edgeops_compute_units"):
+        for unit in declared:
+            if unit.name in units and units[unit.name] != unit:
+                raise PluginError(
+                    f"compute unit {unit.name!r} is declared twice, differently "
+                    f"(last by plugin {owner!r}); rename one"
+                )
+            units[unit.name] = unit
+    return units
 
 
 def tool_versions(pm: pluggy.PluginManager) -> dict[str, str]:

@@ -25,6 +25,7 @@ from edgeops.files import sha256_tree, size_bytes
 from edgeops.models import (
     Artifact,
     CacheStats,
+    ComputeUnit,
     Device,
     DeviceProfile,
     Measurement,
@@ -42,7 +43,12 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.samples import build_samples
-from edgeops.plugin_manager import answers_by_plugin, hook_of, tool_versions
+from edgeops.plugin_manager import (
+    answers_by_plugin,
+    declared_compute_units,
+    hook_of,
+    tool_versions,
+)
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Pipeline:
         settings: MeasureSettings | None = None,
         run_id: str | None = None,
     ) -> Results:
+        self.check_recipe_names(spec.recipes)
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -243,6 +250,21 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
+        """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
+        if wanted is None:
+            return
+        known = sorted({r for rs in self.hook.edgeops_recipe_catalog() for r in rs})
+        bare = {r.split(":", 1)[-1] for r in known}
+        for name in wanted:
+            if name in known or name in bare:
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, [*known, *sorted(bare)], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown recipe {name!r} in recipes; {hint}known: {', '.join(known)}")
 
     def proposed_recipes(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
         """Every plugin's recipes for ``artifact``, each stamped with the plugin that proposed it.
@@ -529,11 +551,21 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float = 0.5) -> Results:
+    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+        if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
+            raise UsageError(
+                f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
+                "it is the share of the app memory limit a model may use, e.g. 0.5"
+            )
+        given = (
+            {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
+        )
         policy = SelectionPolicy(
-            memory_safety_factor=memory_safety_factor,
+            **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            compute_units=self.compute_units(),
         )
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
@@ -569,6 +601,9 @@ class Pipeline:
         if adapted is None:
             return mine
         return [m for m in mine if m.method != "predicted"] + list(adapted)
+
+    def compute_units(self) -> dict[str, ComputeUnit]:
+        return declared_compute_units(self.pm)
 
     def cache_stats(self) -> CacheStats:
         return CacheStats(**self.stats)

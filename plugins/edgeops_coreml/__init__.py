@@ -10,6 +10,7 @@ from pathlib import Path
 from edgeops.hookspecs import hookimpl
 from edgeops.plugin import (
     Artifact,
+    ComputeUnit,
     Device,
     DeviceProfile,
     Measurement,
@@ -30,6 +31,16 @@ from . import convert, recipes
 EDGEOPS_TOOLS = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
 MAC_HOST = "mac-host"
 FORMAT = recipes.FORMAT
+
+
+@hookimpl
+def edgeops_compute_units() -> list[ComputeUnit]:
+    from .chips import COMPUTE_UNITS, UNIT_RARITY, UNIT_REQUIRES
+
+    return [
+        ComputeUnit(name=cu, requires=UNIT_REQUIRES[cu], rarity=UNIT_RARITY[cu])
+        for cu in COMPUTE_UNITS
+    ]
 
 
 @hookimpl
@@ -91,6 +102,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     if artifact.format != FORMAT:
         return []
     return recipes.propose(profiles)
+
+
+@hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
 
 
 @hookimpl

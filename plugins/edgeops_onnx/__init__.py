@@ -79,6 +79,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 
 @hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [r.id for r in recipes.RECIPES]
+
+
+@hookimpl
 def edgeops_optimize(
     artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
 ) -> Variant | None:

@@ -97,6 +97,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 
 @hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [r.id for r in (*recipes.RECIPES, recipes.AS_IS)]
+
+
+@hookimpl
 def edgeops_optimize(
     artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
 ) -> Variant | None:

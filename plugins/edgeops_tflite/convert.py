@@ -45,7 +45,7 @@ from edgeops.plugin import (
 )
 
 from .layout import IoLayout, TensorMap, channels_last, identity, inverse
-from .recipes import FORMAT, MISCONVERSION_SNR_DB, SAVED_MODEL_DIR, convert_saved_model
+from .recipes import FORMAT, MISCONVERSION_SNR_DB, SAVED_MODEL_DIR, Quantize, convert_saved_model
 from .running import TfliteModel, natural_key
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ def _finish(
     converter: str = "TFLiteConverter",
 ) -> Artifact:
     out = workdir / MODEL_FILE
-    convert_saved_model(workdir / SAVED_MODEL_DIR, out, {})
+    convert_saved_model(workdir / SAVED_MODEL_DIR, out, Quantize())
     model = TfliteModel(out)
     check_conversion(model, inputs, run_source, framework, converter).save(out)
     return Artifact(
