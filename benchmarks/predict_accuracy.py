@@ -7,7 +7,7 @@ per engine family: the share within ±10% and ±25%, the 90% interval's coverage
 rank agreement between recipes of one network (share of concordant pairs), and the same
 after adaptation (each figure corrected from the other measured figures of its group).
 
-    python3 benchmarks/predict_accuracy.py [--refit] [--rows]
+    python3 benchmarks/predict_accuracy.py [--refit] [--rows] [--training]
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refit", action="store_true", help="fit data/fitted.json again first")
     parser.add_argument("--rows", action="store_true", help="print every held-out row too")
+    parser.add_argument(
+        "--training", action="store_true", help="score the training figures instead (in-sample)"
+    )
     args = parser.parse_args()
     if args.refit:
         calibrate.write_fitted()
-    scored = accuracy.score()
+    scored = accuracy.score(held_out=not args.training)
     if args.rows:
         for s in scored:
             r = s.row
@@ -34,7 +37,7 @@ def main() -> None:
             )
         print()
     print(
-        "| engine | held-out figures | within ±10% | within ±25% | 90% interval covers "
+        "| engine | figures | within ±10% | within ±25% | 90% interval covers "
         "| recipe pairs | rank agreement | adapted ±10% | adapted ±25% | adapted coverage "
         "| interval width before → after |"
     )

@@ -44,9 +44,10 @@ def load_fitted() -> dict[str, Any]:
     return json.loads((DATA / "fitted.json").read_text())
 
 
-def score(fitted: dict[str, Any] | None = None) -> list[Scored]:
+def score(fitted: dict[str, Any] | None = None, held_out: bool = True) -> list[Scored]:
+    """Every held-out figure (or, with ``held_out=False``, every training one: in-sample)."""
     fitted = fitted or load_fitted()
-    rows = [r for r in load_rows() if is_held_out(r.device, r.model)]
+    rows = [r for r in load_rows() if is_held_out(r.device, r.model) == held_out]
     groups: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         groups[f"{r.group}:{r.kernels}"].append(r)
