@@ -32,7 +32,9 @@ def compression(variant: Variant) -> Compression | None:
     name = recipe.name if recipe else ""
     steps = {s.op: s.params for s in recipe.steps} if recipe else {}
     if variant.format == "coreml":
-        precision = steps.get("convert", {}).get("compute_precision", "float16")
+        precision = getattr(recipe, "compute_precision", None) or steps.get("convert", {}).get(
+            "compute_precision", "float16"
+        )
         if precision == "float32":
             return Compression(32, 0.0, 32, 32)
         bits: float = 16

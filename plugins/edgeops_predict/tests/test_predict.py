@@ -296,11 +296,7 @@ def test_iphones_get_core_ml_predictions_per_compute_unit(
 
 @pytest.mark.slow
 def test_fp32_core_ml_is_unsupported_on_the_neural_engine(edgeops_pm, mlpackage):
-    recipe = Recipe(
-        name="fp32",
-        format="coreml",
-        steps=(RecipeStep(op="convert", params={"compute_precision": "float32"}),),
-    )
+    recipe = Recipe(name="fp32", format="coreml", compute_precision="float32")
     variant = Variant(id="v-32", format="coreml", path=mlpackage, size_bytes=1, recipe=recipe)
     m = edgeops_pm.hook.edgeops_predict(
         profile=load_profiles(edgeops_pm)["iphone14pro"], variant=variant, compute_unit="all"
