@@ -119,7 +119,10 @@ def latency_ms(
     eff = np.array([params[KIND_PARAM[k]] if k in KIND_PARAM else 1.0 for k in KINDS])
     rate = engine.peak_macs_per_s * eff[arrays.kind]
     int8 = comp.activation_bits == 8
-    if int8:
+    # Core ML's GPU and CPU decompress weights at load and gain nothing from int8
+    # activations ("considerable slowdown", coremltools opt-quantization-perf): only the
+    # Neural Engine and the Android engines get the int8 gain.
+    if int8 and (engine.family != "ne" or engine.reads_compressed):
         rate = rate * params["int8_gain"] * (2.0 if engine.w8a8_accelerated else 1.0)
     if engine.family == "gpu" and comp.activation_bits == 16:
         rate = rate * GPU_FP16_OVER_FP32
