@@ -302,3 +302,13 @@ def test_fp32_core_ml_is_unsupported_on_the_neural_engine(edgeops_pm, mlpackage)
         profile=load_profiles(edgeops_pm)["iphone14pro"], variant=variant, compute_unit="all"
     )
     assert m is not None and m.status == "unsupported"
+
+
+def test_w8a8_gains_nothing_on_core_ml_gpu():
+    engine, calibrated = apple_engine("A17 Pro", "cpu_and_gpu")
+    assert not calibrated
+    params = predictor.fitted()["families"]["ne"]["params"]
+    arrays = LayerArrays.of(zoo.build("mobilenet_v2_1.0_224"))
+    fp16 = latency_ms(arrays, engine, Compression(16), params)
+    w8a8 = latency_ms(arrays, engine, Compression(8, activation_bits=8), params)
+    assert w8a8 >= fp16 * 0.8  # only the halved activation bytes, no int8 compute gain
