@@ -26,6 +26,11 @@ def fitted() -> dict[str, Any]:
     return json.loads((DATA / "fitted.json").read_text())
 
 
+def calibration_devices(family: str) -> set[str]:
+    groups = fitted()["families"].get(family, {}).get("training_groups", [])
+    return {g.split(":", 1)[0] for g in groups}
+
+
 def compression(variant: Variant) -> Compression | None:
     """How the recipe stores weights and activations; None where the model has no basis."""
     recipe = variant.recipe
@@ -69,7 +74,12 @@ def engine_for(
         if engine is None:
             return None
         # Figures of the calibration set are TFLite on phones; ONNX Runtime is not in it.
-        return engine, variant.format == "tflite" and profile.platform == "android"
+        calibrated = variant.format == "tflite" and profile.platform == "android"
+        if engine.family == "nnapi":
+            # NNAPI hands the graph to whatever the vendor driver offers (DSP, GPU, TPU):
+            # figures from one phone say nothing of another's, so only those phones count.
+            calibrated = calibrated and profile.id in calibration_devices("nnapi")
+        return engine, calibrated
     return None
 
 

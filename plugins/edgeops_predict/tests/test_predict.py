@@ -130,6 +130,16 @@ def test_android_profiles_get_predictions_with_intervals(edgeops_pm, data_dir, p
     assert m.environment["layers"] == 30
 
 
+def test_nnapi_on_another_phone_states_no_coverage(edgeops_pm, data_dir):
+    m = edgeops_pm.hook.edgeops_predict(
+        profile=load_profiles(edgeops_pm)["pixel6"],
+        variant=_tflite_variant(data_dir),
+        compute_unit="nnapi",
+    )
+    assert m is not None and m.p50_interval is not None
+    assert m.p50_interval.coverage is None and "uncalibrated" in m.p50_interval.method
+
+
 def test_onnx_on_a_board_is_predicted_but_says_uncalibrated(edgeops_pm, data_dir):
     path = data_dir / "models" / "onnx" / "ultraface__version-slim-320.onnx"
     variant = Variant(
