@@ -12,7 +12,7 @@ from edgeops.plugin import DeviceProfile, Interval, Measurement, PeakMemory, Var
 from .graphs import read_network
 from .latency import Engine, LayerArrays, latency_ms, peak_memory_mb
 from .layers import Compression, Network
-from .platforms import DATA, android_engine, apple_engine
+from .platforms import DATA, android_engine, apple_engine, facts
 
 # Runtimes the calibration set does not hold figures for: their intervals are widened by
 # this factor in log space and state no coverage (a GUESS, said in every such prediction).
@@ -29,6 +29,11 @@ def fitted() -> dict[str, Any]:
 def calibration_devices(family: str) -> set[str]:
     groups = fitted()["families"].get(family, {}).get("training_groups", [])
     return {g.split(":", 1)[0] for g in groups}
+
+
+def _gpu_vendor(device: str) -> str:
+    entry = facts().get(device, {})
+    return str(entry.get("gpu", "")).split(" ")[0] if isinstance(entry, dict) else ""
 
 
 def compression(variant: Variant) -> Compression | None:
@@ -79,6 +84,11 @@ def engine_for(
             # NNAPI hands the graph to whatever the vendor driver offers (DSP, GPU, TPU):
             # figures from one phone say nothing of another's, so only those phones count.
             calibrated = calibrated and profile.id in calibration_devices("nnapi")
+        if engine.family == "gpu":
+            # Checked across GPUs of one vendor (Adreno 630 -> 640, held out); another
+            # vendor's GPU (Mali) is not covered by that check.
+            vendors = {_gpu_vendor(d) for d in calibration_devices("gpu")}
+            calibrated = calibrated and _gpu_vendor(profile.id) in vendors
         return engine, calibrated
     return None
 

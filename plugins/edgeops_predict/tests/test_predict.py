@@ -115,7 +115,7 @@ def _tflite_variant(data_dir: Path) -> Variant:
 
 
 @pytest.mark.parametrize(
-    "profile_id,unit", [("pixel6", "cpu"), ("pixel6", "gpu"), ("nexus5", "xnnpack")]
+    "profile_id,unit", [("pixel6", "cpu"), ("galaxy-s23", "gpu"), ("nexus5", "xnnpack")]
 )
 def test_android_profiles_get_predictions_with_intervals(edgeops_pm, data_dir, profile_id, unit):
     profile = load_profiles(edgeops_pm)[profile_id]
@@ -130,11 +130,12 @@ def test_android_profiles_get_predictions_with_intervals(edgeops_pm, data_dir, p
     assert m.environment["layers"] == 30
 
 
-def test_nnapi_on_another_phone_states_no_coverage(edgeops_pm, data_dir):
+@pytest.mark.parametrize("unit", ["nnapi", "gpu"])  # Pixel 6: NNAPI elsewhere, a Mali GPU
+def test_engines_checked_on_other_hardware_state_no_coverage(edgeops_pm, data_dir, unit):
     m = edgeops_pm.hook.edgeops_predict(
         profile=load_profiles(edgeops_pm)["pixel6"],
         variant=_tflite_variant(data_dir),
-        compute_unit="nnapi",
+        compute_unit=unit,
     )
     assert m is not None and m.p50_interval is not None
     assert m.p50_interval.coverage is None and "uncalibrated" in m.p50_interval.method
