@@ -2,9 +2,13 @@
 
 For each layer (nn-Meter's kernel-level approach, MobiSys'21)::
 
-    compute_s = MACs x (1 - sparsity x sparse_skip) / (peak MACs/s x efficiency[kind] x int8 gain)
+    compute_s = work x (1 - sparsity x sparse_skip) / (peak MACs/s x efficiency[kind] x int8 gain)
     memory_s  = (weight bytes as the engine reads them + activation bytes) / bandwidth
-    layer_s   = max(compute_s, memory_s) + per-layer overhead
+    layer_s   = compute_s + memory_s + per-layer overhead
+
+(work is the layer's MACs, a depthwise layer's counted as if 3x3: DEPTHWISE_AREA). For
+the GPU and NNAPI families the "peak" is the phone's CPU peak, so their efficiencies are
+ratios to it (fitted).
 
 and the network's time is the sum plus a fixed per-inference overhead. The peak comes
 from the chip facts (``data/platforms.toml``, each with a source); the efficiencies,
@@ -54,7 +58,6 @@ KIND_PARAM = {
 # A mobile GPU runs fp16 at twice its fp32 rate (Adreno and Mali ALUs pack two fp16
 # ops per fp32 lane) [unverified here]; TFLite's GPU delegate defaults to fp16.
 GPU_FP16_OVER_FP32 = 2.0
-COMBINE = "sum"
 # A depthwise layer does ~k² MACs per output and reads one input window per output:
 # its time follows the elements it touches, not k² (depthwise convolutions are memory-
 # bound, low arithmetic intensity; Qin et al. 2024, MobileNetV4, roofline analysis). So
