@@ -9,15 +9,20 @@ TFLite and ONNX Runtime on Linux boards. Constants are fitted on published measu
 
 from __future__ import annotations
 
-from edgeops.plugin import DeviceProfile, Measurement, Variant, hookimpl
+from typing import TYPE_CHECKING
 
-from . import predictor
+from edgeops.plugin import hookimpl
+
+if TYPE_CHECKING:
+    from edgeops.plugin import DeviceProfile, Measurement, Variant
 
 
 @hookimpl(tryfirst=True)
 def edgeops_predict(
     profile: DeviceProfile, variant: Variant, compute_unit: str
 ) -> Measurement | None:
+    from . import predictor  # numpy and the fitted constants load on first use
+
     return predictor.predict(profile, variant, compute_unit)
 
 
@@ -29,4 +34,6 @@ def edgeops_adapt_predictions(
     if not mine:
         return None
     others = [p for p in predictions if "engine_family" not in p.environment]
+    from . import predictor
+
     return others + predictor.adapt(mine, measurements)
