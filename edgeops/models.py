@@ -68,6 +68,10 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    sweep: tuple[dict[str, Any], ...] = Field(
+        (),
+        description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",
+    )
 
     @property
     def source_path(self) -> Path:

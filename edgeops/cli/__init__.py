@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of the app memory limit a model may use (default 0.5)",
     )
 
+    sweep = command(
+        "sweep", "show the variants a config's [[sweep]] tables make, and why any are dropped"
+    )
+    sweep.add_argument("model", help="a folder with edgeops.toml, or an edgeops.toml")
+    sweep.add_argument(
+        "--dry-run",
+        action="store_true",
+        required=True,
+        help="expand the tables only (seconds): nothing is converted or measured",
+    )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?")
 

@@ -8,6 +8,7 @@ tells the observer hooks where it is; it knows no backend.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -43,6 +44,7 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
 from edgeops.plugin_manager import (
     answers_by_plugin,
     declared_compute_units,
@@ -97,6 +99,8 @@ class Pipeline:
         run_id: str | None = None,
     ) -> Results:
         self.check_recipe_names(spec.recipes)
+        if spec.sweep:
+            self.sweep(spec)  # a bad table fails now, not after every conversion
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -234,12 +238,19 @@ class Pipeline:
         assert results.samples is not None
         profiles = list(results.profiles)
         plan: list[tuple[Artifact, Recipe]] = []
+        swept = self.sweep(results.spec).recipes if results.spec.sweep else []
+        swept_formats = {r.format for r in swept}
         for artifact in results.artifacts:
             if artifact.status != "ok":
                 continue
             for recipe in self.proposed_recipes(artifact, profiles):
+                # A format the sweep covers keeps only its plain conversions from the
+                # proposals (the references every swept variant is compared with).
+                if artifact.format in swept_formats and recipe.steps:
+                    continue
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
+            plan.extend((artifact, r) for r in swept if r.format == artifact.format)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
@@ -250,6 +261,17 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def recipe_families(self) -> list[RecipeFamily]:
+        """Every plugin's recipe families, each stamped with its plugin as owner."""
+        out: list[RecipeFamily] = []
+        for owner, families in answers_by_plugin(self.pm, "edgeops_recipe_families"):
+            out.extend(dataclasses.replace(f, owner=owner) for f in families)
+        return out
+
+    def sweep(self, spec: ModelSpec) -> Expansion:
+        """The recipes ``spec``'s ``[[sweep]]`` tables make, and what they drop and why."""
+        return expand(spec.sweep, self.recipe_families())
 
     def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
         """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
