@@ -59,7 +59,7 @@ def test_split_holds_out_other_networks_and_other_devices():
     held = {(r.device, r.model) for r in rows if calibrate.is_held_out(r.device, r.model)}
     train = {(r.device, r.model) for r in rows if not calibrate.is_held_out(r.device, r.model)}
     assert not held & train
-    assert {d for d, _ in held} - {d for d, _ in train} == {"iphone15pro", "iphone12pro", "pixel4"}
+    assert {d for d, _ in held} - {d for d, _ in train} == {"iphone15pro", "iphone12pro", "pixel4", "rpi4-2020"}
     assert not {m for _, m in held if m.startswith(("mobileone", "efficientnet"))} & {
         m for _, m in train
     }
