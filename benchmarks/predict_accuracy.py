@@ -13,6 +13,7 @@ after adaptation (each figure corrected from the other measured figures of its g
 from __future__ import annotations
 
 import argparse
+import math
 
 from edgeops_predict import accuracy, calibrate
 
@@ -44,12 +45,20 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for line in accuracy.table(scored):
         print(
-            f"| {line['family']} | {line['n']} | {line['within_10']:.0%} | {line['within_25']:.0%} "
-            f"| {line['coverage_90']:.0%} | {line['rank_pairs']} | {line['rank_agreement']:.2f} "
-            f"| {line['adapted_within_10']:.0%} | {line['adapted_within_25']:.0%} "
-            f"| {line['adapted_coverage_90']:.0%} "
-            f"| ±{line['width_before'] / 2:.0%} → ±{line['width_after'] / 2:.0%} |"
+            f"| {line['family']} | {line['n']} | {_pct(line['within_10'])} "
+            f"| {_pct(line['within_25'])} | {_pct(line['coverage_90'])} | {line['rank_pairs']} "
+            f"| {_num(line['rank_agreement'])} | {_pct(line['adapted_within_10'])} "
+            f"| {_pct(line['adapted_within_25'])} | {_pct(line['adapted_coverage_90'])} "
+            f"| ±{_pct(line['width_before'] / 2)} → ±{_pct(line['width_after'] / 2)} |"
         )
+
+
+def _pct(v: float) -> str:
+    return "–" if math.isnan(v) else f"{v:.0%}"
+
+
+def _num(v: float) -> str:
+    return "–" if math.isnan(v) else f"{v:.2f}"
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ COREML_UNITS = {
 # their predictions say "uncalibrated" and state no coverage.
 APPLE_GPU_SHARE_OF_NE = 1 / 6
 APPLE_CPU_SHARE_OF_GPU = 0.4
-# TFLite's compute units on an engine family. "xnnpack" shares the CPU family: the
-# calibration figures are TFLite's CPU kernels (hosted_models.md, 2019-2020).
+# TFLite's compute units on an engine family. "xnnpack" shares the CPU family for want of
+# its own figures to fit: the calibration figures are TFLite's built-in CPU kernels
+# (hosted_models.md, 2019-2020), so XNNPACK predictions say "uncalibrated".
 TFLITE_UNITS = {"cpu": "cpu", "xnnpack": "cpu", "gpu": "gpu", "nnapi": "nnapi"}
 
 

@@ -79,7 +79,13 @@ def engine_for(
         if engine is None:
             return None
         # Figures of the calibration set are TFLite on phones; ONNX Runtime is not in it.
-        calibrated = variant.format == "tflite" and profile.platform == "android"
+        # XNNPACK is not the CPU kernels the family is fitted on: its held-out figures
+        # (Pixel 3a, Raspberry Pi 4; README) fall outside the CPU family's intervals.
+        calibrated = (
+            variant.format == "tflite"
+            and profile.platform == "android"
+            and compute_unit != "xnnpack"
+        )
         if engine.family == "nnapi":
             # NNAPI hands the graph to whatever the vendor driver offers (DSP, GPU, TPU):
             # figures from one phone say nothing of another's, so only those phones count.
@@ -143,7 +149,7 @@ def _measurement(
         q *= UNCALIBRATED_WIDENING
         coverage = None
         how = (
-            f"uncalibrated: no published figure of this runtime/engine; the {engine.family} "
+            f"uncalibrated: no published figure checks this runtime/engine here; the {engine.family} "
             f"family's interval widened x{UNCALIBRATED_WIDENING:g} (a guess), coverage not stated"
         )
     low, high = p50 * math.exp(-q), p50 * math.exp(q)
