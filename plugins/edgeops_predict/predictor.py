@@ -17,8 +17,6 @@ from .platforms import DATA, android_engine, apple_engine, facts
 # Runtimes the calibration set does not hold figures for: their intervals are widened by
 # this factor in log space and state no coverage (a GUESS, said in every such prediction).
 UNCALIBRATED_WIDENING = 2.0
-# A platform's formats and the runtime each runs it with.
-RUNTIMES = {"coreml": "coreml", "tflite": "tflite", "onnx": "onnxruntime"}
 
 
 @functools.cache
@@ -42,9 +40,7 @@ def compression(variant: Variant) -> Compression | None:
     name = recipe.name if recipe else ""
     steps = {s.op: s.params for s in recipe.steps} if recipe else {}
     if variant.format == "coreml":
-        precision = getattr(recipe, "compute_precision", None) or steps.get("convert", {}).get(
-            "compute_precision", "float16"
-        )
+        precision = (recipe.compute_precision if recipe else None) or "float16"
         if precision == "float32":
             return Compression(32, 0.0, 32, 32)
         bits: float = 16
@@ -59,9 +55,8 @@ def compression(variant: Variant) -> Compression | None:
         if name in ("int8-full", "int8-static"):
             return Compression(8, 0.0, 8, 32)
         if name == "int16x8":
-            return (
-                None  # TFLite runs it on reference kernels (606 ms vs 8.9 ms, conversion-notes.md)
-            )
+            # TFLite runs it on reference kernels (606 ms vs 8.9 ms, conversion-notes.md).
+            return None
         if name in ("fp16", "int8-dynamic"):
             return Compression(16 if name == "fp16" else 8, 0.0, 32, 32)
         return Compression(32, 0.0, 32, 32)
@@ -114,7 +109,7 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
         "compute_unit": compute_unit,
         "method": "predicted",
     }
-    if engine.family == "ne" and calibrated and comp.activation_bits == 32:
+    if engine.reads_compressed and comp.activation_bits == 32:  # the Neural Engine
         return Measurement(
             **base,
             status="unsupported",
