@@ -330,3 +330,38 @@ def test_w8a8_gains_nothing_on_core_ml_gpu():
     fp16 = latency_ms(arrays, engine, Compression(16), params)
     w8a8 = latency_ms(arrays, engine, Compression(8, activation_bits=8), params)
     assert w8a8 >= fp16 * 0.8  # only the halved activation bytes, no int8 compute gain
+
+
+def test_manifest_and_report_show_the_interval_and_say_predicted(
+    edgeops_pm, edgeops_workspace, data_dir
+):
+    from edgeops.cli.tables import markdown_report
+    from edgeops.pipeline.bundle import build_manifest
+
+    profile = load_profiles(edgeops_pm)["nexus5"]
+    variant = _tflite_variant(data_dir).model_copy(update={"sha256": "0" * 64})
+    predicted = edgeops_pm.hook.edgeops_predict(
+        profile=profile, variant=variant, compute_unit="cpu"
+    )
+    spec = ModelSpec(
+        name="m",
+        source=str(variant.path),
+        source_sha256="0" * 64,
+        quality=QualitySpec(metric="snr_db", floor=0.0),
+    )
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=spec,
+        profiles=(profile,),
+        variants=(variant,),
+        measurements=(predicted,),
+    )
+    results = Pipeline(edgeops_pm, edgeops_workspace).select(results)
+    choice = build_manifest(results).profiles["nexus5"].choices[0]
+    assert choice.method == "predicted"
+    assert choice.p50_interval is not None
+    assert choice.p50_interval.low_ms < choice.expected_p50_ms < choice.p50_interval.high_ms
+    report = markdown_report(results)
+    assert "Predicted, not measured" in report
+    assert "(predicted) p50" in report and "(90%)" in report
