@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument(
         "--no-prune",
         action="store_true",
-        help="measure every variant, even those ruled out on the host (below the quality "
-        "floor, too large, or dominated)",
+        help="measure every variant for every round: no ruling out on the host (below the "
+        "quality floor, too large, dominated) and no stopping of clearly beaten variants",
     )
     ship.add_argument(
         "--memory-safety-factor",

@@ -68,6 +68,8 @@ class _Run:
             jobs=getattr(args, "jobs", 1),
             task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
             worker_memory_mb=getattr(args, "worker_memory_mb", None),
+            # ship prunes and halves unless told not to; a stage run alone measures all.
+            halving=getattr(args, "no_prune", True) is False,
         )
         self.stack = ExitStack()
 

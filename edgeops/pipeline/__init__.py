@@ -42,6 +42,7 @@ from edgeops.models import (
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples
@@ -89,6 +90,7 @@ class Pipeline:
         jobs: int | None = 1,
         task_timeout_s: float = 1800.0,
         worker_memory_mb: float | None = None,
+        halving: bool = False,
     ) -> None:
         """``jobs``: worker processes making and scoring variants (None: every core;
         1: in this process, where inline test plugins are seen)."""
@@ -98,6 +100,7 @@ class Pipeline:
         self.jobs = jobs
         self.task_timeout_s = task_timeout_s
         self.worker_memory_mb = worker_memory_mb
+        self.halving = halving
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
@@ -602,16 +605,30 @@ class Pipeline:
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
-        if jobs:
+        stopped: dict[int, str] = {}
+        # Successive halving: every job gets the first looks' rounds, then only the
+        # jobs no other job dominates get more (halving.py).
+        looks = first_looks(settings.rounds) if self.halving else [settings.rounds]
+        active = measure_jobs
+        for look in looks:
+            if not active:
+                break
             handled = self.hook.edgeops_execute_measurements(
-                jobs=measure_jobs, settings=settings, runner=runner
+                jobs=active, settings=settings.model_copy(update={"rounds": look}), runner=runner
             )
             if not handled:
                 raise PluginError("no installed plugin executes measurements")
+            if look < settings.rounds:
+                active, dropped = survivors(active, rounds, self.compute_units())
+                stopped.update(dropped)
         merged = []
         for i, job in enumerate(jobs):
             if rounds[i]:
                 m = merge_rounds(rounds[i])
+                if i in stopped:
+                    m = m.model_copy(
+                        update={"environment": {**m.environment, "stopped_early": stopped[i]}}
+                    )
                 self.cache.put_value("measurements", self._measurement_key(job, settings), m)
                 merged.append(m)
         merged.extend(self._unmeasurable(jobs, rounds))
