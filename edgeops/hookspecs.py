@@ -235,6 +235,19 @@ def edgeops_predict(
     """
 
 
+@hookspec(firstresult=True)
+def edgeops_adapt_predictions(
+    profile: DeviceProfile, predictions: list[Measurement], measurements: list[Measurement]
+) -> list[Measurement] | None:
+    """Correct a profile's predictions from the measurements it also has.
+
+    ``measurements`` are this profile's measured figures (e.g. imported with
+    ``edgeops import --add-to``). Return the predictions corrected (still
+    ``method="predicted"``, with their intervals), or None to leave them as they are.
+    First non-None result wins.
+    """
+
+
 # --------------------------------------------------------------------------- select
 
 

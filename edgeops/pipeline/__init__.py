@@ -772,7 +772,9 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=[m for m in results.measurements if m.profile_id == profile.id],
+                    measurements=self._adapted(
+                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    ),
                     policy=policy,
                 )
             )
@@ -784,6 +786,19 @@ class Pipeline:
         return results.model_copy(
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
+
+    def _adapted(self, profile: DeviceProfile, mine: list[Measurement]) -> list[Measurement]:
+        """Predictions corrected from the profile's measured figures, where a plugin can."""
+        predicted = [m for m in mine if m.method == "predicted"]
+        measured = [m for m in mine if m.method == "measured" and m.status == "ok"]
+        if not predicted or not measured:
+            return mine
+        adapted = self.hook.edgeops_adapt_predictions(
+            profile=profile, predictions=predicted, measurements=measured
+        )
+        if adapted is None:
+            return mine
+        return [m for m in mine if m.method != "predicted"] + list(adapted)
 
     def compute_units(self) -> dict[str, ComputeUnit]:
         return declared_compute_units(self.pm)
