@@ -555,6 +555,7 @@ class Pipeline:
         journal: RunJournal | None = None,
     ) -> Results:
         settings = settings or results.settings
+        results = self.rule_out_unfit(results)
         profiles = {p.id: p for p in results.profiles}
         device_for: dict[str, Device] = {}
         # An inventory's device for a profile is preferred to this machine.
@@ -598,6 +599,30 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def rule_out_unfit(self, results: Results) -> Results:
+        """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:
+        an iOS 17 target on an iPhone X) are ruled out there, whatever the pruning setting."""
+        variants = []
+        for variant in results.variants:
+            pruned = dict(variant.pruned)
+            if variant.status == "ok":
+                for profile in results.profiles:
+                    if variant.format not in profile.formats or profile.id in pruned:
+                        continue
+                    reasons = [
+                        r
+                        for r in self.hook.edgeops_variant_unfit(variant=variant, profile=profile)
+                        if r
+                    ]
+                    if reasons:
+                        pruned[profile.id] = f"cannot run there: {'; '.join(reasons)}"
+            variants.append(
+                variant.model_copy(update={"pruned": pruned})
+                if pruned != variant.pruned
+                else variant
+            )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
         """Rule variants out on the host before any device time (pruning.py)."""
