@@ -36,7 +36,7 @@ MIN_ROUND_CV = 0.002
 
 
 @dataclass(frozen=True)
-class Interval:
+class RoundInterval:
     """A point estimate and its two-sided confidence interval, in the same unit."""
 
     value: float
@@ -95,7 +95,7 @@ def t_quantile(p: float, df: float) -> float:
     )
 
 
-def p50_interval(m: Measurement, confidence: float = 0.95) -> Interval | None:
+def p50_interval(m: Measurement, confidence: float = 0.95) -> RoundInterval | None:
     """The measurement's p50 as the geometric mean of its round medians, with a t interval.
 
     None without raw samples; with one round the interval is that round's
@@ -107,17 +107,17 @@ def p50_interval(m: Measurement, confidence: float = 0.95) -> Interval | None:
     centre = float(logs.mean())
     if len(logs) < 2:
         v = math.exp(centre)
-        return Interval(v, v, v, confidence, 1)
+        return RoundInterval(v, v, v, confidence, 1)
     sd = max(float(logs.std(ddof=1)), MIN_ROUND_CV)
     half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * sd / math.sqrt(len(logs))
-    return Interval(
+    return RoundInterval(
         math.exp(centre), math.exp(centre - half), math.exp(centre + half), confidence, len(logs)
     )
 
 
 def ratio_interval(
     numerator: Measurement, denominator: Measurement, confidence: float = 0.95
-) -> Interval | None:
+) -> RoundInterval | None:
     """``p50(numerator) / p50(denominator)`` with its interval, at the level of rounds.
 
     Paired when both have the same number of rounds from the same device (one
@@ -140,7 +140,7 @@ def ratio_interval(
         # Welch-Satterthwaite degrees of freedom.
         df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = t_quantile(0.5 + confidence / 2, df) * se
-    return Interval(
+    return RoundInterval(
         math.exp(centre),
         math.exp(centre - half),
         math.exp(centre + half),
@@ -149,7 +149,7 @@ def ratio_interval(
     )
 
 
-def rounds_to_resolve(interval: Interval, margin_ratio: float, *, cap: int) -> int | None:
+def rounds_to_resolve(interval: RoundInterval, margin_ratio: float, *, cap: int) -> int | None:
     """Extra rounds after which ``interval`` would likely sit wholly on one side of ``margin_ratio``.
 
     The half-width on the log scale shrinks as 1/sqrt(rounds); assumes the

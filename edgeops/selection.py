@@ -36,6 +36,7 @@ from edgeops.models import (
     ComputeUnit,
     DeviceProfile,
     FrontierPoint,
+    Interval,
     Measurement,
     Plan,
     Rejection,
@@ -43,7 +44,7 @@ from edgeops.models import (
     Variant,
 )
 from edgeops.quality import meets_floor
-from edgeops.round_stats import Interval, p50_interval, ratio_interval
+from edgeops.round_stats import RoundInterval, p50_interval, ratio_interval
 
 
 def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
@@ -65,7 +66,7 @@ def demand(compute_unit: str, units: dict[str, ComputeUnit]) -> int:
 class _Candidate:
     variant: Variant
     measurement: Measurement
-    interval: Interval | None
+    interval: RoundInterval | None
     requires: frozenset[str]
     rarity: int
 
@@ -139,11 +140,15 @@ def edgeops_select(
             "(quality floor, file size, or dominated): see rejected",
         )
     if not measurements:
+        formats = ", ".join(profile.formats)
         return Plan(
             profile_id=profile.id,
             status="not_measured",
             rejected=tuple(rejected),
-            note="no device attached and no prediction available",
+            note="no device attached and no prediction available"
+            if any(v.status == "ok" for v in variants)
+            else f"no {formats} variant could be made, so there is nothing to load"
+            + (" (see rejected)" if rejected else f"; add a backend or recipe for {formats}"),
         )
     memory_cap_mb = (
         profile.app_memory_limit_mb * policy.memory_safety_factor
@@ -397,15 +402,13 @@ def _needs(c: _Candidate) -> str:
 def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
     mem = c.measurement.peak_mem_mb
     quality = c.variant.quality.metrics if c.variant.quality else {}
-    has_interval = c.interval is not None and c.interval.rounds > 1
     return Choice(
         variant_id=c.variant.id,
         variant_name=c.variant.name,
         compute_unit=c.measurement.compute_unit,
         method=c.measurement.method,
         expected_p50_ms=c.p50_ms if math.isfinite(c.p50_ms) else None,
-        p50_low_ms=c.interval.low if has_interval and c.interval else None,
-        p50_high_ms=c.interval.high if has_interval and c.interval else None,
+        p50_interval=_measured_interval(c) or c.measurement.p50_interval,
         rounds=c.interval.rounds if c.interval else 0,
         peak_mem_mb=mem,
         size_bytes=c.variant.size_bytes,
@@ -416,6 +419,19 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         min_free_memory_mb=math.ceil(mem / policy.memory_safety_factor)
         if mem is not None
         else None,
+    )
+
+
+def _measured_interval(c: _Candidate) -> Interval | None:
+    """The p50's interval over rounds, as the manifest carries it; None with one round."""
+    if c.interval is None or c.interval.rounds < 2:
+        return None
+    return Interval(
+        low_ms=c.interval.low,
+        high_ms=c.interval.high,
+        coverage=c.interval.confidence,
+        method=f"{c.interval.confidence:.0%} t interval of the geometric mean of "
+        f"{c.interval.rounds} round medians (fresh processes)",
     )
 
 

@@ -130,8 +130,9 @@ def test_a_clearly_faster_variant_wins_over_a_smaller_one():
     plan = select(vs, ms)
     assert plan.choices[0].variant_name == "onnx:fp32" and plan.decision == "clear"
     c = plan.choices[0]
-    assert c.p50_low_ms is not None and c.p50_high_ms is not None
-    assert c.p50_low_ms < c.expected_p50_ms < c.p50_high_ms and c.rounds == 5
+    assert c.p50_interval is not None and c.expected_p50_ms is not None
+    assert c.p50_interval.low_ms < c.expected_p50_ms < c.p50_interval.high_ms and c.rounds == 5
+    assert c.p50_interval.coverage == 0.95 and "5 round medians" in c.p50_interval.method
 
 
 def test_ties_prefer_higher_quality_beyond_the_margin_then_size():

@@ -55,7 +55,7 @@ from typing import Literal
 
 import numpy as np
 
-from edgeops.round_stats import t_quantile
+from edgeops.round_stats import MIN_ROUND_CV, t_quantile
 
 SequentialVerdict = Literal["pass", "fail", "inconclusive"]
 
@@ -257,6 +257,31 @@ def _spread_upper(df: int, confidence: float = 0.95) -> float:
     z = _NORMAL.inv_cdf(1 - confidence)
     chi2 = df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
     return math.sqrt(df / max(chi2, 1e-9))
+
+
+def median_interval(
+    rounds: Sequence[Sequence[float]],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """One measurement's p50 interval at the level of rounds, for the report's error bars.
+
+    The same t interval over round medians selection decides with
+    (round_stats.p50_interval); ``resamples`` and ``seed`` are kept for
+    callers written against the earlier bootstrap, and unused.
+    """
+    medians = [float(np.median(r)) for r in rounds if len(r)]
+    if not medians:
+        raise ValueError("no samples")
+    logs = np.log(np.asarray(medians))
+    centre = float(logs.mean())
+    if len(logs) < 2:
+        return math.exp(centre), math.exp(centre)
+    sd = max(float(logs.std(ddof=1)), MIN_ROUND_CV)
+    half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * sd / math.sqrt(len(logs))
+    return math.exp(centre - half), math.exp(centre + half)
 
 
 def _welch(base: np.ndarray, cur: np.ndarray, upper: bool = False) -> tuple[float, float]:
