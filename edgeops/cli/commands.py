@@ -197,12 +197,11 @@ def _until_decided(
     precise enough to be a baseline gates can decide against.
     """
     from edgeops.gate.compare import GateSettings, undecided_comparisons
-    from edgeops.gate.stats import gate_ready_rounds
+    from edgeops.gate.stats import gate_ready_rounds, next_look
     from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
 
     settings = GateSettings()
     added: dict[tuple[str, str, str], int] = {}
-    by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
     while True:
         wanted: dict[tuple[str, str, str], int] = {}
 
@@ -235,7 +234,10 @@ def _until_decided(
                 continue
             key = (m.variant_id, m.device_id, m.compute_unit)
             threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
-            want(key, gate_ready_rounds(log_round_medians(m), threshold, settings.design))
+            logs = log_round_medians(m)
+            # In steps to the next look, so the spread is re-estimated on the way.
+            step = next_look(len(logs)) - len(logs)
+            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
             rival = _rival(results, plan)
             if plan.decision == "undecided" and rival is not None:
                 ratio = ratio_interval(m, rival)
