@@ -129,7 +129,8 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
     # Without a baseline, --until-decided measures each primary until a later gate
     # against this run can decide: at least 10 rounds (gate_stats.MIN_BASELINE_ROUNDS).
     model = str(tiny_onnx(tmp_path / "m.onnx"))
-    fast = ("--min-runs", "5", "--min-duration-s", "0.05", "--max-extra-rounds", "30")
+    # The default bound (80 extra rounds): on a busy host the spread can reach 10%.
+    fast = ("--min-runs", "5", "--min-duration-s", "0.05")
     result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -153,5 +154,9 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
         row["samples_ms"] = [1.1 * x for x in row["samples_ms"]]
     slower = tmp_path / "slower.json"
     slower.write_text(json.dumps(data))
-    failed = run_cli("gate", "--baseline", str(results), "--current", str(slower), cwd=tmp_path)
-    assert failed.returncode == 1, failed.stdout
+    failed = run_cli(
+        "gate", "--baseline", str(results), "--current", str(slower), "--json", cwd=tmp_path
+    )
+    checks = [c for p in json.loads(failed.stdout)["profiles"] for c in p["checks"]]
+    latency = [c["detail"] for c in checks if c["name"] == "latency"]
+    assert failed.returncode == 1, latency
