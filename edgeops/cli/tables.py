@@ -181,4 +181,40 @@ def markdown_report(results: Results) -> str:
         for row in profile_rows(results, plan):
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells) + " |")
         lines.append("")
+    fates = fate_rows(results)
+    if fates:
+        lines += [
+            "## Every variant's fate",
+            "",
+            "How far each variant got and why it stopped: built or failed, ruled out on the "
+            "host before any device time, stopped early on a device, or measured in full.",
+            "",
+            "| variant | fate |",
+            "|---|---|",
+            *(f"| {name} | {fate.replace('|', '/')} |" for name, fate in fates),
+            "",
+        ]
     return "\n".join(lines)
+
+
+def fate_rows(results: Results) -> list[tuple[str, str]]:
+    """Per variant, in words: failed, ruled out (per profile), stopped early, or measured."""
+    rows = []
+    for v in results.variants:
+        if v.status != "ok":
+            rows.append((v.name, f"failed: {v.error}"))
+            continue
+        parts = [f"ruled out for {pid}: {why}" for pid, why in sorted(v.pruned.items())]
+        for m in results.measurements:
+            if m.variant_id != v.id or m.method != "measured":
+                continue
+            stopped = m.environment.get("stopped_early")
+            where = f"{m.profile_id} {m.compute_unit}"
+            if m.status != "ok":
+                parts.append(f"{where}: {m.status} ({m.error})")
+            elif stopped:
+                parts.append(f"{where}: stopped {stopped}")
+            else:
+                parts.append(f"{where}: measured, {m.rounds} round(s)")
+        rows.append((v.name, "; ".join(parts) or "built; not measured (no device, predicted)"))
+    return rows
