@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgeops.devices.profiles import resolve_profiles
 from edgeops.pipeline import Pipeline, Workspace
-from edgeops.plugins import make_plugin_manager
-from edgeops.profiles import resolve_profiles
-from edgeops.spec import load_spec
+from edgeops.pipeline.config import load_spec
+from edgeops.plugin_manager import make_plugin_manager
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = ["iphone15pro", "iphone12", "iphonex", "iphonese2"]

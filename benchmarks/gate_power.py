@@ -44,8 +44,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from edgeops.gate import latency_verdict
-from edgeops.gate_stats import bootstrap_median_ratio, mann_whitney_u
+from edgeops.gate.compare import latency_verdict
+from edgeops.gate.stats import bootstrap_median_ratio, mann_whitney_u
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE = REPO / "edgeops" / "probe.py"

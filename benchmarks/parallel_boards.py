@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from edgeops.devices.leases import LeaseBook  # noqa: E402
+from edgeops.devices.profiles import resolve_profiles  # noqa: E402
 from edgeops.files import sha256_file, size_bytes  # noqa: E402
-from edgeops.leases import LeaseBook  # noqa: E402
 from edgeops.models import Artifact, MeasureSettings, Recipe, Results  # noqa: E402
 from edgeops.pipeline import Pipeline, Workspace  # noqa: E402
-from edgeops.plugins import make_plugin_manager  # noqa: E402
-from edgeops.profiles import resolve_profiles  # noqa: E402
+from edgeops.plugin_manager import make_plugin_manager  # noqa: E402
 from edgeops_ssh.testing_sshd import Sshd  # noqa: E402
 
 from factories import spec as make_spec  # noqa: E402

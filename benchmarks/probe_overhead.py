@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from edgeops.devices.profiles import resolve_profiles
 from edgeops.models import MeasureSettings
 from edgeops.pipeline import Pipeline, Workspace
-from edgeops.plugins import make_plugin_manager
-from edgeops.profiles import resolve_profiles
-from edgeops.spec import load_spec
+from edgeops.pipeline.config import load_spec
+from edgeops.plugin_manager import make_plugin_manager
 
 REPO = Path(__file__).resolve().parent.parent
 

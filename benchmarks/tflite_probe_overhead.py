@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgeops.files import sha256_file
 from edgeops.models import Artifact, MeasureSettings
-from edgeops.plugins import make_plugin_manager
+from edgeops.plugin_manager import make_plugin_manager
 from edgeops.testing import shared_dir
 
 MODEL = shared_dir() / "models/tflite/mediapipe__face_detection_short_range.tflite"

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Artifact": "edgeops.models",
     "Choice": "edgeops.models",
-    "CommandResult": "edgeops.sessions",
+    "CommandResult": "edgeops.devices.sessions",
     "Device": "edgeops.models",
     "DeviceError": "edgeops.errors",
     "DeviceProfile": "edgeops.models",
@@ -35,16 +35,17 @@ _LAZY = {
     "SampleSet": "edgeops.models",
     "SamplesError": "edgeops.errors",
     "SelectionPolicy": "edgeops.models",
-    "Session": "edgeops.sessions",
+    "Session": "edgeops.devices.sessions",
     "StageError": "edgeops.errors",
     "UsageError": "edgeops.errors",
     "Variant": "edgeops.models",
     "hookimpl": "edgeops.hookspecs",
     "hookspec": "edgeops.hookspecs",
-    "make_plugin_manager": "edgeops.plugins",
+    "make_plugin_manager": "edgeops.plugin_manager",
 }
 
 if TYPE_CHECKING:
+    from edgeops.devices.sessions import CommandResult, Session
     from edgeops.errors import (
         DeviceError,
         EdgeopsError,
@@ -77,8 +78,7 @@ if TYPE_CHECKING:
         SelectionPolicy,
         Variant,
     )
-    from edgeops.plugins import make_plugin_manager
-    from edgeops.sessions import CommandResult, Session
+    from edgeops.plugin_manager import make_plugin_manager
 
 
 def __getattr__(name: str) -> Any:

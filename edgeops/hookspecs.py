@@ -10,14 +10,18 @@ every plugin's answer into a list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from edgeops.devices.scheduling import MeasureJob, MeasureRunner
+    from edgeops.devices.sessions import Session
     from edgeops.models import (
         Artifact,
+        ComputeUnit,
         Device,
         DeviceProfile,
         Measurement,
@@ -31,7 +35,6 @@ if TYPE_CHECKING:
         SelectionPolicy,
         Variant,
     )
-    from edgeops.sessions import Session
 
 PROJECT = "edgeops"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -53,13 +56,26 @@ def edgeops_profile_dirs() -> list[Path]:  # type: ignore[empty-body]
 # --------------------------------------------------------------------------- convert
 
 
+@hookspec
+def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:  # type: ignore[empty-body]
+    """Formats the conversion of ``spec`` into ``target`` starts from, e.g. ``["onnx"]``.
+
+    The pipeline converts those first and hands them to ``edgeops_convert``, so an
+    export is done once per run. Collected; return ``[]`` for another target.
+    """
+
+
 @hookspec(firstresult=True)
-def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | None:
+def edgeops_convert(
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+) -> Artifact | None:
     """Convert ``spec.source`` into one whole model of format ``target`` (e.g. "onnx").
 
-    Write the file inside ``workdir`` (an empty folder the cache renames into
-    place). Return the Artifact, or None when this plugin cannot make ``target``
-    from that source. Raise ModelError for a source that is corrupt or
+    ``artifacts`` are the conversions made so far in this run (those named by
+    ``edgeops_conversion_inputs`` among them): start from one rather than export
+    again. Write the file inside ``workdir`` (an empty folder the cache renames
+    into place). Return the Artifact, or None when this plugin cannot make
+    ``target`` from that source. Raise ModelError for a source that is corrupt or
     unsupported. First non-None result wins.
     """
 
@@ -84,6 +100,15 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     """The sweep: recipes worth making from ``artifact`` for these target profiles.
 
     Collected from every plugin; return an empty list for another format.
+    """
+
+
+@hookspec
+def edgeops_recipe_catalog() -> list[str]:  # type: ignore[empty-body]
+    """Every recipe id (``format:name``) this plugin may propose, for any model and profiles.
+
+    A config's ``recipes = [...]`` is checked against the union before any work, so a
+    typo is an error naming the known ones, not a silently smaller sweep. Collected.
     """
 
 
@@ -117,10 +142,15 @@ def edgeops_evaluate(
 
 
 @hookspec
-def edgeops_discover_devices(inventory: Path | None) -> list[Device]:  # type: ignore[empty-body]
+def edgeops_discover_devices(  # type: ignore[empty-body]
+    inventory: Path | None, connect: Callable[[Device], Session]
+) -> list[Device]:
     """Devices this plugin can reach, from the inventory file or its own discovery.
 
     Collected from every plugin. ``inventory`` is the ``--devices`` file or None.
+    ``connect`` opens a Session through whichever plugin connects that transport
+    (``edgeops_connect``), for discovery that asks a device what hangs off it
+    (the iPhones tethered to a Mac); close what you open.
     """
 
 
@@ -148,6 +178,24 @@ def edgeops_measure(
 
 
 @hookspec(firstresult=True)
+def edgeops_execute_measurements(
+    jobs: list[MeasureJob], settings: MeasureSettings, runner: MeasureRunner
+) -> bool | None:
+    """Run every job for ``settings.rounds`` rounds: where, when and in what order.
+
+    ``runner`` connects (``runner.connect``), measures one round
+    (``runner.measure``), records it (``runner.record``), says how many rounds a
+    job has (``runner.rounds_done``, a resumed run has some) and whether it failed
+    (``runner.finished``); ``runner.stop`` is set on Ctrl-C or SIGTERM. Alternate the
+    order of rounds (A B C, C B A) so drift falls on every variant alike, and never
+    run two measurements on one device at once. Return True when done, or None
+    when these jobs are not this plugin's (a device farm answers only for its own
+    devices). The core's default, ``trylast``, is a thread per device with SQLite
+    leases on this machine. First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
 def edgeops_predict(
     profile: DeviceProfile, variant: Variant, compute_unit: str
 ) -> Measurement | None:
@@ -161,6 +209,17 @@ def edgeops_predict(
 # --------------------------------------------------------------------------- select
 
 
+@hookspec
+def edgeops_compute_units() -> list[ComputeUnit]:  # type: ignore[empty-body]
+    """The compute units this plugin's backends run on, and what each requires.
+
+    E.g. Core ML's ``cpu_and_ne`` requires ``("ane",)``; TFLite's ``xnnpack`` runs
+    anywhere. Selection reads them to order fallbacks and to fill each choice's
+    ``requires``; a unit nobody declares is taken to need an accelerator of its own
+    name. Collected from every plugin; one name declared two ways is an error.
+    """
+
+
 @hookspec(firstresult=True)
 def edgeops_select(
     profile: DeviceProfile,
@@ -172,6 +231,25 @@ def edgeops_select(
 
     ``measurements`` are this profile's only. The core's policy is ``trylast``;
     a plugin may override it. First non-None result wins.
+    """
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@hookspec
+def edgeops_add_commands(subparsers: Any) -> None:
+    """Add top-level ``edgeops`` commands (argparse), in the manner of llm's ``register_commands``.
+
+    ``subparsers`` is the CLI's ``add_subparsers()`` object::
+
+        p = subparsers.add_parser("import", help="...", description="...")
+        p.add_argument("logfile", type=Path)
+        p.set_defaults(plugin_command=run)   # run(args, context: CommandContext) -> int
+
+    ``context`` (``edgeops.plugin.CommandContext``) gives the plugin manager, the
+    workspace, profile lookup and output helpers. Raise an EdgeopsError for a
+    one-line error; the exit code is the returned int. Collected from every plugin.
     """
 
 

@@ -6,9 +6,10 @@ JSON the stage before it wrote. Units are in the field names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,7 +75,7 @@ class ModelSpec(Frozen):
 
     @property
     def is_factory(self) -> bool:
-        from edgeops.factories import is_factory
+        from edgeops.pipeline.factories import is_factory
 
         return is_factory(self.source)
 
@@ -103,18 +104,102 @@ class ReferenceOutputs(Frozen):
 # --------------------------------------------------------------------------- artifacts
 
 
+class StepConfig(Frozen):
+    """A typed recipe step, declared by the plugin that owns it (in the manner of Olive's
+    pass configs): one described field per parameter, so a typo is an error at once.
+
+    A subclass sets ``op`` and its fields::
+
+        class Palettize(StepConfig):
+            op: ClassVar[str] = "palettize"
+            nbits: Literal[1, 2, 3, 4, 6, 8] = Field(description="bits per weight index")
+    """
+
+    op: ClassVar[str] = ""
+
+    def to_step(self) -> RecipeStep:
+        return RecipeStep(op=self.op, params=self.model_dump(mode="json"))
+
+
 class RecipeStep(Frozen):
+    """A step as stored in results.json: its op and the validated fields of its StepConfig."""
+
     op: str
     params: dict[str, Any] = {}
 
 
+StepT = TypeVar("StepT", bound=StepConfig)
+
+
 class Recipe(Frozen):
-    """One point of the sweep for one format, proposed by ``edgeops_recipes``."""
+    """One point of the sweep for one format, proposed by ``edgeops_recipes``.
+
+    Its owner, the plugin that proposed it, alone answers ``edgeops_optimize`` for it.
+    """
 
     name: str = Field(description="Short, unique within a format, e.g. 'int8-static'")
     format: str
+    owner: str = Field(
+        "", description="Name of the plugin that proposed it; set by the pipeline on collection"
+    )
     steps: tuple[RecipeStep, ...] = ()
-    description: str = ""
+    deployment_target: str | None = Field(
+        None, description="Oldest OS the variant must load on, e.g. 'iOS16'"
+    )
+    compute_precision: Literal["float32", "float16"] | None = Field(
+        None, description="Precision the runtime computes in, where the format fixes it"
+    )
+    description: str = Field("", description="Prose for people; not part of any cache key")
+
+    @property
+    def id(self) -> str:
+        """The stable name a config and the reports use: ``format:name``."""
+        return f"{self.format}:{self.name}"
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        name: str,
+        format: str,
+        steps: Sequence[StepConfig] = (),
+        owner: str = "",
+        deployment_target: str | None = None,
+        compute_precision: Literal["float32", "float16"] | None = None,
+        description: str = "",
+    ) -> Recipe:
+        """Build a recipe from typed steps (validated now, stored in their wire form)."""
+        return cls(
+            name=name,
+            format=format,
+            owner=owner,
+            steps=tuple(s.to_step() for s in steps),
+            deployment_target=deployment_target,
+            compute_precision=compute_precision,
+            description=description,
+        )
+
+    def typed_steps(self, *classes: type[StepConfig]) -> list[StepConfig]:
+        """The steps parsed back into the owner's classes; an unknown op or field raises."""
+        by_op = {c.op: c for c in classes}
+        out = []
+        for step in self.steps:
+            if step.op not in by_op:
+                known = ", ".join(sorted(by_op)) or "none"
+                raise ValueError(f"{self.id}: unknown step {step.op!r} (known: {known})")
+            out.append(by_op[step.op].model_validate(step.params))
+        return out
+
+    def step_of(self, cls: type[StepT]) -> StepT | None:
+        """The first step of type ``cls``, parsed, or None."""
+        for step in self.steps:
+            if step.op == cls.op:
+                return cls.model_validate(step.params)
+        return None
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What makes two recipes the same file: everything but the prose."""
+        return self.model_dump(mode="json", exclude={"description"})
 
 
 class Quality(Frozen):
@@ -241,12 +326,29 @@ class Measurement(Frozen):
 # --------------------------------------------------------------------------- plans
 
 
+class ComputeUnit(Frozen):
+    """A compute unit a backend runs on, as its plugin declares it (``edgeops_compute_units``)."""
+
+    name: str = Field(description="As profiles and measurements name it, e.g. 'cpu_and_ne'")
+    requires: tuple[str, ...] = Field(
+        (), description="Accelerators an app's device must have to use it, e.g. ('ane',)"
+    )
+    rarity: int = Field(
+        0,
+        description="How rare the hardware it needs is, for ordering fallbacks: 0 runs "
+        "anywhere; a device with a rarer accelerator has the commoner ones",
+    )
+
+
 class SelectionPolicy(Frozen):
     memory_safety_factor: float = Field(
-        0.5, description="Share of the app memory limit a model may use"
+        0.5, gt=0.0, le=1.0, description="Share of the app memory limit a model may use"
     )
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
+    compute_units: dict[str, ComputeUnit] = Field(
+        {}, description="What each compute unit requires, from the backends that run it"
+    )
 
 
 class Choice(Frozen):

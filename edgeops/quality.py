@@ -91,7 +91,7 @@ def compare_with_reference(
     where: Literal["host", "host-estimate", "device"] = "host",
 ) -> Quality:
     """``compare`` against the reference outputs file; ``outputs[i][k]`` is output k on sample i."""
-    from edgeops.samples import load_arrays
+    from edgeops.pipeline.samples import load_arrays
 
     arrays = load_arrays(reference.path)
     expected = [

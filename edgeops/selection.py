@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Choice,
+    ComputeUnit,
     DeviceProfile,
     Measurement,
     Plan,
@@ -29,37 +30,28 @@ from edgeops.models import (
 )
 from edgeops.quality import meets_floor
 
-# What an app must have to use a compute unit; an empty tuple runs anywhere.
-ACCELERATOR_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "cpu": (),
-    "xnnpack": (),
-    "gpu": ("gpu",),
-    "nnapi": ("nnapi",),
-    "ane": ("ane",),
-    "cpu_only": (),
-    "cpu_and_gpu": ("gpu",),
-    "cpu_and_ne": ("ane",),
-    "all": ("ane",),
-}
+
+def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
+    """What an app must have to use ``compute_unit``, as its backend declares it.
+
+    A unit no backend declares is taken to need an accelerator of its own name: a
+    fallback must never be assumed to run anywhere without evidence.
+    """
+    known = units.get(compute_unit)
+    return known.requires if known is not None else (compute_unit,)
 
 
-# How demanding an accelerator is, for ordering fallbacks: a phone with a Neural
-# Engine has a GPU, one with a GPU may lack a Neural Engine, and all have a CPU.
-ACCELERATOR_RANK = {"ane": 2, "gpu": 1, "nnapi": 1}
-
-
-def demand(accelerators: frozenset[str]) -> int:
-    return max((ACCELERATOR_RANK.get(a, 1) for a in accelerators), default=0)
-
-
-def requirements(compute_unit: str) -> tuple[str, ...]:
-    return ACCELERATOR_REQUIREMENTS.get(compute_unit.lower(), (compute_unit.lower(),))
+def demand(compute_unit: str, units: dict[str, ComputeUnit]) -> int:
+    known = units.get(compute_unit)
+    return known.rarity if known is not None else 1
 
 
 @dataclass(frozen=True)
 class _Candidate:
     variant: Variant
     measurement: Measurement
+    requires: frozenset[str]
+    rarity: int
 
     @property
     def p50_ms(self) -> float:
@@ -69,10 +61,6 @@ class _Candidate:
     def memory_mb(self) -> float:
         mem = self.measurement.peak_mem_mb
         return mem if mem is not None else math.inf
-
-    @property
-    def requires(self) -> frozenset[str]:
-        return frozenset(requirements(self.measurement.compute_unit))
 
     def rank_key(self) -> tuple[float, int]:
         return (self.p50_ms, self.variant.size_bytes or 0)
@@ -124,7 +112,15 @@ def edgeops_select(
                 )
             )
         else:
-            candidates.append(_Candidate(variant, m))
+            cu = m.compute_unit
+            candidates.append(
+                _Candidate(
+                    variant,
+                    m,
+                    frozenset(requirements(cu, policy.compute_units)),
+                    demand(cu, policy.compute_units),
+                )
+            )
     if not candidates:
         return Plan(
             profile_id=profile.id,
@@ -177,7 +173,7 @@ def _fallback_chain(ranked: list[_Candidate]) -> list[tuple[_Candidate, str]]:
         if c is last_resort:
             continue
         last = chain[-1][0]
-        if demand(c.requires) < demand(last.requires):
+        if c.rarity < last.rarity:
             chain.append((c, f"needs fewer accelerators ({_needs(c)})"))
         elif c.requires <= last.requires and c.memory_mb < last.memory_mb:
             chain.append((c, f"needs less memory ({c.memory_mb:.0f} MB)"))

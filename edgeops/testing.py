@@ -16,7 +16,7 @@ import pytest
 
 from edgeops.models import Device
 from edgeops.pipeline import Workspace
-from edgeops.plugins import PluginManager, make_plugin_manager
+from edgeops.plugin_manager import PluginManager, make_plugin_manager
 
 TEST_DATA_ENV = "EDGEOPS_TEST_DATA"
 
@@ -52,10 +52,9 @@ def register_plugin(edgeops_pm: PluginManager) -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture
 def local_device(edgeops_pm: PluginManager) -> Device:
-    devices = [
-        d for found in edgeops_pm.hook.edgeops_discover_devices(inventory=None) for d in found
-    ]
-    return next(d for d in devices if d.transport == "local")
+    from edgeops.devices.discovery import discover_devices
+
+    return next(d for d in discover_devices(edgeops_pm) if d.transport == "local")
 
 
 @pytest.fixture

@@ -83,7 +83,13 @@ def measurement(
 
 
 def policy(**kw: object) -> SelectionPolicy:
-    base: dict[str, object] = {"quality": QualitySpec(metric="iou", floor=0.9)}
+    from edgeops.plugin_manager import declared_compute_units, make_plugin_manager
+
+    base: dict[str, object] = {
+        "quality": QualitySpec(metric="iou", floor=0.9),
+        # As the installed backends declare them, so tests follow the real plugins.
+        "compute_units": declared_compute_units(make_plugin_manager()),
+    }
     base.update(kw)
     return SelectionPolicy(**base)  # type: ignore[arg-type]
 

@@ -53,7 +53,9 @@ def test_web_page_saved_as_onnx_is_rejected(tmp_path):
     # A real mistake (sangeeta1998/wasi-gpu @ a9a047a687f1, mobilenetv2-7.onnx): a GitHub
     # page saved under an .onnx name. Its opening is reproduced, not the unlicensed file.
     page = tmp_path / "mobilenetv2-7.onnx"
-    page.write_text('\n\n\n\n<!DOCTYPE html>\n<html\n  lang="en"\n  data-color-mode="auto">\n<head>\n')
+    page.write_text(
+        '\n\n\n\n<!DOCTYPE html>\n<html\n  lang="en"\n  data-color-mode="auto">\n<head>\n'
+    )
     result = run_cli("ship", str(page), cwd=tmp_path)
     assert result.returncode == 1
     assert "is a web page (HTML), not an ONNX model" in one_line_error(result)

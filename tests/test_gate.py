@@ -12,7 +12,7 @@ import pytest
 
 from edgeops.cli import main
 from edgeops.errors import ResultsError
-from edgeops.gate import (
+from edgeops.gate.compare import (
     EXIT_FAIL,
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -23,7 +23,7 @@ from edgeops.gate import (
     measurement_rounds,
     undecided_comparisons,
 )
-from edgeops.gate_output import junit_xml, markdown_summary, report_json
+from edgeops.gate.output import junit_xml, markdown_summary, report_json
 from edgeops.models import (
     Artifact,
     Choice,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edgeops.gate_stats import (
+from edgeops.gate.stats import (
     RankTest,
     RatioInterval,
     bootstrap_median_ratio,

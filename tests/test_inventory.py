@@ -1,7 +1,7 @@
 import pytest
 
+from edgeops.devices.inventory import cpu_set, read_inventory
 from edgeops.errors import UsageError
-from edgeops.inventory import cpu_set, read_inventory
 
 
 def test_inventory_devices_carry_host_and_pinning(tmp_path):

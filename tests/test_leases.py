@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edgeops.leases import LeaseBook, resources_of
+from edgeops.devices.leases import LeaseBook, resources_of
 from edgeops.models import Device
 
 from factories import FAST

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from edgeops.measurements import from_probe_output, merge_rounds, percentile
+from edgeops.devices.measurements import from_probe_output, merge_rounds, percentile
 
 from factories import measurement
 

@@ -5,11 +5,11 @@ import threading
 import pytest
 
 from edgeops import Measurement, hookimpl
-from edgeops.cache import Cache
+from edgeops.devices.profiles import resolve_profiles
 from edgeops.models import MeasureSettings, SampleSet
 from edgeops.pipeline import Pipeline
-from edgeops.profiles import resolve_profiles
-from edgeops.spec import load_spec
+from edgeops.pipeline.cache import Cache
+from edgeops.pipeline.config import load_spec
 
 from factories import profile, tiny_onnx
 

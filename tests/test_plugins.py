@@ -4,14 +4,14 @@ import pytest
 
 from edgeops import hookimpl
 from edgeops.errors import PluginError
-from edgeops.plugins import make_plugin_manager, plugin_infos
+from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 
 from factories import run_cli
 
 
 def test_builtin_backends_load_through_the_entry_point_group(edgeops_pm):
     infos = {i.name: i for i in plugin_infos(edgeops_pm)}
-    assert {"onnx", "local", "edgeops.selection", "edgeops.probing"} <= set(infos)
+    assert {"onnx", "local", "edgeops.selection", "edgeops.devices.probe_measure"} <= set(infos)
     assert infos["onnx"].distribution == "edgeops" and infos["onnx"].version
 
 
@@ -56,7 +56,7 @@ def test_inline_plugin_overrides_selection(register_plugin, edgeops_pm):
 
 
 def test_duplicate_plugin_names_are_rejected(edgeops_pm):
-    from edgeops.plugins import _load_entry_points
+    from edgeops.plugin_manager import _load_entry_points
 
     with pytest.raises(PluginError, match="registered by both|already registered"):
         _load_entry_points(edgeops_pm)  # every entry point again: each name is taken

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgeops import probe
+from edgeops.devices import probe
 
 from factories import tiny_onnx
 

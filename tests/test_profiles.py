@@ -4,9 +4,9 @@ import tomllib
 import jsonschema
 import pytest
 
+from edgeops.devices.profiles import builtin_profile_dir, load_profiles, resolve_profiles
 from edgeops.errors import UsageError
 from edgeops.models import DeviceProfile
-from edgeops.profiles import builtin_profile_dir, load_profiles, resolve_profiles
 
 from paths import REPO
 

@@ -16,7 +16,7 @@ from edgeops.files import sha256_file
 from edgeops.models import Manifest
 
 from factories import FAST, run_cli
-from paths import REPO, DATA
+from paths import DATA, REPO
 
 pytestmark = pytest.mark.slow
 SEGMENTER = REPO / "examples" / "segmenter"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeops.leases import LeaseBook
+from edgeops.devices.leases import LeaseBook
 from edgeops_ssh.testing_sshd import Sshd
 
 from factories import FAST, run_cli
-from paths import REPO, DATA
+from paths import DATA, REPO
 
 pytestmark = pytest.mark.slow
 ULTRAFACE = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")

@@ -8,7 +8,7 @@ import venv
 
 import pytest
 
-from paths import REPO, DATA
+from paths import DATA, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +74,16 @@ def test_installed_plugin_is_discovered_and_used_by_ship(tmp_path):
     summary = json.loads(ship.stdout)
     variant = next(v for v in summary["variants"] if v["recipe"]["name"] == "ort-optimized")
     assert variant["status"] == "ok" and variant["quality"]["metrics"]["snr_db"] > 60
+    # Made by its owner, not answered by the built-in ONNX backend with a copy of fp32:
+    # a different file, whose graph has ORT's fused nodes.
+    assert variant["recipe"]["owner"] == "ort-optimized"
+    fp32 = next(v for v in summary["variants"] if v["recipe"]["name"] == "fp32")
+    assert variant["sha256"] != fp32["sha256"]
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(variant["path"]).graph.node}
+    fp32_ops = {n.op_type for n in onnx.load(fp32["path"]).graph.node}
+    assert ops - fp32_ops, f"no fused node in {sorted(ops)}"
     assert any(
         m["variant_id"] == variant["id"] and m["status"] == "ok" for m in summary["measurements"]
     )

@@ -7,6 +7,7 @@ folded constants), so a phone skips that work at every start.
 from pathlib import Path
 
 from edgeops import Artifact, Recipe, Variant, hookimpl
+from edgeops.plugin import variant_from
 
 RECIPE = Recipe(
     name="ort-optimized", format="onnx", description="ORT extended graph optimizations, saved"
@@ -20,8 +21,15 @@ def edgeops_recipes(artifact: Artifact) -> list[Recipe]:
 
 
 @hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [RECIPE.id]
+
+
+@hookimpl
 def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Variant | None:
-    if recipe != RECIPE or artifact.path is None:
+    # Only this plugin is asked for its own recipes (the pipeline routes by owner);
+    # the check keeps the hook honest when called by hand.
+    if recipe.id != RECIPE.id or artifact.path is None:
         return None
     import onnxruntime as ort
 
@@ -31,6 +39,4 @@ def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Varia
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(out)
     ort.InferenceSession(str(artifact.path), options, providers=["CPUExecutionProvider"])
-    return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id}
-    )
+    return variant_from(artifact, recipe, out)

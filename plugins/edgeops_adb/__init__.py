@@ -9,16 +9,34 @@ the device cools down (see ``thermal``).
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device, Measurement, MeasureSettings, Variant
-from edgeops.sessions import Session
+from edgeops.plugin import ComputeUnit, Device, Measurement, MeasureSettings, Session, Variant
 
 from .phone_measure import measure_on_phone
 from .session import AdbSession, open_adb
 from .thermal import CoolDown, wait_until_cool
 
 EDGEOPS_TOOLS = ("adb-shell",)
+
+
+@hookimpl
+def edgeops_add_commands(subparsers: Any) -> None:
+    from .import_command import add_import_command
+
+    add_import_command(subparsers)
+
+
+@hookimpl
+def edgeops_compute_units() -> list[ComputeUnit]:
+    """benchmark_model's delegates: the GPU delegate and NNAPI need that hardware and driver."""
+    return [
+        ComputeUnit(name="cpu"),
+        ComputeUnit(name="xnnpack"),
+        ComputeUnit(name="gpu", requires=("gpu",), rarity=1),
+        ComputeUnit(name="nnapi", requires=("nnapi",), rarity=1),
+    ]
 
 
 @hookimpl

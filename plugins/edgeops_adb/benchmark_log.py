@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edgeops.models import Measurement, PeakMemory
+from edgeops.plugin import Measurement, PeakMemory
 
 from .tool_lines import clean_lines
 

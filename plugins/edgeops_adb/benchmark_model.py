@@ -8,7 +8,7 @@ local file. Its output is parsed by ``benchmark_log``.
 
 from __future__ import annotations
 
-from edgeops.models import MeasureSettings
+from edgeops.plugin import MeasureSettings
 
 # One delegate flag set per compute unit; "cpu" turns XNNPACK off so that the two
 # CPU paths are measured apart, as the probe does on boards.

@@ -10,14 +10,14 @@ import json
 import re
 from typing import Any
 
-from edgeops.sessions import Session
+from edgeops.plugin import Session
 
 from .getprop import android_facts, parse_getprop
 from .meminfo import parse_proc_meminfo, total_ram_mb
 from .profile_match import match_profile
 
 READ_TIMEOUT_S = 15.0
-# Runtimes the probe can use on a board with Python (edgeops.probe.RUNNERS).
+# Runtimes the probe can use on a board with Python (edgeops.devices.probe.RUNNERS).
 PROBE_DISTRIBUTIONS = ("onnxruntime", "ai-edge-litert", "tflite-runtime")
 # Run as `python -c _RUNTIME_VERSIONS NAME...`: the names arrive as argv, not pasted into code.
 _RUNTIME_VERSIONS = (

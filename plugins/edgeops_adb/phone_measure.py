@@ -17,8 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import DeviceError
-from edgeops.models import Measurement, MeasurementStatus, MeasureSettings, Variant
+from edgeops.plugin import DeviceError, Measurement, MeasurementStatus, MeasureSettings, Variant
 
 from .benchmark_log import parse_benchmark_log, to_measurement
 from .benchmark_model import COMPUTE_UNIT_FLAGS, benchmark_argv

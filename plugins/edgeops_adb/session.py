@@ -16,9 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import DeviceError
-from edgeops.models import Device
-from edgeops.sessions import CommandResult
+from edgeops.plugin import CommandResult, Device, DeviceError
 
 from . import keys
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edgeops.sessions import Session
+from edgeops.plugin import Session
 
 # A phone idle on a desk reads about 25-35 °C on its battery [unverified here];
 # above the target it has not shed the previous run's heat.

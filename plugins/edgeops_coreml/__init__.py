@@ -4,29 +4,28 @@ predictions from chip facts, and measurement on a Mac host (and its tethered iPh
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import (
+from edgeops.plugin import (
     Artifact,
+    ComputeUnit,
     Device,
     DeviceProfile,
     Measurement,
     MeasureSettings,
+    ModelError,
     ModelSpec,
     Quality,
     Recipe,
     ReferenceOutputs,
     SampleSet,
+    Session,
     Variant,
 )
-from edgeops.sessions import Session
 
 from . import convert, recipes
-
-if TYPE_CHECKING:
-    from .mac_host import MacHostSession
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
@@ -35,7 +34,25 @@ FORMAT = recipes.FORMAT
 
 
 @hookimpl
-def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | None:
+def edgeops_compute_units() -> list[ComputeUnit]:
+    from .chips import COMPUTE_UNITS, UNIT_RARITY, UNIT_REQUIRES
+
+    return [
+        ComputeUnit(name=cu, requires=UNIT_REQUIRES[cu], rarity=UNIT_RARITY[cu])
+        for cu in COMPUTE_UNITS
+    ]
+
+
+@hookimpl
+def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
+    # The ONNX backend checks an .onnx source and reads its signature once for every format.
+    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+
+
+@hookimpl
+def edgeops_convert(
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+) -> Artifact | None:
     if target != FORMAT:
         return None
     out = workdir / convert.PACKAGE_NAME
@@ -47,6 +64,14 @@ def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | N
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
         return None
     spec = convert.resolved(spec)
+    if spec.source_path.suffix == ".onnx" and not spec.inputs:
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
+        if onnx_artifact is None:
+            raise ModelError(
+                f"{spec.source_path.name} reaches Core ML through the ONNX backend: install it "
+                "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
+            )
+        spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
     model = convert.mlprogram_from_source(spec, convert.BASE_IOS, "float16")
     convert.save(model, out)
     net, inputs = convert.folded_torch_source(spec)
@@ -77,6 +102,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     if artifact.format != FORMAT:
         return []
     return recipes.propose(profiles)
+
+
+@hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
 
 
 @hookimpl
@@ -130,27 +160,20 @@ def edgeops_predict(
 
 
 @hookimpl
-def edgeops_connect(device: Device) -> MacHostSession | None:
-    if device.transport != MAC_HOST:
-        return None
-    from .mac_host import MacHostSession
-
-    return MacHostSession(device)
-
-
-@hookimpl
-def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
+def edgeops_discover_devices(
+    inventory: Path | None, connect: Callable[[Device], Session]
+) -> list[Device]:
     """The iPhones tethered to the inventory's Macs that ask for it (``list_iphones = "true"``)."""
     if inventory is None:
         return []
-    from edgeops.inventory import read_inventory
+    from edgeops.plugin import read_inventory
 
-    from .mac_host import LIST_IPHONES_LABEL, MacHostSession, tethered_devices
+    from .mac_host import LIST_IPHONES_LABEL, tethered_devices
 
     found: list[Device] = []
     for mac in read_inventory(inventory):
         if mac.transport == MAC_HOST and mac.labels.get(LIST_IPHONES_LABEL) == "true":
-            session = MacHostSession(mac)
+            session = connect(mac)
             try:
                 found.extend(tethered_devices(mac, session))
             finally:
@@ -167,9 +190,9 @@ def edgeops_measure(
     A Mac itself is measured by the core probe (its Core ML runner), so this
     answers only for a device with an ``iphone`` label.
     """
-    from .mac_host import IPHONE_LABEL, MacHostSession
+    from .mac_host import is_tethered_iphone
 
-    if not isinstance(session, MacHostSession) or IPHONE_LABEL not in session.device.labels:
+    if not is_tethered_iphone(session):
         return None
     if variant.format != FORMAT or variant.path is None or session.python is None:
         return None

@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from edgeops.models import ModelSpec, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import ModelSpec, SampleSet, quiet, sample_feeds
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeops.measurements import last_json_line, percentile, with_percentiles
-from edgeops.models import Measurement
+from edgeops.plugin import Measurement, last_json_line, percentile, with_percentiles
 
 TIMING = (
     "coremltools MLModelBenchmarker on the iPhone through its modelrunner app (devicectl): "

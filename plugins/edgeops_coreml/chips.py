@@ -13,13 +13,21 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeops.errors import UsageError
-from edgeops.models import DeviceProfile
-from edgeops.profiles import builtin_profile_dir
-from edgeops.selection import requirements
+from edgeops.plugin import DeviceProfile, UsageError, builtin_profile_dir
 
 # Compute units of Core ML (MLComputeUnits), spelled as the selector expects.
 COMPUTE_UNITS = ("cpu_only", "cpu_and_gpu", "cpu_and_ne", "all")
+# What an app's device must have for each Core ML compute unit (MLComputeUnits).
+# `all` may use the Neural Engine, so it needs one to behave as measured.
+UNIT_REQUIRES: dict[str, tuple[str, ...]] = {
+    "cpu_only": (),
+    "cpu_and_gpu": ("gpu",),
+    "cpu_and_ne": ("ane",),
+    "all": ("ane",),
+}
+# A device with a Neural Engine has a GPU; one with a GPU may lack a usable Neural
+# Engine (A11, device_facts.md §1): the order fallbacks step down in.
+UNIT_RARITY = {"cpu_only": 0, "cpu_and_gpu": 1, "cpu_and_ne": 2, "all": 2}
 # The newest deployment target edgeops asks for. iOS 18's opset holds every op the
 # recipes need (int4 per-block, grouped-channel LUTs, sparse+LUT joint compression);
 # coremltools 9's iOS 26 target adds none of them and would only shut out iOS 18 phones.
@@ -77,7 +85,7 @@ def usable_compute_units(profile: DeviceProfile) -> tuple[str, ...]:
     units = tuple(cu for cu in profile.compute_units if cu in COMPUTE_UNITS)
     if neural_engine_usable(profile):
         return units
-    return tuple(cu for cu in units if "ane" not in requirements(cu))
+    return tuple(cu for cu in units if "ane" not in UNIT_REQUIRES[cu])
 
 
 def newest_ios(profile: DeviceProfile) -> int | None:

@@ -1,6 +1,6 @@
 """Weight compression of an mlprogram with coremltools.optimize.coreml, one recipe step at a time.
 
-Steps (``RecipeStep.op``):
+Steps (steps.py):
 - ``prune``: magnitude pruning to ``target_sparsity`` per tensor;
 - ``palettize``: ``nbits`` look-up table, ``mode`` kmeans or uniform, per tensor or per
   grouped channel;
@@ -13,34 +13,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import RecipeStep
-from edgeops.quiet import quiet
+from edgeops.plugin import StageError, StepConfig, quiet
 
 from .sdk import NOISY_LOGGERS, coremltools
+from .steps import LinearQuantize, Palettize, Prune
 
 # coremltools' own default: tensors this small (biases, norms, most depthwise
 # kernels) are left alone by every compression op, and so by our pruning.
 WEIGHT_THRESHOLD = 2048
 # Reached sparsity may fall short of the asked one only by ties and rounding.
 SPARSITY_TOLERANCE = 0.01
-COMPRESSION_OPS = ("prune", "palettize", "linear_quantize")
 
 
-def apply_steps(model: Any, steps: tuple[RecipeStep, ...]) -> tuple[Any, dict[str, float]]:
+def apply_steps(model: Any, steps: list[StepConfig]) -> tuple[Any, dict[str, float]]:
     """The compressed model, and facts about it worth keeping (reached sparsity)."""
     facts: dict[str, float] = {}
     joint = False
     for step in steps:
-        if step.op == "prune":
-            model, facts["sparsity"] = prune(model, float(step.params["target_sparsity"]))
+        if isinstance(step, Prune):
+            model, facts["sparsity"] = prune(model, step.target_sparsity)
             joint = True
-        elif step.op == "palettize":
-            model = palettize(model, step.params, joint)
-        elif step.op == "linear_quantize":
-            model = linear_quantize(model, step.params, joint)
+        elif isinstance(step, Palettize):
+            model = palettize(model, step, joint)
+        elif isinstance(step, LinearQuantize):
+            model = linear_quantize(model, step, joint)
         else:
-            raise StageError(f"unknown Core ML compression step {step.op!r}")
+            raise StageError(f"{step.op!r} is not a Core ML weight-compression step")
     return model, facts
 
 
@@ -96,13 +94,13 @@ def sparsity(model: Any) -> float:
     return float(sum(int(np.sum(a == 0)) for a in floats) / total) if total else 0.0
 
 
-def palettize(model: Any, params: dict[str, Any], joint: bool) -> Any:
+def palettize(model: Any, step: Palettize, joint: bool) -> Any:
     opt = coremltools().optimize.coreml
     config = opt.OpPalettizerConfig(
-        nbits=int(params["nbits"]),
-        mode=params["mode"],
-        granularity=params.get("granularity", "per_tensor"),
-        group_size=int(params.get("group_size", 0)),
+        nbits=step.nbits,
+        mode=step.mode,
+        granularity=step.granularity,
+        group_size=step.group_size,
         weight_threshold=WEIGHT_THRESHOLD,
     )
     with quiet(*NOISY_LOGGERS):
@@ -111,14 +109,13 @@ def palettize(model: Any, params: dict[str, Any], joint: bool) -> Any:
         )
 
 
-def linear_quantize(model: Any, params: dict[str, Any], joint: bool) -> Any:
+def linear_quantize(model: Any, step: LinearQuantize, joint: bool) -> Any:
     opt = coremltools().optimize.coreml
-    block = params.get("block_size")
     config = opt.OpLinearQuantizerConfig(
         mode="linear_symmetric",
-        dtype=params["dtype"],
-        granularity=params.get("granularity", "per_channel"),
-        **({"block_size": int(block)} if block else {}),
+        dtype=step.dtype,
+        granularity=step.granularity,
+        **({"block_size": step.block_size} if step.block_size else {}),
         weight_threshold=WEIGHT_THRESHOLD,
     )
     with quiet(*NOISY_LOGGERS):

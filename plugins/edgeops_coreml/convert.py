@@ -15,10 +15,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import ModelError
-from edgeops.files import copy_file, write_text
-from edgeops.models import InputSpec, ModelSpec
-from edgeops.quiet import quiet
+from edgeops.plugin import (
+    InputSpec,
+    ModelError,
+    ModelSpec,
+    copy_file,
+    import_factory,
+    quiet,
+    write_text,
+)
 
 from .sdk import NOISY_LOGGERS, coremltools, onnx2torch
 
@@ -40,11 +45,14 @@ PRECISIONS = ("float16", "float32")
 def torch_source(spec: ModelSpec) -> tuple[Any, tuple[InputSpec, ...]]:
     """The source as an fp32 torch module in eval mode, and its inputs."""
     if spec.is_factory:
-        from edgeops_onnx.convert import load_factory_module
+        import torch
 
         if not spec.inputs:
             raise ModelError(f"{spec.source} is a PyTorch factory: add [[model.inputs]]")
-        return load_factory_module(spec), spec.inputs
+        net = import_factory(spec.source, ModelError, "source")()
+        if not isinstance(net, torch.nn.Module):
+            raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
+        return net.eval(), spec.inputs
     if spec.source_path.suffix == ".onnx":
         return _onnx_as_torch(spec.source_path, spec.inputs)
     raise ModelError(f"the Core ML backend cannot read {spec.source_path.name}")
@@ -96,11 +104,12 @@ def resolved(spec: ModelSpec) -> ModelSpec:
 
 
 def _onnx_as_torch(path: Path, inputs: tuple[InputSpec, ...]) -> tuple[Any, tuple[InputSpec, ...]]:
+    import onnx
     from onnx import version_converter
 
-    from edgeops_onnx.convert import graph_inputs, load_checked
-
-    model = load_checked(path)
+    # The ONNX backend checked this file and read its inputs (the run's ONNX
+    # artifact, see edgeops_conversion_inputs); they arrive in ``inputs``.
+    model = onnx.load(str(path))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset != ONNX2TORCH_OPSET:
         try:
@@ -115,7 +124,7 @@ def _onnx_as_torch(path: Path, inputs: tuple[InputSpec, ...]) -> tuple[Any, tupl
             net = onnx2torch().convert(model)
     except Exception as exc:
         raise ModelError(f"onnx2torch cannot convert {path.name} ({_short(exc)})") from exc
-    return net.eval(), inputs or graph_inputs(model)
+    return net.eval(), inputs
 
 
 def example_args(inputs: tuple[InputSpec, ...]) -> tuple[Any, ...]:

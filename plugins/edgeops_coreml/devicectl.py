@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from edgeops.errors import DeviceError
+from edgeops.plugin import DeviceError
 
 from .model_identifiers import profile_for
 

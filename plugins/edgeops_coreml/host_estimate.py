@@ -16,14 +16,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import ModelSpec, Quality, ReferenceOutputs, SampleSet, Variant
-from edgeops.quality import compare_with_reference
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import (
+    ModelSpec,
+    Quality,
+    ReferenceOutputs,
+    SampleSet,
+    StageError,
+    Variant,
+    compare_with_reference,
+    quiet,
+    sample_feeds,
+)
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools
+from .steps import W8A8
 
 # What coremltools appends to a torch parameter's name when it casts or compresses it.
 _SUFFIXES = re.compile(r"(_to_fp16|_palettized|_quantized|_sparsified|_decompressed|_\d+)+$")
@@ -80,7 +87,7 @@ def with_variant_weights(net: Any, package: Path) -> tuple[Any, dict[str, str]]:
 
 def estimate_net(variant: Variant, spec: ModelSpec, samples: SampleSet) -> Any:
     assert variant.path is not None and variant.recipe is not None
-    if any(s.op == "w8a8" for s in variant.recipe.steps):
+    if variant.recipe.step_of(W8A8) is not None:
         from .activations import calibrated_torch
 
         return calibrated_torch(convert.resolved(spec), samples)

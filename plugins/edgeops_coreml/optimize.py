@@ -5,20 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.files import copy_file
-from edgeops.models import Recipe, SampleSet
+from edgeops.plugin import Recipe, SampleSet, StageError, copy_file
 
 from . import compress, convert
 from .recipes import convert_params
+from .steps import STEPS, W8A8
 
 
 def make_variant(base: Path, recipe: Recipe, out: Path, samples: SampleSet) -> dict[str, Any]:
     """Write the variant's .mlpackage at ``out``; return facts for its build info."""
     ios, precision = convert_params(recipe)
-    steps = tuple(s for s in recipe.steps if s.op != "convert")
+    steps = recipe.typed_steps(*STEPS)
     facts: dict[str, Any] = {"ios": ios, "compute_precision": precision}
-    if steps and steps[0].op == "w8a8":
+    if steps and isinstance(steps[0], W8A8):
         from . import activations
 
         convert.save(activations.w8a8_mlprogram(_spec(base, recipe), ios, samples), out)

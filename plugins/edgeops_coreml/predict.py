@@ -55,11 +55,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edgeops.models import DeviceProfile, Measurement, PeakMemory, Variant
+from edgeops.plugin import DeviceProfile, Measurement, PeakMemory, Variant
 
 from . import convert
 from .chips import Chip, chip_of, load_chips, newest_ios, usable_compute_units
 from .recipes import FORMAT
+from .steps import W8A8
 
 # --- sourced (see the module docstring)
 MOBILENETV2_MACS = 300e6
@@ -146,7 +147,7 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
             error="an fp32 model runs on the GPU and CPU only; see its cpu_and_gpu and cpu_only "
             "predictions (coremltools docs, typed-execution-example)",
         )
-    w8a8 = any(step.op == "w8a8" for step in variant.recipe.steps) if variant.recipe else False
+    w8a8 = variant.recipe.step_of(W8A8) is not None if variant.recipe else False
     engines = _engines(profile, chip, compute_unit, precision, w8a8)
     timed = [(_latency_ms(variant, e, profile, precision), e) for e in engines]
     (p50_ms, bound), engine = min(timed, key=lambda t: t[0][0])

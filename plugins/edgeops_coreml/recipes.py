@@ -1,8 +1,8 @@
 """The Core ML sweep: which recipes can pay off on which Apple profile, and why others cannot.
 
-Every recipe starts with a ``convert`` step holding its deployment target and
-compute precision, then compression steps (compress.py) or the torch-side W8A8
-step (activations.py). The deployment target of a recipe is the newest iOS that
+Every recipe carries its deployment target and compute precision as typed
+recipe fields, then compression steps (steps.py, compress.py) or the torch-side
+W8A8 step (activations.py). The deployment target of a recipe is the newest iOS that
 every profile it is proposed for runs (chips/*.toml ``max_ios``), so a variant
 meant for an iPhone X loads on iOS 16.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
-from edgeops.models import DeviceProfile, Recipe, RecipeStep
+from edgeops.plugin import DeviceProfile, Recipe, StepConfig
 
 from .chips import chip_of, newest_ios
+from .steps import W8A8, LinearQuantize, Palettize, Prune
 
 FORMAT = "coreml"
 log = logging.getLogger("edgeops.coreml")
@@ -36,7 +36,7 @@ BLOCK_SIZE = 32
 @dataclass(frozen=True)
 class Candidate:
     name: str
-    steps: tuple[RecipeStep, ...]
+    steps: tuple[StepConfig, ...]
     what: str
     min_ios: int = IOS_BASE
     precision: str = "float16"
@@ -52,15 +52,11 @@ class Proposal:
     left_out: dict[str, str] = field(default_factory=dict)
 
 
-def _step(op: str, **params: Any) -> RecipeStep:
-    return RecipeStep(op=op, params=params)
-
-
 def catalogue() -> tuple[Candidate, ...]:
     pal = [
         Candidate(
             f"palettize-{mode}-{bits}",
-            (_step("palettize", nbits=bits, mode=mode, granularity="per_tensor"),),
+            (Palettize(nbits=bits, mode=mode),),
             f"{bits}-bit {mode} palettization, one LUT per tensor",
         )
         for mode in ("kmeans", "uniform")
@@ -73,8 +69,7 @@ def catalogue() -> tuple[Candidate, ...]:
         Candidate(
             f"palettize-kmeans-{bits}-g{GROUP_SIZE}",
             (
-                _step(
-                    "palettize",
+                Palettize(
                     nbits=bits,
                     mode="kmeans",
                     granularity="per_grouped_channel",
@@ -96,44 +91,34 @@ def catalogue() -> tuple[Candidate, ...]:
         ),
         Candidate(
             "int8-linear",
-            (_step("linear_quantize", dtype="int8", granularity="per_channel"),),
+            (LinearQuantize(dtype="int8"),),
             "int8 weights, symmetric, one scale per output channel",
         ),
         Candidate(
             f"int4-block{BLOCK_SIZE}",
-            (
-                _step(
-                    "linear_quantize", dtype="int4", granularity="per_block", block_size=BLOCK_SIZE
-                ),
-            ),
+            (LinearQuantize(dtype="int4", granularity="per_block", block_size=BLOCK_SIZE),),
             f"int4 weights, one scale per block of {BLOCK_SIZE} input channels",
             min_ios=IOS_BLOCKWISE,
         ),
         *pal,
         *grouped,
-        Candidate("prune-50", (_step("prune", target_sparsity=0.5),), "50% magnitude pruning"),
-        Candidate("prune-75", (_step("prune", target_sparsity=0.75),), "75% magnitude pruning"),
+        Candidate("prune-50", (Prune(target_sparsity=0.5),), "50% magnitude pruning"),
+        Candidate("prune-75", (Prune(target_sparsity=0.75),), "75% magnitude pruning"),
         Candidate(
             "prune-50-palettize-kmeans-4",
-            (
-                _step("prune", target_sparsity=0.5),
-                _step("palettize", nbits=4, mode="kmeans", granularity="per_tensor"),
-            ),
+            (Prune(target_sparsity=0.5), Palettize(nbits=4, mode="kmeans")),
             "50% pruning, then 4-bit kmeans LUT of the kept weights (joint)",
             min_ios=IOS_BLOCKWISE,
         ),
         Candidate(
             "prune-50-int8",
-            (
-                _step("prune", target_sparsity=0.5),
-                _step("linear_quantize", dtype="int8", granularity="per_channel"),
-            ),
+            (Prune(target_sparsity=0.5), LinearQuantize(dtype="int8")),
             "50% pruning, then int8 per-channel kept weights (joint)",
             min_ios=IOS_BLOCKWISE,
         ),
         Candidate(
             "w8a8",
-            (_step("w8a8", weight_dtype="int8", activation_dtype="int8", calibration="samples"),),
+            (W8A8(),),
             "int8 weights and activations, calibrated on the samples "
             "(coremltools.optimize.torch LinearQuantizer)",
             min_ios=IOS_ACTIVATIONS,
@@ -176,13 +161,15 @@ def propose(profiles: list[DeviceProfile]) -> list[Recipe]:
                 log.info("coreml:%s not proposed (%s)", c.name, left)
             continue
         ios = max(c.min_ios, min(newest_ios(p) or IOS_BASE for p in proposal.profiles))
-        convert = _step("convert", ios=ios, compute_precision=c.precision)
         targets = ", ".join(p.id for p in proposal.profiles)
         recipes.append(
-            Recipe(
+            Recipe.of(
                 name=c.name,
                 format=FORMAT,
-                steps=(convert, *c.steps),
+                steps=c.steps,
+                deployment_target=f"iOS{ios}",
+                compute_precision="float32" if c.precision == "float32" else "float16",
+                # Prose only: which profiles it is for is not part of the file it makes.
                 description=f"{c.what}; iOS {ios}+; for {targets}" + (f"; {left}" if left else ""),
             )
         )
@@ -191,7 +178,7 @@ def propose(profiles: list[DeviceProfile]) -> list[Recipe]:
 
 def convert_params(recipe: Recipe) -> tuple[int, str]:
     """Deployment target (iOS major) and compute precision a recipe asks for."""
-    first = recipe.steps[0] if recipe.steps else None
-    if first is None or first.op != "convert":
-        return IOS_BASE, "float16"
-    return int(first.params["ios"]), str(first.params["compute_precision"])
+    target = recipe.deployment_target or f"iOS{IOS_BASE}"
+    if not target.startswith("iOS") or not target[3:].isdigit():
+        raise ValueError(f"{recipe.id}: deployment_target {target!r} is not like 'iOS17'")
+    return int(target[3:]), recipe.compute_precision or "float16"

@@ -7,7 +7,7 @@ import sys
 import types
 from typing import Any
 
-from edgeops.quiet import quiet
+from edgeops.plugin import quiet
 
 # Loggers coremltools and torch use for their "untested version" and progress notices.
 NOISY_LOGGERS = ("coremltools", "torch", "root")

@@ -14,9 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from edgeops.hookspecs import hookimpl
-from edgeops.inventory import PINNED_CPUS_LABEL
-from edgeops.models import Device
-from edgeops.sessions import CommandResult
+from edgeops.plugin import PINNED_CPUS_LABEL, CommandResult, Device
 
 LOCAL_DEVICE_ID = "local"
 
@@ -57,7 +55,7 @@ class LocalSession:
 
     def describe(self) -> dict[str, object]:
         """What `edgeops devices` shows: the system and the runtimes the probe can use."""
-        from edgeops.profiles import detect_host_facts, load_profiles
+        from edgeops.plugin import detect_host_facts, load_profiles
 
         host = detect_host_facts(load_profiles()["host"])
         runtimes = {}

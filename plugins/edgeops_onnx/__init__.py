@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from edgeops.files import sha256_file, write_bytes
 from edgeops.hookspecs import hookimpl
-from edgeops.models import (
+from edgeops.plugin import (
     Artifact,
     DeviceProfile,
     ModelSpec,
@@ -16,8 +15,10 @@ from edgeops.models import (
     ReferenceOutputs,
     SampleSet,
     Variant,
+    compare_with_reference,
+    sha256_file,
+    write_bytes,
 )
-from edgeops.quality import compare_with_reference
 
 from . import convert, recipes, running
 
@@ -75,6 +76,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     if artifact.format != FORMAT or not any(FORMAT in p.formats for p in profiles):
         return []
     return list(recipes.RECIPES)
+
+
+@hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [r.id for r in recipes.RECIPES]
 
 
 @hookimpl

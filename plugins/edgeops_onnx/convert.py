@@ -5,11 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import ModelError
-from edgeops.factories import import_factory
-from edgeops.files import copy_file
-from edgeops.models import InputSpec, ModelSpec
-from edgeops.quiet import quiet
+from edgeops.plugin import InputSpec, ModelError, ModelSpec, copy_file, import_factory, quiet
 
 if TYPE_CHECKING:
     import onnx

@@ -4,63 +4,88 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from edgeops.errors import StageError
-from edgeops.models import Recipe, RecipeStep, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from pydantic import Field
+
+from edgeops.plugin import Recipe, SampleSet, StageError, StepConfig, quiet, sample_feeds
+
+
+class Float16(StepConfig):
+    """onnxruntime.transformers.float16.convert_float_to_float16."""
+
+    op: ClassVar[str] = "float16"
+    keep_io_types: bool = Field(
+        True, description="keep float32 inputs and outputs, so the app's feeds are unchanged"
+    )
+
+
+class QuantizeDynamic(StepConfig):
+    """onnxruntime.quantization.quantize_dynamic: int8 weights, activations at run time."""
+
+    op: ClassVar[str] = "quantize_dynamic"
+    weight_type: Literal["QUInt8", "QInt8"] = Field(
+        # U8 weights: S8 made ConvInteger 127 ms against 28 ms here (conversion-notes.md).
+        "QUInt8",
+        description="weight integer type (onnxruntime QuantType)",
+    )
+
+
+class QuantizeStatic(StepConfig):
+    """onnxruntime.quantization.quantize_static, calibrated on the run's samples."""
+
+    op: ClassVar[str] = "quantize_static"
+    format: Literal["QDQ", "QOperator"] = Field("QDQ", description="onnxruntime QuantFormat")
+    per_channel: bool = Field(True, description="one scale per output channel of each weight")
+    activation_type: Literal["QUInt8", "QInt8"] = Field("QUInt8", description="activation type")
+    weight_type: Literal["QUInt8", "QInt8"] = Field("QInt8", description="weight type")
+    calibrate_method: Literal["MinMax", "Entropy", "Percentile"] = Field(
+        "MinMax", description="onnxruntime CalibrationMethod"
+    )
+
+
+STEPS = (Float16, QuantizeDynamic, QuantizeStatic)
 
 RECIPES = (
-    Recipe(name="fp32", format="onnx", description="the converted model as is"),
-    Recipe(
+    Recipe.of(name="fp32", format="onnx", description="the converted model as is"),
+    Recipe.of(
         name="fp16",
         format="onnx",
-        steps=(RecipeStep(op="float16", params={"keep_io_types": True}),),
+        steps=[Float16()],
+        compute_precision="float16",
         description="fp16 weights and compute, fp32 inputs and outputs",
     ),
-    Recipe(
+    Recipe.of(
         name="int8-dynamic",
         format="onnx",
-        # U8 weights: S8 made ConvInteger 127 ms against 28 ms here (conversion-notes.md).
-        steps=(RecipeStep(op="quantize_dynamic", params={"weight_type": "QUInt8"}),),
+        steps=[QuantizeDynamic()],
         description="int8 weights, activations quantized at run time",
     ),
-    Recipe(
+    Recipe.of(
         name="int8-static",
         format="onnx",
-        steps=(
-            RecipeStep(
-                op="quantize_static",
-                params={
-                    "format": "QDQ",
-                    "per_channel": True,
-                    "activation_type": "QUInt8",
-                    "weight_type": "QInt8",
-                    "calibrate_method": "MinMax",
-                },
-            ),
-        ),
+        steps=[QuantizeStatic()],
         description="int8 weights and activations (QDQ), calibrated on the samples",
     ),
 )
 
 
 def apply(recipe: Recipe, source: Path, out: Path, samples: SampleSet) -> None:
-    if not recipe.steps:
+    steps = recipe.typed_steps(*STEPS)
+    if not steps:
         shutil.copyfile(source, out)
         return
-    step = recipe.steps[0]
-    apply_step = {
-        "float16": _float16,
-        "quantize_dynamic": _dynamic,
-        "quantize_static": _static,
-    }.get(step.op)
-    if apply_step is None:
-        raise StageError(f"unknown ONNX recipe step {step.op!r}")
+    if len(steps) > 1:
+        raise StageError(f"{recipe.id}: the ONNX backend applies one step, not {len(steps)}")
+    step = steps[0]
     with quiet("onnxruntime", "root") as log:
         try:
-            apply_step(source, out, step.params, samples, out.parent)
+            if isinstance(step, Float16):
+                _float16(source, out, step)
+            elif isinstance(step, QuantizeDynamic):
+                _dynamic(source, out, step, out.parent)
+            elif isinstance(step, QuantizeStatic):
+                _static(source, out, step, samples, out.parent)
         except StageError:
             raise
         except Exception as exc:
@@ -70,11 +95,11 @@ def apply(recipe: Recipe, source: Path, out: Path, samples: SampleSet) -> None:
             ) from exc
 
 
-def _float16(source: Path, out: Path, params: dict, samples: SampleSet, scratch: Path) -> None:
+def _float16(source: Path, out: Path, step: Float16) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=params["keep_io_types"])
+    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=step.keep_io_types)
     _drop_repeated_casts(model.graph)
     onnx.save(model, str(out))
 
@@ -118,21 +143,34 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
         onnx.save(version_converter.convert_version(model, MIN_QUANTIZE_OPSET), str(upgraded))
         source = upgraded
     prepared = scratch / "preprocessed.onnx"
-    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+    try:
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+    except Exception:
+        # The pre-processing is an optimisation, not a requirement: its symbolic shape
+        # inference raised TypeError on a light U-Net's Concat, and a numpy truth-value
+        # error on MNIST, where plain quantization succeeded. Quantize the model as is.
+        prepared.unlink(missing_ok=True)
+        if source.name == "upgraded.onnx":
+            source.rename(prepared)
+        else:
+            shutil.copyfile(source, prepared)
+        return prepared
     if source.name == "upgraded.onnx":
         source.unlink()
     return prepared
 
 
-def _dynamic(source: Path, out: Path, params: dict, samples: SampleSet, scratch: Path) -> None:
+def _dynamic(source: Path, out: Path, step: QuantizeDynamic, scratch: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     prepared = _preprocessed(source, scratch)
-    quantize_dynamic(str(prepared), str(out), weight_type=QuantType[params["weight_type"]])
+    quantize_dynamic(str(prepared), str(out), weight_type=QuantType[step.weight_type])
     prepared.unlink()
 
 
-def _static(source: Path, out: Path, params: dict, samples: SampleSet, scratch: Path) -> None:
+def _static(
+    source: Path, out: Path, step: QuantizeStatic, samples: SampleSet, scratch: Path
+) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -153,10 +191,10 @@ def _static(source: Path, out: Path, params: dict, samples: SampleSet, scratch: 
         str(prepared),
         str(out),
         SampleReader(),
-        quant_format=QuantFormat[params["format"]],
-        per_channel=params["per_channel"],
-        activation_type=QuantType[params["activation_type"]],
-        weight_type=QuantType[params["weight_type"]],
-        calibrate_method=CalibrationMethod[params["calibrate_method"]],
+        quant_format=QuantFormat[step.format],
+        per_channel=step.per_channel,
+        activation_type=QuantType[step.activation_type],
+        weight_type=QuantType[step.weight_type],
+        calibrate_method=CalibrationMethod[step.calibrate_method],
     )
     prepared.unlink()

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeops.errors import ModelError
-from edgeops.models import ModelSpec, SampleSet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import ModelError, ModelSpec, SampleSet, sample_feeds
 
 if TYPE_CHECKING:
     import numpy as np

@@ -20,11 +20,10 @@ paramiko is imported only when an SSH device is used, so other commands start fa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Device, Measurement, Variant
-from edgeops.sessions import Session
+from edgeops.plugin import CommandContext, Device, Measurement, Session, UsageError, Variant
 
 if TYPE_CHECKING:
     from .session import SshSession
@@ -56,8 +55,29 @@ def trust_host(
 
 
 @hookimpl
+def edgeops_add_commands(subparsers: Any) -> None:
+    help = "trust HOST[:PORT]: record its SSH host key in edgeops' known_hosts"
+    p = subparsers.add_parser("trust", help=help, description=help)
+    p.add_argument("target", nargs="?", help="HOST[:PORT] to trust")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(plugin_command=_run_trust)
+
+
+def _run_trust(args: Any, context: CommandContext) -> int:
+    if not args.target:
+        raise UsageError("name the host to trust: `edgeops trust HOST[:PORT]`")
+    fingerprint = trust_host(args.target)
+    if args.json:
+        context.print_json({"host": args.target, "fingerprint": fingerprint})
+    else:
+        context.console().print(f"trusted {args.target}: {fingerprint}")
+    return 0
+
+
+@hookimpl
 def edgeops_connect(device: Device) -> SshSession | None:
-    if device.transport != "ssh":
+    # A Mac host is an SSH peer too; what runs there is the Core ML backend's business.
+    if device.transport not in ("ssh", "mac-host"):
         return None
     from .session import SshSession
 

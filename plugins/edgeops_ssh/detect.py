@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import DeviceError
-from edgeops.sessions import Session
+from edgeops.plugin import DeviceError, Session
 
 from . import board_facts
 

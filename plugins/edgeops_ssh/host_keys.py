@@ -16,8 +16,7 @@ from pathlib import Path
 
 import paramiko
 
-from edgeops.errors import DeviceError, UsageError
-from edgeops.files import write_text
+from edgeops.plugin import DeviceError, UsageError, write_text
 
 KNOWN_HOSTS_ENV = "EDGEOPS_KNOWN_HOSTS"
 SSH_PORT = 22

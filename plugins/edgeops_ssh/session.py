@@ -17,18 +17,23 @@ import re
 import secrets
 import select
 import shlex
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import paramiko
 
-from edgeops.errors import DeviceError
-from edgeops.files import sha256_file
-from edgeops.inventory import PINNED_CPUS_LABEL
-from edgeops.models import Device
-from edgeops.sessions import CommandResult
+from edgeops.plugin import (
+    PINNED_CPUS_LABEL,
+    CommandResult,
+    Device,
+    DeviceError,
+    sha256_file,
+    sha256_tree,
+)
 
 from .host_keys import (
     UnknownHostKey,
@@ -266,10 +271,15 @@ class SshSession:
     # ------------------------------------------------------------------ pushing
 
     def push(self, local_path: Path) -> str:
-        """Copy a file into the board's cache (``<sha256>-<name>``); return its path there."""
+        """Copy a file into the device's cache (``<sha256>-<name>``); return its path there.
+
+        A folder (an .mlpackage for a Mac host) goes as a zip and is unpacked there into
+        a folder named by its content hash, so a second push of it is a lookup.
+        """
         local = Path(local_path)
+        if local.is_dir():
+            return self._push_folder(local)
         if not local.is_file():
-            # Folder models (.mlpackage) belong to Mac hosts, not to this transport.
             raise DeviceError(f"cannot push {local} to {self.where}: not a file")
         stat = local.stat()
         pushed_key = (str(local.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -282,6 +292,22 @@ class SshSession:
             self._upload_verified(local, remote, digest, cache_dir)
         self._pushed[pushed_key] = remote
         return remote
+
+    def _push_folder(self, local: Path) -> str:
+        digest = sha256_tree(local)
+        with tempfile.TemporaryDirectory(prefix="edgeops-push-") as tmp:
+            archive = Path(tmp) / f"{digest[:16]}-{local.name}.zip"
+            zip_folder(local, archive)
+            remote_zip = self.push(archive)
+        target = f"{remote_zip.rsplit('/', 1)[0]}/{digest}-{local.name}"
+        if self.python is None:
+            raise DeviceError(f"{self.where}: no python3 there to unpack {local.name}")
+        result = self.run([*self.python, "-c", UNPACK_SCRIPT, remote_zip, target], UNPACK_TIMEOUT_S)
+        if result.exit_code != 0:
+            raise DeviceError(
+                f"{self.where}: unpacking {local.name} failed ({_tail(result.stderr)})"
+            )
+        return target
 
     def _upload_verified(self, local: Path, remote: str, digest: str, cache_dir: str) -> None:
         # A unique temporary name: a half-written file is never taken for the artifact,
@@ -420,3 +446,45 @@ def _one_line(exc: BaseException) -> str:
 
 def _tail(text: str) -> str:
     return " ".join(text.split())[-300:]
+
+
+# Runs on the device: unpack a pushed zip of a folder next to it, atomically (a
+# half-unpacked folder is never taken for the model), unless an earlier push did.
+UNPACK_SCRIPT = """\
+import os, shutil, sys, zipfile
+archive, target = sys.argv[1], sys.argv[2]
+if not os.path.isdir(target):
+    partial = target + ".part-" + str(os.getpid())
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(partial)
+    try:
+        os.rename(partial, target)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        if not os.path.isdir(target):
+            raise
+print(target)
+"""
+UNPACK_TIMEOUT_S = 300.0
+
+
+def zip_folder(folder: Path, archive: Path) -> None:
+    """A zip of ``folder``'s content, entries in sorted order with fixed times.
+
+    Fixed order and times make the same folder give the same zip bytes, so the
+    sha256-named cache recognises a folder it already holds. Links are refused: a
+    link out of the folder would push files the user never named.
+    """
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink():
+                raise DeviceError(
+                    f"{path} is a symbolic link; copy what it points to into the folder"
+                )
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
+            if path.is_dir():
+                info.filename += "/"
+                z.writestr(info, b"")
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, path.read_bytes())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeops.models import Device
+from edgeops.plugin import Device
 
 from .host_keys import KNOWN_HOSTS_ENV
 

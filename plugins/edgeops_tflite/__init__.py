@@ -10,10 +10,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.files import sha256_file, write_bytes
 from edgeops.hookspecs import hookimpl
-from edgeops.models import (
+from edgeops.plugin import (
     Artifact,
     DeviceProfile,
     ModelSpec,
@@ -21,10 +19,13 @@ from edgeops.models import (
     Recipe,
     ReferenceOutputs,
     SampleSet,
+    StageError,
     Variant,
+    compare_with_reference,
+    sample_feeds,
+    sha256_file,
+    write_bytes,
 )
-from edgeops.quality import compare_with_reference
-from edgeops.samples import sample_feeds
 
 from . import convert, recipes, running
 
@@ -34,10 +35,17 @@ FORMAT = recipes.FORMAT
 
 
 @hookimpl
-def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | None:
+def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
+    return ["onnx"] if target == FORMAT and convert.needs_onnx(spec) else []
+
+
+@hookimpl
+def edgeops_convert(
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+) -> Artifact | None:
     if target != FORMAT:
         return None
-    return convert.convert(spec, workdir)
+    return convert.convert(spec, workdir, artifacts)
 
 
 @hookimpl
@@ -86,6 +94,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     ):
         return []
     return list(recipes.recipes_for(artifact.path))
+
+
+@hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [r.id for r in (*recipes.RECIPES, recipes.AS_IS)]
 
 
 @hookimpl

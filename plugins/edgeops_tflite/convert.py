@@ -33,14 +33,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import ModelError
-from edgeops.files import copy_file
-from edgeops.models import Artifact, InputSpec, ModelSpec
-from edgeops.quality import snr_db
-from edgeops.quiet import QUIET_ENV, quiet
+from edgeops.plugin import (
+    QUIET_ENV,
+    Artifact,
+    InputSpec,
+    ModelError,
+    ModelSpec,
+    copy_file,
+    quiet,
+    snr_db,
+)
 
 from .layout import IoLayout, TensorMap, channels_last, identity, inverse
-from .recipes import FORMAT, MISCONVERSION_SNR_DB, SAVED_MODEL_DIR, convert_saved_model
+from .recipes import FORMAT, MISCONVERSION_SNR_DB, SAVED_MODEL_DIR, Quantize, convert_saved_model
 from .running import TfliteModel, natural_key
 
 if TYPE_CHECKING:
@@ -58,17 +63,26 @@ ONNX2TF_CALIBRATION_SHAPE = (20, 128, 128, 3)
 RunSource = Callable[[dict[str, "np.ndarray"]], list["np.ndarray"]]
 
 
-def convert(spec: ModelSpec, workdir: Path) -> Artifact | None:
+def needs_onnx(spec: ModelSpec) -> bool:
+    """PyTorch and ONNX sources reach TFLite through the ONNX artifact (onnx2tf)."""
+    return spec.is_factory or spec.source_path.suffix == ".onnx"
+
+
+def convert(spec: ModelSpec, workdir: Path, artifacts: list[Artifact]) -> Artifact | None:
     """The fp32 TFLite artifact of ``spec``'s source in ``workdir``, or None for a foreign source."""
     source = spec.source_path
-    if spec.is_factory:
-        return from_factory(spec, workdir)
+    if needs_onnx(spec):
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx" and a.path), None)
+        if onnx_artifact is None:
+            raise ModelError(
+                f"{source.name} reaches TFLite through ONNX: install the ONNX backend "
+                "(pip install 'edgeops[onnx]') or enable its plugin"
+            )
+        return from_onnx(onnx_artifact, spec, workdir)
     if source.suffix == ".tflite":
         return from_tflite(source, workdir)
     if source.suffix == ".keras":
         return from_keras(source, workdir)
-    if source.suffix == ".onnx":
-        return from_onnx(source, spec, workdir)
     if source.is_dir() and (source / "saved_model.pb").is_file():
         return from_saved_model(source, workdir)
     return None
@@ -183,23 +197,17 @@ def run_signature(signature: Any, feed: dict[str, np.ndarray]) -> list[np.ndarra
 # --------------------------------------------------------------------------- ONNX and PyTorch
 
 
-def from_factory(spec: ModelSpec, workdir: Path) -> Artifact:
-    from edgeops_onnx.convert import export_factory
+def from_onnx(onnx_artifact: Artifact, spec: ModelSpec, workdir: Path) -> Artifact:
+    """onnx2tf from the run's ONNX artifact (checked, its signature read, by the ONNX backend)."""
+    import onnx
 
-    with tempfile.TemporaryDirectory(prefix="edgeops-tflite-") as scratch:
-        onnx_path = Path(scratch) / "model.onnx"
-        export_factory(spec, onnx_path)
-        return from_onnx(onnx_path, spec, workdir)
-
-
-def from_onnx(source: Path, spec: ModelSpec, workdir: Path) -> Artifact:
-    from edgeops_onnx.convert import graph_inputs, graph_outputs, load_checked
-
-    onnx_model = load_checked(source)
+    assert onnx_artifact.path is not None
+    source = onnx_artifact.path
+    onnx_model = onnx.load(str(source), load_external_data=False)
     ranges = {i.name: i for i in spec.inputs}
     inputs = tuple(
         i.model_copy(update={"value_range": ranges[i.name].value_range}) if i.name in ranges else i
-        for i in graph_inputs(onnx_model)
+        for i in onnx_artifact.inputs
     )
     symbolic_batch = any(
         d.dim_value <= 0
@@ -213,7 +221,7 @@ def from_onnx(source: Path, spec: ModelSpec, workdir: Path) -> Artifact:
         return list(session.run(None, {i.name: feed[i.name] for i in inputs}))
 
     return _finish(
-        workdir, inputs, graph_outputs(onnx_model), run_source, "onnxruntime", converter="onnx2tf"
+        workdir, inputs, onnx_artifact.output_names, run_source, "onnxruntime", converter="onnx2tf"
     )
 
 
@@ -282,7 +290,7 @@ def _finish(
     converter: str = "TFLiteConverter",
 ) -> Artifact:
     out = workdir / MODEL_FILE
-    convert_saved_model(workdir / SAVED_MODEL_DIR, out, {})
+    convert_saved_model(workdir / SAVED_MODEL_DIR, out, Quantize())
     model = TfliteModel(out)
     check_conversion(model, inputs, run_source, framework, converter).save(out)
     return Artifact(

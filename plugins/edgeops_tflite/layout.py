@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeops.files import write_text
+from edgeops.plugin import write_text
 
 if TYPE_CHECKING:
     import numpy as np

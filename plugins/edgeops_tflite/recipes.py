@@ -12,58 +12,76 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from edgeops.errors import StageError
-from edgeops.models import Recipe, RecipeStep, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from pydantic import Field, model_validator
+
+from edgeops.plugin import Recipe, SampleSet, StageError, StepConfig, quiet, sample_feeds
 
 from .layout import IoLayout
 
 FORMAT = "tflite"
 SAVED_MODEL_DIR = "saved_model"
 
-AS_IS = Recipe(
+
+class Quantize(StepConfig):
+    """One run of tf.lite.TFLiteConverter on the kept SavedModel, with these options."""
+
+    op: ClassVar[str] = "convert"
+    optimize: bool = Field(False, description="converter.optimizations = [Optimize.DEFAULT]")
+    weight_type: Literal["float16"] | None = Field(
+        None, description="target_spec.supported_types: float16 weights"
+    )
+    ops: Literal["int8", "int16x8"] | None = Field(
+        None,
+        description="integer-only op set: TFLITE_BUILTINS_INT8, or int16 activations with "
+        "int8 weights (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)",
+    )
+    calibrate: bool = Field(
+        False, description="a representative dataset from the run's samples (needed by ops)"
+    )
+
+    @model_validator(mode="after")
+    def _integer_ops_need_calibration(self) -> Quantize:
+        if self.ops is not None and not self.calibrate:
+            raise ValueError(f"ops={self.ops!r} needs calibrate=true (activation ranges)")
+        return self
+
+
+AS_IS = Recipe.of(
     name="as-is",
     format=FORMAT,
     description="the given .tflite unchanged (no TF graph to re-quantize from)",
 )
 
 RECIPES = (
-    Recipe(
+    Recipe.of(
         name="fp32", format=FORMAT, description="the converted model, float32 weights and compute"
     ),
-    Recipe(
+    Recipe.of(
         name="fp16",
         format=FORMAT,
-        steps=(RecipeStep(op="convert", params={"optimize": True, "weight_type": "float16"}),),
+        steps=[Quantize(optimize=True, weight_type="float16")],
         description="float16 weights, dequantized to float32 at load on CPU; GPU delegates run them in fp16",
     ),
-    Recipe(
+    Recipe.of(
         name="int8-dynamic",
         format=FORMAT,
-        steps=(RecipeStep(op="convert", params={"optimize": True}),),
+        steps=[Quantize(optimize=True)],
         description="int8 weights, activations quantized at run time (dynamic range)",
     ),
-    Recipe(
+    Recipe.of(
         name="int8-full",
         format=FORMAT,
-        steps=(
-            RecipeStep(op="convert", params={"optimize": True, "ops": "int8", "calibrate": True}),
-        ),
+        steps=[Quantize(optimize=True, ops="int8", calibrate=True)],
         # Float inputs and outputs keep the app's pre- and post-processing unchanged;
         # the quantize and dequantize at the ends cost little.
         description="int8 weights and activations calibrated on the samples, float32 inputs and outputs",
     ),
-    Recipe(
+    Recipe.of(
         name="int16x8",
         format=FORMAT,
-        steps=(
-            RecipeStep(
-                op="convert", params={"optimize": True, "ops": "int16x8", "calibrate": True}
-            ),
-        ),
+        steps=[Quantize(optimize=True, ops="int16x8", calibrate=True)],
         # Many runtimes have only reference kernels for it: 606 ms against 8.9 ms fp32
         # here (conversion-notes.md). It stays in the sweep for accuracy-bound models.
         description="int16 activations and int8 weights, calibrated on the samples",
@@ -98,10 +116,8 @@ def apply(recipe: Recipe, artifact_path: Path, out: Path, samples: SampleSet) ->
                 f"{recipe.name} needs the TF graph, and {artifact_path.name} came as a .tflite; "
                 "give the Keras, SavedModel or ONNX source instead"
             )
-        params = recipe.steps[0].params
-        convert_saved_model(
-            saved_model, out, params, samples if params.get("calibrate") else None, layout
-        )
+        (step,) = recipe.typed_steps(Quantize)
+        convert_saved_model(saved_model, out, step, samples if step.calibrate else None, layout)
     if layout is not None:
         layout.save(out)
 
@@ -109,7 +125,7 @@ def apply(recipe: Recipe, artifact_path: Path, out: Path, samples: SampleSet) ->
 def convert_saved_model(
     saved_model: Path,
     out: Path,
-    params: dict[str, Any],
+    step: Quantize,
     samples: SampleSet | None = None,
     layout: IoLayout | None = None,
 ) -> None:
@@ -120,13 +136,13 @@ def convert_saved_model(
         # Builtin ops only: a Flex (TF select) op would need the 750 MB TF runtime on
         # the device, which the light interpreters do not have.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if params.get("optimize"):
+        if step.optimize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if params.get("weight_type") == "float16":
+        if step.weight_type == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        if params.get("ops") == "int8":
+        if step.ops == "int8":
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        elif params.get("ops") == "int16x8":
+        elif step.ops == "int16x8":
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
             ]

@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import ModelError
-from edgeops.models import InputSpec, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import InputSpec, ModelError, SampleSet, quiet, sample_feeds
 
 from .layout import IoLayout, identity
 

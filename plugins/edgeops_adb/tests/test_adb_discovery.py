@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import metadata
 
-from edgeops.profiles import load_profiles
+from edgeops.devices.profiles import load_profiles
 from edgeops_adb.getprop import parse_getprop
 from edgeops_adb.meminfo import parse_proc_meminfo, total_ram_mb
 from edgeops_adb.profile_match import RULES, match_profile

@@ -32,7 +32,7 @@ def test_ship_to_a_phone_profile_measures_every_compute_unit(adbd, tmp_path):
     )
     done = subprocess.run(
         [
-            sys.executable, "-m", "edgeops.cli", "ship",
+            sys.executable, "-m", "edgeops", "ship",
             str(MODELS / "coral__mobilenet_v1_0.25_128_quant.tflite"), "-p", "pixel6",
             "--devices", str(devices), "--rounds", "2", "--min-runs", "5", "--json",
         ],

@@ -49,14 +49,16 @@ def tiny_artifact(tiny_spec, tmp_path_factory):
     import edgeops_coreml
 
     workdir = tmp_path_factory.mktemp("tiny-coreml")
-    artifact = edgeops_coreml.edgeops_convert(spec=tiny_spec, target="coreml", workdir=workdir)
+    artifact = edgeops_coreml.edgeops_convert(
+        spec=tiny_spec, target="coreml", workdir=workdir, artifacts=[]
+    )
     assert artifact is not None
     return artifact.model_copy(update={"id": "tiny-base"})
 
 
 @pytest.fixture(scope="session")
 def tiny_samples(tiny_spec, tmp_path_factory):
-    from edgeops.samples import build_samples
+    from edgeops.pipeline.samples import build_samples
 
     return build_samples(tiny_spec, tiny_spec.inputs, tmp_path_factory.mktemp("samples"))
 
@@ -74,7 +76,7 @@ def tiny_reference(tiny_spec, tiny_samples, tmp_path_factory):
 def make_variant(tiny_artifact, tiny_samples, tmp_path_factory):
     """Variants of the tiny net by recipe name, each made once per session."""
     import edgeops_coreml
-    from edgeops.profiles import load_profiles
+    from edgeops.devices.profiles import load_profiles
     from edgeops_coreml.recipes import propose
 
     profiles = load_profiles()

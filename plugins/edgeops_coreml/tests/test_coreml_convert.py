@@ -25,6 +25,14 @@ def _spec(source: Path) -> ModelSpec:
     )
 
 
+def _with_onnx(spec: ModelSpec, tmp_path: Path) -> list:
+    """The run's ONNX artifact, made by the ONNX backend as the pipeline would first."""
+    import edgeops_onnx
+
+    (tmp_path / "onnx").mkdir()
+    return [edgeops_onnx.edgeops_convert(spec=spec, target="onnx", workdir=tmp_path / "onnx")]
+
+
 def test_factory_converts_to_an_ios16_mlprogram_with_fp32_io(tiny_artifact):
     package = Path(tiny_artifact.path)
     assert package.name == "model.mlpackage" and (package / "Manifest.json").is_file()
@@ -45,7 +53,9 @@ def test_real_onnx_model_converts_through_onnx2torch(tmp_path):
     import edgeops_coreml
 
     spec = _spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
-    artifact = edgeops_coreml.edgeops_convert(spec=spec, target="coreml", workdir=tmp_path)
+    artifact = edgeops_coreml.edgeops_convert(
+        spec=spec, target="coreml", workdir=tmp_path, artifacts=_with_onnx(spec, tmp_path)
+    )
     assert artifact is not None
     assert artifact.inputs[0].shape == (1, 3, 240, 320)
     assert artifact.output_names == ("output_0", "output_1")  # scores, boxes
@@ -56,8 +66,19 @@ def test_onnx_op_onnx2torch_lacks_is_a_one_line_model_error(tmp_path):
     import edgeops_coreml
 
     spec = _spec(ONNX_MODELS / "ortexamples__mnist.onnx")
+    onnx_artifacts = _with_onnx(spec, tmp_path)
     with pytest.raises(ModelError, match="onnx2torch cannot convert .*auto_pad"):
-        edgeops_coreml.edgeops_convert(spec=spec, target="coreml", workdir=tmp_path)
+        edgeops_coreml.edgeops_convert(
+            spec=spec, target="coreml", workdir=tmp_path, artifacts=onnx_artifacts
+        )
+
+
+def test_onnx_source_without_the_onnx_backend_names_the_extra(tmp_path):
+    import edgeops_coreml
+
+    spec = _spec(ONNX_MODELS / "ortexamples__mnist.onnx")
+    with pytest.raises(ModelError, match=r"edgeops\[onnx\]"):
+        edgeops_coreml.edgeops_convert(spec=spec, target="coreml", workdir=tmp_path, artifacts=[])
 
 
 def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
@@ -65,7 +86,9 @@ def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
     from edgeops.files import sha256_tree
 
     spec = _spec(Path(tiny_artifact.path))
-    artifact = edgeops_coreml.edgeops_convert(spec=spec, target="coreml", workdir=tmp_path)
+    artifact = edgeops_coreml.edgeops_convert(
+        spec=spec, target="coreml", workdir=tmp_path, artifacts=[]
+    )
     assert artifact is not None and artifact.path is not None
     assert sha256_tree(artifact.path) == sha256_tree(Path(tiny_artifact.path))
     assert artifact.inputs[0].name == "image" and artifact.inputs[0].shape == (1, 3, 16, 16)
@@ -74,6 +97,14 @@ def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
 def test_other_formats_and_sources_are_left_to_other_plugins(tiny_spec, tmp_path):
     import edgeops_coreml
 
-    assert edgeops_coreml.edgeops_convert(spec=tiny_spec, target="tflite", workdir=tmp_path) is None
+    assert (
+        edgeops_coreml.edgeops_convert(
+            spec=tiny_spec, target="tflite", workdir=tmp_path, artifacts=[]
+        )
+        is None
+    )
     keras = tiny_spec.model_copy(update={"source": str(tmp_path / "m.keras")})
-    assert edgeops_coreml.edgeops_convert(spec=keras, target="coreml", workdir=tmp_path) is None
+    assert (
+        edgeops_coreml.edgeops_convert(spec=keras, target="coreml", workdir=tmp_path, artifacts=[])
+        is None
+    )

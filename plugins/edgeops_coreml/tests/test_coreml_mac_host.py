@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from edgeops import probing
+from edgeops.devices import probe_measure as probing
+from edgeops.devices.profiles import load_profiles
 from edgeops.files import sha256_tree
 from edgeops.models import MeasureSettings
-from edgeops.profiles import load_profiles
 from edgeops_coreml import benchmark_results, devicectl, mac_host
 from edgeops_coreml.model_identifiers import PROFILE_BY_IDENTIFIER
+from edgeops_ssh.session import SshSession
 from edgeops_ssh.testing_sshd import make_sshd, ssh_known_hosts, sshd
 
 __all__ = ["make_sshd", "ssh_known_hosts", "sshd"]
@@ -146,7 +147,7 @@ def stand_ins(tmp_path):
 def mac(sshd, ssh_known_hosts, stand_ins):
     device = sshd.device("mac", python=stand_ins["python"], xcrun=stand_ins["xcrun"])
     device = device.model_copy(update={"transport": "mac-host", "profile_id": "mac-m1"})
-    session = mac_host.MacHostSession(device)
+    session = SshSession(device)
     yield session
     session.close()
 
@@ -172,7 +173,7 @@ def test_the_mac_probe_runs_up_to_the_macos_boundary(mac, tiny_artifact):
 
 
 def test_iphones_the_mac_reports_are_listed_with_their_profiles(mac):
-    phones = {p.name: p for p in mac.iphones()}
+    phones = {p.name: p for p in mac_host.iphones(mac)}
     assert set(phones) == {"Lab iPhone X", "Lab iPhone 12", "Drawer iPhone 17 Pro"}
     assert phones["Lab iPhone X"].profile_id == "iphonex"
     assert phones["Lab iPhone 12"].profile_id == "iphone12"
@@ -185,15 +186,13 @@ def test_iphones_the_mac_reports_are_listed_with_their_profiles(mac):
     ]
     assert devices[1].labels["iphone"] == "22222222-BBBB-4000-8000-000000000002"
     assert devices[1].transport == "mac-host" and devices[1].address == mac.device.address
-    facts = mac.describe()
-    assert [p["profile_id"] for p in facts["iphones"]][:2] == ["iphonex", "iphone12"]
 
 
 def test_a_tethered_iphone_is_benchmarked_with_coremltools_results(mac, tiny_artifact):
     import edgeops_coreml
 
     phone = mac_host.tethered_devices(mac.device, mac)[1]
-    session = mac_host.MacHostSession(phone)
+    session = SshSession(phone)
     try:
         variant = tiny_artifact.model_copy(update={"id": "v1"})
         settings = MeasureSettings(min_runs=7)

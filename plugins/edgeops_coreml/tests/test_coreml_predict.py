@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeops.devices.profiles import load_profiles
 from edgeops.files import size_bytes
 from edgeops.models import Quality, SelectionPolicy
-from edgeops.profiles import load_profiles
 from edgeops.selection import edgeops_select, requirements
 from edgeops_coreml import predict
 from edgeops_coreml.chips import COMPUTE_UNITS

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from edgeops.profiles import load_profiles
-from edgeops.selection import requirements
+from edgeops.devices.profiles import load_profiles
 from edgeops_coreml.chips import (
     COMPUTE_UNITS,
+    UNIT_REQUIRES,
     chip_of,
     load_chips,
     newest_ios,
@@ -85,7 +85,7 @@ def test_a11_profiles_offer_no_compute_unit_that_needs_the_neural_engine(profile
     apple = [p for p in profiles.values() if chip_of(p) is not None]
     assert len(apple) >= len(IPHONES) + 4
     for p in apple:
-        needs_ane = [cu for cu in p.compute_units if "ane" in requirements(cu)]
+        needs_ane = [cu for cu in p.compute_units if "ane" in UNIT_REQUIRES[cu]]
         chip = chip_of(p)
         assert chip is not None
         if chip.ane_available_to_coreml:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeops.devices.profiles import load_profiles
 from edgeops.files import size_bytes
-from edgeops.profiles import load_profiles
 from edgeops_coreml import compress, convert, host_estimate
 from edgeops_coreml.recipes import propose
 
@@ -25,14 +25,15 @@ def _by_name(recipes):
 def test_a11_gets_no_ios18_or_w8a8_recipe_and_is_told_why(profiles):
     recipes = _by_name(propose([profiles["iphonex"]]))
     assert {"int4-block32", "prune-50-int8", "palettize-kmeans-4-g16", "w8a8"}.isdisjoint(recipes)
-    assert recipes["fp16"].steps[0].params == {"ios": 16, "compute_precision": "float16"}
+    fp16 = recipes["fp16"]
+    assert (fp16.deployment_target, fp16.compute_precision, fp16.steps) == ("iOS16", "float16", ())
     mixed = _by_name(propose([profiles["iphonex"], profiles["iphone15pro"]]))
     assert "left out for iphonex: needs iOS 18; A11 devices stop at iOS 16" in (
         mixed["int4-block32"].description
     )
-    assert mixed["int4-block32"].steps[0].params["ios"] == 18
+    assert mixed["int4-block32"].deployment_target == "iOS18"
     # The shared recipes stay loadable on the iPhone X.
-    assert mixed["int8-linear"].steps[0].params["ios"] == 16
+    assert mixed["int8-linear"].deployment_target == "iOS16"
 
 
 def test_w8a8_only_where_the_chip_accelerates_int8_activations(profiles):
@@ -78,3 +79,16 @@ def test_joint_and_blockwise_recipes_build_at_ios18(make_variant):
         package = Path(make_variant(name).path)
         assert convert.read_build_info(package)["ios"] == 18
         assert convert.load(package).get_spec().specificationVersion == 9  # iOS 18
+
+
+def test_a_step_coremltools_would_reject_is_an_error_at_once():
+    from pydantic import ValidationError
+
+    from edgeops_coreml.steps import LinearQuantize, Palettize
+
+    with pytest.raises(ValidationError, match="group_size applies"):
+        Palettize(nbits=4, granularity="per_tensor", group_size=16)
+    with pytest.raises(ValidationError):
+        Palettize(nbits=5)
+    with pytest.raises(ValidationError, match="block_size goes with"):
+        LinearQuantize(dtype="int4", block_size=32)

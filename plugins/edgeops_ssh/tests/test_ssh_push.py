@@ -95,9 +95,19 @@ def test_the_python_hash_used_without_sha256sum_agrees(board, artifact):
         assert session.remote_sha256(remote) == _sha256(artifact)
 
 
-def test_a_folder_cannot_be_pushed(board, tmp_path):
+def test_a_missing_path_cannot_be_pushed(board, tmp_path):
     with SshSession(board) as session, pytest.raises(DeviceError, match="not a file"):
-        session.push(tmp_path)
+        session.push(tmp_path / "absent.onnx")
+
+
+def test_a_folder_with_a_link_leaving_it_is_refused(board, tmp_path):
+    package = tmp_path / "model.mlpackage"
+    package.mkdir()
+    (package / "weights.bin").write_bytes(b"w")
+    (tmp_path / "secret").write_text("not part of the model")
+    (package / "leak").symlink_to(tmp_path / "secret")
+    with SshSession(board) as session, pytest.raises(DeviceError, match="symbolic link"):
+        session.push(package)
 
 
 def test_a_cache_folder_that_cannot_be_made_names_the_label_to_set(sshd, ssh_known_hosts, tmp_path):

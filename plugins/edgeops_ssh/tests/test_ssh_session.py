@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from edgeops.devices.sessions import Session
 from edgeops.errors import DeviceError, UsageError
-from edgeops.sessions import Session
 from edgeops_ssh.session import SshSession
 from edgeops_ssh.testing_sshd import BOARD_PYTHON
 

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from edgeops.devices.profiles import resolve_profiles
 from edgeops.errors import ModelError
 from edgeops.files import sha256_file
 from edgeops.pipeline import Pipeline
-from edgeops.profiles import resolve_profiles
-from edgeops.spec import load_spec
+from edgeops.pipeline.config import load_spec
 from edgeops_tflite import convert as tflite_convert
 from edgeops_tflite.layout import IoLayout
 from edgeops_tflite.running import TfliteModel
@@ -42,7 +42,7 @@ def _by_name(results):
 @pytest.fixture(scope="module")
 def keras_results(keras_model_file, tmp_path_factory):
     from edgeops.pipeline import Workspace
-    from edgeops.plugins import make_plugin_manager
+    from edgeops.plugin_manager import make_plugin_manager
 
     pm = make_plugin_manager()
     workspace = Workspace(tmp_path_factory.mktemp("ws") / ".edgeops")

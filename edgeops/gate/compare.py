@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 
 from edgeops.errors import ResultsError
-from edgeops.gate_stats import (
+from edgeops.gate.stats import (
     RankTest,
     RatioInterval,
     bootstrap_median_ratio,

@@ -13,36 +13,42 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pluggy
 
 from edgeops import __version__
-from edgeops.cache import Cache, cache_key
-from edgeops.errors import EdgeopsError, ModelError, UsageError
-from edgeops.factories import factory_code_sha256, is_factory
+from edgeops.devices.leases import LeaseBook
+from edgeops.devices.measurements import merge_rounds
+from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
+from edgeops.errors import EdgeopsError, ModelError, PluginError, UsageError
 from edgeops.files import sha256_tree, size_bytes
-from edgeops.journal import RunJournal
-from edgeops.leases import LeaseBook
-from edgeops.measurements import merge_rounds
 from edgeops.models import (
     Artifact,
     CacheStats,
+    ComputeUnit,
     Device,
     DeviceProfile,
     Measurement,
     MeasureSettings,
     ModelSpec,
     Quality,
+    Recipe,
     ReferenceOutputs,
     Results,
     SampleSet,
     SelectionPolicy,
     Variant,
 )
-from edgeops.plugins import tool_versions
-from edgeops.samples import build_samples
-from edgeops.scheduling import RoundBook, job_key, measure_on_devices
+from edgeops.pipeline.cache import Cache, cache_key
+from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.samples import build_samples
+from edgeops.plugin_manager import (
+    answers_by_plugin,
+    declared_compute_units,
+    hook_of,
+    tool_versions,
+)
 
 
 @dataclass
@@ -90,19 +96,19 @@ class Pipeline:
         settings: MeasureSettings | None = None,
         run_id: str | None = None,
     ) -> Results:
+        self.check_recipe_names(spec.recipes)
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
-        artifacts = []
+        made: dict[str, Artifact | None] = {}
         samples: SampleSet | None = None
         for target in formats:
-            artifact = self._convert_one(spec, target)
-            if artifact is not None:
-                artifacts.append(artifact)
-                if samples is None and artifact.status == "ok":
-                    # Checked after the first conversion, so samples that do not fit
-                    # fail in seconds, not after every format is converted.
-                    samples = self._samples(spec, artifact)
+            artifact = self._convert_with_inputs(spec, target, made, ())
+            if samples is None and artifact is not None and artifact.status == "ok":
+                # Checked after the first conversion, so samples that do not fit
+                # fail in seconds, not after every format is converted.
+                samples = self._samples(spec, artifact)
             self.hook.edgeops_stage_advanced(stage="convert", label=target)
+        artifacts = [a for a in made.values() if a is not None]
         ok = [a for a in artifacts if a.status == "ok"]
         if not ok:
             if artifacts:
@@ -127,7 +133,32 @@ class Pipeline:
             settings=settings or MeasureSettings(),
         )
 
-    def _convert_one(self, spec: ModelSpec, target: str) -> Artifact | None:
+    def _convert_with_inputs(
+        self,
+        spec: ModelSpec,
+        target: str,
+        made: dict[str, Artifact | None],
+        chain: tuple[str, ...],
+    ) -> Artifact | None:
+        """``target``, after the formats its conversion starts from (``edgeops_conversion_inputs``).
+
+        So a PyTorch source is exported to ONNX once, and TFLite and Core ML start
+        from that artifact instead of exporting again.
+        """
+        if target in made:
+            return made[target]
+        if target in chain:
+            raise PluginError(f"conversion inputs loop: {' -> '.join((*chain, target))}")
+        for needs in self.hook.edgeops_conversion_inputs(spec=spec, target=target):
+            for first in needs:
+                self._convert_with_inputs(spec, first, made, (*chain, target))
+        ready = [a for a in made.values() if a is not None and a.status == "ok"]
+        made[target] = self._convert_one(spec, target, ready)
+        return made[target]
+
+    def _convert_one(
+        self, spec: ModelSpec, target: str, artifacts: list[Artifact] | None = None
+    ) -> Artifact | None:
         key = cache_key(
             "convert", spec.source_sha256, Path(spec.source).name, spec.inputs, target, self.tools
         )
@@ -138,7 +169,9 @@ class Pipeline:
 
         def build(workdir: Path) -> Artifact:
             started = time.perf_counter()
-            made = self.hook.edgeops_convert(spec=spec, target=target, workdir=workdir)
+            made = self.hook.edgeops_convert(
+                spec=spec, target=target, workdir=workdir, artifacts=list(artifacts or ())
+            )
             if made is None:
                 raise _NoPlugin
             return self._finish(made, key, started)
@@ -200,69 +233,101 @@ class Pipeline:
     def optimize(self, results: Results) -> Results:
         assert results.samples is not None
         profiles = list(results.profiles)
-        plan: list[tuple[Artifact, Any]] = []
+        plan: list[tuple[Artifact, Recipe]] = []
         for artifact in results.artifacts:
             if artifact.status != "ok":
                 continue
-            seen = set()
-            for recipe in (
-                r
-                for rs in self.hook.edgeops_recipes(artifact=artifact, profiles=profiles)
-                for r in rs
-            ):
-                wanted = results.spec.recipes is None or recipe.name in results.spec.recipes
-                if wanted and recipe.name not in seen:
-                    seen.add(recipe.name)
+            for recipe in self.proposed_recipes(artifact, profiles):
+                if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
             variants.append(self._optimize_one(artifact, recipe, results.samples))
-            self.hook.edgeops_stage_advanced(
-                stage="optimize", label=f"{recipe.format}:{recipe.name}"
-            )
+            self.hook.edgeops_stage_advanced(stage="optimize", label=recipe.id)
         failed = sum(v.status != "ok" for v in variants)
         self.hook.edgeops_stage_finished(
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
 
-    def _optimize_one(self, artifact: Artifact, recipe: Any, samples: SampleSet) -> Variant:
-        key = cache_key("optimize", artifact.id, recipe, samples.sha256, self.tools)
+    def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
+        """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
+        if wanted is None:
+            return
+        known = sorted({r for rs in self.hook.edgeops_recipe_catalog() for r in rs})
+        bare = {r.split(":", 1)[-1] for r in known}
+        for name in wanted:
+            if name in known or name in bare:
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, [*known, *sorted(bare)], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown recipe {name!r} in recipes; {hint}known: {', '.join(known)}")
+
+    def proposed_recipes(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+        """Every plugin's recipes for ``artifact``, each stamped with the plugin that proposed it.
+
+        Two plugins proposing one ``format:name`` is refused: which file would it be?
+        """
+        owners: dict[str, str] = {}
+        out = []
+        for owner, recipes in answers_by_plugin(
+            self.pm, "edgeops_recipes", artifact=artifact, profiles=profiles
+        ):
+            for recipe in recipes:
+                if recipe.format != artifact.format:
+                    continue
+                if recipe.id in owners:
+                    if owners[recipe.id] == owner:
+                        continue
+                    raise PluginError(
+                        f"plugins {owners[recipe.id]!r} and {owner!r} both propose {recipe.id}; "
+                        f"rename one recipe or disable a plugin with EDGEOPS_DISABLE_PLUGINS"
+                    )
+                owners[recipe.id] = owner
+                out.append(recipe.model_copy(update={"owner": owner}))
+        return out
+
+    def _optimize_one(self, artifact: Artifact, recipe: Recipe, samples: SampleSet) -> Variant:
+        key = cache_key(
+            "optimize", artifact.id, recipe.cache_identity(), samples.sha256, self.tools
+        )
         cached = self.cache.get("variants", key, Artifact)
         if cached is not None:
             self.stats["optimizations_reused"] += 1
             return cached
 
+        def failed(error: str) -> Variant:
+            return Artifact(
+                format=recipe.format,
+                recipe=recipe,
+                parent=artifact.id,
+                status="error",
+                error=error,
+                tools=self.tools,
+                id=key,
+            )
+
         def build(workdir: Path) -> Variant:
             started = time.perf_counter()
-            try:
-                made = self.hook.edgeops_optimize(
-                    artifact=artifact, recipe=recipe, workdir=workdir, samples=samples
+            if not recipe.owner or self.pm.get_plugin(recipe.owner) is None:
+                return failed(
+                    f"the plugin that proposed {recipe.id} ({recipe.owner!r}) is not loaded"
                 )
+            # Only the owner answers: a built-in must never make a third-party recipe
+            # (it would hand back a plain copy under the other plugin's name).
+            optimize = hook_of(self.pm, "edgeops_optimize", recipe.owner)
+            try:
+                made = optimize(artifact=artifact, recipe=recipe, workdir=workdir, samples=samples)
             except Exception as exc:
                 # A recipe that fails on this model fails the same way next time with the
                 # same tools (they are in the key), so the failure is cached too.
-                return Artifact(
-                    format=recipe.format,
-                    recipe=recipe,
-                    parent=artifact.id,
-                    status="error",
-                    error=one_line(exc),
-                    tools=self.tools,
-                    id=key,
-                )
+                return failed(one_line(exc))
             if made is None:
-                return Artifact(
-                    format=recipe.format,
-                    recipe=recipe,
-                    parent=artifact.id,
-                    status="error",
-                    error="no installed plugin applies this recipe",
-                    tools=self.tools,
-                    id=key,
-                )
-            return self._finish(made, key, started)
+                return failed(f"plugin {recipe.owner!r} proposed {recipe.id} but did not make it")
+            return self._finish(made.model_copy(update={"recipe": recipe}), key, started)
 
         self.stats["optimizations_made"] += 1
         return self.cache.put("variants", key, build)
@@ -430,7 +495,14 @@ class Pipeline:
         }
         self.hook.edgeops_stage_started(stage="measure", total=len(jobs) * settings.rounds)
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
-        measure_on_devices(self.hook, self.leases, holder, jobs, settings, book)
+        runner = MeasureRunner(self.hook, holder, book, self.leases)
+        measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
+        if jobs:
+            handled = self.hook.edgeops_execute_measurements(
+                jobs=measure_jobs, settings=settings, runner=runner
+            )
+            if not handled:
+                raise PluginError("no installed plugin executes measurements")
         merged = []
         for i, job in enumerate(jobs):
             if rounds[i]:
@@ -479,11 +551,21 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float = 0.5) -> Results:
+    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+        if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
+            raise UsageError(
+                f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
+                "it is the share of the app memory limit a model may use, e.g. 0.5"
+            )
+        given = (
+            {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
+        )
         policy = SelectionPolicy(
-            memory_safety_factor=memory_safety_factor,
+            **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            compute_units=self.compute_units(),
         )
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
@@ -505,8 +587,16 @@ class Pipeline:
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
 
+    def compute_units(self) -> dict[str, ComputeUnit]:
+        return declared_compute_units(self.pm)
+
     def cache_stats(self) -> CacheStats:
         return CacheStats(**self.stats)
+
+
+def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
+    """A config names recipes ``format:name``, or by bare name meaning every format."""
+    return wanted is None or recipe.id in wanted or recipe.name in wanted
 
 
 class _NoPlugin(Exception):

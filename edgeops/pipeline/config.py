@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgeops.errors import ModelError, UsageError
-from edgeops.factories import factory_code_sha256, is_factory
 from edgeops.files import sha256_tree
 from edgeops.models import ModelSpec, QualitySpec, Task
+from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER
 
 CONFIG_NAME = "edgeops.toml"
@@ -23,7 +23,8 @@ class ShipDefaults:
     """The ``[ship]`` table: what a bare ``edgeops ship`` of this config does."""
 
     profiles: tuple[str, ...] = ()
-    memory_safety_factor: float = 0.5
+    # None: SelectionPolicy's default, the one place it is written.
+    memory_safety_factor: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,7 +69,9 @@ def _from_config(
     ship = config.get("ship", {})
     defaults = ShipDefaults(
         profiles=tuple(ship.get("profiles", ())),
-        memory_safety_factor=float(ship.get("memory_safety_factor", 0.5)),
+        memory_safety_factor=(
+            float(ship["memory_safety_factor"]) if "memory_safety_factor" in ship else None
+        ),
         extra={k: v for k, v in ship.items() if k not in {"profiles", "memory_safety_factor"}},
     )
     return spec, defaults

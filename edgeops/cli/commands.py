@@ -12,17 +12,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from edgeops.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.cli.tables import sizes_by_format
+from edgeops.devices.discovery import discover_devices
+from edgeops.devices.profiles import load_profiles, resolve_profiles
 from edgeops.errors import UsageError
 from edgeops.files import write_text
-from edgeops.gate_command import cmd_gate  # noqa: F401
-from edgeops.history import History
+from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.plugins import make_plugin_manager, plugin_infos
-from edgeops.profiles import load_profiles, resolve_profiles
-from edgeops.spec import load_spec
-from edgeops.tables import sizes_by_format
+from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.pipeline.config import load_spec
+from edgeops.pipeline.history import History
+from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 
 
 def _console(stderr: bool = False) -> Any:
@@ -46,15 +47,6 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
 
-def _discover(pm: Any, inventory: Path | None = None) -> list[Device]:
-    """Every plugin's devices; the inventory's first where two name the same device."""
-    devices: dict[str, Device] = {}
-    for found in pm.hook.edgeops_discover_devices(inventory=inventory):
-        for device in found:
-            devices.setdefault(device.id, device)
-    return list(devices.values())
-
-
 def _write_stage(results: Results, path: Path, as_json: bool) -> None:
     write_text(path, results.model_dump_json(indent=2) + "\n")
     if as_json:
@@ -74,10 +66,10 @@ class _Run:
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
-        from edgeops.reporter import ProgressReporter
+        from edgeops.cli.progress import ProgressReporter
 
         reporter = self.stack.enter_context(ProgressReporter(_console(stderr=True)))
-        self.pm.register(reporter, name="edgeops.reporter")
+        self.pm.register(reporter, name="edgeops.cli.progress")
         self.stack.callback(self.pm.unregister, reporter)
         return self
 
@@ -92,7 +84,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     workspace = Workspace(args.workspace)
     history = History(workspace.history_path)
-    devices = _discover(pm, args.devices)
+    devices = discover_devices(pm, args.devices)
     results: Results | None = None
     if args.until_decided and args.baseline is None:
         raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
@@ -108,7 +100,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
                 f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
             )
         results = journal.load_stage()
-        settings, safety = results.settings, args.memory_safety_factor or 0.5
+        settings, safety = results.settings, args.memory_safety_factor
         history.started(
             run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
         )
@@ -122,7 +114,11 @@ def cmd_ship(args: argparse.Namespace) -> int:
         )
         profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
         settings = _settings(args)
-        safety = args.memory_safety_factor or defaults.memory_safety_factor
+        safety = (
+            args.memory_safety_factor
+            if args.memory_safety_factor is not None
+            else defaults.memory_safety_factor
+        )
         run_id = uuid.uuid4().hex[:12]
         journal = workspace.journal(run_id)
         history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
@@ -160,10 +156,10 @@ def _until_decided(
     results: Results,
     devices: list[Device],
     args: argparse.Namespace,
-    safety: float,
+    safety: float | None,
 ) -> Results:
     """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate import undecided_comparisons
+    from edgeops.gate.compare import undecided_comparisons
 
     baseline = read_results(args.baseline)
     added: dict[tuple[str, str, str], int] = {}
@@ -199,7 +195,7 @@ def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
             }
         )
         return
-    from edgeops.tables import rich_tables
+    from edgeops.cli.tables import rich_tables
 
     console = _console()
     for table in rich_tables(results):
@@ -253,7 +249,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     with _Run(args, pm) as run:
         results = run.pipeline.measure(
             results,
-            _discover(pm),
+            discover_devices(pm),
             _settings(args, results.settings),
             reuse_measurements=args.reuse_measurements,
         )
@@ -265,51 +261,10 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(
-            results, memory_safety_factor=args.memory_safety_factor or 0.5
-        )
+        results = run.pipeline.select(results, memory_safety_factor=args.memory_safety_factor)
     out = args.out or default_bundle_dir(results)
     write_bundle(results, out)
     _report_run(results, out, args.json)
-    return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from edgeops.files import sha256_file
-
-    pm = make_plugin_manager()
-    adb = pm.get_plugin("adb")
-    if adb is None:
-        raise UsageError("`edgeops import` reads logs with the adb plugin; install edgeops[adb]")
-    from edgeops_adb.benchmark_log import parse_benchmark_log, to_measurement
-
-    profile = resolve_profiles([args.device_profile], pm)[0]
-    for path in (args.logfile, args.variant):
-        if not path.is_file():
-            raise UsageError(f"{path} not found; check the path")
-    sha = sha256_file(args.variant)
-    results = read_results(args.add_to) if args.add_to else None
-    # The variant is found in the results by its content; alone, its hash names it.
-    variant_id = (
-        next((v.id for v in results.variants if v.sha256 == sha), None) if results else None
-    )
-    if results is not None and variant_id is None:
-        raise UsageError(
-            f"{args.variant} is none of the variants in {args.add_to}; pass the file the log measured"
-        )
-    log = parse_benchmark_log(args.logfile.read_text(errors="replace"))
-    measurement = to_measurement(
-        log, variant_id or sha[:24], args.device, profile.id, args.compute_unit,
-        environment={"imported_from": str(args.logfile), "variant_sha256": sha},
-    )  # fmt: skip
-    if results is not None and args.add_to is not None:
-        updated = results.model_copy(update={"measurements": (*results.measurements, measurement)})
-        target = args.add_to / "results.json" if args.add_to.is_dir() else args.add_to
-        write_text(target, updated.model_dump_json(indent=2) + "\n")
-    if args.json:
-        _print_json(measurement.model_dump(mode="json"))
-    else:
-        _console().print_json(measurement.model_dump_json())
     return 0
 
 
@@ -400,7 +355,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown devices action {args.action!r}; use `edgeops devices [trust HOST]`"
         )
-    rows = [_device_row(pm, d) for d in _discover(pm, args.devices)]
+    rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
     if args.json:
         _print_json(rows)
         return 0
@@ -431,7 +386,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
-    from edgeops.leases import LeaseBook, resources_of
+    from edgeops.devices.leases import LeaseBook, resources_of
 
     held = {s.resource: s for s in LeaseBook().states()}
     mine = [held[r] for r in resources_of(device) if r in held]
@@ -456,17 +411,18 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
 
 
 def _trust(pm: Any, args: argparse.Namespace) -> int:
-    ssh = pm.get_plugin("ssh")
-    if ssh is None or not hasattr(ssh, "trust_host"):
-        raise UsageError("`devices trust` needs the ssh plugin; install edgeops[ssh]")
-    if not args.target:
-        raise UsageError("name the host to trust: `edgeops devices trust HOST[:PORT]`")
-    fingerprint = ssh.trust_host(args.target)
-    if args.json:
-        _print_json({"host": args.target, "fingerprint": fingerprint})
-    else:
-        _console().print(f"trusted {args.target}: {fingerprint}")
-    return 0
+    """``devices trust HOST``: the same as the ``trust`` command the SSH backend adds."""
+    from edgeops.cli.context import CommandContext
+
+    parser = argparse.ArgumentParser(prog="edgeops")
+    sub = parser.add_subparsers(dest="command")
+    pm.hook.edgeops_add_commands(subparsers=sub)
+    if "trust" not in sub.choices:
+        raise UsageError("`devices trust` needs the ssh backend; install edgeops[ssh]")
+    argv = ["trust", *([args.target] if args.target else []), *(["--json"] if args.json else [])]
+    trust_args = parser.parse_args(argv)
+    context = CommandContext(pm=pm, workspace=args.workspace, as_json=args.json)
+    return int(trust_args.plugin_command(trust_args, context) or 0)
 
 
 def cmd_history(args: argparse.Namespace) -> int:

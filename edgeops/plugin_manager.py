@@ -11,11 +11,13 @@ import importlib
 import os
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import pluggy
 
 from edgeops import hookspecs
 from edgeops.errors import PluginError
+from edgeops.models import ComputeUnit
 
 ENTRY_POINT_GROUP = "edgeops"
 DISABLE_ENV = "EDGEOPS_DISABLE_PLUGINS"
@@ -24,7 +26,12 @@ DISABLE_ENV = "EDGEOPS_DISABLE_PLUGINS"
 HOOK_LOG_ENV = "EDGEOPS_HOOK_LOG"
 # Core plugins: always registered, not entry points, so a broken environment
 # still selects and reports.
-CORE_PLUGINS = ("edgeops.selection", "edgeops.probing", "edgeops.inventory")
+CORE_PLUGINS = (
+    "edgeops.selection",
+    "edgeops.devices.probe_measure",
+    "edgeops.devices.inventory",
+    "edgeops.devices.scheduling",
+)
 
 
 @dataclass(frozen=True)
@@ -130,18 +137,56 @@ def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
     return infos
 
 
+def hook_of(pm: pluggy.PluginManager, hook_name: str, plugin_name: str) -> Any:
+    """``hook_name`` as answered by one plugin alone: how a recipe reaches only its owner.
+
+    It goes through pluggy (a subset caller), so monitoring and argument selection hold.
+    """
+    others = [p for n, p in pm.list_name_plugin() if n != plugin_name and p is not None]
+    return pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+
+def answers_by_plugin(
+    pm: pluggy.PluginManager, hook_name: str, **kwargs: Any
+) -> list[tuple[str, Any]]:
+    """A collect hook called plugin by plugin, so each answer is known by its plugin's name."""
+    caller = getattr(pm.hook, hook_name)
+    names = {impl.plugin_name for impl in caller.get_hookimpls()}
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        if name in names and plugin is not None:
+            for answer in hook_of(pm, hook_name, name)(**kwargs):
+                out.append((name, answer))
+    return out
+
+
+def declared_compute_units(pm: pluggy.PluginManager) -> dict[str, ComputeUnit]:
+    """Every backend's compute units (``edgeops_compute_units``); one name declared two
+    ways is refused, since a fallback's requirements would depend on load order."""
+    units: dict[str, ComputeUnit] = {}
+    for owner, declared in answers_by_plugin(pm, "edgeops_compute_units"):
+        for unit in declared:
+            if unit.name in units and units[unit.name] != unit:
+                raise PluginError(
+                    f"compute unit {unit.name!r} is declared twice, differently "
+                    f"(last by plugin {owner!r}); rename one"
+                )
+            units[unit.name] = unit
+    return units
+
+
 def tool_versions(pm: pluggy.PluginManager) -> dict[str, str]:
     """Versions of every tool a registered plugin declares in ``EDGEOPS_TOOLS``, and of its code.
 
     They are part of every cache key, so upgrading onnxruntime, or changing a
-    backend's code without a release, re-makes variants.
+    plugin's code without a release, re-makes variants. Every plugin's code is
+    hashed, declared tools or not: an edited plugin must never serve a stale variant.
     """
     versions = {"edgeops": _version("edgeops") or "0"}
     for name, plugin in pm.list_name_plugin():
-        tools = getattr(plugin, "EDGEOPS_TOOLS", None)
-        if tools is None:
+        if plugin is None or name in CORE_PLUGINS:
             continue
-        for dist in tools:
+        for dist in getattr(plugin, "EDGEOPS_TOOLS", ()):
             versions[dist] = _version(dist) or "absent"
         versions[f"plugin:{name}"] = _code_sha256(plugin)
     return dict(sorted(versions.items()))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from edgeops.errors import ResultsError, UsageError
 
 if TYPE_CHECKING:
-    from edgeops.gate import GateSettings
+    from edgeops.gate.compare import GateSettings
 
 
 def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
@@ -108,10 +108,10 @@ def _profile_threshold(text: str) -> tuple[str, float]:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from edgeops.bundle import read_results
     from edgeops.files import write_text
-    from edgeops.gate import gate
-    from edgeops.gate_output import junit_xml, markdown_summary, report_json, rich_tables
+    from edgeops.gate.compare import gate
+    from edgeops.gate.output import junit_xml, markdown_summary, report_json, rich_tables
+    from edgeops.pipeline.bundle import read_results
 
     settings = _settings(args)
     _same_schema(args.baseline, args.current)
@@ -138,7 +138,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> GateSettings:
-    from edgeops.gate import GateSettings
+    from edgeops.gate.compare import GateSettings
 
     pcts = {
         "--threshold-pct": args.threshold_pct,

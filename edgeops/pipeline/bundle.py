@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+from edgeops.cli.tables import markdown_report
 from edgeops.errors import ResultsError
 from edgeops.files import staged_dir
 from edgeops.models import (
@@ -20,7 +21,6 @@ from edgeops.models import (
     Variant,
     utc_now,
 )
-from edgeops.tables import markdown_report
 
 
 def default_bundle_dir(results: Results) -> Path:

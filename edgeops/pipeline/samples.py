@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeops.errors import SamplesError
-from edgeops.factories import import_factory, is_factory
 from edgeops.files import write_bytes
 from edgeops.models import InputSpec, ModelSpec, SampleSet
+from edgeops.pipeline.factories import import_factory, is_factory
 
 if TYPE_CHECKING:
     import numpy as np

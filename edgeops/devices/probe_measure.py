@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeops import probe
+from edgeops.devices import probe
+from edgeops.devices.measurements import from_probe_output
+from edgeops.devices.sessions import Session
 from edgeops.hookspecs import hookimpl
-from edgeops.measurements import from_probe_output
-from edgeops.models import Measurement, MeasureSettings, Variant
-from edgeops.sessions import Session
+from edgeops.models import ComputeUnit, Measurement, MeasureSettings, Variant
 
 PROBE_FILE = Path(probe.__file__)
 # Compute units the probe can drive, per model file suffix.
@@ -39,6 +39,12 @@ def probe_argv(
     if settings.threads:
         argv += ["--threads", str(settings.threads)]
     return argv
+
+
+@hookimpl
+def edgeops_compute_units() -> list[ComputeUnit]:
+    """The probe's plain CPU units: they run on any device that runs the format."""
+    return [ComputeUnit(name=cu) for cu in ("cpu", "xnnpack")]
 
 
 @hookimpl(trylast=True)

@@ -6,7 +6,7 @@ import dataclasses
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
-from edgeops.gate import Check, GateReport, Verdict
+from edgeops.gate.compare import Check, GateReport, Verdict
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -169,7 +169,11 @@ def junit_xml(report: GateReport) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            {"classname": f"edgeops.gate.{check.profile_id}", "name": check.name, "time": "0"},
+            {
+                "classname": f"edgeops.gate.{check.profile_id}",
+                "name": check.name,
+                "time": "0",
+            },
         )
         message = f"{LABELS[check.verdict].lower()}: {check.detail}"
         if check.verdict == "fail":

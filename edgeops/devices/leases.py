@@ -25,7 +25,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeops.inventory import SHARED_HOST_LABEL, cpu_set
+from edgeops.devices.inventory import SHARED_HOST_LABEL, cpu_set
 from edgeops.models import Device
 
 LEASES_ENV = "EDGEOPS_LEASES"

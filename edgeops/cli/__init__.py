@@ -16,6 +16,27 @@ from typing import Any
 EXIT_INTERRUPTED = 130
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, 1], e.g. 0.5")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
@@ -52,14 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_measure_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--rounds", type=int, help="fresh probe processes per variant, interleaved (default 3)"
-        )
-        p.add_argument("--min-runs", type=int, help="timed runs per round, at least (default 20)")
-        p.add_argument(
-            "--min-duration-s", type=float, help="timed seconds per round, at least (default 1)"
+            "--rounds",
+            type=_positive_int,
+            help="fresh probe processes per variant, interleaved (default 3)",
         )
         p.add_argument(
-            "--threads", type=int, help="runtime threads (default: the runtime's choice)"
+            "--min-runs", type=_positive_int, help="timed runs per round, at least (default 20)"
+        )
+        p.add_argument(
+            "--min-duration-s",
+            type=_non_negative,
+            help="timed seconds per round, at least (default 1)",
+        )
+        p.add_argument(
+            "--threads", type=_positive_int, help="runtime threads (default: the runtime's choice)"
         )
         p.add_argument(
             "--reuse-measurements",
@@ -74,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     ship.add_argument(
-        "--memory-safety-factor", type=float, help="share of the app memory limit a model may use"
+        "--memory-safety-factor",
+        type=_share,
+        help="share of the app memory limit a model may use (default 0.5)",
     )
     ship.add_argument(
         "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
@@ -114,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     select.add_argument("stage_file", type=Path)
     select.add_argument("--out", type=Path, help="bundle folder (default dist/<model>-<version>/)")
-    select.add_argument("--memory-safety-factor", type=float)
+    select.add_argument(
+        "--memory-safety-factor",
+        type=_share,
+        help="share of the app memory limit a model may use (default 0.5)",
+    )
 
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?")
@@ -130,25 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--devices", type=Path, help="inventory of devices (devices.toml)")
     command("history", "list past runs")
 
-    imported = command(
-        "import",
-        "turn a hand-captured benchmark_model or onnxruntime_perf_test log into a Measurement",
-    )
-    imported.add_argument("logfile", type=Path)
-    imported.add_argument(
-        "--device-profile", required=True, help="profile of the device the log came from"
-    )
-    imported.add_argument(
-        "--variant", type=Path, required=True, help="the model file the log measured"
-    )
-    imported.add_argument("--compute-unit", default="cpu")
-    imported.add_argument("--device", default="imported", help="device name to record")
-    imported.add_argument("--add-to", type=Path, help="a results.json to add the measurement to")
-
     report = command("report", "show the tables of a results.json or bundle")
     report.add_argument("results", type=Path)
 
-    from edgeops.gate_command import add_gate_parser
+    from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
 
@@ -157,10 +175,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _needs_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
+    """Plugins are loaded to parse only for their own commands, or to list them in --help:
+    a core command keeps start-up to argparse alone."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    words = [a for a in argv if not a.startswith("-")]
+    return not words or words[0] not in sub.choices
+
+
+def _add_plugin_commands(parser: argparse.ArgumentParser) -> Any:
+    from edgeops.plugin_manager import make_plugin_manager
+
+    pm = make_plugin_manager()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    pm.hook.edgeops_add_commands(subparsers=sub)
+    return pm
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    pm = None
+    if _needs_plugin_commands(parser, argv):
+        try:
+            pm = _add_plugin_commands(parser)
+        except Exception as exc:
+            # A broken plugin must not stop the core commands from parsing and failing clearly.
+            sys.stderr.write(f"edgeops: warning: plugin commands not loaded ({exc})\n")
+    args = parser.parse_args(argv)
     try:
-        from edgeops import commands
+        plugin_command = getattr(args, "plugin_command", None)
+        if plugin_command is not None:
+            from edgeops.cli.context import CommandContext
+
+            context = CommandContext(
+                pm=pm, workspace=args.workspace, as_json=getattr(args, "json", False)
+            )
+            return int(plugin_command(args, context) or 0)
+        from edgeops.cli import commands
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
     except KeyboardInterrupt:

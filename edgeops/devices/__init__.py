@@ -1,0 +1,1 @@
+"""Devices: profiles, the inventory, leases, scheduling, sessions and the probe."""

@@ -1,0 +1,1 @@
+"""The release gate: comparisons, their statistics and their output."""

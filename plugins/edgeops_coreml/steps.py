@@ -1,0 +1,78 @@
+"""The Core ML recipe steps, typed: one field per coremltools option, described.
+
+Parameters follow coremltools 9's ``OpMagnitudePrunerConfig``/``OpThresholdPrunerConfig``,
+``OpPalettizerConfig``, ``OpLinearQuantizerConfig`` (coremltools.optimize.coreml) and,
+for W8A8, ``coremltools.optimize.torch``'s LinearQuantizer. A combination coremltools
+would reject is an error here, before any conversion.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from edgeops.plugin import StepConfig
+
+
+class Prune(StepConfig):
+    """Magnitude pruning of every large weight tensor (see compress.prune)."""
+
+    op: ClassVar[str] = "prune"
+    target_sparsity: float = Field(gt=0.0, lt=1.0, description="share of weights set to zero")
+
+
+class Palettize(StepConfig):
+    """A look-up table of ``2**nbits`` values per tensor or per group of output channels."""
+
+    op: ClassVar[str] = "palettize"
+    nbits: Literal[1, 2, 3, 4, 6, 8] = Field(description="bits per weight index")
+    mode: Literal["kmeans", "uniform"] = Field("kmeans", description="how the table is found")
+    granularity: Literal["per_tensor", "per_grouped_channel"] = Field(
+        "per_tensor", description="one table per tensor, or per group of output channels"
+    )
+    group_size: int = Field(
+        0, ge=0, description="output channels sharing a table (per_grouped_channel only)"
+    )
+
+    @model_validator(mode="after")
+    def _group_size_only_with_groups(self) -> Palettize:
+        if self.granularity == "per_tensor" and self.group_size:
+            raise ValueError("group_size applies to granularity per_grouped_channel only")
+        if self.granularity == "per_grouped_channel" and not self.group_size:
+            raise ValueError("granularity per_grouped_channel needs a group_size")
+        return self
+
+
+class LinearQuantize(StepConfig):
+    """Symmetric integer weights with a scale per channel, per block or per tensor."""
+
+    op: ClassVar[str] = "linear_quantize"
+    dtype: Literal["int8", "int4"] = Field(description="weight integer type")
+    granularity: Literal["per_tensor", "per_channel", "per_block"] = Field(
+        "per_channel", description="what shares one scale"
+    )
+    block_size: int | None = Field(
+        None, gt=0, description="input channels per scale (per_block only)"
+    )
+
+    @model_validator(mode="after")
+    def _block_size_only_with_blocks(self) -> LinearQuantize:
+        if (self.granularity == "per_block") != (self.block_size is not None):
+            raise ValueError("block_size goes with granularity per_block, and only with it")
+        return self
+
+
+class W8A8(StepConfig):
+    """int8 weights and activations, calibrated on the samples, on the torch side."""
+
+    op: ClassVar[str] = "w8a8"
+    weight_dtype: Literal["int8"] = Field("int8", description="weight type")
+    activation_dtype: Literal["int8"] = Field("int8", description="activation type")
+    calibration: Literal["samples"] = Field(
+        "samples", description="what activation ranges are calibrated on"
+    )
+
+
+STEPS = (Prune, Palettize, LinearQuantize, W8A8)
+COMPRESSION = (Prune, Palettize, LinearQuantize)
