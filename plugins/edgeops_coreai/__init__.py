@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from edgeops.hookspecs import hookimpl
-from edgeops.models import (
+from edgeops.plugin import (
     Artifact,
+    ComputeUnit,
     DeviceProfile,
     Measurement,
     ModelSpec,
@@ -23,8 +24,9 @@ from edgeops.models import (
     ReferenceOutputs,
     SampleSet,
     Variant,
+    compare_with_reference,
+    variant_from,
 )
-from edgeops.quality import compare_with_reference
 
 from . import convert, recipes
 from .sdk import TOOLS
@@ -34,8 +36,36 @@ EDGEOPS_TOOLS = TOOLS
 FORMAT = recipes.FORMAT
 
 
+# Core AI specializes a model for a preferred compute unit (SpecializationOptions:
+# cpu_only, or a preferred ComputeUnitKind gpu / neural_engine; coreai/runtime); the
+# units keep Core ML's names so a profile lists one set for both formats. Declared
+# here too, identically, so Core AI works without the Core ML backend installed.
+COMPUTE_UNITS = {
+    "cpu_only": ((), 0),
+    "cpu_and_gpu": (("gpu",), 1),
+    "cpu_and_ne": (("ane",), 2),
+    "all": (("ane",), 2),
+}
+
+
 @hookimpl
-def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | None:
+def edgeops_compute_units() -> list[ComputeUnit]:
+    return [
+        ComputeUnit(name=name, requires=requires, rarity=rarity)
+        for name, (requires, rarity) in COMPUTE_UNITS.items()
+    ]
+
+
+@hookimpl
+def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
+    # The ONNX backend checks an .onnx source and reads its signature once for every format.
+    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+
+
+@hookimpl
+def edgeops_convert(
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+) -> Artifact | None:
     if target != FORMAT:
         return None
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
@@ -43,6 +73,10 @@ def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | N
     from . import work
 
     spec = convert.resolved(spec)
+    if spec.source_path.suffix == ".onnx" and not spec.inputs:
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
+        if onnx_artifact is not None:
+            spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
     net, inputs = convert.fresh_module(spec)
     outputs = convert.output_names(convert.output_count(net, inputs))
     out = workdir / convert.ASSET_NAME
@@ -82,6 +116,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 
 @hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
+
+
+@hookimpl
 def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Variant | None:
     if recipe.format != FORMAT or artifact.path is None:
         return None
@@ -99,9 +138,7 @@ def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Varia
             "optimize_s": round(time.perf_counter() - started, 3),
         },
     )
-    return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
-    )
+    return variant_from(artifact, recipe, out)
 
 
 @hookimpl

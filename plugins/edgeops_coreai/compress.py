@@ -24,11 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.quiet import quiet
+from edgeops.plugin import StageError, StepConfig, quiet
 
 from .sdk import NOISY_LOGGERS, coreai_opt, short
-from .steps import Float16, Palettize, Prune, Quantize, Step
+from .steps import Float16, Palettize, Prune, Quantize
 
 # Reached sparsity may fall short of the asked one only by rounding per tensor.
 SPARSITY_TOLERANCE = 0.01
@@ -52,7 +51,7 @@ class Compressed:
     facts: dict[str, float] = field(default_factory=dict)
 
 
-def apply(module: Any, steps: list[Step], example: tuple[Any, ...]) -> Compressed:
+def apply(module: Any, steps: list[StepConfig], example: tuple[Any, ...]) -> Compressed:
     """``module`` with every step applied, the last compressor finalized for Core AI."""
     out = Compressed(module)
     compressors = [s for s in steps if not isinstance(s, Float16)]
@@ -206,7 +205,7 @@ def bits_per_weight(storage_types: list[tuple[str, int]], parameters: int) -> fl
     return sum(storage_bits(storage_types).values()) / parameters
 
 
-def expected_storage(steps: list[Step]) -> list[tuple[str, float]]:
+def expected_storage(steps: list[StepConfig]) -> list[tuple[str, float]]:
     """Storage types the compressed weights must appear in, with the share of the conv and
     linear weights each must cover (as element counts in the asset's summary).
 
@@ -232,7 +231,7 @@ def expected_storage(steps: list[Step]) -> list[tuple[str, float]]:
 
 def check_storage(
     recipe_name: str,
-    steps: list[Step],
+    steps: list[StepConfig],
     storage_types: list[tuple[str, int]],
     weight_elements: int,
     parameters: int,

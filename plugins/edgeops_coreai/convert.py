@@ -20,11 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import ModelError
-from edgeops.factories import import_factory
-from edgeops.files import write_text
-from edgeops.models import InputSpec, ModelSpec
-from edgeops.quiet import quiet
+from edgeops.plugin import InputSpec, ModelError, ModelSpec, import_factory, quiet, write_text
 
 from .sdk import NOISY_LOGGERS, coreai_opt, coreai_torch, onnx2torch, short
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import StageError
-from edgeops.models import Recipe
+from edgeops.plugin import Recipe, StageError
 
 from . import compress, convert
-from .steps import typed_steps
+from .steps import STEP_TYPES
 
 
 def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
@@ -18,7 +17,10 @@ def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
     Facts: the sparsity the pruner reached, the asset's stored constants by type, and
     its bits per weight, which must fall in the range the steps imply.
     """
-    steps = typed_steps(recipe.steps)
+    try:
+        steps = recipe.typed_steps(*STEP_TYPES)
+    except ValueError as exc:
+        raise StageError(" ".join(str(exc).split())[:300]) from exc
     spec = convert.spec_of(base_asset)
     if spec is None:
         raise StageError(f"{base_asset} has no {convert.BUILD_INFO_NAME} beside it; convert again")

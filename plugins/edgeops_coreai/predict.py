@@ -33,8 +33,7 @@ import functools
 import tomllib
 from typing import Any
 
-from edgeops.models import DeviceProfile, Measurement, PeakMemory, Variant
-from edgeops.profiles import builtin_profile_dir
+from edgeops.plugin import DeviceProfile, Measurement, PeakMemory, Variant, builtin_profile_dir
 
 from . import convert
 from .recipes import FORMAT

@@ -15,10 +15,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import ModelError
-from edgeops.models import InputSpec, SampleSet
-from edgeops.quiet import quiet
-from edgeops.samples import sample_feeds
+from edgeops.plugin import InputSpec, ModelError, SampleSet, quiet, sample_feeds
 
 from .convert import coreai_name
 from .sdk import NOISY_LOGGERS, asset_class, runtime, short

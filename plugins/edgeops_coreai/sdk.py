@@ -15,7 +15,7 @@ import sys
 import types
 from typing import Any
 
-from edgeops.quiet import quiet
+from edgeops.plugin import quiet
 
 NOISY_LOGGERS = ("coreai", "coreai_torch", "coreai_opt", "torchao", "torch", "root")
 # Distributions whose versions change what this plugin makes: part of every cache key.

@@ -9,24 +9,14 @@ after a ``Prune`` keeps the pruned zeros (joint compression, coreai-opt's
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edgeops.errors import StageError
-from edgeops.models import RecipeStep
-
-
-class Step(BaseModel):
-    # Until the core's StepConfig lands: the same contract (frozen, extra="forbid", op).
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    op: ClassVar[str]
-
-    def as_recipe_step(self) -> RecipeStep:
-        return RecipeStep(op=self.op, params=self.model_dump())
+from edgeops.plugin import StepConfig
 
 
-class Palettize(Step):
+class Palettize(StepConfig):
     op: ClassVar[str] = "palettize"
     nbits: Literal[1, 2, 3, 4, 6, 8] = Field(
         description="Bits per palette index: a look-up table of 2**nbits values (k-means)"
@@ -39,7 +29,7 @@ class Palettize(Step):
     )
 
 
-class Quantize(Step):
+class Quantize(StepConfig):
     op: ClassVar[str] = "quantize"
     dtype: Literal["int8", "int4"] = Field(description="Weight integer type, symmetric")
     granularity: Literal["per_channel", "per_block"] = Field(
@@ -48,7 +38,7 @@ class Quantize(Step):
     block_size: int = Field(32, ge=1, description="Input channels per scale (per_block only)")
 
 
-class Prune(Step):
+class Prune(StepConfig):
     op: ClassVar[str] = "prune"
     target_sparsity: float = Field(
         gt=0.0,
@@ -57,35 +47,10 @@ class Prune(Step):
     )
 
 
-class Float16(Step):
+class Float16(StepConfig):
     op: ClassVar[str] = "fp16"
     # No parameter: weights, inputs and compute in fp16 (coreai_opt.casting.cast_fp32_to_fp16),
     # keeping fp32 only where an activation would overflow fp16.
 
 
-STEP_TYPES: tuple[type[Step], ...] = (Palettize, Quantize, Prune, Float16)
-_BY_OP = {t.op: t for t in STEP_TYPES}
-
-
-def typed_steps(steps: tuple[RecipeStep, ...] | list[RecipeStep]) -> list[Step]:
-    """The recipe's steps as typed steps; an unknown op or parameter is a StageError."""
-    out = []
-    for step in steps:
-        kind = _BY_OP.get(step.op)
-        if kind is None:
-            raise StageError(f"unknown Core AI recipe step {step.op!r}; known: {', '.join(_BY_OP)}")
-        try:
-            out.append(kind.model_validate(dict(step.params)))
-        except ValueError as exc:
-            raise StageError(
-                f"Core AI step {step.op!r}: {' '.join(str(exc).split())[:300]}"
-            ) from exc
-    return out
-
-
-def recipe_steps(steps: list[Step]) -> tuple[RecipeStep, ...]:
-    return tuple(s.as_recipe_step() for s in steps)
-
-
-def params_of(step: Step) -> dict[str, Any]:
-    return step.model_dump()
+STEP_TYPES: tuple[type[StepConfig], ...] = (Palettize, Quantize, Prune, Float16)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from edgeops.models import InputSpec
-from edgeops.quiet import quiet
+from edgeops.plugin import InputSpec, quiet
 
 from .convert import example_args
 from .sdk import NOISY_LOGGERS

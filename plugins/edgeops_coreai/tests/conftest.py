@@ -49,14 +49,16 @@ def tiny_artifact(tiny_spec, tmp_path_factory):
     import edgeops_coreai
 
     workdir = tmp_path_factory.mktemp("tiny-coreai")
-    artifact = edgeops_coreai.edgeops_convert(spec=tiny_spec, target="coreai", workdir=workdir)
+    artifact = edgeops_coreai.edgeops_convert(
+        spec=tiny_spec, target="coreai", workdir=workdir, artifacts=[]
+    )
     assert artifact is not None
     return artifact.model_copy(update={"id": "tiny-base"})
 
 
 @pytest.fixture(scope="session")
 def tiny_samples(tiny_spec, tmp_path_factory):
-    from edgeops.samples import build_samples
+    from edgeops.pipeline.samples import build_samples
 
     return build_samples(tiny_spec, tiny_spec.inputs, tmp_path_factory.mktemp("samples"))
 
@@ -72,7 +74,7 @@ def tiny_reference(tiny_spec, tiny_samples, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def coreai_profiles():
-    from edgeops.profiles import load_profiles
+    from edgeops.plugin import load_profiles
 
     return load_profiles()
 
@@ -87,12 +89,11 @@ def make_variant(tiny_artifact, tmp_path_factory):
     made = {}
 
     def make(name: str):
-        from edgeops.models import Recipe
-        from edgeops_coreai.steps import recipe_steps
+        from edgeops.plugin import Recipe
 
         if name not in made:
-            recipe = Recipe(
-                name=name, format="coreai", steps=recipe_steps(list(recipes[name].steps))
+            recipe = Recipe.of(
+                name=name, format="coreai", owner="coreai", steps=recipes[name].steps
             )
             variant = edgeops_coreai.edgeops_optimize(
                 artifact=tiny_artifact, recipe=recipe, workdir=tmp_path_factory.mktemp(name)

@@ -62,7 +62,7 @@ def test_runtime_output_differs_from_torch_only_by_rounding(tiny_artifact, tiny_
     import numpy as np
     import torch
 
-    from edgeops.samples import sample_feeds
+    from edgeops.pipeline.samples import sample_feeds
     from edgeops_coreai.runtime import run_asset
 
     outputs = run_asset(tiny_artifact.path, tiny_artifact.inputs, ("output_0",), tiny_samples)
@@ -79,11 +79,13 @@ def test_real_onnx_model_converts_through_onnx2torch_and_runs(tmp_path):
     import numpy as np
 
     import edgeops_coreai
-    from edgeops.samples import build_samples
+    from edgeops.pipeline.samples import build_samples
     from edgeops_coreai.runtime import run_asset
 
     spec = _spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
-    artifact = edgeops_coreai.edgeops_convert(spec=spec, target="coreai", workdir=tmp_path)
+    artifact = edgeops_coreai.edgeops_convert(
+        spec=spec, target="coreai", workdir=tmp_path, artifacts=[]
+    )
     assert artifact is not None and artifact.path is not None
     assert artifact.inputs[0].shape == (1, 3, 240, 320)
     assert artifact.output_names == ("output_0", "output_1")  # scores, boxes
@@ -102,12 +104,22 @@ def test_bad_onnx_file_is_a_one_line_model_error(tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(ModelError, match="not a valid ONNX model"):
-        edgeops_coreai.edgeops_convert(spec=_spec(bad), target="coreai", workdir=tmp_path)
+        edgeops_coreai.edgeops_convert(
+            spec=_spec(bad), target="coreai", workdir=tmp_path, artifacts=[]
+        )
 
 
 def test_other_formats_and_sources_are_left_to_other_plugins(tiny_spec, tmp_path):
     import edgeops_coreai
 
-    assert edgeops_coreai.edgeops_convert(spec=tiny_spec, target="coreml", workdir=tmp_path) is None
+    assert (
+        edgeops_coreai.edgeops_convert(
+            spec=tiny_spec, target="coreml", workdir=tmp_path, artifacts=[]
+        )
+        is None
+    )
     keras = tiny_spec.model_copy(update={"source": str(tmp_path / "m.keras")})
-    assert edgeops_coreai.edgeops_convert(spec=keras, target="coreai", workdir=tmp_path) is None
+    assert (
+        edgeops_coreai.edgeops_convert(spec=keras, target="coreai", workdir=tmp_path, artifacts=[])
+        is None
+    )
