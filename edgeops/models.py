@@ -256,6 +256,11 @@ class DeviceProfile(Frozen):
     )
     compute_units: tuple[str, ...] = ("cpu",)
     formats: tuple[str, ...] = Field(description="Model formats the device can run, best first")
+    os_major: int | None = Field(
+        None,
+        description="Major OS release the profile assumes (iOS/macOS 27); it decides the formats: "
+        "Core AI from 27, Core ML before",
+    )
     tier: str | None = None
     detect: bool = Field(False, description="Facts are read from this machine at run time")
     sources: dict[str, str] = Field({}, description="Where each fact came from")

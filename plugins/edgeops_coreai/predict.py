@@ -23,8 +23,10 @@ fp16 step computes in fp32 (its asset's compute types), which the Neural Engine
 cannot (it computes fp16, hollance/neural-engine docs/16-bit.md), so that variant is
 ``unsupported`` on ``cpu_and_ne`` and runs on the GPU under ``all``.
 
-A chip whose file has no Neural Engine figure (A19, A19 Pro, M5: Apple published
-none) gets none: no basis, so no prediction, rather than a made-up figure.
+A chip whose file has no Neural Engine figure (A18 Pro, A19, A19 Pro, M5: no figure
+read from a source) borrows its predecessor's, a GUESS named in ``PEAK_FROM`` and
+written into each prediction (the Core ML backend does the same for A18 Pro); a
+chip with neither gets no prediction.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ MEMORY_BANDWIDTH_GBPS = {"ios": 30.0, "macos": 60.0}
 P90_OVER_P50 = 1.1
 WEIGHT_COPIES = 1.5
 ACTIVATION_COPIES = 2.0
+# Chip id → (chip whose Neural Engine figure is borrowed, why): GUESSES, see the docstring.
+PEAK_FROM = {
+    "A18 Pro": ("A18", "guess: same Neural Engine generation as A18 (no figure in source)"),
+    "A19": ("A18", "guess: at least A18's 16-core Neural Engine (Apple gave no A19 figure)"),
+    "A19 Pro": ("A18", "guess: at least A18's 16-core Neural Engine (Apple gave no figure)"),
+    "M5": ("M4", "guess: at least M4's 16-core Neural Engine (no reliable M5 figure read)"),
+}
 COMPUTE_UNITS = ("cpu_only", "cpu_and_gpu", "cpu_and_ne", "all")
 METHOD = (
     "roofline as for Core ML: p50 = max(2 x MACs / engine ops/s, weight bytes / bandwidth); "
@@ -72,7 +81,10 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
     if variant.format != FORMAT or variant.status != "ok" or not variant.macs:
         return None
     chip = chips().get(profile.chip or "")
-    if chip is None or variant.size_bytes is None or not chip.get("ane_peak_tops"):
+    if chip is None or variant.size_bytes is None:
+        return None
+    peak_tops, peak_basis = ne_peak_tops(chip)
+    if peak_tops is None:
         return None
     base: dict[str, Any] = {
         "variant_id": variant.id,
@@ -85,7 +97,7 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
         return Measurement(**base, status="unsupported", error=f"no Core AI unit {compute_unit!r}")
     info = convert.read_build_info(variant.path) if variant.path is not None else {}
     fp16 = bool(info.get("fp16"))
-    ne_ops = float(chip["ane_peak_tops"]) * 1e12 * ANE_EFFICIENCY
+    ne_ops = peak_tops * 1e12 * ANE_EFFICIENCY
     if chip.get("w8a8_accelerated"):
         ne_ops /= 2  # the vendor figure counts int8 there (device_facts.md §1 caveat)
     gpu_ops = ne_ops * GPU_SHARE_OF_NE
@@ -134,7 +146,8 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
             "prediction": METHOD,
             "runtime": "Core AI",
             "chip": chip["id"],
-            "ne_peak_tops": chip["ane_peak_tops"],
+            "ne_peak_tops": peak_tops,
+            "ne_peak_basis": peak_basis,
             "engine": engine,
             "bound": bound,
             "fp16": fp16,
@@ -148,6 +161,18 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
             "resident on the Neural Engine only; no source read for these",
         },
     )
+
+
+def ne_peak_tops(chip: dict[str, Any]) -> tuple[float | None, str]:
+    """The chip file's Neural Engine figure, else its predecessor's (PEAK_FROM), and why."""
+    if chip.get("ane_peak_tops"):
+        return float(chip["ane_peak_tops"]), "chip file"
+    borrowed = PEAK_FROM.get(str(chip["id"]))
+    if borrowed is None:
+        return None, "no figure"
+    sibling = chips().get(borrowed[0], {})
+    tops = sibling.get("ane_peak_tops")
+    return (float(tops), borrowed[1]) if tops else (None, "no figure")
 
 
 def _resident_weight_bytes(variant: Variant, engine: str, fp16: bool) -> int:
