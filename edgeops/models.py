@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-MANIFEST_SCHEMA_VERSION = "1.0"
+MANIFEST_SCHEMA_VERSION = "1.1"  # 1.1: runtime and min_os per choice
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
@@ -370,6 +370,12 @@ class Choice(Frozen):
     min_free_memory_mb: float | None = Field(
         None, description="Fall back past this choice when less memory than this is free"
     )
+    runtime: str | None = Field(
+        None, description="The runtime an app loads it with: its format, e.g. 'coreai', 'coreml'"
+    )
+    min_os: str | None = Field(
+        None, description="Oldest OS that runtime loads it on (its recipe's target), e.g. 'iOS27'"
+    )
 
 
 class Rejection(Frozen):
@@ -446,6 +452,10 @@ class ManifestChoice(Frozen):
     min_free_memory_mb: float | None = None
     expected_p50_ms: float | None = None
     method: Method
+    runtime: str | None = Field(
+        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
+    )
+    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 
 class ManifestProfile(Frozen):
@@ -467,7 +477,7 @@ class Manifest(Frozen):
         },
     )
 
-    schema_version: Literal["1.0"] = "1.0"  # MANIFEST_SCHEMA_VERSION, as a type
+    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
     model: str
     version: str
     created_at: datetime

@@ -60,6 +60,8 @@ def build_manifest(results: Results) -> Manifest:
                     if c.expected_p50_ms is not None
                     else None,
                     method=c.method,
+                    runtime=c.runtime,
+                    min_os=c.min_os,
                 )
                 for c in plan.choices
             ),
