@@ -18,11 +18,13 @@ from edgeops.plugin import (
     ComputeUnit,
     DeviceProfile,
     Measurement,
+    MeasureSettings,
     ModelSpec,
     Quality,
     Recipe,
     ReferenceOutputs,
     SampleSet,
+    Session,
     Variant,
     compare_with_reference,
     variant_from,
@@ -162,3 +164,15 @@ def edgeops_predict(
     from . import predict
 
     return predict.predict(profile, variant, compute_unit)
+
+
+@hookimpl
+def edgeops_measure(
+    session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+) -> Measurement | None:
+    """A Core AI variant on a Mac host (mac_probe.py), or why not on its tethered iPhone."""
+    from . import mac
+
+    if variant.format != FORMAT or session.device.transport != mac.MAC_HOST:
+        return None
+    return mac.measure(session, variant, compute_unit, settings)
