@@ -162,7 +162,7 @@ async def measure(args: argparse.Namespace, rt: object, baseline_mb: float | Non
         read_peak()
         for _ in range(args.warmup):
             await function(inputs)
-        samples = []
+        samples: list[float] = []
         began = time.perf_counter()
         while len(samples) < args.max_runs and (
             len(samples) < args.min_runs or time.perf_counter() - began < args.min_duration_s
