@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-MANIFEST_SCHEMA_VERSION = "1.0"
+MANIFEST_SCHEMA_VERSION = "1.1"  # 1.1: runtime and min_os per choice
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
@@ -274,6 +274,11 @@ class DeviceProfile(Frozen):
     )
     compute_units: tuple[str, ...] = ("cpu",)
     formats: tuple[str, ...] = Field(description="Model formats the device can run, best first")
+    os_major: int | None = Field(
+        None,
+        description="Major OS release the profile assumes (iOS/macOS 27); it decides the formats: "
+        "Core AI from 27, Core ML before",
+    )
     tier: str | None = None
     detect: bool = Field(False, description="Facts are read from this machine at run time")
     sources: dict[str, str] = Field({}, description="Where each fact came from")
@@ -401,6 +406,12 @@ class Choice(Frozen):
     min_free_memory_mb: float | None = Field(
         None, description="Fall back past this choice when less memory than this is free"
     )
+    runtime: str | None = Field(
+        None, description="The runtime an app loads it with: its format, e.g. 'coreai', 'coreml'"
+    )
+    min_os: str | None = Field(
+        None, description="Oldest OS that runtime loads it on (its recipe's target), e.g. 'iOS27'"
+    )
 
 
 class Rejection(Frozen):
@@ -508,6 +519,10 @@ class ManifestChoice(Frozen):
         description="Predicted choices only: the p50 lies in [low_ms, high_ms] with the stated coverage",
     )
     method: Method
+    runtime: str | None = Field(
+        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
+    )
+    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 
 class ManifestProfile(Frozen):
@@ -529,7 +544,7 @@ class Manifest(Frozen):
         },
     )
 
-    schema_version: Literal["1.0"] = "1.0"  # MANIFEST_SCHEMA_VERSION, as a type
+    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
     model: str
     version: str
     created_at: datetime

@@ -236,6 +236,10 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         min_free_memory_mb=math.ceil(mem / policy.memory_safety_factor)
         if mem is not None
         else None,
+        # A profile may run several formats (Core AI and Core ML on iOS 27): the app
+        # must know which runtime, and from which OS, each choice needs.
+        runtime=c.variant.format,
+        min_os=c.variant.recipe.deployment_target if c.variant.recipe else None,
     )
 
 
