@@ -33,6 +33,7 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -774,8 +775,17 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float | None = None,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+
+        ``baseline_primaries`` (profile id to format:recipe) break ties.
+        """
         if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
             raise UsageError(
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
@@ -788,8 +798,10 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
             compute_units=self.compute_units(),
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
@@ -800,7 +812,9 @@ class Pipeline:
                     measurements=self._adapted(
                         profile, [m for m in results.measurements if m.profile_id == profile.id]
                     ),
-                    policy=policy,
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
