@@ -19,7 +19,12 @@ MANIFEST_SCHEMA_VERSION = "1.0"
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
 Transport = Literal["local", "ssh", "adb", "mac-host"]
-MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
+# "device_failed": the device or its transport failed (retried, then quarantined), not the
+# model; a profile with one is "device_failed", never "unsupported" (issue 10).
+MeasurementStatus = Literal[
+    "ok", "unsupported", "oom", "load_failed", "timeout", "error", "device_failed"
+]
+PlanStatus = Literal["supported", "unsupported", "not_measured", "device_failed", "not_converted"]
 Method = Literal["measured", "predicted"]
 
 
@@ -376,7 +381,7 @@ class Rejection(Frozen):
 
 class Plan(Frozen):
     profile_id: str
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     method: Method | None = None
     choices: tuple[Choice, ...] = ()
     rejected: tuple[Rejection, ...] = ()
@@ -444,7 +449,7 @@ class ManifestChoice(Frozen):
 
 
 class ManifestProfile(Frozen):
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     choices: tuple[ManifestChoice, ...] = Field(
         (), description="Primary first, then fallbacks in the order an app should try them"
     )

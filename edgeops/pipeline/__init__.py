@@ -42,6 +42,7 @@ from edgeops.models import (
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.samples import build_samples
 from edgeops.plugin_manager import (
     answers_by_plugin,
@@ -279,6 +280,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -489,7 +495,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
