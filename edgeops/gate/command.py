@@ -43,7 +43,7 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         "--summary",
         type=Path,
         metavar="FILE",
-        help="write a Markdown summary, e.g. $GITHUB_STEP_SUMMARY",
+        help="append a Markdown summary, e.g. $GITHUB_STEP_SUMMARY",
     )
     p.add_argument(
         "--threshold-pct",
@@ -110,12 +110,15 @@ def _profile_threshold(text: str) -> tuple[str, float]:
 def cmd_gate(args: argparse.Namespace) -> int:
     from edgeops.files import write_text
     from edgeops.gate.compare import gate
+    from edgeops.gate.inputs import check_gate_input
     from edgeops.gate.output import junit_xml, markdown_summary, report_json, rich_tables
     from edgeops.pipeline.bundle import read_results
 
     settings = _settings(args)
     _same_schema(args.baseline, args.current)
     baseline, current = read_results(args.baseline), read_results(args.current)
+    check_gate_input(baseline, f"--baseline {args.baseline}")
+    check_gate_input(current, f"--current {args.current}")
     report = gate(
         baseline,
         current,
@@ -125,7 +128,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.junit:
         write_text(args.junit, junit_xml(report))
     if args.summary:
-        write_text(args.summary, markdown_summary(report))
+        # Appended, as CI step summaries are: a job's earlier steps wrote there too.
+        with open(args.summary, "a") as summary:
+            summary.write(markdown_summary(report))
     if args.json:
         sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
     else:
@@ -178,6 +183,6 @@ def _schema_version(path: Path) -> str | None:
     file = path / "results.json" if path.is_dir() else path
     try:
         data = json.loads(file.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None  # read_results reports a missing or broken file in its own words
     return str(data.get("schema_version")) if isinstance(data, dict) else None

@@ -171,6 +171,10 @@ def read_results(path: Path) -> Results:
         raise ResultsError(
             f"{path} is not JSON ({exc}); pass the results.json a run wrote"
         ) from exc
+    except RecursionError as exc:
+        raise ResultsError(
+            f"{path} is nested too deeply to be a results file; pass the results.json a run wrote"
+        ) from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
     from edgeops.models import RESULTS_SCHEMA_VERSION
 
