@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_gate import Primary, lognormal, run
 
 from edgeops.cli import main
 from edgeops.gate.compare import EXIT_USAGE
-
-from test_gate import Primary, lognormal, run
 
 
 def _write(tmp_path: Path, name: str, data: dict[str, Any] | str) -> Path:
@@ -100,6 +99,9 @@ def test_summary_is_appended_to(tmp_path: Path) -> None:
     base = _write(tmp_path, "base", _good())
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n")
-    assert main(["gate", "--baseline", str(base), "--current", str(base), "--summary", str(summary)]) == 0
+    assert (
+        main(["gate", "--baseline", str(base), "--current", str(base), "--summary", str(summary)])
+        == 0
+    )
     text = summary.read_text()
     assert text.startswith("# earlier step\n") and "edgeops gate" in text

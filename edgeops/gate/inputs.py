@@ -25,7 +25,7 @@ def check_gate_input(results: Results, name: str) -> None:
     for v in results.variants:
         if v.size_bytes is not None and v.size_bytes < 0:
             raise ResultsError(f"{name}: variant {v.name} has size {v.size_bytes}; re-run it")
-        for metric, value in (v.quality.metrics.items() if v.quality else ()):
+        for metric, value in v.quality.metrics.items() if v.quality else ():
             if not math.isfinite(value):
                 raise ResultsError(
                     f"{name}: variant {v.name} has quality {metric} = {value}; "
@@ -43,8 +43,7 @@ def check_gate_input(results: Results, name: str) -> None:
         bad = next((s for s in m.samples_ms if not (math.isfinite(s) and s > 0)), None)
         if bad is not None:
             raise ResultsError(
-                f"{where} has a sample of {bad} ms; samples are positive and finite: "
-                "re-measure it"
+                f"{where} has a sample of {bad} ms; samples are positive and finite: re-measure it"
             )
         for figure in ("p50_ms", "p90_ms", "p99_ms"):
             value = getattr(m, figure)
