@@ -159,7 +159,7 @@ class History:
         A run still running in another process is not one (resuming it would measure twice).
         """
         for run in self.runs():
-            if run.status in {"interrupted", "failed", "dead"}:
+            if run.status in {"interrupted", "failed", "dead", "device_failed"}:
                 return run.run_id
         return None
 
