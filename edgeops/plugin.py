@@ -79,6 +79,7 @@ from edgeops.models import (
 from edgeops.pipeline.factories import import_factory
 from edgeops.pipeline.names import check_name, inside
 from edgeops.pipeline.samples import sample_feeds
+from edgeops.pipeline.sweep import RecipeFamily
 from edgeops.quality import compare_with_reference, snr_db
 from edgeops.quiet import QUIET_ENV, quiet
 
@@ -108,6 +109,7 @@ __all__ = [
     "ProbeError",
     "Quality",
     "Recipe",
+    "RecipeFamily",
     "RecipeStep",
     "ReferenceOutputs",
     "Results",
