@@ -495,14 +495,18 @@ def cmd_devices(args: argparse.Namespace) -> int:
         "lease",
     ):
         table.add_column(column, overflow="fold")
+    from rich.markup import escape
+
     for r in rows:
-        table.add_row(
+        cells = (
             r["name"], r["transport"], r["address"] or "", r["profile"],
             "yes" if r["reachable"] else f"no: {r['error']}",
             " / ".join(str(r["facts"].get(k, "")) for k in ("os", "cpu", "ram_mb") if r["facts"].get(k)),
             ", ".join(f"{k} {v}" for k, v in r["facts"].get("runtimes", {}).items()),
             r["lease"],
         )  # fmt: skip
+        # Names and errors from the inventory and devices are text, never rich markup.
+        table.add_row(*(escape(str(c)) for c in cells))
     _console().print(table)
     return 0
 
