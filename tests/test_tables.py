@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_gate import Primary, lognormal, run
 
 from edgeops.cli import main
-
-from test_gate import Primary, lognormal, run
 
 
 def test_report_prints_markup_in_names_as_text(
