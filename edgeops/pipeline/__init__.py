@@ -32,6 +32,7 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -702,6 +703,11 @@ class Pipeline:
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
@@ -741,3 +747,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))
