@@ -148,3 +148,25 @@ def test_resume_keeps_the_inventory_and_retries_a_failed_board(tmp_path: Path, m
     assert all(m["status"] == "ok" for m in summary["measurements"])
     assert [p["status"] for p in summary["plans"]] == ["supported"]
     assert [r["status"] for r in history(tmp_path)] == ["ok"]
+
+
+def test_sigkill_takes_the_probe_on_an_ssh_board_with_it(tmp_path: Path, make_sshd) -> None:
+    board = make_sshd()
+    devices = inventory(tmp_path / "devices.toml", {"pi": (board, "rpi5")})
+    rounds = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "4")
+    process = start_ship(
+        tmp_path, MODEL, "-p", "rpi5", "--devices", str(devices), *rounds, env=env_for(tmp_path)
+    )
+    wait_for_rounds(tmp_path, 1)
+    remote = board.root  # the board's files, pushed probe and models included, live here
+    deadline = time.time() + 30
+    while not probes_of(remote) and time.time() < deadline:
+        time.sleep(0.02)
+    assert probes_of(remote), "no probe was running on the board"
+    process.kill()
+    process.wait()
+    deadline = time.time() + 2
+    while probes_of(remote) and time.time() < deadline:
+        time.sleep(0.05)
+    # The board's watchdog saw the session close and killed the probe.
+    assert probes_of(remote) == []

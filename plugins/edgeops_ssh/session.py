@@ -76,8 +76,17 @@ _CHUNK_BYTES = 1 << 16
 # - `wait` turns a death by signal into exit code 128+N. OpenSSH reports such a death
 #   as "exit-signal", which paramiko does not read, and 137 (SIGKILL) is how the
 #   measurement parser recognises the OOM killer's work.
-# The command gets no stdin (an asynchronous command reads /dev/null); none needs one.
-_WRAPPER = '"$@" & printf "<%s:%s>" "$0" "$!" >&2; wait "$!"'
+# - a watchdog reads the channel's stdin, which we never write to or close: it
+#   ends only when sshd closes the session because this process died (even by
+#   SIGKILL) or its connection dropped, and then kills the command, so a probe
+#   never measures on after its run is gone while the lease is taken over. It is
+#   itself killed once the command ends.
+# The command gets no stdin (/dev/null); none needs one.
+_WRAPPER = (
+    'exec 3<&0; "$@" </dev/null & c=$!; printf "<%s:%s>" "$0" "$c" >&2; '
+    '(read -r _ <&3; kill -9 "$c" 2>/dev/null) & w=$!; '
+    'wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
+)
 _SHA256_SCRIPT = (
     "import hashlib, sys\n"
     "h = hashlib.sha256()\n"
