@@ -10,13 +10,54 @@ samples per measurement (``max_runs`` 500 per round).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+from typing import Any
 
 from edgeops.errors import ResultsError
 from edgeops.models import Results
 
 MAX_SAMPLES_PER_MEASUREMENT = 100_000
 MAX_SAMPLES_PER_RUN = 2_000_000
+# 2 M samples are about 40 MB of JSON (52 MB indented, as a bundle writes it); a
+# file far past that is not a run's results, and is refused before it is parsed.
+MAX_FILE_BYTES = 128 * 1024 * 1024
+
+
+def read_raw(path: Path, name: str) -> Any:
+    """The parsed JSON of a results file or bundle, or None where read_results will say why.
+
+    Sizes are checked here, before pydantic builds a model of every sample: an
+    11 M-sample file took 47 s and 650 MB to be refused after validation.
+    """
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise ResultsError(
+                f"{name} is {file.stat().st_size / 2**20:.0f} MB, over the gate's "
+                f"{MAX_FILE_BYTES / 2**20:.0f} MB bound; pass the results.json a run wrote"
+            )
+        data = json.loads(file.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    measurements = data.get("measurements") if isinstance(data, dict) else None
+    total = 0
+    for m in measurements if isinstance(measurements, list) else ():
+        samples = m.get("samples_ms") if isinstance(m, dict) else None
+        count = len(samples) if isinstance(samples, list) else 0
+        total += count
+        if count > MAX_SAMPLES_PER_MEASUREMENT or total > MAX_SAMPLES_PER_RUN:
+            raise ResultsError(_over_bound(name, total))
+    return data
+
+
+def _over_bound(name: str, total: int) -> str:
+    return (
+        f"{name}: a measurement brings the run to {total} samples, over the gate's bound "
+        f"({MAX_SAMPLES_PER_MEASUREMENT} per measurement, {MAX_SAMPLES_PER_RUN} per run); "
+        "measure with fewer --min-runs or --rounds"
+    )
 
 
 def check_gate_input(results: Results, name: str) -> None:
@@ -35,11 +76,7 @@ def check_gate_input(results: Results, name: str) -> None:
         where = f"{name}: measurement of {m.variant_id[:8]} on {m.device_id}"
         total += len(m.samples_ms)
         if len(m.samples_ms) > MAX_SAMPLES_PER_MEASUREMENT or total > MAX_SAMPLES_PER_RUN:
-            raise ResultsError(
-                f"{where} brings the run to {total} samples, over the gate's bound "
-                f"({MAX_SAMPLES_PER_MEASUREMENT} per measurement, {MAX_SAMPLES_PER_RUN} per run); "
-                "measure with fewer --min-runs or --rounds"
-            )
+            raise ResultsError(_over_bound(name, total))
         bad = next((s for s in m.samples_ms if not (math.isfinite(s) and s > 0)), None)
         if bad is not None:
             raise ResultsError(
