@@ -291,6 +291,43 @@ class PeakMemory(Frozen):
     definition: str
 
 
+class CpuShare(Frozen):
+    """Process CPU time (user + system) over wall time during a timed loop.
+
+    100 % of one core is one core kept busy; ``percent_of_all_cores`` divides by
+    the core count, as onnxruntime_perf_test's "Avg CPU usage" does
+    (onnxruntime/test/perftest/posix/utils.cc). A figure a source does not give
+    stays None, never derived from a guessed core count.
+    """
+
+    cpu_s: float | None = None
+    wall_s: float | None = None
+    cores: int | None = None
+    percent_of_one_core: float | None = None
+    percent_of_all_cores: float | None = None
+    definition: str
+
+
+class PacedRun(Frozen):
+    """Inputs fed at a camera's rate for a while: what an app running at that rate sees.
+
+    A frame is due every 1/target_fps seconds; a frame that arrives while an
+    inference is still running is dropped, as a camera pipeline that keeps only
+    the latest frame does.
+    """
+
+    target_fps: float
+    duration_s: float
+    frames: int = Field(description="Inferences completed")
+    dropped_frames: int = Field(description="Frames that came due while an inference ran")
+    over_budget_frames: int = Field(description="Inferences that took longer than 1/target_fps")
+    achieved_fps: float
+    samples_ms: tuple[float, ...] = ()
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    cpu: CpuShare | None = None
+
+
 class Measurement(Frozen):
     variant_id: str
     device_id: str
@@ -310,6 +347,17 @@ class Measurement(Frozen):
     p90_ms: float | None = None
     p99_ms: float | None = None
     peak_mem: PeakMemory | None = None
+    cpu: CpuShare | None = Field(None, description="CPU share during the unpaced timed loop")
+    throughput_fps: float | None = Field(
+        None, description="Unpaced: timed runs over the timed loop's wall time"
+    )
+    paced: tuple[PacedRun, ...] = ()
+    warm_load_ms: float | None = Field(
+        None, description="A second load in the same process, with the file cache warm"
+    )
+    cold_load: str | None = Field(
+        None, description="What made load_ms a cold load, or why it could not be made one"
+    )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
 
