@@ -282,6 +282,19 @@ class MeasureSettings(Frozen):
     )
     threads: int | None = None
     timeout_s: float = 300.0
+    paced_fps: tuple[float, ...] = Field(
+        (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
+    )
+    paced_duration_s: float | None = Field(
+        None,
+        description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
+    )
+
+    @property
+    def paced_seconds(self) -> float:
+        if self.paced_duration_s is not None:
+            return self.paced_duration_s
+        return 2.0 * self.min_duration_s
 
 
 class PeakMemory(Frozen):
