@@ -49,6 +49,7 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
+from edgeops.quality import dead_reference
 
 
 @dataclass
@@ -216,7 +217,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return cached
+            return self._living(cached, samples)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -226,7 +227,16 @@ class Pipeline:
                 )
             return made
 
-        return self.cache.put("reference", key, build)
+        return self._living(self.cache.put("reference", key, build), samples)
+
+    @staticmethod
+    def _living(reference: ReferenceOutputs, samples: SampleSet) -> ReferenceOutputs:
+        # Before any variant is scored: against a constant reference every variant,
+        # even a 2-bit one, agrees perfectly and would ship.
+        why = dead_reference(reference, samples)
+        if why is not None:
+            raise ModelError(why)
+        return reference
 
     # ----------------------------------------------------------------------- optimize
 
