@@ -44,12 +44,35 @@ class InputSpec(Frozen):
     value_range: tuple[float, float] = (0.0, 1.0)
 
 
+class QualityFloor(Frozen):
+    metric: str
+    floor: float
+    higher_is_better: bool = True
+
+
 class QualitySpec(Frozen):
     metric: str = Field(
         description="Metric name the floor applies to, e.g. iou, top1_agreement, snr_db"
     )
     floor: float = Field(description="Lowest acceptable value of the metric")
     higher_is_better: bool = True
+    floors: tuple[QualityFloor, ...] = Field(
+        (), description="More floors a variant must meet as well: no one metric decides alone"
+    )
+    user_metric: str | None = Field(
+        None,
+        description="'file.py:function' called with (outputs, reference, labels); its value is "
+        "the metric named after the function",
+    )
+    user_metric_sha256: str | None = Field(None, description="The user metric's code, for caches")
+
+    def all_floors(self) -> tuple[QualityFloor, ...]:
+        return (
+            QualityFloor(
+                metric=self.metric, floor=self.floor, higher_is_better=self.higher_is_better
+            ),
+            *self.floors,
+        )
 
 
 class ModelSpec(Frozen):
@@ -63,6 +86,11 @@ class ModelSpec(Frozen):
     inputs: tuple[InputSpec, ...] = ()
     samples: str | None = Field(None, description="Folder of .npy/.npz, or 'file.py:function'")
     sample_count: int = 16
+    labels: str | None = Field(
+        None,
+        description="Ground truth per sample, in the samples' order: a folder of .npy or "
+        "'file.py:function'; the report ranks samples against it too",
+    )
     quality: QualitySpec
     recipes: tuple[str, ...] | None = Field(
         None, description="Restrict the sweep to these recipe names"
@@ -99,6 +127,11 @@ class ReferenceOutputs(Frozen):
     sha256: str
     framework: str
     output_names: tuple[str, ...]
+    label_metrics: dict[str, float] = Field(
+        {},
+        description="The reference's own accuracy against the labels (and the user metric), "
+        "so the loss a variant causes shows beside it",
+    )
 
 
 # --------------------------------------------------------------------------- artifacts

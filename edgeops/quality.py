@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from edgeops.models import Quality, ReferenceOutputs, SampleSet, Task
+from edgeops.models import ModelSpec, Quality, QualitySpec, ReferenceOutputs, SampleSet, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +36,8 @@ HIGHER_IS_BETTER = {
     "cosine": True,
     "ssim": True,
     "psnr_db": True,
+    "top1_accuracy": True,
+    "miou_labels": True,
 }
 
 # SSIM as Wang et al. 2004 (IEEE TIP 13(4)) define it and scikit-image computes it with
@@ -63,8 +65,14 @@ def compare(
     reference: Sequence[Sequence[np.ndarray]],
     outputs: Sequence[Sequence[np.ndarray]],
     where: Literal["host", "host-estimate", "device"] = "host",
+    labels: Sequence[np.ndarray] | None = None,
+    quality_spec: QualitySpec | None = None,
 ) -> Quality:
-    """``reference[i][k]`` and ``outputs[i][k]``: output k on sample i."""
+    """``reference[i][k]`` and ``outputs[i][k]``: output k on sample i.
+
+    With ``labels`` (ground truth per sample) the accuracy against them is added
+    (``label_metrics``); with a ``quality_spec`` naming a user metric, that too.
+    """
     import numpy as np
 
     if len(reference) != len(outputs):
@@ -101,29 +109,121 @@ def compare(
             )
             for r, o in zip(firsts_ref, firsts_out, strict=True)
         )
+    higher = {k: HIGHER_IS_BETTER[k] for k in metrics}
+    if labels is not None:
+        for name, value in label_metrics(task, firsts_out, labels).items():
+            metrics[name], higher[name] = value, True
+    if quality_spec is not None and quality_spec.user_metric is not None:
+        name = quality_spec.metric
+        metrics[name] = user_metric_value(quality_spec.user_metric, outputs, reference, labels)
+        higher[name] = quality_spec.higher_is_better
     return Quality(
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
-        higher_is_better={k: HIGHER_IS_BETTER[k] for k in metrics},
+        higher_is_better=higher,
         where=where,
         sample_count=len(reference),
     )
 
 
+def label_metrics(
+    task: Task, firsts: Sequence[np.ndarray], labels: Sequence[np.ndarray]
+) -> dict[str, float]:
+    """Accuracy of the first output against ground truth: top-1 or mIoU, by task.
+
+    Classification labels are class indices (one per sample, or one per batch
+    row); segmentation labels are per-pixel class maps of the output's spatial
+    shape. Other tasks have no label metric here; a user metric covers them.
+    """
+    import numpy as np
+
+    if len(labels) < len(firsts):
+        raise ValueError(f"{len(labels)} labels for {len(firsts)} samples; give one per sample")
+    if task == "classification":
+        hits = [
+            np.argmax(o.reshape(o.shape[0], -1), -1) == np.asarray(y).reshape(-1)
+            for o, y in zip(firsts, labels, strict=False)
+        ]
+        return {"top1_accuracy": float(np.mean(np.concatenate(hits)))}
+    if task == "segmentation":
+        scores = []
+        for output, label in zip(firsts, labels, strict=False):
+            predicted = segmentation_labels(output)
+            truth = np.asarray(label).astype(np.int64).reshape(predicted.shape)
+            scores.append(iou(truth, predicted))
+        return {"miou_labels": _mean(scores)}
+    return {}
+
+
+def user_metric_value(
+    source: str,
+    outputs: Sequence[Sequence[np.ndarray]],
+    reference: Sequence[Sequence[np.ndarray]],
+    labels: Sequence[np.ndarray] | None,
+) -> float:
+    """Call the user's ``file.py:function(outputs, reference, labels)``; it returns one number."""
+    import math
+
+    from edgeops.errors import ModelError
+    from edgeops.pipeline.factories import import_factory
+
+    function = import_factory(source, ModelError, "metric")
+    value = function([list(o) for o in outputs], [list(r) for r in reference], labels)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ModelError(
+            f"metric {source} returned {type(value).__name__}, not a number; return one float"
+        ) from None
+    if not math.isfinite(number):
+        raise ModelError(f"metric {source} returned {number}; return a finite number")
+    return number
+
+
 def compare_with_reference(
-    task: Task,
+    task: Task | ModelSpec,
     reference: ReferenceOutputs,
     outputs: Sequence[Sequence[np.ndarray]],
     where: Literal["host", "host-estimate", "device"] = "host",
 ) -> Quality:
-    """``compare`` against the reference outputs file; ``outputs[i][k]`` is output k on sample i."""
-    from edgeops.pipeline.samples import load_arrays
+    """``compare`` against the reference outputs file; ``outputs[i][k]`` is output k on sample i.
+
+    Given the whole ``ModelSpec``, its labels and user metric are scored too.
+    """
+    from edgeops.pipeline.samples import load_arrays, load_labels
 
     arrays = load_arrays(reference.path)
     expected = [
         [arrays[f"{k}/{i}"] for k in range(len(reference.output_names))]
         for i in range(len(outputs))
     ]
+    if isinstance(task, ModelSpec):
+        spec = task
+        labels = load_labels(spec, len(outputs)) if spec.labels else None
+        return compare(
+            spec.task, expected, outputs, where=where, labels=labels, quality_spec=spec.quality
+        )
     return compare(task, expected, outputs, where=where)
+
+
+def reference_label_metrics(spec: ModelSpec, reference: ReferenceOutputs) -> dict[str, float]:
+    """The reference model's own accuracy against the labels, and its user metric."""
+    from edgeops.pipeline.samples import load_arrays, load_labels
+
+    if not spec.labels and spec.quality.user_metric is None:
+        return {}
+    arrays = load_arrays(reference.path)
+    count = len({key.rsplit("/", 1)[1] for key in arrays})
+    outputs = [
+        [arrays[f"{k}/{i}"] for k in range(len(reference.output_names))] for i in range(count)
+    ]
+    labels = load_labels(spec, count) if spec.labels else None
+    quality = compare(spec.task, outputs, outputs, labels=labels, quality_spec=spec.quality)
+    names = {
+        "top1_accuracy",
+        "miou_labels",
+        spec.quality.metric if spec.quality.user_metric else "",
+    }
+    return {k: v for k, v in quality.metrics.items() if k in names}
 
 
 def snr_db(reference: np.ndarray, output: np.ndarray) -> float:
@@ -324,14 +424,38 @@ def _mean(values: object) -> float:
     return float(sum(items) / len(items)) if items else float("nan")
 
 
-def meets_floor(quality: Quality | None, metric: str, floor: float) -> tuple[bool, str | None]:
+def meets_floor(
+    quality: Quality | None, metric: str, floor: float, higher_is_better: bool | None = None
+) -> tuple[bool, str | None]:
     """Whether ``quality`` meets ``floor``; when not, the reason in words."""
     if quality is None:
         return False, "no quality figure"
     if metric not in quality.metrics:
         return False, f"metric {metric!r} not computed (have {', '.join(sorted(quality.metrics))})"
     value = quality.metrics[metric]
-    higher = quality.higher_is_better.get(metric, True)
+    higher = quality.higher_is_better.get(
+        metric, True if higher_is_better is None else higher_is_better
+    )
     if (value >= floor) if higher else (value <= floor):
         return True, None
     return False, f"{metric} {value:.4g} {'<' if higher else '>'} floor {floor:g}"
+
+
+def meets_floors(quality: Quality | None, spec: QualitySpec) -> tuple[bool, list[str]]:
+    """Whether ``quality`` meets every floor of ``spec``; when not, each failure in words.
+
+    Every floor counts: a W8A8 segmenter with IoU 0.922 but SNR 6.5 dB fails
+    ``snr_db >= 20`` even though it passes ``iou >= 0.9``.
+    """
+    reasons = []
+    for floor in spec.all_floors():
+        ok, why = meets_floor(quality, floor.metric, floor.floor, floor.higher_is_better)
+        if not ok and why:
+            reasons.append(why)
+    return not reasons, reasons
+
+
+def floors_text(spec: QualitySpec) -> str:
+    return ", ".join(
+        f"{f.metric} {'≥' if f.higher_is_better else '≤'} {f.floor:g}" for f in spec.all_floors()
+    )

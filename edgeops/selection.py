@@ -28,7 +28,7 @@ from edgeops.models import (
     SelectionPolicy,
     Variant,
 )
-from edgeops.quality import meets_floor
+from edgeops.quality import meets_floors
 
 
 def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
@@ -147,9 +147,7 @@ def _reasons_against(
     if m.status != "ok":
         return [f"{m.status}: {m.error}" if m.error else m.status]
     reasons = []
-    ok, why = meets_floor(variant.quality, policy.quality.metric, policy.quality.floor)
-    if not ok and why:
-        reasons.append(why)
+    reasons.extend(meets_floors(variant.quality, policy.quality)[1])
     mem = m.peak_mem_mb
     if memory_cap_mb is not None and mem is not None and mem > memory_cap_mb:
         reasons.append(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edgeops.models import Measurement, Plan, Results, Variant
+from edgeops.quality import floors_text
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -137,7 +138,7 @@ def markdown_report(results: Results) -> str:
         f"# {spec.name} {spec.version}",
         "",
         f"Run `{results.run_id}` at {results.created_at:%Y-%m-%d %H:%M:%S} UTC, edgeops {results.edgeops_version}.",
-        f"Quality floor: {spec.quality.metric} ≥ {spec.quality.floor:g}, on "
+        f"Quality floor: {floors_text(spec.quality)}, on "
         + (
             f"{results.samples.count} {'SYNTHETIC (random) ' if results.samples.synthetic else ''}samples "
             f"from {results.samples.origin}"

@@ -49,7 +49,7 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
-from edgeops.quality import dead_reference
+from edgeops.quality import dead_reference, reference_label_metrics
 
 
 @dataclass
@@ -217,7 +217,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return self._living(cached, samples)
+            return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -227,16 +227,20 @@ class Pipeline:
                 )
             return made
 
-        return self._living(self.cache.put("reference", key, build), samples)
+        return self._living(self.cache.put("reference", key, build), samples, spec)
 
     @staticmethod
-    def _living(reference: ReferenceOutputs, samples: SampleSet) -> ReferenceOutputs:
+    def _living(
+        reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    ) -> ReferenceOutputs:
         # Before any variant is scored: against a constant reference every variant,
         # even a 2-bit one, agrees perfectly and would ship.
         why = dead_reference(reference, samples)
         if why is not None:
             raise ModelError(why)
-        return reference
+        return reference.model_copy(
+            update={"label_metrics": reference_label_metrics(spec, reference)}
+        )
 
     # ----------------------------------------------------------------------- optimize
 
@@ -367,6 +371,9 @@ class Pipeline:
             results.reference.sha256,
             results.samples.sha256,
             results.spec.task,
+            # Labels and a user metric add metrics; a change in either is a new score.
+            _origin_hash(results.spec.labels) if results.spec.labels else None,
+            results.spec.quality.user_metric_sha256,
         )
         quality = self.cache.get_value("quality", key, Quality)
         if quality is not None:

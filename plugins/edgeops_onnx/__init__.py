@@ -103,4 +103,4 @@ def edgeops_evaluate(
     if variant.format != FORMAT or variant.path is None:
         return None
     _, outputs = running.run_onnx(variant.path, samples)
-    return compare_with_reference(spec.task, reference, outputs)
+    return compare_with_reference(spec, reference, outputs)

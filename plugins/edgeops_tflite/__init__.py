@@ -121,7 +121,7 @@ def edgeops_evaluate(
     if variant.format != FORMAT or variant.path is None:
         return None
     outputs = running.run_on_samples(variant.path, samples)
-    quality = compare_with_reference(spec.task, reference, outputs)
+    quality = compare_with_reference(spec, reference, outputs)
     floor = recipes.MISCONVERSION_SNR_DB.get(variant.recipe.name if variant.recipe else "fp32")
     snr = quality.metrics["snr_db"]
     if floor is not None and snr < floor:
