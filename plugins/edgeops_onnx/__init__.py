@@ -20,7 +20,7 @@ from edgeops.plugin import (
     write_bytes,
 )
 
-from . import convert, recipes, running
+from . import convert, recipes, running, work
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("onnx", "onnxruntime", "torch", "onnxscript")
@@ -44,6 +44,7 @@ def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | N
         inputs=spec.inputs or convert.graph_inputs(model),
         output_names=convert.graph_outputs(model),
         params=convert.parameter_count(model),
+        macs=work.count_macs(model),
     )
 
 
@@ -91,9 +92,16 @@ def edgeops_optimize(
         return None
     out = workdir / f"{recipe.name}.onnx"
     recipes.apply(recipe, artifact.path, out, samples)
+    import onnx
+
+    # Counted again from the variant's own file: a recipe that changed the graph shows it.
+    model = onnx.load(str(out), load_external_data=False)
     return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
-    )
+        update={
+            "id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None,
+            "params": convert.parameter_count(model), "macs": work.count_macs(model),
+        }
+    )  # fmt: skip
 
 
 @hookimpl

@@ -27,7 +27,7 @@ from edgeops.plugin import (
     write_bytes,
 )
 
-from . import convert, recipes, running
+from . import convert, recipes, running, work
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "onnx2tf", "onnxsim")
@@ -45,7 +45,14 @@ def edgeops_convert(
 ) -> Artifact | None:
     if target != FORMAT:
         return None
-    return convert.convert(spec, workdir, artifacts)
+    artifact = convert.convert(spec, workdir, artifacts)
+    return _with_work(artifact) if artifact is not None else None
+
+
+def _with_work(artifact: Artifact) -> Artifact:
+    assert artifact.path is not None
+    macs, params = work.count_work(artifact.path)
+    return artifact.model_copy(update={"macs": macs, "params": params})
 
 
 @hookimpl
@@ -109,8 +116,10 @@ def edgeops_optimize(
         return None
     out = workdir / f"{recipe.name}.tflite"
     recipes.apply(recipe, artifact.path, out, samples)
-    return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
+    return _with_work(
+        artifact.model_copy(
+            update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
+        )
     )
 
 
