@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         SelectionPolicy,
         Variant,
     )
+    from edgeops.pipeline.sweep import RecipeFamily
 
 PROJECT = "edgeops"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -109,6 +110,16 @@ def edgeops_recipe_catalog() -> list[str]:  # type: ignore[empty-body]
 
     A config's ``recipes = [...]`` is checked against the union before any work, so a
     typo is an error naming the known ones, not a silently smaller sweep. Collected.
+    """
+
+
+@hookspec
+def edgeops_recipe_families() -> list[RecipeFamily]:  # type: ignore[empty-body]
+    """Kinds of recipe this plugin makes from typed parameters, for ``[[sweep]]`` tables.
+
+    A family (``edgeops.plugin.RecipeFamily``) names its format, its step classes in
+    order and fixed recipe fields; a table's keys are those steps' fields. The
+    pipeline stamps the recipes it expands with this plugin as their owner. Collected.
     """
 
 

@@ -96,6 +96,10 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    sweep: tuple[dict[str, Any], ...] = Field(
+        (),
+        description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",
+    )
 
     @property
     def source_path(self) -> Path:
@@ -264,6 +268,14 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
+    pruned: dict[str, str] = Field(
+        {},
+        description="Profile ids ('*' for every profile) this variant was ruled out for "
+        "before any device time, each with the reason",
+    )
+
+    def pruned_for(self, profile_id: str) -> str | None:
+        return self.pruned.get(profile_id) or self.pruned.get("*")
 
     @property
     def name(self) -> str:

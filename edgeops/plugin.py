@@ -69,6 +69,7 @@ from edgeops.models import (
 )
 from edgeops.pipeline.factories import import_factory
 from edgeops.pipeline.samples import sample_feeds
+from edgeops.pipeline.sweep import RecipeFamily
 from edgeops.quality import compare_with_reference, snr_db
 from edgeops.quiet import QUIET_ENV, quiet
 
@@ -99,6 +100,7 @@ __all__ = [
     "ProbeError",
     "Quality",
     "Recipe",
+    "RecipeFamily",
     "RecipeStep",
     "ReferenceOutputs",
     "Results",

@@ -62,7 +62,13 @@ class _Run:
         self.args = args
         self.pm = pm
         self.workspace = Workspace(args.workspace)
-        self.pipeline = Pipeline(pm, self.workspace)
+        self.pipeline = Pipeline(
+            pm,
+            self.workspace,
+            jobs=getattr(args, "jobs", 1),
+            task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
+            worker_memory_mb=getattr(args, "worker_memory_mb", None),
+        )
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
@@ -127,6 +133,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if results is None:
                 results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
                 results = run.pipeline.optimize(results)
+                if not args.no_prune:
+                    results = run.pipeline.prune(results, safety)
                 journal.save_stage(results)
             results = run.pipeline.measure(
                 results,
@@ -268,6 +276,57 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from edgeops.pipeline import Pipeline
+
+    spec, _ = load_spec(args.model)
+    if not spec.sweep:
+        raise UsageError(
+            f"{args.model} has no [[sweep]] table; without one, `ship` makes the recipes "
+            "the backends propose"
+        )
+    pipeline = Pipeline(make_plugin_manager(), Workspace(args.workspace))
+    expansion = pipeline.sweep(spec)
+    if args.json:
+        _print_json(
+            {
+                "schema_version": "1.0",
+                "variants": [r.model_dump(mode="json") for r in expansion.recipes],
+                "dropped": [d.__dict__ for d in expansion.dropped],
+                "families": expansion.families,
+            }
+        )
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    made = Table(title=f"{len(expansion.recipes)} variant(s) from {len(spec.sweep)} table(s)")
+    for column in ("recipe", "parameters"):
+        made.add_column(column, overflow="fold")
+    for recipe in expansion.recipes:
+        params = "; ".join(
+            [f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps]
+            + [
+                f"{k}={v}"
+                for k, v in (
+                    ("deployment_target", recipe.deployment_target),
+                    ("compute_precision", recipe.compute_precision),
+                )
+                if v
+            ]
+        )
+        made.add_row(recipe.id, params)
+    console.print(made)
+    if expansion.dropped:
+        dropped = Table(title=f"{len(expansion.dropped)} combination(s) dropped")
+        for column in ("name", "why"):
+            dropped.add_column(column, overflow="fold")
+        for d in expansion.dropped:
+            dropped.add_row(d.name, d.reason)
+        console.print(dropped)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     _report_run(read_results(args.results), None, args.json)
     return 0
@@ -331,18 +390,35 @@ def _show_profile(profile: DeviceProfile) -> None:
     _console().print(table)
 
 
+def _commands_of(pm: Any, plugin_name: str) -> list[str]:
+    """The CLI commands one plugin adds (``edgeops_add_commands``)."""
+    from edgeops.plugin_manager import hook_of
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    hook_of(pm, "edgeops_add_commands", plugin_name)(subparsers=sub)
+    return sorted(sub.choices)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
-    infos = plugin_infos(make_plugin_manager())
+    pm = make_plugin_manager()
+    infos = plugin_infos(pm)
+    commands = {i.name: _commands_of(pm, i.name) for i in infos}
     if args.json:
-        _print_json([info.__dict__ for info in infos])
+        _print_json([{**info.__dict__, "commands": commands[info.name]} for info in infos])
         return 0
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "hooks"):
+    for column in ("name", "distribution", "version", "commands", "hooks"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.name, info.distribution or "", info.version or "", ", ".join(info.hooks))
+        table.add_row(
+            info.name,
+            info.distribution or "",
+            info.version or "",
+            ", ".join(commands[info.name]),
+            ", ".join(info.hooks),
+        )
     _console().print(table)
     return 0
 

@@ -8,6 +8,7 @@ tells the observer hooks where it is; it knows no backend.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -42,7 +43,10 @@ from edgeops.models import (
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
+from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     answers_by_plugin,
     declared_compute_units,
@@ -79,10 +83,22 @@ def one_line(exc: BaseException) -> str:
 
 class Pipeline:
     def __init__(
-        self, pm: pluggy.PluginManager, workspace: Workspace, leases: LeaseBook | None = None
+        self,
+        pm: pluggy.PluginManager,
+        workspace: Workspace,
+        leases: LeaseBook | None = None,
+        jobs: int | None = 1,
+        task_timeout_s: float = 1800.0,
+        worker_memory_mb: float | None = None,
     ) -> None:
+        """``jobs``: worker processes making and scoring variants (None: every core;
+        1: in this process, where inline test plugins are seen)."""
         self.pm = pm
         self.hook = pm.hook
+        self.workspace = workspace
+        self.jobs = jobs
+        self.task_timeout_s = task_timeout_s
+        self.worker_memory_mb = worker_memory_mb
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
@@ -98,6 +114,8 @@ class Pipeline:
         run_id: str | None = None,
     ) -> Results:
         self.check_recipe_names(spec.recipes)
+        if spec.sweep:
+            self.sweep(spec)  # a bad table fails now, not after every conversion
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -248,12 +266,21 @@ class Pipeline:
         assert results.samples is not None
         profiles = list(results.profiles)
         plan: list[tuple[Artifact, Recipe]] = []
+        swept = self.sweep(results.spec).recipes if results.spec.sweep else []
+        swept_formats = {r.format for r in swept}
         for artifact in results.artifacts:
             if artifact.status != "ok":
                 continue
             for recipe in self.proposed_recipes(artifact, profiles):
+                # A format the sweep covers keeps only its plain conversions from the
+                # proposals (the references every swept variant is compared with).
+                if artifact.format in swept_formats and recipe.steps:
+                    continue
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
+            plan.extend((artifact, r) for r in swept if r.format == artifact.format)
+        if (self.jobs is None or self.jobs > 1) and len(plan) > 1:
+            return self._optimize_in_workers(results, plan)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
@@ -264,6 +291,66 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def _optimize_in_workers(
+        self, results: Results, plan: list[tuple[Artifact, Recipe]]
+    ) -> Results:
+        """Make and score every variant in worker processes (workers.py)."""
+        model_mb = max((a.size_bytes or 0 for a in results.artifacts), default=0) / 2**20
+        count, budget_mb = worker_count(self.jobs, len(plan), model_mb)
+        budget_mb = self.worker_memory_mb or budget_mb
+        tasks = [Task(i, artifact, recipe) for i, (artifact, recipe) in enumerate(plan)]
+        self.hook.edgeops_stage_started(stage="optimize", total=len(tasks))
+        made: dict[int, Variant] = {}
+
+        def failed(task: Task, reason: str) -> Variant:
+            # Not cached: a crash or a hang may not happen again, so the next run retries.
+            return Artifact(
+                format=task.recipe.format,
+                recipe=task.recipe,
+                parent=task.artifact.id,
+                status="error",
+                error=reason,
+                tools=self.tools,
+                id=cache_key("optimize", task.artifact.id, task.recipe.cache_identity(), "failed"),
+            )
+
+        def finished(task: Task, variant: Variant, counted: dict[str, int]) -> None:
+            made[task.index] = variant
+            for name, value in counted.items():
+                self.stats[name] = self.stats.get(name, 0) + value
+            state = "ok" if variant.status == "ok" else f"error: {variant.error}"
+            self.hook.edgeops_stage_advanced(stage="optimize", label=f"{task.recipe.id} ({state})")
+
+        run_in_workers(
+            tasks,
+            results,
+            self.workspace.root,
+            count,
+            budget_mb,
+            self.task_timeout_s,
+            failed,
+            finished,
+        )
+        variants = [made[i] for i in range(len(tasks))]
+        failed_count = sum(v.status != "ok" for v in variants)
+        self.hook.edgeops_stage_finished(
+            stage="optimize",
+            summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
+            f"{failed_count} failed",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
+
+    def recipe_families(self) -> list[RecipeFamily]:
+        """Every plugin's recipe families, each stamped with its plugin as owner."""
+        out: list[RecipeFamily] = []
+        for owner, families in answers_by_plugin(self.pm, "edgeops_recipe_families"):
+            out.extend(dataclasses.replace(f, owner=owner) for f in families)
+        return out
+
+    def sweep(self, spec: ModelSpec) -> Expansion:
+        """The recipes ``spec``'s ``[[sweep]]`` tables make, and what they drop and why."""
+        return expand(spec.sweep, self.recipe_families())
 
     def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
         """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
@@ -418,7 +505,7 @@ class Pipeline:
         for profile in profiles.values():
             device = device_for.get(profile.id)
             for variant in ok_variants:
-                if variant.format not in profile.formats:
+                if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
                 if device is None:
                     measurements.extend(self._predict(profile, variant))
@@ -449,6 +536,24 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Rule variants out on the host before any device time (pruning.py)."""
+        factor = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else SelectionPolicy.model_fields["memory_safety_factor"].default
+        )
+        variants = prune(
+            list(results.variants), list(results.profiles), results.spec.quality, factor
+        )
+        ruled_out = sum(bool(v.pruned) for v in variants)
+        self.hook.edgeops_stage_started(stage="prune", total=0)
+        self.hook.edgeops_stage_finished(
+            stage="prune",
+            summary=f"{ruled_out} of {len(variants)} variant(s) ruled out on the host",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def remeasure(
         self,

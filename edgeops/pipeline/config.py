@@ -66,6 +66,10 @@ def _from_config(
         name=name,
         version=version,
     )
+    sweep = config.get("sweep", [])
+    if not isinstance(sweep, list) or not all(isinstance(s, dict) for s in sweep):
+        raise UsageError(f"{path}: write each sweep as a [[sweep]] table")
+    spec = spec.model_copy(update={"sweep": tuple(sweep)})
     ship = config.get("ship", {})
     defaults = ShipDefaults(
         profiles=tuple(ship.get("profiles", ())),

@@ -19,6 +19,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     Session,
@@ -107,6 +108,22 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 @hookimpl
 def edgeops_recipe_catalog() -> list[str]:
     return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
+
+
+@hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    """For [[sweep]] tables: every coremltools.optimize.coreml option is a typed field."""
+    from .steps import W8A8, LinearQuantize, Palettize, Prune
+
+    families = {
+        "palettize": (Palettize,),
+        "linear_quantize": (LinearQuantize,),
+        "prune": (Prune,),
+        "prune-palettize": (Prune, Palettize),
+        "prune-linear_quantize": (Prune, LinearQuantize),
+        "w8a8": (W8A8,),
+    }
+    return [RecipeFamily(name=n, format=FORMAT, steps=s) for n, s in families.items()]
 
 
 @hookimpl

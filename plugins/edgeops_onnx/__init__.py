@@ -12,6 +12,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     Variant,
@@ -77,6 +78,15 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     if artifact.format != FORMAT or not any(FORMAT in p.formats for p in profiles):
         return []
     return list(recipes.RECIPES)
+
+
+@hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    return [
+        RecipeFamily(name="float16", format=FORMAT, steps=(recipes.Float16,)),
+        RecipeFamily(name="quantize_dynamic", format=FORMAT, steps=(recipes.QuantizeDynamic,)),
+        RecipeFamily(name="quantize_static", format=FORMAT, steps=(recipes.QuantizeStatic,)),
+    ]
 
 
 @hookimpl

@@ -17,6 +17,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     StageError,
@@ -101,6 +102,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
     ):
         return []
     return list(recipes.recipes_for(artifact.path))
+
+
+@hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    return [RecipeFamily(name="quantize", format=FORMAT, steps=(recipes.Quantize,))]
 
 
 @hookimpl
