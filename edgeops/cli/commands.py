@@ -43,6 +43,8 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "min_runs": args.min_runs,
         "min_duration_s": args.min_duration_s,
         "threads": args.threads,
+        "paced_fps": getattr(args, "paced_fps", None),
+        "paced_duration_s": getattr(args, "paced_duration_s", None),
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
