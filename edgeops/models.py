@@ -96,6 +96,11 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    resolutions: tuple[tuple[int, int], ...] = Field(
+        (),
+        description="(height, width) sizes for the first input: `edgeops resolutions` runs "
+        "the model at each",
+    )
     sweep: tuple[dict[str, Any], ...] = Field(
         (),
         description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",

@@ -148,7 +148,14 @@ def label_metrics(
         scores = []
         for output, label in zip(firsts, labels, strict=False):
             predicted = segmentation_labels(output)
-            truth = np.asarray(label).astype(np.int64).reshape(predicted.shape)
+            truth = np.asarray(label).astype(np.int64)
+            if truth.size != predicted.size and truth.ndim >= 2:
+                # Labels drawn at another resolution (a resolution sweep): nearest, as samples.
+                from edgeops.pipeline.resolution import resize_nearest
+
+                truth = truth.reshape(truth.shape[-2:])
+                truth = resize_nearest(truth, (0, 1), predicted.shape[-2:])
+            truth = truth.reshape(predicted.shape)
             scores.append(iou(truth, predicted))
         return {"miou_labels": _mean(scores)}
     return {}

@@ -211,6 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="expand the tables only (seconds): nothing is converted or measured",
     )
+    resolutions = command(
+        "resolutions",
+        "latency against input size per profile: the model at each of [model] resolutions",
+    )
+    add_model_args(resolutions)
+    add_measure_args(resolutions)
+    resolutions.add_argument(
+        "--budget-ms",
+        type=_non_negative,
+        help="p90 latency budget for 'largest resolution within budget' (default "
+        "[model] latency_budget_ms)",
+    )
+    resolutions.add_argument(
+        "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
+    )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?")
 

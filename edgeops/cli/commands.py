@@ -329,6 +329,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resolutions(args: argparse.Namespace) -> int:
+    from edgeops.cli.resolution_command import run_resolutions
+
+    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     _report_run(read_results(args.results), None, args.json)
     return 0

@@ -13,6 +13,7 @@ from edgeops.errors import ModelError, UsageError
 from edgeops.files import sha256_tree
 from edgeops.models import ModelSpec, QualityFloor, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.resolution import parse_resolutions
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER
 
 CONFIG_NAME = "edgeops.toml"
@@ -112,6 +113,7 @@ def _from_model(
             samples=samples,
             sample_count=int(table.get("sample_count", 16)),
             labels=labels,
+            resolutions=parse_resolutions(table["resolutions"]) if "resolutions" in table else (),
             quality=quality_spec,
             recipes=tuple(table["recipes"]) if "recipes" in table else None,
             latency_budget_ms=table.get("latency_budget_ms"),

@@ -57,8 +57,10 @@ def edgeops_reference(
         outputs = running.run_torch(convert.load_factory_module(spec), spec, samples)
         names, framework = tuple(f"output_{k}" for k in range(len(outputs[0]))), "torch"
     elif spec.source_path.suffix == ".onnx":
-        convert.load_checked(spec.source_path)
-        names, outputs = running.run_onnx(spec.source_path, samples)
+        # At the spec's input shapes: a resolution sweep rebinds the source first.
+        source = workdir / "source.onnx"
+        convert.copy_onnx(spec, source)
+        names, outputs = running.run_onnx(source, samples)
         framework = "onnxruntime"
     else:
         return None
