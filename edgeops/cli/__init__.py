@@ -148,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument(
         "--no-prune",
         action="store_true",
-        help="measure every variant, even those ruled out on the host (below the quality "
-        "floor, too large, or dominated)",
+        help="measure every variant for every round: no ruling out on the host (below the "
+        "quality floor, too large, dominated) and no stopping of clearly beaten variants",
     )
     ship.add_argument(
         "--memory-safety-factor",
@@ -167,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--baseline", type=Path, help="results.json or bundle to gate against")
     ship.add_argument(
         "--max-extra-rounds", type=int, default=20, help="bound on rounds added per measurement"
+    )
+    ship.add_argument(
+        "--keep-outputs",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keep each variant's outputs on the first N samples (and its worst) for the gallery; 0 keeps none",
+    )
+    ship.add_argument(
+        "--gallery-worst",
+        type=int,
+        default=3,
+        metavar="K",
+        help="show each variant's K worst samples in report.html (default 3)",
     )
     ship.add_argument(
         "--resume",
@@ -246,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
+
+    from edgeops.studio.command import add_studio_parser
+
+    add_studio_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument("which", choices=["manifest", "results", "profile"])

@@ -24,6 +24,7 @@ from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bund
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.studio.command import cmd_studio  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
@@ -70,7 +71,14 @@ class _Run:
             jobs=getattr(args, "jobs", 1),
             task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
             worker_memory_mb=getattr(args, "worker_memory_mb", None),
+            # ship prunes and halves unless told not to; a stage run alone measures all.
+            halving=getattr(args, "no_prune", True) is False,
         )
+        for name in ("keep_outputs", "gallery_worst"):
+            if getattr(args, name, 0) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
+        self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
+        self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
@@ -466,7 +474,25 @@ def cmd_devices(args: argparse.Namespace) -> int:
             r["lease"],
         )  # fmt: skip
     _console().print(table)
+    for r in rows:
+        if r.get("places") is not None:
+            _console().print(_places_table(r))
     return 0
+
+
+def _places_table(row: dict[str, Any]) -> Any:
+    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
+    from rich.table import Table
+
+    table = Table(title=f"places of {row['name']}", title_justify="left")
+    for column in ("place", "tags", "held by", "health", "resource"):
+        table.add_column(column, overflow="fold")
+    for p in row["places"]:
+        table.add_row(
+            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
+            p["held_by"] or "free", p["health"], p["resource"] or "",
+        )  # fmt: skip
+    return table
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
@@ -479,6 +505,10 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
         "name": device.name, "transport": device.transport, "address": device.address,
         "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
     }  # fmt: skip
+    status = pm.hook.edgeops_device_status(device=device)
+    if status is not None:
+        row.update(status)
+        return row
     try:
         session = pm.hook.edgeops_connect(device=device)
         if session is None:
