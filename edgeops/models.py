@@ -97,6 +97,11 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    resolution: tuple[int, int] | None = Field(
+        None,
+        description="Set on the spec of one size of a resolution sweep: samples of another "
+        "size are resized to it (otherwise a size mismatch is an error)",
+    )
     resolutions: tuple[tuple[int, int], ...] = Field(
         (),
         description="(height, width) sizes for the first input: `edgeops resolutions` runs "

@@ -99,3 +99,22 @@ def test_three_resolutions_give_latency_against_resolution_per_profile(tmp_path)
     not_taken = json.loads(refused.stdout)["not_taken"]
     assert set(not_taken) == {"16x16", "48x64", "96x128"}
     assert all("cannot take input shape" in why for why in not_taken.values())
+
+
+def test_folder_samples_are_resized_only_for_a_resolution_run(tmp_path):
+    from edgeops.errors import SamplesError
+    from edgeops.pipeline.resolution import at_resolution
+    from edgeops.pipeline.samples import build_samples, sample_feeds
+
+    from factories import spec as make_spec
+
+    (tmp_path / "samples").mkdir()
+    np.save(tmp_path / "samples" / "a.npy", np.ones((1, 3, 16, 16), np.float32))
+    native = make_spec(samples=str(tmp_path / "samples"), sample_count=1)
+    inputs = (InputSpec(name="x", shape=(1, 3, 32, 48)),)
+    with pytest.raises(SamplesError, match="expects"):
+        build_samples(native, inputs, tmp_path)
+    sized = at_resolution(native, (InputSpec(name="x", shape=(1, 3, 16, 16)),), (32, 48))
+    samples = build_samples(sized, sized.inputs, tmp_path)
+    (feed,) = sample_feeds(samples)
+    assert feed["x"].shape == (1, 3, 32, 48) and (feed["x"] == 1).all()

@@ -234,7 +234,8 @@ class Pipeline:
         inputs = spec.inputs or artifact.inputs
         origin = spec.samples or "synthetic"
         origin_hash = _origin_hash(origin)
-        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count)
+        # With a resolution, samples of another size are resized: another set.
+        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count, spec.resolution)
         cached = self.cache.get("samples", key, SampleSet)
         if cached is not None:
             return cached

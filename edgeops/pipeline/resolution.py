@@ -86,7 +86,9 @@ def at_resolution(
     shape = list(first.shape)
     shape[h_axis], shape[w_axis] = size
     resized = first.model_copy(update={"shape": tuple(shape)})
-    return spec.model_copy(update={"inputs": (resized, *inputs[1:]), "resolutions": ()})
+    return spec.model_copy(
+        update={"inputs": (resized, *inputs[1:]), "resolutions": (), "resolution": size}
+    )
 
 
 def resize_nearest(array: Any, axes: tuple[int, int], size: tuple[int, int]) -> Any:

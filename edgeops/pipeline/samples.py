@@ -52,7 +52,9 @@ def build_samples(spec: ModelSpec, inputs: tuple[InputSpec, ...], workdir: Path)
         origin, synthetic = f"synthetic: uniform in value_range, seed {SYNTHETIC_SEED}", True
     else:
         raw = _load_raw(spec.samples, spec.sample_count, inputs)
-        feeds = [_fit(item, inputs, where) for where, item in raw]
+        feeds = [
+            _fit(item, inputs, where, resize=spec.resolution is not None) for where, item in raw
+        ]
         origin, synthetic = spec.samples, False
     if not feeds:
         raise SamplesError(f"samples {spec.samples} are empty; add .npy files or remove `samples`")
@@ -122,7 +124,9 @@ def _call_factory(source: str, count: int) -> list[Any]:
     return list(factory(count) if takes_count else factory())[:count]
 
 
-def _fit(item: Any, inputs: tuple[InputSpec, ...], where: str) -> dict[str, np.ndarray]:
+def _fit(
+    item: Any, inputs: tuple[InputSpec, ...], where: str, resize: bool = False
+) -> dict[str, np.ndarray]:
     import numpy as np
 
     if not isinstance(item, dict):
@@ -139,7 +143,7 @@ def _fit(item: Any, inputs: tuple[InputSpec, ...], where: str) -> dict[str, np.n
         array = np.asarray(item[spec.name])
         if array.shape == tuple(spec.shape[1:]) and spec.shape[:1] == (1,):
             array = array[None]  # a sample saved without its batch dimension
-        if array.shape != tuple(spec.shape):
+        if resize and array.shape != tuple(spec.shape):
             array = resized_to(array, spec)
         if array.shape != tuple(spec.shape):
             raise SamplesError(
