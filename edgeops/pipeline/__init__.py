@@ -59,7 +59,7 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
-from edgeops.quality import OUTPUTS_FILE
+from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
 from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
 
 
@@ -237,7 +237,8 @@ class Pipeline:
         inputs = spec.inputs or artifact.inputs
         origin = spec.samples or "synthetic"
         origin_hash = _origin_hash(origin)
-        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count)
+        # With a resolution, samples of another size are resized: another set.
+        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count, spec.resolution)
         cached = self.cache.get("samples", key, SampleSet)
         if cached is not None:
             return cached
@@ -249,7 +250,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return cached
+            return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -259,7 +260,20 @@ class Pipeline:
                 )
             return made
 
-        return self.cache.put("reference", key, build)
+        return self._living(self.cache.put("reference", key, build), samples, spec)
+
+    @staticmethod
+    def _living(
+        reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    ) -> ReferenceOutputs:
+        # Before any variant is scored: against a constant reference every variant,
+        # even a 2-bit one, agrees perfectly and would ship.
+        why = dead_reference(reference, samples)
+        if why is not None:
+            raise ModelError(why)
+        return reference.model_copy(
+            update={"label_metrics": reference_label_metrics(spec, reference)}
+        )
 
     # ----------------------------------------------------------------------- optimize
 
@@ -471,6 +485,9 @@ class Pipeline:
             results.reference.sha256,
             results.samples.sha256,
             results.spec.task,
+            # Labels and a user metric add metrics; a change in either is a new score.
+            _origin_hash(results.spec.labels) if results.spec.labels else None,
+            results.spec.quality.user_metric_sha256,
         )
         labels = results.spec.labels
         outputs_key = cache_key(
