@@ -109,8 +109,17 @@ def test_scores_rank_the_worst_samples_and_keep_what_the_gallery_needs(tmp_path)
     # The first two samples and every worst one are kept, and only those.
     assert kept.kept == (0, 1, 2, 4)
     with np.load(kept.path) as data:
-        assert sorted(data.files) == ["0/0", "0/1", "0/2", "0/4"]
+        outputs = sorted(k for k in data.files if not k.startswith("label/"))
+        assert outputs == ["0/0", "0/1", "0/2", "0/4"]
         assert np.array_equal(data["0/4"], outs[4])
+        # The kept samples' labels travel with them, for the gallery.
+        assert sorted(k for k in data.files if k.startswith("label/")) == [
+            "label/0",
+            "label/1",
+            "label/2",
+            "label/4",
+        ]
+        assert np.array_equal(data["label/1"], labels[1])
 
 
 def test_pareto_front_keeps_points_nothing_beats():

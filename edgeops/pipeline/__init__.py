@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -55,7 +56,7 @@ from edgeops.plugin_manager import (
     tool_versions,
 )
 from edgeops.quality import OUTPUTS_FILE
-from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Pipeline:
         self.keep_outputs = DEFAULT_KEEP
         self.worst_k = DEFAULT_WORST_K
         self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -463,6 +465,7 @@ class Pipeline:
         labels = results.spec.labels
         outputs_key = cache_key(
             "outputs",
+            OUTPUTS_FORMAT,
             key,
             self.keep_outputs,
             self.worst_k,
@@ -470,6 +473,14 @@ class Pipeline:
             _origin_hash(labels) if labels else None,
         )
         return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
 
     def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
         """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
@@ -517,9 +528,7 @@ class Pipeline:
                 outputs_dir,
                 keep=self.keep_outputs,
                 worst_k=self.worst_k,
-                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
-                if labels
-                else None,
+                labels=self._labels(results) if labels else None,
             )
 
         try:
