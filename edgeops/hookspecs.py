@@ -173,6 +173,17 @@ def edgeops_discover_devices(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
+def edgeops_device_status(device: Device) -> dict[str, Any] | None:
+    """What ``edgeops devices`` shows for ``device`` when connecting to it is not the way
+    to ask (a farm's device stands for its places): a dict with any of ``reachable``
+    (bool), ``error``, ``facts``, ``lease`` (who holds it), and ``places`` (a list of
+    dicts, one per place: ``place``, ``tags``, ``held_by``, ``health``, ``resource``),
+    shown as a table of its own. Return None to let ``edgeops devices`` connect.
+    First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
 def edgeops_connect(device: Device) -> Session | None:
     """Open a Session to ``device``, or None for another transport.
 
@@ -221,6 +232,19 @@ def edgeops_predict(
 
     The result must have ``method="predicted"``. Return None when there is no
     basis for an estimate. First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def edgeops_adapt_predictions(
+    profile: DeviceProfile, predictions: list[Measurement], measurements: list[Measurement]
+) -> list[Measurement] | None:
+    """Correct a profile's predictions from the measurements it also has.
+
+    ``measurements`` are this profile's measured figures (e.g. imported with
+    ``edgeops import --add-to``). Return the predictions corrected (still
+    ``method="predicted"``, with their intervals), or None to leave them as they are.
+    First non-None result wins.
     """
 
 

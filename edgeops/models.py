@@ -18,7 +18,8 @@ MANIFEST_SCHEMA_VERSION = "1.0"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
-Transport = Literal["local", "ssh", "adb", "mac-host"]
+# "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
+Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
 MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
 Method = Literal["measured", "predicted"]
 
@@ -240,6 +241,14 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
+    pruned: dict[str, str] = Field(
+        {},
+        description="Profile ids ('*' for every profile) this variant was ruled out for "
+        "before any device time, each with the reason",
+    )
+
+    def pruned_for(self, profile_id: str) -> str | None:
+        return self.pruned.get(profile_id) or self.pruned.get("*")
 
     @property
     def name(self) -> str:
@@ -300,6 +309,18 @@ class PeakMemory(Frozen):
     definition: str
 
 
+class Interval(Frozen):
+    """Where a predicted p50 lies with a stated probability (a prediction's uncertainty)."""
+
+    low_ms: float
+    high_ms: float
+    coverage: float | None = Field(
+        description="Share of held-out published figures such intervals are built to cover "
+        "(0.9 for a 90% split-conformal interval); None where no calibration backs it"
+    )
+    method: str = Field(description="How the interval was made, in words")
+
+
 class Measurement(Frozen):
     variant_id: str
     device_id: str
@@ -318,6 +339,9 @@ class Measurement(Frozen):
     p50_ms: float | None = None
     p90_ms: float | None = None
     p99_ms: float | None = None
+    p50_interval: Interval | None = Field(
+        None, description="Predictions only: where the true p50 is expected to lie"
+    )
     peak_mem: PeakMemory | None = None
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
@@ -366,6 +390,9 @@ class Choice(Frozen):
     compute_unit: str
     method: Method
     expected_p50_ms: float | None
+    p50_interval: Interval | None = Field(
+        None, description="For a predicted choice: the interval around expected_p50_ms"
+    )
     peak_mem_mb: float | None
     size_bytes: int | None
     quality: dict[str, float]
@@ -476,6 +503,10 @@ class ManifestChoice(Frozen):
     requires: tuple[str, ...] = ()
     min_free_memory_mb: float | None = None
     expected_p50_ms: float | None = None
+    p50_interval: Interval | None = Field(
+        None,
+        description="Predicted choices only: the p50 lies in [low_ms, high_ms] with the stated coverage",
+    )
     method: Method
 
 

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
         description="Convert, compress, measure and select ML model variants for phones and edge boards.",
+        epilog="Plugins add commands of their own (the adb backend `import`, the ssh backend "
+        "`trust`): `edgeops plugins` lists them, `edgeops COMMAND --help` explains one.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
@@ -122,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs_arg(ship)
     ship.add_argument(
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
+    )
+    ship.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="measure every variant for every round: no ruling out on the host (below the "
+        "quality floor, too large, dominated) and no stopping of clearly beaten variants",
     )
     ship.add_argument(
         "--memory-safety-factor",
@@ -228,11 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _needs_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
-    """Plugins are loaded to parse only for their own commands, or to list them in --help:
-    a core command keeps start-up to argparse alone."""
+    """Plugins are loaded to parse only for their own commands: a core command, and
+    ``edgeops --help``, keep start-up to argparse alone (plugins import pydantic)."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     words = [a for a in argv if not a.startswith("-")]
-    return not words or words[0] not in sub.choices
+    return bool(words) and words[0] not in sub.choices
 
 
 def _add_plugin_commands(parser: argparse.ArgumentParser) -> Any:

@@ -69,6 +69,8 @@ class _Run:
             jobs=getattr(args, "jobs", 1),
             task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
             worker_memory_mb=getattr(args, "worker_memory_mb", None),
+            # ship prunes and halves unless told not to; a stage run alone measures all.
+            halving=getattr(args, "no_prune", True) is False,
         )
         for name in ("keep_outputs", "gallery_worst"):
             if getattr(args, name, 0) < 0:
@@ -139,6 +141,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if results is None:
                 results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
                 results = run.pipeline.optimize(results)
+                if not args.no_prune:
+                    results = run.pipeline.prune(results, safety)
                 journal.save_stage(results)
             results = run.pipeline.measure(
                 results,
@@ -309,7 +313,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         made.add_column(column, overflow="fold")
     for recipe in expansion.recipes:
         params = "; ".join(
-            f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps
+            [f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps]
+            + [
+                f"{k}={v}"
+                for k, v in (
+                    ("deployment_target", recipe.deployment_target),
+                    ("compute_precision", recipe.compute_precision),
+                )
+                if v
+            ]
         )
         made.add_row(recipe.id, params)
     console.print(made)
@@ -386,18 +398,35 @@ def _show_profile(profile: DeviceProfile) -> None:
     _console().print(table)
 
 
+def _commands_of(pm: Any, plugin_name: str) -> list[str]:
+    """The CLI commands one plugin adds (``edgeops_add_commands``)."""
+    from edgeops.plugin_manager import hook_of
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    hook_of(pm, "edgeops_add_commands", plugin_name)(subparsers=sub)
+    return sorted(sub.choices)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
-    infos = plugin_infos(make_plugin_manager())
+    pm = make_plugin_manager()
+    infos = plugin_infos(pm)
+    commands = {i.name: _commands_of(pm, i.name) for i in infos}
     if args.json:
-        _print_json([info.__dict__ for info in infos])
+        _print_json([{**info.__dict__, "commands": commands[info.name]} for info in infos])
         return 0
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "hooks"):
+    for column in ("name", "distribution", "version", "commands", "hooks"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.name, info.distribution or "", info.version or "", ", ".join(info.hooks))
+        table.add_row(
+            info.name,
+            info.distribution or "",
+            info.version or "",
+            ", ".join(commands[info.name]),
+            ", ".join(info.hooks),
+        )
     _console().print(table)
     return 0
 
@@ -437,7 +466,25 @@ def cmd_devices(args: argparse.Namespace) -> int:
             r["lease"],
         )  # fmt: skip
     _console().print(table)
+    for r in rows:
+        if r.get("places") is not None:
+            _console().print(_places_table(r))
     return 0
+
+
+def _places_table(row: dict[str, Any]) -> Any:
+    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
+    from rich.table import Table
+
+    table = Table(title=f"places of {row['name']}", title_justify="left")
+    for column in ("place", "tags", "held by", "health", "resource"):
+        table.add_column(column, overflow="fold")
+    for p in row["places"]:
+        table.add_row(
+            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
+            p["held_by"] or "free", p["health"], p["resource"] or "",
+        )  # fmt: skip
+    return table
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
@@ -450,6 +497,10 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
         "name": device.name, "transport": device.transport, "address": device.address,
         "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
     }  # fmt: skip
+    status = pm.hook.edgeops_device_status(device=device)
+    if status is not None:
+        row.update(status)
+        return row
     try:
         session = pm.hook.edgeops_connect(device=device)
         if session is None:

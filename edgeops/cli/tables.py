@@ -50,6 +50,10 @@ def _cells(variant: Variant, m: Measurement | None, metric: str, chosen: str) ->
     status: str = m.status if m else variant.status
     if m is not None and m.method == "predicted":
         status += " (predicted)"
+        if m.p50_interval is not None:
+            i = m.p50_interval
+            cover = f"{i.coverage:.0%}" if i.coverage is not None else "uncalibrated"
+            status += f" p50 {i.low_ms:.3g}–{i.high_ms:.3g} ms ({cover})"
     return (
         variant.name,
         m.compute_unit if m else "",
@@ -131,6 +135,17 @@ def rich_tables(results: Results) -> list[Table]:
     return tables
 
 
+def _predicted_note(plan: Plan) -> list[str]:
+    if plan.method != "predicted":
+        return []
+    return [
+        "**Predicted, not measured**: no device of this profile was attached. Its p50 figures "
+        "are model predictions, each with the interval it lies in (and that interval's coverage "
+        "where published measurements calibrate it); the gate never passes on them.",
+        "",
+    ]
+
+
 def markdown_report(results: Results) -> str:
     spec = results.spec
     lines = [
@@ -159,6 +174,7 @@ def markdown_report(results: Results) -> str:
         lines += [
             f"## {_plan_caption(plan)}",
             "",
+            *_predicted_note(plan),
             "| " + " | ".join(COLUMNS) + " |",
             "|" + "---|" * len(COLUMNS),
         ]

@@ -45,7 +45,9 @@ from edgeops.models import (
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
@@ -93,6 +95,7 @@ class Pipeline:
         jobs: int | None = 1,
         task_timeout_s: float = 1800.0,
         worker_memory_mb: float | None = None,
+        halving: bool = False,
     ) -> None:
         """``jobs``: worker processes making and scoring variants (None: every core;
         1: in this process, where inline test plugins are seen)."""
@@ -102,6 +105,7 @@ class Pipeline:
         self.jobs = jobs
         self.task_timeout_s = task_timeout_s
         self.worker_memory_mb = worker_memory_mb
+        self.halving = halving
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
@@ -572,7 +576,7 @@ class Pipeline:
         for profile in profiles.values():
             device = device_for.get(profile.id)
             for variant in ok_variants:
-                if variant.format not in profile.formats:
+                if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
                 if device is None:
                     measurements.extend(self._predict(profile, variant))
@@ -603,6 +607,24 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Rule variants out on the host before any device time (pruning.py)."""
+        factor = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else SelectionPolicy.model_fields["memory_safety_factor"].default
+        )
+        variants = prune(
+            list(results.variants), list(results.profiles), results.spec.quality, factor
+        )
+        ruled_out = sum(bool(v.pruned) for v in variants)
+        self.hook.edgeops_stage_started(stage="prune", total=0)
+        self.hook.edgeops_stage_finished(
+            stage="prune",
+            summary=f"{ruled_out} of {len(variants)} variant(s) ruled out on the host",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def remeasure(
         self,
@@ -668,16 +690,30 @@ class Pipeline:
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
-        if jobs:
+        stopped: dict[int, str] = {}
+        # Successive halving: every job gets the first looks' rounds, then only the
+        # jobs no other job dominates get more (halving.py).
+        looks = first_looks(settings.rounds) if self.halving else [settings.rounds]
+        active = measure_jobs
+        for look in looks:
+            if not active:
+                break
             handled = self.hook.edgeops_execute_measurements(
-                jobs=measure_jobs, settings=settings, runner=runner
+                jobs=active, settings=settings.model_copy(update={"rounds": look}), runner=runner
             )
             if not handled:
                 raise PluginError("no installed plugin executes measurements")
+            if look < settings.rounds:
+                active, dropped = survivors(active, rounds, self.compute_units())
+                stopped.update(dropped)
         merged = []
         for i, job in enumerate(jobs):
             if rounds[i]:
                 m = merge_rounds(rounds[i])
+                if i in stopped:
+                    m = m.model_copy(
+                        update={"environment": {**m.environment, "stopped_early": stopped[i]}}
+                    )
                 self.cache.put_value("measurements", self._measurement_key(job, settings), m)
                 merged.append(m)
         merged.extend(self._unmeasurable(jobs, rounds))
@@ -745,7 +781,9 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=[m for m in results.measurements if m.profile_id == profile.id],
+                    measurements=self._adapted(
+                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    ),
                     policy=policy,
                 )
             )
@@ -757,6 +795,19 @@ class Pipeline:
         return results.model_copy(
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
+
+    def _adapted(self, profile: DeviceProfile, mine: list[Measurement]) -> list[Measurement]:
+        """Predictions corrected from the profile's measured figures, where a plugin can."""
+        predicted = [m for m in mine if m.method == "predicted"]
+        measured = [m for m in mine if m.method == "measured" and m.status == "ok"]
+        if not predicted or not measured:
+            return mine
+        adapted = self.hook.edgeops_adapt_predictions(
+            profile=profile, predictions=predicted, measurements=measured
+        )
+        if adapted is None:
+            return mine
+        return [m for m in mine if m.method != "predicted"] + list(adapted)
 
     def compute_units(self) -> dict[str, ComputeUnit]:
         return declared_compute_units(self.pm)

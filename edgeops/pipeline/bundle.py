@@ -59,6 +59,7 @@ def build_manifest(results: Results) -> Manifest:
                     expected_p50_ms=round(c.expected_p50_ms, 4)
                     if c.expected_p50_ms is not None
                     else None,
+                    p50_interval=c.p50_interval,
                     method=c.method,
                 )
                 for c in plan.choices
