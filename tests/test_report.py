@@ -180,6 +180,32 @@ def test_pipeline_keeps_outputs_as_told_and_reuses_them(tmp_path, edgeops_pm, ed
     assert "No outputs were kept" in (bundle / "report.html").read_text()
 
 
+def test_a_backend_that_keeps_no_outputs_is_not_asked_again(
+    tmp_path, edgeops_pm, edgeops_workspace, register_plugin
+):
+    from edgeops import hookimpl
+    from edgeops.models import Quality
+
+    calls = []
+
+    class NoOutputs:
+        """Scores every variant but keeps nothing, as Core ML's host estimate does."""
+
+        @hookimpl
+        def edgeops_evaluate(self, variant):
+            calls.append(variant.id)
+            return Quality(
+                metrics={"snr_db": 99.0}, higher_is_better={"snr_db": True}, sample_count=1
+            )
+
+    register_plugin(NoOutputs())
+    _, first = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=16)
+    assert len(calls) == 2 and first.outputs == ()
+    assert all(v.quality.metrics == {"snr_db": 99.0} for v in first.variants)
+    again, _ = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=16)
+    assert len(calls) == 2 and again.stats["evaluations_reused"] == 2
+
+
 def test_worker_processes_keep_outputs_as_told(tmp_path, edgeops_pm, edgeops_workspace):
     _, results = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=2, jobs=2)
     assert {o.variant_id for o in results.outputs} == {v.id for v in results.variants}

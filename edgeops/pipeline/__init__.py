@@ -506,7 +506,11 @@ class Pipeline:
         quality = self.cache.get_value("quality", key, Quality)
         labels = results.spec.labels
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
-        if quality is not None and (kept is not None or not self.keep_outputs):
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
             if kept is not None:
                 self.outputs[variant.id] = kept
@@ -542,7 +546,8 @@ class Pipeline:
                 with tempfile.TemporaryDirectory() as scratch:
                     evaluate(Path(scratch))
         except _NoOutputs:
-            pass
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
