@@ -108,8 +108,14 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
         "classification": "labels",
     }.get(task, "none")  # type: ignore[assignment]
     n_out = len(results.reference.output_names)
-    reference = outputs_by_sample(load_arrays(results.reference.path), n_out)
-    inputs = load_arrays(results.samples.path)
+    try:
+        reference = outputs_by_sample(load_arrays(results.reference.path), n_out)
+        inputs = load_arrays(results.samples.path)
+    except OSError as exc:
+        # Paths into the cache are as ship saw them (relative to its folder when the
+        # workspace is); a bundle is still whole without its gallery.
+        _warn(f"no sample gallery: {exc.strerror}: {exc.filename}; run from the folder ship ran in")
+        return None
     first_input = first_input_of(results)
     chosen: dict[str, list[str]] = {}
     for plan in results.plans:
@@ -125,7 +131,11 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
             variant = results.variant(kept.variant_id)
         except KeyError:
             continue
-        arrays = load_arrays(kept.path)
+        try:
+            arrays = load_arrays(kept.path)
+        except OSError as exc:
+            _warn(f"no gallery for {variant.name}: {exc.strerror}: {exc.filename}")
+            continue
         outputs = outputs_by_sample(arrays, n_out)
         labels |= labels_by_sample(arrays)
         wanted = list(dict.fromkeys([*kept.worst, *kept.worst_labels]))
@@ -206,6 +216,12 @@ def first_input_of(results: Results) -> InputSpec | None:
         (a.inputs for a in results.artifacts if a.status == "ok" and a.inputs), ()
     )
     return inputs[0] if inputs else None
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"edgeops: {message}\n")
 
 
 def put_file(path: Path, data: bytes) -> None:
