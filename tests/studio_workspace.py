@@ -73,7 +73,7 @@ def browser():
 
 
 class PageWatch:
-    """A page that records every JavaScript error, console error and failed request."""
+    """A page that records every JavaScript error, console error or warning and failed request."""
 
     def __init__(self, page) -> None:
         self.page = page
@@ -84,7 +84,8 @@ class PageWatch:
             "console",
             lambda msg: (
                 self.errors.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error"
+                # Errors, and warnings too: plotly logs a bad figure spec as "WARN: ...".
+                if msg.type in ("error", "warning") or msg.text.startswith("WARN")
                 else None
             ),
         )
