@@ -206,6 +206,16 @@ def edgeops_measure(
     """
 
 
+@hookspec
+def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
+    """Why ``variant`` cannot run on ``profile``'s devices at all, or None.
+
+    E.g. a Core ML variant with an iOS 17 deployment target on an iPhone X, whose
+    chip stops at iOS 16. Such a variant is ruled out for that profile before any
+    device time or prediction, with the reason. Collected from every plugin.
+    """
+
+
 @hookspec(firstresult=True)
 def edgeops_execute_measurements(
     jobs: list[MeasureJob], settings: MeasureSettings, runner: MeasureRunner

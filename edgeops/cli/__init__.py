@@ -142,11 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument(
         "--until-decided",
         action="store_true",
-        help="add rounds where the gate against --baseline is inconclusive, up to --max-extra-rounds",
+        help="add rounds where the choice of a primary, or the gate against --baseline, is "
+        "undecided, and until each primary is precise enough to gate against; up to "
+        "--max-extra-rounds",
     )
-    ship.add_argument("--baseline", type=Path, help="results.json or bundle to gate against")
     ship.add_argument(
-        "--max-extra-rounds", type=int, default=20, help="bound on rounds added per measurement"
+        "--baseline",
+        type=Path,
+        help="results.json or bundle to gate against; its primaries win ties",
+    )
+    ship.add_argument(
+        "--max-extra-rounds", type=int, default=80, help="bound on rounds added per measurement"
+    )
+    ship.add_argument(
+        "--objective",
+        choices=("fastest", "smallest", "best-quality"),
+        default="fastest",
+        help="fastest (default); smallest file, or best quality, within the latency budget",
     )
     ship.add_argument(
         "--keep-outputs",
@@ -193,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-safety-factor",
         type=_share,
         help="share of the app memory limit a model may use (default 0.5)",
+    )
+    select.add_argument(
+        "--objective", choices=("fastest", "smallest", "best-quality"), default="fastest"
     )
 
     sweep = command(

@@ -100,8 +100,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
     history = History(workspace.history_path)
     devices = discover_devices(pm, args.devices)
     results: Results | None = None
-    if args.until_decided and args.baseline is None:
-        raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
+    baseline = read_results(args.baseline) if args.baseline is not None else None
+    primaries = _primaries(baseline)
     if args.resume:
         run_id = history.last_unfinished() if args.resume == "last" else args.resume
         if run_id is None:
@@ -151,9 +151,14 @@ def cmd_ship(args: argparse.Namespace) -> int:
                 reuse_measurements=args.reuse_measurements,
                 journal=journal,
             )
-            results = run.pipeline.select(results, memory_safety_factor=safety)
+            results = run.pipeline.select(
+                results,
+                memory_safety_factor=safety,
+                objective=args.objective,
+                baseline_primaries=primaries,
+            )
             if args.until_decided:
-                results = _until_decided(run.pipeline, results, devices, args, safety)
+                results = _until_decided(run.pipeline, results, devices, args, safety, baseline)
         out = args.out or default_bundle_dir(results)
         write_bundle(results, out)
     except KeyboardInterrupt:
@@ -167,32 +172,114 @@ def cmd_ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def _primaries(results: Results | None) -> dict[str, str]:
+    """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
+    if results is None:
+        return {}
+    return {p.profile_id: p.choices[0].variant_name for p in results.plans if p.choices}
+
+
 def _until_decided(
     pipeline: Pipeline,
     results: Results,
     devices: list[Device],
     args: argparse.Namespace,
     safety: float | None,
+    baseline: Results | None,
 ) -> Results:
-    """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate.compare import undecided_comparisons
+    """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
 
-    baseline = read_results(args.baseline)
+    Three kinds of decision: a primary tied with the fastest only because the
+    interval of their ratio straddles the equivalence margin (both get the
+    rounds, measured in alternation, so the comparison stays paired); a gate
+    comparison against ``--baseline`` the sequential test has not decided (the
+    current gets the rounds its next look needs); and a primary not yet
+    precise enough to be a baseline gates can decide against.
+    """
+    from edgeops.gate.compare import GateSettings, undecided_comparisons
+    from edgeops.gate.stats import gate_ready_rounds, next_look
+    from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
+
+    settings = GateSettings()
     added: dict[tuple[str, str, str], int] = {}
     while True:
-        extra = {}
-        for todo in undecided_comparisons(baseline, results):
-            key = (todo.variant_id, todo.device_id, todo.compute_unit)
+        wanted: dict[tuple[str, str, str], int] = {}
+
+        def want(
+            key: tuple[str, str, str],
+            rounds: int | None,
+            wanted: dict[tuple[str, str, str], int] = wanted,
+        ) -> None:
             budget = args.max_extra_rounds - added.get(key, 0)
-            if todo.more_rounds and budget > 0:
-                extra[key] = min(todo.more_rounds, budget)
-        if not extra:
+            if rounds and budget > 0:
+                wanted[key] = max(wanted.get(key, 0), min(rounds, budget))
+
+        by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
+        for plan in results.plans:
+            if not plan.choices:
+                continue
+            primary = plan.choices[0]
+            m = next(
+                (
+                    x
+                    for x in results.measurements
+                    if x.profile_id == plan.profile_id
+                    and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
+                    and x.status == "ok"
+                    and x.method == "measured"
+                ),
+                None,
+            )
+            if m is None:
+                continue
+            key = (m.variant_id, m.device_id, m.compute_unit)
+            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
+            logs = log_round_medians(m)
+            # In steps to the next look, so the spread is re-estimated on the way.
+            step = next_look(len(logs)) - len(logs)
+            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
+            rival = _rival(results, plan)
+            if plan.decision == "undecided" and rival is not None:
+                ratio = ratio_interval(m, rival)
+                margin = 1.0 + (results.policy.equivalence_pct if results.policy else 5.0) / 100.0
+                more = (
+                    rounds_to_resolve(ratio, margin, cap=args.max_extra_rounds) if ratio else None
+                )
+                want(key, more)
+                want((rival.variant_id, rival.device_id, rival.compute_unit), more)
+        if baseline is not None:
+            for todo in undecided_comparisons(baseline, results, settings):
+                want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
+        wanted = {k: v for k, v in wanted.items() if k in by_key}
+        if not wanted:
             return results
-        for key, rounds in extra.items():
+        for key, rounds in wanted.items():
             added[key] = added.get(key, 0) + rounds
         results = pipeline.select(
-            pipeline.remeasure(results, devices, extra), memory_safety_factor=safety
+            pipeline.remeasure(results, devices, wanted),
+            memory_safety_factor=safety,
+            objective=args.objective,
+            baseline_primaries=_primaries(baseline),
         )
+
+
+def _rival(results: Results, plan: Any) -> Any:
+    """The fastest candidate's measurement, named in the plan's frontier, when it is not the primary."""
+    leader = min(
+        (p for p in plan.frontier if p.p50_ms is not None), key=lambda p: p.p50_ms, default=None
+    )
+    if leader is None or leader.chosen:
+        return None
+    return next(
+        (
+            m
+            for m in results.measurements
+            if m.profile_id == plan.profile_id
+            and (m.variant_id, m.compute_unit) == (leader.variant_id, leader.compute_unit)
+            and m.status == "ok"
+        ),
+        None,
+    )
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
@@ -277,7 +364,9 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(results, memory_safety_factor=args.memory_safety_factor)
+        results = run.pipeline.select(
+            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
+        )
     out = args.out or default_bundle_dir(results)
     write_bundle(results, out)
     _report_run(results, out, args.json)

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edgeops.models import Measurement, Plan, Results, Variant
+from edgeops.round_stats import p50_interval
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-COLUMNS = ("variant", "unit", "size", "quality", "p50 ms", "p90 ms", "peak MB", "status", "chosen")
+COLUMNS = (
+    "variant",
+    "unit",
+    "size",
+    "quality",
+    "p50 ms [95%]",
+    "p90 ms",
+    "peak MB",
+    "status",
+    "chosen",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,10 @@ def profile_rows(results: Results, plan: Plan) -> list[Row]:
             chosen = "no: " + "; ".join(rejected[key].reasons)
         else:
             chosen = ""
+        if any(
+            p.variant_id == m.variant_id and p.compute_unit == m.compute_unit for p in plan.frontier
+        ):
+            chosen += " (frontier)" if chosen else "frontier"
         rows.append(Row(_cells(variant, m, metric, chosen), key in rank))
     for variant in results.variants:
         if variant.id not in seen and variant.status != "ok":
@@ -59,12 +74,22 @@ def _cells(variant: Variant, m: Measurement | None, metric: str, chosen: str) ->
         m.compute_unit if m else "",
         _size(variant.size_bytes),
         f"{metric} {quality:.4f}" if quality is not None else "",
-        _num(m.p50_ms if m else None),
+        _p50(m),
         _num(m.p90_ms if m else None),
         _num(m.peak_mem_mb if m else None, 1),
         status,
         chosen,
     )
+
+
+def _p50(m: Measurement | None) -> str:
+    """The p50 over rounds with its 95% interval, where there are rounds to give one."""
+    if m is None or m.status != "ok":
+        return ""
+    interval = p50_interval(m) if m.method == "measured" else None
+    if interval is None or interval.rounds < 2:
+        return _num(m.p50_ms)
+    return f"{interval.value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
 
 
 def _variant(results: Results, variant_id: str) -> Variant | None:
@@ -86,7 +111,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _plan_caption(plan: Plan) -> str:
     if plan.status == "supported":
-        return f"{plan.profile_id}: supported ({plan.method})"
+        decision = f"; {plan.decision_note}" if plan.decision_note else ""
+        return f"{plan.profile_id}: supported ({plan.method}){decision}"
     miss = plan.nearest_miss
     near = f"; nearest miss {miss.variant_name}: {'; '.join(miss.reasons)}" if miss else ""
     return f"{plan.profile_id}: {plan.status}{near}"
@@ -181,4 +207,40 @@ def markdown_report(results: Results) -> str:
         for row in profile_rows(results, plan):
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells) + " |")
         lines.append("")
+    fates = fate_rows(results)
+    if fates:
+        lines += [
+            "## Every variant's fate",
+            "",
+            "How far each variant got and why it stopped: built or failed, ruled out on the "
+            "host before any device time, stopped early on a device, or measured in full.",
+            "",
+            "| variant | fate |",
+            "|---|---|",
+            *(f"| {name} | {fate.replace('|', '/')} |" for name, fate in fates),
+            "",
+        ]
     return "\n".join(lines)
+
+
+def fate_rows(results: Results) -> list[tuple[str, str]]:
+    """Per variant, in words: failed, ruled out (per profile), stopped early, or measured."""
+    rows = []
+    for v in results.variants:
+        if v.status != "ok":
+            rows.append((v.name, f"failed: {v.error}"))
+            continue
+        parts = [f"ruled out for {pid}: {why}" for pid, why in sorted(v.pruned.items())]
+        for m in results.measurements:
+            if m.variant_id != v.id or m.method != "measured":
+                continue
+            stopped = m.environment.get("stopped_early")
+            where = f"{m.profile_id} {m.compute_unit}"
+            if m.status != "ok":
+                parts.append(f"{where}: {m.status} ({m.error})")
+            elif stopped:
+                parts.append(f"{where}: stopped {stopped}")
+            else:
+                parts.append(f"{where}: measured, {m.rounds} round(s)")
+        rows.append((v.name, "; ".join(parts) or "built; not measured (no device, predicted)"))
+    return rows

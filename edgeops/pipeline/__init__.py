@@ -34,6 +34,7 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -569,6 +570,7 @@ class Pipeline:
         journal: RunJournal | None = None,
     ) -> Results:
         settings = settings or results.settings
+        results = self.rule_out_unfit(results)
         profiles = {p.id: p for p in results.profiles}
         device_for: dict[str, Device] = {}
         # An inventory's device for a profile is preferred to this machine.
@@ -612,6 +614,30 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def rule_out_unfit(self, results: Results) -> Results:
+        """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:
+        an iOS 17 target on an iPhone X) are ruled out there, whatever the pruning setting."""
+        variants = []
+        for variant in results.variants:
+            pruned = dict(variant.pruned)
+            if variant.status == "ok":
+                for profile in results.profiles:
+                    if variant.format not in profile.formats or profile.id in pruned:
+                        continue
+                    reasons = [
+                        r
+                        for r in self.hook.edgeops_variant_unfit(variant=variant, profile=profile)
+                        if r
+                    ]
+                    if reasons:
+                        pruned[profile.id] = f"cannot run there: {'; '.join(reasons)}"
+            variants.append(
+                variant.model_copy(update={"pruned": pruned})
+                if pruned != variant.pruned
+                else variant
+            )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
         """Rule variants out on the host before any device time (pruning.py)."""
@@ -763,8 +789,17 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float | None = None,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+
+        ``baseline_primaries`` (profile id to format:recipe) break ties.
+        """
         if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
             raise UsageError(
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
@@ -777,8 +812,10 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
             compute_units=self.compute_units(),
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
@@ -789,7 +826,9 @@ class Pipeline:
                     measurements=self._adapted(
                         profile, [m for m in results.measurements if m.profile_id == profile.id]
                     ),
-                    policy=policy,
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)

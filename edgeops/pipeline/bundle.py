@@ -62,6 +62,8 @@ def build_manifest(results: Results) -> Manifest:
                     else None,
                     p50_interval=c.p50_interval,
                     method=c.method,
+                    runtime=c.runtime,
+                    min_os=c.min_os,
                 )
                 for c in plan.choices
             ),
