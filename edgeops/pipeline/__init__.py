@@ -35,6 +35,7 @@ from edgeops.models import (
     MeasureSettings,
     ModelSpec,
     Objective,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -48,6 +49,7 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
@@ -383,6 +385,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -713,7 +720,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
@@ -819,6 +830,11 @@ class Pipeline:
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
@@ -879,3 +895,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))
