@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -60,7 +61,7 @@ from edgeops.plugin_manager import (
     tool_versions,
 )
 from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
-from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Pipeline:
         self.keep_outputs = DEFAULT_KEEP
         self.worst_k = DEFAULT_WORST_K
         self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -492,6 +494,7 @@ class Pipeline:
         labels = results.spec.labels
         outputs_key = cache_key(
             "outputs",
+            OUTPUTS_FORMAT,
             key,
             self.keep_outputs,
             self.worst_k,
@@ -499,6 +502,14 @@ class Pipeline:
             _origin_hash(labels) if labels else None,
         )
         return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
 
     def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
         """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
@@ -520,7 +531,11 @@ class Pipeline:
         quality = self.cache.get_value("quality", key, Quality)
         labels = results.spec.labels
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
-        if quality is not None and (kept is not None or not self.keep_outputs):
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
             if kept is not None:
                 self.outputs[variant.id] = kept
@@ -546,9 +561,7 @@ class Pipeline:
                 outputs_dir,
                 keep=self.keep_outputs,
                 worst_k=self.worst_k,
-                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
-                if labels
-                else None,
+                labels=self._labels(results) if labels else None,
             )
 
         try:
@@ -558,7 +571,8 @@ class Pipeline:
                 with tempfile.TemporaryDirectory() as scratch:
                     evaluate(Path(scratch))
         except _NoOutputs:
-            pass
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
