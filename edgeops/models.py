@@ -236,6 +236,14 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
+    pruned: dict[str, str] = Field(
+        {},
+        description="Profile ids ('*' for every profile) this variant was ruled out for "
+        "before any device time, each with the reason",
+    )
+
+    def pruned_for(self, profile_id: str) -> str | None:
+        return self.pruned.get(profile_id) or self.pruned.get("*")
 
     @property
     def name(self) -> str:

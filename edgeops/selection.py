@@ -84,6 +84,28 @@ def edgeops_select(
         for v in variants
         if v.status != "ok"
     ]
+    rejected += [
+        Rejection(
+            variant_id=v.id,
+            variant_name=v.name,
+            compute_unit=None,
+            reasons=(f"ruled out before measuring: {reason}",),
+        )
+        for v in variants
+        if v.status == "ok" and (reason := v.pruned_for(profile.id))
+    ]
+    if (
+        not measurements
+        and any(v.status == "ok" for v in variants)
+        and all(v.pruned_for(profile.id) for v in variants if v.status == "ok")
+    ):
+        return Plan(
+            profile_id=profile.id,
+            status="unsupported",
+            rejected=tuple(rejected),
+            note="every variant was ruled out on the host, before any device time "
+            "(quality floor, file size, or dominated): see rejected",
+        )
     if not measurements:
         return Plan(
             profile_id=profile.id,

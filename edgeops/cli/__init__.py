@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
         description="Convert, compress, measure and select ML model variants for phones and edge boards.",
+        epilog="Plugins add commands of their own (the adb backend `import`, the ssh backend "
+        "`trust`): `edgeops plugins` lists them, `edgeops COMMAND --help` explains one.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
@@ -94,11 +96,40 @@ def build_parser() -> argparse.ArgumentParser:
             help="reuse cached measurements of unchanged variants on the same device and settings",
         )
 
+    def add_jobs_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--jobs",
+            "-j",
+            type=_positive_int,
+            default=None,
+            help="worker processes making and scoring variants (default: every core, "
+            "fewer when memory is short; 1: in this process)",
+        )
+        p.add_argument(
+            "--worker-memory-mb",
+            type=_positive_int,
+            help="memory a worker may hold before it is stopped and its variant recorded as "
+            "an error (default: 80%% of the memory free at the start, shared)",
+        )
+        p.add_argument(
+            "--task-timeout-s",
+            type=_non_negative,
+            default=1800.0,
+            help="time one variant may take to make and score (default 1800)",
+        )
+
     ship = command("ship", "run the whole pipeline and write a release bundle")
     add_model_args(ship, optional=True)
     add_measure_args(ship)
+    add_jobs_arg(ship)
     ship.add_argument(
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
+    )
+    ship.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="measure every variant for every round: no ruling out on the host (below the "
+        "quality floor, too large, dominated) and no stopping of clearly beaten variants",
     )
     ship.add_argument(
         "--memory-safety-factor",
@@ -131,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     optimize = command("optimize", "stage 2: make and score the variants, from a convert.json")
     optimize.add_argument("stage_file", type=Path)
+    add_jobs_arg(optimize)
     optimize.add_argument("--output", "-o", type=Path, default=Path("optimize.json"))
 
     measure = command("measure", "stage 3: measure the variants on devices, from an optimize.json")
@@ -186,11 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _needs_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
-    """Plugins are loaded to parse only for their own commands, or to list them in --help:
-    a core command keeps start-up to argparse alone."""
+    """Plugins are loaded to parse only for their own commands: a core command, and
+    ``edgeops --help``, keep start-up to argparse alone (plugins import pydantic)."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     words = [a for a in argv if not a.startswith("-")]
-    return not words or words[0] not in sub.choices
+    return bool(words) and words[0] not in sub.choices
 
 
 def _add_plugin_commands(parser: argparse.ArgumentParser) -> Any:

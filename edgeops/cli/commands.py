@@ -62,7 +62,15 @@ class _Run:
         self.args = args
         self.pm = pm
         self.workspace = Workspace(args.workspace)
-        self.pipeline = Pipeline(pm, self.workspace)
+        self.pipeline = Pipeline(
+            pm,
+            self.workspace,
+            jobs=getattr(args, "jobs", 1),
+            task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
+            worker_memory_mb=getattr(args, "worker_memory_mb", None),
+            # ship prunes and halves unless told not to; a stage run alone measures all.
+            halving=getattr(args, "no_prune", True) is False,
+        )
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
@@ -127,6 +135,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if results is None:
                 results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
                 results = run.pipeline.optimize(results)
+                if not args.no_prune:
+                    results = run.pipeline.prune(results, safety)
                 journal.save_stage(results)
             results = run.pipeline.measure(
                 results,
@@ -297,7 +307,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         made.add_column(column, overflow="fold")
     for recipe in expansion.recipes:
         params = "; ".join(
-            f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps
+            [f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps]
+            + [
+                f"{k}={v}"
+                for k, v in (
+                    ("deployment_target", recipe.deployment_target),
+                    ("compute_precision", recipe.compute_precision),
+                )
+                if v
+            ]
         )
         made.add_row(recipe.id, params)
     console.print(made)
@@ -374,18 +392,35 @@ def _show_profile(profile: DeviceProfile) -> None:
     _console().print(table)
 
 
+def _commands_of(pm: Any, plugin_name: str) -> list[str]:
+    """The CLI commands one plugin adds (``edgeops_add_commands``)."""
+    from edgeops.plugin_manager import hook_of
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    hook_of(pm, "edgeops_add_commands", plugin_name)(subparsers=sub)
+    return sorted(sub.choices)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
-    infos = plugin_infos(make_plugin_manager())
+    pm = make_plugin_manager()
+    infos = plugin_infos(pm)
+    commands = {i.name: _commands_of(pm, i.name) for i in infos}
     if args.json:
-        _print_json([info.__dict__ for info in infos])
+        _print_json([{**info.__dict__, "commands": commands[info.name]} for info in infos])
         return 0
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "hooks"):
+    for column in ("name", "distribution", "version", "commands", "hooks"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.name, info.distribution or "", info.version or "", ", ".join(info.hooks))
+        table.add_row(
+            info.name,
+            info.distribution or "",
+            info.version or "",
+            ", ".join(commands[info.name]),
+            ", ".join(info.hooks),
+        )
     _console().print(table)
     return 0
 

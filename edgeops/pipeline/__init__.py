@@ -42,9 +42,12 @@ from edgeops.models import (
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
+from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     answers_by_plugin,
     declared_compute_units,
@@ -80,10 +83,24 @@ def one_line(exc: BaseException) -> str:
 
 class Pipeline:
     def __init__(
-        self, pm: pluggy.PluginManager, workspace: Workspace, leases: LeaseBook | None = None
+        self,
+        pm: pluggy.PluginManager,
+        workspace: Workspace,
+        leases: LeaseBook | None = None,
+        jobs: int | None = 1,
+        task_timeout_s: float = 1800.0,
+        worker_memory_mb: float | None = None,
+        halving: bool = False,
     ) -> None:
+        """``jobs``: worker processes making and scoring variants (None: every core;
+        1: in this process, where inline test plugins are seen)."""
         self.pm = pm
         self.hook = pm.hook
+        self.workspace = workspace
+        self.jobs = jobs
+        self.task_timeout_s = task_timeout_s
+        self.worker_memory_mb = worker_memory_mb
+        self.halving = halving
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
@@ -251,6 +268,8 @@ class Pipeline:
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
             plan.extend((artifact, r) for r in swept if r.format == artifact.format)
+        if (self.jobs is None or self.jobs > 1) and len(plan) > 1:
+            return self._optimize_in_workers(results, plan)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
@@ -261,6 +280,55 @@ class Pipeline:
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def _optimize_in_workers(
+        self, results: Results, plan: list[tuple[Artifact, Recipe]]
+    ) -> Results:
+        """Make and score every variant in worker processes (workers.py)."""
+        model_mb = max((a.size_bytes or 0 for a in results.artifacts), default=0) / 2**20
+        count, budget_mb = worker_count(self.jobs, len(plan), model_mb)
+        budget_mb = self.worker_memory_mb or budget_mb
+        tasks = [Task(i, artifact, recipe) for i, (artifact, recipe) in enumerate(plan)]
+        self.hook.edgeops_stage_started(stage="optimize", total=len(tasks))
+        made: dict[int, Variant] = {}
+
+        def failed(task: Task, reason: str) -> Variant:
+            # Not cached: a crash or a hang may not happen again, so the next run retries.
+            return Artifact(
+                format=task.recipe.format,
+                recipe=task.recipe,
+                parent=task.artifact.id,
+                status="error",
+                error=reason,
+                tools=self.tools,
+                id=cache_key("optimize", task.artifact.id, task.recipe.cache_identity(), "failed"),
+            )
+
+        def finished(task: Task, variant: Variant, counted: dict[str, int]) -> None:
+            made[task.index] = variant
+            for name, value in counted.items():
+                self.stats[name] = self.stats.get(name, 0) + value
+            state = "ok" if variant.status == "ok" else f"error: {variant.error}"
+            self.hook.edgeops_stage_advanced(stage="optimize", label=f"{task.recipe.id} ({state})")
+
+        run_in_workers(
+            tasks,
+            results,
+            self.workspace.root,
+            count,
+            budget_mb,
+            self.task_timeout_s,
+            failed,
+            finished,
+        )
+        variants = [made[i] for i in range(len(tasks))]
+        failed_count = sum(v.status != "ok" for v in variants)
+        self.hook.edgeops_stage_finished(
+            stage="optimize",
+            summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
+            f"{failed_count} failed",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -423,7 +491,7 @@ class Pipeline:
         for profile in profiles.values():
             device = device_for.get(profile.id)
             for variant in ok_variants:
-                if variant.format not in profile.formats:
+                if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
                 if device is None:
                     measurements.extend(self._predict(profile, variant))
@@ -454,6 +522,24 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Rule variants out on the host before any device time (pruning.py)."""
+        factor = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else SelectionPolicy.model_fields["memory_safety_factor"].default
+        )
+        variants = prune(
+            list(results.variants), list(results.profiles), results.spec.quality, factor
+        )
+        ruled_out = sum(bool(v.pruned) for v in variants)
+        self.hook.edgeops_stage_started(stage="prune", total=0)
+        self.hook.edgeops_stage_finished(
+            stage="prune",
+            summary=f"{ruled_out} of {len(variants)} variant(s) ruled out on the host",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def remeasure(
         self,
@@ -519,16 +605,30 @@ class Pipeline:
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
-        if jobs:
+        stopped: dict[int, str] = {}
+        # Successive halving: every job gets the first looks' rounds, then only the
+        # jobs no other job dominates get more (halving.py).
+        looks = first_looks(settings.rounds) if self.halving else [settings.rounds]
+        active = measure_jobs
+        for look in looks:
+            if not active:
+                break
             handled = self.hook.edgeops_execute_measurements(
-                jobs=measure_jobs, settings=settings, runner=runner
+                jobs=active, settings=settings.model_copy(update={"rounds": look}), runner=runner
             )
             if not handled:
                 raise PluginError("no installed plugin executes measurements")
+            if look < settings.rounds:
+                active, dropped = survivors(active, rounds, self.compute_units())
+                stopped.update(dropped)
         merged = []
         for i, job in enumerate(jobs):
             if rounds[i]:
                 m = merge_rounds(rounds[i])
+                if i in stopped:
+                    m = m.model_copy(
+                        update={"environment": {**m.environment, "stopped_early": stopped[i]}}
+                    )
                 self.cache.put_value("measurements", self._measurement_key(job, settings), m)
                 merged.append(m)
         merged.extend(self._unmeasurable(jobs, rounds))

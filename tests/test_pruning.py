@@ -1,0 +1,45 @@
+"""Cheap first: variants ruled out on the host, each with its reason, before device time."""
+
+from edgeops.models import QualitySpec, RecipeStep
+from edgeops.pipeline.pruning import prune
+from edgeops.selection import edgeops_select
+
+from factories import policy, profile, variant
+
+FLOOR = QualitySpec(metric="iou", floor=0.9)
+
+
+def _with_steps(v, *ops):
+    recipe = v.recipe.model_copy(update={"steps": tuple(RecipeStep(op=o) for o in ops)})
+    return v.model_copy(update={"recipe": recipe})
+
+
+def test_below_the_floor_too_big_and_dominated_are_ruled_out_with_reasons():
+    phone = profile(id="phone", app_memory_limit_mb=100)
+    variants = [
+        variant("fp32", iou=1.0, size_bytes=80 * 2**20),  # 80 MB > 100 MB x 0.5
+        _with_steps(variant("pal4-kmeans", iou=0.95, size_bytes=10 * 2**20), "palettize"),
+        _with_steps(variant("pal4-uniform", iou=0.93, size_bytes=10 * 2**20), "palettize"),
+        _with_steps(variant("pal2", iou=0.85, size_bytes=5 * 2**20), "palettize"),
+        _with_steps(variant("int8", iou=0.94, size_bytes=20 * 2**20), "linear_quantize"),
+        variant("broken", status="error"),
+    ]
+    out = {v.recipe.name: v for v in prune(variants, [phone], FLOOR, 0.5)}
+    assert out["fp32"].pruned == {"phone": "file 80 MB > app memory budget 50 MB"}
+    assert out["pal2"].pruned["*"] == "host quality: iou 0.85 < floor 0.9"
+    assert out["pal4-uniform"].pruned["*"].startswith("dominated by onnx:pal4-kmeans")
+    # Another kind of recipe is never "dominated": int8 is larger and worse than pal4-kmeans,
+    # yet may run other, faster kernels.
+    assert out["int8"].pruned == {} and out["pal4-kmeans"].pruned == {}
+    assert out["broken"].pruned == {}
+
+
+def test_a_profile_whose_variants_were_all_ruled_out_says_so():
+    phone = profile(id="phone")
+    variants = prune([variant("pal2", iou=0.5)], [phone], FLOOR, 0.5)
+    plan = edgeops_select(profile=phone, variants=variants, measurements=[], policy=policy())
+    assert plan.status == "unsupported"
+    assert "ruled out on the host" in (plan.note or "")
+    assert plan.rejected[0].reasons == (
+        "ruled out before measuring: host quality: iou 0.5 < floor 0.9",
+    )
