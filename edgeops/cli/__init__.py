@@ -149,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-extra-rounds", type=int, default=20, help="bound on rounds added per measurement"
     )
     ship.add_argument(
+        "--keep-outputs",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keep each variant's outputs on the first N samples (and its worst) for the gallery; 0 keeps none",
+    )
+    ship.add_argument(
+        "--gallery-worst",
+        type=int,
+        default=3,
+        metavar="K",
+        help="show each variant's K worst samples in report.html (default 3)",
+    )
+    ship.add_argument(
         "--resume",
         nargs="?",
         const="last",
@@ -211,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
+
+    from edgeops.studio.command import add_studio_parser
+
+    add_studio_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument("which", choices=["manifest", "results", "profile"])

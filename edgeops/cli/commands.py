@@ -24,6 +24,7 @@ from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bund
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.studio.command import cmd_studio  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
@@ -71,6 +72,11 @@ class _Run:
             # ship prunes and halves unless told not to; a stage run alone measures all.
             halving=getattr(args, "no_prune", True) is False,
         )
+        for name in ("keep_outputs", "gallery_worst"):
+            if getattr(args, name, 0) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
+        self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
+        self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:

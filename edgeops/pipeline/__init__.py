@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,13 +40,14 @@ from edgeops.models import (
     SampleSet,
     SelectionPolicy,
     Variant,
+    VariantOutputs,
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.pruning import prune
-from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
@@ -54,6 +56,8 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
+from edgeops.quality import OUTPUTS_FILE
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
 
 
 @dataclass
@@ -105,6 +109,11 @@ class Pipeline:
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
+        # Outputs kept per variant for the report's gallery (0 keeps none), and how
+        # many worst samples per variant it shows.
+        self.keep_outputs = DEFAULT_KEEP
+        self.worst_k = DEFAULT_WORST_K
+        self.outputs: dict[str, VariantOutputs] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -320,6 +329,7 @@ class Pipeline:
             self.task_timeout_s,
             failed,
             finished,
+            gallery=(self.keep_outputs, self.worst_k),
         )
         variants = [made[i] for i in range(len(tasks))]
         failed_count = sum(v.status != "ok" for v in variants)
@@ -328,7 +338,8 @@ class Pipeline:
             summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
             f"{failed_count} failed",
         )
-        return results.model_copy(update={"variants": tuple(variants)})
+        made_results = results.model_copy(update={"variants": tuple(variants)})
+        return made_results.model_copy(update={"outputs": self.kept_outputs(made_results)})
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -436,10 +447,15 @@ class Pipeline:
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
         return results.model_copy(
-            update={"variants": tuple(evaluated.get(v.id, v) for v in results.variants)}
+            update={
+                "variants": tuple(evaluated.get(v.id, v) for v in results.variants),
+                "outputs": tuple(self.outputs[v.id] for v in todo if v.id in self.outputs),
+            }
         )
 
-    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+    def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
+        """Cache keys of a variant's quality, and of its kept outputs (which also depend
+        on how many are kept and on the labels)."""
         assert results.samples is not None and results.reference is not None
         key = cache_key(
             "evaluate",
@@ -448,21 +464,81 @@ class Pipeline:
             results.samples.sha256,
             results.spec.task,
         )
+        labels = results.spec.labels
+        outputs_key = cache_key(
+            "outputs",
+            key,
+            self.keep_outputs,
+            self.worst_k,
+            labels,
+            _origin_hash(labels) if labels else None,
+        )
+        return key, outputs_key
+
+    def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
+        """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
+        if not self.keep_outputs:
+            return ()
+        found = []
+        for variant in results.variants:
+            if variant.status == "ok":
+                kept = self.cache.get(
+                    "outputs", self._evaluation_keys(variant, results)[1], VariantOutputs
+                )
+                if kept is not None:
+                    found.append(kept)
+        return tuple(found)
+
+    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+        assert results.samples is not None and results.reference is not None
+        key, outputs_key = self._evaluation_keys(variant, results)
         quality = self.cache.get_value("quality", key, Quality)
-        if quality is not None:
+        labels = results.spec.labels
+        kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
+        if quality is not None and (kept is not None or not self.keep_outputs):
             self.stats["evaluations_reused"] += 1
+            if kept is not None:
+                self.outputs[variant.id] = kept
             return variant.model_copy(update={"quality": quality})
-        try:
-            quality = self.hook.edgeops_evaluate(
-                variant=variant,
-                reference=results.reference,
-                samples=results.samples,
-                spec=results.spec,
+        found: list[Quality | None] = []
+
+        def evaluate(outputs_dir: Path) -> VariantOutputs:
+            found.append(
+                self.hook.edgeops_evaluate(
+                    variant=variant,
+                    reference=results.reference,
+                    samples=results.samples,
+                    spec=results.spec,
+                    outputs_dir=outputs_dir,
+                )
             )
+            if not self.keep_outputs or not (outputs_dir / OUTPUTS_FILE).is_file():
+                raise _NoOutputs
+            return score_outputs(
+                variant.id,
+                results.spec,
+                results.reference,  # type: ignore[arg-type]
+                outputs_dir,
+                keep=self.keep_outputs,
+                worst_k=self.worst_k,
+                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
+                if labels
+                else None,
+            )
+
+        try:
+            if self.keep_outputs:
+                self.outputs[variant.id] = self.cache.put("outputs", outputs_key, evaluate)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    evaluate(Path(scratch))
+        except _NoOutputs:
+            pass
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
+        quality = found[0] if found else None
         if quality is None:
             return variant
         self.cache.put_value("quality", key, quality)
@@ -479,6 +555,7 @@ class Pipeline:
         journal: RunJournal | None = None,
     ) -> Results:
         settings = settings or results.settings
+        results = self.rule_out_unfit(results)
         profiles = {p.id: p for p in results.profiles}
         device_for: dict[str, Device] = {}
         # An inventory's device for a profile is preferred to this machine.
@@ -522,6 +599,30 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def rule_out_unfit(self, results: Results) -> Results:
+        """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:
+        an iOS 17 target on an iPhone X) are ruled out there, whatever the pruning setting."""
+        variants = []
+        for variant in results.variants:
+            pruned = dict(variant.pruned)
+            if variant.status == "ok":
+                for profile in results.profiles:
+                    if variant.format not in profile.formats or profile.id in pruned:
+                        continue
+                    reasons = [
+                        r
+                        for r in self.hook.edgeops_variant_unfit(variant=variant, profile=profile)
+                        if r
+                    ]
+                    if reasons:
+                        pruned[profile.id] = f"cannot run there: {'; '.join(reasons)}"
+            variants.append(
+                variant.model_copy(update={"pruned": pruned})
+                if pruned != variant.pruned
+                else variant
+            )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
         """Rule variants out on the host before any device time (pruning.py)."""
@@ -696,7 +797,9 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=[m for m in results.measurements if m.profile_id == profile.id],
+                    measurements=self._adapted(
+                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    ),
                     policy=policy,
                 )
             )
@@ -709,6 +812,19 @@ class Pipeline:
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
 
+    def _adapted(self, profile: DeviceProfile, mine: list[Measurement]) -> list[Measurement]:
+        """Predictions corrected from the profile's measured figures, where a plugin can."""
+        predicted = [m for m in mine if m.method == "predicted"]
+        measured = [m for m in mine if m.method == "measured" and m.status == "ok"]
+        if not predicted or not measured:
+            return mine
+        adapted = self.hook.edgeops_adapt_predictions(
+            profile=profile, predictions=predicted, measurements=measured
+        )
+        if adapted is None:
+            return mine
+        return [m for m in mine if m.method != "predicted"] + list(adapted)
+
     def compute_units(self) -> dict[str, ComputeUnit]:
         return declared_compute_units(self.pm)
 
@@ -719,6 +835,10 @@ class Pipeline:
 def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
     """A config names recipes ``format:name``, or by bare name meaning every format."""
     return wanted is None or recipe.id in wanted or recipe.name in wanted
+
+
+class _NoOutputs(Exception):
+    """Quality without kept outputs: none asked for, or a backend that keeps none."""
 
 
 class _NoPlugin(Exception):

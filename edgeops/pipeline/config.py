@@ -96,6 +96,9 @@ def _from_model(
     samples = table.get("samples")
     if isinstance(samples, str):
         samples = _resolve_source(samples, base)
+    labels = table.get("labels")
+    if isinstance(labels, str):
+        labels = _resolve_source(labels, base)
     chosen_task: Task = task or table.get("task", "generic")
     quality = table.get("quality") or {}
     metric, floor = DEFAULT_FLOORS.get(chosen_task, DEFAULT_FLOORS["generic"])
@@ -110,6 +113,7 @@ def _from_model(
             inputs=tuple(table.get("inputs", ())),
             samples=samples,
             sample_count=int(table.get("sample_count", 16)),
+            labels=labels,
             quality=QualitySpec(
                 metric=metric,
                 floor=float(quality.get("floor", floor)),

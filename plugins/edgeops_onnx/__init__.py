@@ -108,9 +108,13 @@ def edgeops_optimize(
 
 @hookimpl
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None:
         return None
     _, outputs = running.run_onnx(variant.path, samples)
-    return compare_with_reference(spec.task, reference, outputs)
+    return compare_with_reference(spec.task, reference, outputs, keep=outputs_dir)
