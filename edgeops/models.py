@@ -14,13 +14,18 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-MANIFEST_SCHEMA_VERSION = "1.0"
+MANIFEST_SCHEMA_VERSION = "1.1"  # 1.1: runtime and min_os per choice
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
 # "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
 Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
-MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
+# "device_failed": the device or its transport failed (retried, then quarantined), not the
+# model; a profile with one is "device_failed", never "unsupported" (issue 10).
+MeasurementStatus = Literal[
+    "ok", "unsupported", "oom", "load_failed", "timeout", "error", "device_failed"
+]
+PlanStatus = Literal["supported", "unsupported", "not_measured", "device_failed", "not_converted"]
 Method = Literal["measured", "predicted"]
 
 
@@ -274,6 +279,11 @@ class DeviceProfile(Frozen):
     )
     compute_units: tuple[str, ...] = ("cpu",)
     formats: tuple[str, ...] = Field(description="Model formats the device can run, best first")
+    os_major: int | None = Field(
+        None,
+        description="Major OS release the profile assumes (iOS/macOS 27); it decides the formats: "
+        "Core AI from 27, Core ML before",
+    )
     tier: str | None = None
     detect: bool = Field(False, description="Facts are read from this machine at run time")
     sources: dict[str, str] = Field({}, description="Where each fact came from")
@@ -359,6 +369,9 @@ class Measurement(Frozen):
 # --------------------------------------------------------------------------- plans
 
 
+Objective = Literal["fastest", "smallest", "best-quality"]
+
+
 class ComputeUnit(Frozen):
     """A compute unit a backend runs on, as its plugin declares it (``edgeops_compute_units``)."""
 
@@ -379,6 +392,23 @@ class SelectionPolicy(Frozen):
     )
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
+    objective: Objective = Field(
+        "fastest",
+        description="fastest; smallest file within the latency budget; best quality within it",
+    )
+    equivalence_pct: float = Field(
+        5.0,
+        description="A variant not shown to be this much slower than the fastest is tied with it",
+    )
+    quality_margin_pct: float = Field(
+        0.5, description="Quality figures closer than this share of the better one are equal"
+    )
+    fallback_memory_margin_pct: float = Field(
+        10.0, description="A fallback on the same accelerators must need this much less memory"
+    )
+    baseline_primary: str | None = Field(
+        None, description="The baseline's primary (format:recipe): preferred among ties"
+    )
     compute_units: dict[str, ComputeUnit] = Field(
         {}, description="What each compute unit requires, from the backends that run it"
     )
@@ -401,6 +431,27 @@ class Choice(Frozen):
     min_free_memory_mb: float | None = Field(
         None, description="Fall back past this choice when less memory than this is free"
     )
+    runtime: str | None = Field(
+        None, description="The runtime an app loads it with: its format, e.g. 'coreai', 'coreml'"
+    )
+    min_os: str | None = Field(
+        None, description="Oldest OS that runtime loads it on (its recipe's target), e.g. 'iOS27'"
+    )
+    rounds: int = Field(0, description="Rounds (fresh processes) its p50 rests on")
+
+
+class FrontierPoint(Frozen):
+    """A candidate no other beats on latency, size and quality at once."""
+
+    variant_id: str
+    variant_name: str
+    compute_unit: str
+    p50_ms: float | None
+    p50_low_ms: float | None
+    p50_high_ms: float | None
+    size_bytes: int | None
+    quality: float | None
+    chosen: bool = False
 
 
 class Rejection(Frozen):
@@ -412,12 +463,21 @@ class Rejection(Frozen):
 
 class Plan(Frozen):
     profile_id: str
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     method: Method | None = None
     choices: tuple[Choice, ...] = ()
     rejected: tuple[Rejection, ...] = ()
     nearest_miss: Rejection | None = None
     note: str | None = None
+    decision: Literal["clear", "tie", "undecided"] | None = Field(
+        None,
+        description="clear: the primary is measurably best; tie: others are within the "
+        "equivalence margin and a tie-break chose; undecided: more rounds could change it",
+    )
+    decision_note: str | None = None
+    frontier: tuple[FrontierPoint, ...] = Field(
+        (), description="Pareto frontier of p50 x size x quality, chosen point marked"
+    )
 
 
 # --------------------------------------------------------------------------- results
@@ -505,13 +565,18 @@ class ManifestChoice(Frozen):
     expected_p50_ms: float | None = None
     p50_interval: Interval | None = Field(
         None,
-        description="Predicted choices only: the p50 lies in [low_ms, high_ms] with the stated coverage",
+        description="Where the p50 lies: for a prediction, its calibrated interval; for a "
+        "measurement, the 95% t interval over its rounds",
     )
     method: Method
+    runtime: str | None = Field(
+        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
+    )
+    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 
 class ManifestProfile(Frozen):
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     choices: tuple[ManifestChoice, ...] = Field(
         (), description="Primary first, then fallbacks in the order an app should try them"
     )
@@ -529,7 +594,7 @@ class Manifest(Frozen):
         },
     )
 
-    schema_version: Literal["1.0"] = "1.0"  # MANIFEST_SCHEMA_VERSION, as a type
+    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
     model: str
     version: str
     created_at: datetime

@@ -84,8 +84,8 @@ def test_samples_of_the_wrong_shape(tmp_path):
 def test_schema_manifest_is_versioned(capsys):
     assert main(["schema", "manifest"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert schema["$id"].endswith("manifest-1.0.json")
-    assert schema["properties"]["schema_version"]["const"] == "1.0"
+    assert schema["$id"].endswith("manifest-1.1.json")
+    assert schema["properties"]["schema_version"]["const"] == "1.1"
 
 
 def test_profiles_lists_host_with_detected_facts(capsys):
@@ -124,6 +124,34 @@ def test_import_turns_a_benchmark_log_into_a_measurement(tmp_path):
     assert missing.returncode == 2 and "nope.txt not found" in one_line_error(missing)
 
 
-def test_until_decided_needs_a_baseline(tmp_path):
-    result = run_cli("ship", str(tiny_onnx(tmp_path / "m.onnx")), "--until-decided", cwd=tmp_path)
-    assert result.returncode == 2 and "--baseline" in one_line_error(result)
+@pytest.mark.slow
+def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path):
+    # Without a baseline, --until-decided measures each primary until a later gate
+    # against this run can decide: at least 10 rounds (gate_stats.MIN_BASELINE_ROUNDS).
+    model = str(tiny_onnx(tmp_path / "m.onnx"))
+    fast = ("--min-runs", "5", "--min-duration-s", "0.05", "--max-extra-rounds", "30")
+    result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    (plan,) = out["plans"]
+    primary = plan["choices"][0]
+    (m,) = [
+        m
+        for m in out["measurements"]
+        if (m["variant_id"], m["compute_unit"]) == (primary["variant_id"], primary["compute_unit"])
+    ]
+    assert m["rounds"] >= 10
+    assert plan["decision"] in ("clear", "tie", "undecided") and plan["frontier"]
+
+    # Issue 11's done-when, on this real run: gated against itself it passes, and
+    # against a copy whose samples are all 10% slower it fails.
+    results = tmp_path / out["bundle"] / "results.json"
+    itself = run_cli("gate", "--baseline", str(results), "--current", str(results), cwd=tmp_path)
+    assert itself.returncode == 0, itself.stdout
+    data = json.loads(results.read_text())
+    for row in data["measurements"]:
+        row["samples_ms"] = [1.1 * x for x in row["samples_ms"]]
+    slower = tmp_path / "slower.json"
+    slower.write_text(json.dumps(data))
+    failed = run_cli("gate", "--baseline", str(results), "--current", str(slower), cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout

@@ -33,6 +33,8 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -46,6 +48,7 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
@@ -380,6 +383,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -698,7 +706,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
@@ -774,8 +786,17 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float | None = None,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+
+        ``baseline_primaries`` (profile id to format:recipe) break ties.
+        """
         if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
             raise UsageError(
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
@@ -788,11 +809,18 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
             compute_units=self.compute_units(),
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
@@ -800,7 +828,9 @@ class Pipeline:
                     measurements=self._adapted(
                         profile, [m for m in results.measurements if m.profile_id == profile.id]
                     ),
-                    policy=policy,
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
@@ -851,3 +881,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))

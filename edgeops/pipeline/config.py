@@ -13,6 +13,7 @@ from edgeops.errors import ModelError, UsageError
 from edgeops.files import sha256_tree
 from edgeops.models import ModelSpec, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.names import check_name
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER
 
 CONFIG_NAME = "edgeops.toml"
@@ -103,10 +104,13 @@ def _from_model(
     quality = table.get("quality") or {}
     metric, floor = DEFAULT_FLOORS.get(chosen_task, DEFAULT_FLOORS["generic"])
     metric = quality.get("metric", metric)
+    # Both become the bundle's folder name: checked before any work (issue 10).
+    checked_name = check_name(name or table.get("name") or source_file.stem, "model name")
+    checked_version = check_name(version or str(table.get("version", "0.0.0")), "model version")
     try:
         return ModelSpec(
-            name=name or table.get("name") or source_file.stem,
-            version=version or str(table.get("version", "0.0.0")),
+            name=checked_name,
+            version=checked_version,
             source=source,
             source_sha256=_source_sha256(source),
             task=chosen_task,
