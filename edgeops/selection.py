@@ -43,7 +43,7 @@ from edgeops.models import (
     SelectionPolicy,
     Variant,
 )
-from edgeops.quality import meets_floor
+from edgeops.quality import meets_floors
 from edgeops.round_stats import RoundInterval, p50_interval, ratio_interval
 
 
@@ -225,9 +225,7 @@ def _reasons_against(
     if m.status != "ok":
         return [f"{m.status}: {m.error}" if m.error else m.status]
     reasons = []
-    ok, why = meets_floor(variant.quality, policy.quality.metric, policy.quality.floor)
-    if not ok and why:
-        reasons.append(why)
+    reasons.extend(meets_floors(variant.quality, policy.quality)[1])
     mem = m.peak_mem_mb
     if memory_cap_mb is not None and mem is not None and mem > memory_cap_mb:
         reasons.append(

@@ -155,3 +155,17 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
     slower.write_text(json.dumps(data))
     failed = run_cli("gate", "--baseline", str(results), "--current", str(slower), cwd=tmp_path)
     assert failed.returncode == 1, failed.stdout
+
+
+def test_import_reads_an_onnxruntime_perf_test_1x_log_with_cpu_and_memory(tmp_path):
+    log = DATA / "fixtures/onnxruntime_perf_test_1x_cpu_peakws_onnxruntime-4647.txt"
+    model = DATA / "models/onnx/ortexamples__mnist.onnx"
+    result = run_cli(
+        "import", str(log), "--device-profile", "pixel6", "--variant", str(model),
+        "--compute-unit", "acl", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert (m["load_ms"], m["p50_ms"]) == (127.918, 144.871)
+    assert m["cpu"]["percent_of_all_cores"] == 68.0 and m["cpu"]["percent_of_one_core"] is None
+    assert m["peak_mem"]["raw_mb"] == pytest.approx(150.8438)

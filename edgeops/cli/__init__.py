@@ -54,6 +54,16 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of rates, e.g. 30,60") from None
+    if any(not r > 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0, e.g. 30,60")
+    return rates
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
@@ -106,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--threads", type=_positive_int, help="runtime threads (default: the runtime's choice)"
+        )
+        p.add_argument(
+            "--paced-fps",
+            type=_rates,
+            help="camera rates the paced runs feed inputs at, e.g. 30,60 (default); '' for none",
+        )
+        p.add_argument(
+            "--paced-duration-s",
+            type=_non_negative,
+            help="seconds per paced rate (default: twice --min-duration-s)",
         )
         p.add_argument(
             "--reuse-measurements",
@@ -246,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         required=True,
         help="expand the tables only (seconds): nothing is converted or measured",
+    )
+    resolutions = command(
+        "resolutions",
+        "latency against input size per profile: the model at each of [model] resolutions",
+    )
+    add_model_args(resolutions)
+    add_measure_args(resolutions)
+    resolutions.add_argument(
+        "--budget-ms",
+        type=_non_negative,
+        help="p90 latency budget for 'largest resolution within budget' (default "
+        "[model] latency_budget_ms)",
+    )
+    resolutions.add_argument(
+        "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
     )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?")

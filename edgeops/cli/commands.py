@@ -50,6 +50,8 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "min_runs": args.min_runs,
         "min_duration_s": args.min_duration_s,
         "threads": args.threads,
+        "paced_fps": getattr(args, "paced_fps", None),
+        "paced_duration_s": getattr(args, "paced_duration_s", None),
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
@@ -466,6 +468,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             dropped.add_row(d.name, d.reason)
         console.print(dropped)
     return 0
+
+
+def cmd_resolutions(args: argparse.Namespace) -> int:
+    from edgeops.cli.resolution_command import run_resolutions
+
+    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgeops.cli.cost_tables import cost_columns, cost_rows, has_costs, reference_line
 from edgeops.models import Measurement, Plan, Results, Variant
+from edgeops.quality import floors_text
 from edgeops.round_stats import p50_interval
 
 if TYPE_CHECKING:
@@ -152,6 +154,13 @@ def rich_tables(results: Results) -> list[Table]:
         for row in profile_rows(results, plan):
             table.add_row(*map(escape, row.cells), style="bold green" if row.chosen else None)
         tables.append(table)
+        if has_costs(results, plan.profile_id):
+            costs = Table(title=f"{plan.profile_id}: cost per variant", title_justify="left")
+            for name in cost_columns(results):
+                costs.add_column(name, justify="left" if name in ("variant", "unit") else "right")
+            for cells in cost_rows(results, plan.profile_id):
+                costs.add_row(*cells)
+            tables.append(costs)
     formats, rows = _size_rows(results)
     if formats:
         sizes = Table(title="size by format", title_justify="left")
@@ -181,7 +190,7 @@ def markdown_report(results: Results) -> str:
         f"# {spec.name} {spec.version}",
         "",
         f"Run `{results.run_id}` at {results.created_at:%Y-%m-%d %H:%M:%S} UTC, edgeops {results.edgeops_version}.",
-        f"Quality floor: {spec.quality.metric} ≥ {spec.quality.floor:g}, on "
+        f"Quality floor: {floors_text(spec.quality)}, on "
         + (
             f"{results.samples.count} {'SYNTHETIC (random) ' if results.samples.synthetic else ''}samples "
             f"from {results.samples.origin}"
@@ -191,6 +200,8 @@ def markdown_report(results: Results) -> str:
         + f", against the {results.reference.framework if results.reference else '?'} reference.",
         "",
     ]
+    if (line := reference_line(results)) is not None:
+        lines += [line + ".", ""]
     formats, size_rows = _size_rows(results)
     if formats:
         lines += ["## Size by format", "", "| recipe | " + " | ".join(formats) + " |"]
@@ -210,6 +221,16 @@ def markdown_report(results: Results) -> str:
         for row in profile_rows(results, plan):
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells) + " |")
         lines.append("")
+        if has_costs(results, plan.profile_id):
+            columns = cost_columns(results)
+            lines += [
+                f"### {plan.profile_id}: cost per variant",
+                "",
+                "| " + " | ".join(columns) + " |",
+                "|" + "---|" * len(columns),
+                *("| " + " | ".join(cells) + " |" for cells in cost_rows(results, plan.profile_id)),
+                "",
+            ]
     fates = fate_rows(results)
     if fates:
         lines += [

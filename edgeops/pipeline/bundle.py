@@ -1,4 +1,5 @@
-"""The release bundle: ``manifest.json``, ``results.json``, ``report.md``, ``variants/``.
+"""The release bundle: ``manifest.json``, ``results.json``, ``report.md``, ``report.html``,
+``gallery/``, ``variants/``.
 
 The bundle is built in a temporary folder and renamed into place whole.
 """
