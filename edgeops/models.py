@@ -20,7 +20,12 @@ Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
 # "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
 Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
-MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
+# "device_failed": the device or its transport failed (retried, then quarantined), not the
+# model; a profile with one is "device_failed", never "unsupported" (issue 10).
+MeasurementStatus = Literal[
+    "ok", "unsupported", "oom", "load_failed", "timeout", "error", "device_failed"
+]
+PlanStatus = Literal["supported", "unsupported", "not_measured", "device_failed", "not_converted"]
 Method = Literal["measured", "predicted"]
 
 
@@ -557,7 +562,7 @@ class Rejection(Frozen):
 
 class Plan(Frozen):
     profile_id: str
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     method: Method | None = None
     choices: tuple[Choice, ...] = ()
     rejected: tuple[Rejection, ...] = ()
@@ -670,7 +675,7 @@ class ManifestChoice(Frozen):
 
 
 class ManifestProfile(Frozen):
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     choices: tuple[ManifestChoice, ...] = Field(
         (), description="Primary first, then fallbacks in the order an app should try them"
     )

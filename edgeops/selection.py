@@ -127,6 +127,17 @@ def edgeops_select(
         for v in variants
         if v.status == "ok" and (reason := v.pruned_for(profile.id))
     ]
+    failed = [m for m in measurements if m.status == "device_failed"]
+    if failed:
+        # The device, not the model: selecting from what it measured before failing
+        # would ship a partial sweep, and "unsupported" would blame the model.
+        return Plan(
+            profile_id=profile.id,
+            status="device_failed",
+            method="measured",
+            rejected=tuple(rejected),
+            note=f"device {failed[0].device_id} failed: {failed[0].error}",
+        )
     if (
         not measurements
         and any(v.status == "ok" for v in variants)

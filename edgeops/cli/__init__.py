@@ -14,6 +14,23 @@ from pathlib import Path
 from typing import Any
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, the usual CI cancellation: unwound exactly like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _handle_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _positive_int(text: str) -> int:
@@ -146,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     ship.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds files but is not an edgeops bundle",
+    )
+    ship.add_argument(
         "--no-prune",
         action="store_true",
         help="measure every variant for every round: no ruling out on the host (below the "
@@ -221,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     select.add_argument("stage_file", type=Path)
     select.add_argument("--out", type=Path, help="bundle folder (default dist/<model>-<version>/)")
+    select.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds files but is not an edgeops bundle",
+    )
     select.add_argument(
         "--memory-safety-factor",
         type=_share,
@@ -313,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             # A broken plugin must not stop the core commands from parsing and failing clearly.
             sys.stderr.write(f"edgeops: warning: plugin commands not loaded ({exc})\n")
     args = parser.parse_args(argv)
+    _handle_sigterm()
     try:
         plugin_command = getattr(args, "plugin_command", None)
         if plugin_command is not None:
@@ -325,12 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         from edgeops.cli import commands
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         _fail(
             args,
-            "interrupted; nothing was half-written and the cache keeps finished work: re-run to go on",
+            f"{what}; nothing was half-written and the cache keeps finished work: "
+            "re-run, or `edgeops ship --resume`, to go on",
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:
         from edgeops.errors import EdgeopsError
 

@@ -137,11 +137,14 @@ def _size_rows(results: Results) -> tuple[list[str], list[list[str]]]:
 
 
 def rich_tables(results: Results) -> list[Table]:
+    from rich.markup import escape
     from rich.table import Table
 
+    # Names come from configs, plugins and results files: "[/x]" in one must print
+    # as written, not be read as rich markup (a closing tag with no opening crashed).
     tables = []
     for plan in results.plans:
-        table = Table(title=_plan_caption(plan), title_justify="left")
+        table = Table(title=escape(_plan_caption(plan)), title_justify="left")
         for name in COLUMNS:
             table.add_column(
                 name,
@@ -149,7 +152,7 @@ def rich_tables(results: Results) -> list[Table]:
                 justify="right" if name.endswith(("ms", "MB", "size")) else "left",
             )
         for row in profile_rows(results, plan):
-            table.add_row(*row.cells, style="bold green" if row.chosen else None)
+            table.add_row(*map(escape, row.cells), style="bold green" if row.chosen else None)
         tables.append(table)
         if has_costs(results, plan.profile_id):
             costs = Table(title=f"{plan.profile_id}: cost per variant", title_justify="left")
@@ -163,9 +166,9 @@ def rich_tables(results: Results) -> list[Table]:
         sizes = Table(title="size by format", title_justify="left")
         sizes.add_column("recipe")
         for f in formats:
-            sizes.add_column(f, justify="right")
+            sizes.add_column(escape(f), justify="right")
         for cells in rows:
-            sizes.add_row(*cells)
+            sizes.add_row(*map(escape, cells))
         tables.append(sizes)
     return tables
 

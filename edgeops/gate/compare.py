@@ -299,6 +299,11 @@ def _plan_check(profile_id: str, base: Plan | None, cur: Plan | None) -> Check:
         )
     if base is None:
         return check("pass", f"new profile ({cur.status}); nothing to compare")
+    if cur.status == "device_failed":
+        # The device, not the model: no verdict on the model, and never a pass.
+        return check("not_measured", f"the device failed in the current run: {cur.note}")
+    if base.status == "supported" and cur.status == "not_converted":
+        return check("fail", f"lost support: {cur.note}")
     if cur.status == "not_measured" or _predicted(cur):
         return check(
             "not_measured", "current plan is not measured on a device; predictions never pass"

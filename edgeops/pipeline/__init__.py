@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -34,6 +35,7 @@ from edgeops.models import (
     MeasureSettings,
     ModelSpec,
     Objective,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -47,6 +49,7 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
@@ -58,7 +61,7 @@ from edgeops.plugin_manager import (
     tool_versions,
 )
 from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
-from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Pipeline:
         self.keep_outputs = DEFAULT_KEEP
         self.worst_k = DEFAULT_WORST_K
         self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -395,6 +399,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -485,6 +494,7 @@ class Pipeline:
         labels = results.spec.labels
         outputs_key = cache_key(
             "outputs",
+            OUTPUTS_FORMAT,
             key,
             self.keep_outputs,
             self.worst_k,
@@ -492,6 +502,14 @@ class Pipeline:
             _origin_hash(labels) if labels else None,
         )
         return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
 
     def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
         """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
@@ -513,7 +531,11 @@ class Pipeline:
         quality = self.cache.get_value("quality", key, Quality)
         labels = results.spec.labels
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
-        if quality is not None and (kept is not None or not self.keep_outputs):
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
             if kept is not None:
                 self.outputs[variant.id] = kept
@@ -539,9 +561,7 @@ class Pipeline:
                 outputs_dir,
                 keep=self.keep_outputs,
                 worst_k=self.worst_k,
-                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
-                if labels
-                else None,
+                labels=self._labels(results) if labels else None,
             )
 
         try:
@@ -551,7 +571,8 @@ class Pipeline:
                 with tempfile.TemporaryDirectory() as scratch:
                     evaluate(Path(scratch))
         except _NoOutputs:
-            pass
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
@@ -716,7 +737,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
@@ -822,6 +847,11 @@ class Pipeline:
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
@@ -882,3 +912,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))

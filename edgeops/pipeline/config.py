@@ -13,6 +13,7 @@ from edgeops.errors import ModelError, UsageError
 from edgeops.files import sha256_tree
 from edgeops.models import ModelSpec, QualityFloor, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.resolution import parse_resolutions
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER
 
@@ -101,11 +102,14 @@ def _from_model(
     if isinstance(labels, str):
         labels = _resolve_source(labels, base)
     chosen_task: Task = task or table.get("task", "generic")
+    # Both become the bundle's folder name: checked before any work (issue 10).
+    checked_name = check_name(name or table.get("name") or source_file.stem, "model name")
+    checked_version = check_name(version or str(table.get("version", "0.0.0")), "model version")
     quality_spec = _quality_spec(table.get("quality") or {}, chosen_task, base)
     try:
         return ModelSpec(
-            name=name or table.get("name") or source_file.stem,
-            version=version or str(table.get("version", "0.0.0")),
+            name=checked_name,
+            version=checked_version,
             source=source,
             source_sha256=_source_sha256(source),
             task=chosen_task,

@@ -17,6 +17,7 @@ from edgeops.plugin import (
     SampleSet,
     Variant,
     compare_with_reference,
+    inside,
     sha256_file,
     write_bytes,
 )
@@ -102,7 +103,7 @@ def edgeops_optimize(
 ) -> Variant | None:
     if recipe.format != FORMAT or artifact.path is None:
         return None
-    out = workdir / f"{recipe.name}.onnx"
+    out = inside(workdir, f"{recipe.name}.onnx")
     recipes.apply(recipe, artifact.path, out, samples)
     import onnx
 

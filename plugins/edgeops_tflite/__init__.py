@@ -23,6 +23,7 @@ from edgeops.plugin import (
     StageError,
     Variant,
     compare_with_reference,
+    inside,
     sample_feeds,
     sha256_file,
     write_bytes,
@@ -120,7 +121,7 @@ def edgeops_optimize(
 ) -> Variant | None:
     if recipe.format != FORMAT or artifact.path is None:
         return None
-    out = workdir / f"{recipe.name}.tflite"
+    out = inside(workdir, f"{recipe.name}.tflite")
     recipes.apply(recipe, artifact.path, out, samples)
     return _with_work(
         artifact.model_copy(
