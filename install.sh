@@ -34,7 +34,7 @@ fi
 
 # torch is pinned to the local CPU build in pyproject.toml; a looser spec would
 # pull several GB of CUDA wheels.
-python3 -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[all,dev,measure]"
 # onnx2torch (the ONNX -> Core ML route) declares torchvision, whose wheel here
 # pulls CUDA packages; it needs torchvision for a few ops only (conversion-notes.md).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "onnx2torch==1.5.15"

@@ -14,13 +14,18 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-MANIFEST_SCHEMA_VERSION = "1.0"
+MANIFEST_SCHEMA_VERSION = "1.1"  # 1.1: runtime and min_os per choice
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
 # "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
 Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
-MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
+# "device_failed": the device or its transport failed (retried, then quarantined), not the
+# model; a profile with one is "device_failed", never "unsupported" (issue 10).
+MeasurementStatus = Literal[
+    "ok", "unsupported", "oom", "load_failed", "timeout", "error", "device_failed"
+]
+PlanStatus = Literal["supported", "unsupported", "not_measured", "device_failed", "not_converted"]
 Method = Literal["measured", "predicted"]
 
 
@@ -45,12 +50,35 @@ class InputSpec(Frozen):
     value_range: tuple[float, float] = (0.0, 1.0)
 
 
+class QualityFloor(Frozen):
+    metric: str
+    floor: float
+    higher_is_better: bool = True
+
+
 class QualitySpec(Frozen):
     metric: str = Field(
         description="Metric name the floor applies to, e.g. iou, top1_agreement, snr_db"
     )
     floor: float = Field(description="Lowest acceptable value of the metric")
     higher_is_better: bool = True
+    floors: tuple[QualityFloor, ...] = Field(
+        (), description="More floors a variant must meet as well: no one metric decides alone"
+    )
+    user_metric: str | None = Field(
+        None,
+        description="'file.py:function' called with (outputs, reference, labels); its value is "
+        "the metric named after the function",
+    )
+    user_metric_sha256: str | None = Field(None, description="The user metric's code, for caches")
+
+    def all_floors(self) -> tuple[QualityFloor, ...]:
+        return (
+            QualityFloor(
+                metric=self.metric, floor=self.floor, higher_is_better=self.higher_is_better
+            ),
+            *self.floors,
+        )
 
 
 class ModelSpec(Frozen):
@@ -74,6 +102,16 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    resolution: tuple[int, int] | None = Field(
+        None,
+        description="Set on the spec of one size of a resolution sweep: samples of another "
+        "size are resized to it (otherwise a size mismatch is an error)",
+    )
+    resolutions: tuple[tuple[int, int], ...] = Field(
+        (),
+        description="(height, width) sizes for the first input: `edgeops resolutions` runs "
+        "the model at each",
+    )
     sweep: tuple[dict[str, Any], ...] = Field(
         (),
         description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",
@@ -109,6 +147,11 @@ class ReferenceOutputs(Frozen):
     sha256: str
     framework: str
     output_names: tuple[str, ...]
+    label_metrics: dict[str, float] = Field(
+        {},
+        description="The reference's own accuracy against the labels (and the user metric), "
+        "so the loss a variant causes shows beside it",
+    )
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -274,6 +317,11 @@ class DeviceProfile(Frozen):
     )
     compute_units: tuple[str, ...] = ("cpu",)
     formats: tuple[str, ...] = Field(description="Model formats the device can run, best first")
+    os_major: int | None = Field(
+        None,
+        description="Major OS release the profile assumes (iOS/macOS 27); it decides the formats: "
+        "Core AI from 27, Core ML before",
+    )
     tier: str | None = None
     detect: bool = Field(False, description="Facts are read from this machine at run time")
     sources: dict[str, str] = Field({}, description="Where each fact came from")
@@ -300,6 +348,19 @@ class MeasureSettings(Frozen):
     )
     threads: int | None = None
     timeout_s: float = 300.0
+    paced_fps: tuple[float, ...] = Field(
+        (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
+    )
+    paced_duration_s: float | None = Field(
+        None,
+        description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
+    )
+
+    @property
+    def paced_seconds(self) -> float:
+        if self.paced_duration_s is not None:
+            return self.paced_duration_s
+        return 2.0 * self.min_duration_s
 
 
 class PeakMemory(Frozen):
@@ -307,6 +368,43 @@ class PeakMemory(Frozen):
     baseline_mb: float | None
     over_baseline_mb: float | None
     definition: str
+
+
+class CpuShare(Frozen):
+    """Process CPU time (user + system) over wall time during a timed loop.
+
+    100 % of one core is one core kept busy; ``percent_of_all_cores`` divides by
+    the core count, as onnxruntime_perf_test's "Avg CPU usage" does
+    (onnxruntime/test/perftest/posix/utils.cc). A figure a source does not give
+    stays None, never derived from a guessed core count.
+    """
+
+    cpu_s: float | None = None
+    wall_s: float | None = None
+    cores: int | None = None
+    percent_of_one_core: float | None = None
+    percent_of_all_cores: float | None = None
+    definition: str
+
+
+class PacedRun(Frozen):
+    """Inputs fed at a camera's rate for a while: what an app running at that rate sees.
+
+    A frame is due every 1/target_fps seconds; a frame that arrives while an
+    inference is still running is dropped, as a camera pipeline that keeps only
+    the latest frame does.
+    """
+
+    target_fps: float
+    duration_s: float
+    frames: int = Field(description="Inferences completed")
+    dropped_frames: int = Field(description="Frames that came due while an inference ran")
+    over_budget_frames: int = Field(description="Inferences that took longer than 1/target_fps")
+    achieved_fps: float
+    samples_ms: tuple[float, ...] = ()
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    cpu: CpuShare | None = None
 
 
 class Interval(Frozen):
@@ -343,6 +441,17 @@ class Measurement(Frozen):
         None, description="Predictions only: where the true p50 is expected to lie"
     )
     peak_mem: PeakMemory | None = None
+    cpu: CpuShare | None = Field(None, description="CPU share during the unpaced timed loop")
+    throughput_fps: float | None = Field(
+        None, description="Unpaced: timed runs over the timed loop's wall time"
+    )
+    paced: tuple[PacedRun, ...] = ()
+    warm_load_ms: float | None = Field(
+        None, description="A second load in the same process, with the file cache warm"
+    )
+    cold_load: str | None = Field(
+        None, description="What made load_ms a cold load, or why it could not be made one"
+    )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
 
@@ -421,6 +530,12 @@ class Choice(Frozen):
     min_free_memory_mb: float | None = Field(
         None, description="Fall back past this choice when less memory than this is free"
     )
+    runtime: str | None = Field(
+        None, description="The runtime an app loads it with: its format, e.g. 'coreai', 'coreml'"
+    )
+    min_os: str | None = Field(
+        None, description="Oldest OS that runtime loads it on (its recipe's target), e.g. 'iOS27'"
+    )
     rounds: int = Field(0, description="Rounds (fresh processes) its p50 rests on")
 
 
@@ -447,7 +562,7 @@ class Rejection(Frozen):
 
 class Plan(Frozen):
     profile_id: str
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     method: Method | None = None
     choices: tuple[Choice, ...] = ()
     rejected: tuple[Rejection, ...] = ()
@@ -553,10 +668,14 @@ class ManifestChoice(Frozen):
         "measurement, the 95% t interval over its rounds",
     )
     method: Method
+    runtime: str | None = Field(
+        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
+    )
+    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 
 class ManifestProfile(Frozen):
-    status: Literal["supported", "unsupported", "not_measured"]
+    status: PlanStatus
     choices: tuple[ManifestChoice, ...] = Field(
         (), description="Primary first, then fallbacks in the order an app should try them"
     )
@@ -574,7 +693,7 @@ class Manifest(Frozen):
         },
     )
 
-    schema_version: Literal["1.0"] = "1.0"  # MANIFEST_SCHEMA_VERSION, as a type
+    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
     model: str
     version: str
     created_at: datetime

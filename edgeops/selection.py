@@ -43,7 +43,7 @@ from edgeops.models import (
     SelectionPolicy,
     Variant,
 )
-from edgeops.quality import meets_floor
+from edgeops.quality import meets_floors
 from edgeops.round_stats import RoundInterval, p50_interval, ratio_interval
 
 
@@ -127,6 +127,17 @@ def edgeops_select(
         for v in variants
         if v.status == "ok" and (reason := v.pruned_for(profile.id))
     ]
+    failed = [m for m in measurements if m.status == "device_failed"]
+    if failed:
+        # The device, not the model: selecting from what it measured before failing
+        # would ship a partial sweep, and "unsupported" would blame the model.
+        return Plan(
+            profile_id=profile.id,
+            status="device_failed",
+            method="measured",
+            rejected=tuple(rejected),
+            note=f"device {failed[0].device_id} failed: {failed[0].error}",
+        )
     if (
         not measurements
         and any(v.status == "ok" for v in variants)
@@ -214,9 +225,7 @@ def _reasons_against(
     if m.status != "ok":
         return [f"{m.status}: {m.error}" if m.error else m.status]
     reasons = []
-    ok, why = meets_floor(variant.quality, policy.quality.metric, policy.quality.floor)
-    if not ok and why:
-        reasons.append(why)
+    reasons.extend(meets_floors(variant.quality, policy.quality)[1])
     mem = m.peak_mem_mb
     if memory_cap_mb is not None and mem is not None and mem > memory_cap_mb:
         reasons.append(
@@ -419,6 +428,10 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         min_free_memory_mb=math.ceil(mem / policy.memory_safety_factor)
         if mem is not None
         else None,
+        # A profile may run several formats (Core AI and Core ML on iOS 27): the app
+        # must know which runtime, and from which OS, each choice needs.
+        runtime=c.variant.format,
+        min_os=c.variant.recipe.deployment_target if c.variant.recipe else None,
     )
 
 

@@ -84,8 +84,8 @@ def test_samples_of_the_wrong_shape(tmp_path):
 def test_schema_manifest_is_versioned(capsys):
     assert main(["schema", "manifest"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert schema["$id"].endswith("manifest-1.0.json")
-    assert schema["properties"]["schema_version"]["const"] == "1.0"
+    assert schema["$id"].endswith("manifest-1.1.json")
+    assert schema["properties"]["schema_version"]["const"] == "1.1"
 
 
 def test_profiles_lists_host_with_detected_facts(capsys):
@@ -160,3 +160,17 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
     checks = [c for p in json.loads(failed.stdout)["profiles"] for c in p["checks"]]
     latency = [c["detail"] for c in checks if c["name"] == "latency"]
     assert failed.returncode == 1, latency
+
+
+def test_import_reads_an_onnxruntime_perf_test_1x_log_with_cpu_and_memory(tmp_path):
+    log = DATA / "fixtures/onnxruntime_perf_test_1x_cpu_peakws_onnxruntime-4647.txt"
+    model = DATA / "models/onnx/ortexamples__mnist.onnx"
+    result = run_cli(
+        "import", str(log), "--device-profile", "pixel6", "--variant", str(model),
+        "--compute-unit", "acl", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert (m["load_ms"], m["p50_ms"]) == (127.918, 144.871)
+    assert m["cpu"]["percent_of_all_cores"] == 68.0 and m["cpu"]["percent_of_one_core"] is None
+    assert m["peak_mem"]["raw_mb"] == pytest.approx(150.8438)

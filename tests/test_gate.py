@@ -590,3 +590,16 @@ def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_gate_api_rejects_other_models() -> None:
     with pytest.raises(ResultsError, match="same model"):
         gate(run({"phone": None}), run({"phone": None}, model="other"))
+
+
+def test_gate_api_refuses_runs_at_different_input_shapes() -> None:
+    from edgeops.models import InputSpec
+
+    def at(shape: tuple[int, ...]) -> Results:
+        base = run({"phone": None})
+        inputs = (InputSpec(name="image", shape=shape),)
+        return base.model_copy(update={"spec": base.spec.model_copy(update={"inputs": inputs})})
+
+    with pytest.raises(ResultsError, match=r"input image \[1, 3, 720, 1280\] but current at image"):
+        gate(at((1, 3, 720, 1280)), at((1, 3, 1080, 1920)))
+    gate(at((1, 3, 720, 1280)), at((1, 3, 720, 1280)))  # the same shape gates as before

@@ -73,3 +73,27 @@ def test_a_core_ml_target_newer_than_the_phone_runs_is_ruled_out_there(
         "needs iOS 17" in ruled.pruned["iphonex"] and "stops at iOS 16" in ruled.pruned["iphonex"]
     )
     assert "iphone15pro" not in ruled.pruned
+
+
+def test_the_report_tells_every_variant_s_fate():
+    from edgeops.cli.tables import fate_rows
+    from edgeops.models import Results
+
+    from factories import measurement, spec
+
+    pal2 = variant("pal2").model_copy(update={"pruned": {"*": "host quality: iou 0.5 < floor 0.9"}})
+    slow = measurement("slow", 9.0).model_copy(
+        update={"environment": {"stopped_early": "after 2 rounds: onnx:fast is clearly faster"}}
+    )
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=spec(),
+        variants=(variant("broken", status="error"), pal2, variant("slow"), variant("fast")),
+        measurements=(slow, measurement("fast", 2.0)),
+    )
+    fates = dict(fate_rows(results))
+    assert fates["onnx:broken"] == "failed: boom"
+    assert fates["onnx:pal2"] == "ruled out for *: host quality: iou 0.5 < floor 0.9"
+    assert "stopped after 2 rounds" in fates["onnx:slow"]
+    assert fates["onnx:fast"] == "phone cpu: measured, 0 round(s)"

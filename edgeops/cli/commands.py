@@ -20,9 +20,15 @@ from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.pipeline.bundle import (
+    check_bundle_target,
+    default_bundle_dir,
+    read_results,
+    write_bundle,
+)
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
+from edgeops.pipeline.names import check_name
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 from edgeops.studio.command import cmd_studio  # noqa: F401
 
@@ -44,6 +50,8 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "min_runs": args.min_runs,
         "min_duration_s": args.min_duration_s,
         "threads": args.threads,
+        "paced_fps": getattr(args, "paced_fps", None),
+        "paced_duration_s": getattr(args, "paced_duration_s", None),
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
@@ -94,12 +102,16 @@ class _Run:
 # --------------------------------------------------------------------------- ship and stages
 
 
+EXIT_DEVICE_FAILED = 4
+
+
 def cmd_ship(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     workspace = Workspace(args.workspace)
     history = History(workspace.history_path)
-    devices = discover_devices(pm, args.devices)
     results: Results | None = None
+    if args.out is not None:
+        check_bundle_target(args.out, args.force)
     baseline = read_results(args.baseline) if args.baseline is not None else None
     primaries = _primaries(baseline)
     if args.resume:
@@ -108,6 +120,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
             raise UsageError(
                 "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
             )
+        check_name(run_id, "run id")
         journal = workspace.journal(run_id)
         if not journal.stage_path.is_file():
             raise UsageError(
@@ -115,6 +128,13 @@ def cmd_ship(args: argparse.Namespace) -> int:
             )
         results = journal.load_stage()
         settings, safety = results.settings, args.memory_safety_factor
+        # The run's own inventory, unless a new one is given: a resume without
+        # --devices must not fall back to this machine alone.
+        saved = journal.load_devices()
+        devices = (
+            saved if args.devices is None and saved is not None
+            else discover_devices(pm, args.devices)
+        )  # fmt: skip
         history.started(
             run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
         )
@@ -126,6 +146,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
         spec, defaults = load_spec(
             args.model, task=args.task, name=args.name, version=args.model_version
         )
+        if args.out is None:
+            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", args.force)
         profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
         settings = _settings(args)
         safety = (
@@ -133,14 +155,18 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if args.memory_safety_factor is not None
             else defaults.memory_safety_factor
         )
+        devices = discover_devices(pm, args.devices)
         run_id = uuid.uuid4().hex[:12]
         journal = workspace.journal(run_id)
         history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
+    beating = history.heartbeat(run_id)
     try:
         with _Run(args, pm) as run:
+            run.pipeline.cache.clear_stale_temporaries()
             if results is None:
                 results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
                 results = run.pipeline.optimize(results)
+                journal.save_devices(devices)
                 if not args.no_prune:
                     results = run.pipeline.prune(results, safety)
                 journal.save_stage(results)
@@ -160,15 +186,35 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if args.until_decided:
                 results = _until_decided(run.pipeline, results, devices, args, safety, baseline)
         out = args.out or default_bundle_dir(results)
-        write_bundle(results, out)
+        write_bundle(results, out, force=args.force)
     except KeyboardInterrupt:
         history.finished(run_id, "interrupted", results)
         raise
     except Exception as exc:
         history.finished(run_id, "failed", results, error=one_line(exc))
         raise
-    history.finished(run_id, "ok", results, bundle=out)
+    finally:
+        beating.set()
+    failed = [p for p in results.plans if p.status == "device_failed"]
+    history.finished(
+        run_id,
+        "device_failed" if failed else "ok",
+        results,
+        bundle=out,
+        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
+    )
     _report_run(results, out, args.json)
+    if failed:
+        sys.stderr.write(
+            "edgeops: error: "
+            + " ".join(
+                f"profile {p.profile_id}: {p.note}; fix the device and run "
+                f"`edgeops ship --resume {run_id}` to measure it again."
+                for p in failed
+            )
+            + "\n"
+        )
+        return EXIT_DEVICE_FAILED
     return 0
 
 
@@ -368,7 +414,7 @@ def cmd_select(args: argparse.Namespace) -> int:
             results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
         )
     out = args.out or default_bundle_dir(results)
-    write_bundle(results, out)
+    write_bundle(results, out, force=args.force)
     _report_run(results, out, args.json)
     return 0
 
@@ -422,6 +468,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             dropped.add_row(d.name, d.reason)
         console.print(dropped)
     return 0
+
+
+def cmd_resolutions(args: argparse.Namespace) -> int:
+    from edgeops.cli.resolution_command import run_resolutions
+
+    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -546,14 +598,18 @@ def cmd_devices(args: argparse.Namespace) -> int:
         "lease",
     ):
         table.add_column(column, overflow="fold")
+    from rich.markup import escape
+
     for r in rows:
-        table.add_row(
+        cells = (
             r["name"], r["transport"], r["address"] or "", r["profile"],
             "yes" if r["reachable"] else f"no: {r['error']}",
             " / ".join(str(r["facts"].get(k, "")) for k in ("os", "cpu", "ram_mb") if r["facts"].get(k)),
             ", ".join(f"{k} {v}" for k, v in r["facts"].get("runtimes", {}).items()),
             r["lease"],
         )  # fmt: skip
+        # Names and errors from the inventory and devices are text, never rich markup.
+        table.add_row(*(escape(str(c)) for c in cells))
     _console().print(table)
     for r in rows:
         if r.get("places") is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgeops.cli.cost_tables import cost_columns, cost_rows, has_costs, reference_line
 from edgeops.models import Measurement, Plan, Results, Variant
+from edgeops.quality import floors_text
 from edgeops.round_stats import p50_interval
 
 if TYPE_CHECKING:
@@ -135,11 +137,14 @@ def _size_rows(results: Results) -> tuple[list[str], list[list[str]]]:
 
 
 def rich_tables(results: Results) -> list[Table]:
+    from rich.markup import escape
     from rich.table import Table
 
+    # Names come from configs, plugins and results files: "[/x]" in one must print
+    # as written, not be read as rich markup (a closing tag with no opening crashed).
     tables = []
     for plan in results.plans:
-        table = Table(title=_plan_caption(plan), title_justify="left")
+        table = Table(title=escape(_plan_caption(plan)), title_justify="left")
         for name in COLUMNS:
             table.add_column(
                 name,
@@ -147,16 +152,23 @@ def rich_tables(results: Results) -> list[Table]:
                 justify="right" if name.endswith(("ms", "MB", "size")) else "left",
             )
         for row in profile_rows(results, plan):
-            table.add_row(*row.cells, style="bold green" if row.chosen else None)
+            table.add_row(*map(escape, row.cells), style="bold green" if row.chosen else None)
         tables.append(table)
+        if has_costs(results, plan.profile_id):
+            costs = Table(title=f"{plan.profile_id}: cost per variant", title_justify="left")
+            for name in cost_columns(results):
+                costs.add_column(name, justify="left" if name in ("variant", "unit") else "right")
+            for cells in cost_rows(results, plan.profile_id):
+                costs.add_row(*cells)
+            tables.append(costs)
     formats, rows = _size_rows(results)
     if formats:
         sizes = Table(title="size by format", title_justify="left")
         sizes.add_column("recipe")
         for f in formats:
-            sizes.add_column(f, justify="right")
+            sizes.add_column(escape(f), justify="right")
         for cells in rows:
-            sizes.add_row(*cells)
+            sizes.add_row(*map(escape, cells))
         tables.append(sizes)
     return tables
 
@@ -178,7 +190,7 @@ def markdown_report(results: Results) -> str:
         f"# {spec.name} {spec.version}",
         "",
         f"Run `{results.run_id}` at {results.created_at:%Y-%m-%d %H:%M:%S} UTC, edgeops {results.edgeops_version}.",
-        f"Quality floor: {spec.quality.metric} ≥ {spec.quality.floor:g}, on "
+        f"Quality floor: {floors_text(spec.quality)}, on "
         + (
             f"{results.samples.count} {'SYNTHETIC (random) ' if results.samples.synthetic else ''}samples "
             f"from {results.samples.origin}"
@@ -188,6 +200,8 @@ def markdown_report(results: Results) -> str:
         + f", against the {results.reference.framework if results.reference else '?'} reference.",
         "",
     ]
+    if (line := reference_line(results)) is not None:
+        lines += [line + ".", ""]
     formats, size_rows = _size_rows(results)
     if formats:
         lines += ["## Size by format", "", "| recipe | " + " | ".join(formats) + " |"]
@@ -207,4 +221,50 @@ def markdown_report(results: Results) -> str:
         for row in profile_rows(results, plan):
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells) + " |")
         lines.append("")
+        if has_costs(results, plan.profile_id):
+            columns = cost_columns(results)
+            lines += [
+                f"### {plan.profile_id}: cost per variant",
+                "",
+                "| " + " | ".join(columns) + " |",
+                "|" + "---|" * len(columns),
+                *("| " + " | ".join(cells) + " |" for cells in cost_rows(results, plan.profile_id)),
+                "",
+            ]
+    fates = fate_rows(results)
+    if fates:
+        lines += [
+            "## Every variant's fate",
+            "",
+            "How far each variant got and why it stopped: built or failed, ruled out on the "
+            "host before any device time, stopped early on a device, or measured in full.",
+            "",
+            "| variant | fate |",
+            "|---|---|",
+            *(f"| {name} | {fate.replace('|', '/')} |" for name, fate in fates),
+            "",
+        ]
     return "\n".join(lines)
+
+
+def fate_rows(results: Results) -> list[tuple[str, str]]:
+    """Per variant, in words: failed, ruled out (per profile), stopped early, or measured."""
+    rows = []
+    for v in results.variants:
+        if v.status != "ok":
+            rows.append((v.name, f"failed: {v.error}"))
+            continue
+        parts = [f"ruled out for {pid}: {why}" for pid, why in sorted(v.pruned.items())]
+        for m in results.measurements:
+            if m.variant_id != v.id or m.method != "measured":
+                continue
+            stopped = m.environment.get("stopped_early")
+            where = f"{m.profile_id} {m.compute_unit}"
+            if m.status != "ok":
+                parts.append(f"{where}: {m.status} ({m.error})")
+            elif stopped:
+                parts.append(f"{where}: stopped {stopped}")
+            else:
+                parts.append(f"{where}: measured, {m.rounds} round(s)")
+        rows.append((v.name, "; ".join(parts) or "built; not measured (no device, predicted)"))
+    return rows

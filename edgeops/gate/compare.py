@@ -226,6 +226,14 @@ def check_comparable(baseline: Results, current: Results, names: tuple[str, str]
             f"{names[0]} is model {baseline.spec.name!r} but {names[1]} is "
             f"{current.spec.name!r}; gate two runs of the same model"
         )
+    shapes = [input_shapes(r) for r in (baseline, current)]
+    if all(shapes) and shapes[0] != shapes[1]:
+        described = [", ".join(f"{k} {list(v)}" for k, v in s.items()) for s in shapes]
+        raise ResultsError(
+            f"{names[0]} ran the model at input {described[0]} but {names[1]} at "
+            f"{described[1]}: at another size it is another model, so latency and memory "
+            "do not compare; gate two runs at the same input shape"
+        )
     for results, name in zip((baseline, current), names, strict=True):
         bare = [
             m
@@ -239,6 +247,14 @@ def check_comparable(baseline: Results, current: Results, names: tuple[str, str]
                 f"{_variant_name(results, m.variant_id)} on {m.profile_id}; re-measure it with "
                 "this edgeops (`edgeops ship`) so the gate can test the samples"
             )
+
+
+def input_shapes(results: Results) -> dict[str, tuple[int, ...]]:
+    """The input shapes a run measured: the spec's, else its first converted artifact's."""
+    inputs = results.spec.inputs or next(
+        (a.inputs for a in results.artifacts if a.status == "ok" and a.inputs), ()
+    )
+    return {i.name: i.shape for i in inputs}
 
 
 def _gate_profile(
@@ -283,6 +299,11 @@ def _plan_check(profile_id: str, base: Plan | None, cur: Plan | None) -> Check:
         )
     if base is None:
         return check("pass", f"new profile ({cur.status}); nothing to compare")
+    if cur.status == "device_failed":
+        # The device, not the model: no verdict on the model, and never a pass.
+        return check("not_measured", f"the device failed in the current run: {cur.note}")
+    if base.status == "supported" and cur.status == "not_converted":
+        return check("fail", f"lost support: {cur.note}")
     if cur.status == "not_measured" or _predicted(cur):
         return check(
             "not_measured", "current plan is not measured on a device; predictions never pass"

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -34,6 +35,7 @@ from edgeops.models import (
     MeasureSettings,
     ModelSpec,
     Objective,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -47,6 +49,7 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
@@ -57,8 +60,8 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
-from edgeops.quality import OUTPUTS_FILE
-from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
+from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Pipeline:
         self.keep_outputs = DEFAULT_KEEP
         self.worst_k = DEFAULT_WORST_K
         self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -235,7 +239,8 @@ class Pipeline:
         inputs = spec.inputs or artifact.inputs
         origin = spec.samples or "synthetic"
         origin_hash = _origin_hash(origin)
-        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count)
+        # With a resolution, samples of another size are resized: another set.
+        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count, spec.resolution)
         cached = self.cache.get("samples", key, SampleSet)
         if cached is not None:
             return cached
@@ -247,7 +252,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return cached
+            return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -257,7 +262,20 @@ class Pipeline:
                 )
             return made
 
-        return self.cache.put("reference", key, build)
+        return self._living(self.cache.put("reference", key, build), samples, spec)
+
+    @staticmethod
+    def _living(
+        reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    ) -> ReferenceOutputs:
+        # Before any variant is scored: against a constant reference every variant,
+        # even a 2-bit one, agrees perfectly and would ship.
+        why = dead_reference(reference, samples)
+        if why is not None:
+            raise ModelError(why)
+        return reference.model_copy(
+            update={"label_metrics": reference_label_metrics(spec, reference)}
+        )
 
     # ----------------------------------------------------------------------- optimize
 
@@ -381,6 +399,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -464,10 +487,14 @@ class Pipeline:
             results.reference.sha256,
             results.samples.sha256,
             results.spec.task,
+            # Labels and a user metric add metrics; a change in either is a new score.
+            _origin_hash(results.spec.labels) if results.spec.labels else None,
+            results.spec.quality.user_metric_sha256,
         )
         labels = results.spec.labels
         outputs_key = cache_key(
             "outputs",
+            OUTPUTS_FORMAT,
             key,
             self.keep_outputs,
             self.worst_k,
@@ -475,6 +502,14 @@ class Pipeline:
             _origin_hash(labels) if labels else None,
         )
         return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
 
     def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
         """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
@@ -496,7 +531,11 @@ class Pipeline:
         quality = self.cache.get_value("quality", key, Quality)
         labels = results.spec.labels
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
-        if quality is not None and (kept is not None or not self.keep_outputs):
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
             if kept is not None:
                 self.outputs[variant.id] = kept
@@ -522,9 +561,7 @@ class Pipeline:
                 outputs_dir,
                 keep=self.keep_outputs,
                 worst_k=self.worst_k,
-                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
-                if labels
-                else None,
+                labels=self._labels(results) if labels else None,
             )
 
         try:
@@ -534,7 +571,8 @@ class Pipeline:
                 with tempfile.TemporaryDirectory() as scratch:
                     evaluate(Path(scratch))
         except _NoOutputs:
-            pass
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
@@ -699,7 +737,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
@@ -805,6 +847,11 @@ class Pipeline:
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
@@ -865,3 +912,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))
