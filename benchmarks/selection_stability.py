@@ -32,7 +32,10 @@ REPO = Path(__file__).resolve().parent.parent
 def ship(work: Path, extra: list[str]) -> dict[str, object]:
     argv = [sys.executable, "-m", "edgeops", "ship", str(REPO / "examples" / "segmenter")]
     argv += ["--profile", "host", "--json", "--out", str(work / "dist"), *extra]
-    done = subprocess.run(argv, cwd=work, capture_output=True, text=True, check=True)
+    done = subprocess.run(argv, cwd=work, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise SystemExit(f"ship failed (exit {done.returncode}): " + " | ".join(tail))
     out: dict[str, object] = json.loads(done.stdout)
     return out
 
