@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def ship(work: Path, extra: list[str]) -> dict[str, object]:
-    argv = [sys.executable, "-m", "edgeops", "ship", str(REPO / "examples" / "segmenter")]
+def ship(work: Path, model: str, extra: list[str]) -> dict[str, object]:
+    argv = [sys.executable, "-m", "edgeops", "ship", model]
     argv += ["--profile", "host", "--json", "--out", str(work / "dist"), *extra]
     done = subprocess.run(argv, cwd=work, capture_output=True, text=True)
     if done.returncode != 0:
@@ -44,6 +44,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--extra", default="", help="more ship flags, e.g. '--rounds 5'")
+    parser.add_argument(
+        "--model", default=str(REPO / "examples" / "segmenter"), help="what to ship (the example)"
+    )
     args = parser.parse_args()
     extra = shlex.split(args.extra)
     print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; ship {args.extra}")
@@ -51,7 +54,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="edgeops-stability-") as tmp:
         for i in range(args.runs):
             started = time.monotonic()
-            out = ship(Path(tmp), extra)
+            out = ship(Path(tmp), args.model, extra)
             (plan,) = out["plans"]  # type: ignore[misc]
             primary = plan["choices"][0]
             ps = [(c["variant_name"], c["expected_p50_ms"]) for c in plan["choices"]]

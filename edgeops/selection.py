@@ -7,8 +7,8 @@ Per profile:
 3. choose by the objective (``fastest`` by default). Latency differences
    inside the measurement uncertainty are ties: a variant whose p50 is not
    shown, by the 95% interval of its ratio to the fastest (round_stats, at the
-   level of rounds), to be more than ``equivalence_pct`` (5%) slower is tied
-   with it. That is a practical-equivalence margin (Kruschke's ROPE,
+   level of rounds), to be more than ``equivalence_pct`` (5%) slower, and
+   whose measured ratio is within that margin, is tied with it. That is a practical-equivalence margin (Kruschke's ROPE,
    "Rejecting or accepting parameter values in Bayesian estimation", AMPPS
    2018): a 3% difference inside the noise must not flip the choice between
    runs. Ties are broken by the baseline's primary, then quality when it
@@ -262,17 +262,24 @@ def _best_quality(tied: list[_Candidate], policy: SelectionPolicy) -> list[_Cand
 
 
 def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> str:
-    """How c compares with the leader: equivalent, undecided or slower (by the margin)."""
+    """How c compares with the leader: equivalent, undecided or slower (by the margin).
+
+    Tied means the measured ratio is within the margin: ``equivalent`` when
+    its whole interval is, ``undecided`` when only the estimate is (more
+    rounds could show it slower). An estimate past the margin is ``slower``
+    even when a wide interval from few rounds reaches back into it: treating
+    that as a tie let a 2.5x slower fp32 win on quality in one ship of five
+    and lose in the next (benchmarks/selection_stability.py).
+    """
     margin = 1.0 + policy.equivalence_pct / 100.0
-    ratio = ratio_interval(c.measurement, leader.measurement) if c is not leader else None
     if c is leader:
         return "equivalent"
-    if ratio is None:
-        # One round, or a prediction: no interval, so the point estimates decide.
-        return "equivalent" if c.p50_ms <= leader.p50_ms * margin else "slower"
-    if ratio.low > margin:
+    ratio = ratio_interval(c.measurement, leader.measurement)
+    point = ratio.value if ratio is not None else c.p50_ms / leader.p50_ms
+    if point > margin:
         return "slower"
-    return "equivalent" if ratio.high <= margin else "undecided"
+    # One round, or a prediction: no interval, so the estimate decides alone.
+    return "equivalent" if ratio is None or ratio.high <= margin else "undecided"
 
 
 def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:

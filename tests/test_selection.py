@@ -206,3 +206,12 @@ def test_a_delegate_the_plain_cpu_cannot_replace_is_required():
     plan = select(vs, ms)
     assert plan.choices[0].compute_unit == "xnnpack"
     assert plan.choices[0].requires == ("xnnpack",)
+
+
+def test_an_estimate_past_the_margin_is_not_a_tie_however_wide_its_interval():
+    # Two rounds that disagree 3x make the interval huge; the 2.5x slower fp32 must
+    # not win on quality because that interval reaches back to the fastest.
+    vs = [variant("fp32", iou=0.999, size_bytes=4000), variant("int8", iou=0.95, size_bytes=1000)]
+    ms = [rounds("fp32", [0.02, 0.07], seed=1), rounds("int8", [0.012, 0.02], seed=2)]
+    plan = select(vs, ms)
+    assert plan.choices[0].variant_name == "onnx:int8" and plan.decision == "clear"
