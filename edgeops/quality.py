@@ -38,6 +38,17 @@ DEFAULT_FLOORS: dict[str, tuple[str, float]] = {
     "generic": ("snr_db", 30.0),
 }
 
+# The metrics ``compare`` computes per task, besides snr_db and cosine for every task.
+_TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "segmentation": ("iou", "pixel_agreement"),
+    "classification": ("top1_agreement",),
+}
+
+
+def metrics_of_task(task: Task) -> tuple[str, ...]:
+    """Every metric name ``compare`` reports for ``task``: what a quality floor may name."""
+    return (*_TASK_METRICS.get(task, ()), "snr_db", "cosine")
+
 
 def compare(
     task: Task,

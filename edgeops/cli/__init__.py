@@ -37,18 +37,45 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    from edgeops import __version__
+
+    return __version__
+
+
+def _add_global_flags(
+    parser: argparse.ArgumentParser, default_workspace: Path | None = None
+) -> None:
+    """``--debug`` and ``--workspace``, before or after the command (``edgeops ship --debug``).
+
+    On a command's own parser the defaults are SUPPRESS, so a flag given only
+    before the command is not reset by the command's parser."""
+    seen = {o for a in parser._actions for o in a.option_strings}
+    if "--debug" not in seen:
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            default=False if default_workspace else argparse.SUPPRESS,
+            help="show tracebacks",
+        )
+    if "--workspace" not in seen:
+        parser.add_argument(
+            "--workspace",
+            type=Path,
+            default=default_workspace or argparse.SUPPRESS,
+            help="cache and run history (default .edgeops, or $EDGEOPS_HOME)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
         description="Convert, compress, measure and select ML model variants for phones and edge boards.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
-        "--workspace",
-        type=Path,
-        default=Path(os.environ.get("EDGEOPS_HOME", ".edgeops")),
-        help="cache and run history (default .edgeops, or $EDGEOPS_HOME)",
+        "--version", action="version", version=f"edgeops {_version()}", help="print the version"
     )
+    _add_global_flags(parser, default_workspace=Path(os.environ.get("EDGEOPS_HOME", ".edgeops")))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -171,8 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_gate_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
-    schema.add_argument("which", choices=["manifest", "results", "profile"])
+    schema.add_argument("which", choices=["manifest", "results", "profile", "config"])
+    _add_command_flags(parser)
     return parser
+
+
+def _add_command_flags(parser: argparse.ArgumentParser) -> None:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command_parser in sub.choices.values():
+        _add_global_flags(command_parser)
 
 
 def _needs_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
@@ -202,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             # A broken plugin must not stop the core commands from parsing and failing clearly.
             sys.stderr.write(f"edgeops: warning: plugin commands not loaded ({exc})\n")
+    _add_command_flags(parser)  # again, for the plugins' commands
     args = parser.parse_args(argv)
     try:
         plugin_command = getattr(args, "plugin_command", None)

@@ -455,6 +455,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
         "results": Results,
         "profile": DeviceProfile,
     }
-    model = schemas[args.which]
-    _print_json(model.model_json_schema())
+    if args.which == "config":
+        from edgeops.pipeline.config import config_schema
+
+        _print_json(config_schema())
+        return 0
+    _print_json(schemas[args.which].model_json_schema())
     return 0
