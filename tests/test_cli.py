@@ -90,7 +90,7 @@ def test_schema_manifest_is_versioned(capsys):
 
 def test_profiles_lists_host_with_detected_facts(capsys):
     assert main(["profiles", "host", "--json"]) == 0
-    host = json.loads(capsys.readouterr().out)
+    host = json.loads(capsys.readouterr().out)["profile"]
     assert host["cpu_cores"] >= 1 and host["ram_mb"] > 100
 
 

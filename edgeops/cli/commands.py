@@ -27,13 +27,15 @@ from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from edgeops.cli.output import make_console
 
-    return Console(stderr=stderr)
+    return make_console(stderr=stderr)
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+def _print_json(value: dict[str, Any]) -> None:
+    from edgeops.cli.context import json_output
+
+    sys.stdout.write(json_output(value))
 
 
 def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> MeasureSettings:
@@ -281,13 +283,13 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     if args.id:
         profile = resolve_profiles([args.id], pm)[0]
         if args.json:
-            _print_json(profile.model_dump(mode="json"))
+            _print_json({"profile": profile.model_dump(mode="json")})
         else:
             _show_profile(profile)
         return 0
     profiles = load_profiles(pm)
     if args.json:
-        _print_json([p.model_dump(mode="json") for p in profiles.values()])
+        _print_json({"profiles": [p.model_dump(mode="json") for p in profiles.values()]})
         return 0
     from rich.table import Table
 
@@ -334,7 +336,7 @@ def _show_profile(profile: DeviceProfile) -> None:
 def cmd_plugins(args: argparse.Namespace) -> int:
     infos = plugin_infos(make_plugin_manager())
     if args.json:
-        _print_json([info.__dict__ for info in infos])
+        _print_json({"plugins": [info.__dict__ for info in infos]})
         return 0
     from rich.table import Table
 
@@ -357,7 +359,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         )
     rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
     if args.json:
-        _print_json(rows)
+        _print_json({"devices": rows})
         return 0
     from rich.table import Table
 
@@ -428,7 +430,7 @@ def _trust(pm: Any, args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     runs = History(Workspace(args.workspace).history_path).runs()
     if args.json:
-        _print_json([r.__dict__ for r in runs])
+        _print_json({"runs": [r.as_json() for r in runs]})
         return 0
     from rich.table import Table
 
@@ -458,7 +460,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.which == "config":
         from edgeops.pipeline.config import config_schema
 
-        _print_json(config_schema())
-        return 0
-    _print_json(schemas[args.which].model_json_schema())
+        schema = config_schema()
+    else:
+        schema = schemas[args.which].model_json_schema()
+    # A JSON Schema is printed as it is: a schema_version key would make it invalid.
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
     return 0
