@@ -104,3 +104,44 @@ def test_progress_off_a_terminal_is_one_line_per_stage_and_item():
         "measure: 2/2 onnx:fp16 on host",
         "measure: finished: 2 measurement(s)",
     ]
+
+
+@pytest.mark.slow
+def test_ship_exits_4_when_a_profile_gets_no_variant(tmp_path):
+    from factories import tiny_onnx
+
+    model = str(tiny_onnx(tmp_path / "m.onnx"))
+    fast = ("--rounds", "1", "--min-runs", "2", "--min-duration-s", "0")
+    env = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+    # rpi5 has no device here and the ONNX backend predicts nothing: not measured.
+    result = run_cli("ship", model, "--profile", "rpi5", *fast, cwd=tmp_path, env=env)
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "no variant ships for rpi5 (not_measured)" in result.stderr
+    assert "measure: started" in result.stderr and "select: 1/1 rpi5" in result.stderr
+    history = json.loads(run_cli("history", "--json", cwd=tmp_path).stdout)["runs"]
+    assert history[0]["status"] == "unsupported"
+    allowed = run_cli(
+        "ship", model, "--profile", "rpi5", *fast, "--allow-unsupported", cwd=tmp_path, env=env
+    )
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+
+
+def test_every_option_of_every_command_has_a_help_line():
+    import argparse
+
+    from edgeops.cli import _add_command_flags, _add_plugin_commands, build_parser
+
+    parser = build_parser()
+    _add_plugin_commands(parser)
+    _add_command_flags(parser)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, command in sub.choices.items()
+        for action in command._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert missing == []
+    assert (
+        "examples:" in parser.format_help() and "exit codes:" in sub.choices["ship"].format_help()
+    )

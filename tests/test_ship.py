@@ -98,6 +98,7 @@ def test_symbolic_batch_dimension_model(tmp_path):
         str(DATA / "models/onnx/skinclotheshair__PAN_mobilenetv3_small_100_simplifier.onnx"),
         "--task",
         "segmentation",
+        "--allow-unsupported",
     )
     assert summary["plans"][0]["status"] in {"supported", "unsupported"}
     assert all(m["status"] == "ok" for m in summary["measurements"])

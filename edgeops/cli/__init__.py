@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Exit codes (README, "Exit codes"): 0 done, 1 a failure, 2 bad input, 3 the gate is
+# inconclusive, 4 a requested profile ends without a variant, 130 interrupted.
+EXIT_NOT_SHIPPED = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -67,10 +70,51 @@ def _add_global_flags(
         )
 
 
+def _stage_in(p: argparse.ArgumentParser, made_by: str) -> None:
+    p.add_argument("stage_file", type=Path, help=f"the stage file before this one ({made_by})")
+
+
+def _stage_out(p: argparse.ArgumentParser, default: str) -> None:
+    # --output is the old spelling, kept so scripts written for it go on working.
+    p.add_argument(
+        "--out",
+        "-o",
+        "--output",
+        dest="output",
+        type=Path,
+        default=Path(default),
+        help=f"stage file to write (default {default})",
+    )
+
+
+EXAMPLES = """\
+examples:
+  edgeops ship examples/segmenter --profile host         the whole pipeline, one bundle
+  edgeops ship model.onnx -p pixel6 -p iphone12 --devices devices.toml -o dist/v2
+  edgeops gate --baseline dist/v1 --current dist/v2       exit 1 on a regression
+  edgeops ship model.onnx --json | jq .plans              machine output (schema_version 1.0)
+  edgeops schema config                                   what edgeops.toml may hold
+"""
+
+
+SHIP_EPILOG = f"""\
+examples:
+  edgeops ship examples/segmenter                   the profiles in its edgeops.toml
+  edgeops ship model.onnx -p host -p rpi5 --devices devices.toml --rounds 5
+  edgeops ship --resume                             go on with the interrupted run
+
+exit codes: 0 every profile has a variant; 1 a failure; 2 bad input;
+  {EXIT_NOT_SHIPPED} a profile ends unsupported or not measured (unless --allow-unsupported);
+  {EXIT_INTERRUPTED} interrupted
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
         description="Convert, compress, measure and select ML model variants for phones and edge boards.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--version", action="version", version=f"edgeops {_version()}", help="print the version"
@@ -78,8 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_flags(parser, default_workspace=Path(os.environ.get("EDGEOPS_HOME", ".edgeops")))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+    def command(name: str, help: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
         return p
 
@@ -93,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--profile", "-p", action="append", default=[], help="device profile id (repeatable)"
         )
         p.add_argument(
-            "--task", choices=["classification", "segmentation", "image-to-image", "generic"]
+            "--task",
+            choices=["classification", "segmentation", "image-to-image", "generic"],
+            help="chooses the quality metrics (default: from edgeops.toml, else generic)",
         )
         p.add_argument("--name", help="model name (default: from edgeops.toml or the file name)")
         p.add_argument("--model-version", dest="model_version", help="model version for the bundle")
@@ -121,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="reuse cached measurements of unchanged variants on the same device and settings",
         )
 
-    ship = command("ship", "run the whole pipeline and write a release bundle")
+    ship = command("ship", "run the whole pipeline and write a release bundle", SHIP_EPILOG)
     add_model_args(ship, optional=True)
     add_measure_args(ship)
     ship.add_argument(
@@ -142,7 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ship.add_argument("--baseline", type=Path, help="results.json or bundle to gate against")
     ship.add_argument(
-        "--max-extra-rounds", type=int, default=20, help="bound on rounds added per measurement"
+        "--max-extra-rounds",
+        type=_positive_int,
+        default=20,
+        help="bound on rounds added per measurement (default 20)",
+    )
+    ship.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help=f"exit 0 even when a profile ends unsupported or not measured (else {EXIT_NOT_SHIPPED})",
     )
     ship.add_argument(
         "--resume",
@@ -154,22 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = command("convert", "stage 1: convert the source to every format the profiles run")
     add_model_args(convert)
-    convert.add_argument("--output", "-o", type=Path, default=Path("convert.json"))
+    _stage_out(convert, "convert.json")
 
     optimize = command("optimize", "stage 2: make and score the variants, from a convert.json")
-    optimize.add_argument("stage_file", type=Path)
-    optimize.add_argument("--output", "-o", type=Path, default=Path("optimize.json"))
+    _stage_in(optimize, "convert.json")
+    _stage_out(optimize, "optimize.json")
 
     measure = command("measure", "stage 3: measure the variants on devices, from an optimize.json")
-    measure.add_argument("stage_file", type=Path)
+    _stage_in(measure, "optimize.json")
     add_measure_args(measure)
-    measure.add_argument("--output", "-o", type=Path, default=Path("measure.json"))
+    _stage_out(measure, "measure.json")
 
     select = command(
         "select", "stage 4: choose per profile and write the bundle, from a measure.json"
     )
-    select.add_argument("stage_file", type=Path)
-    select.add_argument("--out", type=Path, help="bundle folder (default dist/<model>-<version>/)")
+    _stage_in(select, "measure.json")
+    select.add_argument(
+        "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
+    )
     select.add_argument(
         "--memory-safety-factor",
         type=_share,
@@ -177,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     profiles = command("profiles", "list device profiles, or show one")
-    profiles.add_argument("id", nargs="?")
+    profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
 
     command("plugins", "list loaded plugins and their versions")
     devices = command(
@@ -191,14 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     command("history", "list past runs")
 
     report = command("report", "show the tables of a results.json or bundle")
-    report.add_argument("results", type=Path)
+    report.add_argument("results", type=Path, help="a results.json, or a bundle folder")
 
     from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
-    schema.add_argument("which", choices=["manifest", "results", "profile", "config"])
+    schema.add_argument(
+        "which",
+        choices=["manifest", "results", "profile", "config"],
+        help="manifest.json, results.json, a device profile, or edgeops.toml",
+    )
     _add_command_flags(parser)
     return parser
 

@@ -148,8 +148,18 @@ def cmd_ship(args: argparse.Namespace) -> int:
     except Exception as exc:
         history.finished(run_id, "failed", results, error=one_line(exc))
         raise
-    history.finished(run_id, "ok", results, bundle=out)
+    unshipped = [p for p in results.plans if p.status != "supported"]
+    history.finished(run_id, "unsupported" if unshipped else "ok", results, bundle=out)
     _report_run(results, out, args.json)
+    if unshipped and not args.allow_unsupported:
+        from edgeops.cli import EXIT_NOT_SHIPPED
+
+        which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
+        sys.stderr.write(
+            f"edgeops: error: no variant ships for {which}; the bundle at {out} says why. "
+            "Fix the floor, budget or device, or pass --allow-unsupported to exit 0\n"
+        )
+        return EXIT_NOT_SHIPPED
     return 0
 
 
