@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -83,77 +82,34 @@ class _Run:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
-    pm = make_plugin_manager()
-    workspace = Workspace(args.workspace)
-    history = History(workspace.history_path)
-    devices = discover_devices(pm, args.devices)
-    results: Results | None = None
-    if args.until_decided and args.baseline is None:
-        raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
-    if args.resume:
-        run_id = history.last_unfinished() if args.resume == "last" else args.resume
-        if run_id is None:
-            raise UsageError(
-                "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
-            )
-        journal = workspace.journal(run_id)
-        if not journal.stage_path.is_file():
-            raise UsageError(
-                f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
-            )
-        results = journal.load_stage()
-        settings, safety = results.settings, args.memory_safety_factor
-        history.started(
-            run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
-        )
-    else:
-        if args.model is None:
-            raise UsageError(
-                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
-            )
-        spec, defaults = load_spec(
-            args.model, task=args.task, name=args.name, version=args.model_version
-        )
-        profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
-        settings = _settings(args)
-        safety = (
-            args.memory_safety_factor
-            if args.memory_safety_factor is not None
-            else defaults.memory_safety_factor
-        )
-        run_id = uuid.uuid4().hex[:12]
-        journal = workspace.journal(run_id)
-        history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
-    try:
-        with _Run(args, pm) as run:
-            if results is None:
-                results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
-                results = run.pipeline.optimize(results)
-                journal.save_stage(results)
-            results = run.pipeline.measure(
-                results,
-                devices,
-                settings,
-                reuse_measurements=args.reuse_measurements,
-                journal=journal,
-            )
-            results = run.pipeline.select(results, memory_safety_factor=safety)
-            if args.until_decided:
-                results = _until_decided(run.pipeline, results, devices, args, safety)
-        out = args.out or default_bundle_dir(results)
-        write_bundle(results, out)
-    except KeyboardInterrupt:
-        history.finished(run_id, "interrupted", results)
-        raise
-    except Exception as exc:
-        history.finished(run_id, "failed", results, error=one_line(exc))
-        raise
-    unshipped = [p for p in results.plans if p.status != "supported"]
-    history.finished(run_id, "unsupported" if unshipped else "ok", results, bundle=out)
-    _report_run(results, out, args.json)
-    if unshipped and not args.allow_unsupported:
-        from edgeops.cli import EXIT_NOT_SHIPPED
+    """``edgeops ship``: :func:`edgeops.api.ship`, then its tables or JSON and the exit code."""
+    from edgeops.api import ship
+    from edgeops.cli import EXIT_NOT_SHIPPED
 
+    results = ship(
+        args.model,
+        args.profile,
+        out=args.out,
+        devices=args.devices,
+        workspace=args.workspace,
+        task=args.task,
+        name=args.name,
+        version=args.model_version,
+        rounds=args.rounds,
+        min_runs=args.min_runs,
+        min_duration_s=args.min_duration_s,
+        threads=args.threads,
+        memory_safety_factor=args.memory_safety_factor,
+        reuse_measurements=args.reuse_measurements,
+        baseline=args.baseline,
+        until_decided=args.until_decided,
+        max_extra_rounds=args.max_extra_rounds,
+        resume=args.resume,
+    )
+    out = args.out or default_bundle_dir(results)
+    _report_run(results, out, args.json)
+    unshipped = [p for p in results.plans if p.status != "supported"]
+    if unshipped and not args.allow_unsupported:
         which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
         sys.stderr.write(
             f"edgeops: error: no variant ships for {which}; the bundle at {out} says why. "
@@ -161,34 +117,6 @@ def cmd_ship(args: argparse.Namespace) -> int:
         )
         return EXIT_NOT_SHIPPED
     return 0
-
-
-def _until_decided(
-    pipeline: Pipeline,
-    results: Results,
-    devices: list[Device],
-    args: argparse.Namespace,
-    safety: float | None,
-) -> Results:
-    """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate.compare import undecided_comparisons
-
-    baseline = read_results(args.baseline)
-    added: dict[tuple[str, str, str], int] = {}
-    while True:
-        extra = {}
-        for todo in undecided_comparisons(baseline, results):
-            key = (todo.variant_id, todo.device_id, todo.compute_unit)
-            budget = args.max_extra_rounds - added.get(key, 0)
-            if todo.more_rounds and budget > 0:
-                extra[key] = min(todo.more_rounds, budget)
-        if not extra:
-            return results
-        for key, rounds in extra.items():
-            added[key] = added.get(key, 0) + rounds
-        results = pipeline.select(
-            pipeline.remeasure(results, devices, extra), memory_safety_factor=safety
-        )
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:

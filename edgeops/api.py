@@ -1,0 +1,291 @@
+"""The Python API: ``edgeops.ship``, ``edgeops.gate`` and ``edgeops.load_results``.
+
+In the manner of ``olive.workflows.run`` and ``qai_hub.submit_profile_job``: one
+call does what the command does. The CLI is a thin layer over these functions,
+so a run from Python gets the same checks, cache, history entry and progress
+lines as ``edgeops ship``::
+
+    import edgeops
+
+    results = edgeops.ship("examples/segmenter", profiles=["host"], out="dist/seg")
+    for plan in results.plans:
+        print(plan.profile_id, plan.status, [c.variant_id for c in plan.choices])
+    report = edgeops.gate("dist/seg-v1", results)
+    assert report.verdict != "fail"
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeops.errors import UsageError
+
+if TYPE_CHECKING:
+    from edgeops.gate.compare import GateReport
+    from edgeops.models import Device, MeasureSettings, Results, Task
+    from edgeops.pipeline import Pipeline
+
+
+def default_workspace() -> Path:
+    """``$EDGEOPS_HOME``, else ``.edgeops`` in the current folder: the cache and the history."""
+    return Path(os.environ.get("EDGEOPS_HOME", ".edgeops"))
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a ``results.json``, or the one in a bundle folder.
+
+    Raises ``ResultsError`` (one line naming the fix) for a missing, broken or
+    other-schema file."""
+    from edgeops.pipeline.bundle import read_results
+
+    return read_results(Path(path))
+
+
+def ship(
+    model: str | Path | None = None,
+    profiles: Sequence[str] = (),
+    *,
+    out: str | Path | None = None,
+    devices: str | Path | None = None,
+    workspace: str | Path | None = None,
+    task: Task | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    rounds: int | None = None,
+    min_runs: int | None = None,
+    min_duration_s: float | None = None,
+    threads: int | None = None,
+    memory_safety_factor: float | None = None,
+    reuse_measurements: bool = False,
+    baseline: str | Path | None = None,
+    until_decided: bool = False,
+    max_extra_rounds: int = 20,
+    resume: str | None = None,
+    progress: bool = True,
+) -> Results:
+    """Convert, optimize, evaluate, measure, select, and write the release bundle.
+
+    ``model`` is a model file, a factory ``file.py:function``, or a folder (or
+    file) holding ``edgeops.toml``; ``profiles`` default to its ``[ship]
+    profiles``, else ``["host"]``. The bundle goes to ``out``, default
+    ``dist/<name>-<version>/``. ``devices`` is an inventory (``devices.toml``).
+    ``rounds``, ``min_runs``, ``min_duration_s`` and ``threads`` override the
+    measurement settings; ``memory_safety_factor`` the share of a profile's
+    app memory limit a variant may use. ``until_decided`` adds rounds, up to
+    ``max_extra_rounds`` per measurement, where the gate against ``baseline``
+    is inconclusive. ``resume`` continues an interrupted run (``"last"``, or a
+    run id) and needs no ``model``. ``progress`` prints one line per stage and
+    item on stderr (a live bar in a terminal).
+
+    Returns the Results; a profile that ends without a variant has a plan whose
+    ``status`` is not ``"supported"`` (the CLI exits 4 then). Every run is
+    recorded in the workspace's history: ``ok``, ``unsupported``, ``failed``
+    or ``interrupted``. Bad input raises ``UsageError`` before any work.
+    """
+    from edgeops.devices.discovery import discover_devices
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.pipeline import Pipeline, Workspace, one_line
+    from edgeops.pipeline.bundle import default_bundle_dir, write_bundle
+    from edgeops.pipeline.config import load_spec
+    from edgeops.pipeline.history import History
+    from edgeops.plugin_manager import make_plugin_manager
+
+    settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
+    _check_share(memory_safety_factor)
+    if max_extra_rounds < 1:
+        raise UsageError(f"max_extra_rounds {max_extra_rounds} is not a positive whole number")
+    if until_decided and baseline is None:
+        raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
+    pm = make_plugin_manager()
+    space = Workspace(Path(workspace) if workspace is not None else default_workspace())
+    history = History(space.history_path)
+    found = discover_devices(pm, Path(devices) if devices is not None else None)
+    results: Results | None = None
+    if resume:
+        run_id = history.last_unfinished() if resume == "last" else resume
+        if run_id is None:
+            raise UsageError(
+                "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
+            )
+        journal = space.journal(run_id)
+        if not journal.stage_path.is_file():
+            raise UsageError(
+                f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
+            )
+        results = journal.load_stage()
+        settings, safety = results.settings, memory_safety_factor
+        history.started(
+            run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
+        )
+    else:
+        if model is None:
+            raise UsageError(
+                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
+            )
+        spec, defaults = load_spec(model, task=task, name=name, version=version)
+        chosen = resolve_profiles(list(profiles) or list(defaults.profiles) or ["host"], pm)
+        settings = _measure_settings(settings_update)
+        safety = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else defaults.memory_safety_factor
+        )
+        run_id = uuid.uuid4().hex[:12]
+        journal = space.journal(run_id)
+        history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
+    bundle: Path | None = None
+    try:
+        with _observed(pm, progress):
+            pipeline = Pipeline(pm, space)
+            if results is None:
+                results = pipeline.convert(spec, chosen, settings, run_id=run_id)
+                results = pipeline.optimize(results)
+                journal.save_stage(results)
+            results = pipeline.measure(
+                results,
+                found,
+                settings,
+                reuse_measurements=reuse_measurements,
+                journal=journal,
+            )
+            results = pipeline.select(results, memory_safety_factor=safety)
+            if until_decided and baseline is not None:
+                results = _until_decided(
+                    pipeline, results, found, Path(baseline), max_extra_rounds, safety
+                )
+        bundle = Path(out) if out is not None else default_bundle_dir(results)
+        write_bundle(results, bundle)
+    except KeyboardInterrupt:
+        history.finished(run_id, "interrupted", results)
+        raise
+    except Exception as exc:
+        history.finished(run_id, "failed", results, error=one_line(exc))
+        raise
+    unshipped = any(p.status != "supported" for p in results.plans)
+    history.finished(run_id, "unsupported" if unshipped else "ok", results, bundle=bundle)
+    return results
+
+
+def gate(
+    baseline: str | Path | Results,
+    current: str | Path | Results,
+    **thresholds: Any,
+) -> GateReport:
+    """Compare ``current`` with ``baseline`` (Results, results.json paths or bundle folders).
+
+    ``thresholds`` are ``edgeops gate``'s settings by their field names
+    (``threshold_pct=5``, ``threshold_pct_by_profile={"pixel6": 3}``,
+    ``memory_threshold_pct``, ``memory_threshold_mb``, ``size_threshold_pct``,
+    ``quality_drop_pct``, ``confidence``); the rest keep the command's defaults.
+    The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
+    ``exit_code`` what ``edgeops gate`` exits with (0, 1, 3)."""
+    from dataclasses import fields
+
+    from edgeops.gate.compare import GateSettings
+    from edgeops.gate.compare import gate as compare
+
+    known = [f.name for f in fields(GateSettings)]
+    for key, value in thresholds.items():
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown gate setting {key!r}; {hint}known: {', '.join(known)}")
+        if isinstance(value, int | float) and value < 0:
+            raise UsageError(f"{key} is negative; thresholds are allowed growth, 0 or more")
+    settings = GateSettings(**thresholds)
+    names = (_label("baseline", baseline), _label("current", current))
+    return compare(_results(baseline), _results(current), settings, names=names)
+
+
+def _results(value: str | Path | Results) -> Results:
+    from edgeops.models import Results
+
+    return value if isinstance(value, Results) else load_results(value)
+
+
+def _label(role: str, value: Any) -> str:
+    return f"{role} {value}" if isinstance(value, str | Path) else f"{role} run {value.run_id}"
+
+
+def _settings_update(
+    rounds: int | None, min_runs: int | None, min_duration_s: float | None, threads: int | None
+) -> dict[str, Any]:
+    for flag, value in (("rounds", rounds), ("min_runs", min_runs), ("threads", threads)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise UsageError(f"{flag} {value!r} is not a positive whole number")
+    if min_duration_s is not None and not min_duration_s >= 0:  # also refuses NaN
+        raise UsageError(f"min_duration_s {min_duration_s!r} is not a number >= 0")
+    update = {
+        "rounds": rounds,
+        "min_runs": min_runs,
+        "min_duration_s": min_duration_s,
+        "threads": threads,
+    }
+    return {k: v for k, v in update.items() if v is not None}
+
+
+def _measure_settings(update: dict[str, Any], base: MeasureSettings | None = None) -> Any:
+    from edgeops.models import MeasureSettings
+
+    return (base or MeasureSettings()).model_copy(update=update)
+
+
+def _check_share(value: float | None) -> None:
+    if value is not None and not 0 < value <= 1:
+        raise UsageError(f"memory_safety_factor {value} is outside (0, 1], e.g. 0.5")
+
+
+class _observed:
+    """The progress reporter registered on the plugin manager for one run."""
+
+    def __init__(self, pm: Any, progress: bool) -> None:
+        self.pm, self.progress, self.stack = pm, progress, ExitStack()
+
+    def __enter__(self) -> _observed:
+        if self.progress:
+            from edgeops.cli.output import make_console
+            from edgeops.cli.progress import ProgressReporter
+
+            reporter = self.stack.enter_context(ProgressReporter(make_console(stderr=True)))
+            self.pm.register(reporter, name="edgeops.cli.progress")
+            self.stack.callback(self.pm.unregister, reporter)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+
+def _until_decided(
+    pipeline: Pipeline,
+    results: Results,
+    devices: list[Device],
+    baseline_path: Path,
+    max_extra_rounds: int,
+    safety: float | None,
+) -> Results:
+    """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
+    from edgeops.gate.compare import undecided_comparisons
+
+    baseline = load_results(baseline_path)
+    added: dict[tuple[str, str, str], int] = {}
+    while True:
+        extra = {}
+        for todo in undecided_comparisons(baseline, results):
+            key = (todo.variant_id, todo.device_id, todo.compute_unit)
+            budget = max_extra_rounds - added.get(key, 0)
+            if todo.more_rounds and budget > 0:
+                extra[key] = min(todo.more_rounds, budget)
+        if not extra:
+            return results
+        for key, rounds in extra.items():
+            added[key] = added.get(key, 0) + rounds
+        results = pipeline.select(
+            pipeline.remeasure(results, devices, extra), memory_safety_factor=safety
+        )
