@@ -62,6 +62,7 @@ def ship(
     threads: int | None = None,
     memory_safety_factor: float | None = None,
     reuse_measurements: bool = False,
+    no_cache: bool = False,
     baseline: str | Path | None = None,
     until_decided: bool = False,
     max_extra_rounds: int = 20,
@@ -76,7 +77,8 @@ def ship(
     ``dist/<name>-<version>/``. ``devices`` is an inventory (``devices.toml``).
     ``rounds``, ``min_runs``, ``min_duration_s`` and ``threads`` override the
     measurement settings; ``memory_safety_factor`` the share of a profile's
-    app memory limit a variant may use. ``until_decided`` adds rounds, up to
+    app memory limit a variant may use. ``no_cache`` makes every conversion,
+    variant and score again and replaces their cache entries. ``until_decided`` adds rounds, up to
     ``max_extra_rounds`` per measurement, where the gate against ``baseline``
     is inconclusive. ``resume`` continues an interrupted run (``"last"``, or a
     run id) and needs no ``model``. ``progress`` prints one line per stage and
@@ -102,7 +104,9 @@ def ship(
     if until_decided and baseline is None:
         raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
     pm = make_plugin_manager()
-    space = Workspace(Path(workspace) if workspace is not None else default_workspace())
+    space = Workspace(
+        Path(workspace) if workspace is not None else default_workspace(), refresh_cache=no_cache
+    )
     history = History(space.history_path)
     found = discover_devices(pm, Path(devices) if devices is not None else None)
     results: Results | None = None

@@ -197,11 +197,27 @@ def _code_sha256(plugin: object) -> str:
     import hashlib
     from pathlib import Path
 
+    import inspect
+
     file = getattr(plugin, "__file__", None)
     if file is None:
-        return "?"
+        # A plugin object registered in code (a class instance): hash the files its
+        # methods are defined in (its module may not be importable by name).
+        codes = [getattr(value, "__code__", None) for value in vars(type(plugin)).values()]
+        sources = sorted({c.co_filename for c in codes if c is not None})
+        if not sources:
+            try:
+                sources = [inspect.getfile(type(plugin))]
+            except (TypeError, OSError):
+                return "?"
+        file = sources[0]
     path = Path(file)
-    files = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+    # A package's every module, subfolders too: an edit anywhere in it changes its variants.
+    if path.name == "__init__.py":
+        root = path.parent
+        files = sorted(f for f in root.rglob("*.py") if "tests" not in f.relative_to(root).parts)
+    else:
+        files = [path]
     digest = hashlib.sha256()
     for py in files:
         digest.update(py.read_bytes())

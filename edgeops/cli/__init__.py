@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="model name (default: from edgeops.toml or the file name)")
         p.add_argument("--model-version", dest="model_version", help="model version for the bundle")
 
+    def add_cache_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="make every conversion, variant and score again, replacing their cache entries",
+        )
+
     def add_measure_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--rounds",
@@ -176,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship = command("ship", "run the whole pipeline and write a release bundle", SHIP_EPILOG)
     add_model_args(ship, optional=True)
     add_measure_args(ship)
+    add_cache_arg(ship)
     ship.add_argument(
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
@@ -214,10 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = command("convert", "stage 1: convert the source to every format the profiles run")
     add_model_args(convert)
+    add_cache_arg(convert)
     _stage_out(convert, "convert.json")
 
     optimize = command("optimize", "stage 2: make and score the variants, from a convert.json")
     _stage_in(optimize, "convert.json")
+    add_cache_arg(optimize)
     _stage_out(optimize, "optimize.json")
 
     measure = command("measure", "stage 3: measure the variants on devices, from an optimize.json")
@@ -251,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("target", nargs="?", help="HOST[:PORT] to trust")
     devices.add_argument("--devices", type=Path, help="inventory of devices (devices.toml)")
     command("history", "list past runs")
+
+    cache = command("cache", "manage the cache: `cache prune` frees entries not used lately")
+    cache.add_argument("action", choices=["prune"], help="prune: remove old entries")
+    cache.add_argument(
+        "--older-than-days",
+        type=_non_negative,
+        default=30.0,
+        help="remove entries last used more than this many days ago (default 30)",
+    )
+    cache.add_argument("--all", action="store_true", help="remove every entry")
 
     report = command("report", "show the tables of a results.json or bundle")
     report.add_argument("results", type=Path, help="a results.json, or a bundle folder")

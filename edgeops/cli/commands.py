@@ -62,7 +62,7 @@ class _Run:
     def __init__(self, args: argparse.Namespace, pm: Any) -> None:
         self.args = args
         self.pm = pm
-        self.workspace = Workspace(args.workspace)
+        self.workspace = Workspace(args.workspace, refresh_cache=getattr(args, "no_cache", False))
         self.pipeline = Pipeline(pm, self.workspace)
         self.stack = ExitStack()
 
@@ -101,6 +101,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
         threads=args.threads,
         memory_safety_factor=args.memory_safety_factor,
         reuse_measurements=args.reuse_measurements,
+        no_cache=args.no_cache,
         baseline=args.baseline,
         until_decided=args.until_decided,
         max_extra_rounds=args.max_extra_rounds,
@@ -108,6 +109,9 @@ def cmd_ship(args: argparse.Namespace) -> int:
     )
     out = args.out or default_bundle_dir(results)
     _report_run(results, out, args.json)
+    tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
+    if tracebacks.is_dir():
+        sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
     unshipped = [p for p in results.plans if p.status != "supported"]
     if unshipped and not args.allow_unsupported:
         which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
@@ -403,4 +407,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
         schema = schemas[args.which].model_json_schema()
     # A JSON Schema is printed as it is: a schema_version key would make it invalid.
     sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``edgeops cache prune``: free the entries not used lately."""
+    from edgeops.pipeline.cache import prune
+
+    cache = Workspace(args.workspace).cache
+    older_than_s = 0.0 if args.all else args.older_than_days * 86400
+    report = prune(cache, older_than_s)
+    if args.json:
+        _print_json({"cache": str(cache.root), **report.__dict__})
+    else:
+        _console().print(
+            f"removed {report.entries_removed} entr{'y' if report.entries_removed == 1 else 'ies'} "
+            f"({report.bytes_freed / 1e6:.1f} MB) from {cache.root}; kept {report.entries_kept}"
+        )
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,12 @@ class Workspace:
     """``.edgeops/``: the cache and the run history."""
 
     root: Path
+    # --no-cache: make everything again (measurements included) and replace the entries.
+    refresh_cache: bool = False
 
     @property
     def cache(self) -> Cache:
-        return Cache(self.root / "cache")
+        return Cache(self.root / "cache", refresh=self.refresh_cache)
 
     @property
     def history_path(self) -> Path:
@@ -67,6 +70,9 @@ class Workspace:
 
     def journal(self, run_id: str) -> RunJournal:
         return RunJournal(self.root / "runs" / run_id)
+
+
+TRACEBACK_FILE = "traceback.txt"
 
 
 def one_line(exc: BaseException) -> str:
@@ -82,8 +88,12 @@ class Pipeline:
     ) -> None:
         self.pm = pm
         self.hook = pm.hook
+        self.workspace = workspace
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
+        # Full tracebacks of what failed in this run, by a label such as "optimize-onnx-fp16":
+        # a one-line error is enough to read a table, not to fix a plugin.
+        self.tracebacks: dict[str, str] = {}
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
 
@@ -97,6 +107,7 @@ class Pipeline:
         run_id: str | None = None,
     ) -> Results:
         self.check_recipe_names(spec.recipes)
+        run_id = run_id or uuid.uuid4().hex[:12]
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -110,6 +121,7 @@ class Pipeline:
             self.hook.edgeops_stage_advanced(stage="convert", label=target)
         artifacts = [a for a in made.values() if a is not None]
         ok = [a for a in artifacts if a.status == "ok"]
+        self.save_tracebacks(run_id)
         if not ok:
             if artifacts:
                 raise ModelError(artifacts[0].error or "conversion failed")
@@ -124,7 +136,7 @@ class Pipeline:
         reference = self._reference(spec, samples)
         return Results(
             edgeops_version=__version__,
-            run_id=run_id or uuid.uuid4().hex[:12],
+            run_id=run_id,
             spec=spec,
             profiles=tuple(profiles),
             samples=samples,
@@ -182,6 +194,7 @@ class Pipeline:
             return None
         except Exception as exc:
             # Not cached: a corrupt source is fixed by the user, and the next run must retry.
+            self.tracebacks[f"convert-{target}"] = traceback.format_exc()
             return Artifact(
                 id=key, format=target, status="error", error=one_line(exc), tools=self.tools
             )
@@ -249,7 +262,20 @@ class Pipeline:
         self.hook.edgeops_stage_finished(
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
+        self.save_tracebacks(results.run_id)
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def save_tracebacks(self, run_id: str) -> Path | None:
+        """Write this run's full tracebacks to ``runs/<run_id>/tracebacks/<label>.txt``."""
+        if not self.tracebacks:
+            return None
+        from edgeops.files import write_text
+        from edgeops.pipeline.names import safe_name
+
+        folder = self.workspace.journal(run_id).folder / "tracebacks"
+        for label, text in self.tracebacks.items():
+            write_text(folder / f"{safe_name(label)}.txt", text)
+        return folder
 
     def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
         """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
@@ -294,9 +320,13 @@ class Pipeline:
         key = cache_key(
             "optimize", artifact.id, recipe.cache_identity(), samples.sha256, self.tools
         )
+        label = f"optimize-{recipe.format}-{recipe.name}"
         cached = self.cache.get("variants", key, Artifact)
         if cached is not None:
             self.stats["optimizations_reused"] += 1
+            stored = self.cache.entry_dir("variants", key) / TRACEBACK_FILE
+            if cached.status != "ok" and stored.is_file():
+                self.tracebacks[label] = stored.read_text()
             return cached
 
         def failed(error: str) -> Variant:
@@ -323,7 +353,10 @@ class Pipeline:
                 made = optimize(artifact=artifact, recipe=recipe, workdir=workdir, samples=samples)
             except Exception as exc:
                 # A recipe that fails on this model fails the same way next time with the
-                # same tools (they are in the key), so the failure is cached too.
+                # same tools (they are in the key), so the failure is cached too, and
+                # its traceback with it.
+                self.tracebacks[label] = traceback.format_exc()
+                (workdir / TRACEBACK_FILE).write_text(self.tracebacks[label])
                 return failed(one_line(exc))
             if made is None:
                 return failed(f"plugin {recipe.owner!r} proposed {recipe.id} but did not make it")
@@ -345,6 +378,7 @@ class Pipeline:
         self.hook.edgeops_stage_finished(
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
+        self.save_tracebacks(results.run_id)
         return results.model_copy(
             update={"variants": tuple(evaluated.get(v.id, v) for v in results.variants)}
         )
@@ -370,6 +404,7 @@ class Pipeline:
                 spec=results.spec,
             )
         except Exception as exc:
+            self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
