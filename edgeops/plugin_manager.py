@@ -195,9 +195,8 @@ def tool_versions(pm: pluggy.PluginManager) -> dict[str, str]:
 def _code_sha256(plugin: object) -> str:
     """Hash of a plugin's own .py files (its package folder, or its module file)."""
     import hashlib
-    from pathlib import Path
-
     import inspect
+    from pathlib import Path
 
     file = getattr(plugin, "__file__", None)
     if file is None:

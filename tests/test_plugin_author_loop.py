@@ -172,6 +172,7 @@ def _gemm_with_row_bias(path):
 def test_gemm_row_biases_become_one_dimensional_with_the_same_outputs(tmp_path):
     import onnx
     import onnxruntime as ort
+
     from edgeops_onnx.recipes import _flatten_gemm_biases
 
     path = tmp_path / "g.onnx"
