@@ -201,3 +201,44 @@ def test_mnist_quantizes(tmp_path, recipe, edgeops_pm, edgeops_workspace):
     (variant,) = results.variants
     assert variant.status == "ok", variant.error
     assert variant.quality is not None and variant.quality.metrics["top1_agreement"] >= 0.8
+
+
+def test_every_testing_fixture_is_documented():
+    import inspect
+
+    import edgeops.testing as testing
+
+    fixtures = [
+        name
+        for name, value in vars(testing).items()
+        if hasattr(value, "_fixture_function_marker")
+        or type(value).__name__ == "FixtureFunctionDefinition"
+    ]
+    assert {
+        "edgeops_pm",
+        "register_plugin",
+        "local_device",
+        "edgeops_workspace",
+        "tiny_onnx_artifact",
+    } <= set(fixtures)
+    for name in fixtures:
+        fixture = getattr(testing, name)
+        unwrap = getattr(fixture, "_get_wrapped_function", None)
+        assert inspect.getdoc(unwrap() if unwrap else fixture), f"{name} has no docstring"
+        assert name in testing.__doc__
+
+
+def test_tiny_onnx_artifact_runs_through_a_real_backend(tiny_onnx_artifact, edgeops_pm, tmp_path):
+    from edgeops.devices.profiles import resolve_profiles
+
+    onnx_plugin = edgeops_pm.get_plugin("onnx")
+    host = resolve_profiles(["host"], edgeops_pm)
+    proposed = onnx_plugin.edgeops_recipes(artifact=tiny_onnx_artifact, profiles=host)
+    (fp16,) = [r for r in proposed if r.name == "fp16"]
+    variant = onnx_plugin.edgeops_optimize(
+        artifact=tiny_onnx_artifact,
+        recipe=fp16.model_copy(update={"owner": "onnx"}),
+        workdir=tmp_path,
+        samples=None,
+    )
+    assert variant.path.is_file() and variant.path.stat().st_size < tiny_onnx_artifact.size_bytes
