@@ -29,9 +29,9 @@ if command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 
-# torch is pinned to the local CPU build in pyproject.toml; a looser spec would
-# pull several GB of CUDA wheels.
-python3 -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+# pyproject.toml declares ranges; constraints.txt is the exact set the tests ran on,
+# torch included (the CPU build: an unconstrained torch pulls several GB of CUDA wheels).
+python3 -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]"
 # onnx2torch (the ONNX -> Core ML route) declares torchvision, whose wheel here
 # pulls CUDA packages; it needs torchvision for a few ops only (conversion-notes.md).
-python3 -m pip install --quiet --disable-pip-version-check --no-deps "onnx2torch==1.5.15"
+python3 -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt onnx2torch

@@ -17,6 +17,7 @@ import pluggy
 
 from edgeops import hookspecs
 from edgeops.errors import PluginError
+from edgeops.extras import importable, install_hint
 from edgeops.models import ComputeUnit
 
 ENTRY_POINT_GROUP = "edgeops"
@@ -41,6 +42,10 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     builtin: bool
+    # A backend's run-time module (EDGEOPS_RUNTIME), whether it imports, and how to install it.
+    runtime: str | None = None
+    runtime_importable: bool | None = None
+    install_hint: str | None = None
 
 
 def disabled_plugin_names() -> set[str]:
@@ -125,6 +130,7 @@ def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
         dist, version = pm.distributions.get(name, (None, None))
         if name in CORE_PLUGINS:
             dist, version = "edgeops", _version("edgeops")
+        runtime = getattr(plugin, "EDGEOPS_RUNTIME", None)
         infos.append(
             PluginInfo(
                 name=name,
@@ -132,6 +138,9 @@ def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
                 version=version,
                 hooks=hooks,
                 builtin=dist == "edgeops",
+                runtime=runtime,
+                runtime_importable=importable(runtime) if runtime else None,
+                install_hint=install_hint(runtime) if runtime and not importable(runtime) else None,
             )
         )
     return infos

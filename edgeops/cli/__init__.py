@@ -348,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, EdgeopsError):
             _fail(args, str(exc))
             return exc.exit_code
+        if isinstance(exc, ModuleNotFoundError):
+            from edgeops.extras import missing_module_message
+
+            _fail(args, missing_module_message(exc))
+            return 1
         _fail(
             args,
             f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",

@@ -283,10 +283,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "hooks"):
+    for column in ("name", "distribution", "version", "runtime", "hooks"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.name, info.distribution or "", info.version or "", ", ".join(info.hooks))
+        runtime = ""
+        if info.runtime:
+            runtime = f"{info.runtime}: " + (
+                "importable" if info.runtime_importable else f"missing; {info.install_hint}"
+            )
+        table.add_row(
+            info.name, info.distribution or "", info.version or "", runtime, ", ".join(info.hooks)
+        )
     _console().print(table)
     return 0
 
