@@ -10,6 +10,9 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     # openssh-server: SSH board tests start a real sshd on 127.0.0.1.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssh-server >/dev/null
+    # chromium: the report and studio tests open pages in Debian's headless browser
+    # (Playwright drives it; Playwright's own browser download is never used).
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
     # adbd (AOSP's own daemon, packaged by Debian in backports): the adb tests
     # start it on a free TCP port as a real peer. The backports suite is this
     # machine's own Debian entry with only the suite changed, so no mirror is

@@ -63,6 +63,12 @@ def ship(
     memory_safety_factor: float | None = None,
     reuse_measurements: bool = False,
     no_cache: bool = False,
+    prune: bool = True,
+    jobs: int | None = None,
+    task_timeout_s: float = 1800.0,
+    worker_memory_mb: int | None = None,
+    keep_outputs: int | None = None,
+    gallery_worst: int | None = None,
     baseline: str | Path | None = None,
     until_decided: bool = False,
     max_extra_rounds: int = 20,
@@ -78,7 +84,12 @@ def ship(
     ``rounds``, ``min_runs``, ``min_duration_s`` and ``threads`` override the
     measurement settings; ``memory_safety_factor`` the share of a profile's
     app memory limit a variant may use. ``no_cache`` makes every conversion,
-    variant and score again and replaces their cache entries. ``until_decided`` adds rounds, up to
+    variant and score again and replaces their cache entries. ``prune`` rules
+    out variants on the host (below the floor, too large, dominated) and stops
+    clearly beaten ones on the device; ``False`` measures all for every round.
+    ``jobs`` worker processes make and score variants (None: every core, 1: in
+    this process), each stopped past ``task_timeout_s`` or ``worker_memory_mb``.
+    ``keep_outputs`` and ``gallery_worst`` size report.html's sample gallery. ``until_decided`` adds rounds, up to
     ``max_extra_rounds`` per measurement, where the gate against ``baseline``
     is inconclusive. ``resume`` continues an interrupted run (``"last"``, or a
     run id) and needs no ``model``. ``progress`` prints one line per stage and
@@ -99,6 +110,11 @@ def ship(
 
     settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
     _check_share(memory_safety_factor)
+    for flag, count in (("keep_outputs", keep_outputs), ("gallery_worst", gallery_worst)):
+        if count is not None and count < 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be 0 or more")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"jobs {jobs} is not a positive whole number")
     if max_extra_rounds < 1:
         raise UsageError(f"max_extra_rounds {max_extra_rounds} is not a positive whole number")
     if until_decided and baseline is None:
@@ -145,10 +161,23 @@ def ship(
     bundle: Path | None = None
     try:
         with _observed(pm, progress):
-            pipeline = Pipeline(pm, space)
+            pipeline = Pipeline(
+                pm,
+                space,
+                jobs=jobs,
+                task_timeout_s=task_timeout_s,
+                worker_memory_mb=worker_memory_mb,
+                halving=prune,
+            )
+            if keep_outputs is not None:
+                pipeline.keep_outputs = keep_outputs
+            if gallery_worst is not None:
+                pipeline.worst_k = gallery_worst
             if results is None:
                 results = pipeline.convert(spec, chosen, settings, run_id=run_id)
                 results = pipeline.optimize(results)
+                if prune:
+                    results = pipeline.prune(results, safety)
                 journal.save_stage(results)
             results = pipeline.measure(
                 results,

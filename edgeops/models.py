@@ -18,7 +18,8 @@ MANIFEST_SCHEMA_VERSION = "1.0"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
-Transport = Literal["local", "ssh", "adb", "mac-host"]
+# "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
+Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
 MeasurementStatus = Literal["ok", "unsupported", "oom", "load_failed", "timeout", "error"]
 Method = Literal["measured", "predicted"]
 
@@ -63,11 +64,20 @@ class ModelSpec(Frozen):
     inputs: tuple[InputSpec, ...] = ()
     samples: str | None = Field(None, description="Folder of .npy/.npz, or 'file.py:function'")
     sample_count: int = 16
+    labels: str | None = Field(
+        None,
+        description="Ground truth per sample, in the samples' order: a folder of .npy or "
+        "'file.py:function'; the report ranks samples against it too",
+    )
     quality: QualitySpec
     recipes: tuple[str, ...] | None = Field(
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    sweep: tuple[dict[str, Any], ...] = Field(
+        (),
+        description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",
+    )
 
     @property
     def source_path(self) -> Path:
@@ -231,6 +241,14 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
+    pruned: dict[str, str] = Field(
+        {},
+        description="Profile ids ('*' for every profile) this variant was ruled out for "
+        "before any device time, each with the reason",
+    )
+
+    def pruned_for(self, profile_id: str) -> str | None:
+        return self.pruned.get(profile_id) or self.pruned.get("*")
 
     @property
     def name(self) -> str:
@@ -291,6 +309,18 @@ class PeakMemory(Frozen):
     definition: str
 
 
+class Interval(Frozen):
+    """Where a predicted p50 lies with a stated probability (a prediction's uncertainty)."""
+
+    low_ms: float
+    high_ms: float
+    coverage: float | None = Field(
+        description="Share of held-out published figures such intervals are built to cover "
+        "(0.9 for a 90% split-conformal interval); None where no calibration backs it"
+    )
+    method: str = Field(description="How the interval was made, in words")
+
+
 class Measurement(Frozen):
     variant_id: str
     device_id: str
@@ -309,6 +339,9 @@ class Measurement(Frozen):
     p50_ms: float | None = None
     p90_ms: float | None = None
     p99_ms: float | None = None
+    p50_interval: Interval | None = Field(
+        None, description="Predictions only: where the true p50 is expected to lie"
+    )
     peak_mem: PeakMemory | None = None
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
@@ -357,6 +390,9 @@ class Choice(Frozen):
     compute_unit: str
     method: Method
     expected_p50_ms: float | None
+    p50_interval: Interval | None = Field(
+        None, description="For a predicted choice: the interval around expected_p50_ms"
+    )
     peak_mem_mb: float | None
     size_bytes: int | None
     quality: dict[str, float]
@@ -396,6 +432,30 @@ class CacheStats(Frozen):
     measurements_reused: int = 0
 
 
+class VariantOutputs(Frozen):
+    """A variant's outputs on some samples, kept in the cache next to the reference's.
+
+    The report and ``edgeops studio`` show them beside the reference's; the
+    per-sample scores say which samples a variant gets most wrong.
+    """
+
+    variant_id: str
+    path: Path = Field(
+        description=".npz with keys '<output index>/<sample index>', as the reference's"
+    )
+    sha256: str
+    kept: tuple[int, ...] = Field(description="Sample indices whose outputs the .npz holds")
+    metric: str = Field(description="The metric the samples are ranked by (the spec's)")
+    higher_is_better: bool = True
+    per_sample: tuple[float, ...] = Field(
+        description="The metric against the reference, per sample, for every sample"
+    )
+    worst: tuple[int, ...] = Field(description="Sample indices, worst against the reference first")
+    label_metric: str | None = Field(None, description="Metric against the labels, if any")
+    per_sample_labels: tuple[float, ...] = ()
+    worst_labels: tuple[int, ...] = Field((), description="Worst against the labels first")
+
+
 class Results(Frozen):
     """Everything a run produced: enough to re-run selection or a gate without re-measuring."""
 
@@ -415,6 +475,9 @@ class Results(Frozen):
     policy: SelectionPolicy | None = None
     plans: tuple[Plan, ...] = ()
     cache: CacheStats = CacheStats()
+    outputs: tuple[VariantOutputs, ...] = Field(
+        (), description="Kept variant outputs and per-sample scores (report gallery)"
+    )
 
     def variant(self, variant_id: str) -> Variant:
         for v in self.variants:
@@ -440,6 +503,10 @@ class ManifestChoice(Frozen):
     requires: tuple[str, ...] = ()
     min_free_memory_mb: float | None = None
     expected_p50_ms: float | None = None
+    p50_interval: Interval | None = Field(
+        None,
+        description="Predicted choices only: the p50 lies in [low_ms, high_ms] with the stated coverage",
+    )
     method: Method
 
 

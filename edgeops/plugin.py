@@ -17,7 +17,9 @@ What is here:
 - sample feeds, the one comparison with the reference every backend uses, the
   factory importer, the inventory reader, profiles and chip folders;
 - the session protocol transports return, percentile helpers, and the measurement
-  runner the execution hook receives;
+  runner the execution hook receives; ``execute_with_leases``, the core's default
+  executor (a thread per device, SQLite leases), for an executor that takes only
+  some of the jobs (the labgrid farm runs the rest through it);
 - ``variant_from`` and ``failed_measurement``: the two shapes every backend builds.
 """
 
@@ -31,6 +33,7 @@ from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
 from edgeops.devices.profiles import builtin_profile_dir, detect_host_facts, load_profiles
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner
+from edgeops.devices.scheduling import edgeops_execute_measurements as execute_with_leases
 from edgeops.devices.sessions import CommandResult, Session
 from edgeops.errors import (
     DeviceError,
@@ -51,6 +54,7 @@ from edgeops.models import (
     Device,
     DeviceProfile,
     InputSpec,
+    Interval,
     Measurement,
     MeasurementStatus,
     MeasureSettings,
@@ -68,6 +72,7 @@ from edgeops.models import (
 )
 from edgeops.pipeline.factories import import_factory
 from edgeops.pipeline.samples import sample_feeds
+from edgeops.pipeline.sweep import RecipeFamily
 from edgeops.quality import compare_with_reference, snr_db
 from edgeops.quiet import QUIET_ENV, quiet
 
@@ -84,6 +89,7 @@ __all__ = [
     "DeviceProfile",
     "EdgeopsError",
     "InputSpec",
+    "Interval",
     "MeasureJob",
     "MeasureRunner",
     "MeasureSettings",
@@ -97,6 +103,7 @@ __all__ = [
     "ProbeError",
     "Quality",
     "Recipe",
+    "RecipeFamily",
     "RecipeStep",
     "ReferenceOutputs",
     "Results",
@@ -111,6 +118,7 @@ __all__ = [
     "compare_with_reference",
     "copy_file",
     "detect_host_facts",
+    "execute_with_leases",
     "failed_measurement",
     "hookimpl",
     "import_factory",

@@ -22,6 +22,9 @@ from edgeops.models import ComputeUnit
 
 ENTRY_POINT_GROUP = "edgeops"
 DISABLE_ENV = "EDGEOPS_DISABLE_PLUGINS"
+# Modules to register besides the entry points, comma-separated (as pytest's -p):
+# a plugin under development, before it is packaged, reaches worker processes too.
+PLUGINS_ENV = "EDGEOPS_PLUGINS"
 # When set, every hook call appends its name to this file: how the test suite
 # proves each hook is exercised, across the subprocesses it starts too.
 HOOK_LOG_ENV = "EDGEOPS_HOOK_LOG"
@@ -67,6 +70,7 @@ def make_plugin_manager(load_entry_points: bool = True) -> PluginManager:
         pm.register(importlib.import_module(module_name), name=module_name)
     if load_entry_points:
         _load_entry_points(pm)
+        _load_named_modules(pm)
     if os.environ.get(HOOK_LOG_ENV):
         _log_hook_calls(pm, os.environ[HOOK_LOG_ENV])
     try:
@@ -119,6 +123,23 @@ def _load_entry_points(pm: PluginManager) -> None:
         except ValueError as exc:
             raise PluginError(f"plugin {ep.name!r} from {dist}: {exc}") from exc
         pm.distributions[ep.name] = (dist, ep.dist.version if ep.dist else None)
+
+
+def _load_named_modules(pm: PluginManager) -> None:
+    for module_name in (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",")):
+        if not module_name or module_name in disabled_plugin_names():
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise PluginError(
+                f"{PLUGINS_ENV} names {module_name!r}, which failed to import ({exc}); "
+                "fix it or remove it from the variable"
+            ) from exc
+        try:
+            pm.register(module, name=module_name)
+        except ValueError as exc:
+            raise PluginError(f"plugin {module_name!r} from {PLUGINS_ENV}: {exc}") from exc
 
 
 def plugin_infos(pm: PluginManager) -> list[PluginInfo]:

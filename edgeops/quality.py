@@ -12,6 +12,7 @@ TFLite and Core ML variants. The task chooses the metrics:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeops.models import Quality, ReferenceOutputs, Task
@@ -100,9 +101,17 @@ def compare_with_reference(
     reference: ReferenceOutputs,
     outputs: Sequence[Sequence[np.ndarray]],
     where: Literal["host", "host-estimate", "device"] = "host",
+    keep: Path | None = None,
 ) -> Quality:
-    """``compare`` against the reference outputs file; ``outputs[i][k]`` is output k on sample i."""
+    """``compare`` against the reference outputs file; ``outputs[i][k]`` is output k on sample i.
+
+    With ``keep`` (the ``outputs_dir`` of ``edgeops_evaluate``) the outputs are also
+    written there as ``outputs.npz``, keyed like the reference, for the report.
+    """
     from edgeops.pipeline.samples import load_arrays
+
+    if keep is not None:
+        keep_outputs(keep, outputs)
 
     arrays = load_arrays(reference.path)
     expected = [
@@ -110,6 +119,27 @@ def compare_with_reference(
         for i in range(len(outputs))
     ]
     return compare(task, expected, outputs, where=where)
+
+
+OUTPUTS_FILE = "outputs.npz"
+
+
+def keep_outputs(folder: Path, outputs: Sequence[Sequence[np.ndarray]]) -> Path:
+    """Write ``outputs[i][k]`` to ``folder/outputs.npz`` under keys ``'<k>/<i>'``, atomically."""
+    import io
+
+    import numpy as np
+
+    from edgeops.files import write_bytes
+
+    buffer = io.BytesIO()
+    arrays = {
+        f"{k}/{i}": np.asarray(a) for i, outs in enumerate(outputs) for k, a in enumerate(outs)
+    }
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    path = folder / OUTPUTS_FILE
+    write_bytes(path, buffer.getvalue())
+    return path
 
 
 def snr_db(reference: np.ndarray, output: np.ndarray) -> float:

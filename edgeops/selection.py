@@ -84,12 +84,38 @@ def edgeops_select(
         for v in variants
         if v.status != "ok"
     ]
+    rejected += [
+        Rejection(
+            variant_id=v.id,
+            variant_name=v.name,
+            compute_unit=None,
+            reasons=(f"ruled out before measuring: {reason}",),
+        )
+        for v in variants
+        if v.status == "ok" and (reason := v.pruned_for(profile.id))
+    ]
+    if (
+        not measurements
+        and any(v.status == "ok" for v in variants)
+        and all(v.pruned_for(profile.id) for v in variants if v.status == "ok")
+    ):
+        return Plan(
+            profile_id=profile.id,
+            status="unsupported",
+            rejected=tuple(rejected),
+            note="every variant was ruled out on the host, before any device time "
+            "(quality floor, file size, or dominated): see rejected",
+        )
     if not measurements:
+        formats = ", ".join(profile.formats)
         return Plan(
             profile_id=profile.id,
             status="not_measured",
             rejected=tuple(rejected),
-            note="no device attached and no prediction available",
+            note="no device attached and no prediction available"
+            if any(v.status == "ok" for v in variants)
+            else f"no {formats} variant could be made, so there is nothing to load"
+            + (" (see rejected)" if rejected else f"; add a backend or recipe for {formats}"),
         )
     memory_cap_mb = (
         profile.app_memory_limit_mb * policy.memory_safety_factor
@@ -200,6 +226,7 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         compute_unit=c.measurement.compute_unit,
         method=c.measurement.method,
         expected_p50_ms=c.measurement.p50_ms,
+        p50_interval=c.measurement.p50_interval,
         peak_mem_mb=mem,
         size_bytes=c.variant.size_bytes,
         quality=quality,

@@ -7,13 +7,21 @@ from edgeops.cli import main
 from factories import run_cli, tiny_onnx
 
 
-def test_plugin_commands_are_listed_in_help(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--help"])
-    assert exit_info.value.code == 0
-    out = capsys.readouterr().out
+@pytest.mark.parametrize(("command", "argument"), [("import", "logfile"), ("trust", "HOST")])
+def test_plugin_commands_parse_and_explain_themselves(capsys, command, argument):
     # Added by the adb and ssh backends through edgeops_add_commands, not by the core.
-    assert "import" in out and "trust" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert argument in capsys.readouterr().out
+
+
+def test_plugins_lists_the_commands_each_plugin_adds(tmp_path):
+    import json
+
+    result = run_cli("plugins", "--json", cwd=tmp_path)
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["adb"]["commands"] == ["import"] and rows["ssh"]["commands"] == ["trust"]
 
 
 def test_a_disabled_backend_takes_its_command_with_it(tmp_path):

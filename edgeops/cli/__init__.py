@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
         description="Convert, compress, measure and select ML model variants for phones and edge boards.",
-        epilog=EXAMPLES,
+        epilog=EXAMPLES
+        + "\nPlugins add commands of their own (the adb backend `import`, the ssh backend "
+        "`trust`): `edgeops plugins` lists them, `edgeops COMMAND --help` explains one.\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -180,12 +182,41 @@ def build_parser() -> argparse.ArgumentParser:
             help="reuse cached measurements of unchanged variants on the same device and settings",
         )
 
+    def add_jobs_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--jobs",
+            "-j",
+            type=_positive_int,
+            default=None,
+            help="worker processes making and scoring variants (default: every core, "
+            "fewer when memory is short; 1: in this process)",
+        )
+        p.add_argument(
+            "--worker-memory-mb",
+            type=_positive_int,
+            help="memory a worker may hold before it is stopped and its variant recorded as "
+            "an error (default: 80%% of the memory free at the start, shared)",
+        )
+        p.add_argument(
+            "--task-timeout-s",
+            type=_non_negative,
+            default=1800.0,
+            help="time one variant may take to make and score (default 1800)",
+        )
+
     ship = command("ship", "run the whole pipeline and write a release bundle", SHIP_EPILOG)
     add_model_args(ship, optional=True)
     add_measure_args(ship)
     add_cache_arg(ship)
+    add_jobs_arg(ship)
     ship.add_argument(
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
+    )
+    ship.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="measure every variant for every round: no ruling out on the host (below the "
+        "quality floor, too large, dominated) and no stopping of clearly beaten variants",
     )
     ship.add_argument(
         "--memory-safety-factor",
@@ -213,6 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"exit 0 even when a profile ends unsupported or not measured (else {EXIT_NOT_SHIPPED})",
     )
     ship.add_argument(
+        "--keep-outputs",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keep each variant's outputs on the first N samples (and its worst) for the gallery; 0 keeps none",
+    )
+    ship.add_argument(
+        "--gallery-worst",
+        type=int,
+        default=3,
+        metavar="K",
+        help="show each variant's K worst samples in report.html (default 3)",
+    )
+    ship.add_argument(
         "--resume",
         nargs="?",
         const="last",
@@ -228,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize = command("optimize", "stage 2: make and score the variants, from a convert.json")
     _stage_in(optimize, "convert.json")
     add_cache_arg(optimize)
+    add_jobs_arg(optimize)
     _stage_out(optimize, "optimize.json")
 
     measure = command("measure", "stage 3: measure the variants on devices, from an optimize.json")
@@ -248,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of the app memory limit a model may use (default 0.5)",
     )
 
+    sweep = command(
+        "sweep", "show the variants a config's [[sweep]] tables make, and why any are dropped"
+    )
+    sweep.add_argument("model", help="a folder with edgeops.toml, or an edgeops.toml")
+    sweep.add_argument(
+        "--dry-run",
+        action="store_true",
+        required=True,
+        help="expand the tables only (seconds): nothing is converted or measured",
+    )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
 
@@ -279,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gate_parser(sub)
 
+    from edgeops.studio.command import add_studio_parser
+
+    add_studio_parser(sub)
+
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument(
         "which",
@@ -296,11 +356,11 @@ def _add_command_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _needs_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
-    """Plugins are loaded to parse only for their own commands, or to list them in --help:
-    a core command keeps start-up to argparse alone."""
+    """Plugins are loaded to parse only for their own commands: a core command, and
+    ``edgeops --help``, keep start-up to argparse alone (plugins import pydantic)."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     words = [a for a in argv if not a.startswith("-")]
-    return not words or words[0] not in sub.choices
+    return bool(words) and words[0] not in sub.choices
 
 
 def _add_plugin_commands(parser: argparse.ArgumentParser) -> Any:

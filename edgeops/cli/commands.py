@@ -23,6 +23,7 @@ from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bund
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.studio.command import cmd_studio  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
@@ -63,7 +64,20 @@ class _Run:
         self.args = args
         self.pm = pm
         self.workspace = Workspace(args.workspace, refresh_cache=getattr(args, "no_cache", False))
-        self.pipeline = Pipeline(pm, self.workspace)
+        self.pipeline = Pipeline(
+            pm,
+            self.workspace,
+            jobs=getattr(args, "jobs", 1),
+            task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
+            worker_memory_mb=getattr(args, "worker_memory_mb", None),
+            # ship prunes and halves unless told not to; a stage run alone measures all.
+            halving=getattr(args, "no_prune", True) is False,
+        )
+        for name in ("keep_outputs", "gallery_worst"):
+            if getattr(args, name, 0) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
+        self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
+        self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
@@ -102,6 +116,12 @@ def cmd_ship(args: argparse.Namespace) -> int:
         memory_safety_factor=args.memory_safety_factor,
         reuse_measurements=args.reuse_measurements,
         no_cache=args.no_cache,
+        prune=not args.no_prune,
+        jobs=args.jobs,
+        task_timeout_s=args.task_timeout_s,
+        worker_memory_mb=args.worker_memory_mb,
+        keep_outputs=args.keep_outputs,
+        gallery_worst=args.gallery_worst,
         baseline=args.baseline,
         until_decided=args.until_decided,
         max_extra_rounds=args.max_extra_rounds,
@@ -212,6 +232,57 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from edgeops.pipeline import Pipeline
+
+    spec, _ = load_spec(args.model)
+    if not spec.sweep:
+        raise UsageError(
+            f"{args.model} has no [[sweep]] table; without one, `ship` makes the recipes "
+            "the backends propose"
+        )
+    pipeline = Pipeline(make_plugin_manager(), Workspace(args.workspace))
+    expansion = pipeline.sweep(spec)
+    if args.json:
+        _print_json(
+            {
+                "schema_version": "1.0",
+                "variants": [r.model_dump(mode="json") for r in expansion.recipes],
+                "dropped": [d.__dict__ for d in expansion.dropped],
+                "families": expansion.families,
+            }
+        )
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    made = Table(title=f"{len(expansion.recipes)} variant(s) from {len(spec.sweep)} table(s)")
+    for column in ("recipe", "parameters"):
+        made.add_column(column, overflow="fold")
+    for recipe in expansion.recipes:
+        params = "; ".join(
+            [f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps]
+            + [
+                f"{k}={v}"
+                for k, v in (
+                    ("deployment_target", recipe.deployment_target),
+                    ("compute_precision", recipe.compute_precision),
+                )
+                if v
+            ]
+        )
+        made.add_row(recipe.id, params)
+    console.print(made)
+    if expansion.dropped:
+        dropped = Table(title=f"{len(expansion.dropped)} combination(s) dropped")
+        for column in ("name", "why"):
+            dropped.add_column(column, overflow="fold")
+        for d in expansion.dropped:
+            dropped.add_row(d.name, d.reason)
+        console.print(dropped)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     _report_run(read_results(args.results), None, args.json)
     return 0
@@ -275,15 +346,28 @@ def _show_profile(profile: DeviceProfile) -> None:
     _console().print(table)
 
 
+def _commands_of(pm: Any, plugin_name: str) -> list[str]:
+    """The CLI commands one plugin adds (``edgeops_add_commands``)."""
+    from edgeops.plugin_manager import hook_of
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    hook_of(pm, "edgeops_add_commands", plugin_name)(subparsers=sub)
+    return sorted(sub.choices)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
-    infos = plugin_infos(make_plugin_manager())
+    pm = make_plugin_manager()
+    infos = plugin_infos(pm)
+    commands = {i.name: _commands_of(pm, i.name) for i in infos}
     if args.json:
-        _print_json({"plugins": [info.__dict__ for info in infos]})
+        _print_json(
+            {"plugins": [{**info.__dict__, "commands": commands[info.name]} for info in infos]}
+        )
         return 0
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "runtime", "hooks"):
+    for column in ("name", "distribution", "version", "runtime", "commands", "hooks"):
         table.add_column(column)
     for info in infos:
         runtime = ""
@@ -292,7 +376,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 "importable" if info.runtime_importable else f"missing; {info.install_hint}"
             )
         table.add_row(
-            info.name, info.distribution or "", info.version or "", runtime, ", ".join(info.hooks)
+            info.name,
+            info.distribution or "",
+            info.version or "",
+            runtime,
+            ", ".join(commands[info.name]),
+            ", ".join(info.hooks),
         )
     _console().print(table)
     return 0
@@ -333,7 +422,25 @@ def cmd_devices(args: argparse.Namespace) -> int:
             r["lease"],
         )  # fmt: skip
     _console().print(table)
+    for r in rows:
+        if r.get("places") is not None:
+            _console().print(_places_table(r))
     return 0
+
+
+def _places_table(row: dict[str, Any]) -> Any:
+    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
+    from rich.table import Table
+
+    table = Table(title=f"places of {row['name']}", title_justify="left")
+    for column in ("place", "tags", "held by", "health", "resource"):
+        table.add_column(column, overflow="fold")
+    for p in row["places"]:
+        table.add_row(
+            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
+            p["held_by"] or "free", p["health"], p["resource"] or "",
+        )  # fmt: skip
+    return table
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
@@ -346,6 +453,10 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
         "name": device.name, "transport": device.transport, "address": device.address,
         "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
     }  # fmt: skip
+    status = pm.hook.edgeops_device_status(device=device)
+    if status is not None:
+        row.update(status)
+        return row
     try:
         session = pm.hook.edgeops_connect(device=device)
         if session is None:

@@ -50,6 +50,10 @@ def _cells(variant: Variant, m: Measurement | None, metric: str, chosen: str) ->
     status: str = m.status if m else variant.status
     if m is not None and m.method == "predicted":
         status += " (predicted)"
+        if m.p50_interval is not None:
+            i = m.p50_interval
+            cover = f"{i.coverage:.0%}" if i.coverage is not None else "uncalibrated"
+            status += f" p50 {i.low_ms:.3g}–{i.high_ms:.3g} ms ({cover})"
     return (
         variant.name,
         m.compute_unit if m else "",
@@ -131,6 +135,17 @@ def rich_tables(results: Results) -> list[Table]:
     return tables
 
 
+def _predicted_note(plan: Plan) -> list[str]:
+    if plan.method != "predicted":
+        return []
+    return [
+        "**Predicted, not measured**: no device of this profile was attached. Its p50 figures "
+        "are model predictions, each with the interval it lies in (and that interval's coverage "
+        "where published measurements calibrate it); the gate never passes on them.",
+        "",
+    ]
+
+
 def markdown_report(results: Results) -> str:
     spec = results.spec
     lines = [
@@ -159,10 +174,47 @@ def markdown_report(results: Results) -> str:
         lines += [
             f"## {_plan_caption(plan)}",
             "",
+            *_predicted_note(plan),
             "| " + " | ".join(COLUMNS) + " |",
             "|" + "---|" * len(COLUMNS),
         ]
         for row in profile_rows(results, plan):
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells) + " |")
         lines.append("")
+    fates = fate_rows(results)
+    if fates:
+        lines += [
+            "## Every variant's fate",
+            "",
+            "How far each variant got and why it stopped: built or failed, ruled out on the "
+            "host before any device time, stopped early on a device, or measured in full.",
+            "",
+            "| variant | fate |",
+            "|---|---|",
+            *(f"| {name} | {fate.replace('|', '/')} |" for name, fate in fates),
+            "",
+        ]
     return "\n".join(lines)
+
+
+def fate_rows(results: Results) -> list[tuple[str, str]]:
+    """Per variant, in words: failed, ruled out (per profile), stopped early, or measured."""
+    rows = []
+    for v in results.variants:
+        if v.status != "ok":
+            rows.append((v.name, f"failed: {v.error}"))
+            continue
+        parts = [f"ruled out for {pid}: {why}" for pid, why in sorted(v.pruned.items())]
+        for m in results.measurements:
+            if m.variant_id != v.id or m.method != "measured":
+                continue
+            stopped = m.environment.get("stopped_early")
+            where = f"{m.profile_id} {m.compute_unit}"
+            if m.status != "ok":
+                parts.append(f"{where}: {m.status} ({m.error})")
+            elif stopped:
+                parts.append(f"{where}: stopped {stopped}")
+            else:
+                parts.append(f"{where}: measured, {m.rounds} round(s)")
+        rows.append((v.name, "; ".join(parts) or "built; not measured (no device, predicted)"))
+    return rows

@@ -2,6 +2,7 @@
 
 - :func:`bootstrap_median_ratio`: a confidence interval of
   ``median(current) / median(baseline)``.
+- :func:`median_interval`: the same interval for one measurement's median.
 - :func:`mann_whitney_u`: the rank-sum test, two-sided, with the tie
   correction and the normal approximation.
 - :func:`samples_to_decide` and :func:`samples_for_significance`: how many
@@ -85,6 +86,23 @@ def bootstrap_median_ratio(
         log_var_baseline=float(base.var()),
         log_var_current=float(cur.var()),
     )
+
+
+def median_interval(
+    rounds: Sequence[Sequence[float]],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of one measurement's median, with the same two-stage bootstrap.
+
+    The report draws it around each p50, so its error bars mean what the gate's do.
+    """
+    logs = _bootstrap_log_medians(rounds, resamples, np.random.default_rng(seed))
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(logs, [tail, 1.0 - tail])
+    return float(math.exp(low)), float(math.exp(high))
 
 
 def _flat(rounds: Sequence[Sequence[float]]) -> np.ndarray:

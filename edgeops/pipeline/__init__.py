@@ -8,7 +8,9 @@ tells the observer hooks where it is; it knows no backend.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import tempfile
 import time
 import traceback
 import uuid
@@ -39,17 +41,24 @@ from edgeops.models import (
     SampleSet,
     SelectionPolicy,
     Variant,
+    VariantOutputs,
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
-from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.pruning import prune
+from edgeops.pipeline.samples import build_samples, load_labels
+from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
+from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     answers_by_plugin,
     declared_compute_units,
     hook_of,
     tool_versions,
 )
+from edgeops.quality import OUTPUTS_FILE
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
 
 
 @dataclass
@@ -99,11 +108,24 @@ def _missing_module(exc: BaseException | None) -> ModuleNotFoundError | None:
 
 class Pipeline:
     def __init__(
-        self, pm: pluggy.PluginManager, workspace: Workspace, leases: LeaseBook | None = None
+        self,
+        pm: pluggy.PluginManager,
+        workspace: Workspace,
+        leases: LeaseBook | None = None,
+        jobs: int | None = 1,
+        task_timeout_s: float = 1800.0,
+        worker_memory_mb: float | None = None,
+        halving: bool = False,
     ) -> None:
+        """``jobs``: worker processes making and scoring variants (None: every core;
+        1: in this process, where inline test plugins are seen)."""
         self.pm = pm
         self.hook = pm.hook
         self.workspace = workspace
+        self.jobs = jobs
+        self.task_timeout_s = task_timeout_s
+        self.worker_memory_mb = worker_memory_mb
+        self.halving = halving
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
         # Full tracebacks of what failed in this run, by a label such as "optimize-onnx-fp16":
@@ -111,6 +133,11 @@ class Pipeline:
         self.tracebacks: dict[str, str] = {}
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
+        # Outputs kept per variant for the report's gallery (0 keeps none), and how
+        # many worst samples per variant it shows.
+        self.keep_outputs = DEFAULT_KEEP
+        self.worst_k = DEFAULT_WORST_K
+        self.outputs: dict[str, VariantOutputs] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -123,6 +150,8 @@ class Pipeline:
     ) -> Results:
         self.check_recipe_names(spec.recipes)
         run_id = run_id or uuid.uuid4().hex[:12]
+        if spec.sweep:
+            self.sweep(spec)  # a bad table fails now, not after every conversion
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
         self.hook.edgeops_stage_started(stage="convert", total=len(formats))
         made: dict[str, Artifact | None] = {}
@@ -262,12 +291,22 @@ class Pipeline:
         assert results.samples is not None
         profiles = list(results.profiles)
         plan: list[tuple[Artifact, Recipe]] = []
+        swept = self.sweep(results.spec).recipes if results.spec.sweep else []
+        swept_formats = {r.format for r in swept}
         for artifact in results.artifacts:
             if artifact.status != "ok":
                 continue
             for recipe in self.proposed_recipes(artifact, profiles):
+                # A format the sweep covers keeps only its plain conversions from the
+                # proposals (the references every swept variant is compared with).
+                if artifact.format in swept_formats and recipe.steps:
+                    continue
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
+            plan.extend((artifact, r) for r in swept if r.format == artifact.format)
+        # --no-cache runs in this process: worker processes open the cache afresh.
+        if (self.jobs is None or self.jobs > 1) and len(plan) > 1 and not self.cache.refresh:
+            return self._optimize_in_workers(results, plan)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
@@ -291,6 +330,77 @@ class Pipeline:
         for label, text in self.tracebacks.items():
             write_text(folder / f"{safe_name(label)}.txt", text)
         return folder
+
+    def _optimize_in_workers(
+        self, results: Results, plan: list[tuple[Artifact, Recipe]]
+    ) -> Results:
+        """Make and score every variant in worker processes (workers.py)."""
+        model_mb = max((a.size_bytes or 0 for a in results.artifacts), default=0) / 2**20
+        count, budget_mb = worker_count(self.jobs, len(plan), model_mb)
+        budget_mb = self.worker_memory_mb or budget_mb
+        tasks = [Task(i, artifact, recipe) for i, (artifact, recipe) in enumerate(plan)]
+        self.hook.edgeops_stage_started(stage="optimize", total=len(tasks))
+        made: dict[int, Variant] = {}
+
+        def failed(task: Task, reason: str) -> Variant:
+            # Not cached: a crash or a hang may not happen again, so the next run retries.
+            return Artifact(
+                format=task.recipe.format,
+                recipe=task.recipe,
+                parent=task.artifact.id,
+                status="error",
+                error=reason,
+                tools=self.tools,
+                id=cache_key("optimize", task.artifact.id, task.recipe.cache_identity(), "failed"),
+            )
+
+        def finished(task: Task, variant: Variant, counted: dict[str, int]) -> None:
+            made[task.index] = variant
+            for name, value in counted.items():
+                self.stats[name] = self.stats.get(name, 0) + value
+            state = "ok" if variant.status == "ok" else f"error: {variant.error}"
+            self.hook.edgeops_stage_advanced(stage="optimize", label=f"{task.recipe.id} ({state})")
+
+        run_in_workers(
+            tasks,
+            results,
+            self.workspace.root,
+            count,
+            budget_mb,
+            self.task_timeout_s,
+            failed,
+            finished,
+            gallery=(self.keep_outputs, self.worst_k),
+        )
+        variants = [made[i] for i in range(len(tasks))]
+        failed_count = sum(v.status != "ok" for v in variants)
+        self.hook.edgeops_stage_finished(
+            stage="optimize",
+            summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
+            f"{failed_count} failed",
+        )
+        self._collect_tracebacks(variants)
+        self.save_tracebacks(results.run_id)
+        made_results = results.model_copy(update={"variants": tuple(variants)})
+        return made_results.model_copy(update={"outputs": self.kept_outputs(made_results)})
+
+    def _collect_tracebacks(self, variants: list[Variant]) -> None:
+        """Tracebacks a worker process wrote beside its cached failure."""
+        for v in variants:
+            stored = self.cache.entry_dir("variants", v.id) / TRACEBACK_FILE
+            if v.status != "ok" and v.recipe is not None and stored.is_file():
+                self.tracebacks[f"optimize-{v.format}-{v.recipe.name}"] = stored.read_text()
+
+    def recipe_families(self) -> list[RecipeFamily]:
+        """Every plugin's recipe families, each stamped with its plugin as owner."""
+        out: list[RecipeFamily] = []
+        for owner, families in answers_by_plugin(self.pm, "edgeops_recipe_families"):
+            out.extend(dataclasses.replace(f, owner=owner) for f in families)
+        return out
+
+    def sweep(self, spec: ModelSpec) -> Expansion:
+        """The recipes ``spec``'s ``[[sweep]]`` tables make, and what they drop and why."""
+        return expand(spec.sweep, self.recipe_families())
 
     def check_recipe_names(self, wanted: tuple[str, ...] | None) -> None:
         """Refuse names no plugin can propose: ``format:name``, or a bare name for every format."""
@@ -395,10 +505,15 @@ class Pipeline:
         )
         self.save_tracebacks(results.run_id)
         return results.model_copy(
-            update={"variants": tuple(evaluated.get(v.id, v) for v in results.variants)}
+            update={
+                "variants": tuple(evaluated.get(v.id, v) for v in results.variants),
+                "outputs": tuple(self.outputs[v.id] for v in todo if v.id in self.outputs),
+            }
         )
 
-    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+    def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
+        """Cache keys of a variant's quality, and of its kept outputs (which also depend
+        on how many are kept and on the labels)."""
         assert results.samples is not None and results.reference is not None
         key = cache_key(
             "evaluate",
@@ -407,22 +522,82 @@ class Pipeline:
             results.samples.sha256,
             results.spec.task,
         )
+        labels = results.spec.labels
+        outputs_key = cache_key(
+            "outputs",
+            key,
+            self.keep_outputs,
+            self.worst_k,
+            labels,
+            _origin_hash(labels) if labels else None,
+        )
+        return key, outputs_key
+
+    def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
+        """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
+        if not self.keep_outputs:
+            return ()
+        found = []
+        for variant in results.variants:
+            if variant.status == "ok":
+                kept = self.cache.get(
+                    "outputs", self._evaluation_keys(variant, results)[1], VariantOutputs
+                )
+                if kept is not None:
+                    found.append(kept)
+        return tuple(found)
+
+    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+        assert results.samples is not None and results.reference is not None
+        key, outputs_key = self._evaluation_keys(variant, results)
         quality = self.cache.get_value("quality", key, Quality)
-        if quality is not None:
+        labels = results.spec.labels
+        kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
+        if quality is not None and (kept is not None or not self.keep_outputs):
             self.stats["evaluations_reused"] += 1
+            if kept is not None:
+                self.outputs[variant.id] = kept
             return variant.model_copy(update={"quality": quality})
-        try:
-            quality = self.hook.edgeops_evaluate(
-                variant=variant,
-                reference=results.reference,
-                samples=results.samples,
-                spec=results.spec,
+        found: list[Quality | None] = []
+
+        def evaluate(outputs_dir: Path) -> VariantOutputs:
+            found.append(
+                self.hook.edgeops_evaluate(
+                    variant=variant,
+                    reference=results.reference,
+                    samples=results.samples,
+                    spec=results.spec,
+                    outputs_dir=outputs_dir,
+                )
             )
+            if not self.keep_outputs or not (outputs_dir / OUTPUTS_FILE).is_file():
+                raise _NoOutputs
+            return score_outputs(
+                variant.id,
+                results.spec,
+                results.reference,  # type: ignore[arg-type]
+                outputs_dir,
+                keep=self.keep_outputs,
+                worst_k=self.worst_k,
+                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
+                if labels
+                else None,
+            )
+
+        try:
+            if self.keep_outputs:
+                self.outputs[variant.id] = self.cache.put("outputs", outputs_key, evaluate)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    evaluate(Path(scratch))
+        except _NoOutputs:
+            pass
         except Exception as exc:
             self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
+        quality = found[0] if found else None
         if quality is None:
             return variant
         self.cache.put_value("quality", key, quality)
@@ -439,6 +614,7 @@ class Pipeline:
         journal: RunJournal | None = None,
     ) -> Results:
         settings = settings or results.settings
+        results = self.rule_out_unfit(results)
         profiles = {p.id: p for p in results.profiles}
         device_for: dict[str, Device] = {}
         # An inventory's device for a profile is preferred to this machine.
@@ -451,7 +627,7 @@ class Pipeline:
         for profile in profiles.values():
             device = device_for.get(profile.id)
             for variant in ok_variants:
-                if variant.format not in profile.formats:
+                if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
                 if device is None:
                     measurements.extend(self._predict(profile, variant))
@@ -482,6 +658,48 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def rule_out_unfit(self, results: Results) -> Results:
+        """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:
+        an iOS 17 target on an iPhone X) are ruled out there, whatever the pruning setting."""
+        variants = []
+        for variant in results.variants:
+            pruned = dict(variant.pruned)
+            if variant.status == "ok":
+                for profile in results.profiles:
+                    if variant.format not in profile.formats or profile.id in pruned:
+                        continue
+                    reasons = [
+                        r
+                        for r in self.hook.edgeops_variant_unfit(variant=variant, profile=profile)
+                        if r
+                    ]
+                    if reasons:
+                        pruned[profile.id] = f"cannot run there: {'; '.join(reasons)}"
+            variants.append(
+                variant.model_copy(update={"pruned": pruned})
+                if pruned != variant.pruned
+                else variant
+            )
+        return results.model_copy(update={"variants": tuple(variants)})
+
+    def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
+        """Rule variants out on the host before any device time (pruning.py)."""
+        factor = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else SelectionPolicy.model_fields["memory_safety_factor"].default
+        )
+        variants = prune(
+            list(results.variants), list(results.profiles), results.spec.quality, factor
+        )
+        ruled_out = sum(bool(v.pruned) for v in variants)
+        self.hook.edgeops_stage_started(stage="prune", total=0)
+        self.hook.edgeops_stage_finished(
+            stage="prune",
+            summary=f"{ruled_out} of {len(variants)} variant(s) ruled out on the host",
+        )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def remeasure(
         self,
@@ -547,16 +765,30 @@ class Pipeline:
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
-        if jobs:
+        stopped: dict[int, str] = {}
+        # Successive halving: every job gets the first looks' rounds, then only the
+        # jobs no other job dominates get more (halving.py).
+        looks = first_looks(settings.rounds) if self.halving else [settings.rounds]
+        active = measure_jobs
+        for look in looks:
+            if not active:
+                break
             handled = self.hook.edgeops_execute_measurements(
-                jobs=measure_jobs, settings=settings, runner=runner
+                jobs=active, settings=settings.model_copy(update={"rounds": look}), runner=runner
             )
             if not handled:
                 raise PluginError("no installed plugin executes measurements")
+            if look < settings.rounds:
+                active, dropped = survivors(active, rounds, self.compute_units())
+                stopped.update(dropped)
         merged = []
         for i, job in enumerate(jobs):
             if rounds[i]:
                 m = merge_rounds(rounds[i])
+                if i in stopped:
+                    m = m.model_copy(
+                        update={"environment": {**m.environment, "stopped_early": stopped[i]}}
+                    )
                 self.cache.put_value("measurements", self._measurement_key(job, settings), m)
                 merged.append(m)
         merged.extend(self._unmeasurable(jobs, rounds))
@@ -624,7 +856,9 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=[m for m in results.measurements if m.profile_id == profile.id],
+                    measurements=self._adapted(
+                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    ),
                     policy=policy,
                 )
             )
@@ -637,6 +871,19 @@ class Pipeline:
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
 
+    def _adapted(self, profile: DeviceProfile, mine: list[Measurement]) -> list[Measurement]:
+        """Predictions corrected from the profile's measured figures, where a plugin can."""
+        predicted = [m for m in mine if m.method == "predicted"]
+        measured = [m for m in mine if m.method == "measured" and m.status == "ok"]
+        if not predicted or not measured:
+            return mine
+        adapted = self.hook.edgeops_adapt_predictions(
+            profile=profile, predictions=predicted, measurements=measured
+        )
+        if adapted is None:
+            return mine
+        return [m for m in mine if m.method != "predicted"] + list(adapted)
+
     def compute_units(self) -> dict[str, ComputeUnit]:
         return declared_compute_units(self.pm)
 
@@ -647,6 +894,10 @@ class Pipeline:
 def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
     """A config names recipes ``format:name``, or by bare name meaning every format."""
     return wanted is None or recipe.id in wanted or recipe.name in wanted
+
+
+class _NoOutputs(Exception):
+    """Quality without kept outputs: none asked for, or a backend that keeps none."""
 
 
 class _NoPlugin(Exception):

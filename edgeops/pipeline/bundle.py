@@ -59,6 +59,7 @@ def build_manifest(results: Results) -> Manifest:
                     expected_p50_ms=round(c.expected_p50_ms, 4)
                     if c.expected_p50_ms is not None
                     else None,
+                    p50_interval=c.p50_interval,
                     method=c.method,
                 )
                 for c in plan.choices
@@ -91,7 +92,28 @@ def write_bundle(results: Results, out: Path) -> Path:
         (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
         (tmp / "results.json").write_text(results.model_dump_json(indent=2) + "\n")
         (tmp / "report.md").write_text(markdown_report(results))
+        write_html_report(results, tmp)
     return out
+
+
+def write_html_report(results: Results, bundle: Path) -> None:
+    """``gallery/`` and ``report.html`` (edgeops.report); plotly comes with the studio extra."""
+    import importlib.util
+    import sys
+
+    from edgeops.report.gallery import write_gallery
+    from edgeops.report.html import write_report
+
+    gallery = write_gallery(results, bundle)
+    missing = [m for m in ("plotly", "jinja2") if importlib.util.find_spec(m) is None]
+    if missing:
+        # The bundle stays whole without it; report.md has the tables.
+        sys.stderr.write(
+            f"edgeops: no report.html ({', '.join(missing)} not installed); "
+            "install edgeops[studio] to get it\n"
+        )
+        return
+    write_report(results, gallery, bundle)
 
 
 def read_results(path: Path) -> Results:

@@ -107,6 +107,11 @@ class ModelTable(_Table):
     sample_count: int = Field(
         16, ge=1, le=MAX_SAMPLE_COUNT, description="samples used for quality and calibration"
     )
+    labels: str | None = Field(
+        None,
+        description="ground truth per sample, in the samples' order: a folder of .npy or "
+        "'file.py:function'; the report ranks samples against it too",
+    )
     inputs: tuple[InputTable, ...] = Field((), description="the model's inputs")
     quality: QualityTable = Field(QualityTable(), description="the quality floor")
     recipes: tuple[str, ...] | None = Field(
@@ -144,6 +149,13 @@ class ConfigFile(_Table):
 
     model: ModelTable
     ship: ShipTable = ShipTable()
+    # The keys of a [[sweep]] table are the typed fields of a plugin's recipe family, so
+    # edgeops.pipeline.sweep checks them against the families, also before any work.
+    sweep: tuple[dict[str, Any], ...] = Field(
+        (),
+        description="[[sweep]] tables: a recipe family (recipe = 'coreml:palettize') and "
+        "values for its typed parameters, lists as axes",
+    )
 
 
 # Which model class each table path holds, to suggest its own keys on a typo.
@@ -228,6 +240,7 @@ def load_spec(
     if path.name == CONFIG_NAME or path.suffix == ".toml":
         config = read_config(path)
         spec = _spec(config.model, path.parent.resolve(), path, task, name, version)
+        spec = spec.model_copy(update={"sweep": config.sweep})
         ship = ShipDefaults(
             profiles=config.ship.profiles, memory_safety_factor=config.ship.memory_safety_factor
         )
@@ -272,6 +285,7 @@ def _spec(
         inputs=tuple(InputSpec(**i.model_dump()) for i in table.inputs),
         samples=_resolve_source(table.samples, base) if table.samples else None,
         sample_count=table.sample_count,
+        labels=_resolve_source(table.labels, base) if table.labels else None,
         quality=QualitySpec(
             metric=metric,
             floor=table.quality.floor if table.quality.floor is not None else default_floor,

@@ -90,7 +90,8 @@ class History:
                 (
                     utc_now().isoformat(),
                     status,
-                    str(bundle) if bundle else None,
+                    # Absolute: `edgeops studio` finds bundles from any folder.
+                    str(bundle.resolve()) if bundle else None,
                     len(results.variants) if results else None,
                     len(results.measurements) if results else None,
                     json.dumps(results.cache.model_dump()) if results else None,

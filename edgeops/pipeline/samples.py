@@ -68,6 +68,23 @@ def build_samples(spec: ModelSpec, inputs: tuple[InputSpec, ...], workdir: Path)
     )
 
 
+def load_labels(spec: ModelSpec, count: int) -> list[Any]:
+    """The spec's ground truth, one array per sample in the samples' order."""
+    import numpy as np
+
+    assert spec.labels is not None
+    if is_factory(spec.labels):
+        return [np.asarray(a) for a in _call_factory(spec.labels, count)]
+    folder = Path(spec.labels)
+    if not folder.is_dir():
+        raise SamplesError(f"labels folder {folder} not found; fix `labels` in edgeops.toml")
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".npy")[:count]
+    try:
+        return [np.load(f) for f in files]
+    except (OSError, ValueError) as exc:
+        raise SamplesError(f"cannot read labels in {folder} ({exc}); replace them") from exc
+
+
 def _random_input(rng: Any, spec: InputSpec) -> np.ndarray:
     import numpy as np
 

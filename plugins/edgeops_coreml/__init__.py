@@ -19,6 +19,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     Session,
@@ -109,6 +110,36 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 @hookimpl
 def edgeops_recipe_catalog() -> list[str]:
     return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
+
+
+@hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    """For [[sweep]] tables: every coremltools.optimize.coreml option is a typed field."""
+    from .steps import W8A8, LinearQuantize, Palettize, Prune
+
+    families = {
+        "palettize": (Palettize,),
+        "linear_quantize": (LinearQuantize,),
+        "prune": (Prune,),
+        "prune-palettize": (Prune, Palettize),
+        "prune-linear_quantize": (Prune, LinearQuantize),
+        "w8a8": (W8A8,),
+    }
+    return [RecipeFamily(name=n, format=FORMAT, steps=s) for n, s in families.items()]
+
+
+@hookimpl
+def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
+    """A deployment target newer than the profile's newest iOS cannot load there."""
+    if variant.format != FORMAT or variant.recipe is None:
+        return None
+    from .chips import newest_ios
+
+    ios, _ = recipes.convert_params(variant.recipe)
+    newest = newest_ios(profile)
+    if newest is not None and ios > newest:
+        return f"{variant.name} needs iOS {ios}; {profile.name} stops at iOS {newest}"
+    return None
 
 
 @hookimpl

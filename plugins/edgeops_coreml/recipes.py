@@ -176,9 +176,35 @@ def propose(profiles: list[DeviceProfile]) -> list[Recipe]:
     return recipes
 
 
+def needed_ios(recipe: Recipe) -> int:
+    """The oldest iOS whose Core ML has every op the recipe's steps make (see IOS_* above)."""
+    from .steps import W8A8, LinearQuantize, Palettize, Prune
+
+    steps = recipe.typed_steps(Prune, Palettize, LinearQuantize, W8A8)
+    ios = IOS_BASE
+    for step in steps:
+        if isinstance(step, W8A8):
+            ios = max(ios, IOS_ACTIVATIONS)
+        elif (
+            isinstance(step, Palettize)
+            and step.granularity == "per_grouped_channel"
+            or isinstance(step, LinearQuantize)
+            and (step.dtype == "int4" or step.granularity == "per_block")
+        ):
+            ios = max(ios, IOS_BLOCKWISE)
+    if len(steps) > 1 and isinstance(steps[0], Prune):
+        ios = max(ios, IOS_BLOCKWISE)  # joint sparse + LUT/linear ops
+    return ios
+
+
 def convert_params(recipe: Recipe) -> tuple[int, str]:
-    """Deployment target (iOS major) and compute precision a recipe asks for."""
-    target = recipe.deployment_target or f"iOS{IOS_BASE}"
+    """Deployment target (iOS major) and compute precision a recipe asks for.
+
+    A swept recipe that names no target gets the oldest iOS its ops need.
+    """
+    if recipe.deployment_target is None:
+        return needed_ios(recipe), recipe.compute_precision or "float16"
+    target = recipe.deployment_target
     if not target.startswith("iOS") or not target[3:].isdigit():
         raise ValueError(f"{recipe.id}: deployment_target {target!r} is not like 'iOS17'")
     return int(target[3:]), recipe.compute_precision or "float16"

@@ -12,6 +12,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     Variant,
@@ -81,6 +82,15 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 
 @hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    return [
+        RecipeFamily(name="float16", format=FORMAT, steps=(recipes.Float16,)),
+        RecipeFamily(name="quantize_dynamic", format=FORMAT, steps=(recipes.QuantizeDynamic,)),
+        RecipeFamily(name="quantize_static", format=FORMAT, steps=(recipes.QuantizeStatic,)),
+    ]
+
+
+@hookimpl
 def edgeops_recipe_catalog() -> list[str]:
     return [r.id for r in recipes.RECIPES]
 
@@ -100,9 +110,13 @@ def edgeops_optimize(
 
 @hookimpl
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None:
         return None
     _, outputs = running.run_onnx(variant.path, samples)
-    return compare_with_reference(spec.task, reference, outputs)
+    return compare_with_reference(spec.task, reference, outputs, keep=outputs_dir)

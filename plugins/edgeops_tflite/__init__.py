@@ -17,6 +17,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeFamily,
     ReferenceOutputs,
     SampleSet,
     StageError,
@@ -99,6 +100,11 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 
 @hookimpl
+def edgeops_recipe_families() -> list[RecipeFamily]:
+    return [RecipeFamily(name="quantize", format=FORMAT, steps=(recipes.Quantize,))]
+
+
+@hookimpl
 def edgeops_recipe_catalog() -> list[str]:
     return [r.id for r in (*recipes.RECIPES, recipes.AS_IS)]
 
@@ -118,12 +124,16 @@ def edgeops_optimize(
 
 @hookimpl
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None:
         return None
     outputs = running.run_on_samples(variant.path, samples)
-    quality = compare_with_reference(spec.task, reference, outputs)
+    quality = compare_with_reference(spec.task, reference, outputs, keep=outputs_dir)
     floor = recipes.MISCONVERSION_SNR_DB.get(variant.recipe.name if variant.recipe else "fp32")
     snr = quality.metrics["snr_db"]
     if floor is not None and snr < floor:

@@ -1,0 +1,78 @@
+"""Successive halving on the device: measure everything a little, then only what can win.
+
+Every job first gets two rounds (two fresh processes: the least that shows the
+process-to-process spread, the unit of evidence). After that and after each
+further round, a job stops when another job on the same device **dominates** it:
+
+- clearly faster: the other's slowest round, plus ``MARGIN``, is below this one's
+  fastest round, so no tie the selector might break in this one's favour is
+  possible (the selector's practical-equivalence margin is smaller than MARGIN);
+- no more memory (peak over baseline, its largest round);
+- no more accelerators required (so this one is no fallback the other cannot be).
+
+Such a job can be neither the primary nor a fallback step: whenever it would
+qualify, the other qualifies and wins. The reason is kept on its measurement
+(``environment["stopped_early"]``), and its rounds so far stay in the results.
+"""
+
+from __future__ import annotations
+
+from edgeops.devices.scheduling import MeasureJob
+from edgeops.models import ComputeUnit, Measurement
+from edgeops.selection import requirements
+
+# Relative latency gap that counts as clearly faster; larger than the selector's
+# practical-equivalence margin, so nothing that could tie is stopped.
+MARGIN = 0.10
+FIRST_LOOK_ROUNDS = 2
+
+
+def first_looks(rounds: int) -> list[int]:
+    """The round counts after which dominated jobs are stopped: 2, 3, ..., ``rounds``."""
+    if rounds <= FIRST_LOOK_ROUNDS:
+        return [rounds]
+    return list(range(FIRST_LOOK_ROUNDS, rounds + 1))
+
+
+def _summary(rounds: list[Measurement]) -> tuple[float, float, float] | None:
+    ok = [r for r in rounds if r.status == "ok" and r.p50_ms is not None]
+    if not ok or len(ok) != len(rounds):
+        return None
+    p50s = [r.p50_ms for r in ok if r.p50_ms is not None]
+    mems = [r.peak_mem_mb for r in ok if r.peak_mem_mb is not None]
+    return min(p50s), max(p50s), max(mems) if mems else float("inf")
+
+
+def survivors(
+    jobs: list[MeasureJob],
+    rounds: dict[int, list[Measurement]],
+    units: dict[str, ComputeUnit],
+) -> tuple[list[MeasureJob], dict[int, str]]:
+    """The jobs still worth measuring, and for each stopped one the reason."""
+    summaries = {j.index: _summary(rounds[j.index]) for j in jobs}
+    needs = {j.index: frozenset(requirements(j.compute_unit, units)) for j in jobs}
+    kept, stopped = [], {}
+    for job in jobs:
+        mine = summaries[job.index]
+        if mine is None:
+            kept.append(job)  # failed or unmeasured: nothing to compare (and not repeated)
+            continue
+        fastest, _slowest, memory = mine
+        for other in jobs:
+            theirs = summaries[other.index]
+            if other is job or theirs is None or other.device.id != job.device.id:
+                continue
+            if (
+                theirs[1] * (1 + MARGIN) < fastest
+                and theirs[2] <= memory
+                and needs[other.index] <= needs[job.index]
+            ):
+                stopped[job.index] = (
+                    f"after {len(rounds[job.index])} rounds: {other.label} is clearly faster "
+                    f"(slowest round {theirs[1]:.3g} ms against this one's fastest {fastest:.3g} ms) "
+                    "with no more memory and no more accelerators"
+                )
+                break
+        else:
+            kept.append(job)
+    return kept, stopped

@@ -1,0 +1,50 @@
+"""Successive halving: a job stops only when another on its device beats it outright."""
+
+from edgeops.devices.scheduling import MeasureJob
+from edgeops.pipeline.halving import first_looks, survivors
+from edgeops.plugin_manager import declared_compute_units, make_plugin_manager
+
+from factories import measurement, variant
+
+UNITS = declared_compute_units(make_plugin_manager())
+
+
+def _job(index, name, unit="cpu", device="d1"):
+    from edgeops.models import Device
+
+    d = Device(id=device, name=device, transport="local", profile_id="phone")
+    return MeasureJob(index, d, variant(name), unit)
+
+
+def _rounds(*p50s, mem_mb=100.0):
+    return [measurement("x", p, mem_mb=mem_mb) for p in p50s]
+
+
+def test_looks_start_after_two_rounds():
+    assert first_looks(1) == [1] and first_looks(2) == [2] and first_looks(5) == [2, 3, 4, 5]
+
+
+def test_clearly_slower_with_no_less_memory_stops_and_a_close_rival_goes_on():
+    jobs = [_job(0, "fast"), _job(1, "slow"), _job(2, "close")]
+    rounds = {0: _rounds(10.0, 10.4), 1: _rounds(13.0, 12.5), 2: _rounds(10.8, 11.2)}
+    kept, stopped = survivors(jobs, rounds, UNITS)
+    assert [j.variant.name for j in kept] == ["onnx:fast", "onnx:close"]
+    assert "clearly faster" in stopped[1] and "onnx:fast" in stopped[1]
+
+
+def test_a_slower_job_that_needs_less_memory_or_fewer_accelerators_goes_on():
+    # The fast one runs on the GPU: a CPU job is a fallback for phones without one.
+    jobs = [_job(0, "gpu-fast", unit="gpu"), _job(1, "cpu-slow"), _job(2, "lean")]
+    rounds = {
+        0: _rounds(5.0, 5.1),
+        1: _rounds(20.0, 21.0),
+        2: _rounds(30.0, 31.0, mem_mb=20.0),
+    }
+    kept, stopped = survivors(jobs, rounds, UNITS)
+    assert len(kept) == 3 and stopped == {}
+
+
+def test_jobs_on_different_devices_are_never_compared():
+    jobs = [_job(0, "a", device="d1"), _job(1, "b", device="d2")]
+    kept, _ = survivors(jobs, {0: _rounds(1.0, 1.0), 1: _rounds(9.0, 9.0)}, UNITS)
+    assert len(kept) == 2
