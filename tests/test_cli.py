@@ -84,8 +84,8 @@ def test_samples_of_the_wrong_shape(tmp_path):
 def test_schema_manifest_is_versioned(capsys):
     assert main(["schema", "manifest"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert schema["$id"].endswith("manifest-1.0.json")
-    assert schema["properties"]["schema_version"]["const"] == "1.0"
+    assert schema["$id"].endswith("manifest-1.1.json")
+    assert schema["properties"]["schema_version"]["const"] == "1.1"
 
 
 def test_profiles_lists_host_with_detected_facts(capsys):

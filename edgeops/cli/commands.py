@@ -521,6 +521,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
         from edgeops.pipeline.config import config_schema
 
         schema = config_schema()
+    elif args.which == "manifest":
+        from edgeops.pipeline.bundle import manifest_schema
+
+        schema = manifest_schema()
     else:
         schema = schemas[args.which].model_json_schema()
     # A JSON Schema is printed as it is: a schema_version key would make it invalid.
