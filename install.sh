@@ -10,6 +10,8 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     # openssh-server: SSH board tests start a real sshd on 127.0.0.1.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssh-server >/dev/null
+    # kotlin: tests/test_app_readers.py compiles and runs examples/apps/android's reader.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kotlin >/dev/null
     # chromium: the report and studio tests open pages in Debian's headless browser
     # (Playwright drives it; Playwright's own browser download is never used).
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
