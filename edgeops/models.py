@@ -347,6 +347,11 @@ class Measurement(Frozen):
     p50_ms: float | None = None
     p90_ms: float | None = None
     p99_ms: float | None = None
+    mean_ms: float | None = Field(
+        None,
+        description="Mean of the timed runs, for an imported log that holds a mean and no "
+        "median (benchmark_model): kept under its own name, never as p50_ms",
+    )
     p50_interval: Interval | None = Field(
         None, description="Predictions only: where the true p50 is expected to lie"
     )

@@ -116,7 +116,10 @@ def test_import_turns_a_benchmark_log_into_a_measurement(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     m = json.loads(result.stdout)
-    assert m["profile_id"] == "pixel6" and m["status"] == "ok" and m["p50_ms"] > 0
+    assert m["profile_id"] == "pixel6" and m["status"] == "ok"
+    # benchmark_model prints a mean and no median: kept as mean_ms, never as p50_ms.
+    assert m["p50_ms"] is None and m["mean_ms"] > 0
+    assert m["environment"]["p50_ms_statistic"].startswith("none:")
     assert m["peak_mem"]["definition"]
     missing = run_cli(
         "import", "nope.txt", "--device-profile", "pixel6", "--variant", str(model), cwd=tmp_path
@@ -127,3 +130,41 @@ def test_import_turns_a_benchmark_log_into_a_measurement(tmp_path):
 def test_until_decided_needs_a_baseline(tmp_path):
     result = run_cli("ship", str(tiny_onnx(tmp_path / "m.onnx")), "--until-decided", cwd=tmp_path)
     assert result.returncode == 2 and "--baseline" in one_line_error(result)
+
+
+def test_import_refuses_a_log_of_another_format(tmp_path):
+    log = DATA / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
+    onnx_file = DATA / "models/onnx/ortexamples__mnist.onnx"
+    result = run_cli(
+        "import", str(log), "--device-profile", "pixel6", "--variant", str(onnx_file), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "measures .tflite files, but --variant is ortexamples__mnist.onnx" in one_line_error(
+        result
+    )
+
+
+def test_import_refuses_a_profile_outside_the_run(tmp_path):
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import ModelSpec, QualitySpec, Results
+
+    spec = ModelSpec(
+        name="m",
+        source="m.tflite",
+        source_sha256="0",
+        quality=QualitySpec(metric="snr_db", floor=30),
+    )
+    results = Results(
+        edgeops_version="0", run_id="r", spec=spec, profiles=tuple(resolve_profiles(["host"]))
+    )
+    (tmp_path / "results.json").write_text(results.model_dump_json())
+    log = DATA / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
+    model = DATA / "models/tflite/coral__mobilenet_v1_0.25_128_quant.tflite"
+    result = run_cli(
+        "import", str(log), "--device-profile", "pixel6", "--variant", str(model),
+        "--add-to", "results.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "profile 'pixel6' is not one of the run's in results.json (host)" in one_line_error(
+        result
+    )
