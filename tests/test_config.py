@@ -227,3 +227,9 @@ def test_cli_prints_the_config_schema(tmp_path):
     result = run_cli("schema", "config", cwd=tmp_path)
     assert result.returncode == 0
     assert json.loads(result.stdout)["title"] == "edgeops.toml"
+
+
+def test_a_folder_without_a_config_says_what_to_add(tmp_path):
+    (tmp_path / "m").mkdir()
+    with pytest.raises(UsageError, match="is a folder without edgeops.toml; add one"):
+        load_spec(tmp_path / "m")

@@ -237,6 +237,11 @@ def load_spec(
     path = Path(target)
     if path.is_dir() and (path / CONFIG_NAME).is_file():
         path = path / CONFIG_NAME
+    elif path.is_dir() and not _is_model_folder(path):
+        raise UsageError(
+            f"{path} is a folder without {CONFIG_NAME}; add one (see examples/segmenter and "
+            "`edgeops schema config`) or pass the model file itself"
+        )
     if path.name == CONFIG_NAME or path.suffix == ".toml":
         config = read_config(path)
         spec = _spec(config.model, path.parent.resolve(), path, task, name, version)
@@ -311,6 +316,14 @@ def _check_metric(metric: str, task: Task, where: str) -> None:
         f"{where}unknown metric {metric!r} in model.quality.metric; {hint}"
         f"task {task!r} computes {', '.join(computed)}"
     )
+
+
+# Models that are folders: a TensorFlow SavedModel, a Core ML package or compiled model.
+MODEL_FOLDER_SUFFIXES = (".mlpackage", ".mlmodelc")
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.suffix in MODEL_FOLDER_SUFFIXES or (path / "saved_model.pb").is_file()
 
 
 def _resolve_source(source: str, base: Path) -> str:
