@@ -36,7 +36,7 @@ fi
 
 # pyproject.toml declares ranges; constraints.txt is the exact set the tests ran on,
 # torch included (the CPU build: an unconstrained torch pulls several GB of CUDA wheels).
-python3 -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]"
+python3 -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev,measure]"
 # onnx2torch (the ONNX -> Core ML route) declares torchvision, whose wheel here
 # pulls CUDA packages; it needs torchvision for a few ops only (conversion-notes.md).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt onnx2torch

@@ -27,8 +27,12 @@ from edgeops.errors import UsageError
 
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateReport
-    from edgeops.models import Device, MeasureSettings, Results, Task
+    from edgeops.models import Device, MeasureSettings, Objective, Results, Task
     from edgeops.pipeline import Pipeline
+
+
+# What `select` optimises for (edgeops ship --objective).
+OBJECTIVES = ("fastest", "smallest", "best-quality")
 
 
 def default_workspace() -> Path:
@@ -71,7 +75,9 @@ def ship(
     gallery_worst: int | None = None,
     baseline: str | Path | None = None,
     until_decided: bool = False,
-    max_extra_rounds: int = 20,
+    max_extra_rounds: int = 80,
+    objective: Objective = "fastest",
+    force: bool = False,
     resume: str | None = None,
     progress: bool = True,
 ) -> Results:
@@ -103,9 +109,10 @@ def ship(
     from edgeops.devices.discovery import discover_devices
     from edgeops.devices.profiles import resolve_profiles
     from edgeops.pipeline import Pipeline, Workspace, one_line
-    from edgeops.pipeline.bundle import default_bundle_dir, write_bundle
+    from edgeops.pipeline.bundle import check_bundle_target, default_bundle_dir, write_bundle
     from edgeops.pipeline.config import load_spec
     from edgeops.pipeline.history import History
+    from edgeops.pipeline.names import check_name
     from edgeops.plugin_manager import make_plugin_manager
 
     settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
@@ -117,14 +124,17 @@ def ship(
         raise UsageError(f"jobs {jobs} is not a positive whole number")
     if max_extra_rounds < 1:
         raise UsageError(f"max_extra_rounds {max_extra_rounds} is not a positive whole number")
-    if until_decided and baseline is None:
-        raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
+    if objective not in OBJECTIVES:
+        raise UsageError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
     pm = make_plugin_manager()
     space = Workspace(
         Path(workspace) if workspace is not None else default_workspace(), refresh_cache=no_cache
     )
     history = History(space.history_path)
-    found = discover_devices(pm, Path(devices) if devices is not None else None)
+    if out is not None:
+        check_bundle_target(Path(out), force)
+    base = load_results(baseline) if baseline is not None else None
+    primaries = _primaries(base)
     results: Results | None = None
     if resume:
         run_id = history.last_unfinished() if resume == "last" else resume
@@ -132,6 +142,7 @@ def ship(
             raise UsageError(
                 "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
             )
+        check_name(run_id, "run id")
         journal = space.journal(run_id)
         if not journal.stage_path.is_file():
             raise UsageError(
@@ -139,6 +150,13 @@ def ship(
             )
         results = journal.load_stage()
         settings, safety = results.settings, memory_safety_factor
+        # The run's own inventory, unless a new one is given: a resume without
+        # devices must not fall back to this machine alone.
+        saved = journal.load_devices()
+        found = (
+            saved if devices is None and saved is not None
+            else discover_devices(pm, Path(devices) if devices is not None else None)
+        )  # fmt: skip
         history.started(
             run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
         )
@@ -148,6 +166,8 @@ def ship(
                 "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
             )
         spec, defaults = load_spec(model, task=task, name=name, version=version)
+        if out is None:
+            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", force)
         chosen = resolve_profiles(list(profiles) or list(defaults.profiles) or ["host"], pm)
         settings = _measure_settings(settings_update)
         safety = (
@@ -155,9 +175,11 @@ def ship(
             if memory_safety_factor is not None
             else defaults.memory_safety_factor
         )
+        found = discover_devices(pm, Path(devices) if devices is not None else None)
         run_id = uuid.uuid4().hex[:12]
         journal = space.journal(run_id)
         history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
+    beating = history.heartbeat(run_id)
     bundle: Path | None = None
     try:
         with _observed(pm, progress):
@@ -173,9 +195,11 @@ def ship(
                 pipeline.keep_outputs = keep_outputs
             if gallery_worst is not None:
                 pipeline.worst_k = gallery_worst
+            pipeline.cache.clear_stale_temporaries()
             if results is None:
                 results = pipeline.convert(spec, chosen, settings, run_id=run_id)
                 results = pipeline.optimize(results)
+                journal.save_devices(found)
                 if prune:
                     results = pipeline.prune(results, safety)
                 journal.save_stage(results)
@@ -186,21 +210,35 @@ def ship(
                 reuse_measurements=reuse_measurements,
                 journal=journal,
             )
-            results = pipeline.select(results, memory_safety_factor=safety)
-            if until_decided and baseline is not None:
+            results = pipeline.select(
+                results,
+                memory_safety_factor=safety,
+                objective=objective,
+                baseline_primaries=primaries,
+            )
+            if until_decided:
                 results = _until_decided(
-                    pipeline, results, found, Path(baseline), max_extra_rounds, safety
+                    pipeline, results, found, max_extra_rounds, objective, safety, base
                 )
         bundle = Path(out) if out is not None else default_bundle_dir(results)
-        write_bundle(results, bundle)
+        write_bundle(results, bundle, force=force)
     except KeyboardInterrupt:
         history.finished(run_id, "interrupted", results)
         raise
     except Exception as exc:
         history.finished(run_id, "failed", results, error=one_line(exc))
         raise
-    unshipped = any(p.status != "supported" for p in results.plans)
-    history.finished(run_id, "unsupported" if unshipped else "ok", results, bundle=bundle)
+    finally:
+        beating.set()
+    failed = [p for p in results.plans if p.status == "device_failed"]
+    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
+    history.finished(
+        run_id,
+        "device_failed" if failed else "unsupported" if unshipped else "ok",
+        results,
+        bundle=bundle,
+        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
+    )
     return results
 
 
@@ -295,30 +333,110 @@ class _observed:
         self.stack.close()
 
 
+def _primaries(results: Results | None) -> dict[str, str]:
+    """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
+    if results is None:
+        return {}
+    return {p.profile_id: p.choices[0].variant_name for p in results.plans if p.choices}
+
+
 def _until_decided(
     pipeline: Pipeline,
     results: Results,
     devices: list[Device],
-    baseline_path: Path,
     max_extra_rounds: int,
+    objective: Objective,
     safety: float | None,
+    baseline: Results | None,
 ) -> Results:
-    """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate.compare import undecided_comparisons
+    """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
 
-    baseline = load_results(baseline_path)
+    Three kinds of decision: a primary tied with the fastest only because the
+    interval of their ratio straddles the equivalence margin (both get the
+    rounds, measured in alternation, so the comparison stays paired); a gate
+    comparison against ``--baseline`` the sequential test has not decided (the
+    current gets the rounds its next look needs); and a primary not yet
+    precise enough to be a baseline gates can decide against.
+    """
+    from edgeops.gate.compare import GateSettings, undecided_comparisons
+    from edgeops.gate.stats import gate_ready_rounds, next_look
+    from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
+
+    settings = GateSettings()
     added: dict[tuple[str, str, str], int] = {}
     while True:
-        extra = {}
-        for todo in undecided_comparisons(baseline, results):
-            key = (todo.variant_id, todo.device_id, todo.compute_unit)
+        wanted: dict[tuple[str, str, str], int] = {}
+
+        def want(
+            key: tuple[str, str, str],
+            rounds: int | None,
+            wanted: dict[tuple[str, str, str], int] = wanted,
+        ) -> None:
             budget = max_extra_rounds - added.get(key, 0)
-            if todo.more_rounds and budget > 0:
-                extra[key] = min(todo.more_rounds, budget)
-        if not extra:
+            if rounds and budget > 0:
+                wanted[key] = max(wanted.get(key, 0), min(rounds, budget))
+
+        by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
+        for plan in results.plans:
+            if not plan.choices:
+                continue
+            primary = plan.choices[0]
+            m = next(
+                (
+                    x
+                    for x in results.measurements
+                    if x.profile_id == plan.profile_id
+                    and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
+                    and x.status == "ok"
+                    and x.method == "measured"
+                ),
+                None,
+            )
+            if m is None:
+                continue
+            key = (m.variant_id, m.device_id, m.compute_unit)
+            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
+            logs = log_round_medians(m)
+            # In steps to the next look, so the spread is re-estimated on the way.
+            step = next_look(len(logs)) - len(logs)
+            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
+            rival = _rival(results, plan)
+            if plan.decision == "undecided" and rival is not None:
+                ratio = ratio_interval(m, rival)
+                margin = 1.0 + (results.policy.equivalence_pct if results.policy else 5.0) / 100.0
+                more = rounds_to_resolve(ratio, margin, cap=max_extra_rounds) if ratio else None
+                want(key, more)
+                want((rival.variant_id, rival.device_id, rival.compute_unit), more)
+        if baseline is not None:
+            for todo in undecided_comparisons(baseline, results, settings):
+                want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
+        wanted = {k: v for k, v in wanted.items() if k in by_key}
+        if not wanted:
             return results
-        for key, rounds in extra.items():
+        for key, rounds in wanted.items():
             added[key] = added.get(key, 0) + rounds
         results = pipeline.select(
-            pipeline.remeasure(results, devices, extra), memory_safety_factor=safety
+            pipeline.remeasure(results, devices, wanted),
+            memory_safety_factor=safety,
+            objective=objective,
+            baseline_primaries=_primaries(baseline),
         )
+
+
+def _rival(results: Results, plan: Any) -> Any:
+    """The fastest candidate's measurement, named in the plan's frontier, when it is not the primary."""
+    leader = min(
+        (p for p in plan.frontier if p.p50_ms is not None), key=lambda p: p.p50_ms, default=None
+    )
+    if leader is None or leader.chosen:
+        return None
+    return next(
+        (
+            m
+            for m in results.measurements
+            if m.profile_id == plan.profile_id
+            and (m.variant_id, m.compute_unit) == (leader.variant_id, leader.compute_unit)
+            and m.status == "ok"
+        ),
+        None,
+    )

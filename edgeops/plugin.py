@@ -13,6 +13,9 @@ What is here:
 - the errors a hook raises (``ModelError``, ``StageError``, ``DeviceError``, ...);
 - atomic writes and hashing (``write_bytes``, ``write_text``, ``copy_file``,
   ``sha256_file``, ``sha256_tree``);
+- path safety: ``check_name`` (a name that becomes one path component),
+  ``inside`` (a path built from names, checked to stay in its folder) and
+  ``check_links_inside`` (no link in a folder model leaves it);
 - ``quiet``: silence a noisy SDK's logs while keeping its last lines for errors;
 - sample feeds, the one comparison with the reference every backend uses, the
   factory importer, the inventory reader, profiles and chip folders;
@@ -45,12 +48,20 @@ from edgeops.errors import (
     StageError,
     UsageError,
 )
-from edgeops.files import copy_file, sha256_file, sha256_tree, write_bytes, write_text
+from edgeops.files import (
+    check_links_inside,
+    copy_file,
+    sha256_file,
+    sha256_tree,
+    write_bytes,
+    write_text,
+)
 from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Artifact,
     Choice,
     ComputeUnit,
+    CpuShare,
     Device,
     DeviceProfile,
     InputSpec,
@@ -71,6 +82,7 @@ from edgeops.models import (
     Variant,
 )
 from edgeops.pipeline.factories import import_factory
+from edgeops.pipeline.names import check_name, inside
 from edgeops.pipeline.samples import sample_feeds
 from edgeops.pipeline.sweep import RecipeFamily
 from edgeops.quality import compare_with_reference, snr_db
@@ -84,6 +96,7 @@ __all__ = [
     "CommandContext",
     "CommandResult",
     "ComputeUnit",
+    "CpuShare",
     "Device",
     "DeviceError",
     "DeviceProfile",
@@ -115,6 +128,8 @@ __all__ = [
     "UsageError",
     "Variant",
     "builtin_profile_dir",
+    "check_links_inside",
+    "check_name",
     "compare_with_reference",
     "copy_file",
     "detect_host_facts",
@@ -122,6 +137,7 @@ __all__ = [
     "failed_measurement",
     "hookimpl",
     "import_factory",
+    "inside",
     "last_json_line",
     "load_profiles",
     "percentile",

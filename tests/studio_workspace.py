@@ -73,7 +73,7 @@ def browser():
 
 
 class PageWatch:
-    """A page that records every JavaScript error, console error and failed request."""
+    """A page that records every JavaScript error, console error or warning and failed request."""
 
     def __init__(self, page) -> None:
         self.page = page
@@ -84,7 +84,8 @@ class PageWatch:
             "console",
             lambda msg: (
                 self.errors.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error"
+                # Errors, and warnings too: plotly logs a bad figure spec as "WARN: ...".
+                if msg.type in ("error", "warning") or msg.text.startswith("WARN")
                 else None
             ),
         )
@@ -158,3 +159,28 @@ def keep_screenshot(path: Path, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(folder) / name)
+
+
+def tiny_run(tmp_path: Path, pm, workspace, out: Path) -> str:
+    """A real, small run in process: a tiny ONNX model through the pipeline, its bundle
+    written and its run recorded in the history as ``ship`` does. Returns the run id."""
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import MeasureSettings
+    from edgeops.pipeline import Pipeline
+    from edgeops.pipeline.bundle import write_bundle
+    from edgeops.pipeline.config import load_spec
+    from edgeops.pipeline.history import History
+
+    from factories import tiny_onnx
+
+    spec, _ = load_spec(tiny_onnx(tmp_path / "m.onnx"))
+    spec = spec.model_copy(update={"recipes": ("fp32",)})
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("onnx",)})
+    pipeline = Pipeline(pm, workspace)
+    settings = MeasureSettings(rounds=1, min_runs=2, min_duration_s=0.0, warmup_runs=0)
+    results = pipeline.select(pipeline.optimize(pipeline.convert(spec, [host], settings)))
+    history = History(workspace.history_path)
+    history.started(results.run_id, spec.name, spec.version, ["host"])
+    write_bundle(results, out)
+    history.finished(results.run_id, "ok", results, bundle=out)
+    return results.run_id

@@ -45,7 +45,6 @@ def test_ship_from_python_writes_bundle_history_and_progress(tmp_path, onnx_only
         ({"rounds": 0}, "rounds 0 is not a positive whole number"),
         ({"min_duration_s": float("nan")}, "min_duration_s nan is not a number >= 0"),
         ({"memory_safety_factor": 1.5}, "outside (0, 1]"),
-        ({"until_decided": True}, "add --baseline"),
         ({"profiles": ["hots"]}, "did you mean host"),
     ],
 )

@@ -16,17 +16,16 @@ pytestmark = pytest.mark.slow
 
 
 def manifest() -> Manifest:
-    def variant(name: str, runtime: str) -> ManifestVariant:
+    def variant(name: str) -> ManifestVariant:
         return ManifestVariant(
-            file=f"variants/{name}", format="tflite", recipe=name, sha256="0" * 64,
-            size_bytes=1, runtime=runtime,
-        )  # fmt: skip
+            file=f"variants/{name}", format="tflite", recipe=name, sha256="0" * 64, size_bytes=1
+        )
 
     return Manifest(
         model="seg",
         version="1.0.0",
         created_at=datetime(2026, 12, 1, tzinfo=UTC),
-        variants={"a": variant("fp16.tflite", "litert"), "b": variant("int8.tflite", "litert")},
+        variants={"a": variant("fp16.tflite"), "b": variant("int8.tflite")},
         profiles={
             "galaxy-s23": ManifestProfile(
                 status="supported",
@@ -39,15 +38,21 @@ def manifest() -> Manifest:
                         requires=("gpu",),
                         min_free_memory_mb=400.0,
                         method="measured",
+                        runtime="litert",
                     ),
                     ManifestChoice(
                         variant="a",
                         compute_unit="xnnpack",
                         min_free_memory_mb=300.0,
                         method="measured",
+                        runtime="litert",
                     ),
                     ManifestChoice(
-                        variant="b", compute_unit="cpu", min_free_memory_mb=80.0, method="measured"
+                        variant="b",
+                        compute_unit="cpu",
+                        min_free_memory_mb=80.0,
+                        method="measured",
+                        runtime="litert",
                     ),
                 ),
             ),  # fmt: skip

@@ -107,7 +107,7 @@ def test_progress_off_a_terminal_is_one_line_per_stage_and_item():
 
 
 @pytest.mark.slow
-def test_ship_exits_4_when_a_profile_gets_no_variant(tmp_path):
+def test_ship_exits_5_when_a_profile_gets_no_variant(tmp_path):
     from factories import tiny_onnx
 
     model = str(tiny_onnx(tmp_path / "m.onnx"))
@@ -115,7 +115,7 @@ def test_ship_exits_4_when_a_profile_gets_no_variant(tmp_path):
     env = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
     # rpi5 has no device here and the ONNX backend predicts nothing: not measured.
     result = run_cli("ship", model, "--profile", "rpi5", *fast, cwd=tmp_path, env=env)
-    assert result.returncode == 4, result.stderr[-2000:]
+    assert result.returncode == 5, result.stderr[-2000:]
     assert "no variant ships for rpi5 (not_measured)" in result.stderr
     assert "measure: started" in result.stderr and "select: 1/1 rpi5" in result.stderr
     history = json.loads(run_cli("history", "--json", cwd=tmp_path).stdout)["runs"]

@@ -113,7 +113,7 @@ def test_metric_of_another_task_is_refused(folder):
 @pytest.mark.parametrize("task", ["segmentation", "classification", "generic", "image-to-image"])
 def test_metrics_of_task_are_what_compare_reports(tmp_path, task):
     rng = np.random.default_rng(0)
-    ref = [[rng.normal(size=(1, 2, 8, 8)).astype(np.float32)] for _ in range(2)]
+    ref = [[rng.normal(size=(1, 2, 16, 16)).astype(np.float32)] for _ in range(2)]
     out = [[a[0] + rng.normal(scale=0.01, size=a[0].shape).astype(np.float32)] for a in ref]
     assert sorted(compare(task, ref, out).metrics) == sorted(metrics_of_task(task))
 
@@ -183,12 +183,12 @@ def test_bad_input_shapes_and_ranges(folder, shape, value_range, expected):
 
 def test_a_long_name_fails_at_once_not_at_the_bundle(folder):
     message = error_of(folder, BASE.replace('name = "tiny"', f'name = "{"n" * 250}"'))
-    assert "model.name is 250 characters long; shorten it to at most 64" in message
+    assert "model.name is 250 characters long; use at most 100" in message
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "with space"])
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "-flag"])
 def test_names_that_are_not_one_folder_are_refused(folder, name):
-    assert "cannot be a folder name" in error_of(folder, BASE.replace('"tiny"', json.dumps(name)))
+    assert "use a plain name" in error_of(folder, BASE.replace('"tiny"', json.dumps(name)))
 
 
 def test_version_is_checked_and_a_number_is_accepted(folder):

@@ -109,8 +109,17 @@ def test_scores_rank_the_worst_samples_and_keep_what_the_gallery_needs(tmp_path)
     # The first two samples and every worst one are kept, and only those.
     assert kept.kept == (0, 1, 2, 4)
     with np.load(kept.path) as data:
-        assert sorted(data.files) == ["0/0", "0/1", "0/2", "0/4"]
+        outputs = sorted(k for k in data.files if not k.startswith("label/"))
+        assert outputs == ["0/0", "0/1", "0/2", "0/4"]
         assert np.array_equal(data["0/4"], outs[4])
+        # The kept samples' labels travel with them, for the gallery.
+        assert sorted(k for k in data.files if k.startswith("label/")) == [
+            "label/0",
+            "label/1",
+            "label/2",
+            "label/4",
+        ]
+        assert np.array_equal(data["label/1"], labels[1])
 
 
 def test_pareto_front_keeps_points_nothing_beats():
@@ -169,6 +178,32 @@ def test_pipeline_keeps_outputs_as_told_and_reuses_them(tmp_path, edgeops_pm, ed
     bundle = write_bundle(selected, tmp_path / "bundle")
     assert not (bundle / "gallery").exists()
     assert "No outputs were kept" in (bundle / "report.html").read_text()
+
+
+def test_a_backend_that_keeps_no_outputs_is_not_asked_again(
+    tmp_path, edgeops_pm, edgeops_workspace, register_plugin
+):
+    from edgeops import hookimpl
+    from edgeops.models import Quality
+
+    calls = []
+
+    class NoOutputs:
+        """Scores every variant but keeps nothing, as Core ML's host estimate does."""
+
+        @hookimpl
+        def edgeops_evaluate(self, variant):
+            calls.append(variant.id)
+            return Quality(
+                metrics={"snr_db": 99.0}, higher_is_better={"snr_db": True}, sample_count=1
+            )
+
+    register_plugin(NoOutputs())
+    _, first = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=16)
+    assert len(calls) == 2 and first.outputs == ()
+    assert all(v.quality.metrics == {"snr_db": 99.0} for v in first.variants)
+    again, _ = _tiny_pipeline(tmp_path, edgeops_pm, edgeops_workspace, keep=16)
+    assert len(calls) == 2 and again.stats["evaluations_reused"] == 2
 
 
 def test_worker_processes_keep_outputs_as_told(tmp_path, edgeops_pm, edgeops_workspace):

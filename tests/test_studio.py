@@ -13,7 +13,7 @@ from edgeops.pipeline.history import History
 from edgeops.studio.command import is_loopback
 from edgeops.studio.data import confined
 
-from studio_workspace import PageWatch, Studio, keep_screenshot, png_size
+from studio_workspace import PageWatch, Studio, keep_screenshot, png_size, tiny_run
 
 TOKEN = "correct-horse-battery-staple-42"
 
@@ -170,6 +170,23 @@ def test_confined_refuses_escapes_and_symlinks_out(tmp_path):
         "a\x00.png",
     ):
         assert confined(root, name) is None, name
+
+
+def test_a_bundle_overwritten_by_a_later_run_is_not_shown_as_the_first(
+    tmp_path, edgeops_pm, edgeops_workspace
+):
+    from edgeops.studio.data import StudioData
+
+    bundle = tmp_path / "dist" / "m-0.0.0"
+    first = tiny_run(tmp_path, edgeops_pm, edgeops_workspace, bundle)
+    data = StudioData(edgeops_workspace.root)
+    assert data.bundle(data.run(first)) == bundle.resolve()
+    second = tiny_run(tmp_path, edgeops_pm, edgeops_workspace, bundle)  # same version, same folder
+    assert data.bundle(data.run(second)) == bundle.resolve()
+    assert data.bundle(data.run(first)) is None and data.results(data.run(first)) is None
+    assert data.bundle_file(data.run(first), "report.html") is None
+    assert data.bundle_file(data.run(second), "report.html") == (bundle / "report.html").resolve()
+    assert data.run("not-a-run-id") is None and data.run("0" * 12) is None
 
 
 # --------------------------------------------------------------------------- over two shipped versions

@@ -13,10 +13,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Exit codes (README, "Exit codes"): 0 done, 1 a failure, 2 bad input, 3 the gate is
-# inconclusive, 4 a requested profile ends without a variant, 130 interrupted.
-EXIT_NOT_SHIPPED = 4
+# Exit codes (README, "Output that fits CI"): 0 done, 1 a failure, 2 bad input, 3 the gate
+# is inconclusive, 4 a device failed (resume to measure it again), 5 a requested profile
+# ends unsupported or not measured, 130 interrupted.
+EXIT_DEVICE_FAILED = 4
+EXIT_NOT_SHIPPED = 5
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, the usual CI cancellation: unwound exactly like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _handle_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _positive_int(text: str) -> int:
@@ -104,9 +123,19 @@ examples:
   edgeops ship --resume                             go on with the interrupted run
 
 exit codes: 0 every profile has a variant; 1 a failure; 2 bad input;
-  {EXIT_NOT_SHIPPED} a profile ends unsupported or not measured (unless --allow-unsupported);
-  {EXIT_INTERRUPTED} interrupted
+  {EXIT_DEVICE_FAILED} a device failed (fix it, then --resume); {EXIT_NOT_SHIPPED} a profile ends
+  unsupported or not measured (unless --allow-unsupported); {EXIT_INTERRUPTED} interrupted
 """
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of rates, e.g. 30,60") from None
+    if any(not r > 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0, e.g. 30,60")
+    return rates
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads", type=_positive_int, help="runtime threads (default: the runtime's choice)"
         )
         p.add_argument(
+            "--paced-fps",
+            type=_rates,
+            help="camera rates the paced runs feed inputs at, e.g. 30,60 (default); '' for none",
+        )
+        p.add_argument(
+            "--paced-duration-s",
+            type=_non_negative,
+            help="seconds per paced rate (default: twice --min-duration-s)",
+        )
+        p.add_argument(
             "--reuse-measurements",
             action="store_true",
             help="reuse cached measurements of unchanged variants on the same device and settings",
@@ -213,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     ship.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds files but is not an edgeops bundle",
+    )
+    ship.add_argument(
         "--no-prune",
         action="store_true",
         help="measure every variant for every round: no ruling out on the host (below the "
@@ -229,19 +273,31 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument(
         "--until-decided",
         action="store_true",
-        help="add rounds where the gate against --baseline is inconclusive, up to --max-extra-rounds",
+        help="add rounds where the choice of a primary, or the gate against --baseline, is "
+        "undecided, and until each primary is precise enough to gate against; up to "
+        "--max-extra-rounds",
     )
-    ship.add_argument("--baseline", type=Path, help="results.json or bundle to gate against")
+    ship.add_argument(
+        "--baseline",
+        type=Path,
+        help="results.json or bundle to gate against; its primaries win ties",
+    )
     ship.add_argument(
         "--max-extra-rounds",
         type=_positive_int,
-        default=20,
-        help="bound on rounds added per measurement (default 20)",
+        default=80,
+        help="bound on rounds added per measurement (default 80)",
     )
     ship.add_argument(
         "--allow-unsupported",
         action="store_true",
         help=f"exit 0 even when a profile ends unsupported or not measured (else {EXIT_NOT_SHIPPED})",
+    )
+    ship.add_argument(
+        "--objective",
+        choices=("fastest", "smallest", "best-quality"),
+        default="fastest",
+        help="fastest (default); smallest file, or best quality, within the latency budget",
     )
     ship.add_argument(
         "--keep-outputs",
@@ -289,9 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     select.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds files but is not an edgeops bundle",
+    )
+    select.add_argument(
         "--memory-safety-factor",
         type=_share,
         help="share of the app memory limit a model may use (default 0.5)",
+    )
+    select.add_argument(
+        "--objective",
+        choices=("fastest", "smallest", "best-quality"),
+        default="fastest",
+        help="fastest (default); smallest file, or best quality, within the latency budget",
     )
 
     sweep = command(
@@ -303,6 +370,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         required=True,
         help="expand the tables only (seconds): nothing is converted or measured",
+    )
+    resolutions = command(
+        "resolutions",
+        "latency against input size per profile: the model at each of [model] resolutions",
+    )
+    add_model_args(resolutions)
+    add_measure_args(resolutions)
+    resolutions.add_argument(
+        "--budget-ms",
+        type=_non_negative,
+        help="p90 latency budget for 'largest resolution within budget' (default "
+        "[model] latency_budget_ms)",
+    )
+    resolutions.add_argument(
+        "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
     )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
@@ -384,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"edgeops: warning: plugin commands not loaded ({exc})\n")
     _add_command_flags(parser)  # again, for the plugins' commands
     args = parser.parse_args(argv)
+    _handle_sigterm()
     try:
         plugin_command = getattr(args, "plugin_command", None)
         if plugin_command is not None:
@@ -396,12 +479,14 @@ def main(argv: list[str] | None = None) -> int:
         from edgeops.cli import commands
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         _fail(
             args,
-            "interrupted; nothing was half-written and the cache keeps finished work: re-run to go on",
+            f"{what}; nothing was half-written and the cache keeps finished work: "
+            "re-run, or `edgeops ship --resume`, to go on",
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:
         from edgeops.errors import EdgeopsError
 

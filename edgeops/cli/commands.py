@@ -19,7 +19,11 @@ from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.pipeline.bundle import (
+    default_bundle_dir,
+    read_results,
+    write_bundle,
+)
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
@@ -45,6 +49,8 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "min_runs": args.min_runs,
         "min_duration_s": args.min_duration_s,
         "threads": args.threads,
+        "paced_fps": getattr(args, "paced_fps", None),
+        "paced_duration_s": getattr(args, "paced_duration_s", None),
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
@@ -98,7 +104,7 @@ class _Run:
 def cmd_ship(args: argparse.Namespace) -> int:
     """``edgeops ship``: :func:`edgeops.api.ship`, then its tables or JSON and the exit code."""
     from edgeops.api import ship
-    from edgeops.cli import EXIT_NOT_SHIPPED
+    from edgeops.cli import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED
 
     results = ship(
         args.model,
@@ -125,6 +131,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         until_decided=args.until_decided,
         max_extra_rounds=args.max_extra_rounds,
+        objective=args.objective,
+        force=args.force,
         resume=args.resume,
     )
     out = args.out or default_bundle_dir(results)
@@ -132,7 +140,19 @@ def cmd_ship(args: argparse.Namespace) -> int:
     tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
     if tracebacks.is_dir():
         sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
-    unshipped = [p for p in results.plans if p.status != "supported"]
+    failed = [p for p in results.plans if p.status == "device_failed"]
+    if failed:
+        sys.stderr.write(
+            "edgeops: error: "
+            + " ".join(
+                f"profile {p.profile_id}: {p.note}; fix the device and run "
+                f"`edgeops ship --resume {results.run_id}` to measure it again."
+                for p in failed
+            )
+            + "\n"
+        )
+        return EXIT_DEVICE_FAILED
+    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
     if unshipped and not args.allow_unsupported:
         which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
         sys.stderr.write(
@@ -225,9 +245,11 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(results, memory_safety_factor=args.memory_safety_factor)
+        results = run.pipeline.select(
+            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
+        )
     out = args.out or default_bundle_dir(results)
-    write_bundle(results, out)
+    write_bundle(results, out, force=args.force)
     _report_run(results, out, args.json)
     return 0
 
@@ -281,6 +303,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             dropped.add_row(d.name, d.reason)
         console.print(dropped)
     return 0
+
+
+def cmd_resolutions(args: argparse.Namespace) -> int:
+    from edgeops.cli.resolution_command import run_resolutions
+
+    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -413,14 +441,18 @@ def cmd_devices(args: argparse.Namespace) -> int:
         "lease",
     ):
         table.add_column(column, overflow="fold")
+    from rich.markup import escape
+
     for r in rows:
-        table.add_row(
+        cells = (
             r["name"], r["transport"], r["address"] or "", r["profile"],
             "yes" if r["reachable"] else f"no: {r['error']}",
             " / ".join(str(r["facts"].get(k, "")) for k in ("os", "cpu", "ram_mb") if r["facts"].get(k)),
             ", ".join(f"{k} {v}" for k, v in r["facts"].get("runtimes", {}).items()),
             r["lease"],
         )  # fmt: skip
+        # Names and errors from the inventory and devices are text, never rich markup.
+        table.add_row(*(escape(str(c)) for c in cells))
     _console().print(table)
     for r in rows:
         if r.get("places") is not None:

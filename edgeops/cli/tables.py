@@ -5,12 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgeops.cli.cost_tables import cost_columns, cost_rows, has_costs, reference_line
 from edgeops.models import Measurement, Plan, Results, Variant
+from edgeops.quality import floors_text
+from edgeops.round_stats import p50_interval
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-COLUMNS = ("variant", "unit", "size", "quality", "p50 ms", "p90 ms", "peak MB", "status", "chosen")
+COLUMNS = (
+    "variant",
+    "unit",
+    "size",
+    "quality",
+    "p50 ms [95%]",
+    "p90 ms",
+    "peak MB",
+    "status",
+    "chosen",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,10 @@ def profile_rows(results: Results, plan: Plan) -> list[Row]:
             chosen = "no: " + "; ".join(rejected[key].reasons)
         else:
             chosen = ""
+        if any(
+            p.variant_id == m.variant_id and p.compute_unit == m.compute_unit for p in plan.frontier
+        ):
+            chosen += " (frontier)" if chosen else "frontier"
         rows.append(Row(_cells(variant, m, metric, chosen), key in rank))
     for variant in results.variants:
         if variant.id not in seen and variant.status != "ok":
@@ -59,12 +76,22 @@ def _cells(variant: Variant, m: Measurement | None, metric: str, chosen: str) ->
         m.compute_unit if m else "",
         _size(variant.size_bytes),
         f"{metric} {quality:.4f}" if quality is not None else "",
-        _num(m.p50_ms if m else None),
+        _p50(m),
         _num(m.p90_ms if m else None),
         _num(m.peak_mem_mb if m else None, 1),
         status,
         chosen,
     )
+
+
+def _p50(m: Measurement | None) -> str:
+    """The p50 over rounds with its 95% interval, where there are rounds to give one."""
+    if m is None or m.status != "ok":
+        return ""
+    interval = p50_interval(m) if m.method == "measured" else None
+    if interval is None or interval.rounds < 2:
+        return _num(m.p50_ms)
+    return f"{interval.value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
 
 
 def _variant(results: Results, variant_id: str) -> Variant | None:
@@ -86,7 +113,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _plan_caption(plan: Plan) -> str:
     if plan.status == "supported":
-        return f"{plan.profile_id}: supported ({plan.method})"
+        decision = f"; {plan.decision_note}" if plan.decision_note else ""
+        return f"{plan.profile_id}: supported ({plan.method}){decision}"
     miss = plan.nearest_miss
     near = f"; nearest miss {miss.variant_name}: {'; '.join(miss.reasons)}" if miss else ""
     return f"{plan.profile_id}: {plan.status}{near}"
@@ -109,11 +137,14 @@ def _size_rows(results: Results) -> tuple[list[str], list[list[str]]]:
 
 
 def rich_tables(results: Results) -> list[Table]:
+    from rich.markup import escape
     from rich.table import Table
 
+    # Names come from configs, plugins and results files: "[/x]" in one must print
+    # as written, not be read as rich markup (a closing tag with no opening crashed).
     tables = []
     for plan in results.plans:
-        table = Table(title=_plan_caption(plan), title_justify="left")
+        table = Table(title=escape(_plan_caption(plan)), title_justify="left")
         for name in COLUMNS:
             table.add_column(
                 name,
@@ -121,16 +152,23 @@ def rich_tables(results: Results) -> list[Table]:
                 justify="right" if name.endswith(("ms", "MB", "size")) else "left",
             )
         for row in profile_rows(results, plan):
-            table.add_row(*row.cells, style="bold green" if row.chosen else None)
+            table.add_row(*map(escape, row.cells), style="bold green" if row.chosen else None)
         tables.append(table)
+        if has_costs(results, plan.profile_id):
+            costs = Table(title=f"{plan.profile_id}: cost per variant", title_justify="left")
+            for name in cost_columns(results):
+                costs.add_column(name, justify="left" if name in ("variant", "unit") else "right")
+            for cells in cost_rows(results, plan.profile_id):
+                costs.add_row(*cells)
+            tables.append(costs)
     formats, rows = _size_rows(results)
     if formats:
         sizes = Table(title="size by format", title_justify="left")
         sizes.add_column("recipe")
         for f in formats:
-            sizes.add_column(f, justify="right")
+            sizes.add_column(escape(f), justify="right")
         for cells in rows:
-            sizes.add_row(*cells)
+            sizes.add_row(*map(escape, cells))
         tables.append(sizes)
     return tables
 
@@ -152,7 +190,7 @@ def markdown_report(results: Results) -> str:
         f"# {spec.name} {spec.version}",
         "",
         f"Run `{results.run_id}` at {results.created_at:%Y-%m-%d %H:%M:%S} UTC, edgeops {results.edgeops_version}.",
-        f"Quality floor: {spec.quality.metric} ≥ {spec.quality.floor:g}, on "
+        f"Quality floor: {floors_text(spec.quality)}, on "
         + (
             f"{results.samples.count} {'SYNTHETIC (random) ' if results.samples.synthetic else ''}samples "
             f"from {results.samples.origin}"
@@ -162,6 +200,8 @@ def markdown_report(results: Results) -> str:
         + f", against the {results.reference.framework if results.reference else '?'} reference.",
         "",
     ]
+    if (line := reference_line(results)) is not None:
+        lines += [line + ".", ""]
     formats, size_rows = _size_rows(results)
     if formats:
         lines += ["## Size by format", "", "| recipe | " + " | ".join(formats) + " |"]
@@ -181,6 +221,16 @@ def markdown_report(results: Results) -> str:
         for row in profile_rows(results, plan):
             lines.append("| " + " | ".join(c.replace("|", "/") for c in row.cells) + " |")
         lines.append("")
+        if has_costs(results, plan.profile_id):
+            columns = cost_columns(results)
+            lines += [
+                f"### {plan.profile_id}: cost per variant",
+                "",
+                "| " + " | ".join(columns) + " |",
+                "|" + "---|" * len(columns),
+                *("| " + " | ".join(cells) + " |" for cells in cost_rows(results, plan.profile_id)),
+                "",
+            ]
     fates = fate_rows(results)
     if fates:
         lines += [

@@ -16,6 +16,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -34,6 +35,8 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -47,6 +50,7 @@ from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
@@ -57,8 +61,8 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
-from edgeops.quality import OUTPUTS_FILE
-from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, score_outputs
+from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -138,6 +142,7 @@ class Pipeline:
         self.keep_outputs = DEFAULT_KEEP
         self.worst_k = DEFAULT_WORST_K
         self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -261,7 +266,8 @@ class Pipeline:
         inputs = spec.inputs or artifact.inputs
         origin = spec.samples or "synthetic"
         origin_hash = _origin_hash(origin)
-        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count)
+        # With a resolution, samples of another size are resized: another set.
+        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count, spec.resolution)
         cached = self.cache.get("samples", key, SampleSet)
         if cached is not None:
             return cached
@@ -273,7 +279,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return cached
+            return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -283,7 +289,20 @@ class Pipeline:
                 )
             return made
 
-        return self.cache.put("reference", key, build)
+        return self._living(self.cache.put("reference", key, build), samples, spec)
+
+    @staticmethod
+    def _living(
+        reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    ) -> ReferenceOutputs:
+        # Before any variant is scored: against a constant reference every variant,
+        # even a 2-bit one, agrees perfectly and would ship.
+        why = dead_reference(reference, samples)
+        if why is not None:
+            raise ModelError(why)
+        return reference.model_copy(
+            update={"label_metrics": reference_label_metrics(spec, reference)}
+        )
 
     # ----------------------------------------------------------------------- optimize
 
@@ -430,6 +449,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -521,10 +545,14 @@ class Pipeline:
             results.reference.sha256,
             results.samples.sha256,
             results.spec.task,
+            # Labels and a user metric add metrics; a change in either is a new score.
+            _origin_hash(results.spec.labels) if results.spec.labels else None,
+            results.spec.quality.user_metric_sha256,
         )
         labels = results.spec.labels
         outputs_key = cache_key(
             "outputs",
+            OUTPUTS_FORMAT,
             key,
             self.keep_outputs,
             self.worst_k,
@@ -532,6 +560,14 @@ class Pipeline:
             _origin_hash(labels) if labels else None,
         )
         return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
 
     def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
         """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
@@ -553,7 +589,11 @@ class Pipeline:
         quality = self.cache.get_value("quality", key, Quality)
         labels = results.spec.labels
         kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
-        if quality is not None and (kept is not None or not self.keep_outputs):
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
             if kept is not None:
                 self.outputs[variant.id] = kept
@@ -579,9 +619,7 @@ class Pipeline:
                 outputs_dir,
                 keep=self.keep_outputs,
                 worst_k=self.worst_k,
-                labels=load_labels(results.spec, results.samples.count)  # type: ignore[union-attr]
-                if labels
-                else None,
+                labels=self._labels(results) if labels else None,
             )
 
         try:
@@ -591,7 +629,8 @@ class Pipeline:
                 with tempfile.TemporaryDirectory() as scratch:
                     evaluate(Path(scratch))
         except _NoOutputs:
-            pass
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
             return variant.model_copy(
@@ -757,7 +796,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
@@ -833,8 +876,17 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float | None = None,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+
+        ``baseline_primaries`` (profile id to format:recipe) break ties.
+        """
         if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
             raise UsageError(
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
@@ -847,11 +899,18 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
             compute_units=self.compute_units(),
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
@@ -859,7 +918,9 @@ class Pipeline:
                     measurements=self._adapted(
                         profile, [m for m in results.measurements if m.profile_id == profile.id]
                     ),
-                    policy=policy,
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
@@ -910,3 +971,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))

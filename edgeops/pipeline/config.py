@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgeops.errors import ModelError, UsageError
 from edgeops.files import sha256_tree
-from edgeops.models import InputSpec, ModelSpec, QualitySpec, Task
+from edgeops.models import InputSpec, ModelSpec, QualityFloor, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.names import check_name, safe_name
+from edgeops.pipeline.resolution import parse_resolutions
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER, metrics_of_task
 
 CONFIG_NAME = "edgeops.toml"
@@ -49,10 +50,19 @@ class QualityTable(_Table):
     metric: str | None = Field(
         None,
         description="metric the floor applies to: iou or pixel_agreement (segmentation), "
-        "top1_agreement (classification), snr_db or cosine (any task); default per task",
+        "top1_agreement (classification), snr_db or cosine (any task), or a user metric "
+        "'file.py:function'; default per task",
     )
     floor: float | None = Field(
         None, allow_inf_nan=False, description="lowest acceptable value of the metric"
+    )
+    floors: dict[str, float] | None = Field(
+        None,
+        description="more floors, every one must hold: { iou = 0.9, snr_db = 20 }; alone, "
+        "its first entry is the metric variants are ranked by",
+    )
+    higher_is_better: bool | None = Field(
+        None, description="for a user metric ('file.py:function'): the direction of its values"
     )
 
 
@@ -122,6 +132,11 @@ class ModelTable(_Table):
     )
     latency_budget_ms: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="drop variants whose p90 is over this"
+    )
+    resolutions: list[Any] | None = Field(
+        None,
+        description="(height, width) pairs or preset names ('1080p', '4k') for the first "
+        "input: `edgeops resolutions` runs one sweep per size",
     )
 
 
@@ -268,9 +283,8 @@ def _spec(
     if not source_file.exists():
         raise ModelError(f"{where}model {source_file} not found; check the path in [model] source")
     chosen_task: Task = task or table.task
-    default_metric, default_floor = DEFAULT_FLOORS.get(chosen_task, DEFAULT_FLOORS["generic"])
-    metric = table.quality.metric or default_metric
-    _check_metric(metric, chosen_task, where)
+    quality = _quality_spec(table.quality, chosen_task, base, where, table.labels is not None)
+    # Both become the bundle's folder name: checked before any work (issue 10).
     if name is not None:
         check_name(name, "--name")
     elif table.name is not None:
@@ -291,29 +305,87 @@ def _spec(
         samples=_resolve_source(table.samples, base) if table.samples else None,
         sample_count=table.sample_count,
         labels=_resolve_source(table.labels, base) if table.labels else None,
-        quality=QualitySpec(
-            metric=metric,
-            floor=table.quality.floor if table.quality.floor is not None else default_floor,
-            higher_is_better=HIGHER_IS_BETTER[metric],
-        ),
+        resolutions=parse_resolutions(table.resolutions) if table.resolutions is not None else (),
+        quality=quality,
         recipes=table.recipes,
         latency_budget_ms=table.latency_budget_ms,
     )
 
 
-def _check_metric(metric: str, task: Task, where: str) -> None:
-    computed = metrics_of_task(task)
+def _quality_spec(
+    quality: QualityTable, task: Task, base: Path, where: str, labels: bool
+) -> QualitySpec:
+    """``[model.quality]``: ``metric``/``floor``, and ``floors = {iou = 0.9, snr_db = 20}``.
+
+    With ``floors`` alone, its first entry is the metric variants are ranked by.
+    ``metric = "file.py:function"`` is a user metric, named after the function; every
+    other metric name must be one the task computes.
+    """
+    floors = quality.floors or {}
+    default_metric, default_floor = DEFAULT_FLOORS.get(task, DEFAULT_FLOORS["generic"])
+    metric = quality.metric or next(iter(floors), default_metric)
+    user_metric = user_sha = None
+    if is_factory(metric):
+        user_metric = _resolve_source(metric, base)
+        if not Path(user_metric.rsplit(":", 1)[0]).is_file():
+            raise UsageError(
+                f"{where}metric file {user_metric.rsplit(':', 1)[0]} not found; fix "
+                "model.quality.metric"
+            )
+        user_sha = factory_code_sha256(user_metric)
+        metric = metric.rsplit(":", 1)[1]
+    elif ":" in metric:
+        raise UsageError(
+            f"{where}metric {metric!r} in model.quality.metric is neither a metric name nor "
+            "'file.py:function'"
+        )
+    else:
+        _check_metric(metric, task, where, labels)
+    for name in floors:
+        if name != metric:
+            _check_metric(name, task, where, labels, key="model.quality.floors")
+    higher = (
+        quality.higher_is_better
+        if quality.higher_is_better is not None
+        else HIGHER_IS_BETTER.get(metric, True)
+    )
+    if quality.floor is not None:
+        floor = quality.floor
+    elif metric in floors:
+        floor = floors[metric]
+    elif metric == default_metric:
+        floor = default_floor
+    else:
+        raise UsageError(f"{where}model.quality.metric {metric!r} needs a floor; add floor = ...")
+    return QualitySpec(
+        metric=metric,
+        floor=floor,
+        higher_is_better=higher,
+        floors=tuple(
+            QualityFloor(metric=n, floor=v, higher_is_better=HIGHER_IS_BETTER.get(n, True))
+            for n, v in floors.items()
+            if n != metric
+        ),
+        user_metric=user_metric,
+        user_metric_sha256=user_sha,
+    )
+
+
+def _check_metric(
+    metric: str, task: Task, where: str, labels: bool, key: str = "model.quality.metric"
+) -> None:
+    computed = metrics_of_task(task, labels)
     if metric in computed:
         return
     if metric in HIGHER_IS_BETTER:
         raise UsageError(
-            f"{where}metric {metric!r} in model.quality.metric is not computed for task "
+            f"{where}metric {metric!r} in {key} is not computed for task "
             f"{task!r}; use one of {', '.join(computed)}, or set model.task"
         )
     close = difflib.get_close_matches(metric, computed, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UsageError(
-        f"{where}unknown metric {metric!r} in model.quality.metric; {hint}"
+        f"{where}unknown metric {metric!r} in {key}; {hint}"
         f"task {task!r} computes {', '.join(computed)}"
     )
 

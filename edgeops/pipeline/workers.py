@@ -85,9 +85,15 @@ def _serve(
     conn: Connection, workspace_root: str, context_json: str, gallery: tuple[int, int]
 ) -> None:
     """A worker's loop: make and score variants until told to stop (None)."""
+    import signal
+
     from edgeops.pipeline import Pipeline, Workspace
     from edgeops.plugin_manager import make_plugin_manager
 
+    _die_with_parent()
+    # Ctrl-C reaches the whole process group; the parent alone handles it and
+    # kills the workers, so a worker prints no traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     pipeline = Pipeline(make_plugin_manager(), Workspace(Path(workspace_root)))
     # The outputs it keeps for the report (edgeops.report) land in the cache, where
     # the parent reads them back.
@@ -95,7 +101,11 @@ def _serve(
     context = Results.model_validate_json(context_json)
     assert context.samples is not None
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            # The parent was stopped (Ctrl-C, SIGTERM): it reports that in one line.
+            return
         if message is None:
             return
         index, artifact_json, recipe_json = message
@@ -108,7 +118,29 @@ def _serve(
         if variant.status == "ok":
             variant = pipeline._evaluate_one(variant, context)
         counted = {k: pipeline.stats[k] - before[k] for k in before}
-        conn.send((index, variant.model_dump_json(), counted))
+        try:
+            conn.send((index, variant.model_dump_json(), counted))
+        except (BrokenPipeError, OSError):
+            return  # the parent is gone; the variant is in the cache for the next run
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when its parent dies, even by SIGKILL (Linux prctl(2)).
+
+    Without it a killed ``ship`` left its workers converting on, holding its
+    stderr open, so whoever waited for the run's output waited for them too.
+    """
+    import sys
+
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import os
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(0)  # the parent died before prctl took effect
 
 
 class _Worker:

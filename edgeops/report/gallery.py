@@ -17,7 +17,7 @@ from pydantic import Field
 
 from edgeops.models import Frozen, InputSpec, Results, VariantOutputs
 from edgeops.quality import segmentation_labels
-from edgeops.report.outputs import outputs_by_sample
+from edgeops.report.outputs import labels_by_sample, outputs_by_sample
 from edgeops.report.png import png_bytes
 
 if TYPE_CHECKING:
@@ -108,8 +108,14 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
         "classification": "labels",
     }.get(task, "none")  # type: ignore[assignment]
     n_out = len(results.reference.output_names)
-    reference = outputs_by_sample(load_arrays(results.reference.path), n_out)
-    inputs = load_arrays(results.samples.path)
+    try:
+        reference = outputs_by_sample(load_arrays(results.reference.path), n_out)
+        inputs = load_arrays(results.samples.path)
+    except OSError as exc:
+        # Paths into the cache are as ship saw them (relative to its folder when the
+        # workspace is); a bundle is still whole without its gallery.
+        _warn(f"no sample gallery: {exc.strerror}: {exc.filename}; run from the folder ship ran in")
+        return None
     first_input = first_input_of(results)
     chosen: dict[str, list[str]] = {}
     for plan in results.plans:
@@ -118,13 +124,20 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
 
     out_dir = bundle / GALLERY_DIR
     shown: set[int] = set()
+    labels: dict[int, Any] = {}
     variants = []
     for kept in results.outputs:
         try:
             variant = results.variant(kept.variant_id)
         except KeyError:
             continue
-        outputs = outputs_by_sample(load_arrays(kept.path), n_out)
+        try:
+            arrays = load_arrays(kept.path)
+        except OSError as exc:
+            _warn(f"no gallery for {variant.name}: {exc.strerror}: {exc.filename}")
+            continue
+        outputs = outputs_by_sample(arrays, n_out)
+        labels |= labels_by_sample(arrays)
         wanted = list(dict.fromkeys([*kept.worst, *kept.worst_labels]))
         if kept.variant_id in chosen:
             wanted += [i for i in kept.kept if i not in wanted]
@@ -151,11 +164,6 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
                 samples=tuple(samples),
             )
         )
-    labels = None
-    if results.spec.labels and kind == "mask":
-        from edgeops.pipeline.samples import load_labels
-
-        labels = load_labels(results.spec, results.samples.count)
     sample_images = []
     for index in sorted(shown):
         image = None
@@ -179,7 +187,7 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
         elif kind == "labels":
             ref_top = top_labels(reference[index][0])
         label_file = None
-        if labels is not None and index < len(labels):
+        if kind == "mask" and index in labels:
             truth = np.asarray(labels[index]).astype(np.int64)
             label_file = _write(out_dir / "labels" / f"{index}.png", mask_image(truth), bundle)
         sample_images.append(
@@ -208,6 +216,12 @@ def first_input_of(results: Results) -> InputSpec | None:
         (a.inputs for a in results.artifacts if a.status == "ok" and a.inputs), ()
     )
     return inputs[0] if inputs else None
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"edgeops: {message}\n")
 
 
 def put_file(path: Path, data: bytes) -> None:

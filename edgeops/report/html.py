@@ -122,6 +122,7 @@ def pareto_figure(view: ProfileView, metric: str) -> dict[str, Any]:
     rows = [r for r in view.rows if r.m.p50_ms is not None and r.variant.size_bytes]
     qualities = [r.quality for r in rows if r.quality is not None]
     traces: list[dict[str, Any]] = []
+    scale = {"cmin": min(qualities), "cmax": max(qualities)} if qualities else {}
     for group, (symbol, size) in ROLE_MARKERS.items():
         members = [r for r in rows if _role_group(r.role) == group]
         if not members:
@@ -141,12 +142,18 @@ def pareto_figure(view: ProfileView, metric: str) -> dict[str, Any]:
                     "array": [r.interval[1] - r.p50_ms if r.interval else 0 for r in members],
                     "arrayminus": [r.p50_ms - r.interval[0] if r.interval else 0 for r in members],
                     "thickness": 1.2,
+                    # Else it takes the marker's colour, here quality numbers, not colours.
+                    "color": "#444",
                 },
                 "marker": {
                     "symbol": symbol,
                     "size": size,
                     "color": [r.quality for r in members],
-                    "coloraxis": "coloraxis",
+                    "colorscale": "Viridis",
+                    **scale,
+                    # One colour bar for all the roles' traces.
+                    "showscale": not traces,
+                    "colorbar": {"title": {"text": metric}},
                     "line": {"width": 1, "color": "#222"},
                 },
             }
@@ -169,11 +176,6 @@ def pareto_figure(view: ProfileView, metric: str) -> dict[str, Any]:
         "title": {"text": f"{html.escape(view.name)}: p50 latency against size"},
         "xaxis": {"title": {"text": "file size (MB)"}},
         "yaxis": {"title": {"text": "p50 latency (ms), 95% interval"}},
-        "coloraxis": {
-            "colorscale": "Viridis",
-            "colorbar": {"title": {"text": metric}},
-            **({"cmin": min(qualities), "cmax": max(qualities)} if qualities else {}),
-        },
         "legend": {"orientation": "h", "y": -0.2},
         "margin": {"t": 50},
     }

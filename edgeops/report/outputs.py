@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_KEEP = 16
+LABEL_KEY = "label"
+# In the cache key of kept outputs: a change to what the .npz holds makes them anew.
+OUTPUTS_FORMAT = 2
 DEFAULT_WORST_K = 3
+
+
+def labels_by_sample(arrays: dict[str, Any]) -> dict[int, Any]:
+    """``{sample index: label}`` from the ``'label/<i>'`` entries of an outputs .npz."""
+    prefix = f"{LABEL_KEY}/"
+    return {int(k[len(prefix) :]): a for k, a in arrays.items() if k.startswith(prefix)}
 
 
 def outputs_by_sample(arrays: dict[str, Any], outputs: int) -> dict[int, list[np.ndarray]]:
@@ -31,7 +40,8 @@ def outputs_by_sample(arrays: dict[str, Any], outputs: int) -> dict[int, list[np
     found: dict[int, dict[int, Any]] = {}
     for key, array in arrays.items():
         k, i = key.split("/", 1)
-        found.setdefault(int(i), {})[int(k)] = array
+        if k.isdigit():  # not a LABEL_KEY entry
+            found.setdefault(int(i), {})[int(k)] = array
     return {
         i: [per[k] for k in range(outputs)]
         for i, per in sorted(found.items())
@@ -77,7 +87,12 @@ def score_outputs(
 
     kept = sorted({*indices[:keep], *worst, *worst_labels})
     buffer = io.BytesIO()
-    np.savez(buffer, **{f"{k}/{i}": out[i][k] for i in kept for k in range(n_out)})  # type: ignore[arg-type]
+    arrays = {f"{k}/{i}": out[i][k] for i in kept for k in range(n_out)}
+    if labels is not None:
+        # The kept samples' labels travel with the outputs, so the gallery shows them
+        # without calling the labels' factory again (which may import torch).
+        arrays |= {f"{LABEL_KEY}/{i}": np.asarray(labels[i]) for i in kept if i < len(labels)}
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     path = outputs_dir / OUTPUTS_FILE
     write_bytes(path, buffer.getvalue())
     return VariantOutputs(

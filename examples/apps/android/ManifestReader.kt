@@ -28,7 +28,7 @@ fun choose(manifest: Map<String, Any?>, keys: Map<String, String>, freeMb: Doubl
         val requires = (choice["requires"] as List<String>?) ?: emptyList()
         if (!accelerators.containsAll(requires)) continue // fall back: accelerator missing
         val variant = variants.getValue(choice["variant"] as String)
-        return Choice(choice["variant"] as String, variant["file"] as String, variant["runtime"] as String?, choice["compute_unit"] as String)
+        return Choice(choice["variant"] as String, variant["file"] as String, choice["runtime"] as String?, choice["compute_unit"] as String)
     }
     return null
 }

@@ -15,7 +15,6 @@ struct Manifest: Decodable {
     struct Variant: Decodable {
         let file: String
         let sha256: String
-        let runtime: String?
     }
 
     struct Profile: Decodable {
@@ -29,6 +28,8 @@ struct Manifest: Decodable {
         let compute_unit: String
         let requires: [String]?
         let min_free_memory_mb: Double?
+        let runtime: String?  // what loads it: tflite (LiteRT), coreml, coreai, onnx
+        let min_os: String?   // e.g. "iOS16": fall back past it on an older iOS
     }
 }
 
