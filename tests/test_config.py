@@ -183,7 +183,7 @@ def test_bad_input_shapes_and_ranges(folder, shape, value_range, expected):
 
 def test_a_long_name_fails_at_once_not_at_the_bundle(folder):
     message = error_of(folder, BASE.replace('name = "tiny"', f'name = "{"n" * 250}"'))
-    assert "model.name is 250 characters long; use at most 100" in message
+    assert "model name (model.name) is 250 characters long; use at most 100" in message
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "-flag"])
@@ -192,7 +192,7 @@ def test_names_that_are_not_one_folder_are_refused(folder, name):
 
 
 def test_version_is_checked_and_a_number_is_accepted(folder):
-    assert "model.version" in error_of(folder, BASE.replace('"1.0.0"', '"1/0"'))
+    assert "model version (model.version)" in error_of(folder, BASE.replace('"1.0.0"', '"1/0"'))
     spec, _ = load_spec(write(folder, BASE.replace('"1.0.0"', "2")))
     assert spec.version == "2"
 

@@ -65,6 +65,18 @@ class QualityTable(_Table):
         None, description="for a user metric ('file.py:function'): the direction of its values"
     )
 
+    @field_validator("floors", mode="before")
+    @classmethod
+    def _floors(cls, floors: Any) -> Any:
+        if floors is not None and not (
+            isinstance(floors, dict)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in floors.values())
+        ):
+            raise ValueError(
+                "floors must be a table of metric = number, e.g. floors = { iou = 0.9, snr_db = 20 }"
+            )
+        return floors
+
 
 class InputTable(_Table):
     """``[[model.inputs]]``: one model input, for samples, calibration and the manifest."""
@@ -286,14 +298,17 @@ def _spec(
     quality = _quality_spec(table.quality, chosen_task, base, where, table.labels is not None)
     # Both become the bundle's folder name: checked before any work (issue 10).
     if name is not None:
-        check_name(name, "--name")
+        check_name(name, "model name (--name)")
     elif table.name is not None:
-        check_name(table.name, f"{where}model.name")
+        check_name(table.name, f"{where}model name (model.name)")
     model_version = version if version is not None else table.version
     if model_version is not None:
         model_version = str(model_version)
         check_name(
-            model_version, "--model-version" if version is not None else f"{where}model.version"
+            model_version,
+            "model version (--model-version)"
+            if version is not None
+            else f"{where}model version (model.version)",
         )
     return ModelSpec(
         name=name or table.name or safe_name(source_file.stem),
