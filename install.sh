@@ -10,6 +10,9 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     # openssh-server: SSH board tests start a real sshd on 127.0.0.1.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssh-server >/dev/null
+    # chromium: the report and studio tests open pages in Debian's headless browser
+    # (Playwright drives it; Playwright's own browser download is never used).
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
     # adbd (AOSP's own daemon, packaged by Debian in backports): the adb tests
     # start it on a free TCP port as a real peer. The backports suite is this
     # machine's own Debian entry with only the suite changed, so no mirror is
@@ -31,7 +34,7 @@ fi
 
 # torch is pinned to the local CPU build in pyproject.toml; a looser spec would
 # pull several GB of CUDA wheels.
-python3 -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[all,dev,measure]"
 # onnx2torch (the ONNX -> Core ML route) declares torchvision, whose wheel here
 # pulls CUDA packages; it needs torchvision for a few ops only (conversion-notes.md).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "onnx2torch==1.5.15"

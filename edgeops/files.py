@@ -8,14 +8,18 @@ cache entry or bundle.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from edgeops.errors import ModelError
 
 _CHUNK_BYTES = 1 << 20
 
@@ -49,11 +53,29 @@ def sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def user_umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): read it by setting it, then put it back
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """0666 less the user's umask: what ``open()`` would give (mkstemp gives 0600)."""
+    return 0o666 & ~user_umask()
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), default_file_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -68,23 +90,82 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode())
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported.
+
+    With it, replacing a folder has no moment where the old one is gone and the
+    new one not yet there, so a kill at any point leaves one of them in place.
+    """
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)  # glibc 2.28+
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h>, <linux/fs.h>
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if done != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot
+            return False
+        raise OSError(errno, os.strerror(errno), str(b))
+    return True
+
+
+def _temp_prefix(final: Path) -> str:
+    # The pid in the name lets a later run tell a dead process's leftovers from a live one's.
+    return f".{final.name}.{os.getpid()}."
+
+
+def clear_dead_temporaries(final: Path) -> None:
+    """Remove ``final``'s staging folders left by processes that no longer run (SIGKILL)."""
+    if not final.parent.is_dir():
+        return
+    for tmp in final.parent.glob(f".{glob.escape(final.name)}.*.*.tmp"):
+        pid_text = tmp.name[len(final.name) + 2 :].split(".", 1)[0]
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def staged_dir(final: Path) -> Iterator[Path]:
     """Yield an empty temporary folder that becomes ``final`` only if the block succeeds.
 
-    An existing ``final`` is replaced whole, never merged.
+    An existing ``final`` is replaced whole, never merged, and stays in place
+    until the new one is complete: the two are swapped in one step where the
+    system can, so no kill leaves the old one hidden under a temporary name.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    clear_dead_temporaries(final)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=_temp_prefix(final), suffix=".tmp"))
     try:
         yield tmp
-        if final.exists():
-            trash = Path(
-                tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old")
-            )
-            os.replace(final, trash / "old")
+        # mkdtemp makes 0700; a bundle is for the team, as a plain mkdir would make it.
+        os.chmod(tmp, 0o777 & ~user_umask())
+        if final.exists() or final.is_symlink():
+            if final.is_symlink() or not final.is_dir():
+                raise FileExistsError(f"{final} exists and is not a folder")
+            if _exchange(tmp, final):
+                shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
+                return
+            # No atomic swap here: the old folder gets a visible name for the instant
+            # between the two renames, never a hidden one.
+            old = final.with_name(f"{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
             os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
     except BaseException:
@@ -93,18 +174,37 @@ def staged_dir(final: Path) -> Iterator[Path]:
 
 
 def copy_file(src: Path, dst: Path) -> None:
-    """Copy a file (or a folder model such as .mlpackage) atomically."""
+    """Copy a file (or a folder model such as .mlpackage) atomically.
+
+    A link inside a folder model that points outside it is refused, not followed:
+    a package must not carry in files from elsewhere on the machine.
+    """
     if src.is_dir():
+        check_links_inside(src)
         with staged_dir(dst) as tmp:
-            shutil.copytree(src, tmp, dirs_exist_ok=True)
+            shutil.copytree(src, tmp, dirs_exist_ok=True, symlinks=True)
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     os.close(fd)
     try:
         shutil.copyfile(src, tmp_name)
+        os.chmod(tmp_name, default_file_mode())
         os.replace(tmp_name, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def check_links_inside(folder: Path) -> None:
+    """Refuse a folder holding a symbolic link that resolves outside it."""
+    root = folder.resolve()
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            target = path.resolve()
+            if target != root and root not in target.parents:
+                raise ModelError(
+                    f"{path} links to {target}, outside {folder}; "
+                    "replace the link with the file itself"
+                )

@@ -13,11 +13,16 @@ What is here:
 - the errors a hook raises (``ModelError``, ``StageError``, ``DeviceError``, ...);
 - atomic writes and hashing (``write_bytes``, ``write_text``, ``copy_file``,
   ``sha256_file``, ``sha256_tree``);
+- path safety: ``check_name`` (a name that becomes one path component),
+  ``inside`` (a path built from names, checked to stay in its folder) and
+  ``check_links_inside`` (no link in a folder model leaves it);
 - ``quiet``: silence a noisy SDK's logs while keeping its last lines for errors;
 - sample feeds, the one comparison with the reference every backend uses, the
   factory importer, the inventory reader, profiles and chip folders;
 - the session protocol transports return, percentile helpers, and the measurement
-  runner the execution hook receives;
+  runner the execution hook receives; ``execute_with_leases``, the core's default
+  executor (a thread per device, SQLite leases), for an executor that takes only
+  some of the jobs (the labgrid farm runs the rest through it);
 - ``variant_from`` and ``failed_measurement``: the two shapes every backend builds.
 """
 
@@ -31,6 +36,7 @@ from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
 from edgeops.devices.profiles import builtin_profile_dir, detect_host_facts, load_profiles
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner
+from edgeops.devices.scheduling import edgeops_execute_measurements as execute_with_leases
 from edgeops.devices.sessions import CommandResult, Session
 from edgeops.errors import (
     DeviceError,
@@ -42,15 +48,24 @@ from edgeops.errors import (
     StageError,
     UsageError,
 )
-from edgeops.files import copy_file, sha256_file, sha256_tree, write_bytes, write_text
+from edgeops.files import (
+    check_links_inside,
+    copy_file,
+    sha256_file,
+    sha256_tree,
+    write_bytes,
+    write_text,
+)
 from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Artifact,
     Choice,
     ComputeUnit,
+    CpuShare,
     Device,
     DeviceProfile,
     InputSpec,
+    Interval,
     Measurement,
     MeasurementStatus,
     MeasureSettings,
@@ -67,6 +82,7 @@ from edgeops.models import (
     Variant,
 )
 from edgeops.pipeline.factories import import_factory
+from edgeops.pipeline.names import check_name, inside
 from edgeops.pipeline.samples import sample_feeds
 from edgeops.pipeline.sweep import RecipeFamily
 from edgeops.quality import compare_with_reference, snr_db
@@ -80,11 +96,13 @@ __all__ = [
     "CommandContext",
     "CommandResult",
     "ComputeUnit",
+    "CpuShare",
     "Device",
     "DeviceError",
     "DeviceProfile",
     "EdgeopsError",
     "InputSpec",
+    "Interval",
     "MeasureJob",
     "MeasureRunner",
     "MeasureSettings",
@@ -110,12 +128,16 @@ __all__ = [
     "UsageError",
     "Variant",
     "builtin_profile_dir",
+    "check_links_inside",
+    "check_name",
     "compare_with_reference",
     "copy_file",
     "detect_host_facts",
+    "execute_with_leases",
     "failed_measurement",
     "hookimpl",
     "import_factory",
+    "inside",
     "last_json_line",
     "load_profiles",
     "percentile",

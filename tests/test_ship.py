@@ -181,6 +181,8 @@ def test_resume_measures_only_what_is_missing(tmp_path):
             "5",
             "--min-duration-s",
             "0.5",
+            # Every variant for every round, so the count of rounds is known.
+            "--no-prune",
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -200,7 +202,7 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     before = journal.read_text().splitlines()
     assert 5 <= len(before) < 12
 
-    summary = ship(tmp_path, "--resume")
+    summary = ship(tmp_path, "--resume", "--no-prune")
     after = journal.read_text().splitlines()
     assert after[: len(before)] == before
     assert len(after) == 12  # 4 variants × 3 rounds, none measured twice

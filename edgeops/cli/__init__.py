@@ -14,6 +14,23 @@ from pathlib import Path
 from typing import Any
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, the usual CI cancellation: unwound exactly like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _handle_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _positive_int(text: str) -> int:
@@ -35,6 +52,16 @@ def _non_negative(text: str) -> float:
     if not value >= 0:  # also refuses NaN
         raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
     return value
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of rates, e.g. 30,60") from None
+    if any(not r > 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0, e.g. 30,60")
+    return rates
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads", type=_positive_int, help="runtime threads (default: the runtime's choice)"
         )
         p.add_argument(
+            "--paced-fps",
+            type=_rates,
+            help="camera rates the paced runs feed inputs at, e.g. 30,60 (default); '' for none",
+        )
+        p.add_argument(
+            "--paced-duration-s",
+            type=_non_negative,
+            help="seconds per paced rate (default: twice --min-duration-s)",
+        )
+        p.add_argument(
             "--reuse-measurements",
             action="store_true",
             help="reuse cached measurements of unchanged variants on the same device and settings",
@@ -126,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
     )
     ship.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds files but is not an edgeops bundle",
+    )
+    ship.add_argument(
         "--no-prune",
         action="store_true",
         help="measure every variant for every round: no ruling out on the host (below the "
@@ -142,11 +184,37 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument(
         "--until-decided",
         action="store_true",
-        help="add rounds where the gate against --baseline is inconclusive, up to --max-extra-rounds",
+        help="add rounds where the choice of a primary, or the gate against --baseline, is "
+        "undecided, and until each primary is precise enough to gate against; up to "
+        "--max-extra-rounds",
     )
-    ship.add_argument("--baseline", type=Path, help="results.json or bundle to gate against")
     ship.add_argument(
-        "--max-extra-rounds", type=int, default=20, help="bound on rounds added per measurement"
+        "--baseline",
+        type=Path,
+        help="results.json or bundle to gate against; its primaries win ties",
+    )
+    ship.add_argument(
+        "--max-extra-rounds", type=int, default=80, help="bound on rounds added per measurement"
+    )
+    ship.add_argument(
+        "--objective",
+        choices=("fastest", "smallest", "best-quality"),
+        default="fastest",
+        help="fastest (default); smallest file, or best quality, within the latency budget",
+    )
+    ship.add_argument(
+        "--keep-outputs",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keep each variant's outputs on the first N samples (and its worst) for the gallery; 0 keeps none",
+    )
+    ship.add_argument(
+        "--gallery-worst",
+        type=int,
+        default=3,
+        metavar="K",
+        help="show each variant's K worst samples in report.html (default 3)",
     )
     ship.add_argument(
         "--resume",
@@ -176,9 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("stage_file", type=Path)
     select.add_argument("--out", type=Path, help="bundle folder (default dist/<model>-<version>/)")
     select.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out folder that holds files but is not an edgeops bundle",
+    )
+    select.add_argument(
         "--memory-safety-factor",
         type=_share,
         help="share of the app memory limit a model may use (default 0.5)",
+    )
+    select.add_argument(
+        "--objective", choices=("fastest", "smallest", "best-quality"), default="fastest"
     )
 
     sweep = command(
@@ -190,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         required=True,
         help="expand the tables only (seconds): nothing is converted or measured",
+    )
+    resolutions = command(
+        "resolutions",
+        "latency against input size per profile: the model at each of [model] resolutions",
+    )
+    add_model_args(resolutions)
+    add_measure_args(resolutions)
+    resolutions.add_argument(
+        "--budget-ms",
+        type=_non_negative,
+        help="p90 latency budget for 'largest resolution within budget' (default "
+        "[model] latency_budget_ms)",
+    )
+    resolutions.add_argument(
+        "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
     )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?")
@@ -211,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
+
+    from edgeops.studio.command import add_studio_parser
+
+    add_studio_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument("which", choices=["manifest", "results", "profile"])
@@ -245,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             # A broken plugin must not stop the core commands from parsing and failing clearly.
             sys.stderr.write(f"edgeops: warning: plugin commands not loaded ({exc})\n")
     args = parser.parse_args(argv)
+    _handle_sigterm()
     try:
         plugin_command = getattr(args, "plugin_command", None)
         if plugin_command is not None:
@@ -257,12 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         from edgeops.cli import commands
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         _fail(
             args,
-            "interrupted; nothing was half-written and the cache keeps finished work: re-run to go on",
+            f"{what}; nothing was half-written and the cache keeps finished work: "
+            "re-run, or `edgeops ship --resume`, to go on",
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:
         from edgeops.errors import EdgeopsError
 

@@ -20,10 +20,17 @@ from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.pipeline.bundle import default_bundle_dir, read_results, write_bundle
+from edgeops.pipeline.bundle import (
+    check_bundle_target,
+    default_bundle_dir,
+    read_results,
+    write_bundle,
+)
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
+from edgeops.pipeline.names import check_name
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.studio.command import cmd_studio  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
@@ -43,6 +50,8 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "min_runs": args.min_runs,
         "min_duration_s": args.min_duration_s,
         "threads": args.threads,
+        "paced_fps": getattr(args, "paced_fps", None),
+        "paced_duration_s": getattr(args, "paced_duration_s", None),
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
@@ -71,6 +80,11 @@ class _Run:
             # ship prunes and halves unless told not to; a stage run alone measures all.
             halving=getattr(args, "no_prune", True) is False,
         )
+        for name in ("keep_outputs", "gallery_worst"):
+            if getattr(args, name, 0) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
+        self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
+        self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
@@ -88,20 +102,25 @@ class _Run:
 # --------------------------------------------------------------------------- ship and stages
 
 
+EXIT_DEVICE_FAILED = 4
+
+
 def cmd_ship(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     workspace = Workspace(args.workspace)
     history = History(workspace.history_path)
-    devices = discover_devices(pm, args.devices)
     results: Results | None = None
-    if args.until_decided and args.baseline is None:
-        raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
+    if args.out is not None:
+        check_bundle_target(args.out, args.force)
+    baseline = read_results(args.baseline) if args.baseline is not None else None
+    primaries = _primaries(baseline)
     if args.resume:
         run_id = history.last_unfinished() if args.resume == "last" else args.resume
         if run_id is None:
             raise UsageError(
                 "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
             )
+        check_name(run_id, "run id")
         journal = workspace.journal(run_id)
         if not journal.stage_path.is_file():
             raise UsageError(
@@ -109,6 +128,13 @@ def cmd_ship(args: argparse.Namespace) -> int:
             )
         results = journal.load_stage()
         settings, safety = results.settings, args.memory_safety_factor
+        # The run's own inventory, unless a new one is given: a resume without
+        # --devices must not fall back to this machine alone.
+        saved = journal.load_devices()
+        devices = (
+            saved if args.devices is None and saved is not None
+            else discover_devices(pm, args.devices)
+        )  # fmt: skip
         history.started(
             run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
         )
@@ -120,6 +146,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
         spec, defaults = load_spec(
             args.model, task=args.task, name=args.name, version=args.model_version
         )
+        if args.out is None:
+            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", args.force)
         profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
         settings = _settings(args)
         safety = (
@@ -127,14 +155,18 @@ def cmd_ship(args: argparse.Namespace) -> int:
             if args.memory_safety_factor is not None
             else defaults.memory_safety_factor
         )
+        devices = discover_devices(pm, args.devices)
         run_id = uuid.uuid4().hex[:12]
         journal = workspace.journal(run_id)
         history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
+    beating = history.heartbeat(run_id)
     try:
         with _Run(args, pm) as run:
+            run.pipeline.cache.clear_stale_temporaries()
             if results is None:
                 results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
                 results = run.pipeline.optimize(results)
+                journal.save_devices(devices)
                 if not args.no_prune:
                     results = run.pipeline.prune(results, safety)
                 journal.save_stage(results)
@@ -145,20 +177,52 @@ def cmd_ship(args: argparse.Namespace) -> int:
                 reuse_measurements=args.reuse_measurements,
                 journal=journal,
             )
-            results = run.pipeline.select(results, memory_safety_factor=safety)
+            results = run.pipeline.select(
+                results,
+                memory_safety_factor=safety,
+                objective=args.objective,
+                baseline_primaries=primaries,
+            )
             if args.until_decided:
-                results = _until_decided(run.pipeline, results, devices, args, safety)
+                results = _until_decided(run.pipeline, results, devices, args, safety, baseline)
         out = args.out or default_bundle_dir(results)
-        write_bundle(results, out)
+        write_bundle(results, out, force=args.force)
     except KeyboardInterrupt:
         history.finished(run_id, "interrupted", results)
         raise
     except Exception as exc:
         history.finished(run_id, "failed", results, error=one_line(exc))
         raise
-    history.finished(run_id, "ok", results, bundle=out)
+    finally:
+        beating.set()
+    failed = [p for p in results.plans if p.status == "device_failed"]
+    history.finished(
+        run_id,
+        "device_failed" if failed else "ok",
+        results,
+        bundle=out,
+        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
+    )
     _report_run(results, out, args.json)
+    if failed:
+        sys.stderr.write(
+            "edgeops: error: "
+            + " ".join(
+                f"profile {p.profile_id}: {p.note}; fix the device and run "
+                f"`edgeops ship --resume {run_id}` to measure it again."
+                for p in failed
+            )
+            + "\n"
+        )
+        return EXIT_DEVICE_FAILED
     return 0
+
+
+def _primaries(results: Results | None) -> dict[str, str]:
+    """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
+    if results is None:
+        return {}
+    return {p.profile_id: p.choices[0].variant_name for p in results.plans if p.choices}
 
 
 def _until_decided(
@@ -167,26 +231,101 @@ def _until_decided(
     devices: list[Device],
     args: argparse.Namespace,
     safety: float | None,
+    baseline: Results | None,
 ) -> Results:
-    """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate.compare import undecided_comparisons
+    """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
 
-    baseline = read_results(args.baseline)
+    Three kinds of decision: a primary tied with the fastest only because the
+    interval of their ratio straddles the equivalence margin (both get the
+    rounds, measured in alternation, so the comparison stays paired); a gate
+    comparison against ``--baseline`` the sequential test has not decided (the
+    current gets the rounds its next look needs); and a primary not yet
+    precise enough to be a baseline gates can decide against.
+    """
+    from edgeops.gate.compare import GateSettings, undecided_comparisons
+    from edgeops.gate.stats import gate_ready_rounds, next_look
+    from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
+
+    settings = GateSettings()
     added: dict[tuple[str, str, str], int] = {}
     while True:
-        extra = {}
-        for todo in undecided_comparisons(baseline, results):
-            key = (todo.variant_id, todo.device_id, todo.compute_unit)
+        wanted: dict[tuple[str, str, str], int] = {}
+
+        def want(
+            key: tuple[str, str, str],
+            rounds: int | None,
+            wanted: dict[tuple[str, str, str], int] = wanted,
+        ) -> None:
             budget = args.max_extra_rounds - added.get(key, 0)
-            if todo.more_rounds and budget > 0:
-                extra[key] = min(todo.more_rounds, budget)
-        if not extra:
+            if rounds and budget > 0:
+                wanted[key] = max(wanted.get(key, 0), min(rounds, budget))
+
+        by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
+        for plan in results.plans:
+            if not plan.choices:
+                continue
+            primary = plan.choices[0]
+            m = next(
+                (
+                    x
+                    for x in results.measurements
+                    if x.profile_id == plan.profile_id
+                    and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
+                    and x.status == "ok"
+                    and x.method == "measured"
+                ),
+                None,
+            )
+            if m is None:
+                continue
+            key = (m.variant_id, m.device_id, m.compute_unit)
+            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
+            logs = log_round_medians(m)
+            # In steps to the next look, so the spread is re-estimated on the way.
+            step = next_look(len(logs)) - len(logs)
+            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
+            rival = _rival(results, plan)
+            if plan.decision == "undecided" and rival is not None:
+                ratio = ratio_interval(m, rival)
+                margin = 1.0 + (results.policy.equivalence_pct if results.policy else 5.0) / 100.0
+                more = (
+                    rounds_to_resolve(ratio, margin, cap=args.max_extra_rounds) if ratio else None
+                )
+                want(key, more)
+                want((rival.variant_id, rival.device_id, rival.compute_unit), more)
+        if baseline is not None:
+            for todo in undecided_comparisons(baseline, results, settings):
+                want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
+        wanted = {k: v for k, v in wanted.items() if k in by_key}
+        if not wanted:
             return results
-        for key, rounds in extra.items():
+        for key, rounds in wanted.items():
             added[key] = added.get(key, 0) + rounds
         results = pipeline.select(
-            pipeline.remeasure(results, devices, extra), memory_safety_factor=safety
+            pipeline.remeasure(results, devices, wanted),
+            memory_safety_factor=safety,
+            objective=args.objective,
+            baseline_primaries=_primaries(baseline),
         )
+
+
+def _rival(results: Results, plan: Any) -> Any:
+    """The fastest candidate's measurement, named in the plan's frontier, when it is not the primary."""
+    leader = min(
+        (p for p in plan.frontier if p.p50_ms is not None), key=lambda p: p.p50_ms, default=None
+    )
+    if leader is None or leader.chosen:
+        return None
+    return next(
+        (
+            m
+            for m in results.measurements
+            if m.profile_id == plan.profile_id
+            and (m.variant_id, m.compute_unit) == (leader.variant_id, leader.compute_unit)
+            and m.status == "ok"
+        ),
+        None,
+    )
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
@@ -271,9 +410,11 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(results, memory_safety_factor=args.memory_safety_factor)
+        results = run.pipeline.select(
+            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
+        )
     out = args.out or default_bundle_dir(results)
-    write_bundle(results, out)
+    write_bundle(results, out, force=args.force)
     _report_run(results, out, args.json)
     return 0
 
@@ -327,6 +468,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             dropped.add_row(d.name, d.reason)
         console.print(dropped)
     return 0
+
+
+def cmd_resolutions(args: argparse.Namespace) -> int:
+    from edgeops.cli.resolution_command import run_resolutions
+
+    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -451,16 +598,38 @@ def cmd_devices(args: argparse.Namespace) -> int:
         "lease",
     ):
         table.add_column(column, overflow="fold")
+    from rich.markup import escape
+
     for r in rows:
-        table.add_row(
+        cells = (
             r["name"], r["transport"], r["address"] or "", r["profile"],
             "yes" if r["reachable"] else f"no: {r['error']}",
             " / ".join(str(r["facts"].get(k, "")) for k in ("os", "cpu", "ram_mb") if r["facts"].get(k)),
             ", ".join(f"{k} {v}" for k, v in r["facts"].get("runtimes", {}).items()),
             r["lease"],
         )  # fmt: skip
+        # Names and errors from the inventory and devices are text, never rich markup.
+        table.add_row(*(escape(str(c)) for c in cells))
     _console().print(table)
+    for r in rows:
+        if r.get("places") is not None:
+            _console().print(_places_table(r))
     return 0
+
+
+def _places_table(row: dict[str, Any]) -> Any:
+    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
+    from rich.table import Table
+
+    table = Table(title=f"places of {row['name']}", title_justify="left")
+    for column in ("place", "tags", "held by", "health", "resource"):
+        table.add_column(column, overflow="fold")
+    for p in row["places"]:
+        table.add_row(
+            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
+            p["held_by"] or "free", p["health"], p["resource"] or "",
+        )  # fmt: skip
+    return table
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
@@ -473,6 +642,10 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
         "name": device.name, "transport": device.transport, "address": device.address,
         "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
     }  # fmt: skip
+    status = pm.hook.edgeops_device_status(device=device)
+    if status is not None:
+        row.update(status)
+        return row
     try:
         session = pm.hook.edgeops_connect(device=device)
         if session is None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeops.devices.inventory import SHARED_HOST_LABEL, cpu_set
+from edgeops.errors import EdgeopsError
 from edgeops.models import Device
 
 LEASES_ENV = "EDGEOPS_LEASES"
@@ -49,6 +50,10 @@ CREATE TABLE IF NOT EXISTS lease_log (
     holder TEXT NOT NULL
 );
 """
+
+
+class LeaseStoreError(EdgeopsError):
+    """The lease file is corrupt, locked too long, or not writable."""
 
 
 def default_lease_path() -> Path:
@@ -93,9 +98,17 @@ class LeaseBook:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-            db.executescript(SCHEMA)
-            yield db
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+                db.executescript(SCHEMA)
+                yield db
+        except sqlite3.Error as exc:
+            # A corrupt or unwritable lease file is edgeops's own failure: blaming the
+            # device would quarantine a healthy board and report the model unsupported.
+            raise LeaseStoreError(
+                f"lease file {self.path} cannot be used ({exc}); move it aside (it is "
+                f"recreated) or set {LEASES_ENV} to another path"
+            ) from exc
 
     @contextmanager
     def hold(self, device: Device, holder: str, wait_s: float = 3600.0) -> Iterator[None]:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeops.devices.leases import LeaseBook
+from edgeops.devices.leases import LeaseBook, LeaseStoreError
 from edgeops.devices.sessions import Session
 from edgeops.errors import DeviceError
 from edgeops.hookspecs import hookimpl
@@ -160,20 +160,24 @@ class DeviceWorker:
     def _measure(self, job: MeasureJob) -> Measurement | None:
         if self.quarantined:
             return error_measurement(
-                job, "error", f"device quarantined for this run: {self.quarantined}"
+                job, "device_failed", f"device quarantined for this run: {self.quarantined}"
             )
         try:
             return self._attempt(job)
+        except LeaseStoreError:
+            raise  # edgeops's own failure: no device is to blame, the run stops
         except Exception as first:
             self._disconnect()
             try:
                 return self._attempt(job)  # one retry on a fresh connection
+            except LeaseStoreError:
+                raise
             except Exception as second:
                 self._disconnect()
                 self.quarantined = _one_line(second)
                 return error_measurement(
                     job,
-                    "error",
+                    "device_failed",
                     f"device failed twice ({_one_line(first)}; then {self.quarantined})",
                 )
 
@@ -209,8 +213,13 @@ def edgeops_execute_measurements(
         ]
         for future in futures:
             future.result()
-    finally:
+    except BaseException:
+        # Ctrl-C, SIGTERM or a worker's error: the other workers finish the measurement
+        # under way and start no other. A normal end leaves stop clear, since successive
+        # halving calls this executor again for the next look.
         runner.stop.set()
+        raise
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return True
 

@@ -43,7 +43,7 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         "--summary",
         type=Path,
         metavar="FILE",
-        help="write a Markdown summary, e.g. $GITHUB_STEP_SUMMARY",
+        help="append a Markdown summary, e.g. $GITHUB_STEP_SUMMARY",
     )
     p.add_argument(
         "--threshold-pct",
@@ -110,12 +110,19 @@ def _profile_threshold(text: str) -> tuple[str, float]:
 def cmd_gate(args: argparse.Namespace) -> int:
     from edgeops.files import write_text
     from edgeops.gate.compare import gate
+    from edgeops.gate.inputs import check_gate_input, read_raw
     from edgeops.gate.output import junit_xml, markdown_summary, report_json, rich_tables
     from edgeops.pipeline.bundle import read_results
 
     settings = _settings(args)
-    _same_schema(args.baseline, args.current)
+    raw = (
+        read_raw(args.baseline, f"--baseline {args.baseline}"),
+        read_raw(args.current, f"--current {args.current}"),
+    )
+    _same_schema(args.baseline, args.current, raw)
     baseline, current = read_results(args.baseline), read_results(args.current)
+    check_gate_input(baseline, f"--baseline {args.baseline}")
+    check_gate_input(current, f"--current {args.current}")
     report = gate(
         baseline,
         current,
@@ -125,7 +132,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.junit:
         write_text(args.junit, junit_xml(report))
     if args.summary:
-        write_text(args.summary, markdown_summary(report))
+        # Appended, as CI step summaries are: a job's earlier steps wrote there too.
+        with open(args.summary, "a") as summary:
+            summary.write(markdown_summary(report))
     if args.json:
         sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
     else:
@@ -164,20 +173,11 @@ def _settings(args: argparse.Namespace) -> GateSettings:
     )
 
 
-def _same_schema(baseline: Path, current: Path) -> None:
+def _same_schema(baseline: Path, current: Path, raw: tuple[Any, Any]) -> None:
     """Name both schema versions when they differ, before read_results rejects one alone."""
-    versions = [_schema_version(p) for p in (baseline, current)]
+    versions = [str(data.get("schema_version")) if isinstance(data, dict) else None for data in raw]
     if None not in versions and versions[0] != versions[1]:
         raise ResultsError(
             f"--baseline {baseline} has results schema {versions[0]!r} and --current {current} "
             f"{versions[1]!r}; re-run the baseline with the edgeops that wrote the current one"
         )
-
-
-def _schema_version(path: Path) -> str | None:
-    file = path / "results.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return None  # read_results reports a missing or broken file in its own words
-    return str(data.get("schema_version")) if isinstance(data, dict) else None

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -32,6 +34,8 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
+    Plan,
     Quality,
     Recipe,
     ReferenceOutputs,
@@ -39,13 +43,15 @@ from edgeops.models import (
     SampleSet,
     SelectionPolicy,
     Variant,
+    VariantOutputs,
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
-from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
@@ -54,6 +60,8 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
+from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -105,6 +113,12 @@ class Pipeline:
         self.tools = tool_versions(pm)
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
+        # Outputs kept per variant for the report's gallery (0 keeps none), and how
+        # many worst samples per variant it shows.
+        self.keep_outputs = DEFAULT_KEEP
+        self.worst_k = DEFAULT_WORST_K
+        self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -225,7 +239,8 @@ class Pipeline:
         inputs = spec.inputs or artifact.inputs
         origin = spec.samples or "synthetic"
         origin_hash = _origin_hash(origin)
-        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count)
+        # With a resolution, samples of another size are resized: another set.
+        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count, spec.resolution)
         cached = self.cache.get("samples", key, SampleSet)
         if cached is not None:
             return cached
@@ -237,7 +252,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return cached
+            return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -247,7 +262,20 @@ class Pipeline:
                 )
             return made
 
-        return self.cache.put("reference", key, build)
+        return self._living(self.cache.put("reference", key, build), samples, spec)
+
+    @staticmethod
+    def _living(
+        reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    ) -> ReferenceOutputs:
+        # Before any variant is scored: against a constant reference every variant,
+        # even a 2-bit one, agrees perfectly and would ship.
+        why = dead_reference(reference, samples)
+        if why is not None:
+            raise ModelError(why)
+        return reference.model_copy(
+            update={"label_metrics": reference_label_metrics(spec, reference)}
+        )
 
     # ----------------------------------------------------------------------- optimize
 
@@ -320,6 +348,7 @@ class Pipeline:
             self.task_timeout_s,
             failed,
             finished,
+            gallery=(self.keep_outputs, self.worst_k),
         )
         variants = [made[i] for i in range(len(tasks))]
         failed_count = sum(v.status != "ok" for v in variants)
@@ -328,7 +357,8 @@ class Pipeline:
             summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
             f"{failed_count} failed",
         )
-        return results.model_copy(update={"variants": tuple(variants)})
+        made_results = results.model_copy(update={"variants": tuple(variants)})
+        return made_results.model_copy(update={"outputs": self.kept_outputs(made_results)})
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -369,6 +399,11 @@ class Pipeline:
             for recipe in recipes:
                 if recipe.format != artifact.format:
                     continue
+                try:
+                    # Backends name files after recipes; a name that is a path is refused here.
+                    check_name(recipe.name, f"recipe name from plugin {owner!r}")
+                except UsageError as exc:
+                    raise PluginError(f"{exc}; fix or disable the plugin") from exc
                 if recipe.id in owners:
                     if owners[recipe.id] == owner:
                         continue
@@ -436,10 +471,15 @@ class Pipeline:
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
         return results.model_copy(
-            update={"variants": tuple(evaluated.get(v.id, v) for v in results.variants)}
+            update={
+                "variants": tuple(evaluated.get(v.id, v) for v in results.variants),
+                "outputs": tuple(self.outputs[v.id] for v in todo if v.id in self.outputs),
+            }
         )
 
-    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+    def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
+        """Cache keys of a variant's quality, and of its kept outputs (which also depend
+        on how many are kept and on the labels)."""
         assert results.samples is not None and results.reference is not None
         key = cache_key(
             "evaluate",
@@ -447,22 +487,97 @@ class Pipeline:
             results.reference.sha256,
             results.samples.sha256,
             results.spec.task,
+            # Labels and a user metric add metrics; a change in either is a new score.
+            _origin_hash(results.spec.labels) if results.spec.labels else None,
+            results.spec.quality.user_metric_sha256,
         )
+        labels = results.spec.labels
+        outputs_key = cache_key(
+            "outputs",
+            OUTPUTS_FORMAT,
+            key,
+            self.keep_outputs,
+            self.worst_k,
+            labels,
+            _origin_hash(labels) if labels else None,
+        )
+        return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
+
+    def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
+        """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
+        if not self.keep_outputs:
+            return ()
+        found = []
+        for variant in results.variants:
+            if variant.status == "ok":
+                kept = self.cache.get(
+                    "outputs", self._evaluation_keys(variant, results)[1], VariantOutputs
+                )
+                if kept is not None:
+                    found.append(kept)
+        return tuple(found)
+
+    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+        assert results.samples is not None and results.reference is not None
+        key, outputs_key = self._evaluation_keys(variant, results)
         quality = self.cache.get_value("quality", key, Quality)
-        if quality is not None:
+        labels = results.spec.labels
+        kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
+            if kept is not None:
+                self.outputs[variant.id] = kept
             return variant.model_copy(update={"quality": quality})
-        try:
-            quality = self.hook.edgeops_evaluate(
-                variant=variant,
-                reference=results.reference,
-                samples=results.samples,
-                spec=results.spec,
+        found: list[Quality | None] = []
+
+        def evaluate(outputs_dir: Path) -> VariantOutputs:
+            found.append(
+                self.hook.edgeops_evaluate(
+                    variant=variant,
+                    reference=results.reference,
+                    samples=results.samples,
+                    spec=results.spec,
+                    outputs_dir=outputs_dir,
+                )
             )
+            if not self.keep_outputs or not (outputs_dir / OUTPUTS_FILE).is_file():
+                raise _NoOutputs
+            return score_outputs(
+                variant.id,
+                results.spec,
+                results.reference,  # type: ignore[arg-type]
+                outputs_dir,
+                keep=self.keep_outputs,
+                worst_k=self.worst_k,
+                labels=self._labels(results) if labels else None,
+            )
+
+        try:
+            if self.keep_outputs:
+                self.outputs[variant.id] = self.cache.put("outputs", outputs_key, evaluate)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    evaluate(Path(scratch))
+        except _NoOutputs:
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
+        quality = found[0] if found else None
         if quality is None:
             return variant
         self.cache.put_value("quality", key, quality)
@@ -479,6 +594,7 @@ class Pipeline:
         journal: RunJournal | None = None,
     ) -> Results:
         settings = settings or results.settings
+        results = self.rule_out_unfit(results)
         profiles = {p.id: p for p in results.profiles}
         device_for: dict[str, Device] = {}
         # An inventory's device for a profile is preferred to this machine.
@@ -522,6 +638,30 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def rule_out_unfit(self, results: Results) -> Results:
+        """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:
+        an iOS 17 target on an iPhone X) are ruled out there, whatever the pruning setting."""
+        variants = []
+        for variant in results.variants:
+            pruned = dict(variant.pruned)
+            if variant.status == "ok":
+                for profile in results.profiles:
+                    if variant.format not in profile.formats or profile.id in pruned:
+                        continue
+                    reasons = [
+                        r
+                        for r in self.hook.edgeops_variant_unfit(variant=variant, profile=profile)
+                        if r
+                    ]
+                    if reasons:
+                        pruned[profile.id] = f"cannot run there: {'; '.join(reasons)}"
+            variants.append(
+                variant.model_copy(update={"pruned": pruned})
+                if pruned != variant.pruned
+                else variant
+            )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
         """Rule variants out on the host before any device time (pruning.py)."""
@@ -597,7 +737,11 @@ class Pipeline:
 
         Rounds a journal already holds (an interrupted run) are not measured again.
         """
-        done = journal.rounds() if journal else {}
+        # A resumed run retries what the device failed, not only what is missing.
+        done = {
+            key: [m for m in ms if m.status != "device_failed"]
+            for key, ms in (journal.rounds() if journal else {}).items()
+        }
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
@@ -673,8 +817,17 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float | None = None,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+
+        ``baseline_primaries`` (profile id to format:recipe) break ties.
+        """
         if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
             raise UsageError(
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
@@ -687,17 +840,28 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
             compute_units=self.compute_units(),
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
+            unconverted = _not_converted(results, profile)
+            if unconverted is not None:
+                plans.append(unconverted)
+                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                continue
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=[m for m in results.measurements if m.profile_id == profile.id],
-                    policy=policy,
+                    measurements=self._adapted(
+                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    ),
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
@@ -708,6 +872,19 @@ class Pipeline:
         return results.model_copy(
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
+
+    def _adapted(self, profile: DeviceProfile, mine: list[Measurement]) -> list[Measurement]:
+        """Predictions corrected from the profile's measured figures, where a plugin can."""
+        predicted = [m for m in mine if m.method == "predicted"]
+        measured = [m for m in mine if m.method == "measured" and m.status == "ok"]
+        if not predicted or not measured:
+            return mine
+        adapted = self.hook.edgeops_adapt_predictions(
+            profile=profile, predictions=predicted, measurements=measured
+        )
+        if adapted is None:
+            return mine
+        return [m for m in mine if m.method != "predicted"] + list(adapted)
 
     def compute_units(self) -> dict[str, ComputeUnit]:
         return declared_compute_units(self.pm)
@@ -721,6 +898,10 @@ def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
     return wanted is None or recipe.id in wanted or recipe.name in wanted
 
 
+class _NoOutputs(Exception):
+    """Quality without kept outputs: none asked for, or a backend that keeps none."""
+
+
 class _NoPlugin(Exception):
     """No plugin answered a firstresult hook: not an error, nothing to cache."""
 
@@ -731,3 +912,27 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
+    """A profile none of whose formats the source was converted to, and why.
+
+    Without it such a profile read "no device attached and no prediction
+    available", though attaching a device would not help.
+    """
+    if any(v.format in profile.formats for v in results.variants):
+        return None
+    by_format = {a.format: a for a in results.artifacts}
+    why = []
+    for fmt in profile.formats:
+        artifact = by_format.get(fmt)
+        if artifact is None:
+            why.append(
+                f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
+                "(the conversion was skipped)"
+            )
+        elif artifact.status != "ok":
+            why.append(f"the conversion to {fmt} failed: {artifact.error}")
+    if not why:
+        return None  # converted, but every recipe was filtered out: selection says so
+    return Plan(profile_id=profile.id, status="not_converted", note="; ".join(why))

@@ -1,4 +1,5 @@
-"""The release bundle: ``manifest.json``, ``results.json``, ``report.md``, ``variants/``.
+"""The release bundle: ``manifest.json``, ``results.json``, ``report.md``, ``report.html``,
+``gallery/``, ``variants/``.
 
 The bundle is built in a temporary folder and renamed into place whole.
 """
@@ -10,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from edgeops.cli.tables import markdown_report
-from edgeops.errors import ResultsError
-from edgeops.files import staged_dir
+from edgeops.errors import ResultsError, UsageError
+from edgeops.files import check_links_inside, sha256_tree, size_bytes, staged_dir
 from edgeops.models import (
     Manifest,
     ManifestChoice,
@@ -21,16 +22,86 @@ from edgeops.models import (
     Variant,
     utc_now,
 )
+from edgeops.pipeline.names import check_name, inside
 
 
 def default_bundle_dir(results: Results) -> Path:
-    return Path("dist") / f"{results.spec.name}-{results.spec.version}"
+    name = check_name(results.spec.name, "model name")
+    version = check_name(results.spec.version, "model version")
+    return Path("dist") / f"{name}-{version}"
 
 
 def variant_file_name(results: Results, variant: Variant) -> str:
     assert variant.path is not None and variant.recipe is not None
     suffix = "".join(variant.path.suffixes[-1:])
-    return f"{results.spec.name}-{variant.format}-{variant.recipe.name}-{variant.id[:8]}{suffix}"
+    name = "-".join(
+        (
+            check_name(results.spec.name, "model name"),
+            check_name(variant.format, "variant format"),
+            check_name(variant.recipe.name, "recipe name"),
+            check_name(variant.id[:8], "variant id"),
+        )
+    )
+    return check_name(f"{name}{suffix}", "variant file name")
+
+
+def is_bundle(folder: Path) -> bool:
+    """An earlier edgeops bundle: its manifest and results are there and read as such."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        results = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(manifest, dict)
+        and isinstance(results, dict)
+        and "profiles" in manifest
+        and "schema_version" in results
+    )
+
+
+def check_bundle_target(out: Path, force: bool = False) -> None:
+    """Refuse to replace a folder that is not an earlier bundle, or one we stand in.
+
+    Called before any work, so a wrong ``--out`` costs nothing.
+    """
+    here = Path.cwd().resolve()
+    target = out.resolve()
+    if target == here or target in here.parents:
+        raise UsageError(
+            f"--out {out} is the current folder or holds it; the bundle replaces its folder "
+            "whole, so pass a new folder such as dist/release"
+        )
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UsageError(f"--out {out} exists and is not a folder; pass a folder path")
+    if out.is_dir() and any(out.iterdir()) and not is_bundle(out) and not force:
+        raise UsageError(
+            f"--out {out} is a folder with files that is not an edgeops bundle; "
+            "the bundle would replace them: pass an empty or new folder, or --force"
+        )
+
+
+def _verified_copy(variant: Variant, target: Path) -> None:
+    """Copy a variant's file and refuse it unless its sha256 and size are those recorded."""
+    assert variant.path is not None
+    source = variant.path
+    if not source.exists():
+        raise ResultsError(
+            f"variant {variant.id[:8]}'s file {source} is missing; re-run the stage that made it"
+        )
+    if source.is_dir():
+        check_links_inside(source)
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copyfile(source, target)
+    # Hash the copy, not the source: what the bundle holds is what is checked.
+    found_sha, found_size = sha256_tree(target), size_bytes(target)
+    if found_sha != variant.sha256 or found_size != variant.size_bytes:
+        raise ResultsError(
+            f"variant {variant.id[:8]}'s file {source} has sha256 {found_sha[:12]}… and "
+            f"{found_size} bytes, but the results record {str(variant.sha256)[:12]}… and "
+            f"{variant.size_bytes}; refusing to bundle it: re-run the stage that made it"
+        )
 
 
 def build_manifest(results: Results) -> Manifest:
@@ -59,6 +130,7 @@ def build_manifest(results: Results) -> Manifest:
                     expected_p50_ms=round(c.expected_p50_ms, 4)
                     if c.expected_p50_ms is not None
                     else None,
+                    p50_interval=c.p50_interval,
                     method=c.method,
                     runtime=c.runtime,
                     min_os=c.min_os,
@@ -77,23 +149,40 @@ def build_manifest(results: Results) -> Manifest:
     )
 
 
-def write_bundle(results: Results, out: Path) -> Path:
+def write_bundle(results: Results, out: Path, force: bool = False) -> Path:
+    check_bundle_target(out, force)
     manifest = build_manifest(results)
     with staged_dir(out) as tmp:
         (tmp / "variants").mkdir()
         for variant in results.variants:
             if variant.id not in manifest.variants:
                 continue
-            assert variant.path is not None
-            target = tmp / manifest.variants[variant.id].file
-            if variant.path.is_dir():
-                shutil.copytree(variant.path, target)
-            else:
-                shutil.copyfile(variant.path, target)
+            _verified_copy(variant, inside(tmp / "variants", variant_file_name(results, variant)))
         (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
         (tmp / "results.json").write_text(results.model_dump_json(indent=2) + "\n")
         (tmp / "report.md").write_text(markdown_report(results))
+        write_html_report(results, tmp)
     return out
+
+
+def write_html_report(results: Results, bundle: Path) -> None:
+    """``gallery/`` and ``report.html`` (edgeops.report); plotly comes with the studio extra."""
+    import importlib.util
+    import sys
+
+    from edgeops.report.gallery import write_gallery
+    from edgeops.report.html import write_report
+
+    gallery = write_gallery(results, bundle)
+    missing = [m for m in ("plotly", "jinja2") if importlib.util.find_spec(m) is None]
+    if missing:
+        # The bundle stays whole without it; report.md has the tables.
+        sys.stderr.write(
+            f"edgeops: no report.html ({', '.join(missing)} not installed); "
+            "install edgeops[studio] to get it\n"
+        )
+        return
+    write_report(results, gallery, bundle)
 
 
 def read_results(path: Path) -> Results:
@@ -106,6 +195,10 @@ def read_results(path: Path) -> Results:
     except json.JSONDecodeError as exc:
         raise ResultsError(
             f"{path} is not JSON ({exc}); pass the results.json a run wrote"
+        ) from exc
+    except RecursionError as exc:
+        raise ResultsError(
+            f"{path} is nested too deeply to be a results file; pass the results.json a run wrote"
         ) from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
     from edgeops.models import RESULTS_SCHEMA_VERSION

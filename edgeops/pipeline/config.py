@@ -11,8 +11,10 @@ from pydantic import ValidationError
 
 from edgeops.errors import ModelError, UsageError
 from edgeops.files import sha256_tree
-from edgeops.models import ModelSpec, QualitySpec, Task
+from edgeops.models import ModelSpec, QualityFloor, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
+from edgeops.pipeline.names import check_name
+from edgeops.pipeline.resolution import parse_resolutions
 from edgeops.quality import DEFAULT_FLOORS, HIGHER_IS_BETTER
 
 CONFIG_NAME = "edgeops.toml"
@@ -96,25 +98,27 @@ def _from_model(
     samples = table.get("samples")
     if isinstance(samples, str):
         samples = _resolve_source(samples, base)
+    labels = table.get("labels")
+    if isinstance(labels, str):
+        labels = _resolve_source(labels, base)
     chosen_task: Task = task or table.get("task", "generic")
-    quality = table.get("quality") or {}
-    metric, floor = DEFAULT_FLOORS.get(chosen_task, DEFAULT_FLOORS["generic"])
-    metric = quality.get("metric", metric)
+    # Both become the bundle's folder name: checked before any work (issue 10).
+    checked_name = check_name(name or table.get("name") or source_file.stem, "model name")
+    checked_version = check_name(version or str(table.get("version", "0.0.0")), "model version")
+    quality_spec = _quality_spec(table.get("quality") or {}, chosen_task, base)
     try:
         return ModelSpec(
-            name=name or table.get("name") or source_file.stem,
-            version=version or str(table.get("version", "0.0.0")),
+            name=checked_name,
+            version=checked_version,
             source=source,
             source_sha256=_source_sha256(source),
             task=chosen_task,
             inputs=tuple(table.get("inputs", ())),
             samples=samples,
             sample_count=int(table.get("sample_count", 16)),
-            quality=QualitySpec(
-                metric=metric,
-                floor=float(quality.get("floor", floor)),
-                higher_is_better=HIGHER_IS_BETTER.get(metric, True),
-            ),
+            labels=labels,
+            resolutions=parse_resolutions(table["resolutions"]) if "resolutions" in table else (),
+            quality=quality_spec,
             recipes=tuple(table["recipes"]) if "recipes" in table else None,
             latency_budget_ms=table.get("latency_budget_ms"),
         )
@@ -122,6 +126,56 @@ def _from_model(
         raise UsageError(
             f"invalid [model] settings: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
         ) from exc
+
+
+def _quality_spec(quality: dict[str, Any], task: Task, base: Path) -> QualitySpec:
+    """``[model.quality]``: ``metric``/``floor``, and ``floors = {iou = 0.9, snr_db = 20}``.
+
+    With ``floors`` alone, its first entry is the metric variants are ranked by.
+    ``metric = "file.py:function"`` is a user metric, named after the function.
+    """
+    floors = quality.get("floors") or {}
+    if not isinstance(floors, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in floors.values()
+    ):
+        raise UsageError(
+            "[model.quality] floors must be a table of metric = number, e.g. "
+            "floors = { iou = 0.9, snr_db = 20 }"
+        )
+    default_metric, default_floor = DEFAULT_FLOORS.get(task, DEFAULT_FLOORS["generic"])
+    metric = str(quality.get("metric", next(iter(floors), default_metric)))
+    user_metric = user_sha = None
+    if is_factory(metric):
+        user_metric = _resolve_source(metric, base)
+        if not Path(user_metric.rsplit(":", 1)[0]).is_file():
+            raise UsageError(f"metric file {user_metric.rsplit(':', 1)[0]} not found; fix `metric`")
+        user_sha = factory_code_sha256(user_metric)
+        metric = metric.rsplit(":", 1)[1]
+    elif ":" in metric:
+        raise UsageError(f"metric {metric!r} is neither a metric name nor 'file.py:function'")
+    higher = bool(quality.get("higher_is_better", HIGHER_IS_BETTER.get(metric, True)))
+    if "floor" in quality:
+        floor = float(quality["floor"])
+    elif metric in floors:
+        floor = float(floors[metric])
+    elif metric == default_metric:
+        floor = default_floor
+    else:
+        raise UsageError(f"[model.quality] metric {metric!r} needs a floor; add floor = ...")
+    return QualitySpec(
+        metric=metric,
+        floor=floor,
+        higher_is_better=higher,
+        floors=tuple(
+            QualityFloor(
+                metric=name, floor=float(value), higher_is_better=HIGHER_IS_BETTER.get(name, True)
+            )
+            for name, value in floors.items()
+            if name != metric
+        ),
+        user_metric=user_metric,
+        user_metric_sha256=user_sha,
+    )
 
 
 def _resolve_source(source: str, base: Path) -> str:

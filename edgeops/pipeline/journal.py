@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edgeops.files import write_text
-from edgeops.models import Measurement, Results
+from edgeops.models import Device, Measurement, Results
 
 
 class RunJournal:
@@ -24,6 +24,7 @@ class RunJournal:
         self.folder = folder
         self.stage_path = folder / "stage.json"
         self.rounds_path = folder / "rounds.jsonl"
+        self.devices_path = folder / "devices.json"
         self._lock = threading.Lock()
 
     def save_stage(self, results: Results) -> None:
@@ -31,6 +32,18 @@ class RunJournal:
 
     def load_stage(self) -> Results:
         return Results.model_validate_json(self.stage_path.read_text())
+
+    def save_devices(self, devices: list[Device]) -> None:
+        """The inventory the run measures on: a resume without --devices uses it again."""
+        write_text(
+            self.devices_path,
+            json.dumps([d.model_dump(mode="json") for d in devices], indent=2) + "\n",
+        )
+
+    def load_devices(self) -> list[Device] | None:
+        if not self.devices_path.is_file():
+            return None
+        return [Device.model_validate(d) for d in json.loads(self.devices_path.read_text())]
 
     def append(self, measurement: Measurement) -> None:
         line = measurement.model_dump_json() + "\n"

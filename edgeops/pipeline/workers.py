@@ -81,16 +81,31 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _serve(conn: Connection, workspace_root: str, context_json: str) -> None:
+def _serve(
+    conn: Connection, workspace_root: str, context_json: str, gallery: tuple[int, int]
+) -> None:
     """A worker's loop: make and score variants until told to stop (None)."""
+    import signal
+
     from edgeops.pipeline import Pipeline, Workspace
     from edgeops.plugin_manager import make_plugin_manager
 
+    _die_with_parent()
+    # Ctrl-C reaches the whole process group; the parent alone handles it and
+    # kills the workers, so a worker prints no traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     pipeline = Pipeline(make_plugin_manager(), Workspace(Path(workspace_root)))
+    # The outputs it keeps for the report (edgeops.report) land in the cache, where
+    # the parent reads them back.
+    pipeline.keep_outputs, pipeline.worst_k = gallery
     context = Results.model_validate_json(context_json)
     assert context.samples is not None
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            # The parent was stopped (Ctrl-C, SIGTERM): it reports that in one line.
+            return
         if message is None:
             return
         index, artifact_json, recipe_json = message
@@ -103,14 +118,38 @@ def _serve(conn: Connection, workspace_root: str, context_json: str) -> None:
         if variant.status == "ok":
             variant = pipeline._evaluate_one(variant, context)
         counted = {k: pipeline.stats[k] - before[k] for k in before}
-        conn.send((index, variant.model_dump_json(), counted))
+        try:
+            conn.send((index, variant.model_dump_json(), counted))
+        except (BrokenPipeError, OSError):
+            return  # the parent is gone; the variant is in the cache for the next run
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when its parent dies, even by SIGKILL (Linux prctl(2)).
+
+    Without it a killed ``ship`` left its workers converting on, holding its
+    stderr open, so whoever waited for the run's output waited for them too.
+    """
+    import sys
+
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import os
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(0)  # the parent died before prctl took effect
 
 
 class _Worker:
-    def __init__(self, ctx: Any, workspace_root: str, context_json: str) -> None:
+    def __init__(
+        self, ctx: Any, workspace_root: str, context_json: str, gallery: tuple[int, int]
+    ) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_serve, args=(child, workspace_root, context_json), daemon=True
+            target=_serve, args=(child, workspace_root, context_json, gallery), daemon=True
         )
         self.process.start()
         child.close()
@@ -146,11 +185,13 @@ def run_in_workers(
     task_timeout_s: float,
     failed: Callable[[Task, str], Variant],
     finished: Callable[[Task, Variant, dict[str, int]], None],
+    gallery: tuple[int, int],
 ) -> None:
     """Every task made and scored in ``workers`` processes; ``finished`` is told of each.
 
     ``failed(task, reason)`` makes the error variant of a task whose worker died,
-    ran out of its memory budget or timed out.
+    ran out of its memory budget or timed out. ``gallery`` is (outputs kept,
+    worst samples shown) for the report's kept outputs.
     """
     ctx = multiprocessing.get_context("spawn")
     context_json = results.model_copy(update={"variants": (), "measurements": ()}).model_dump_json()
@@ -159,7 +200,7 @@ def run_in_workers(
     try:
         while pending or any(w.task for w in pool):
             while len([w for w in pool if w.task is None]) == 0 and len(pool) < workers:
-                pool.append(_Worker(ctx, str(workspace_root), context_json))
+                pool.append(_Worker(ctx, str(workspace_root), context_json, gallery))
             for worker in pool:
                 if worker.task is None and pending:
                     worker.give(pending.pop())

@@ -99,8 +99,8 @@ def ensure_benchmark_model(session: AdbSession) -> str:
     """The tool's path on the device; BenchmarkModelMissing, naming the fix, when it has none.
 
     A host file is pushed through the session's verified push, which skips the
-    copy when the device already holds that content; adb's push mode is 0770, so
-    it arrives executable.
+    copy when the device already holds that content; an executable file arrives
+    0755 (``push_mode``).
     """
     label = session.device.labels.get(BINARY_LABEL)
     if not label:

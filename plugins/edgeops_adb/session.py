@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shlex
 import time
@@ -34,7 +35,7 @@ _SENTINEL_LINE = re.compile(rf"\n?{SENTINEL}(\d+)\n?$")
 
 def open_adb(device: Device, auth_timeout_s: float = AUTH_TIMEOUT_S) -> Any:
     """Connect to ``device.address``: ``host:port`` over TCP, or ``usb:SERIAL`` (``usb:`` for any)."""
-    from adb_shell.adb_device import AdbDeviceTcp, AdbDeviceUsb
+    from adb_shell.adb_device import AdbDevice, AdbDeviceUsb
     from adb_shell.exceptions import DeviceAuthError
 
     address = device.address or ""
@@ -48,7 +49,10 @@ def open_adb(device: Device, auth_timeout_s: float = AUTH_TIMEOUT_S) -> Any:
             raise DeviceError(
                 f"{device.name}: adb address {address!r} is not host:port or usb:SERIAL; fix devices.toml"
             )
-        adb = AdbDeviceTcp(host, int(port), default_transport_timeout_s=CONNECT_TIMEOUT_S)
+        adb = AdbDevice(
+            closed_aware_tcp_transport(host, int(port)),
+            default_transport_timeout_s=CONNECT_TIMEOUT_S,
+        )
     path = keys.key_path(device.key_path)
     try:
         adb.connect(
@@ -67,6 +71,27 @@ def open_adb(device: Device, auth_timeout_s: float = AUTH_TIMEOUT_S) -> Any:
             "check that adbd listens there (`adb tcpip 5555` on a phone) and the cable or network"
         ) from exc
     return adb
+
+
+def closed_aware_tcp_transport(host: str, port: int) -> Any:
+    """adb-shell's TCP transport, except that a closed socket is an error.
+
+    adb-shell returns the empty bytes ``recv`` gives on a closed socket and reads
+    again, so adbd killed mid-command spun a core until the command's own timeout
+    (about 305 s for a probe) and was then reported as the model's timeout. Raising
+    here makes a dead transport a DeviceError within one read: the run reconnects,
+    retries once, then quarantines the device.
+    """
+    from adb_shell.transport.tcp_transport import TcpTransport
+
+    class ClosedAwareTcpTransport(TcpTransport):  # type: ignore[misc]
+        def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
+            data: bytes = super().bulk_read(numbytes, transport_timeout_s)
+            if not data and numbytes > 0:
+                raise ConnectionResetError(f"adbd at {host}:{port} closed the connection")
+            return data
+
+    return ClosedAwareTcpTransport(host, port)
 
 
 class AdbSession:
@@ -146,6 +171,7 @@ class AdbSession:
                 self.adb.push(
                     str(local_path),
                     remote,
+                    st_mode=push_mode(local_path),
                     read_timeout_s=PUSH_READ_TIMEOUT_S,
                     transport_timeout_s=PUSH_READ_TIMEOUT_S,
                 )
@@ -153,6 +179,10 @@ class AdbSession:
                 raise DeviceError(
                     f"pushing {local_path.name} to {self.device.name} failed ({type(exc).__name__}: {exc})"
                 ) from exc
+            # adbd makes a pushed file 0666 (0777 with any execute bit) whatever mode the
+            # push asks for (seen with Debian's AOSP adbd), so the mode is set after.
+            mode = push_mode(local_path) & 0o777
+            self.run(["chmod", f"{mode:o}", remote], timeout_s=CHECKSUM_TIMEOUT_S)
             if not self._matches(remote, data):
                 raise DeviceError(
                     f"{local_path.name} arrived corrupted on {self.device.name} (checksum differs); "
@@ -196,3 +226,11 @@ def remote_name(name: str, sha256: str) -> str:
     stem = _SAFE_NAME.sub("_", path.stem).strip("._")[:40] or "file"
     suffix = _SAFE_NAME.sub("", path.suffix)[:16]
     return f"{stem}-{sha256[:12]}{suffix}"
+
+
+def push_mode(local_path: Path) -> int:
+    """0644, or 0755 for a program: a model need not be writable or executable by others."""
+    import stat
+
+    executable = os.access(local_path, os.X_OK)
+    return stat.S_IFREG | (0o755 if executable else 0o644)

@@ -127,6 +127,20 @@ def edgeops_recipe_families() -> list[RecipeFamily]:
 
 
 @hookimpl
+def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
+    """A deployment target newer than the profile's newest iOS cannot load there."""
+    if variant.format != FORMAT or variant.recipe is None:
+        return None
+    from .chips import newest_ios
+
+    ios, _ = recipes.convert_params(variant.recipe)
+    newest = newest_ios(profile)
+    if newest is not None and ios > newest:
+        return f"{variant.name} needs iOS {ios}; {profile.name} stops at iOS {newest}"
+    return None
+
+
+@hookimpl
 def edgeops_optimize(
     artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
 ) -> Variant | None:

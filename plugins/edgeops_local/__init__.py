@@ -18,6 +18,20 @@ from edgeops.plugin import PINNED_CPUS_LABEL, CommandResult, Device
 
 LOCAL_DEVICE_ID = "local"
 
+# Run before the command, in the child, then exec'd away: the command gets SIGKILL
+# when this process dies, even by SIGKILL (prctl(2), PR_SET_PDEATHSIG = 1; kept
+# across execve). Without it a killed `ship` left its probe measuring while the
+# next run took the freed lease, so two runs shared the CPU. The new session
+# stops a Ctrl-C from reaching the probe, so this is its only tie to us. The
+# parent check closes the race where we died before prctl ran. A launcher, not
+# preexec_fn: the device workers are threads, and preexec_fn is unsafe with threads.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(137)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
 
 class LocalSession:
     """Runs commands on this machine; files are used where they lie, not copied."""
@@ -35,6 +49,8 @@ class LocalSession:
         cpus = self.device.labels.get(PINNED_CPUS_LABEL)
         if cpus and self.python and argv[: len(self.python)] == list(self.python):
             argv = ["taskset", "-c", cpus, *argv]  # a pinned probe, as on a shared board host
+        if sys.platform == "linux":
+            argv = [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
         started = time.perf_counter()
         # A new session so a timeout can kill the probe and anything it started.
         process = subprocess.Popen(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import re
 import secrets
 import select
@@ -44,6 +45,13 @@ from .host_keys import (
 )
 
 CONNECT_TIMEOUT_S = 10.0
+
+# paramiko's transport thread logs each failure with its traceback through
+# logging, which without a handler prints to stderr: four tracebacks for a port
+# that accepts TCP but never speaks SSH. The session raises a one-line
+# DeviceError for the same failure, so those records are dropped here.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 # A stalled SFTP transfer fails after this long without progress; a big model on a
 # slow link may take longer in total, and that is fine.
 SFTP_IDLE_TIMEOUT_S = 30.0
@@ -68,8 +76,17 @@ _CHUNK_BYTES = 1 << 16
 # - `wait` turns a death by signal into exit code 128+N. OpenSSH reports such a death
 #   as "exit-signal", which paramiko does not read, and 137 (SIGKILL) is how the
 #   measurement parser recognises the OOM killer's work.
-# The command gets no stdin (an asynchronous command reads /dev/null); none needs one.
-_WRAPPER = '"$@" & printf "<%s:%s>" "$0" "$!" >&2; wait "$!"'
+# - a watchdog reads the channel's stdin, which we never write to or close: it
+#   ends only when sshd closes the session because this process died (even by
+#   SIGKILL) or its connection dropped, and then kills the command, so a probe
+#   never measures on after its run is gone while the lease is taken over. It is
+#   itself killed once the command ends.
+# The command gets no stdin (/dev/null); none needs one.
+_WRAPPER = (
+    'exec 3<&0; "$@" </dev/null & c=$!; printf "<%s:%s>" "$0" "$c" >&2; '
+    '(read -r _ <&3; kill -9 "$c" 2>/dev/null) & w=$!; '
+    'wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
+)
 _SHA256_SCRIPT = (
     "import hashlib, sys\n"
     "h = hashlib.sha256()\n"
@@ -165,10 +182,17 @@ class SshSession:
                 f"{key_path or 'your ssh-agent'} in the board's ~/.ssh/authorized_keys"
             ) from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            # The transport thread's own error says what happened ("Error reading SSH
+            # protocol banner"); the one connect() raises after it ("No existing
+            # session") does not.
+            transport = client.get_transport()
+            cause: BaseException | str = getattr(transport, "saved_exception", None) or exc
+            if transport is not None and not getattr(transport, "remote_version", ""):
+                cause = f"the port took the connection but sent no SSH banner in {timeout_s:g} s"
             client.close()
             raise DeviceError(
-                f"{self.where}: cannot connect over SSH ({_one_line(exc)}); check that the board is "
-                "on and its sshd runs"
+                f"{self.where}: cannot connect over SSH ({_one_line(cause)}); check that the board "
+                "is on, its sshd runs, and the address's port is its SSH port"
             ) from exc
         except BaseException:
             client.close()
@@ -440,7 +464,7 @@ class SshSession:
         self.close()
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 

@@ -146,3 +146,31 @@ def test_a_bad_address_names_the_fix(tmp_path):
     )
     with pytest.raises(DeviceError, match="host:port or usb:SERIAL"):
         open_adb(device)
+
+
+def test_adbd_killed_mid_probe_is_a_device_error_within_seconds(adbd, adb_device):
+    """A closed socket is a dead transport, not a slow model (issue 10, defect 7).
+
+    The command is given 120 s, as a probe is; adb-shell alone read empty bytes
+    from the closed socket until then and reported a timeout.
+    """
+    session = AdbSession(adb_device, open_adb(adb_device))
+    threading.Timer(0.5, adbd.kill).start()
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match="closed the connection"):
+        session.run(["sleep", "110"], timeout_s=120)
+    assert time.monotonic() - started < 5
+    adbd.start()
+
+
+def test_pushed_files_are_0644_and_programs_0755(session, tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"\x02" * 1000)
+    model.chmod(0o600)
+    program = tmp_path / "tool"
+    program.write_bytes(b"#!/bin/sh\necho hi\n")
+    program.chmod(0o700)
+    for local, mode in ((model, 0o644), (program, 0o755)):
+        remote = session.push(local)
+        found = session.run(["stat", "-c", "%a", remote], timeout_s=10).stdout.strip()
+        assert found == oct(mode)[2:], (local, found)

@@ -1,0 +1,35 @@
+"""A profile whose formats the source cannot be converted to says so (issue 10, defect 11).
+
+Before, a .tflite shipped to an iPhone profile read "no device attached and no
+prediction available", though attaching an iPhone would not help.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from factories import run_cli
+from paths import DATA
+
+pytestmark = pytest.mark.slow
+MODEL = DATA / "models/tflite/coral__mobilenet_v1_0.25_128_quant.tflite"
+
+
+def test_a_tflite_source_for_an_iphone_is_not_converted_with_the_reason(tmp_path: Path) -> None:
+    done = run_cli(
+        "ship", str(MODEL), "-p", "host", "-p", "iphone12", "--rounds", "1", "--min-runs", "3",
+        "--min-duration-s", "0", "--json", cwd=tmp_path, timeout_s=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    plans = {p["profile_id"]: p for p in json.loads(done.stdout)["plans"]}
+    iphone = plans["iphone12"]
+    assert iphone["status"] == "not_converted"
+    assert "no installed plugin converts" in iphone["note"] and "to coreml" in iphone["note"]
+    assert "no device attached" not in iphone["note"]
+    manifest = json.loads(
+        (tmp_path / json.loads(done.stdout)["bundle"] / "manifest.json").read_text()
+    )
+    assert manifest["profiles"]["iphone12"]["status"] == "not_converted"
