@@ -99,6 +99,16 @@ def test_three_resolutions_give_latency_against_resolution_per_profile(tmp_path)
     not_taken = json.loads(refused.stdout)["not_taken"]
     assert set(not_taken) == {"16x16", "48x64", "96x128"}
     assert all("cannot take input shape" in why for why in not_taken.values())
+    # At its own 28 x 28 it runs, and the table says which sizes it cannot take.
+    (tmp_path / "mnist" / "edgeops.toml").write_text(
+        f'[model]\nsource = "{mnist}"\ntask = "classification"\nsample_count = 4\n'
+        'recipes = ["fp32"]\nresolutions = [[28, 28], [48, 64]]\n'
+    )
+    mixed = run_cli("resolutions", str(tmp_path / "mnist"), *FAST, "--json", cwd=tmp_path,
+                    env=ONNX_ONLY, timeout_s=900)  # fmt: skip
+    (row,) = json.loads(mixed.stdout)["rows"]
+    native, bigger = row["cells"]
+    assert native["p50_ms"] > 0 and bigger["error"] == "the model cannot take this size"
 
 
 def test_folder_samples_are_resized_only_for_a_resolution_run(tmp_path):

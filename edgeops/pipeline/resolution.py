@@ -170,7 +170,16 @@ def sweep_table(
             )
     rows = []
     for (profile_id, variant_name, unit), cells in sorted(found.items()):
-        ordered = tuple(cells.get(n, ResolutionCell(resolution=n, error="not run")) for n in names)
+        ordered = tuple(
+            cells.get(
+                n,
+                ResolutionCell(
+                    resolution=n,
+                    error="the model cannot take this size" if n in not_taken else "not run",
+                ),
+            )
+            for n in names
+        )
         within = [
             c.resolution
             for c in ordered

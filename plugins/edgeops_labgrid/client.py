@@ -288,6 +288,11 @@ class FarmClient:
         res = LgReservation.from_pb2(response.reservation)
         return res.state.name, list(res.allocations.get("main", []))
 
+    def own_tokens(self) -> set[str]:
+        """The reservations this session holds now (all of a run's workers)."""
+        with self.lock:
+            return set(self.held.tokens)
+
     def cancel(self, token: str) -> None:
         with self.lock:
             self.held.tokens.discard(token)

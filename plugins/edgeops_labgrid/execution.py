@@ -316,8 +316,7 @@ class PlaceWorker:
                     and p.name not in self.queue.bad_places
                     and p.usable() is not None
                 ]
-                with self.client.lock:
-                    ours = set(self.client.held.tokens)
+                ours = self.client.own_tokens()
                 # Places this run's other workers hold will not come free before the
                 # queue is done: those workers measure the rest.
                 if not [p for p in healthy if p.reservation not in ours or p.reservation is None]:

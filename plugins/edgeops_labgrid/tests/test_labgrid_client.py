@@ -16,6 +16,7 @@ from edgeops_labgrid.config import farm_devices, read_farm, tags_of
 from edgeops_labgrid.testing_farm import free_port
 
 
+@pytest.mark.slow
 def test_places_carry_tags_and_the_resources_their_exporters_publish(shared_farm):
     with FarmClient(shared_farm.coordinator.address, "t1") as client:
         places = {p.name: p for p in client.places()}
@@ -30,6 +31,7 @@ def test_places_carry_tags_and_the_resources_their_exporters_publish(shared_farm
         assert adb.params["port"] == shared_farm.adbd_port
 
 
+@pytest.mark.slow
 def test_farm_devices_come_from_profile_tags_or_the_farm_table(shared_farm, tmp_path):
     farm = read_farm(shared_farm.devices_toml(tmp_path / "devices.toml"))
     assert farm is not None and farm.coordinator == shared_farm.coordinator.address
@@ -47,6 +49,7 @@ def test_farm_devices_come_from_profile_tags_or_the_farm_table(shared_farm, tmp_
     assert [tags_of(d) for d in farm_devices(configured, tags)] == [{"bus": "adb"}]
 
 
+@pytest.mark.slow
 def test_two_clients_never_get_the_same_place_and_a_third_waits(shared_farm):
     address = shared_farm.coordinator.address
     with FarmClient(address, "run-a") as a, FarmClient(address, "run-b") as b:
@@ -73,6 +76,7 @@ def test_two_clients_never_get_the_same_place_and_a_third_waits(shared_farm):
         assert c.reservations() == []
 
 
+@pytest.mark.slow
 def test_a_killed_holder_is_freed_by_its_watchdog(shared_farm):
     """SIGKILL leaves labgrid's place acquired for good; the run's watchdog frees it."""
     address = shared_farm.coordinator.address
@@ -114,6 +118,7 @@ def test_an_unreachable_coordinator_is_one_line_naming_the_fix():
         FarmClient(f"127.0.0.1:{free_port()}", "nobody")
 
 
+@pytest.mark.slow
 def test_edgeops_devices_shows_places_tags_holders_and_health(farm, tmp_path):
     devices = farm.devices_toml(tmp_path / "farm.toml")
     with FarmClient(farm.coordinator.address, "holder") as holder:

@@ -176,7 +176,8 @@ def test_a_place_lost_mid_run_moves_its_measurements_to_the_other_place(
             assert "board-b" in m["error"]
     # The run finished on the rest: every measurement is whole, the last rounds on board-a.
     ok = [m for m in measurements if m["status"] == "ok"]
-    assert ok and all(m["rounds"] == 4 for m in ok)
+    # Every round, save those successive halving chose not to measure.
+    assert ok and all(m["rounds"] == 4 or "stopped_early" in m["environment"] for m in ok)
     results = json.loads((tmp_path / "dist" / "results.json").read_text())
     assert results["measurements"]
     events = holds(farm)
