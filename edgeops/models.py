@@ -14,7 +14,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-MANIFEST_SCHEMA_VERSION = "1.1"  # 1.1: runtime and min_os per choice
+# 1.1 added inputs, outputs, per-profile platform and match keys, and per choice the
+# runtime and min_os. Readers ignore keys they do not know: 1.x only adds keys, and 2.0
+# would remove or change one.
+MANIFEST_SCHEMA_VERSION = "1.1"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
@@ -323,6 +326,12 @@ class DeviceProfile(Frozen):
         "Core AI from 27, Core ML before",
     )
     tier: str | None = None
+    match: dict[str, tuple[str, ...]] = Field(
+        {},
+        description="What an app reads from its own device to find this profile: iOS "
+        "'hw.machine' (e.g. iPhone13,2), Android 'ro.product.device' or 'ro.product.model'; "
+        "a value ending in '*' matches as a prefix (model numbers carry a region suffix)",
+    )
     detect: bool = Field(False, description="Facts are read from this machine at run time")
     sources: dict[str, str] = Field({}, description="Where each fact came from")
 
@@ -437,6 +446,11 @@ class Measurement(Frozen):
     p50_ms: float | None = None
     p90_ms: float | None = None
     p99_ms: float | None = None
+    mean_ms: float | None = Field(
+        None,
+        description="Mean of the timed runs, for an imported log that holds a mean and no "
+        "median (benchmark_model): kept under its own name, never as p50_ms",
+    )
     p50_interval: Interval | None = Field(
         None, description="Predictions only: where the true p50 is expected to lie"
     )
@@ -648,7 +662,25 @@ class Results(Frozen):
 # --------------------------------------------------------------------------- manifest
 
 
-class ManifestVariant(Frozen):
+class _ManifestPart(BaseModel):
+    # Not "forbid": a reader of 1.0 must keep working on a 1.x manifest, so the schema
+    # lets every object carry keys added later, and readers ignore them.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ManifestTensor(_ManifestPart):
+    """One model input or output, as the app must feed or read it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str | None = Field(None, description="e.g. NCHW or NHWC; None when not known")
+    value_range: tuple[float, float] | None = Field(
+        None, description="Inputs: the [low, high] the model was scored on"
+    )
+
+
+class ManifestVariant(_ManifestPart):
     file: str = Field(description="Path inside the bundle, '/'-separated")
     format: str
     recipe: str | None
@@ -656,9 +688,13 @@ class ManifestVariant(Frozen):
     size_bytes: int
 
 
-class ManifestChoice(Frozen):
+class ManifestChoice(_ManifestPart):
     variant: str = Field(description="Key into 'variants'")
-    compute_unit: str
+    compute_unit: str = Field(
+        description="The delegate or compute units to load it with: LiteRT 'cpu', 'xnnpack', "
+        "'gpu', 'nnapi'; Core ML MLComputeUnits 'cpu_only', 'cpu_and_gpu', 'cpu_and_ne', 'all'; "
+        "ONNX Runtime's execution provider"
+    )
     requires: tuple[str, ...] = ()
     min_free_memory_mb: float | None = None
     expected_p50_ms: float | None = None
@@ -674,8 +710,14 @@ class ManifestChoice(Frozen):
     min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 
-class ManifestProfile(Frozen):
+class ManifestProfile(_ManifestPart):
     status: PlanStatus
+    platform: str | None = None
+    match: dict[str, tuple[str, ...]] = Field(
+        {},
+        description="Device keys this profile stands for (hw.machine, ro.product.device, "
+        "ro.product.model); a value ending in '*' is a prefix",
+    )
     choices: tuple[ManifestChoice, ...] = Field(
         (), description="Primary first, then fallbacks in the order an app should try them"
     )
@@ -686,10 +728,11 @@ class Manifest(Frozen):
 
     model_config = ConfigDict(
         frozen=True,
-        extra="forbid",
+        extra="ignore",
         json_schema_extra={
             "$id": f"https://edgeops.dev/schemas/manifest-{MANIFEST_SCHEMA_VERSION}.json",
             "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$comment": "Readers must ignore keys they do not know: 1.x versions only add keys.",
         },
     )
 
@@ -697,5 +740,7 @@ class Manifest(Frozen):
     model: str
     version: str
     created_at: datetime
+    inputs: tuple[ManifestTensor, ...] = ()
+    outputs: tuple[ManifestTensor, ...] = ()
     variants: dict[str, ManifestVariant]
     profiles: dict[str, ManifestProfile]

@@ -60,6 +60,25 @@ DEFAULT_FLOORS: dict[str, tuple[str, float]] = {
     "generic": ("snr_db", 30.0),
 }
 
+# The metrics ``compare`` computes per task, besides snr_db and cosine for every task.
+_TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "segmentation": ("iou", "pixel_agreement"),
+    "classification": ("top1_agreement",),
+    "image-to-image": ("ssim", "psnr_db"),
+}
+# Against ground truth, when the config gives labels (label_metrics).
+_LABEL_METRICS: dict[str, tuple[str, ...]] = {
+    "segmentation": ("miou_labels",),
+    "classification": ("top1_accuracy",),
+}
+
+
+def metrics_of_task(task: Task, labels: bool = False) -> tuple[str, ...]:
+    """Every metric name ``compare`` reports for ``task`` (with ``labels``, also those against
+    the ground truth): what a quality floor may name."""
+    with_labels = _LABEL_METRICS.get(task, ()) if labels else ()
+    return (*_TASK_METRICS.get(task, ()), *with_labels, "snr_db", "cosine")
+
 
 def compare(
     task: Task,

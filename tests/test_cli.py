@@ -90,7 +90,7 @@ def test_schema_manifest_is_versioned(capsys):
 
 def test_profiles_lists_host_with_detected_facts(capsys):
     assert main(["profiles", "host", "--json"]) == 0
-    host = json.loads(capsys.readouterr().out)
+    host = json.loads(capsys.readouterr().out)["profile"]
     assert host["cpu_cores"] >= 1 and host["ram_mb"] > 100
 
 
@@ -116,7 +116,10 @@ def test_import_turns_a_benchmark_log_into_a_measurement(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     m = json.loads(result.stdout)
-    assert m["profile_id"] == "pixel6" and m["status"] == "ok" and m["p50_ms"] > 0
+    assert m["profile_id"] == "pixel6" and m["status"] == "ok"
+    # benchmark_model prints a mean and no median: kept as mean_ms, never as p50_ms.
+    assert m["p50_ms"] is None and m["mean_ms"] > 0
+    assert m["environment"]["p50_ms_statistic"].startswith("none:")
     assert m["peak_mem"]["definition"]
     missing = run_cli(
         "import", "nope.txt", "--device-profile", "pixel6", "--variant", str(model), cwd=tmp_path
@@ -171,6 +174,45 @@ def test_import_reads_an_onnxruntime_perf_test_1x_log_with_cpu_and_memory(tmp_pa
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     m = json.loads(result.stdout)
-    assert (m["load_ms"], m["p50_ms"]) == (127.918, 144.871)
+    # The 1.x log prints an average and no percentiles: a mean, kept as mean_ms (issue 12).
+    assert (m["load_ms"], m["p50_ms"], m["mean_ms"]) == (127.918, None, 144.871)
     assert m["cpu"]["percent_of_all_cores"] == 68.0 and m["cpu"]["percent_of_one_core"] is None
     assert m["peak_mem"]["raw_mb"] == pytest.approx(150.8438)
+
+
+def test_import_refuses_a_log_of_another_format(tmp_path):
+    log = DATA / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
+    onnx_file = DATA / "models/onnx/ortexamples__mnist.onnx"
+    result = run_cli(
+        "import", str(log), "--device-profile", "pixel6", "--variant", str(onnx_file), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "measures .tflite files, but --variant is ortexamples__mnist.onnx" in one_line_error(
+        result
+    )
+
+
+def test_import_refuses_a_profile_outside_the_run(tmp_path):
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import ModelSpec, QualitySpec, Results
+
+    spec = ModelSpec(
+        name="m",
+        source="m.tflite",
+        source_sha256="0",
+        quality=QualitySpec(metric="snr_db", floor=30),
+    )
+    results = Results(
+        edgeops_version="0", run_id="r", spec=spec, profiles=tuple(resolve_profiles(["host"]))
+    )
+    (tmp_path / "results.json").write_text(results.model_dump_json())
+    log = DATA / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
+    model = DATA / "models/tflite/coral__mobilenet_v1_0.25_128_quant.tflite"
+    result = run_cli(
+        "import", str(log), "--device-profile", "pixel6", "--variant", str(model),
+        "--add-to", "results.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "profile 'pixel6' is not one of the run's in results.json (host)" in one_line_error(
+        result
+    )

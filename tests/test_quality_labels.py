@@ -105,16 +105,17 @@ def test_labels_give_accuracy_for_the_reference_and_every_variant(
 
 
 def test_every_floor_must_hold_not_only_the_first(tmp_path):
-    write_config(tmp_path, "floors = { iou = 0.9, snr_db = 20 }")
+    # (top1_agreement: the task is classification, and a floor must name a metric it computes.)
+    write_config(tmp_path, "floors = { top1_agreement = 0.9, snr_db = 20 }")
     spec, _ = load_spec(tmp_path / "edgeops.toml")
-    assert (spec.quality.metric, spec.quality.floor) == ("iou", 0.9)
+    assert (spec.quality.metric, spec.quality.floor) == ("top1_agreement", 0.9)
     assert [(f.metric, f.floor) for f in spec.quality.floors] == [("snr_db", 20.0)]
-    # The W8A8 segmenter of the issue: IoU 0.922, SNR 6.5 dB, cosine 0.90.
+    # The W8A8 segmenter of the issue (IoU 0.922, SNR 6.5 dB, cosine 0.90), its IoU as top1 here.
     from edgeops.models import Quality
 
     w8a8 = Quality(
-        metrics={"iou": 0.922, "snr_db": 6.5, "cosine": 0.90},
-        higher_is_better={"iou": True, "snr_db": True, "cosine": True},
+        metrics={"top1_agreement": 0.922, "snr_db": 6.5, "cosine": 0.90},
+        higher_is_better={"top1_agreement": True, "snr_db": True, "cosine": True},
         sample_count=16,
     )
     ok, reasons = meets_floors(w8a8, spec.quality)
@@ -126,7 +127,8 @@ def test_every_floor_must_hold_not_only_the_first(tmp_path):
     [
         ('floors = { iou = "high" }', "floors must be a table of metric = number"),
         ('metric = "nothere.py:f"\nfloor = 1', "metric file"),
-        ('metric = "ssim"', "needs a floor"),
+        ('metric = "cosine"', "needs a floor"),
+        ('metric = "ssim"', "not computed for task 'classification'"),
     ],
 )
 def test_bad_quality_settings_name_the_fix(tmp_path, quality, message):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -21,26 +20,26 @@ from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
 from edgeops.pipeline.bundle import (
-    check_bundle_target,
     default_bundle_dir,
     read_results,
     write_bundle,
 )
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
-from edgeops.pipeline.names import check_name
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 from edgeops.studio.command import cmd_studio  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from edgeops.cli.output import make_console
 
-    return Console(stderr=stderr)
+    return make_console(stderr=stderr)
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+def _print_json(value: dict[str, Any]) -> None:
+    from edgeops.cli.context import json_output
+
+    sys.stdout.write(json_output(value))
 
 
 def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> MeasureSettings:
@@ -70,7 +69,7 @@ class _Run:
     def __init__(self, args: argparse.Namespace, pm: Any) -> None:
         self.args = args
         self.pm = pm
-        self.workspace = Workspace(args.workspace)
+        self.workspace = Workspace(args.workspace, refresh_cache=getattr(args, "no_cache", False))
         self.pipeline = Pipeline(
             pm,
             self.workspace,
@@ -102,230 +101,66 @@ class _Run:
 # --------------------------------------------------------------------------- ship and stages
 
 
-EXIT_DEVICE_FAILED = 4
-
-
 def cmd_ship(args: argparse.Namespace) -> int:
-    pm = make_plugin_manager()
-    workspace = Workspace(args.workspace)
-    history = History(workspace.history_path)
-    results: Results | None = None
-    if args.out is not None:
-        check_bundle_target(args.out, args.force)
-    baseline = read_results(args.baseline) if args.baseline is not None else None
-    primaries = _primaries(baseline)
-    if args.resume:
-        run_id = history.last_unfinished() if args.resume == "last" else args.resume
-        if run_id is None:
-            raise UsageError(
-                "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
-            )
-        check_name(run_id, "run id")
-        journal = workspace.journal(run_id)
-        if not journal.stage_path.is_file():
-            raise UsageError(
-                f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
-            )
-        results = journal.load_stage()
-        settings, safety = results.settings, args.memory_safety_factor
-        # The run's own inventory, unless a new one is given: a resume without
-        # --devices must not fall back to this machine alone.
-        saved = journal.load_devices()
-        devices = (
-            saved if args.devices is None and saved is not None
-            else discover_devices(pm, args.devices)
-        )  # fmt: skip
-        history.started(
-            run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
-        )
-    else:
-        if args.model is None:
-            raise UsageError(
-                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
-            )
-        spec, defaults = load_spec(
-            args.model, task=args.task, name=args.name, version=args.model_version
-        )
-        if args.out is None:
-            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", args.force)
-        profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
-        settings = _settings(args)
-        safety = (
-            args.memory_safety_factor
-            if args.memory_safety_factor is not None
-            else defaults.memory_safety_factor
-        )
-        devices = discover_devices(pm, args.devices)
-        run_id = uuid.uuid4().hex[:12]
-        journal = workspace.journal(run_id)
-        history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
-    beating = history.heartbeat(run_id)
-    try:
-        with _Run(args, pm) as run:
-            run.pipeline.cache.clear_stale_temporaries()
-            if results is None:
-                results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
-                results = run.pipeline.optimize(results)
-                journal.save_devices(devices)
-                if not args.no_prune:
-                    results = run.pipeline.prune(results, safety)
-                journal.save_stage(results)
-            results = run.pipeline.measure(
-                results,
-                devices,
-                settings,
-                reuse_measurements=args.reuse_measurements,
-                journal=journal,
-            )
-            results = run.pipeline.select(
-                results,
-                memory_safety_factor=safety,
-                objective=args.objective,
-                baseline_primaries=primaries,
-            )
-            if args.until_decided:
-                results = _until_decided(run.pipeline, results, devices, args, safety, baseline)
-        out = args.out or default_bundle_dir(results)
-        write_bundle(results, out, force=args.force)
-    except KeyboardInterrupt:
-        history.finished(run_id, "interrupted", results)
-        raise
-    except Exception as exc:
-        history.finished(run_id, "failed", results, error=one_line(exc))
-        raise
-    finally:
-        beating.set()
-    failed = [p for p in results.plans if p.status == "device_failed"]
-    history.finished(
-        run_id,
-        "device_failed" if failed else "ok",
-        results,
-        bundle=out,
-        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
+    """``edgeops ship``: :func:`edgeops.api.ship`, then its tables or JSON and the exit code."""
+    from edgeops.api import ship
+    from edgeops.cli import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED
+
+    results = ship(
+        args.model,
+        args.profile,
+        out=args.out,
+        devices=args.devices,
+        workspace=args.workspace,
+        task=args.task,
+        name=args.name,
+        version=args.model_version,
+        rounds=args.rounds,
+        min_runs=args.min_runs,
+        min_duration_s=args.min_duration_s,
+        threads=args.threads,
+        memory_safety_factor=args.memory_safety_factor,
+        reuse_measurements=args.reuse_measurements,
+        no_cache=args.no_cache,
+        prune=not args.no_prune,
+        jobs=args.jobs,
+        task_timeout_s=args.task_timeout_s,
+        worker_memory_mb=args.worker_memory_mb,
+        keep_outputs=args.keep_outputs,
+        gallery_worst=args.gallery_worst,
+        baseline=args.baseline,
+        until_decided=args.until_decided,
+        max_extra_rounds=args.max_extra_rounds,
+        objective=args.objective,
+        force=args.force,
+        resume=args.resume,
     )
+    out = args.out or default_bundle_dir(results)
     _report_run(results, out, args.json)
+    tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
+    if tracebacks.is_dir():
+        sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
+    failed = [p for p in results.plans if p.status == "device_failed"]
     if failed:
         sys.stderr.write(
             "edgeops: error: "
             + " ".join(
                 f"profile {p.profile_id}: {p.note}; fix the device and run "
-                f"`edgeops ship --resume {run_id}` to measure it again."
+                f"`edgeops ship --resume {results.run_id}` to measure it again."
                 for p in failed
             )
             + "\n"
         )
         return EXIT_DEVICE_FAILED
-    return 0
-
-
-def _primaries(results: Results | None) -> dict[str, str]:
-    """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
-    if results is None:
-        return {}
-    return {p.profile_id: p.choices[0].variant_name for p in results.plans if p.choices}
-
-
-def _until_decided(
-    pipeline: Pipeline,
-    results: Results,
-    devices: list[Device],
-    args: argparse.Namespace,
-    safety: float | None,
-    baseline: Results | None,
-) -> Results:
-    """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
-
-    Three kinds of decision: a primary tied with the fastest only because the
-    interval of their ratio straddles the equivalence margin (both get the
-    rounds, measured in alternation, so the comparison stays paired); a gate
-    comparison against ``--baseline`` the sequential test has not decided (the
-    current gets the rounds its next look needs); and a primary not yet
-    precise enough to be a baseline gates can decide against.
-    """
-    from edgeops.gate.compare import GateSettings, undecided_comparisons
-    from edgeops.gate.stats import gate_ready_rounds, next_look
-    from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
-
-    settings = GateSettings()
-    added: dict[tuple[str, str, str], int] = {}
-    while True:
-        wanted: dict[tuple[str, str, str], int] = {}
-
-        def want(
-            key: tuple[str, str, str],
-            rounds: int | None,
-            wanted: dict[tuple[str, str, str], int] = wanted,
-        ) -> None:
-            budget = args.max_extra_rounds - added.get(key, 0)
-            if rounds and budget > 0:
-                wanted[key] = max(wanted.get(key, 0), min(rounds, budget))
-
-        by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
-        for plan in results.plans:
-            if not plan.choices:
-                continue
-            primary = plan.choices[0]
-            m = next(
-                (
-                    x
-                    for x in results.measurements
-                    if x.profile_id == plan.profile_id
-                    and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
-                    and x.status == "ok"
-                    and x.method == "measured"
-                ),
-                None,
-            )
-            if m is None:
-                continue
-            key = (m.variant_id, m.device_id, m.compute_unit)
-            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
-            logs = log_round_medians(m)
-            # In steps to the next look, so the spread is re-estimated on the way.
-            step = next_look(len(logs)) - len(logs)
-            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
-            rival = _rival(results, plan)
-            if plan.decision == "undecided" and rival is not None:
-                ratio = ratio_interval(m, rival)
-                margin = 1.0 + (results.policy.equivalence_pct if results.policy else 5.0) / 100.0
-                more = (
-                    rounds_to_resolve(ratio, margin, cap=args.max_extra_rounds) if ratio else None
-                )
-                want(key, more)
-                want((rival.variant_id, rival.device_id, rival.compute_unit), more)
-        if baseline is not None:
-            for todo in undecided_comparisons(baseline, results, settings):
-                want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
-        wanted = {k: v for k, v in wanted.items() if k in by_key}
-        if not wanted:
-            return results
-        for key, rounds in wanted.items():
-            added[key] = added.get(key, 0) + rounds
-        results = pipeline.select(
-            pipeline.remeasure(results, devices, wanted),
-            memory_safety_factor=safety,
-            objective=args.objective,
-            baseline_primaries=_primaries(baseline),
+    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
+    if unshipped and not args.allow_unsupported:
+        which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
+        sys.stderr.write(
+            f"edgeops: error: no variant ships for {which}; the bundle at {out} says why. "
+            "Fix the floor, budget or device, or pass --allow-unsupported to exit 0\n"
         )
-
-
-def _rival(results: Results, plan: Any) -> Any:
-    """The fastest candidate's measurement, named in the plan's frontier, when it is not the primary."""
-    leader = min(
-        (p for p in plan.frontier if p.p50_ms is not None), key=lambda p: p.p50_ms, default=None
-    )
-    if leader is None or leader.chosen:
-        return None
-    return next(
-        (
-            m
-            for m in results.measurements
-            if m.profile_id == plan.profile_id
-            and (m.variant_id, m.compute_unit) == (leader.variant_id, leader.compute_unit)
-            and m.status == "ok"
-        ),
-        None,
-    )
+        return EXIT_NOT_SHIPPED
+    return 0
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
@@ -489,13 +324,13 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     if args.id:
         profile = resolve_profiles([args.id], pm)[0]
         if args.json:
-            _print_json(profile.model_dump(mode="json"))
+            _print_json({"profile": profile.model_dump(mode="json")})
         else:
             _show_profile(profile)
         return 0
     profiles = load_profiles(pm)
     if args.json:
-        _print_json([p.model_dump(mode="json") for p in profiles.values()])
+        _print_json({"profiles": [p.model_dump(mode="json") for p in profiles.values()]})
         return 0
     from rich.table import Table
 
@@ -553,18 +388,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     infos = plugin_infos(pm)
     commands = {i.name: _commands_of(pm, i.name) for i in infos}
     if args.json:
-        _print_json([{**info.__dict__, "commands": commands[info.name]} for info in infos])
+        _print_json(
+            {"plugins": [{**info.__dict__, "commands": commands[info.name]} for info in infos]}
+        )
         return 0
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "commands", "hooks"):
+    for column in ("name", "distribution", "version", "runtime", "commands", "hooks"):
         table.add_column(column)
     for info in infos:
+        runtime = ""
+        if info.runtime:
+            runtime = f"{info.runtime}: " + (
+                "importable" if info.runtime_importable else f"missing; {info.install_hint}"
+            )
         table.add_row(
             info.name,
             info.distribution or "",
             info.version or "",
+            runtime,
             ", ".join(commands[info.name]),
             ", ".join(info.hooks),
         )
@@ -582,7 +425,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         )
     rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
     if args.json:
-        _print_json(rows)
+        _print_json({"devices": rows})
         return 0
     from rich.table import Table
 
@@ -679,7 +522,7 @@ def _trust(pm: Any, args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     runs = History(Workspace(args.workspace).history_path).runs()
     if args.json:
-        _print_json([r.__dict__ for r in runs])
+        _print_json({"runs": [r.as_json() for r in runs]})
         return 0
     from rich.table import Table
 
@@ -706,6 +549,33 @@ def cmd_schema(args: argparse.Namespace) -> int:
         "results": Results,
         "profile": DeviceProfile,
     }
-    model = schemas[args.which]
-    _print_json(model.model_json_schema())
+    if args.which == "config":
+        from edgeops.pipeline.config import config_schema
+
+        schema = config_schema()
+    elif args.which == "manifest":
+        from edgeops.pipeline.bundle import manifest_schema
+
+        schema = manifest_schema()
+    else:
+        schema = schemas[args.which].model_json_schema()
+    # A JSON Schema is printed as it is: a schema_version key would make it invalid.
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``edgeops cache prune``: free the entries not used lately."""
+    from edgeops.pipeline.cache import prune
+
+    cache = Workspace(args.workspace).cache
+    older_than_s = 0.0 if args.all else args.older_than_days * 86400
+    report = prune(cache, older_than_s)
+    if args.json:
+        _print_json({"cache": str(cache.root), **report.__dict__})
+    else:
+        _console().print(
+            f"removed {report.entries_removed} entr{'y' if report.entries_removed == 1 else 'ies'} "
+            f"({report.bytes_freed / 1e6:.1f} MB) from {cache.root}; kept {report.entries_kept}"
+        )
     return 0

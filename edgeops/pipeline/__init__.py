@@ -12,6 +12,7 @@ import dataclasses
 import os
 import tempfile
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +70,12 @@ class Workspace:
     """``.edgeops/``: the cache and the run history."""
 
     root: Path
+    # --no-cache: make everything again (measurements included) and replace the entries.
+    refresh_cache: bool = False
 
     @property
     def cache(self) -> Cache:
-        return Cache(self.root / "cache")
+        return Cache(self.root / "cache", refresh=self.refresh_cache)
 
     @property
     def history_path(self) -> Path:
@@ -82,11 +85,29 @@ class Workspace:
         return RunJournal(self.root / "runs" / run_id)
 
 
+TRACEBACK_FILE = "traceback.txt"
+
+
 def one_line(exc: BaseException) -> str:
+    missing = _missing_module(exc)
+    if missing is not None:
+        from edgeops.extras import missing_module_message
+
+        return missing_module_message(missing)
     text = " ".join(str(exc).split())
     if isinstance(exc, EdgeopsError):
         return text
     return f"{type(exc).__name__}: {text}"[:400]
+
+
+def _missing_module(exc: BaseException | None) -> ModuleNotFoundError | None:
+    """The ModuleNotFoundError behind ``exc`` (a plugin may wrap it in a StageError)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ModuleNotFoundError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 class Pipeline:
@@ -111,6 +132,9 @@ class Pipeline:
         self.halving = halving
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
+        # Full tracebacks of what failed in this run, by a label such as "optimize-onnx-fp16":
+        # a one-line error is enough to read a table, not to fix a plugin.
+        self.tracebacks: dict[str, str] = {}
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
         # Outputs kept per variant for the report's gallery (0 keeps none), and how
@@ -130,6 +154,7 @@ class Pipeline:
         run_id: str | None = None,
     ) -> Results:
         self.check_recipe_names(spec.recipes)
+        run_id = run_id or uuid.uuid4().hex[:12]
         if spec.sweep:
             self.sweep(spec)  # a bad table fails now, not after every conversion
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
@@ -145,6 +170,7 @@ class Pipeline:
             self.hook.edgeops_stage_advanced(stage="convert", label=target)
         artifacts = [a for a in made.values() if a is not None]
         ok = [a for a in artifacts if a.status == "ok"]
+        self.save_tracebacks(run_id)
         if not ok:
             if artifacts:
                 raise ModelError(artifacts[0].error or "conversion failed")
@@ -159,7 +185,7 @@ class Pipeline:
         reference = self._reference(spec, samples)
         return Results(
             edgeops_version=__version__,
-            run_id=run_id or uuid.uuid4().hex[:12],
+            run_id=run_id,
             spec=spec,
             profiles=tuple(profiles),
             samples=samples,
@@ -217,6 +243,7 @@ class Pipeline:
             return None
         except Exception as exc:
             # Not cached: a corrupt source is fixed by the user, and the next run must retry.
+            self.tracebacks[f"convert-{target}"] = traceback.format_exc()
             return Artifact(
                 id=key, format=target, status="error", error=one_line(exc), tools=self.tools
             )
@@ -296,7 +323,8 @@ class Pipeline:
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
             plan.extend((artifact, r) for r in swept if r.format == artifact.format)
-        if (self.jobs is None or self.jobs > 1) and len(plan) > 1:
+        # --no-cache runs in this process: worker processes open the cache afresh.
+        if (self.jobs is None or self.jobs > 1) and len(plan) > 1 and not self.cache.refresh:
             return self._optimize_in_workers(results, plan)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
@@ -307,7 +335,20 @@ class Pipeline:
         self.hook.edgeops_stage_finished(
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
+        self.save_tracebacks(results.run_id)
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def save_tracebacks(self, run_id: str) -> Path | None:
+        """Write this run's full tracebacks to ``runs/<run_id>/tracebacks/<label>.txt``."""
+        if not self.tracebacks:
+            return None
+        from edgeops.files import write_text
+        from edgeops.pipeline.names import safe_name
+
+        folder = self.workspace.journal(run_id).folder / "tracebacks"
+        for label, text in self.tracebacks.items():
+            write_text(folder / f"{safe_name(label)}.txt", text)
+        return folder
 
     def _optimize_in_workers(
         self, results: Results, plan: list[tuple[Artifact, Recipe]]
@@ -357,8 +398,17 @@ class Pipeline:
             summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
             f"{failed_count} failed",
         )
+        self._collect_tracebacks(variants)
+        self.save_tracebacks(results.run_id)
         made_results = results.model_copy(update={"variants": tuple(variants)})
         return made_results.model_copy(update={"outputs": self.kept_outputs(made_results)})
+
+    def _collect_tracebacks(self, variants: list[Variant]) -> None:
+        """Tracebacks a worker process wrote beside its cached failure."""
+        for v in variants:
+            stored = self.cache.entry_dir("variants", v.id) / TRACEBACK_FILE
+            if v.status != "ok" and v.recipe is not None and stored.is_file():
+                self.tracebacks[f"optimize-{v.format}-{v.recipe.name}"] = stored.read_text()
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -419,9 +469,13 @@ class Pipeline:
         key = cache_key(
             "optimize", artifact.id, recipe.cache_identity(), samples.sha256, self.tools
         )
+        label = f"optimize-{recipe.format}-{recipe.name}"
         cached = self.cache.get("variants", key, Artifact)
         if cached is not None:
             self.stats["optimizations_reused"] += 1
+            stored = self.cache.entry_dir("variants", key) / TRACEBACK_FILE
+            if cached.status != "ok" and stored.is_file():
+                self.tracebacks[label] = stored.read_text()
             return cached
 
         def failed(error: str) -> Variant:
@@ -448,7 +502,10 @@ class Pipeline:
                 made = optimize(artifact=artifact, recipe=recipe, workdir=workdir, samples=samples)
             except Exception as exc:
                 # A recipe that fails on this model fails the same way next time with the
-                # same tools (they are in the key), so the failure is cached too.
+                # same tools (they are in the key), so the failure is cached too, and
+                # its traceback with it.
+                self.tracebacks[label] = traceback.format_exc()
+                (workdir / TRACEBACK_FILE).write_text(self.tracebacks[label])
                 return failed(one_line(exc))
             if made is None:
                 return failed(f"plugin {recipe.owner!r} proposed {recipe.id} but did not make it")
@@ -470,6 +527,7 @@ class Pipeline:
         self.hook.edgeops_stage_finished(
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
+        self.save_tracebacks(results.run_id)
         return results.model_copy(
             update={
                 "variants": tuple(evaluated.get(v.id, v) for v in results.variants),
@@ -574,6 +632,7 @@ class Pipeline:
             if self.keep_outputs and found and found[0] is not None:
                 self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
+            self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgeops.errors import UsageError
 from edgeops.models import Results, utc_now
@@ -60,6 +61,14 @@ class RunRecord:
     measurements: int | None
     cache: str | None
     error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The record with its lists and objects as JSON structures, not strings in JSON."""
+        return {
+            **self.__dict__,
+            "profiles": self.profiles.split(",") if self.profiles else [],
+            "cache": json.loads(self.cache) if self.cache else None,
+        }
 
 
 class History:

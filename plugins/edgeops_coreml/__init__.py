@@ -30,6 +30,8 @@ from . import convert, recipes
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "coremltools"
 MAC_HOST = "mac-host"
 FORMAT = recipes.FORMAT
 

@@ -26,6 +26,8 @@ from . import convert, recipes, running, work
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("onnx", "onnxruntime", "torch", "onnxscript")
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "onnxruntime"
 FORMAT = "onnx"
 
 

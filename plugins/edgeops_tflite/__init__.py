@@ -33,6 +33,8 @@ from . import convert, recipes, running, work
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "onnx2tf", "onnxsim")
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "ai_edge_litert"
 FORMAT = recipes.FORMAT
 
 
