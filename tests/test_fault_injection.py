@@ -75,12 +75,16 @@ def assert_complete_or_absent(bundle: Path) -> str:
     return "complete"
 
 
-def stage_reached(root: Path) -> str:
+def stage_reached(root: Path, known_runs: set[str]) -> str:
+    """Where the run started after ``known_runs`` were written has got to."""
     ws = root / ".edgeops"
-    if list((root / "dist").glob("*.tmp")):
+    if list((root / "dist").glob(".*.tmp")):
         return "bundle"
-    if list(ws.glob("runs/*/rounds.jsonl")):
+    new = [r for r in ws.glob("runs/*") if r.name not in known_runs]
+    if any((r / "rounds.jsonl").exists() for r in new):
         return "measure"
+    if any((r / "stage.json").exists() for r in new):
+        return "measure-start"
     if list(ws.glob("cache/variants/*/entry.json")):
         return "optimize"
     if list(ws.glob("cache/*/*/entry.json")):
@@ -114,13 +118,14 @@ def test_kills_at_random_points_leave_a_consistent_state(tmp_path: Path) -> None
             shutil.rmtree(root / ".edgeops" / "cache", ignore_errors=True)
         delay_s = rng.uniform(0.3, cold_s)
         how = signal.SIGKILL if point % 2 else signal.SIGTERM
+        known_runs = {r.name for r in (root / ".edgeops" / "runs").glob("*")}
         process = subprocess.Popen(
             [sys.executable, "-m", "edgeops", *ARGS],
             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **env},
         )  # fmt: skip
         time.sleep(delay_s)
-        stage = stage_reached(root)
+        stage = stage_reached(root, known_runs)
         process.send_signal(how)
         _, err = process.communicate(timeout=120)
         assert "Traceback" not in err, err[-2000:]
