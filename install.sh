@@ -10,6 +10,11 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     # openssh-server: SSH board tests start a real sshd on 127.0.0.1.
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssh-server >/dev/null
+    # kotlin: tests/test_app_readers.py compiles and runs examples/apps/android's reader.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kotlin >/dev/null
+    # chromium: the report and studio tests open pages in Debian's headless browser
+    # (Playwright drives it; Playwright's own browser download is never used).
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
     # adbd (AOSP's own daemon, packaged by Debian in backports): the adb tests
     # start it on a free TCP port as a real peer. The backports suite is this
     # machine's own Debian entry with only the suite changed, so no mirror is
@@ -29,9 +34,9 @@ if command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 
-# torch is pinned to the local CPU build in pyproject.toml; a looser spec would
-# pull several GB of CUDA wheels.
-python3 -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+# pyproject.toml declares ranges; constraints.txt is the exact set the tests ran on,
+# torch included (the CPU build: an unconstrained torch pulls several GB of CUDA wheels).
+python3 -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev,measure]"
 # onnx2torch (the ONNX -> Core ML route) declares torchvision, whose wheel here
 # pulls CUDA packages; it needs torchvision for a few ops only (conversion-notes.md).
-python3 -m pip install --quiet --disable-pip-version-check --no-deps "onnx2torch==1.5.15"
+python3 -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt onnx2torch

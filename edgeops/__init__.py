@@ -1,7 +1,8 @@
 """edgeops: ship one ML model to many phones and edge boards.
 
-Public API: the hook markers for plugin authors, the data models that move
-between stages, and the errors. Everything else is private.
+Public API: ``ship``, ``gate`` and ``load_results`` (the CLI is a thin layer
+over them; see ``edgeops.api``), the hook markers for plugin authors, the data
+models that move between stages, and the errors. Everything else is private.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -17,11 +18,13 @@ _LAZY = {
     "DeviceError": "edgeops.errors",
     "DeviceProfile": "edgeops.models",
     "EdgeopsError": "edgeops.errors",
+    "Interval": "edgeops.models",
     "Manifest": "edgeops.models",
     "MeasureSettings": "edgeops.models",
     "Measurement": "edgeops.models",
     "ModelError": "edgeops.errors",
     "ModelSpec": "edgeops.models",
+    "PeakMemory": "edgeops.models",
     "Plan": "edgeops.models",
     "PluginError": "edgeops.errors",
     "ProbeError": "edgeops.errors",
@@ -40,11 +43,14 @@ _LAZY = {
     "UsageError": "edgeops.errors",
     "Variant": "edgeops.models",
     "hookimpl": "edgeops.hookspecs",
+    "load_results": "edgeops.api",
     "hookspec": "edgeops.hookspecs",
     "make_plugin_manager": "edgeops.plugin_manager",
+    "ship": "edgeops.api",
 }
 
 if TYPE_CHECKING:
+    from edgeops.api import gate, load_results, ship  # noqa: F401 (gate: see edgeops/gate)
     from edgeops.devices.sessions import CommandResult, Session
     from edgeops.errors import (
         DeviceError,
@@ -63,10 +69,12 @@ if TYPE_CHECKING:
         Choice,
         Device,
         DeviceProfile,
+        Interval,
         Manifest,
         Measurement,
         MeasureSettings,
         ModelSpec,
+        PeakMemory,
         Plan,
         Quality,
         Recipe,
@@ -82,6 +90,11 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "gate":
+        # The package edgeops.gate, made callable: edgeops.gate(baseline, current).
+        import importlib
+
+        return importlib.import_module("edgeops.gate")
     if name in _LAZY:
         import importlib
 
@@ -103,11 +116,13 @@ __all__ = [
     "DeviceError",
     "DeviceProfile",
     "EdgeopsError",
+    "Interval",
     "Manifest",
     "MeasureSettings",
     "Measurement",
     "ModelError",
     "ModelSpec",
+    "PeakMemory",
     "Plan",
     "PluginError",
     "ProbeError",
@@ -126,7 +141,10 @@ __all__ = [
     "UsageError",
     "Variant",
     "__version__",
+    "gate",
     "hookimpl",
     "hookspec",
+    "load_results",
     "make_plugin_manager",
+    "ship",
 ]

@@ -139,12 +139,19 @@ def edgeops_optimize(
 
 @hookspec(firstresult=True)
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     """Host-side quality of ``variant`` against the reference outputs.
 
     Run the variant on every sample and compare with ``edgeops.quality.compare``
-    so every backend reports the same metrics for a task. Return None for a
+    so every backend reports the same metrics for a task. Pass
+    ``keep=outputs_dir`` to ``compare_with_reference`` (it writes the outputs
+    there as ``outputs.npz``) so the report and ``edgeops studio`` can show them;
+    a plugin that does not simply has no sample gallery. Return None for a
     format this plugin cannot run. First non-None result wins.
     """
 
@@ -162,6 +169,17 @@ def edgeops_discover_devices(  # type: ignore[empty-body]
     ``connect`` opens a Session through whichever plugin connects that transport
     (``edgeops_connect``), for discovery that asks a device what hangs off it
     (the iPhones tethered to a Mac); close what you open.
+    """
+
+
+@hookspec(firstresult=True)
+def edgeops_device_status(device: Device) -> dict[str, Any] | None:
+    """What ``edgeops devices`` shows for ``device`` when connecting to it is not the way
+    to ask (a farm's device stands for its places): a dict with any of ``reachable``
+    (bool), ``error``, ``facts``, ``lease`` (who holds it), and ``places`` (a list of
+    dicts, one per place: ``place``, ``tags``, ``held_by``, ``health``, ``resource``),
+    shown as a table of its own. Return None to let ``edgeops devices`` connect.
+    First non-None result wins.
     """
 
 
@@ -185,6 +203,16 @@ def edgeops_measure(
     run that format on that device with that compute unit. Failures on the
     device (OOM, load failure, timeout) are a Measurement with that status, not
     an exception. First non-None result wins.
+    """
+
+
+@hookspec
+def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
+    """Why ``variant`` cannot run on ``profile``'s devices at all, or None.
+
+    E.g. a Core ML variant with an iOS 17 deployment target on an iPhone X, whose
+    chip stops at iOS 16. Such a variant is ruled out for that profile before any
+    device time or prediction, with the reason. Collected from every plugin.
     """
 
 
@@ -214,6 +242,19 @@ def edgeops_predict(
 
     The result must have ``method="predicted"``. Return None when there is no
     basis for an estimate. First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def edgeops_adapt_predictions(
+    profile: DeviceProfile, predictions: list[Measurement], measurements: list[Measurement]
+) -> list[Measurement] | None:
+    """Correct a profile's predictions from the measurements it also has.
+
+    ``measurements`` are this profile's measured figures (e.g. imported with
+    ``edgeops import --add-to``). Return the predictions corrected (still
+    ``method="predicted"``, with their intervals), or None to leave them as they are.
+    First non-None result wins.
     """
 
 

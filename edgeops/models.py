@@ -14,11 +14,15 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-MANIFEST_SCHEMA_VERSION = "1.0"
+# 1.1 added inputs, outputs, per-profile platform and match keys, and per choice the
+# runtime and min_os. Readers ignore keys they do not know: 1.x only adds keys, and 2.0
+# would remove or change one.
+MANIFEST_SCHEMA_VERSION = "1.1"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
 Platform = Literal["ios", "android", "linux", "macos"]
-Transport = Literal["local", "ssh", "adb", "mac-host"]
+# "labgrid": a profile's places on a labgrid farm; the place is chosen when it is reserved.
+Transport = Literal["local", "ssh", "adb", "mac-host", "labgrid"]
 # "device_failed": the device or its transport failed (retried, then quarantined), not the
 # model; a profile with one is "device_failed", never "unsupported" (issue 10).
 MeasurementStatus = Literal[
@@ -49,12 +53,35 @@ class InputSpec(Frozen):
     value_range: tuple[float, float] = (0.0, 1.0)
 
 
+class QualityFloor(Frozen):
+    metric: str
+    floor: float
+    higher_is_better: bool = True
+
+
 class QualitySpec(Frozen):
     metric: str = Field(
         description="Metric name the floor applies to, e.g. iou, top1_agreement, snr_db"
     )
     floor: float = Field(description="Lowest acceptable value of the metric")
     higher_is_better: bool = True
+    floors: tuple[QualityFloor, ...] = Field(
+        (), description="More floors a variant must meet as well: no one metric decides alone"
+    )
+    user_metric: str | None = Field(
+        None,
+        description="'file.py:function' called with (outputs, reference, labels); its value is "
+        "the metric named after the function",
+    )
+    user_metric_sha256: str | None = Field(None, description="The user metric's code, for caches")
+
+    def all_floors(self) -> tuple[QualityFloor, ...]:
+        return (
+            QualityFloor(
+                metric=self.metric, floor=self.floor, higher_is_better=self.higher_is_better
+            ),
+            *self.floors,
+        )
 
 
 class ModelSpec(Frozen):
@@ -68,11 +95,26 @@ class ModelSpec(Frozen):
     inputs: tuple[InputSpec, ...] = ()
     samples: str | None = Field(None, description="Folder of .npy/.npz, or 'file.py:function'")
     sample_count: int = 16
+    labels: str | None = Field(
+        None,
+        description="Ground truth per sample, in the samples' order: a folder of .npy or "
+        "'file.py:function'; the report ranks samples against it too",
+    )
     quality: QualitySpec
     recipes: tuple[str, ...] | None = Field(
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    resolution: tuple[int, int] | None = Field(
+        None,
+        description="Set on the spec of one size of a resolution sweep: samples of another "
+        "size are resized to it (otherwise a size mismatch is an error)",
+    )
+    resolutions: tuple[tuple[int, int], ...] = Field(
+        (),
+        description="(height, width) sizes for the first input: `edgeops resolutions` runs "
+        "the model at each",
+    )
     sweep: tuple[dict[str, Any], ...] = Field(
         (),
         description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",
@@ -108,6 +150,11 @@ class ReferenceOutputs(Frozen):
     sha256: str
     framework: str
     output_names: tuple[str, ...]
+    label_metrics: dict[str, float] = Field(
+        {},
+        description="The reference's own accuracy against the labels (and the user metric), "
+        "so the loss a variant causes shows beside it",
+    )
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -273,7 +320,18 @@ class DeviceProfile(Frozen):
     )
     compute_units: tuple[str, ...] = ("cpu",)
     formats: tuple[str, ...] = Field(description="Model formats the device can run, best first")
+    os_major: int | None = Field(
+        None,
+        description="Major OS release the profile assumes (iOS/macOS 27); it decides the formats: "
+        "Core AI from 27, Core ML before",
+    )
     tier: str | None = None
+    match: dict[str, tuple[str, ...]] = Field(
+        {},
+        description="What an app reads from its own device to find this profile: iOS "
+        "'hw.machine' (e.g. iPhone13,2), Android 'ro.product.device' or 'ro.product.model'; "
+        "a value ending in '*' matches as a prefix (model numbers carry a region suffix)",
+    )
     detect: bool = Field(False, description="Facts are read from this machine at run time")
     sources: dict[str, str] = Field({}, description="Where each fact came from")
 
@@ -299,6 +357,19 @@ class MeasureSettings(Frozen):
     )
     threads: int | None = None
     timeout_s: float = 300.0
+    paced_fps: tuple[float, ...] = Field(
+        (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
+    )
+    paced_duration_s: float | None = Field(
+        None,
+        description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
+    )
+
+    @property
+    def paced_seconds(self) -> float:
+        if self.paced_duration_s is not None:
+            return self.paced_duration_s
+        return 2.0 * self.min_duration_s
 
 
 class PeakMemory(Frozen):
@@ -306,6 +377,55 @@ class PeakMemory(Frozen):
     baseline_mb: float | None
     over_baseline_mb: float | None
     definition: str
+
+
+class CpuShare(Frozen):
+    """Process CPU time (user + system) over wall time during a timed loop.
+
+    100 % of one core is one core kept busy; ``percent_of_all_cores`` divides by
+    the core count, as onnxruntime_perf_test's "Avg CPU usage" does
+    (onnxruntime/test/perftest/posix/utils.cc). A figure a source does not give
+    stays None, never derived from a guessed core count.
+    """
+
+    cpu_s: float | None = None
+    wall_s: float | None = None
+    cores: int | None = None
+    percent_of_one_core: float | None = None
+    percent_of_all_cores: float | None = None
+    definition: str
+
+
+class PacedRun(Frozen):
+    """Inputs fed at a camera's rate for a while: what an app running at that rate sees.
+
+    A frame is due every 1/target_fps seconds; a frame that arrives while an
+    inference is still running is dropped, as a camera pipeline that keeps only
+    the latest frame does.
+    """
+
+    target_fps: float
+    duration_s: float
+    frames: int = Field(description="Inferences completed")
+    dropped_frames: int = Field(description="Frames that came due while an inference ran")
+    over_budget_frames: int = Field(description="Inferences that took longer than 1/target_fps")
+    achieved_fps: float
+    samples_ms: tuple[float, ...] = ()
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    cpu: CpuShare | None = None
+
+
+class Interval(Frozen):
+    """Where a predicted p50 lies with a stated probability (a prediction's uncertainty)."""
+
+    low_ms: float
+    high_ms: float
+    coverage: float | None = Field(
+        description="Share of held-out published figures such intervals are built to cover "
+        "(0.9 for a 90% split-conformal interval); None where no calibration backs it"
+    )
+    method: str = Field(description="How the interval was made, in words")
 
 
 class Measurement(Frozen):
@@ -326,7 +446,26 @@ class Measurement(Frozen):
     p50_ms: float | None = None
     p90_ms: float | None = None
     p99_ms: float | None = None
+    mean_ms: float | None = Field(
+        None,
+        description="Mean of the timed runs, for an imported log that holds a mean and no "
+        "median (benchmark_model): kept under its own name, never as p50_ms",
+    )
+    p50_interval: Interval | None = Field(
+        None, description="Predictions only: where the true p50 is expected to lie"
+    )
     peak_mem: PeakMemory | None = None
+    cpu: CpuShare | None = Field(None, description="CPU share during the unpaced timed loop")
+    throughput_fps: float | None = Field(
+        None, description="Unpaced: timed runs over the timed loop's wall time"
+    )
+    paced: tuple[PacedRun, ...] = ()
+    warm_load_ms: float | None = Field(
+        None, description="A second load in the same process, with the file cache warm"
+    )
+    cold_load: str | None = Field(
+        None, description="What made load_ms a cold load, or why it could not be made one"
+    )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
 
@@ -341,6 +480,9 @@ class Measurement(Frozen):
 
 
 # --------------------------------------------------------------------------- plans
+
+
+Objective = Literal["fastest", "smallest", "best-quality"]
 
 
 class ComputeUnit(Frozen):
@@ -363,6 +505,23 @@ class SelectionPolicy(Frozen):
     )
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
+    objective: Objective = Field(
+        "fastest",
+        description="fastest; smallest file within the latency budget; best quality within it",
+    )
+    equivalence_pct: float = Field(
+        5.0,
+        description="A variant not shown to be this much slower than the fastest is tied with it",
+    )
+    quality_margin_pct: float = Field(
+        0.5, description="Quality figures closer than this share of the better one are equal"
+    )
+    fallback_memory_margin_pct: float = Field(
+        10.0, description="A fallback on the same accelerators must need this much less memory"
+    )
+    baseline_primary: str | None = Field(
+        None, description="The baseline's primary (format:recipe): preferred among ties"
+    )
     compute_units: dict[str, ComputeUnit] = Field(
         {}, description="What each compute unit requires, from the backends that run it"
     )
@@ -374,6 +533,9 @@ class Choice(Frozen):
     compute_unit: str
     method: Method
     expected_p50_ms: float | None
+    p50_interval: Interval | None = Field(
+        None, description="For a predicted choice: the interval around expected_p50_ms"
+    )
     peak_mem_mb: float | None
     size_bytes: int | None
     quality: dict[str, float]
@@ -382,6 +544,27 @@ class Choice(Frozen):
     min_free_memory_mb: float | None = Field(
         None, description="Fall back past this choice when less memory than this is free"
     )
+    runtime: str | None = Field(
+        None, description="The runtime an app loads it with: its format, e.g. 'coreai', 'coreml'"
+    )
+    min_os: str | None = Field(
+        None, description="Oldest OS that runtime loads it on (its recipe's target), e.g. 'iOS27'"
+    )
+    rounds: int = Field(0, description="Rounds (fresh processes) its p50 rests on")
+
+
+class FrontierPoint(Frozen):
+    """A candidate no other beats on latency, size and quality at once."""
+
+    variant_id: str
+    variant_name: str
+    compute_unit: str
+    p50_ms: float | None
+    p50_low_ms: float | None
+    p50_high_ms: float | None
+    size_bytes: int | None
+    quality: float | None
+    chosen: bool = False
 
 
 class Rejection(Frozen):
@@ -399,6 +582,15 @@ class Plan(Frozen):
     rejected: tuple[Rejection, ...] = ()
     nearest_miss: Rejection | None = None
     note: str | None = None
+    decision: Literal["clear", "tie", "undecided"] | None = Field(
+        None,
+        description="clear: the primary is measurably best; tie: others are within the "
+        "equivalence margin and a tie-break chose; undecided: more rounds could change it",
+    )
+    decision_note: str | None = None
+    frontier: tuple[FrontierPoint, ...] = Field(
+        (), description="Pareto frontier of p50 x size x quality, chosen point marked"
+    )
 
 
 # --------------------------------------------------------------------------- results
@@ -411,6 +603,30 @@ class CacheStats(Frozen):
     optimizations_reused: int = 0
     evaluations_reused: int = 0
     measurements_reused: int = 0
+
+
+class VariantOutputs(Frozen):
+    """A variant's outputs on some samples, kept in the cache next to the reference's.
+
+    The report and ``edgeops studio`` show them beside the reference's; the
+    per-sample scores say which samples a variant gets most wrong.
+    """
+
+    variant_id: str
+    path: Path = Field(
+        description=".npz with keys '<output index>/<sample index>', as the reference's"
+    )
+    sha256: str
+    kept: tuple[int, ...] = Field(description="Sample indices whose outputs the .npz holds")
+    metric: str = Field(description="The metric the samples are ranked by (the spec's)")
+    higher_is_better: bool = True
+    per_sample: tuple[float, ...] = Field(
+        description="The metric against the reference, per sample, for every sample"
+    )
+    worst: tuple[int, ...] = Field(description="Sample indices, worst against the reference first")
+    label_metric: str | None = Field(None, description="Metric against the labels, if any")
+    per_sample_labels: tuple[float, ...] = ()
+    worst_labels: tuple[int, ...] = Field((), description="Worst against the labels first")
 
 
 class Results(Frozen):
@@ -432,6 +648,9 @@ class Results(Frozen):
     policy: SelectionPolicy | None = None
     plans: tuple[Plan, ...] = ()
     cache: CacheStats = CacheStats()
+    outputs: tuple[VariantOutputs, ...] = Field(
+        (), description="Kept variant outputs and per-sample scores (report gallery)"
+    )
 
     def variant(self, variant_id: str) -> Variant:
         for v in self.variants:
@@ -443,7 +662,25 @@ class Results(Frozen):
 # --------------------------------------------------------------------------- manifest
 
 
-class ManifestVariant(Frozen):
+class _ManifestPart(BaseModel):
+    # Not "forbid": a reader of 1.0 must keep working on a 1.x manifest, so the schema
+    # lets every object carry keys added later, and readers ignore them.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ManifestTensor(_ManifestPart):
+    """One model input or output, as the app must feed or read it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str | None = Field(None, description="e.g. NCHW or NHWC; None when not known")
+    value_range: tuple[float, float] | None = Field(
+        None, description="Inputs: the [low, high] the model was scored on"
+    )
+
+
+class ManifestVariant(_ManifestPart):
     file: str = Field(description="Path inside the bundle, '/'-separated")
     format: str
     recipe: str | None
@@ -451,17 +688,36 @@ class ManifestVariant(Frozen):
     size_bytes: int
 
 
-class ManifestChoice(Frozen):
+class ManifestChoice(_ManifestPart):
     variant: str = Field(description="Key into 'variants'")
-    compute_unit: str
+    compute_unit: str = Field(
+        description="The delegate or compute units to load it with: LiteRT 'cpu', 'xnnpack', "
+        "'gpu', 'nnapi'; Core ML MLComputeUnits 'cpu_only', 'cpu_and_gpu', 'cpu_and_ne', 'all'; "
+        "ONNX Runtime's execution provider"
+    )
     requires: tuple[str, ...] = ()
     min_free_memory_mb: float | None = None
     expected_p50_ms: float | None = None
+    p50_interval: Interval | None = Field(
+        None,
+        description="Where the p50 lies: for a prediction, its calibrated interval; for a "
+        "measurement, the 95% t interval over its rounds",
+    )
     method: Method
+    runtime: str | None = Field(
+        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
+    )
+    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 
-class ManifestProfile(Frozen):
+class ManifestProfile(_ManifestPart):
     status: PlanStatus
+    platform: str | None = None
+    match: dict[str, tuple[str, ...]] = Field(
+        {},
+        description="Device keys this profile stands for (hw.machine, ro.product.device, "
+        "ro.product.model); a value ending in '*' is a prefix",
+    )
     choices: tuple[ManifestChoice, ...] = Field(
         (), description="Primary first, then fallbacks in the order an app should try them"
     )
@@ -472,16 +728,19 @@ class Manifest(Frozen):
 
     model_config = ConfigDict(
         frozen=True,
-        extra="forbid",
+        extra="ignore",
         json_schema_extra={
             "$id": f"https://edgeops.dev/schemas/manifest-{MANIFEST_SCHEMA_VERSION}.json",
             "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$comment": "Readers must ignore keys they do not know: 1.x versions only add keys.",
         },
     )
 
-    schema_version: Literal["1.0"] = "1.0"  # MANIFEST_SCHEMA_VERSION, as a type
+    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
     model: str
     version: str
     created_at: datetime
+    inputs: tuple[ManifestTensor, ...] = ()
+    outputs: tuple[ManifestTensor, ...] = ()
     variants: dict[str, ManifestVariant]
     profiles: dict[str, ManifestProfile]

@@ -20,7 +20,9 @@ What is here:
 - sample feeds, the one comparison with the reference every backend uses, the
   factory importer, the inventory reader, profiles and chip folders;
 - the session protocol transports return, percentile helpers, and the measurement
-  runner the execution hook receives;
+  runner the execution hook receives; ``execute_with_leases``, the core's default
+  executor (a thread per device, SQLite leases), for an executor that takes only
+  some of the jobs (the labgrid farm runs the rest through it);
 - ``variant_from`` and ``failed_measurement``: the two shapes every backend builds.
 """
 
@@ -34,6 +36,7 @@ from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
 from edgeops.devices.profiles import builtin_profile_dir, detect_host_facts, load_profiles
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner
+from edgeops.devices.scheduling import edgeops_execute_measurements as execute_with_leases
 from edgeops.devices.sessions import CommandResult, Session
 from edgeops.errors import (
     DeviceError,
@@ -58,9 +61,11 @@ from edgeops.models import (
     Artifact,
     Choice,
     ComputeUnit,
+    CpuShare,
     Device,
     DeviceProfile,
     InputSpec,
+    Interval,
     Measurement,
     MeasurementStatus,
     MeasureSettings,
@@ -91,11 +96,13 @@ __all__ = [
     "CommandContext",
     "CommandResult",
     "ComputeUnit",
+    "CpuShare",
     "Device",
     "DeviceError",
     "DeviceProfile",
     "EdgeopsError",
     "InputSpec",
+    "Interval",
     "MeasureJob",
     "MeasureRunner",
     "MeasureSettings",
@@ -126,6 +133,7 @@ __all__ = [
     "compare_with_reference",
     "copy_file",
     "detect_host_facts",
+    "execute_with_leases",
     "failed_measurement",
     "hookimpl",
     "import_factory",

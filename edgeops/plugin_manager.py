@@ -17,6 +17,7 @@ import pluggy
 
 from edgeops import hookspecs
 from edgeops.errors import PluginError
+from edgeops.extras import importable, install_hint
 from edgeops.models import ComputeUnit
 
 ENTRY_POINT_GROUP = "edgeops"
@@ -44,6 +45,10 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     builtin: bool
+    # A backend's run-time module (EDGEOPS_RUNTIME), whether it imports, and how to install it.
+    runtime: str | None = None
+    runtime_importable: bool | None = None
+    install_hint: str | None = None
 
 
 def disabled_plugin_names() -> set[str]:
@@ -146,6 +151,7 @@ def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
         dist, version = pm.distributions.get(name, (None, None))
         if name in CORE_PLUGINS:
             dist, version = "edgeops", _version("edgeops")
+        runtime = getattr(plugin, "EDGEOPS_RUNTIME", None)
         infos.append(
             PluginInfo(
                 name=name,
@@ -153,6 +159,9 @@ def plugin_infos(pm: PluginManager) -> list[PluginInfo]:
                 version=version,
                 hooks=hooks,
                 builtin=dist == "edgeops",
+                runtime=runtime,
+                runtime_importable=importable(runtime) if runtime else None,
+                install_hint=install_hint(runtime) if runtime and not importable(runtime) else None,
             )
         )
     return infos
@@ -216,13 +225,28 @@ def tool_versions(pm: pluggy.PluginManager) -> dict[str, str]:
 def _code_sha256(plugin: object) -> str:
     """Hash of a plugin's own .py files (its package folder, or its module file)."""
     import hashlib
+    import inspect
     from pathlib import Path
 
     file = getattr(plugin, "__file__", None)
     if file is None:
-        return "?"
+        # A plugin object registered in code (a class instance): hash the files its
+        # methods are defined in (its module may not be importable by name).
+        codes = [getattr(value, "__code__", None) for value in vars(type(plugin)).values()]
+        sources = sorted({c.co_filename for c in codes if c is not None})
+        if not sources:
+            try:
+                sources = [inspect.getfile(type(plugin))]
+            except (TypeError, OSError):
+                return "?"
+        file = sources[0]
     path = Path(file)
-    files = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+    # A package's every module, subfolders too: an edit anywhere in it changes its variants.
+    if path.name == "__init__.py":
+        root = path.parent
+        files = sorted(f for f in root.rglob("*.py") if "tests" not in f.relative_to(root).parts)
+    else:
+        files = [path]
     digest = hashlib.sha256()
     for py in files:
         digest.update(py.read_bytes())

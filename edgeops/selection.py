@@ -4,12 +4,25 @@ Per profile:
 1. keep measurements with status ok, quality at or above the floor, and peak
    memory within ``app_memory_limit_mb × memory_safety_factor``;
 2. drop those whose p90 is over the latency budget, if one is set;
-3. rank by p50, smaller file first on ties.
+3. choose by the objective (``fastest`` by default). Latency differences
+   inside the measurement uncertainty are ties: a variant whose p50 is not
+   shown, by the 95% interval of its ratio to the fastest (round_stats, at the
+   level of rounds), to be more than ``equivalence_pct`` (5%) slower is tied
+   with it. That is a practical-equivalence margin (Kruschke's ROPE,
+   "Rejecting or accepting parameter values in Bayesian estimation", AMPPS
+   2018): a 3% difference inside the noise must not flip the choice between
+   runs. Ties are broken by the baseline's primary, then quality when it
+   differs by more than ``quality_margin_pct`` (0.5%) of the better figure,
+   then the smaller file.
 
-The fallback chain follows the primary with choices that need less (fewer
-accelerators, or less memory) and ends with the smallest-memory variant that
-meets the floor on a plain CPU. With no candidate, the profile is unsupported
-and the nearest miss is named.
+The fallback chain follows the primary with choices that need less: fewer
+accelerators, or on the same accelerators at least
+``fallback_memory_margin_pct`` (10%) less memory; anything else is a step an
+app gains nothing from. It ends with the smallest-memory variant that meets
+the floor without accelerators, under the same rule. Each plan also carries
+the Pareto frontier of p50 × size × quality with the chosen point marked (the
+Pareto selection of Microsoft Olive's engine footprints). With no candidate,
+the profile is unsupported and the nearest miss is named.
 """
 
 from __future__ import annotations
@@ -22,13 +35,16 @@ from edgeops.models import (
     Choice,
     ComputeUnit,
     DeviceProfile,
+    FrontierPoint,
+    Interval,
     Measurement,
     Plan,
     Rejection,
     SelectionPolicy,
     Variant,
 )
-from edgeops.quality import meets_floor
+from edgeops.quality import meets_floors
+from edgeops.round_stats import RoundInterval, p50_interval, ratio_interval
 
 
 def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
@@ -50,11 +66,14 @@ def demand(compute_unit: str, units: dict[str, ComputeUnit]) -> int:
 class _Candidate:
     variant: Variant
     measurement: Measurement
+    interval: RoundInterval | None
     requires: frozenset[str]
     rarity: int
 
     @property
     def p50_ms(self) -> float:
+        if self.interval is not None and self.interval.rounds > 1:
+            return self.interval.value
         return self.measurement.p50_ms if self.measurement.p50_ms is not None else math.inf
 
     @property
@@ -62,8 +81,22 @@ class _Candidate:
         mem = self.measurement.peak_mem_mb
         return mem if mem is not None else math.inf
 
-    def rank_key(self) -> tuple[float, int]:
-        return (self.p50_ms, self.variant.size_bytes or 0)
+    @property
+    def size(self) -> int:
+        return self.variant.size_bytes or 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant.name} ({self.measurement.compute_unit})"
+
+
+@dataclass(frozen=True)
+class _Decision:
+    primary: _Candidate
+    kind: str  # clear | tie | undecided
+    note: str
+    # The comparison more rounds could settle (primary against the fastest), for --until-decided.
+    rival: _Candidate | None = None
 
 
 @hookimpl(trylast=True)
@@ -118,11 +151,15 @@ def edgeops_select(
             "(quality floor, file size, or dominated): see rejected",
         )
     if not measurements:
+        formats = ", ".join(profile.formats)
         return Plan(
             profile_id=profile.id,
             status="not_measured",
             rejected=tuple(rejected),
-            note="no device attached and no prediction available",
+            note="no device attached and no prediction available"
+            if any(v.status == "ok" for v in variants)
+            else f"no {formats} variant could be made, so there is nothing to load"
+            + (" (see rejected)" if rejected else f"; add a backend or recipe for {formats}"),
         )
     memory_cap_mb = (
         profile.app_memory_limit_mb * policy.memory_safety_factor
@@ -130,6 +167,11 @@ def edgeops_select(
         else None
     )
     candidates: list[_Candidate] = []
+    # A delegate that needs nothing of the device (XNNPACK) is still required
+    # when the plain CPU failed on the same variant, e.g. on a custom op.
+    cpu_failed = {
+        m.variant_id for m in measurements if m.compute_unit.lower() == "cpu" and m.status != "ok"
+    }
     for m in measurements:
         variant = by_id.get(m.variant_id)
         if variant is None or variant.status != "ok":
@@ -146,13 +188,12 @@ def edgeops_select(
             )
         else:
             cu = m.compute_unit
+            needs = set(requirements(cu, policy.compute_units))
+            if not needs and cu.lower() != "cpu" and m.variant_id in cpu_failed:
+                needs.add(cu.lower())
+            interval = p50_interval(m) if m.method == "measured" else None
             candidates.append(
-                _Candidate(
-                    variant,
-                    m,
-                    frozenset(requirements(cu, policy.compute_units)),
-                    demand(cu, policy.compute_units),
-                )
+                _Candidate(variant, m, interval, frozenset(needs), demand(cu, policy.compute_units))
             )
     if not candidates:
         return Plan(
@@ -163,7 +204,8 @@ def edgeops_select(
             nearest_miss=_nearest_miss(rejected, measurements),
             note="no variant meets the quality floor, memory and latency limits on this profile",
         )
-    chain = _fallback_chain(sorted(candidates, key=_Candidate.rank_key))
+    decision = decide(candidates, policy)
+    chain = _fallback_chain(decision, candidates, policy)
     choices = tuple(_choice(c, reason, policy) for c, reason in chain)
     return Plan(
         profile_id=profile.id,
@@ -171,6 +213,9 @@ def edgeops_select(
         method="predicted" if any(c.method == "predicted" for c in choices) else "measured",
         choices=choices,
         rejected=tuple(rejected),
+        decision=decision.kind,
+        decision_note=decision.note,
+        frontier=_frontier(candidates, decision.primary, policy),
     )
 
 
@@ -180,9 +225,7 @@ def _reasons_against(
     if m.status != "ok":
         return [f"{m.status}: {m.error}" if m.error else m.status]
     reasons = []
-    ok, why = meets_floor(variant.quality, policy.quality.metric, policy.quality.floor)
-    if not ok and why:
-        reasons.append(why)
+    reasons.extend(meets_floors(variant.quality, policy.quality)[1])
     mem = m.peak_mem_mb
     if memory_cap_mb is not None and mem is not None and mem > memory_cap_mb:
         reasons.append(
@@ -197,27 +240,168 @@ def _reasons_against(
     return reasons
 
 
-def _fallback_chain(ranked: list[_Candidate]) -> list[tuple[_Candidate, str]]:
-    on_cpu = [c for c in ranked if not c.requires]
-    last_resort = min(on_cpu, key=lambda c: (c.memory_mb, c.p50_ms)) if on_cpu else None
-    primary = ranked[0]
-    chain = [(primary, f"fastest p50 ({primary.p50_ms:.3g} ms) of {len(ranked)} candidates")]
-    for c in ranked[1:]:
-        if c is last_resort:
-            continue
+def _quality(c: _Candidate, policy: SelectionPolicy) -> float | None:
+    if c.variant.quality is None:
+        return None
+    value = c.variant.quality.metrics.get(policy.quality.metric)
+    if value is None:
+        return None
+    # On one scale where higher is better, so one comparison serves both kinds of metric.
+    return value if policy.quality.higher_is_better else -value
+
+
+def _best_quality(tied: list[_Candidate], policy: SelectionPolicy) -> list[_Candidate]:
+    """The tied candidates whose quality is within the margin of the best one."""
+    scored = [(c, _quality(c, policy)) for c in tied]
+    known = [q for _, q in scored if q is not None]
+    if not known:
+        return tied
+    best = max(known)
+    margin = abs(best) * policy.quality_margin_pct / 100.0
+    return [c for c, q in scored if q is not None and q >= best - margin]
+
+
+def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> str:
+    """How c compares with the leader: equivalent, undecided or slower (by the margin)."""
+    margin = 1.0 + policy.equivalence_pct / 100.0
+    ratio = ratio_interval(c.measurement, leader.measurement) if c is not leader else None
+    if c is leader:
+        return "equivalent"
+    if ratio is None:
+        # One round, or a prediction: no interval, so the point estimates decide.
+        return "equivalent" if c.p50_ms <= leader.p50_ms * margin else "slower"
+    if ratio.low > margin:
+        return "slower"
+    return "equivalent" if ratio.high <= margin else "undecided"
+
+
+def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
+    """The primary under the policy's objective, and whether it was a tie."""
+    if policy.objective == "smallest":
+        pool = sorted(candidates, key=lambda c: (c.size, c.p50_ms))
+        smallest = [c for c in pool if c.size == pool[0].size]
+        best = _best_quality(smallest, policy)[0]
+        return _Decision(best, "clear", f"smallest file ({best.size} bytes) within the budget")
+    if policy.objective == "best-quality":
+        pool = _best_quality(candidates, policy)
+        fastest = min(pool, key=lambda c: (c.p50_ms, c.size))
+        tied = [c for c in pool if _slower_than(c, fastest, policy) != "slower"]
+        best = min(tied, key=lambda c: (c.size, c.p50_ms))
+        return _Decision(
+            best,
+            "tie" if len(tied) > 1 else "clear",
+            f"best {policy.quality.metric} within {policy.quality_margin_pct:g}%"
+            + (", then the smaller file among equally fast ones" if len(tied) > 1 else ""),
+        )
+    leader = min(candidates, key=lambda c: (c.p50_ms, c.size))
+    status = {id(c): _slower_than(c, leader, policy) for c in candidates}
+    tied = [c for c in candidates if status[id(c)] != "slower"]
+    if len(tied) == 1:
+        return _Decision(
+            leader,
+            "clear",
+            f"fastest p50 ({leader.p50_ms:.3g} ms) of {len(candidates)} candidates, the others over {policy.equivalence_pct:g}% slower",
+        )
+    by_baseline = [c for c in tied if c.variant.name == policy.baseline_primary]
+    if by_baseline:
+        chosen, why = by_baseline[0], "the baseline's primary"
+    else:
+        good = _best_quality(tied, policy)
+        chosen = min(good, key=lambda c: (c.size, c.p50_ms))
+        why = (
+            f"higher {policy.quality.metric}, then the smaller file"
+            if len(good) < len(tied)
+            else "the smaller file"
+        )
+    undecided = status[id(chosen)] == "undecided"
+    note = (
+        f"tie: {len(tied)} candidates not shown to be over {policy.equivalence_pct:g}% slower "
+        f"than the fastest, {leader.label} at {leader.p50_ms:.3g} ms; chose {chosen.label}: {why}"
+    )
+    if undecided:
+        note += "; more rounds could show it slower (undecided)"
+    return _Decision(
+        chosen,
+        "undecided" if undecided else "tie",
+        note,
+        rival=leader if chosen is not leader else None,
+    )
+
+
+def _fallback_chain(
+    decision: _Decision, candidates: list[_Candidate], policy: SelectionPolicy
+) -> list[tuple[_Candidate, str]]:
+    primary = decision.primary
+    ranked = sorted(candidates, key=lambda c: (c.p50_ms, c.size))
+    keep = 1.0 - policy.fallback_memory_margin_pct / 100.0
+    chain = [(primary, decision.note)]
+
+    def worth(c: _Candidate) -> str | None:
         last = chain[-1][0]
         if c.rarity < last.rarity:
-            chain.append((c, f"needs fewer accelerators ({_needs(c)})"))
-        elif c.requires <= last.requires and c.memory_mb < last.memory_mb:
-            chain.append((c, f"needs less memory ({c.memory_mb:.0f} MB)"))
-    if last_resort is not None and last_resort is not primary:
-        chain.append(
-            (
-                last_resort,
-                f"smallest memory on CPU meeting the floor ({last_resort.memory_mb:.0f} MB)",
+            return f"needs fewer accelerators ({_needs(c)})"
+        if c.requires <= last.requires and c.memory_mb <= last.memory_mb * keep:
+            return (
+                f"needs less memory ({c.memory_mb:.0f} MB, at least "
+                f"{policy.fallback_memory_margin_pct:g}% less)"
             )
-        )
+        return None
+
+    on_cpu = [c for c in ranked if not c.requires]
+    last_resort = min(on_cpu, key=lambda c: (c.memory_mb, c.p50_ms)) if on_cpu else None
+    for c in ranked:
+        if c is primary or c is last_resort:
+            continue
+        why = worth(c)
+        if why:
+            chain.append((c, why))
+    if last_resort is not None and last_resort is not primary:
+        why = worth(last_resort)
+        if why:
+            chain.append(
+                (
+                    last_resort,
+                    f"smallest memory without accelerators meeting the floor ({last_resort.memory_mb:.0f} MB)",
+                )
+            )
     return chain
+
+
+def _frontier(
+    candidates: list[_Candidate], chosen: _Candidate, policy: SelectionPolicy
+) -> tuple[FrontierPoint, ...]:
+    """Candidates no other is at least as good as on p50, size and quality, and better on one."""
+
+    def scores(c: _Candidate) -> tuple[float, float, float]:
+        q = _quality(c, policy)
+        return (c.p50_ms, float(c.size), -(q if q is not None else -math.inf))
+
+    def dominated(c: _Candidate) -> bool:
+        sc = scores(c)
+        for d in candidates:
+            sd = scores(d)
+            if d is not c and all(x <= y for x, y in zip(sd, sc, strict=True)) and sd != sc:
+                return True
+        return False
+
+    points = [c for c in candidates if c is chosen or not dominated(c)]
+    points.sort(key=lambda c: (c.p50_ms, c.size))
+    return tuple(
+        FrontierPoint(
+            variant_id=c.variant.id,
+            variant_name=c.variant.name,
+            compute_unit=c.measurement.compute_unit,
+            p50_ms=c.p50_ms if math.isfinite(c.p50_ms) else None,
+            p50_low_ms=c.interval.low if c.interval and c.interval.rounds > 1 else None,
+            p50_high_ms=c.interval.high if c.interval and c.interval.rounds > 1 else None,
+            size_bytes=c.variant.size_bytes,
+            quality=c.variant.quality.metrics.get(policy.quality.metric)
+            if c.variant.quality
+            else None,
+            chosen=c is chosen,
+        )
+        for c in points
+    )
 
 
 def _needs(c: _Candidate) -> str:
@@ -232,7 +416,9 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         variant_name=c.variant.name,
         compute_unit=c.measurement.compute_unit,
         method=c.measurement.method,
-        expected_p50_ms=c.measurement.p50_ms,
+        expected_p50_ms=c.p50_ms if math.isfinite(c.p50_ms) else None,
+        p50_interval=_measured_interval(c) or c.measurement.p50_interval,
+        rounds=c.interval.rounds if c.interval else 0,
         peak_mem_mb=mem,
         size_bytes=c.variant.size_bytes,
         quality=quality,
@@ -242,6 +428,23 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         min_free_memory_mb=math.ceil(mem / policy.memory_safety_factor)
         if mem is not None
         else None,
+        # A profile may run several formats (Core AI and Core ML on iOS 27): the app
+        # must know which runtime, and from which OS, each choice needs.
+        runtime=c.variant.format,
+        min_os=c.variant.recipe.deployment_target if c.variant.recipe else None,
+    )
+
+
+def _measured_interval(c: _Candidate) -> Interval | None:
+    """The p50's interval over rounds, as the manifest carries it; None with one round."""
+    if c.interval is None or c.interval.rounds < 2:
+        return None
+    return Interval(
+        low_ms=c.interval.low,
+        high_ms=c.interval.high,
+        coverage=c.interval.confidence,
+        method=f"{c.interval.confidence:.0%} t interval of the geometric mean of "
+        f"{c.interval.rounds} round medians (fresh processes)",
     )
 
 

@@ -8,6 +8,9 @@ from edgeops_ssh.testing_sshd import make_sshd  # noqa: F401 (a fixture: real ss
 # tests/factories.py and tests/paths.py are helper modules, not test files.
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Session fixtures of the report and studio tests: two real ships, one browser.
+from studio_workspace import browser, shipped_twice  # noqa: E402, F401
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The hook meta-test runs last, after every other test has called hooks."""

@@ -20,7 +20,7 @@ def test_plugins_lists_the_commands_each_plugin_adds(tmp_path):
     import json
 
     result = run_cli("plugins", "--json", cwd=tmp_path)
-    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    rows = {r["name"]: r for r in json.loads(result.stdout)["plugins"]}
     assert rows["adb"]["commands"] == ["import"] and rows["ssh"]["commands"] == ["trust"]
 
 

@@ -51,11 +51,25 @@ class Primary:
     mem_mb: float | None = 40.0
     size_bytes: int = 1_000_000
     iou: float = 0.95
-    rounds: int = 3
+    rounds: int = 20
 
 
-def lognormal(seed: int, median_ms: float, n: int = 300, sigma: float = 0.05) -> tuple[float, ...]:
-    return tuple(median_ms * np.random.default_rng(seed).lognormal(0.0, sigma, n))
+def lognormal(
+    seed: int,
+    median_ms: float,
+    n: int = 600,
+    sigma: float = 0.05,
+    rounds: int = 20,
+    cv: float = 0.02,
+) -> tuple[float, ...]:
+    """``n`` samples in ``rounds`` equal rounds; each round (process) shifted by its own factor, sd ``cv``.
+
+    Processes differ more than samples inside one (round_stats), so a round is
+    one observation: the latency tests depend on ``cv`` and ``rounds``, not ``n``.
+    """
+    rng = np.random.default_rng(seed)
+    shifts = np.repeat(rng.lognormal(0.0, cv, rounds), -(-n // rounds))[:n]
+    return tuple(median_ms * shifts * rng.lognormal(0.0, sigma, n))
 
 
 def run(
@@ -163,7 +177,7 @@ def verdicts(baseline: Results, current: Results, **settings: object) -> dict[tu
     return {(c.profile_id, c.name): c.verdict for c in report.checks}
 
 
-def measurement(samples: tuple[float, ...], rounds: int = 3) -> Measurement:
+def measurement(samples: tuple[float, ...], rounds: int = 20) -> Measurement:
     return Measurement(
         variant_id="v",
         device_id="d",
@@ -178,81 +192,95 @@ def measurement(samples: tuple[float, ...], rounds: int = 3) -> Measurement:
 # --------------------------------------------------------------------------- latency on known distributions
 
 
-def test_same_distribution_passes_in_99_percent_of_seeds() -> None:
-    settings = GateSettings(resamples=500)
-    seeds = range(200)
+def test_same_distribution_passes_in_98_percent_of_seeds() -> None:
+    seeds = range(100)
     passed = sum(
         compare_latency(
             measurement(lognormal(2 * s, 8.0)),
             measurement(lognormal(2 * s + 1, 8.0)),
             5.0,
-            settings,
+            GateSettings(),
         ).verdict
         == "pass"
         for s in seeds
     )
-    assert passed >= 0.99 * len(seeds)
+    assert passed >= 0.98 * len(seeds)
 
 
-def test_ten_percent_slower_fails_with_200_samples() -> None:
+def test_ten_percent_slower_fails() -> None:
     failed = sum(
         compare_latency(
-            measurement(lognormal(2 * s, 8.0, 200)),
-            measurement(lognormal(2 * s + 1, 8.8, 200)),
+            measurement(lognormal(2 * s, 8.0)),
+            measurement(lognormal(2 * s + 1, 8.8)),
             5.0,
             GateSettings(),
         ).verdict
         == "fail"
         for s in range(40)
     )
-    assert failed >= 38
+    assert failed >= 39
 
 
-def test_tiny_samples_are_inconclusive_with_an_estimate() -> None:
-    base = measurement(lognormal(1, 8.0))
-    lat = compare_latency(base, measurement(lognormal(2, 8.8, 5), 1), 5.0, GateSettings())
+def test_pooled_samples_do_not_count_as_evidence() -> None:
+    # 3 000 samples a side but 3 processes each, 5% apart in spread: a pooled test
+    # would call a 4% shift certain; three observations a side cannot.
+    lat = compare_latency(
+        measurement(lognormal(1, 8.0, 3000, rounds=3, cv=0.05), rounds=3),
+        measurement(lognormal(2, 8.32, 3000, rounds=3, cv=0.05), rounds=3),
+        5.0,
+        GateSettings(),
+    )
     assert lat.verdict == "inconclusive"
-    assert lat.more_samples == 5 and lat.more_rounds == 1
-    assert "current has 5 samples, fewer than 10" in lat.detail
+    assert lat.baseline_rounds == 3 and lat.current_rounds == 3
+    assert lat.more_rounds is not None and lat.more_rounds >= 1
+    assert "more current round(s) for the next look" in lat.detail and "(UNKNOWN)" in lat.detail
+
+
+def test_too_few_current_rounds_say_how_many_more() -> None:
+    base = measurement(lognormal(1, 8.0))
+    lat = compare_latency(
+        base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, GateSettings()
+    )
+    assert lat.verdict == "inconclusive" and lat.more_rounds == 1
+    assert "current has 2 round(s), fewer than 3" in lat.detail
 
 
 def test_tiny_baseline_is_inconclusive_and_names_the_baseline() -> None:
-    tiny = measurement(lognormal(1, 8.0, 5), 1)
+    tiny = measurement(lognormal(1, 8.0, 30, rounds=1), 1)
     lat = compare_latency(tiny, measurement(lognormal(2, 8.8)), 5.0, GateSettings())
-    assert lat.verdict == "inconclusive" and lat.more_samples is None
-    assert "re-measure the baseline" in lat.detail
+    assert lat.verdict == "inconclusive" and lat.more_rounds is None
+    assert lat.baseline_rounds_needed == 10
+    assert "baseline has 1 round(s)" in lat.detail
 
 
-def test_straddling_interval_is_inconclusive_with_an_estimate() -> None:
+def test_identical_rounds_pass_however_noisy() -> None:
+    noisy = measurement(lognormal(1, 8.0, 90, rounds=3, cv=0.3), rounds=3)
+    lat = compare_latency(noisy, noisy, 5.0, GateSettings())
+    assert lat.verdict == "pass" and lat.change_pct == 0.0
+    assert "same rounds on both sides" in lat.detail
+    # The same samples measured again (another device or time) are not the same observations.
+    again = noisy.model_copy(update={"device_id": "other"})
+    assert compare_latency(noisy, again, 5.0, GateSettings()).verdict == "inconclusive"
+
+
+def test_small_slowdown_passes_whatever_its_certainty() -> None:
+    # 1% slower, surely so with 60 quiet rounds, yet far from the 5% threshold:
+    # the gate is about size, not significance.
     lat = compare_latency(
-        measurement(lognormal(1, 8.0, 600, sigma=0.1)),
-        measurement(lognormal(3, 8.24, 30, sigma=0.1)),
+        measurement(lognormal(1, 8.0, 1200, rounds=60, cv=0.01), 60),
+        measurement(lognormal(2, 8.08, 1200, rounds=60, cv=0.01), 60),
         5.0,
         GateSettings(),
     )
-    assert lat.verdict == "inconclusive"
-    assert lat.ci_low_pct is not None and lat.ci_high_pct is not None
-    assert lat.ci_low_pct < 5.0 < lat.ci_high_pct
-    assert lat.more_samples is not None and lat.more_samples > 0
-    assert "UNKNOWN" in lat.detail
-
-
-def test_significant_but_small_slowdown_passes() -> None:
-    # 2% slower, surely so, yet within the 5% threshold: the gate is about size, not significance.
-    lat = compare_latency(
-        measurement(lognormal(1, 8.0, 2000)),
-        measurement(lognormal(2, 8.16, 2000)),
-        5.0,
-        GateSettings(),
-    )
-    assert lat.p_value is not None and lat.p_value < 0.01
+    assert lat.ci_low_pct is not None and lat.ci_low_pct > 0
     assert lat.verdict == "pass"
 
 
 def test_per_profile_threshold() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0)), "board": Primary(lognormal(2, 8.0))})
     cur = run({"phone": Primary(lognormal(3, 8.8)), "board": Primary(lognormal(4, 8.8))})
-    got = verdicts(base, cur, threshold_pct_by_profile={"board": 20.0})
+    # 10% is a slowdown of the 5% threshold, and closer to none than to one of 40%.
+    got = verdicts(base, cur, threshold_pct_by_profile={"board": 40.0})
     assert got[("phone", "latency")] == "fail"
     assert got[("board", "latency")] == "pass"
 
@@ -369,11 +397,12 @@ def test_every_variant_in_both_runs_is_reported_by_name() -> None:
 
 
 def test_undecided_comparisons_name_what_to_measure_again() -> None:
-    base = run(
-        {"phone": Primary(lognormal(1, 8.0, 600, sigma=0.1)), "board": Primary(lognormal(2, 8.0))}
-    )
+    base = run({"phone": Primary(lognormal(1, 8.0, cv=0.05)), "board": Primary(lognormal(2, 8.0))})
     cur = run(
-        {"phone": Primary(lognormal(3, 8.24, 30, sigma=0.1)), "board": Primary(lognormal(4, 8.0))}
+        {
+            "phone": Primary(lognormal(3, 8.2, 90, rounds=3, cv=0.05), rounds=3),
+            "board": Primary(lognormal(4, 8.0)),
+        }
     )
     (todo,) = undecided_comparisons(base, cur)
     assert (todo.variant_id, todo.device_id, todo.profile_id, todo.compute_unit) == (
@@ -382,9 +411,8 @@ def test_undecided_comparisons_name_what_to_measure_again() -> None:
         "phone",
         "cpu",
     )
-    assert todo.more_samples is not None and todo.more_samples > 0
-    assert todo.more_rounds is not None and todo.more_rounds >= 1
-    assert "straddles" in todo.reason
+    assert todo.more_rounds == 2  # to the next look, at 5 rounds
+    assert "not decided after 1 look(s)" in todo.reason
 
 
 def test_undecided_comparisons_is_empty_once_decided() -> None:
@@ -562,3 +590,16 @@ def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_gate_api_rejects_other_models() -> None:
     with pytest.raises(ResultsError, match="same model"):
         gate(run({"phone": None}), run({"phone": None}, model="other"))
+
+
+def test_gate_api_refuses_runs_at_different_input_shapes() -> None:
+    from edgeops.models import InputSpec
+
+    def at(shape: tuple[int, ...]) -> Results:
+        base = run({"phone": None})
+        inputs = (InputSpec(name="image", shape=shape),)
+        return base.model_copy(update={"spec": base.spec.model_copy(update={"inputs": inputs})})
+
+    with pytest.raises(ResultsError, match=r"input image \[1, 3, 720, 1280\] but current at image"):
+        gate(at((1, 3, 720, 1280)), at((1, 3, 1080, 1920)))
+    gate(at((1, 3, 720, 1280)), at((1, 3, 720, 1280)))  # the same shape gates as before

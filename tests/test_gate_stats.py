@@ -1,4 +1,4 @@
-"""The gate's statistics on synthetic samples with known distributions."""
+"""The gate's sequential test and the round-level statistics, on data with known distributions."""
 
 from __future__ import annotations
 
@@ -8,155 +8,162 @@ import numpy as np
 import pytest
 
 from edgeops.gate.stats import (
-    RankTest,
-    RatioInterval,
-    bootstrap_median_ratio,
-    mann_whitney_u,
-    samples_for_significance,
-    samples_to_decide,
+    SequentialDesign,
+    _boundaries,
+    gate_ready_rounds,
+    look_rounds,
+    next_look,
+    sequential_test,
+)
+from edgeops.models import Measurement
+from edgeops.round_stats import (
+    log_round_medians,
+    p50_interval,
+    ratio_interval,
+    rounds_to_resolve,
+    t_quantile,
 )
 
 
-def lognormal_rounds(
-    rng: np.random.Generator, median_ms: float, n: int, rounds: int = 1, sigma: float = 0.05
-) -> list[list[float]]:
-    values = median_ms * rng.lognormal(0.0, sigma, n)
-    return [list(block) for block in np.array_split(values, rounds)]
-
-
-# --------------------------------------------------------------------------- Mann-Whitney U
-
-
-def test_mann_whitney_matches_reference_values() -> None:
-    # Reference: scipy.stats.mannwhitneyu(current, baseline, method="asymptotic").
-    test = mann_whitney_u([1, 2, 3], [4, 5, 6])
-    assert test.u == 9.0
-    assert test.p_value == pytest.approx(0.08085559837005224, rel=1e-12)
-    assert test.z > 0  # current is slower
-
-
-def test_mann_whitney_corrects_for_ties() -> None:
-    # Reference as above; without the tie correction p would be 0.1893.
-    test = mann_whitney_u([1, 2, 2, 3, 3, 4], [2, 2, 3, 4, 4, 4, 5])
-    assert test.u == 30.5
-    assert test.p_value == pytest.approx(0.18341328157786907, rel=1e-12)
-
-
-def test_mann_whitney_identical_values_are_not_significant() -> None:
-    assert mann_whitney_u([2.0] * 10, [2.0] * 12) == RankTest(u=60.0, z=0.0, p_value=1.0)
-
-
-def test_mann_whitney_sign_follows_the_current_side() -> None:
-    assert mann_whitney_u([4, 5, 6, 7], [1, 2, 3, 4]).z < 0
-
-
-def test_mann_whitney_agrees_with_scipy_on_random_ties() -> None:
+def test_t_quantile_matches_scipy_where_the_gate_uses_it() -> None:
     stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(7)
-    for _ in range(20):
-        a = np.round(rng.normal(10, 1, rng.integers(10, 60)), 1)
-        b = np.round(rng.normal(10.3, 1, rng.integers(10, 60)), 1)
-        expected = stats.mannwhitneyu(b, a, method="asymptotic")
-        got = mann_whitney_u(a, b)
-        assert got.u == expected.statistic
-        assert got.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    for df in (4, 6, 10, 30, 100):
+        for p in (0.9, 0.975, 0.99, 0.999):
+            assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=0.01)
 
 
-# --------------------------------------------------------------------------- bootstrap
+def test_looks_grow_by_about_forty_percent() -> None:
+    assert look_rounds(40) == [3, 5, 7, 10, 14, 20, 28, 40]
+    assert next_look(3) == 5 and next_look(4) == 5 and next_look(40) == 56
 
 
-def test_bootstrap_interval_covers_the_true_ratio() -> None:
-    rng = np.random.default_rng(1)
-    trials, covered = 200, 0
-    for seed in range(trials):
-        base = lognormal_rounds(rng, 10.0, 101)
-        cur = lognormal_rounds(rng, 11.0, 101)
-        interval = bootstrap_median_ratio(base, cur, resamples=400, seed=seed)
-        covered += interval.low <= 1.1 <= interval.high
-    # 95% nominal; percentile intervals of a median run a little narrow or wide.
-    assert 0.88 <= covered / trials <= 0.995
+def test_design_boundaries_meet_at_the_last_planned_look() -> None:
+    design = SequentialDesign()
+    bounds = _boundaries(tuple((k + 1) / 5 for k in range(5)), design)
+    assert len(bounds) == 5
+    a, b = bounds[-1]
+    assert a == b
+    # Early looks are hard to fail (alpha spent late) and the pass bound rises.
+    fails = [b for _, b in bounds]
+    passes = [a for a, _ in bounds]
+    assert fails == sorted(fails, reverse=True) and passes == sorted(passes)
 
 
-def test_bootstrap_is_reproducible_with_its_seed() -> None:
-    rng = np.random.default_rng(2)
-    base, cur = lognormal_rounds(rng, 5.0, 60, 3), lognormal_rounds(rng, 5.0, 60, 3)
-    assert bootstrap_median_ratio(base, cur, seed=3) == bootstrap_median_ratio(base, cur, seed=3)
+def test_design_error_rates_with_known_variance() -> None:
+    # Brownian motion in information time at the 5 planned looks: the boundaries
+    # must give the design's alpha at drift 0 and its power at the threshold.
+    design = SequentialDesign()
+    bounds = _boundaries(tuple((k + 1) / 5 for k in range(5)), design)
+    theta = math.log(1.05)
+    scale = theta * math.sqrt(design.max_information(1.05))
+    rng = np.random.default_rng(0)
+    n = 100_000
+    for drift, expected in ((0.0, design.alpha), (scale, design.power)):
+        w = (rng.normal(0, math.sqrt(0.2), (n, 5)) + drift * 0.2).cumsum(axis=1)
+        z = w / np.sqrt(np.arange(1, 6) * 0.2)
+        failed = np.zeros(n, bool)
+        done = np.zeros(n, bool)
+        for k, (a, b) in enumerate(bounds):
+            failed |= ~done & (z[:, k] >= b)
+            done |= z[:, k] >= b
+            done |= z[:, k] <= a
+        assert done.all()
+        assert failed.mean() == pytest.approx(expected, abs=0.006)  # grid integration
 
 
-def test_rounds_that_disagree_widen_the_interval() -> None:
-    # Three processes 6% apart, as when one round ran beside a background job.
+def simulate(cv: float, effect: float, seed: int) -> tuple[str, int]:
+    """One gate as `ship --until-decided` runs it: a gate-ready baseline, then current looks."""
+    rng = np.random.default_rng(seed)
+    base = list(rng.normal(0, cv, 3))
+    while extra := gate_ready_rounds(base, 1.05):
+        base += list(rng.normal(0, cv, min(extra, next_look(len(base)) - len(base))))
+    cur = list(rng.normal(math.log(effect), cv, 3))
+    while True:
+        result = sequential_test(base, cur, 1.05)
+        if result.verdict != "inconclusive" or len(cur) > 80:
+            return result.verdict, len(cur)
+        assert result.more_current_rounds is not None
+        cur += list(rng.normal(math.log(effect), cv, result.more_current_rounds))
+
+
+def test_no_change_passes_and_ten_percent_fails_at_two_percent_spread() -> None:
+    same = [simulate(0.02, 1.0, s)[0] for s in range(100)]
+    slower = [simulate(0.02, 1.10, 1000 + s)[0] for s in range(100)]
+    assert same.count("fail") <= 2 and same.count("pass") >= 97
+    assert slower.count("fail") >= 99
+
+
+def test_baseline_too_short_names_the_rounds_it_needs() -> None:
     rng = np.random.default_rng(3)
-    shifts = (0.97, 1.0, 1.03)
-    base = [list(s * 10.0 * rng.lognormal(0, 0.01, 100)) for s in shifts]
-    cur = [list(s * 10.0 * rng.lognormal(0, 0.01, 100)) for s in shifts[::-1]]
-    pooled = bootstrap_median_ratio([sum(base, [])], [sum(cur, [])])
-    clustered = bootstrap_median_ratio(base, cur)
-    assert clustered.high - clustered.low > 3 * (pooled.high - pooled.low)
-    assert clustered.log_var_baseline > 3 * pooled.log_var_baseline
+    result = sequential_test(rng.normal(0, 0.05, 3), rng.normal(0.02, 0.05, 40), 1.05)
+    assert result.verdict == "inconclusive"
+    assert result.baseline_rounds_needed is not None and result.baseline_rounds_needed > 20
+    assert result.more_current_rounds == 16  # to the look at 56
 
 
-def test_bootstrap_rejects_non_positive_samples() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        bootstrap_median_ratio([[1.0, 0.0]], [[1.0, 2.0]])
+def test_gate_ready_rounds_want_more_from_noisier_rounds() -> None:
+    rng = np.random.default_rng(4)
+    quiet, noisy = rng.normal(0, 0.01, 10), rng.normal(0, 0.05, 10)
+    assert gate_ready_rounds(quiet, 1.05) < gate_ready_rounds(noisy, 1.05)
+    assert gate_ready_rounds(quiet[:3], 1.05) >= 7  # never fewer than 10 rounds
 
 
-# --------------------------------------------------------------------------- sample sizes
+def test_the_sequential_test_needs_three_rounds_a_side() -> None:
+    with pytest.raises(ValueError, match="3 rounds a side"):
+        sequential_test([0.0, 0.1], [0.0, 0.1, 0.2], 1.05)
 
 
-def interval(ratio: float, var_b: float, var_c: float) -> RatioInterval:
-    half = 1.96 * math.sqrt(var_b + var_c)
-    return RatioInterval(
-        ratio=ratio,
-        low=ratio * math.exp(-half),
-        high=ratio * math.exp(half),
-        confidence=0.95,
-        log_var_baseline=var_b,
-        log_var_current=var_c,
+# --------------------------------------------------------------------------- round statistics
+
+
+def rounds_measurement(
+    medians: list[float], per_round: int = 20, device: str = "d", seed: int = 0
+) -> Measurement:
+    rng = np.random.default_rng(seed)
+    samples = [m * x for m in medians for x in rng.lognormal(0, 0.01, per_round)]
+    return Measurement(
+        variant_id="v",
+        device_id=device,
+        profile_id="p",
+        compute_unit="cpu",
+        status="ok",
+        samples_ms=tuple(samples),
+        rounds=len(medians),
+        round_sizes=(per_round,) * len(medians),
     )
 
 
-def test_samples_to_decide_follows_the_variance_formula() -> None:
-    # distance log(1.08/1.05); needed total variance (distance / 2.8)^2.
-    ci = interval(1.08, 1e-5, 1e-4)
-    more = samples_to_decide(ci, 100, 1.05)
-    z = 1.959964 + 0.841621
-    room = (math.log(1.08 / 1.05) / z) ** 2 - 1e-5
-    assert more == math.ceil(100 * (1e-4 / room - 1))
-    assert more is not None and more > 0
+def test_log_round_medians_are_one_per_round() -> None:
+    m = rounds_measurement([1.0, 2.0, 4.0])
+    assert np.exp(log_round_medians(m)) == pytest.approx([1.0, 2.0, 4.0], rel=0.01)
 
 
-def test_samples_to_decide_is_none_when_the_baseline_limits() -> None:
-    assert samples_to_decide(interval(1.06, 1e-3, 1e-4), 100, 1.05) is None
+def test_p50_interval_widens_with_the_spread_of_rounds_not_their_samples() -> None:
+    tight = p50_interval(rounds_measurement([1.0, 1.01, 0.99], per_round=1000))
+    wide = p50_interval(rounds_measurement([1.0, 1.2, 0.8], per_round=1000))
+    assert tight is not None and wide is not None
+    assert tight.high / tight.low < 1.1 < wide.high / wide.low
+    single = p50_interval(rounds_measurement([1.0]))
+    assert single is not None and single.rounds == 1 and single.low == single.high
 
 
-def test_samples_to_decide_is_none_on_the_threshold() -> None:
-    assert samples_to_decide(interval(1.05, 1e-5, 1e-4), 100, 1.05) is None
+def test_ratio_interval_pairs_rounds_of_one_run() -> None:
+    # A shared drift (rounds 1.0, 1.3, 0.8) moves both variants: paired, the
+    # 10% difference is certain; unpaired (other device), it is not.
+    drift = [1.0, 1.3, 0.8, 1.1]
+    fast = rounds_measurement(drift, seed=1)
+    slow = rounds_measurement([1.1 * d for d in drift], seed=2)
+    paired = ratio_interval(slow, fast)
+    assert paired is not None and paired.low > 1.05 and paired.value == pytest.approx(1.1, rel=0.01)
+    apart = ratio_interval(slow, fast.model_copy(update={"device_id": "other"}))
+    assert apart is not None and apart.low < 1.0
 
 
-def test_samples_for_significance_grows_as_z_shrinks() -> None:
-    near = samples_for_significance(RankTest(u=0, z=2.0, p_value=0.045), 200, 100, 0.01)
-    far = samples_for_significance(RankTest(u=0, z=1.8, p_value=0.07), 200, 100, 0.01)
-    assert near is not None and far is not None and 0 < near < far
-    assert samples_for_significance(RankTest(u=0, z=0.2, p_value=0.8), 50, 50, 0.01) is None
-
-
-def test_suggested_samples_usually_decide() -> None:
-    """Adding the estimate to an undecided comparison settles it most of the time."""
-    rng = np.random.default_rng(11)
-    decided = tried = 0
-    for seed in range(40):
-        base = lognormal_rounds(rng, 10.0, 400, 4)
-        cur = lognormal_rounds(rng, 10.9, 20, 1)
-        ci = bootstrap_median_ratio(base, cur, resamples=500, seed=seed)
-        if ci.low > 1.05 or ci.high < 1.05:
-            continue
-        more = samples_to_decide(ci, 20, 1.05)
-        if more is None:
-            continue
-        tried += 1
-        grown = [cur[0] + list(10.9 * rng.lognormal(0, 0.05, more))]
-        after = bootstrap_median_ratio(base, grown, resamples=500, seed=seed)
-        decided += after.low > 1.05 or after.high < 1.05
-    assert tried >= 10
-    # The estimate aims at 80% power; allow for the noise of 10-40 trials.
-    assert decided / tried >= 0.6
+def test_rounds_to_resolve() -> None:
+    ratio = ratio_interval(
+        rounds_measurement([1.04, 1.06, 1.02], seed=1), rounds_measurement([1.0, 1.0, 1.0], seed=2)
+    )
+    assert ratio is not None
+    assert rounds_to_resolve(ratio, 1.5, cap=20) is None  # wholly below 1.5 already
+    more = rounds_to_resolve(ratio, 1.02, cap=20)
+    assert more is not None and 1 <= more <= 20

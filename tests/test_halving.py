@@ -48,3 +48,28 @@ def test_jobs_on_different_devices_are_never_compared():
     jobs = [_job(0, "a", device="d1"), _job(1, "b", device="d2")]
     kept, _ = survivors(jobs, {0: _rounds(1.0, 1.0), 1: _rounds(9.0, 9.0)}, UNITS)
     assert len(kept) == 2
+
+
+def test_later_looks_still_measure_the_survivors(
+    tmp_path, edgeops_pm, edgeops_workspace, local_device
+):
+    """The executor is called once per look: a survivor gets every round, a beaten one stops."""
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import MeasureSettings
+    from edgeops.pipeline import Pipeline
+    from edgeops.pipeline.config import load_spec
+
+    from factories import tiny_onnx
+
+    spec, _ = load_spec(tiny_onnx(tmp_path / "m.onnx"))
+    spec = spec.model_copy(update={"recipes": ("fp32", "fp16")})
+    pipeline = Pipeline(edgeops_pm, edgeops_workspace, halving=True)
+    host = resolve_profiles(["host"], edgeops_pm)[0].model_copy(update={"formats": ("onnx",)})
+    settings = MeasureSettings(rounds=4, min_runs=3, min_duration_s=0.0, warmup_runs=1)
+    results = pipeline.optimize(pipeline.convert(spec, [host], settings))
+    measured = pipeline.measure(results, [local_device], settings)
+    rounds = sorted(m.rounds for m in measured.measurements if m.status == "ok")
+    # At least the fastest job is never stopped: it gets all four rounds.
+    assert rounds[-1] == 4
+    for m in measured.measurements:
+        assert m.rounds == 4 or "clearly faster" in m.environment.get("stopped_early", "")

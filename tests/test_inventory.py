@@ -30,3 +30,23 @@ def test_bad_inventories_name_the_problem(tmp_path, body, message):
     inv.write_text(body)
     with pytest.raises(UsageError, match=message):
         read_inventory(inv)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "expected"),
+    [
+        ('""', "names no core"),
+        ('"a-b"', "is not a core or range"),
+        ('"3-1"', "runs backwards"),
+        ('"0-99999"', "is past 1023"),
+        ('"1,"', None),
+    ],
+)
+def test_bad_cpus_values_are_refused_when_the_inventory_is_read(tmp_path, cpus, expected):
+    path = tmp_path / "devices.toml"
+    path.write_text(f'[[device]]\nname = "b"\ntransport = "ssh"\nprofile = "rpi5"\ncpus = {cpus}\n')
+    if expected is None:
+        assert cpu_set(read_inventory(path)[0]) == frozenset({1})
+        return
+    with pytest.raises(UsageError, match=expected):
+        read_inventory(path)

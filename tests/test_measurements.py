@@ -62,3 +62,38 @@ def test_rounds_without_raw_samples_merge_on_the_median_round():
     merged = merge_rounds(rounds)
     assert merged.p50_ms == 2.0 and merged.rounds == 3 and merged.round_sizes == ()
     assert [r["p50_ms"] for r in merged.environment["rounds_reported"]] == [3.0, 1.0, 2.0]
+
+
+def _probe_doc(samples, cpu_s, wall_s, paced_frames):
+    cpu = {"cpu_s": cpu_s, "wall_s": wall_s, "cores": 4, "percent_of_one_core": 100 * cpu_s / wall_s,
+           "percent_of_all_cores": 25 * cpu_s / wall_s, "definition": "process_time"}  # fmt: skip
+    return {
+        "status": "ok", "load_ms": 9.0, "warm_load_ms": 2.0, "cold_load": "file cache dropped",
+        "first_ms": 5.0, "samples_ms": samples, "cpu": cpu,
+        "throughput_fps": len(samples) / wall_s,
+        "paced": [{"target_fps": 30.0, "duration_s": 1.0, "frames": paced_frames,
+                   "dropped_frames": 30 - paced_frames, "over_budget_frames": 30 - paced_frames,
+                   "achieved_fps": float(paced_frames), "samples_ms": [10.0] * paced_frames,
+                   "cpu": cpu}],
+    }  # fmt: skip
+
+
+def test_probe_cpu_share_paced_runs_and_warm_load_reach_the_measurement():
+    m = from_probe_output(json.dumps(_probe_doc([1.0, 2.0], 0.5, 1.0, 30)), 0, "", BASE)
+    assert m.cpu.percent_of_one_core == 50 and m.cpu.cores == 4 and m.throughput_fps == 2.0
+    assert (m.load_ms, m.warm_load_ms, m.cold_load) == (9.0, 2.0, "file cache dropped")
+    (paced,) = m.paced
+    assert paced.achieved_fps == 30 and paced.p50_ms == 10.0 and paced.cpu.cpu_s == 0.5
+
+
+def test_merged_rounds_pool_cpu_time_frames_and_wall_time():
+    a = from_probe_output(json.dumps(_probe_doc([1.0] * 10, 0.5, 1.0, 30)), 0, "", BASE)
+    b = from_probe_output(json.dumps(_probe_doc([3.0] * 10, 2.5, 3.0, 20)), 0, "", BASE)
+    merged = merge_rounds([a, b])
+    # 3 s of CPU over 4 s of wall time, not the mean of 50 % and 83 %.
+    assert merged.cpu.percent_of_one_core == 75.0 and merged.cpu.percent_of_all_cores == 18.75
+    assert merged.throughput_fps == 5.0  # 20 runs in 4 s
+    (paced,) = merged.paced
+    assert (paced.frames, paced.dropped_frames, paced.duration_s) == (50, 10, 2.0)
+    assert paced.achieved_fps == 25.0 and len(paced.samples_ms) == 50
+    assert merged.warm_load_ms == 2.0

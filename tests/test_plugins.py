@@ -23,7 +23,7 @@ def test_environment_variable_disables_named_plugins(monkeypatch):
 
 def test_plugins_command_lists_versions(tmp_path):
     result = run_cli("plugins", "--json", cwd=tmp_path)
-    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    rows = {r["name"]: r for r in json.loads(result.stdout)["plugins"]}
     assert rows["onnx"]["version"] and "edgeops_convert" in rows["onnx"]["hooks"]
 
 

@@ -1,8 +1,11 @@
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from edgeops.devices import probe
 
@@ -84,3 +87,55 @@ def test_vmhwm_is_not_inherited_from_a_big_parent(tmp_path):
     )
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     assert doc["peak_mem"]["raw_mb"] < 300
+
+
+def test_probe_reports_cpu_share_throughput_and_cold_then_warm_load(tmp_path):
+    model = tiny_onnx(tmp_path / "m.onnx", size=64)
+    doc = run_probe(
+        "--model", str(model), "--min-runs", "20", "--min-duration-s", "0.3", "--warmup", "1",
+        "--threads", "1", "--paced-fps", "", "--max-runs", "100000",
+    )  # fmt: skip
+    assert doc["status"] == "ok" and doc["paced"] == []
+    cpu = doc["cpu"]
+    assert cpu["wall_s"] >= 0.3 and cpu["cpu_s"] > 0
+    assert cpu["percent_of_one_core"] == pytest.approx(100 * cpu["cpu_s"] / cpu["wall_s"], abs=0.01)
+    assert cpu["percent_of_all_cores"] == pytest.approx(
+        cpu["percent_of_one_core"] / cpu["cores"], abs=0.01
+    )
+    assert cpu["cores"] == len(os.sched_getaffinity(0))
+    # One thread cannot keep more than one core busy (a little slack for the runtime's own threads).
+    assert cpu["percent_of_one_core"] < 115
+    assert doc["throughput_fps"] == pytest.approx(len(doc["samples_ms"]) / cpu["wall_s"], rel=1e-3)
+    assert doc["cold_load"].startswith("file cache dropped (posix_fadvise DONTNEED, 1 file(s))")
+    assert doc["load_ms"] > 0 and doc["warm_load_ms"] > 0
+
+
+def test_paced_runs_hold_a_camera_rate_a_fast_model_can_keep(tmp_path):
+    model = tiny_onnx(tmp_path / "m.onnx", size=16)
+    doc = run_probe(
+        "--model", str(model), "--min-runs", "3", "--min-duration-s", "0", "--warmup", "1",
+        "--paced-fps", "20", "--paced-duration-s", "1.0",
+    )  # fmt: skip
+    (paced,) = doc["paced"]
+    assert paced["target_fps"] == 20 and paced["duration_s"] >= 1.0
+    # A frame every 50 ms for 1 s: 20 frames, none dropped, for a model that takes well under 1 ms.
+    assert 18 <= paced["frames"] <= 21 and paced["dropped_frames"] == 0
+    assert paced["achieved_fps"] == pytest.approx(20, rel=0.1)
+    assert len(paced["samples_ms"]) == paced["frames"]
+    # The probe sleeps between frames, so it uses far less CPU than a busy loop would.
+    assert paced["cpu"]["percent_of_one_core"] < 50
+
+
+def test_paced_runs_drop_frames_a_slow_model_cannot_keep(tmp_path):
+    model = tiny_onnx(tmp_path / "m.onnx", size=256)
+    doc = run_probe(
+        "--model", str(model), "--min-runs", "3", "--min-duration-s", "0", "--warmup", "1",
+        "--threads", "1", "--paced-fps", "1000", "--paced-duration-s", "0.5",
+    )  # fmt: skip
+    (paced,) = doc["paced"]
+    # 23.6 M MACs (360 per pixel, 256 x 256) take far longer than the 1 ms a frame is due in.
+    assert paced["over_budget_frames"] == paced["frames"] > 0
+    assert paced["dropped_frames"] > 0 and paced["achieved_fps"] < 1000
+    # Every frame is either run or dropped: none is lost in between.
+    due = paced["frames"] + paced["dropped_frames"]
+    assert due == pytest.approx(1000 * paced["duration_s"], abs=paced["samples_ms"][-1] + 2)

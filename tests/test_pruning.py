@@ -43,3 +43,57 @@ def test_a_profile_whose_variants_were_all_ruled_out_says_so():
     assert plan.rejected[0].reasons == (
         "ruled out before measuring: host quality: iou 0.5 < floor 0.9",
     )
+
+
+def test_a_core_ml_target_newer_than_the_phone_runs_is_ruled_out_there(
+    edgeops_pm, edgeops_workspace
+):
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import Recipe, Results
+    from edgeops.pipeline import Pipeline
+
+    from factories import spec
+
+    iphonex, iphone15pro = resolve_profiles(["iphonex", "iphone15pro"], edgeops_pm)
+    w8a8 = variant("w8a8").model_copy(
+        update={
+            "format": "coreml",
+            "recipe": Recipe(name="w8a8", format="coreml", deployment_target="iOS17"),
+        }
+    )
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=spec(),
+        profiles=(iphonex, iphone15pro),
+        variants=(w8a8,),
+    )
+    ruled = Pipeline(edgeops_pm, edgeops_workspace).rule_out_unfit(results).variants[0]
+    assert (
+        "needs iOS 17" in ruled.pruned["iphonex"] and "stops at iOS 16" in ruled.pruned["iphonex"]
+    )
+    assert "iphone15pro" not in ruled.pruned
+
+
+def test_the_report_tells_every_variant_s_fate():
+    from edgeops.cli.tables import fate_rows
+    from edgeops.models import Results
+
+    from factories import measurement, spec
+
+    pal2 = variant("pal2").model_copy(update={"pruned": {"*": "host quality: iou 0.5 < floor 0.9"}})
+    slow = measurement("slow", 9.0).model_copy(
+        update={"environment": {"stopped_early": "after 2 rounds: onnx:fast is clearly faster"}}
+    )
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=spec(),
+        variants=(variant("broken", status="error"), pal2, variant("slow"), variant("fast")),
+        measurements=(slow, measurement("fast", 2.0)),
+    )
+    fates = dict(fate_rows(results))
+    assert fates["onnx:broken"] == "failed: boom"
+    assert fates["onnx:pal2"] == "ruled out for *: host quality: iou 0.5 < floor 0.9"
+    assert "stopped after 2 rounds" in fates["onnx:slow"]
+    assert fates["onnx:fast"] == "phone cpu: measured, 0 round(s)"

@@ -86,3 +86,123 @@ def test_failed_measurements_and_variants_are_rejected_not_chosen():
 
 def test_no_measurements_is_not_measured():
     assert select([variant("a")], []).status == "not_measured"
+
+
+# --------------------------------------------------------------------------- decisions under noise
+
+
+def rounds(name, medians, mem_mb=100.0, unit="cpu", seed=0, per_round=20):
+    """A measurement of ``name`` with one round per entry of ``medians`` (fresh processes)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    samples = tuple(m * x for m in medians for x in rng.lognormal(0, 0.01, per_round))
+    return measurement(name, float(np.median(samples)), mem_mb=mem_mb, unit=unit).model_copy(
+        update={
+            "samples_ms": samples,
+            "rounds": len(medians),
+            "round_sizes": (per_round,) * len(medians),
+        }
+    )
+
+
+DRIFT = [1.0, 1.05, 0.97, 1.02, 0.99]
+
+
+def test_a_difference_inside_the_noise_is_a_tie_broken_by_the_smaller_file():
+    # 3% apart, like onnx:fp32 against tflite:int8-full on the segmenter: the
+    # smaller file wins whichever run happens to measure the big one faster.
+    vs = [variant("fp32", size_bytes=710_000), variant("int8", size_bytes=240_000)]
+    for seed, (a, b) in enumerate([(1.355, 1.397), (1.397, 1.355)]):
+        ms = [
+            rounds("fp32", [a * d for d in DRIFT], seed=seed),
+            rounds("int8", [b * d for d in DRIFT], seed=seed + 10),
+        ]
+        plan = select(vs, ms)
+        assert plan.choices[0].variant_name == "onnx:int8"
+        assert plan.decision == "tie"
+        assert "the smaller file" in (plan.decision_note or "")
+
+
+def test_a_clearly_faster_variant_wins_over_a_smaller_one():
+    vs = [variant("fp32", size_bytes=710_000), variant("int8", size_bytes=240_000)]
+    ms = [rounds("fp32", DRIFT, seed=1), rounds("int8", [1.3 * d for d in DRIFT], seed=2)]
+    plan = select(vs, ms)
+    assert plan.choices[0].variant_name == "onnx:fp32" and plan.decision == "clear"
+    c = plan.choices[0]
+    assert c.p50_interval is not None and c.expected_p50_ms is not None
+    assert c.p50_interval.low_ms < c.expected_p50_ms < c.p50_interval.high_ms and c.rounds == 5
+    assert c.p50_interval.coverage == 0.95 and "5 round medians" in c.p50_interval.method
+
+
+def test_ties_prefer_higher_quality_beyond_the_margin_then_size():
+    # Predicted p50s tie exactly (weight-only Core ML variants on one compute unit):
+    # 8-bit palettization keeps IoU 0.997, 2-bit 0.960; size alone chose 2-bit.
+    vs = [
+        variant("palettize8", iou=0.997, size_bytes=4000),
+        variant("palettize4", iou=0.995, size_bytes=2000),
+        variant("palettize2", iou=0.960, size_bytes=1000),
+    ]
+    ms = [measurement(v.recipe.name, 5.0) for v in vs]  # type: ignore[union-attr]
+    plan = select(vs, ms)
+    # 0.995 is within 0.5% of 0.997: equal quality, so the smaller of those two.
+    assert plan.choices[0].variant_name == "onnx:palettize4"
+    assert "higher iou" in (plan.decision_note or "")
+
+
+def test_ties_prefer_the_baselines_primary():
+    vs = [variant("a", size_bytes=2000), variant("b", size_bytes=1000)]
+    ms = [measurement("a", 5.0), measurement("b", 5.1)]
+    assert select(vs, ms).choices[0].variant_name == "onnx:b"
+    plan = select(vs, ms, baseline_primary="onnx:a")
+    assert plan.choices[0].variant_name == "onnx:a"
+    assert "the baseline's primary" in (plan.decision_note or "")
+
+
+def test_objectives_smallest_and_best_quality():
+    vs = [
+        variant("fast", iou=0.95, size_bytes=3000),
+        variant("small", iou=0.93, size_bytes=1000),
+        variant("good", iou=0.999, size_bytes=2000),
+    ]
+    ms = [measurement("fast", 1.0), measurement("small", 3.0), measurement("good", 2.0)]
+    assert select(vs, ms).choices[0].variant_name == "onnx:fast"
+    assert select(vs, ms, objective="smallest").choices[0].variant_name == "onnx:small"
+    assert select(vs, ms, objective="best-quality").choices[0].variant_name == "onnx:good"
+
+
+def test_frontier_marks_the_chosen_point_and_drops_dominated_ones():
+    vs = [
+        variant("fast", iou=0.95, size_bytes=3000),
+        variant("small", iou=0.93, size_bytes=1000),
+        variant("worse", iou=0.92, size_bytes=3500),
+    ]
+    ms = [measurement("fast", 1.0), measurement("small", 3.0), measurement("worse", 4.0)]
+    plan = select(vs, ms)
+    names = [(p.variant_name, p.chosen) for p in plan.frontier]
+    assert names == [("onnx:fast", True), ("onnx:small", False)]
+
+
+def test_fallbacks_must_save_ten_percent_memory_and_never_repeat():
+    # int16x8 saves 0.1 MB of 2 MB at 35x the latency: no fallback. A twin with the
+    # same unit, p50 and memory is one too many.
+    vs = [variant("fp32"), variant("twin"), variant("int16x8"), variant("lean")]
+    ms = [
+        measurement("fp32", 1.4, mem_mb=2.0),
+        measurement("twin", 1.4, mem_mb=2.0),
+        measurement("int16x8", 48.0, mem_mb=1.9),
+        measurement("lean", 3.0, mem_mb=1.0),
+    ]
+    plan = select(vs, ms)
+    assert [c.variant_name for c in plan.choices] == ["onnx:fp32", "onnx:lean"]
+
+
+def test_a_delegate_the_plain_cpu_cannot_replace_is_required():
+    vs = [variant("custom-op")]
+    ms = [
+        measurement("custom-op", 2.0, unit="xnnpack"),
+        measurement("custom-op", 0, unit="cpu", status="load_failed"),
+    ]
+    plan = select(vs, ms)
+    assert plan.choices[0].compute_unit == "xnnpack"
+    assert plan.choices[0].requires == ("xnnpack",)

@@ -44,7 +44,7 @@ def test_installed_plugin_is_discovered_and_used_by_ship(tmp_path):
         cwd=tmp_path,
         check=True,
     )
-    rows = {r["name"]: r for r in json.loads(plugins.stdout)}
+    rows = {r["name"]: r for r in json.loads(plugins.stdout)["plugins"]}
     assert rows["ort-optimized"]["distribution"] == "edgeops-recipe-example"
     assert rows["ort-optimized"]["version"] == "0.1.0"
 
@@ -96,4 +96,4 @@ def test_installed_plugin_is_discovered_and_used_by_ship(tmp_path):
         cwd=tmp_path,
         check=True,
     )
-    assert "ort-optimized" not in {r["name"] for r in json.loads(main_plugins.stdout)}
+    assert "ort-optimized" not in {r["name"] for r in json.loads(main_plugins.stdout)["plugins"]}

@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Exit codes (README, "Output that fits CI"): 0 done, 1 a failure, 2 bad input, 3 the gate
+# is inconclusive, 4 a device failed (resume to measure it again), 5 a requested profile
+# ends unsupported or not measured, 130 interrupted.
+EXIT_DEVICE_FAILED = 4
+EXIT_NOT_SHIPPED = 5
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated process
 
@@ -54,24 +59,108 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    from edgeops import __version__
+
+    return __version__
+
+
+def _add_global_flags(
+    parser: argparse.ArgumentParser, default_workspace: Path | None = None
+) -> None:
+    """``--debug`` and ``--workspace``, before or after the command (``edgeops ship --debug``).
+
+    On a command's own parser the defaults are SUPPRESS, so a flag given only
+    before the command is not reset by the command's parser."""
+    seen = {o for a in parser._actions for o in a.option_strings}
+    if "--debug" not in seen:
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            default=False if default_workspace else argparse.SUPPRESS,
+            help="show tracebacks",
+        )
+    if "--workspace" not in seen:
+        parser.add_argument(
+            "--workspace",
+            type=Path,
+            default=default_workspace or argparse.SUPPRESS,
+            help="cache and run history (default .edgeops, or $EDGEOPS_HOME)",
+        )
+
+
+def _stage_in(p: argparse.ArgumentParser, made_by: str) -> None:
+    p.add_argument("stage_file", type=Path, help=f"the stage file before this one ({made_by})")
+
+
+def _stage_out(p: argparse.ArgumentParser, default: str) -> None:
+    # --output is the old spelling, kept so scripts written for it go on working.
+    p.add_argument(
+        "--out",
+        "-o",
+        "--output",
+        dest="output",
+        type=Path,
+        default=Path(default),
+        help=f"stage file to write (default {default})",
+    )
+
+
+EXAMPLES = """\
+examples:
+  edgeops ship examples/segmenter --profile host         the whole pipeline, one bundle
+  edgeops ship model.onnx -p pixel6 -p iphone12 --devices devices.toml -o dist/v2
+  edgeops gate --baseline dist/v1 --current dist/v2       exit 1 on a regression
+  edgeops ship model.onnx --json | jq .plans              machine output (schema_version 1.0)
+  edgeops schema config                                   what edgeops.toml may hold
+"""
+
+
+SHIP_EPILOG = f"""\
+examples:
+  edgeops ship examples/segmenter                   the profiles in its edgeops.toml
+  edgeops ship model.onnx -p host -p rpi5 --devices devices.toml --rounds 5
+  edgeops ship --resume                             go on with the interrupted run
+
+exit codes: 0 every profile has a variant; 1 a failure; 2 bad input;
+  {EXIT_DEVICE_FAILED} a device failed (fix it, then --resume); {EXIT_NOT_SHIPPED} a profile ends
+  unsupported or not measured (unless --allow-unsupported); {EXIT_INTERRUPTED} interrupted
+"""
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of rates, e.g. 30,60") from None
+    if any(not r > 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0, e.g. 30,60")
+    return rates
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeops",
         description="Convert, compress, measure and select ML model variants for phones and edge boards.",
-        epilog="Plugins add commands of their own (the adb backend `import`, the ssh backend "
-        "`trust`): `edgeops plugins` lists them, `edgeops COMMAND --help` explains one.",
+        epilog=EXAMPLES
+        + "\nPlugins add commands of their own (the adb backend `import`, the ssh backend "
+        "`trust`): `edgeops plugins` lists them, `edgeops COMMAND --help` explains one.\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
-        "--workspace",
-        type=Path,
-        default=Path(os.environ.get("EDGEOPS_HOME", ".edgeops")),
-        help="cache and run history (default .edgeops, or $EDGEOPS_HOME)",
+        "--version", action="version", version=f"edgeops {_version()}", help="print the version"
     )
+    _add_global_flags(parser, default_workspace=Path(os.environ.get("EDGEOPS_HOME", ".edgeops")))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+    def command(name: str, help: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
         return p
 
@@ -85,10 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
             "--profile", "-p", action="append", default=[], help="device profile id (repeatable)"
         )
         p.add_argument(
-            "--task", choices=["classification", "segmentation", "image-to-image", "generic"]
+            "--task",
+            choices=["classification", "segmentation", "image-to-image", "generic"],
+            help="chooses the quality metrics (default: from edgeops.toml, else generic)",
         )
         p.add_argument("--name", help="model name (default: from edgeops.toml or the file name)")
         p.add_argument("--model-version", dest="model_version", help="model version for the bundle")
+
+    def add_cache_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="make every conversion, variant and score again, replacing their cache entries",
+        )
 
     def add_measure_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -106,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--threads", type=_positive_int, help="runtime threads (default: the runtime's choice)"
+        )
+        p.add_argument(
+            "--paced-fps",
+            type=_rates,
+            help="camera rates the paced runs feed inputs at, e.g. 30,60 (default); '' for none",
+        )
+        p.add_argument(
+            "--paced-duration-s",
+            type=_non_negative,
+            help="seconds per paced rate (default: twice --min-duration-s)",
         )
         p.add_argument(
             "--reuse-measurements",
@@ -135,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="time one variant may take to make and score (default 1800)",
         )
 
-    ship = command("ship", "run the whole pipeline and write a release bundle")
+    ship = command("ship", "run the whole pipeline and write a release bundle", SHIP_EPILOG)
     add_model_args(ship, optional=True)
     add_measure_args(ship)
+    add_cache_arg(ship)
     add_jobs_arg(ship)
     ship.add_argument(
         "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
@@ -164,11 +273,45 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument(
         "--until-decided",
         action="store_true",
-        help="add rounds where the gate against --baseline is inconclusive, up to --max-extra-rounds",
+        help="add rounds where the choice of a primary, or the gate against --baseline, is "
+        "undecided, and until each primary is precise enough to gate against; up to "
+        "--max-extra-rounds",
     )
-    ship.add_argument("--baseline", type=Path, help="results.json or bundle to gate against")
     ship.add_argument(
-        "--max-extra-rounds", type=int, default=20, help="bound on rounds added per measurement"
+        "--baseline",
+        type=Path,
+        help="results.json or bundle to gate against; its primaries win ties",
+    )
+    ship.add_argument(
+        "--max-extra-rounds",
+        type=_positive_int,
+        default=80,
+        help="bound on rounds added per measurement (default 80)",
+    )
+    ship.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help=f"exit 0 even when a profile ends unsupported or not measured (else {EXIT_NOT_SHIPPED})",
+    )
+    ship.add_argument(
+        "--objective",
+        choices=("fastest", "smallest", "best-quality"),
+        default="fastest",
+        help="fastest (default); smallest file, or best quality, within the latency budget",
+    )
+    ship.add_argument(
+        "--keep-outputs",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keep each variant's outputs on the first N samples (and its worst) for the gallery; 0 keeps none",
+    )
+    ship.add_argument(
+        "--gallery-worst",
+        type=int,
+        default=3,
+        metavar="K",
+        help="show each variant's K worst samples in report.html (default 3)",
     )
     ship.add_argument(
         "--resume",
@@ -180,23 +323,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = command("convert", "stage 1: convert the source to every format the profiles run")
     add_model_args(convert)
-    convert.add_argument("--output", "-o", type=Path, default=Path("convert.json"))
+    add_cache_arg(convert)
+    _stage_out(convert, "convert.json")
 
     optimize = command("optimize", "stage 2: make and score the variants, from a convert.json")
-    optimize.add_argument("stage_file", type=Path)
+    _stage_in(optimize, "convert.json")
+    add_cache_arg(optimize)
     add_jobs_arg(optimize)
-    optimize.add_argument("--output", "-o", type=Path, default=Path("optimize.json"))
+    _stage_out(optimize, "optimize.json")
 
     measure = command("measure", "stage 3: measure the variants on devices, from an optimize.json")
-    measure.add_argument("stage_file", type=Path)
+    _stage_in(measure, "optimize.json")
     add_measure_args(measure)
-    measure.add_argument("--output", "-o", type=Path, default=Path("measure.json"))
+    _stage_out(measure, "measure.json")
 
     select = command(
         "select", "stage 4: choose per profile and write the bundle, from a measure.json"
     )
-    select.add_argument("stage_file", type=Path)
-    select.add_argument("--out", type=Path, help="bundle folder (default dist/<model>-<version>/)")
+    _stage_in(select, "measure.json")
+    select.add_argument(
+        "--out", "-o", type=Path, help="bundle folder (default dist/<model>-<version>/)"
+    )
     select.add_argument(
         "--force",
         action="store_true",
@@ -206,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-safety-factor",
         type=_share,
         help="share of the app memory limit a model may use (default 0.5)",
+    )
+    select.add_argument(
+        "--objective",
+        choices=("fastest", "smallest", "best-quality"),
+        default="fastest",
+        help="fastest (default); smallest file, or best quality, within the latency budget",
     )
 
     sweep = command(
@@ -218,8 +371,23 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="expand the tables only (seconds): nothing is converted or measured",
     )
+    resolutions = command(
+        "resolutions",
+        "latency against input size per profile: the model at each of [model] resolutions",
+    )
+    add_model_args(resolutions)
+    add_measure_args(resolutions)
+    resolutions.add_argument(
+        "--budget-ms",
+        type=_non_negative,
+        help="p90 latency budget for 'largest resolution within budget' (default "
+        "[model] latency_budget_ms)",
+    )
+    resolutions.add_argument(
+        "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
+    )
     profiles = command("profiles", "list device profiles, or show one")
-    profiles.add_argument("id", nargs="?")
+    profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
 
     command("plugins", "list loaded plugins and their versions")
     devices = command(
@@ -232,16 +400,41 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--devices", type=Path, help="inventory of devices (devices.toml)")
     command("history", "list past runs")
 
+    cache = command("cache", "manage the cache: `cache prune` frees entries not used lately")
+    cache.add_argument("action", choices=["prune"], help="prune: remove old entries")
+    cache.add_argument(
+        "--older-than-days",
+        type=_non_negative,
+        default=30.0,
+        help="remove entries last used more than this many days ago (default 30)",
+    )
+    cache.add_argument("--all", action="store_true", help="remove every entry")
+
     report = command("report", "show the tables of a results.json or bundle")
-    report.add_argument("results", type=Path)
+    report.add_argument("results", type=Path, help="a results.json, or a bundle folder")
 
     from edgeops.gate.command import add_gate_parser
 
     add_gate_parser(sub)
 
+    from edgeops.studio.command import add_studio_parser
+
+    add_studio_parser(sub)
+
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
-    schema.add_argument("which", choices=["manifest", "results", "profile"])
+    schema.add_argument(
+        "which",
+        choices=["manifest", "results", "profile", "config"],
+        help="manifest.json, results.json, a device profile, or edgeops.toml",
+    )
+    _add_command_flags(parser)
     return parser
+
+
+def _add_command_flags(parser: argparse.ArgumentParser) -> None:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command_parser in sub.choices.values():
+        _add_global_flags(command_parser)
 
 
 def _needs_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
@@ -271,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             # A broken plugin must not stop the core commands from parsing and failing clearly.
             sys.stderr.write(f"edgeops: warning: plugin commands not loaded ({exc})\n")
+    _add_command_flags(parser)  # again, for the plugins' commands
     args = parser.parse_args(argv)
     _handle_sigterm()
     try:
@@ -299,6 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, EdgeopsError):
             _fail(args, str(exc))
             return exc.exit_code
+        if isinstance(exc, ModuleNotFoundError):
+            from edgeops.extras import missing_module_message
+
+            _fail(args, missing_module_message(exc))
+            return 1
         _fail(
             args,
             f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",

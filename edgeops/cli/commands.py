@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -21,25 +20,26 @@ from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
 from edgeops.pipeline.bundle import (
-    check_bundle_target,
     default_bundle_dir,
     read_results,
     write_bundle,
 )
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
-from edgeops.pipeline.names import check_name
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.studio.command import cmd_studio  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from edgeops.cli.output import make_console
 
-    return Console(stderr=stderr)
+    return make_console(stderr=stderr)
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+def _print_json(value: dict[str, Any]) -> None:
+    from edgeops.cli.context import json_output
+
+    sys.stdout.write(json_output(value))
 
 
 def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> MeasureSettings:
@@ -49,6 +49,8 @@ def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> 
         "min_runs": args.min_runs,
         "min_duration_s": args.min_duration_s,
         "threads": args.threads,
+        "paced_fps": getattr(args, "paced_fps", None),
+        "paced_duration_s": getattr(args, "paced_duration_s", None),
     }
     return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
@@ -67,7 +69,7 @@ class _Run:
     def __init__(self, args: argparse.Namespace, pm: Any) -> None:
         self.args = args
         self.pm = pm
-        self.workspace = Workspace(args.workspace)
+        self.workspace = Workspace(args.workspace, refresh_cache=getattr(args, "no_cache", False))
         self.pipeline = Pipeline(
             pm,
             self.workspace,
@@ -77,6 +79,11 @@ class _Run:
             # ship prunes and halves unless told not to; a stage run alone measures all.
             halving=getattr(args, "no_prune", True) is False,
         )
+        for name in ("keep_outputs", "gallery_worst"):
+            if getattr(args, name, 0) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
+        self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
+        self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
     def __enter__(self) -> _Run:
@@ -94,143 +101,66 @@ class _Run:
 # --------------------------------------------------------------------------- ship and stages
 
 
-EXIT_DEVICE_FAILED = 4
-
-
 def cmd_ship(args: argparse.Namespace) -> int:
-    pm = make_plugin_manager()
-    workspace = Workspace(args.workspace)
-    history = History(workspace.history_path)
-    results: Results | None = None
-    if args.until_decided and args.baseline is None:
-        raise UsageError("--until-decided compares with a baseline: add --baseline A/results.json")
-    if args.out is not None:
-        check_bundle_target(args.out, args.force)
-    if args.resume:
-        run_id = history.last_unfinished() if args.resume == "last" else args.resume
-        if run_id is None:
-            raise UsageError(
-                "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
-            )
-        check_name(run_id, "run id")
-        journal = workspace.journal(run_id)
-        if not journal.stage_path.is_file():
-            raise UsageError(
-                f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
-            )
-        results = journal.load_stage()
-        settings, safety = results.settings, args.memory_safety_factor
-        # The run's own inventory, unless a new one is given: a resume without
-        # --devices must not fall back to this machine alone.
-        saved = journal.load_devices()
-        devices = (
-            saved if args.devices is None and saved is not None
-            else discover_devices(pm, args.devices)
-        )  # fmt: skip
-        history.started(
-            run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
-        )
-    else:
-        if args.model is None:
-            raise UsageError(
-                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
-            )
-        spec, defaults = load_spec(
-            args.model, task=args.task, name=args.name, version=args.model_version
-        )
-        if args.out is None:
-            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", args.force)
-        profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
-        settings = _settings(args)
-        safety = (
-            args.memory_safety_factor
-            if args.memory_safety_factor is not None
-            else defaults.memory_safety_factor
-        )
-        devices = discover_devices(pm, args.devices)
-        run_id = uuid.uuid4().hex[:12]
-        journal = workspace.journal(run_id)
-        history.started(run_id, spec.name, spec.version, [p.id for p in profiles])
-    beating = history.heartbeat(run_id)
-    try:
-        with _Run(args, pm) as run:
-            run.pipeline.cache.clear_stale_temporaries()
-            if results is None:
-                results = run.pipeline.convert(spec, profiles, settings, run_id=run_id)
-                results = run.pipeline.optimize(results)
-                journal.save_devices(devices)
-                if not args.no_prune:
-                    results = run.pipeline.prune(results, safety)
-                journal.save_stage(results)
-            results = run.pipeline.measure(
-                results,
-                devices,
-                settings,
-                reuse_measurements=args.reuse_measurements,
-                journal=journal,
-            )
-            results = run.pipeline.select(results, memory_safety_factor=safety)
-            if args.until_decided:
-                results = _until_decided(run.pipeline, results, devices, args, safety)
-        out = args.out or default_bundle_dir(results)
-        write_bundle(results, out, force=args.force)
-    except KeyboardInterrupt:
-        history.finished(run_id, "interrupted", results)
-        raise
-    except Exception as exc:
-        history.finished(run_id, "failed", results, error=one_line(exc))
-        raise
-    finally:
-        beating.set()
-    failed = [p for p in results.plans if p.status == "device_failed"]
-    history.finished(
-        run_id,
-        "device_failed" if failed else "ok",
-        results,
-        bundle=out,
-        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
+    """``edgeops ship``: :func:`edgeops.api.ship`, then its tables or JSON and the exit code."""
+    from edgeops.api import ship
+    from edgeops.cli import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED
+
+    results = ship(
+        args.model,
+        args.profile,
+        out=args.out,
+        devices=args.devices,
+        workspace=args.workspace,
+        task=args.task,
+        name=args.name,
+        version=args.model_version,
+        rounds=args.rounds,
+        min_runs=args.min_runs,
+        min_duration_s=args.min_duration_s,
+        threads=args.threads,
+        memory_safety_factor=args.memory_safety_factor,
+        reuse_measurements=args.reuse_measurements,
+        no_cache=args.no_cache,
+        prune=not args.no_prune,
+        jobs=args.jobs,
+        task_timeout_s=args.task_timeout_s,
+        worker_memory_mb=args.worker_memory_mb,
+        keep_outputs=args.keep_outputs,
+        gallery_worst=args.gallery_worst,
+        baseline=args.baseline,
+        until_decided=args.until_decided,
+        max_extra_rounds=args.max_extra_rounds,
+        objective=args.objective,
+        force=args.force,
+        resume=args.resume,
     )
+    out = args.out or default_bundle_dir(results)
     _report_run(results, out, args.json)
+    tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
+    if tracebacks.is_dir():
+        sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
+    failed = [p for p in results.plans if p.status == "device_failed"]
     if failed:
         sys.stderr.write(
             "edgeops: error: "
             + " ".join(
                 f"profile {p.profile_id}: {p.note}; fix the device and run "
-                f"`edgeops ship --resume {run_id}` to measure it again."
+                f"`edgeops ship --resume {results.run_id}` to measure it again."
                 for p in failed
             )
             + "\n"
         )
         return EXIT_DEVICE_FAILED
-    return 0
-
-
-def _until_decided(
-    pipeline: Pipeline,
-    results: Results,
-    devices: list[Device],
-    args: argparse.Namespace,
-    safety: float | None,
-) -> Results:
-    """Add rounds where the gate against the baseline is inconclusive, up to a bound."""
-    from edgeops.gate.compare import undecided_comparisons
-
-    baseline = read_results(args.baseline)
-    added: dict[tuple[str, str, str], int] = {}
-    while True:
-        extra = {}
-        for todo in undecided_comparisons(baseline, results):
-            key = (todo.variant_id, todo.device_id, todo.compute_unit)
-            budget = args.max_extra_rounds - added.get(key, 0)
-            if todo.more_rounds and budget > 0:
-                extra[key] = min(todo.more_rounds, budget)
-        if not extra:
-            return results
-        for key, rounds in extra.items():
-            added[key] = added.get(key, 0) + rounds
-        results = pipeline.select(
-            pipeline.remeasure(results, devices, extra), memory_safety_factor=safety
+    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
+    if unshipped and not args.allow_unsupported:
+        which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
+        sys.stderr.write(
+            f"edgeops: error: no variant ships for {which}; the bundle at {out} says why. "
+            "Fix the floor, budget or device, or pass --allow-unsupported to exit 0\n"
         )
+        return EXIT_NOT_SHIPPED
+    return 0
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
@@ -315,7 +245,9 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(results, memory_safety_factor=args.memory_safety_factor)
+        results = run.pipeline.select(
+            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
+        )
     out = args.out or default_bundle_dir(results)
     write_bundle(results, out, force=args.force)
     _report_run(results, out, args.json)
@@ -373,6 +305,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resolutions(args: argparse.Namespace) -> int:
+    from edgeops.cli.resolution_command import run_resolutions
+
+    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     _report_run(read_results(args.results), None, args.json)
     return 0
@@ -386,13 +324,13 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     if args.id:
         profile = resolve_profiles([args.id], pm)[0]
         if args.json:
-            _print_json(profile.model_dump(mode="json"))
+            _print_json({"profile": profile.model_dump(mode="json")})
         else:
             _show_profile(profile)
         return 0
     profiles = load_profiles(pm)
     if args.json:
-        _print_json([p.model_dump(mode="json") for p in profiles.values()])
+        _print_json({"profiles": [p.model_dump(mode="json") for p in profiles.values()]})
         return 0
     from rich.table import Table
 
@@ -450,18 +388,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     infos = plugin_infos(pm)
     commands = {i.name: _commands_of(pm, i.name) for i in infos}
     if args.json:
-        _print_json([{**info.__dict__, "commands": commands[info.name]} for info in infos])
+        _print_json(
+            {"plugins": [{**info.__dict__, "commands": commands[info.name]} for info in infos]}
+        )
         return 0
     from rich.table import Table
 
     table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "commands", "hooks"):
+    for column in ("name", "distribution", "version", "runtime", "commands", "hooks"):
         table.add_column(column)
     for info in infos:
+        runtime = ""
+        if info.runtime:
+            runtime = f"{info.runtime}: " + (
+                "importable" if info.runtime_importable else f"missing; {info.install_hint}"
+            )
         table.add_row(
             info.name,
             info.distribution or "",
             info.version or "",
+            runtime,
             ", ".join(commands[info.name]),
             ", ".join(info.hooks),
         )
@@ -479,7 +425,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         )
     rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
     if args.json:
-        _print_json(rows)
+        _print_json({"devices": rows})
         return 0
     from rich.table import Table
 
@@ -508,7 +454,25 @@ def cmd_devices(args: argparse.Namespace) -> int:
         # Names and errors from the inventory and devices are text, never rich markup.
         table.add_row(*(escape(str(c)) for c in cells))
     _console().print(table)
+    for r in rows:
+        if r.get("places") is not None:
+            _console().print(_places_table(r))
     return 0
+
+
+def _places_table(row: dict[str, Any]) -> Any:
+    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
+    from rich.table import Table
+
+    table = Table(title=f"places of {row['name']}", title_justify="left")
+    for column in ("place", "tags", "held by", "health", "resource"):
+        table.add_column(column, overflow="fold")
+    for p in row["places"]:
+        table.add_row(
+            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
+            p["held_by"] or "free", p["health"], p["resource"] or "",
+        )  # fmt: skip
+    return table
 
 
 def _device_row(pm: Any, device: Device) -> dict[str, Any]:
@@ -521,6 +485,10 @@ def _device_row(pm: Any, device: Device) -> dict[str, Any]:
         "name": device.name, "transport": device.transport, "address": device.address,
         "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
     }  # fmt: skip
+    status = pm.hook.edgeops_device_status(device=device)
+    if status is not None:
+        row.update(status)
+        return row
     try:
         session = pm.hook.edgeops_connect(device=device)
         if session is None:
@@ -554,7 +522,7 @@ def _trust(pm: Any, args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     runs = History(Workspace(args.workspace).history_path).runs()
     if args.json:
-        _print_json([r.__dict__ for r in runs])
+        _print_json({"runs": [r.as_json() for r in runs]})
         return 0
     from rich.table import Table
 
@@ -581,6 +549,33 @@ def cmd_schema(args: argparse.Namespace) -> int:
         "results": Results,
         "profile": DeviceProfile,
     }
-    model = schemas[args.which]
-    _print_json(model.model_json_schema())
+    if args.which == "config":
+        from edgeops.pipeline.config import config_schema
+
+        schema = config_schema()
+    elif args.which == "manifest":
+        from edgeops.pipeline.bundle import manifest_schema
+
+        schema = manifest_schema()
+    else:
+        schema = schemas[args.which].model_json_schema()
+    # A JSON Schema is printed as it is: a schema_version key would make it invalid.
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``edgeops cache prune``: free the entries not used lately."""
+    from edgeops.pipeline.cache import prune
+
+    cache = Workspace(args.workspace).cache
+    older_than_s = 0.0 if args.all else args.older_than_days * 86400
+    report = prune(cache, older_than_s)
+    if args.json:
+        _print_json({"cache": str(cache.root), **report.__dict__})
+    else:
+        _console().print(
+            f"removed {report.entries_removed} entr{'y' if report.entries_removed == 1 else 'ies'} "
+            f"({report.bytes_freed / 1e6:.1f} MB) from {cache.root}; kept {report.entries_kept}"
+        )
     return 0

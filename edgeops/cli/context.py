@@ -10,6 +10,17 @@ from typing import Any
 
 from edgeops.models import DeviceProfile, Results
 
+# The version of every ``--json`` output's shape (README, "Machine output"). Readers
+# ignore keys they do not know; a key removed or changed in meaning bumps the major.
+JSON_OUTPUT_VERSION = "1.0"
+
+
+def json_output(value: dict[str, Any]) -> str:
+    """``value`` as the JSON a ``--json`` command prints: an object, ``schema_version`` first."""
+    return (
+        json.dumps({"schema_version": JSON_OUTPUT_VERSION, **value}, indent=2, default=str) + "\n"
+    )
+
 
 @dataclass
 class CommandContext:
@@ -31,11 +42,13 @@ class CommandContext:
 
         return read_results(path)
 
-    def print_json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    def print_json(self, value: dict[str, Any]) -> None:
+        """Print a command's ``--json`` output: an object, given a ``schema_version``."""
+        sys.stdout.write(json_output(value))
 
     def console(self, stderr: bool = False) -> Any:
-        """A rich Console for tables and progress."""
-        from rich.console import Console
+        """A rich Console for tables and progress; off a terminal it prints tables as plain
+        text at full width, so a CI log keeps every id whole."""
+        from edgeops.cli.output import make_console
 
-        return Console(stderr=stderr)
+        return make_console(stderr=stderr)

@@ -49,6 +49,8 @@ def read_inventory(path: Path) -> list[Device]:
         # Any other key (host, cpus, python, a transport's own settings) is a label,
         # so transports add settings without changing the inventory format.
         labels.update({k: str(v) for k, v in entry.items() if k not in _DEVICE_FIELDS})
+        if PINNED_CPUS_LABEL in labels:
+            check_cpus(labels[PINNED_CPUS_LABEL], where)
         key_path = entry.get("key")
         try:
             device = Device(
@@ -68,6 +70,29 @@ def read_inventory(path: Path) -> list[Device]:
             raise UsageError(f"{where}: the name {device.id!r} is used twice; names must be unique")
         devices[device.id] = device
     return list(devices.values())
+
+
+# More cores than any board or host here has by far: a larger index is a typo.
+MAX_CPU_INDEX = 1023
+
+
+def check_cpus(spec: str, where: str) -> None:
+    """Refuse a ``cpus`` value that is not a list of cores and ranges ("0-1,3"), now: it
+    would otherwise fail, or pin to no core, only when the device is measured."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    fix = 'write cores and ranges like "2" or "0-1,3"'
+    if not parts:
+        raise UsageError(f"{where}: cpus {spec!r} names no core; {fix}")
+    for part in parts:
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise UsageError(f"{where}: cpus {spec!r}: {part!r} is not a core or range; {fix}")
+        if dash and int(high) < int(low):
+            raise UsageError(f"{where}: cpus {spec!r}: the range {part!r} runs backwards; {fix}")
+        if int(high or low) > MAX_CPU_INDEX:
+            raise UsageError(
+                f"{where}: cpus {spec!r}: core {int(high or low)} is past {MAX_CPU_INDEX}"
+            )
 
 
 def cpu_set(device: Device) -> frozenset[int]:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from edgeops.models import Measurement, PeakMemory
+from edgeops.models import CpuShare, Measurement, PacedRun, PeakMemory
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -55,8 +55,24 @@ def from_probe_output(
             rounds=1 if document.get("samples_ms") else 0,
             round_sizes=(len(document["samples_ms"]),) if document.get("samples_ms") else (),
             peak_mem=PeakMemory(**peak) if peak else None,
+            cpu=CpuShare(**document["cpu"]) if document.get("cpu") else None,
+            throughput_fps=document.get("throughput_fps"),
+            paced=tuple(_paced(run) for run in document.get("paced", ())),
+            warm_load_ms=document.get("warm_load_ms"),
+            cold_load=document.get("cold_load"),
             environment=document.get("environment", {}),
         )
+    )
+
+
+def _paced(run: dict[str, Any]) -> PacedRun:
+    samples = tuple(run.get("samples_ms", ()))
+    cpu = run.get("cpu")
+    return PacedRun(
+        **{k: v for k, v in run.items() if k != "cpu"},
+        p50_ms=percentile(samples, 50) if samples else None,
+        p90_ms=percentile(samples, 90) if samples else None,
+        cpu=CpuShare(**cpu) if cpu else None,
     )
 
 
@@ -97,7 +113,11 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
             ),
             "load_ms": _median([r.load_ms for r in rounds]),
             "first_ms": _median([r.first_ms for r in rounds]),
+            "warm_load_ms": _median([r.warm_load_ms for r in rounds]),
             "peak_mem": peak,
+            "cpu": _summed_cpu([r.cpu for r in rounds]),
+            "throughput_fps": _pooled_throughput(rounds),
+            "paced": _pooled_paced(rounds),
             "measured_at": rounds[-1].measured_at,
             "environment": _merged_environment(rounds),
         }
@@ -135,3 +155,59 @@ def _merged_environment(rounds: Sequence[Measurement]) -> dict[str, Any]:
 def _median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return percentile(present, 50) if present else None
+
+
+def _summed_cpu(shares: Sequence[CpuShare | None]) -> CpuShare | None:
+    """CPU time over wall time of all rounds together: each round's loop weighs by its length."""
+    present = [c for c in shares if c is not None]
+    if not present or any(c.cpu_s is None or c.wall_s is None for c in present):
+        return present[0] if present else None
+    cpu_s = sum(c.cpu_s for c in present if c.cpu_s is not None)
+    wall_s = sum(c.wall_s for c in present if c.wall_s is not None)
+    cores = present[0].cores
+    one_core = 100.0 * cpu_s / wall_s if wall_s > 0 else 0.0
+    return present[0].model_copy(
+        update={
+            "cpu_s": round(cpu_s, 5),
+            "wall_s": round(wall_s, 5),
+            "percent_of_one_core": round(one_core, 2),
+            "percent_of_all_cores": round(one_core / cores, 2) if cores else None,
+        }
+    )
+
+
+def _pooled_throughput(rounds: Sequence[Measurement]) -> float | None:
+    """Timed runs over timed wall time, all rounds pooled (the wall time is the CPU figure's)."""
+    walls = [r.cpu.wall_s if r.cpu else None for r in rounds]
+    if any(w is None for w in walls) or not all(r.samples_ms for r in rounds):
+        return _median([r.throughput_fps for r in rounds])
+    wall_s = sum(w for w in walls if w is not None)
+    return round(sum(len(r.samples_ms) for r in rounds) / wall_s, 3) if wall_s > 0 else None
+
+
+def _pooled_paced(rounds: Sequence[Measurement]) -> tuple[PacedRun, ...]:
+    """Per target rate, every round's frames and time added up."""
+    by_rate: dict[float, list[PacedRun]] = {}
+    for r in rounds:
+        for run in r.paced:
+            by_rate.setdefault(run.target_fps, []).append(run)
+    pooled = []
+    for fps, runs in by_rate.items():
+        samples = tuple(s for run in runs for s in run.samples_ms)
+        duration_s = sum(run.duration_s for run in runs)
+        frames = sum(run.frames for run in runs)
+        pooled.append(
+            PacedRun(
+                target_fps=fps,
+                duration_s=round(duration_s, 4),
+                frames=frames,
+                dropped_frames=sum(run.dropped_frames for run in runs),
+                over_budget_frames=sum(run.over_budget_frames for run in runs),
+                achieved_fps=round(frames / duration_s, 3) if duration_s > 0 else 0.0,
+                samples_ms=samples,
+                p50_ms=percentile(samples, 50) if samples else None,
+                p90_ms=percentile(samples, 90) if samples else None,
+                cpu=_summed_cpu([run.cpu for run in runs]),
+            )
+        )
+    return tuple(pooled)

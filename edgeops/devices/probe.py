@@ -7,14 +7,17 @@ runtime brings) is imported inside, after the memory baseline is read.
     python probe.py --model m.onnx --compute-unit cpu [--threads N] [--inputs s.npz]
 
 It prints one JSON document on stdout:
-load time, first inference, raw warm samples, and peak resident memory raw and
-over the empty-runtime baseline, with the definition used.
+load time (with the model's file cache dropped first where the OS allows) and a
+warm second load, first inference, raw warm samples, the process's CPU share
+and unpaced throughput during them, paced runs at camera rates, and peak
+resident memory raw and over the empty-runtime baseline, with the definition used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROBE_VERSION = "1"
+PROBE_VERSION = "2"
 
 _MEMORY_DEFINITIONS = {
     "VmHWM": (
@@ -114,6 +117,70 @@ def _phys_footprint_peak_mb() -> float | None:
     return _FOOTPRINT_PEAK_MB
 
 
+# --------------------------------------------------------------------------- CPU share
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its affinity mask where the OS has one (a pinned probe)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all its threads (the runtime's pool included).
+
+    process_time reads CLOCK_PROCESS_CPUTIME_ID (ns resolution); os.times ticks
+    at 1/100 s, too coarse for a one-second loop.
+    """
+    return time.process_time()
+
+
+def cpu_share(cpu_s: float, wall_s: float) -> dict[str, object]:
+    cores = usable_cores()
+    one_core = 100.0 * cpu_s / wall_s if wall_s > 0 else 0.0
+    return {
+        "cpu_s": round(cpu_s, 5),
+        "wall_s": round(wall_s, 5),
+        "cores": cores,
+        "percent_of_one_core": round(one_core, 2),
+        "percent_of_all_cores": round(one_core / cores, 2),
+        "definition": (
+            "user+system CPU time of the probe process (time.process_time, every thread) over wall time "
+            "of the loop; all cores = the cores the process may run on (sched_getaffinity)"
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- cold load
+
+
+def drop_file_cache(model: str) -> str:
+    """Ask the kernel to drop the model's pages from the file cache, so the first load is cold.
+
+    posix_fadvise(POSIX_FADV_DONTNEED) needs no root and drops clean pages of the
+    file (Linux, Android); macOS has no posix_fadvise, so there the first load
+    is only the first in this process, and the result says so.
+    """
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is None:
+        return "file cache not dropped: no posix_fadvise on this OS; first load in this process"
+    root = Path(model)
+    files = [root] if root.is_file() else [f for f in root.rglob("*") if f.is_file()]
+    try:
+        for file in files:
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        return f"file cache not dropped ({exc.strerror}); first load in this process"
+    return (
+        f"file cache dropped (posix_fadvise DONTNEED, {len(files)} file(s)) before the first load"
+    )
+
+
 # --------------------------------------------------------------------------- runtimes
 
 
@@ -158,6 +225,9 @@ class OnnxRuntimeRunner:
 
     def run(self, feed: dict[str, object]) -> None:
         self.session.run(None, feed)
+
+    def release(self) -> None:
+        del self.session
 
 
 _ORT_DTYPES = {
@@ -234,6 +304,9 @@ class TfliteRunner:
             self.interpreter.set_tensor(detail["index"], feed[detail["name"]])
         self.interpreter.invoke()
 
+    def release(self) -> None:
+        del self.interpreter
+
 
 def _distribution_version(name: str) -> str | None:
     from importlib import metadata
@@ -300,6 +373,9 @@ class CoreMLRunner:
     def run(self, feed: dict[str, object]) -> None:
         self.model.predict(feed)
 
+    def release(self) -> None:
+        del self.model
+
 
 RUNNERS: dict[str, type[OnnxRuntimeRunner] | type[TfliteRunner] | type[CoreMLRunner]] = {
     ".onnx": OnnxRuntimeRunner,
@@ -313,6 +389,47 @@ class UnsupportedComputeUnit(Exception):
 
 
 # --------------------------------------------------------------------------- measuring
+
+
+def paced_run(
+    run: Any, fps: float, duration_s: float, clock: Any = time.perf_counter
+) -> dict[str, object]:
+    """Feed an input every 1/fps s for ``duration_s`` s, as a camera does, and time each result.
+
+    A frame that comes due while an inference runs is dropped (the camera keeps
+    only the newest), and the next inference starts at the next frame's time,
+    not at once: so achieved fps is what an app at this rate gets, and the
+    latency is the one it sees from the start of an inference to its result.
+    """
+    period = 1.0 / fps
+    samples: list[float] = []
+    dropped = over = 0
+    cpu_start, start = cpu_seconds(), clock()
+    due, end = start, start + duration_s
+    while due < end:
+        wait = due - clock()
+        if wait > 0:
+            time.sleep(wait)
+        t0 = clock()
+        run()
+        t1 = clock()
+        samples.append((t1 - t0) * 1000.0)
+        over += (t1 - t0) > period
+        late = math.floor((t1 - due) / period)  # frames that came due while it ran
+        dropped += max(late, 0)
+        due += period * (max(late, 0) + 1)
+    # The window is the one asked for, or longer when the last result came after it.
+    wall_s = max(clock() - start, duration_s)
+    return {
+        "target_fps": fps,
+        "duration_s": round(wall_s, 4),
+        "frames": len(samples),
+        "dropped_frames": dropped,
+        "over_budget_frames": over,
+        "achieved_fps": round(len(samples) / wall_s, 3) if wall_s > 0 else 0.0,
+        "samples_ms": [round(x, 5) for x in samples],
+        "cpu": cpu_share(cpu_seconds() - cpu_start, wall_s),
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
@@ -351,6 +468,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "definition": _MEMORY_DEFINITIONS[how],
         }
 
+    cold_load = drop_file_cache(args.model)
     started = time.perf_counter()
     try:
         runner.load(args.model, args.compute_unit)
@@ -374,13 +492,21 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             runner.run(feed)
         samples_ms: list[float] = []
         clock = time.perf_counter
-        began = clock()
+        cpu_began, began = cpu_seconds(), clock()
         while len(samples_ms) < args.max_runs:
             t0 = clock()
             runner.run(feed)
             samples_ms.append((clock() - t0) * 1000.0)
             if len(samples_ms) >= args.min_runs and clock() - began >= args.min_duration_s:
                 break
+        loop_wall_s = clock() - began
+        loop_cpu = cpu_share(cpu_seconds() - cpu_began, loop_wall_s)
+        paced = [
+            paced_run(lambda: runner.run(feed), fps, args.paced_duration_s)
+            for fps in args.paced_fps
+            if args.paced_duration_s > 0
+        ]
+        peak = memory()
     except MemoryError:
         return {
             "status": "oom",
@@ -397,12 +523,27 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "load_ms": load_ms,
             "peak_mem": memory(),
         }
+    # A second load after the first model is dropped: the file is in the cache now and
+    # the runtime warm, as on an app's second launch. Its failure leaves the figure empty.
+    warm_load_ms: float | None = None
+    try:
+        runner.release()
+        started = time.perf_counter()
+        runner.load(args.model, args.compute_unit)
+        warm_load_ms = round((time.perf_counter() - started) * 1000.0, 4)
+    except Exception as exc:
+        environment["warm_load_error"] = _one_line(exc)
     return {
         "status": "ok",
         "load_ms": round(load_ms, 4),
+        "cold_load": cold_load,
+        "warm_load_ms": warm_load_ms,
         "first_ms": round(first_ms, 4),
         "samples_ms": [round(s, 5) for s in samples_ms],
-        "peak_mem": memory(),
+        "cpu": loop_cpu,
+        "throughput_fps": round(len(samples_ms) / loop_wall_s, 3) if loop_wall_s > 0 else None,
+        "paced": paced,
+        "peak_mem": peak,
         "environment": environment,
     }
 
@@ -430,6 +571,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-runs", type=int, default=20)
     parser.add_argument("--max-runs", type=int, default=500)
     parser.add_argument("--min-duration-s", type=float, default=1.0)
+    parser.add_argument(
+        "--paced-fps",
+        type=lambda text: [float(x) for x in text.split(",") if x.strip()],
+        default=[30.0, 60.0],
+        help="comma-separated camera rates for the paced runs; empty for none",
+    )
+    parser.add_argument("--paced-duration-s", type=float, default=2.0)
     return parser.parse_args(argv)
 
 

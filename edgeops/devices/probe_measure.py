@@ -38,6 +38,10 @@ def probe_argv(
     ]  # fmt: skip
     if settings.threads:
         argv += ["--threads", str(settings.threads)]
+    argv += [
+        "--paced-fps", ",".join(f"{fps:g}" for fps in settings.paced_fps),
+        "--paced-duration-s", str(settings.paced_seconds),
+    ]  # fmt: skip
     return argv
 
 

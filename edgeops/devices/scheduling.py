@@ -213,8 +213,13 @@ def edgeops_execute_measurements(
         ]
         for future in futures:
             future.result()
-    finally:
+    except BaseException:
+        # Ctrl-C, SIGTERM or a worker's error: the other workers finish the measurement
+        # under way and start no other. A normal end leaves stop clear, since successive
+        # halving calls this executor again for the next look.
         runner.stop.set()
+        raise
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return True
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,11 +135,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
         with open(args.summary, "a") as summary:
             summary.write(markdown_summary(report))
     if args.json:
-        sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
-    else:
-        from rich.console import Console
+        from edgeops.cli.context import json_output
 
-        console = Console()
+        sys.stdout.write(json_output(report_json(report)))
+    else:
+        from edgeops.cli.output import make_console
+
+        console = make_console()
         for table in rich_tables(report):
             console.print(table)
     return report.exit_code

@@ -4,23 +4,18 @@ Per profile, the primary choice of each run is compared in five checks:
 
 - **plan**: a profile that lost support fails, and so does a primary that now
   requires an accelerator the old primary did not;
-- **latency**: from the raw samples, the relative change of the median with a
-  bootstrap confidence interval of the median ratio and a Mann-Whitney U test;
+- **latency**: a sequential test on the rounds (fresh probe processes), one
+  observation each, with published error rates (gate_stats);
 - **memory** and **size**: relative thresholds (memory also has an absolute
   allowance, because peak resident memory moves by whole pages);
 - **quality**: the spec's floor, and an allowed drop from the baseline.
 
-Latency verdicts follow two anchors:
-
-- asv (airspeed velocity) reports a regression only when the ratio of medians
-  exceeds a factor *and* Mann-Whitney U says the samples differ
-  (``asv compare --factor``, ``asv/statistics.py:is_different``). Here the
-  factor applies to the whole confidence interval, not the point estimate.
-- Chromium Pinpoint answers DIFFERENT, SAME or UNKNOWN, and UNKNOWN means
-  "collect more repeats" (``dashboard/pinpoint/models/compare/compare.py``).
-  Here: fail = DIFFERENT (interval above the threshold and the test
-  significant), pass = SAME (interval's upper bound below the threshold),
-  inconclusive = UNKNOWN, with an estimate of the samples that would decide it.
+Latency verdicts follow Chromium Pinpoint's DIFFERENT, SAME or UNKNOWN
+(``dashboard/pinpoint/models/compare/compare.py``): fail = DIFFERENT (the
+sequential test decided for a slowdown of the threshold), pass = SAME (it
+decided for no slowdown), inconclusive = UNKNOWN, with the rounds the next
+look needs. Pooled loop iterations are never tested: Mann-Whitney U on them
+gave p ~ 1e-99 for a file against itself.
 
 Predictions never pass: a check that needs a device reports "not measured"
 when either side was predicted. Every variant present in both runs (same id,
@@ -38,14 +33,14 @@ import numpy as np
 
 from edgeops.errors import ResultsError
 from edgeops.gate.stats import (
-    RankTest,
-    RatioInterval,
-    bootstrap_median_ratio,
-    mann_whitney_u,
-    samples_for_significance,
-    samples_to_decide,
+    FIRST_LOOK_ROUNDS,
+    MIN_BASELINE_ROUNDS,
+    SequentialDesign,
+    SequentialResult,
+    sequential_test,
 )
 from edgeops.models import Choice, Measurement, Plan, Results, Variant
+from edgeops.round_stats import log_round_medians, measurement_rounds  # noqa: F401
 
 Verdict = Literal["pass", "fail", "inconclusive", "not_measured"]
 CheckName = Literal["plan", "latency", "memory", "size", "quality"]
@@ -74,10 +69,7 @@ class GateSettings:
     size_threshold_pct: float = 5.0
     quality_drop_pct: float = 1.0
     confidence: float = 0.95
-    alpha: float = 0.01
-    # Below this many samples a side's median and its bootstrap mean little.
-    min_samples: int = 10
-    resamples: int = 2000
+    design: SequentialDesign = field(default_factory=SequentialDesign)
 
     def latency_threshold_pct(self, profile_id: str) -> float:
         return self.threshold_pct_by_profile.get(profile_id, self.threshold_pct)
@@ -98,12 +90,16 @@ class LatencyComparison:
     threshold_pct: float
     ci_low_pct: float | None = None
     ci_high_pct: float | None = None
-    p_value: float | None = None
     baseline_samples: int = 0
     current_samples: int = 0
+    baseline_rounds: int = 0
     current_rounds: int = 0
-    more_samples: int | None = None
+    cv_pct: float | None = None  # process-level spread: sd of log round medians
+    decided_at_rounds: int | None = None
+    # Inconclusive only: rounds the current needs for the next look, and the
+    # rounds the baseline needs when it is too short for the test to end.
     more_rounds: int | None = None
+    baseline_rounds_needed: int | None = None
 
     @property
     def change(self) -> str:
@@ -230,6 +226,14 @@ def check_comparable(baseline: Results, current: Results, names: tuple[str, str]
             f"{names[0]} is model {baseline.spec.name!r} but {names[1]} is "
             f"{current.spec.name!r}; gate two runs of the same model"
         )
+    shapes = [input_shapes(r) for r in (baseline, current)]
+    if all(shapes) and shapes[0] != shapes[1]:
+        described = [", ".join(f"{k} {list(v)}" for k, v in s.items()) for s in shapes]
+        raise ResultsError(
+            f"{names[0]} ran the model at input {described[0]} but {names[1]} at "
+            f"{described[1]}: at another size it is another model, so latency and memory "
+            "do not compare; gate two runs at the same input shape"
+        )
     for results, name in zip((baseline, current), names, strict=True):
         bare = [
             m
@@ -243,6 +247,14 @@ def check_comparable(baseline: Results, current: Results, names: tuple[str, str]
                 f"{_variant_name(results, m.variant_id)} on {m.profile_id}; re-measure it with "
                 "this edgeops (`edgeops ship`) so the gate can test the samples"
             )
+
+
+def input_shapes(results: Results) -> dict[str, tuple[int, ...]]:
+    """The input shapes a run measured: the spec's, else its first converted artifact's."""
+    inputs = results.spec.inputs or next(
+        (a.inputs for a in results.artifacts if a.status == "ok" and a.inputs), ()
+    )
+    return {i.name: i.shape for i in inputs}
 
 
 def _gate_profile(
@@ -465,11 +477,10 @@ def _quality_check(
 def compare_latency(
     base: Measurement, cur: Measurement, threshold_pct: float, settings: GateSettings
 ) -> LatencyComparison:
-    """The latency verdict for two measured sets of samples."""
-    base_rounds, cur_rounds = measurement_rounds(base), measurement_rounds(cur)
-    n_base, n_cur = len(base.samples_ms), len(cur.samples_ms)
-    base_p50 = float(np.median(base.samples_ms))
-    cur_p50 = float(np.median(cur.samples_ms))
+    """The latency verdict for two measurements, from their rounds."""
+    base_logs, cur_logs = log_round_medians(base), log_round_medians(cur)
+    base_p50 = float(np.exp(base_logs.mean())) if len(base_logs) else math.nan
+    cur_p50 = float(np.exp(cur_logs.mean())) if len(cur_logs) else math.nan
     unknown = LatencyComparison(
         variant_id=cur.variant_id,
         device_id=cur.device_id,
@@ -481,115 +492,81 @@ def compare_latency(
         current_p50_ms=cur_p50,
         change_pct=(cur_p50 / base_p50 - 1.0) * 100.0,
         threshold_pct=threshold_pct,
-        baseline_samples=n_base,
-        current_samples=n_cur,
-        current_rounds=len(cur_rounds),
+        baseline_samples=len(base.samples_ms),
+        current_samples=len(cur.samples_ms),
+        baseline_rounds=len(base_logs),
+        current_rounds=len(cur_logs),
     )
-    if n_base < settings.min_samples:
+    if _same_observations(base, cur):
+        # The same rounds on both sides (a run gated against itself, or a reused
+        # measurement): the difference is zero by construction, not by estimate.
+        return replace(
+            unknown,
+            verdict="pass",
+            detail="the same rounds on both sides: no change (SAME)",
+            ci_low_pct=0.0,
+            ci_high_pct=0.0,
+        )
+    if len(base_logs) < FIRST_LOOK_ROUNDS:
         return replace(
             unknown,
             detail=(
-                f"baseline has {n_base} samples, fewer than {settings.min_samples}; "
-                "re-measure the baseline (UNKNOWN)"
+                f"baseline has {len(base_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; re-measure "
+                f"it with `ship --until-decided` (at least {MIN_BASELINE_ROUNDS} rounds) (UNKNOWN)"
             ),
+            baseline_rounds_needed=MIN_BASELINE_ROUNDS,
         )
-    if n_cur < settings.min_samples:
-        more = settings.min_samples - n_cur
+    if len(cur_logs) < FIRST_LOOK_ROUNDS:
+        more = FIRST_LOOK_ROUNDS - len(cur_logs)
         return replace(
             unknown,
-            detail=f"current has {n_cur} samples, fewer than {settings.min_samples}; measure more (UNKNOWN)",
-            more_samples=more,
-            more_rounds=_rounds_for(more, cur),
+            detail=f"current has {len(cur_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; measure {more} more (UNKNOWN)",
+            more_rounds=more,
         )
-    interval = bootstrap_median_ratio(
-        base_rounds,
-        cur_rounds,
-        confidence=settings.confidence,
-        resamples=settings.resamples,
-    )
-    test = mann_whitney_u(base.samples_ms, cur.samples_ms)
-    verdict, decide_in = latency_verdict(
-        interval, test, threshold_pct, settings.alpha, n_base, n_cur
-    )
+    result = sequential_test(base_logs, cur_logs, 1.0 + threshold_pct / 100.0, settings.design)
     return replace(
         unknown,
-        verdict=verdict,
-        detail=_latency_detail(verdict, interval, test, threshold_pct, decide_in, cur),
-        ci_low_pct=(interval.low - 1.0) * 100.0,
-        ci_high_pct=(interval.high - 1.0) * 100.0,
-        p_value=test.p_value,
-        more_samples=decide_in,
-        more_rounds=_rounds_for(decide_in, cur),
+        verdict=result.verdict,
+        detail=_latency_detail(result, threshold_pct),
+        ci_low_pct=(result.low - 1.0) * 100.0,
+        ci_high_pct=(result.high - 1.0) * 100.0,
+        cv_pct=result.cv * 100.0,
+        decided_at_rounds=result.decided_at,
+        more_rounds=result.more_current_rounds,
+        baseline_rounds_needed=result.baseline_rounds_needed,
     )
 
 
-def latency_verdict(
-    interval: RatioInterval,
-    test: RankTest,
-    threshold_pct: float,
-    alpha: float,
-    n_baseline: int,
-    n_current: int,
-) -> tuple[Verdict, int | None]:
-    """DIFFERENT, SAME or UNKNOWN as fail, pass or inconclusive, and the samples UNKNOWN needs."""
-    threshold = 1.0 + threshold_pct / 100.0
-    if interval.low > threshold:
-        if test.p_value < alpha and test.z > 0:
-            return "fail", None
-        return "inconclusive", samples_for_significance(test, n_baseline, n_current, alpha)
-    if interval.high < threshold:
-        return "pass", None
-    return "inconclusive", samples_to_decide(interval, n_current, threshold)
+def _same_observations(base: Measurement, cur: Measurement) -> bool:
+    return (
+        base.device_id == cur.device_id
+        and base.samples_ms == cur.samples_ms
+        and base.round_sizes == cur.round_sizes
+        and base.measured_at == cur.measured_at
+    )
 
 
-def _latency_detail(
-    verdict: Verdict,
-    interval: RatioInterval,
-    test: RankTest,
-    threshold_pct: float,
-    more: int | None,
-    cur: Measurement,
-) -> str:
+def _latency_detail(result: SequentialResult, threshold_pct: float) -> str:
     # The change and its interval have their own columns; the detail says what they mean.
-    shown = f"p={test.p_value:.2g}"
-    if verdict == "fail":
-        return f"{shown}; whole interval above the {threshold_pct:g}% threshold (DIFFERENT)"
-    if verdict == "pass":
-        return f"{shown}; upper bound below the {threshold_pct:g}% threshold (SAME)"
-    if more is None:
-        advice = (
-            "the change sits on the threshold or the baseline is too noisy; "
-            "re-measure both, or review the threshold"
+    rounds = f"{result.baseline_rounds} baseline and {result.current_rounds} current rounds"
+    spread = f"spread {100 * result.cv:.1f}%"
+    if result.verdict == "fail":
+        return (
+            f"sequential test decided for a slowdown of {threshold_pct:g}% at look "
+            f"{len(result.looks)} ({rounds}, {spread}) (DIFFERENT)"
         )
-    else:
-        advice = (
-            f"~{more} more samples ({_rounds_for(more, cur)} more round(s)) would likely decide"
+    if result.verdict == "pass":
+        return (
+            f"sequential test decided for no slowdown at look {len(result.looks)} "
+            f"({rounds}, {spread}) (SAME)"
         )
-    if interval.low > 1.0 + threshold_pct / 100.0:
-        return f"{shown}; above the {threshold_pct:g}% threshold but not significant; {advice} (UNKNOWN)"
-    return f"{shown}; interval straddles the {threshold_pct:g}% threshold; {advice} (UNKNOWN)"
-
-
-def measurement_rounds(m: Measurement) -> list[list[float]]:
-    """The samples split back into their rounds (fresh processes), for the two-stage bootstrap.
-
-    ``round_sizes`` gives the boundaries. Results written before it existed
-    fall back to equal contiguous blocks: rounds of one run share min_runs and
-    min_duration_s, so they hold similar counts.
-    """
-    samples = list(m.samples_ms)
-    if m.round_sizes and sum(m.round_sizes) == len(samples):
-        bounds = np.cumsum((0, *m.round_sizes))
-        return [samples[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    k = max(1, min(m.rounds, len(samples)))
-    return [list(block) for block in np.array_split(np.asarray(samples), k)]
-
-
-def _rounds_for(more_samples: int | None, cur: Measurement) -> int | None:
-    if more_samples is None:
-        return None
-    per_round = max(1.0, len(cur.samples_ms) / max(1, cur.rounds))
-    return max(1, math.ceil(more_samples / per_round))
+    advice = f"~{result.more_current_rounds} more current round(s) for the next look"
+    if result.baseline_rounds_needed is not None:
+        advice += (
+            f"; the baseline is too short for the test to end: re-measure it with "
+            f"{result.baseline_rounds_needed} rounds (`ship --until-decided`)"
+        )
+    return f"not decided after {len(result.looks)} look(s) ({rounds}, {spread}); {advice} (UNKNOWN)"
 
 
 # --------------------------------------------------------------------------- variants, for the report
@@ -667,7 +644,6 @@ class Remeasure:
     device_id: str
     profile_id: str
     compute_unit: str
-    more_samples: int | None
     more_rounds: int | None
     reason: str
 
@@ -683,10 +659,10 @@ def undecided_comparisons(
 
     Pure: reads the two runs and measures nothing. Lists each gating latency
     comparison (each profile's primary) that is inconclusive; with
-    ``include_report`` also the report-only variant comparisons. ``more_samples``
-    is None when re-measuring the current run alone would likely not decide it
-    (the change sits on the threshold, or the baseline is the noisy side); a
-    loop should then stop for that entry and show ``reason``.
+    ``include_report`` also the report-only variant comparisons. ``more_rounds``
+    is the current rounds the next look of the sequential test needs; None
+    when the baseline lacks the rounds to test at all (a loop should then stop
+    for that entry and show ``reason``).
     """
     report = gate(baseline, current, settings, report_variants=include_report)
     latencies = [c.latency for c in report.checks if c.latency is not None]
@@ -701,7 +677,6 @@ def undecided_comparisons(
                 device_id=lat.device_id,
                 profile_id=lat.profile_id,
                 compute_unit=lat.compute_unit,
-                more_samples=lat.more_samples,
                 more_rounds=lat.more_rounds,
                 reason=f"median {lat.change}: {lat.detail}",
             )

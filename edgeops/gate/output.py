@@ -113,11 +113,12 @@ def method_note(report: GateReport) -> str:
     s = report.settings
     per_profile = ", ".join(f"{k} {v:g}%" for k, v in sorted(s.threshold_pct_by_profile.items()))
     return (
-        f"Latency: median change with a {s.confidence:.0%} bootstrap interval of the median ratio "
-        f"(rounds, then samples, resampled) and a Mann-Whitney U test (alpha {s.alpha:g}); fails when "
-        f"the whole interval is above {s.threshold_pct:g}%"
+        f"Latency: one observation per round (fresh probe process); a group-sequential test "
+        f"with error spending (false alarms at 0% change {s.design.alpha:g} nominal, power "
+        f"{s.design.power:.0%} at the threshold) fails a slowdown of {s.threshold_pct:g}%"
         + (f" ({per_profile})" if per_profile else "")
-        + f", passes when it is all below. Memory: +{s.memory_threshold_pct:g}% and "
+        + f" and passes no change; the interval shown is a {s.confidence:.0%} Welch interval of "
+        f"the ratio of round medians" + f". Memory: +{s.memory_threshold_pct:g}% and "
         f"+{s.memory_threshold_mb:g} MB. Size: +{s.size_threshold_pct:g}%. Quality: the floor, "
         f"and a drop of at most {s.quality_drop_pct:g}%. Predictions never pass."
     )

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -32,6 +35,7 @@ from edgeops.models import (
     Measurement,
     MeasureSettings,
     ModelSpec,
+    Objective,
     Plan,
     Quality,
     Recipe,
@@ -40,6 +44,7 @@ from edgeops.models import (
     SampleSet,
     SelectionPolicy,
     Variant,
+    VariantOutputs,
 )
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
@@ -47,7 +52,7 @@ from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
-from edgeops.pipeline.samples import build_samples
+from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
@@ -56,6 +61,8 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
+from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
+from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
 @dataclass
@@ -63,10 +70,12 @@ class Workspace:
     """``.edgeops/``: the cache and the run history."""
 
     root: Path
+    # --no-cache: make everything again (measurements included) and replace the entries.
+    refresh_cache: bool = False
 
     @property
     def cache(self) -> Cache:
-        return Cache(self.root / "cache")
+        return Cache(self.root / "cache", refresh=self.refresh_cache)
 
     @property
     def history_path(self) -> Path:
@@ -76,11 +85,29 @@ class Workspace:
         return RunJournal(self.root / "runs" / run_id)
 
 
+TRACEBACK_FILE = "traceback.txt"
+
+
 def one_line(exc: BaseException) -> str:
+    missing = _missing_module(exc)
+    if missing is not None:
+        from edgeops.extras import missing_module_message
+
+        return missing_module_message(missing)
     text = " ".join(str(exc).split())
     if isinstance(exc, EdgeopsError):
         return text
     return f"{type(exc).__name__}: {text}"[:400]
+
+
+def _missing_module(exc: BaseException | None) -> ModuleNotFoundError | None:
+    """The ModuleNotFoundError behind ``exc`` (a plugin may wrap it in a StageError)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ModuleNotFoundError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 class Pipeline:
@@ -105,8 +132,17 @@ class Pipeline:
         self.halving = halving
         self.cache = workspace.cache
         self.tools = tool_versions(pm)
+        # Full tracebacks of what failed in this run, by a label such as "optimize-onnx-fp16":
+        # a one-line error is enough to read a table, not to fix a plugin.
+        self.tracebacks: dict[str, str] = {}
         self.stats: dict[str, int] = dict.fromkeys(CacheStats.model_fields, 0)
         self.leases = leases or LeaseBook()
+        # Outputs kept per variant for the report's gallery (0 keeps none), and how
+        # many worst samples per variant it shows.
+        self.keep_outputs = DEFAULT_KEEP
+        self.worst_k = DEFAULT_WORST_K
+        self.outputs: dict[str, VariantOutputs] = {}
+        self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     # ----------------------------------------------------------------------- convert
 
@@ -118,6 +154,7 @@ class Pipeline:
         run_id: str | None = None,
     ) -> Results:
         self.check_recipe_names(spec.recipes)
+        run_id = run_id or uuid.uuid4().hex[:12]
         if spec.sweep:
             self.sweep(spec)  # a bad table fails now, not after every conversion
         formats = list(dict.fromkeys(f for p in profiles for f in p.formats))
@@ -133,6 +170,7 @@ class Pipeline:
             self.hook.edgeops_stage_advanced(stage="convert", label=target)
         artifacts = [a for a in made.values() if a is not None]
         ok = [a for a in artifacts if a.status == "ok"]
+        self.save_tracebacks(run_id)
         if not ok:
             if artifacts:
                 raise ModelError(artifacts[0].error or "conversion failed")
@@ -147,7 +185,7 @@ class Pipeline:
         reference = self._reference(spec, samples)
         return Results(
             edgeops_version=__version__,
-            run_id=run_id or uuid.uuid4().hex[:12],
+            run_id=run_id,
             spec=spec,
             profiles=tuple(profiles),
             samples=samples,
@@ -205,6 +243,7 @@ class Pipeline:
             return None
         except Exception as exc:
             # Not cached: a corrupt source is fixed by the user, and the next run must retry.
+            self.tracebacks[f"convert-{target}"] = traceback.format_exc()
             return Artifact(
                 id=key, format=target, status="error", error=one_line(exc), tools=self.tools
             )
@@ -227,7 +266,8 @@ class Pipeline:
         inputs = spec.inputs or artifact.inputs
         origin = spec.samples or "synthetic"
         origin_hash = _origin_hash(origin)
-        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count)
+        # With a resolution, samples of another size are resized: another set.
+        key = cache_key("samples", origin, origin_hash, inputs, spec.sample_count, spec.resolution)
         cached = self.cache.get("samples", key, SampleSet)
         if cached is not None:
             return cached
@@ -239,7 +279,7 @@ class Pipeline:
         )
         cached = self.cache.get("reference", key, ReferenceOutputs)
         if cached is not None:
-            return cached
+            return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
             made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
@@ -249,7 +289,20 @@ class Pipeline:
                 )
             return made
 
-        return self.cache.put("reference", key, build)
+        return self._living(self.cache.put("reference", key, build), samples, spec)
+
+    @staticmethod
+    def _living(
+        reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    ) -> ReferenceOutputs:
+        # Before any variant is scored: against a constant reference every variant,
+        # even a 2-bit one, agrees perfectly and would ship.
+        why = dead_reference(reference, samples)
+        if why is not None:
+            raise ModelError(why)
+        return reference.model_copy(
+            update={"label_metrics": reference_label_metrics(spec, reference)}
+        )
 
     # ----------------------------------------------------------------------- optimize
 
@@ -270,7 +323,8 @@ class Pipeline:
                 if recipe_wanted(recipe, results.spec.recipes):
                     plan.append((artifact, recipe))
             plan.extend((artifact, r) for r in swept if r.format == artifact.format)
-        if (self.jobs is None or self.jobs > 1) and len(plan) > 1:
+        # --no-cache runs in this process: worker processes open the cache afresh.
+        if (self.jobs is None or self.jobs > 1) and len(plan) > 1 and not self.cache.refresh:
             return self._optimize_in_workers(results, plan)
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
@@ -281,7 +335,20 @@ class Pipeline:
         self.hook.edgeops_stage_finished(
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
         )
+        self.save_tracebacks(results.run_id)
         return self.evaluate(results.model_copy(update={"variants": tuple(variants)}))
+
+    def save_tracebacks(self, run_id: str) -> Path | None:
+        """Write this run's full tracebacks to ``runs/<run_id>/tracebacks/<label>.txt``."""
+        if not self.tracebacks:
+            return None
+        from edgeops.files import write_text
+        from edgeops.pipeline.names import safe_name
+
+        folder = self.workspace.journal(run_id).folder / "tracebacks"
+        for label, text in self.tracebacks.items():
+            write_text(folder / f"{safe_name(label)}.txt", text)
+        return folder
 
     def _optimize_in_workers(
         self, results: Results, plan: list[tuple[Artifact, Recipe]]
@@ -322,6 +389,7 @@ class Pipeline:
             self.task_timeout_s,
             failed,
             finished,
+            gallery=(self.keep_outputs, self.worst_k),
         )
         variants = [made[i] for i in range(len(tasks))]
         failed_count = sum(v.status != "ok" for v in variants)
@@ -330,7 +398,17 @@ class Pipeline:
             summary=f"{len(variants)} variant(s) made and scored in {count} worker(s), "
             f"{failed_count} failed",
         )
-        return results.model_copy(update={"variants": tuple(variants)})
+        self._collect_tracebacks(variants)
+        self.save_tracebacks(results.run_id)
+        made_results = results.model_copy(update={"variants": tuple(variants)})
+        return made_results.model_copy(update={"outputs": self.kept_outputs(made_results)})
+
+    def _collect_tracebacks(self, variants: list[Variant]) -> None:
+        """Tracebacks a worker process wrote beside its cached failure."""
+        for v in variants:
+            stored = self.cache.entry_dir("variants", v.id) / TRACEBACK_FILE
+            if v.status != "ok" and v.recipe is not None and stored.is_file():
+                self.tracebacks[f"optimize-{v.format}-{v.recipe.name}"] = stored.read_text()
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -391,9 +469,13 @@ class Pipeline:
         key = cache_key(
             "optimize", artifact.id, recipe.cache_identity(), samples.sha256, self.tools
         )
+        label = f"optimize-{recipe.format}-{recipe.name}"
         cached = self.cache.get("variants", key, Artifact)
         if cached is not None:
             self.stats["optimizations_reused"] += 1
+            stored = self.cache.entry_dir("variants", key) / TRACEBACK_FILE
+            if cached.status != "ok" and stored.is_file():
+                self.tracebacks[label] = stored.read_text()
             return cached
 
         def failed(error: str) -> Variant:
@@ -420,7 +502,10 @@ class Pipeline:
                 made = optimize(artifact=artifact, recipe=recipe, workdir=workdir, samples=samples)
             except Exception as exc:
                 # A recipe that fails on this model fails the same way next time with the
-                # same tools (they are in the key), so the failure is cached too.
+                # same tools (they are in the key), so the failure is cached too, and
+                # its traceback with it.
+                self.tracebacks[label] = traceback.format_exc()
+                (workdir / TRACEBACK_FILE).write_text(self.tracebacks[label])
                 return failed(one_line(exc))
             if made is None:
                 return failed(f"plugin {recipe.owner!r} proposed {recipe.id} but did not make it")
@@ -442,11 +527,17 @@ class Pipeline:
         self.hook.edgeops_stage_finished(
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
+        self.save_tracebacks(results.run_id)
         return results.model_copy(
-            update={"variants": tuple(evaluated.get(v.id, v) for v in results.variants)}
+            update={
+                "variants": tuple(evaluated.get(v.id, v) for v in results.variants),
+                "outputs": tuple(self.outputs[v.id] for v in todo if v.id in self.outputs),
+            }
         )
 
-    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+    def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
+        """Cache keys of a variant's quality, and of its kept outputs (which also depend
+        on how many are kept and on the labels)."""
         assert results.samples is not None and results.reference is not None
         key = cache_key(
             "evaluate",
@@ -454,22 +545,98 @@ class Pipeline:
             results.reference.sha256,
             results.samples.sha256,
             results.spec.task,
+            # Labels and a user metric add metrics; a change in either is a new score.
+            _origin_hash(results.spec.labels) if results.spec.labels else None,
+            results.spec.quality.user_metric_sha256,
         )
+        labels = results.spec.labels
+        outputs_key = cache_key(
+            "outputs",
+            OUTPUTS_FORMAT,
+            key,
+            self.keep_outputs,
+            self.worst_k,
+            labels,
+            _origin_hash(labels) if labels else None,
+        )
+        return key, outputs_key
+
+    def _labels(self, results: Results) -> list[Any]:
+        """The spec's labels, loaded once per pipeline (a factory may import torch)."""
+        assert results.spec.labels is not None and results.samples is not None
+        key = (results.spec.labels, results.samples.count)
+        if key not in self._loaded_labels:
+            self._loaded_labels[key] = load_labels(results.spec, results.samples.count)
+        return self._loaded_labels[key]
+
+    def kept_outputs(self, results: Results) -> tuple[VariantOutputs, ...]:
+        """The outputs the cache keeps for ``results``' variants (made by workers, say)."""
+        if not self.keep_outputs:
+            return ()
+        found = []
+        for variant in results.variants:
+            if variant.status == "ok":
+                kept = self.cache.get(
+                    "outputs", self._evaluation_keys(variant, results)[1], VariantOutputs
+                )
+                if kept is not None:
+                    found.append(kept)
+        return tuple(found)
+
+    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+        assert results.samples is not None and results.reference is not None
+        key, outputs_key = self._evaluation_keys(variant, results)
         quality = self.cache.get_value("quality", key, Quality)
-        if quality is not None:
+        labels = results.spec.labels
+        kept = self.cache.get("outputs", outputs_key, VariantOutputs) if self.keep_outputs else None
+        # A backend that keeps no outputs (Core ML's host estimate) is not asked again.
+        none_kept = not self.keep_outputs or self.cache.get_value(
+            "no-outputs", outputs_key, Quality
+        )
+        if quality is not None and (kept is not None or none_kept):
             self.stats["evaluations_reused"] += 1
+            if kept is not None:
+                self.outputs[variant.id] = kept
             return variant.model_copy(update={"quality": quality})
-        try:
-            quality = self.hook.edgeops_evaluate(
-                variant=variant,
-                reference=results.reference,
-                samples=results.samples,
-                spec=results.spec,
+        found: list[Quality | None] = []
+
+        def evaluate(outputs_dir: Path) -> VariantOutputs:
+            found.append(
+                self.hook.edgeops_evaluate(
+                    variant=variant,
+                    reference=results.reference,
+                    samples=results.samples,
+                    spec=results.spec,
+                    outputs_dir=outputs_dir,
+                )
             )
+            if not self.keep_outputs or not (outputs_dir / OUTPUTS_FILE).is_file():
+                raise _NoOutputs
+            return score_outputs(
+                variant.id,
+                results.spec,
+                results.reference,  # type: ignore[arg-type]
+                outputs_dir,
+                keep=self.keep_outputs,
+                worst_k=self.worst_k,
+                labels=self._labels(results) if labels else None,
+            )
+
+        try:
+            if self.keep_outputs:
+                self.outputs[variant.id] = self.cache.put("outputs", outputs_key, evaluate)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    evaluate(Path(scratch))
+        except _NoOutputs:
+            if self.keep_outputs and found and found[0] is not None:
+                self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
+            self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
+        quality = found[0] if found else None
         if quality is None:
             return variant
         self.cache.put_value("quality", key, quality)
@@ -486,6 +653,7 @@ class Pipeline:
         journal: RunJournal | None = None,
     ) -> Results:
         settings = settings or results.settings
+        results = self.rule_out_unfit(results)
         profiles = {p.id: p for p in results.profiles}
         device_for: dict[str, Device] = {}
         # An inventory's device for a profile is preferred to this machine.
@@ -529,6 +697,30 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def rule_out_unfit(self, results: Results) -> Results:
+        """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:
+        an iOS 17 target on an iPhone X) are ruled out there, whatever the pruning setting."""
+        variants = []
+        for variant in results.variants:
+            pruned = dict(variant.pruned)
+            if variant.status == "ok":
+                for profile in results.profiles:
+                    if variant.format not in profile.formats or profile.id in pruned:
+                        continue
+                    reasons = [
+                        r
+                        for r in self.hook.edgeops_variant_unfit(variant=variant, profile=profile)
+                        if r
+                    ]
+                    if reasons:
+                        pruned[profile.id] = f"cannot run there: {'; '.join(reasons)}"
+            variants.append(
+                variant.model_copy(update={"pruned": pruned})
+                if pruned != variant.pruned
+                else variant
+            )
+        return results.model_copy(update={"variants": tuple(variants)})
 
     def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
         """Rule variants out on the host before any device time (pruning.py)."""
@@ -684,8 +876,17 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- select
 
-    def select(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default."""
+    def select(
+        self,
+        results: Results,
+        memory_safety_factor: float | None = None,
+        objective: Objective = "fastest",
+        baseline_primaries: dict[str, str] | None = None,
+    ) -> Results:
+        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+
+        ``baseline_primaries`` (profile id to format:recipe) break ties.
+        """
         if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
             raise UsageError(
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
@@ -698,8 +899,10 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
+            objective=objective,
             compute_units=self.compute_units(),
         )
+        baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
         for profile in results.profiles:
@@ -712,8 +915,12 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=[m for m in results.measurements if m.profile_id == profile.id],
-                    policy=policy,
+                    measurements=self._adapted(
+                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    ),
+                    policy=policy.model_copy(
+                        update={"baseline_primary": baseline_primaries.get(profile.id)}
+                    ),
                 )
             )
             self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
@@ -725,6 +932,19 @@ class Pipeline:
             update={"plans": tuple(plans), "policy": policy, "cache": self.cache_stats()}
         )
 
+    def _adapted(self, profile: DeviceProfile, mine: list[Measurement]) -> list[Measurement]:
+        """Predictions corrected from the profile's measured figures, where a plugin can."""
+        predicted = [m for m in mine if m.method == "predicted"]
+        measured = [m for m in mine if m.method == "measured" and m.status == "ok"]
+        if not predicted or not measured:
+            return mine
+        adapted = self.hook.edgeops_adapt_predictions(
+            profile=profile, predictions=predicted, measurements=measured
+        )
+        if adapted is None:
+            return mine
+        return [m for m in mine if m.method != "predicted"] + list(adapted)
+
     def compute_units(self) -> dict[str, ComputeUnit]:
         return declared_compute_units(self.pm)
 
@@ -735,6 +955,10 @@ class Pipeline:
 def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
     """A config names recipes ``format:name``, or by bare name meaning every format."""
     return wanted is None or recipe.id in wanted or recipe.name in wanted
+
+
+class _NoOutputs(Exception):
+    """Quality without kept outputs: none asked for, or a backend that keeps none."""
 
 
 class _NoPlugin(Exception):

@@ -1,4 +1,5 @@
-"""The release bundle: ``manifest.json``, ``results.json``, ``report.md``, ``variants/``.
+"""The release bundle: ``manifest.json``, ``results.json``, ``report.md``, ``report.html``,
+``gallery/``, ``variants/``.
 
 The bundle is built in a temporary folder and renamed into place whole.
 """
@@ -16,6 +17,7 @@ from edgeops.models import (
     Manifest,
     ManifestChoice,
     ManifestProfile,
+    ManifestTensor,
     ManifestVariant,
     Results,
     Variant,
@@ -117,9 +119,12 @@ def build_manifest(results: Results) -> Manifest:
                 sha256=variant.sha256,
                 size_bytes=variant.size_bytes,
             )
+    by_id = {p.id: p for p in results.profiles}
     profiles = {
         plan.profile_id: ManifestProfile(
             status=plan.status,
+            platform=by_id[plan.profile_id].platform if plan.profile_id in by_id else None,
+            match=by_id[plan.profile_id].match if plan.profile_id in by_id else {},
             choices=tuple(
                 ManifestChoice(
                     variant=c.variant_id,
@@ -129,7 +134,10 @@ def build_manifest(results: Results) -> Manifest:
                     expected_p50_ms=round(c.expected_p50_ms, 4)
                     if c.expected_p50_ms is not None
                     else None,
+                    p50_interval=c.p50_interval,
                     method=c.method,
+                    runtime=c.runtime,
+                    min_os=c.min_os,
                 )
                 for c in plan.choices
             ),
@@ -140,9 +148,63 @@ def build_manifest(results: Results) -> Manifest:
         model=results.spec.name,
         version=results.spec.version,
         created_at=utc_now(),
+        inputs=_inputs(results),
+        outputs=_outputs(results),
         variants=variants,
         profiles=profiles,
     )
+
+
+def _inputs(results: Results) -> tuple[ManifestTensor, ...]:
+    """The spec's inputs, else the converted model's own signature."""
+    inputs = results.spec.inputs or next(
+        (a.inputs for a in results.artifacts if a.status == "ok" and a.inputs), ()
+    )
+    return tuple(
+        ManifestTensor(
+            name=i.name,
+            shape=i.shape,
+            dtype=i.dtype,
+            layout=i.layout,
+            value_range=i.value_range,
+        )
+        for i in inputs
+    )
+
+
+def _outputs(results: Results) -> tuple[ManifestTensor, ...]:
+    """Shapes and dtypes of the reference outputs on the first sample (the source model's)."""
+    reference = results.reference
+    if reference is None or not Path(reference.path).is_file():
+        return ()
+    import numpy as np
+
+    with np.load(reference.path) as arrays:
+        return tuple(
+            ManifestTensor(
+                name=name, shape=arrays[f"{k}/0"].shape, dtype=str(arrays[f"{k}/0"].dtype)
+            )
+            for k, name in enumerate(reference.output_names)
+            if f"{k}/0" in arrays
+        )
+
+
+def manifest_schema() -> dict[str, object]:
+    """The manifest's JSON Schema, open everywhere: readers ignore keys added in 1.x."""
+
+    def open_up(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("additionalProperties") is False:
+                del node["additionalProperties"]
+            for value in node.values():
+                open_up(value)
+        elif isinstance(node, list):
+            for value in node:
+                open_up(value)
+
+    schema = Manifest.model_json_schema()
+    open_up(schema)
+    return schema
 
 
 def write_bundle(results: Results, out: Path, force: bool = False) -> Path:
@@ -157,7 +219,28 @@ def write_bundle(results: Results, out: Path, force: bool = False) -> Path:
         (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
         (tmp / "results.json").write_text(results.model_dump_json(indent=2) + "\n")
         (tmp / "report.md").write_text(markdown_report(results))
+        write_html_report(results, tmp)
     return out
+
+
+def write_html_report(results: Results, bundle: Path) -> None:
+    """``gallery/`` and ``report.html`` (edgeops.report); plotly comes with the studio extra."""
+    import importlib.util
+    import sys
+
+    from edgeops.report.gallery import write_gallery
+    from edgeops.report.html import write_report
+
+    gallery = write_gallery(results, bundle)
+    missing = [m for m in ("plotly", "jinja2") if importlib.util.find_spec(m) is None]
+    if missing:
+        # The bundle stays whole without it; report.md has the tables.
+        sys.stderr.write(
+            f"edgeops: no report.html ({', '.join(missing)} not installed); "
+            "install edgeops[studio] to get it\n"
+        )
+        return
+    write_report(results, gallery, bundle)
 
 
 def read_results(path: Path) -> Results:

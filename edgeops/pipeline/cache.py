@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,16 +33,25 @@ def cache_key(*parts: object) -> str:
 
 
 class Cache:
-    def __init__(self, root: Path) -> None:
+    """Entries by kind and key. With ``refresh`` (``--no-cache``) an entry not made by this
+    Cache reads as absent and a new one replaces it, so an edited plugin or a doubt
+    about the cache costs one flag, not a deleted folder."""
+
+    def __init__(self, root: Path, refresh: bool = False) -> None:
         self.root = root
+        self.refresh = refresh
+        self._made: set[tuple[str, str]] = set()
 
     def entry_dir(self, kind: str, key: str) -> Path:
         return self.root / kind / key
 
     def get(self, kind: str, key: str, model_type: type[M]) -> M | None:
         entry = self.entry_dir(kind, key) / ENTRY_FILE
-        if not entry.is_file():
+        if not entry.is_file() or (self.refresh and (kind, key) not in self._made):
             return None
+        # The entry's time is its last use: what `edgeops cache prune` goes by.
+        with contextlib.suppress(OSError):
+            os.utime(entry)
         try:
             model = model_type.model_validate_json(entry.read_text())
         except ValueError:
@@ -60,11 +70,20 @@ class Cache:
             try:
                 os.rename(workdir, final)
             except OSError:
-                # Another process finished the same entry first; its copy is as good.
-                shutil.rmtree(workdir, ignore_errors=True)
+                if self.refresh and final.is_dir():
+                    # Replace the old entry: move it aside (a name the stale-temporary
+                    # sweep removes if we die here), then rename the new one in.
+                    old = final.with_name(f".{key}.old-{os.getpid()}.tmp")
+                    os.rename(final, old)
+                    os.rename(workdir, final)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    # Another process finished the same entry first; its copy is as good.
+                    shutil.rmtree(workdir, ignore_errors=True)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
+        self._made.add((kind, key))
         entry = self.get(kind, key, type(model))
         assert entry is not None
         return entry
@@ -88,6 +107,45 @@ class Cache:
             with contextlib.suppress(OSError):
                 if tmp.is_dir() and now - tmp.stat().st_mtime > older_than_s:
                     shutil.rmtree(tmp)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    entries_removed: int
+    bytes_freed: int
+    entries_kept: int
+
+
+def prune(cache: Cache, older_than_s: float) -> PruneReport:
+    """Remove entries last used more than ``older_than_s`` ago (0: every entry), and
+    temporaries of killed builds. An entry is removed by renaming it aside first, so a
+    run reading the cache never sees half an entry."""
+    removed = freed = kept = 0
+    now = time.time()
+    if not cache.root.is_dir():
+        return PruneReport(0, 0, 0)
+    for entry in sorted(cache.root.glob(f"*/*/{ENTRY_FILE}")):
+        folder = entry.parent
+        if folder.name.startswith("."):
+            continue
+        try:
+            age_s = now - entry.stat().st_mtime
+        except OSError:
+            continue
+        if age_s < older_than_s:
+            kept += 1
+            continue
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        aside = folder.with_name(f".{folder.name}.pruned-{os.getpid()}.tmp")
+        try:
+            os.rename(folder, aside)
+        except OSError:
+            continue
+        shutil.rmtree(aside, ignore_errors=True)
+        removed, freed = removed + 1, freed + size
+    # Temporaries keep their own 6-hour bound: a young one is another run's build.
+    cache.clear_stale_temporaries()
+    return PruneReport(removed, freed, kept)
 
 
 def _with_path(model: M, convert: Callable[[Path], Path]) -> M:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgeops.errors import UsageError
 from edgeops.models import Results, utc_now
@@ -60,6 +61,14 @@ class RunRecord:
     measurements: int | None
     cache: str | None
     error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The record with its lists and objects as JSON structures, not strings in JSON."""
+        return {
+            **self.__dict__,
+            "profiles": self.profiles.split(",") if self.profiles else [],
+            "cache": json.loads(self.cache) if self.cache else None,
+        }
 
 
 class History:
@@ -144,7 +153,8 @@ class History:
                 (
                     utc_now().isoformat(),
                     status,
-                    str(bundle) if bundle else None,
+                    # Absolute: `edgeops studio` finds bundles from any folder.
+                    str(bundle.resolve()) if bundle else None,
                     len(results.variants) if results else None,
                     len(results.measurements) if results else None,
                     json.dumps(results.cache.model_dump()) if results else None,

@@ -53,3 +53,13 @@ def inside(folder: Path, *parts: str) -> Path:
     if resolved != root and root not in resolved.parents:
         raise UsageError(f"{path} leaves {folder}; refusing to write there")
     return path
+
+
+def safe_name(value: str) -> str:
+    """A valid name made from ``value`` (a file's stem, a label): the default when none is
+    given, so "my model (v2).onnx" ships as "my-model-v2" instead of failing."""
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", value).strip("-.")
+    cleaned = re.sub(r"\.{2,}", ".", cleaned)[:MAX_NAME_CHARS]
+    return cleaned.rstrip(".-") or "model"

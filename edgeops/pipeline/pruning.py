@@ -15,7 +15,7 @@ Three rules, each recorded on the variant with its reason (``Variant.pruned``):
 from __future__ import annotations
 
 from edgeops.models import DeviceProfile, QualitySpec, Variant
-from edgeops.quality import meets_floor
+from edgeops.quality import meets_floors
 
 
 def prune(
@@ -33,9 +33,9 @@ def prune(
             continue
         pruned: dict[str, str] = {}
         if variant.quality is not None:
-            fits, why = meets_floor(variant.quality, quality.metric, quality.floor)
+            fits, why = meets_floors(variant.quality, quality)
             if not fits:
-                pruned["*"] = f"host quality: {why}"
+                pruned["*"] = f"host quality: {'; '.join(why)}"
         if "*" not in pruned:
             better = _dominated_by(variant, ok, quality)
             if better is not None:

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import SamplesError
+from edgeops.errors import EdgeopsError, SamplesError
 from edgeops.files import write_bytes
 from edgeops.models import InputSpec, ModelSpec, SampleSet
 from edgeops.pipeline.factories import import_factory, is_factory
@@ -52,7 +52,9 @@ def build_samples(spec: ModelSpec, inputs: tuple[InputSpec, ...], workdir: Path)
         origin, synthetic = f"synthetic: uniform in value_range, seed {SYNTHETIC_SEED}", True
     else:
         raw = _load_raw(spec.samples, spec.sample_count, inputs)
-        feeds = [_fit(item, inputs, where) for where, item in raw]
+        feeds = [
+            _fit(item, inputs, where, resize=spec.resolution is not None) for where, item in raw
+        ]
         origin, synthetic = spec.samples, False
     if not feeds:
         raise SamplesError(f"samples {spec.samples} are empty; add .npy files or remove `samples`")
@@ -66,6 +68,23 @@ def build_samples(spec: ModelSpec, inputs: tuple[InputSpec, ...], workdir: Path)
     return SampleSet(
         path=path, sha256=sha256_file(path), count=len(feeds), synthetic=synthetic, origin=origin
     )
+
+
+def load_labels(spec: ModelSpec, count: int) -> list[Any]:
+    """The spec's ground truth, one array per sample in the samples' order."""
+    import numpy as np
+
+    assert spec.labels is not None
+    if is_factory(spec.labels):
+        return [np.asarray(a) for a in _call_factory(spec.labels, count)]
+    folder = Path(spec.labels)
+    if not folder.is_dir():
+        raise SamplesError(f"labels folder {folder} not found; fix `labels` in edgeops.toml")
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".npy")[:count]
+    try:
+        return [np.load(f) for f in files]
+    except (OSError, ValueError) as exc:
+        raise SamplesError(f"cannot read labels in {folder} ({exc}); replace them") from exc
 
 
 def _random_input(rng: Any, spec: InputSpec) -> np.ndarray:
@@ -105,7 +124,9 @@ def _call_factory(source: str, count: int) -> list[Any]:
     return list(factory(count) if takes_count else factory())[:count]
 
 
-def _fit(item: Any, inputs: tuple[InputSpec, ...], where: str) -> dict[str, np.ndarray]:
+def _fit(
+    item: Any, inputs: tuple[InputSpec, ...], where: str, resize: bool = False
+) -> dict[str, np.ndarray]:
     import numpy as np
 
     if not isinstance(item, dict):
@@ -122,6 +143,8 @@ def _fit(item: Any, inputs: tuple[InputSpec, ...], where: str) -> dict[str, np.n
         array = np.asarray(item[spec.name])
         if array.shape == tuple(spec.shape[1:]) and spec.shape[:1] == (1,):
             array = array[None]  # a sample saved without its batch dimension
+        if resize and array.shape != tuple(spec.shape):
+            array = resized_to(array, spec)
         if array.shape != tuple(spec.shape):
             raise SamplesError(
                 f"sample {where} has shape {list(array.shape)} but input {spec.name!r} expects "
@@ -129,3 +152,22 @@ def _fit(item: Any, inputs: tuple[InputSpec, ...], where: str) -> dict[str, np.n
             )
         feed[spec.name] = array.astype(spec.dtype, copy=False)
     return feed
+
+
+def resized_to(array: Any, spec: InputSpec) -> Any:
+    """``array`` at the input's height and width, when only those differ (a resolution sweep).
+
+    Nearest neighbour: no value is invented, so integer images and label maps
+    keep their values, and the reference and every variant see the same pixels.
+    """
+    from edgeops.pipeline.resolution import resize_nearest, spatial_axes
+
+    try:
+        axes = spatial_axes(spec)
+    except EdgeopsError:
+        return array
+    if array.ndim != len(spec.shape) or any(
+        array.shape[k] != spec.shape[k] for k in range(array.ndim) if k not in axes
+    ):
+        return array
+    return resize_nearest(array, axes, (spec.shape[axes[0]], spec.shape[axes[1]]))

@@ -81,7 +81,9 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _serve(conn: Connection, workspace_root: str, context_json: str) -> None:
+def _serve(
+    conn: Connection, workspace_root: str, context_json: str, gallery: tuple[int, int]
+) -> None:
     """A worker's loop: make and score variants until told to stop (None)."""
     import signal
 
@@ -93,6 +95,9 @@ def _serve(conn: Connection, workspace_root: str, context_json: str) -> None:
     # kills the workers, so a worker prints no traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pipeline = Pipeline(make_plugin_manager(), Workspace(Path(workspace_root)))
+    # The outputs it keeps for the report (edgeops.report) land in the cache, where
+    # the parent reads them back.
+    pipeline.keep_outputs, pipeline.worst_k = gallery
     context = Results.model_validate_json(context_json)
     assert context.samples is not None
     while True:
@@ -139,10 +144,12 @@ def _die_with_parent() -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, workspace_root: str, context_json: str) -> None:
+    def __init__(
+        self, ctx: Any, workspace_root: str, context_json: str, gallery: tuple[int, int]
+    ) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_serve, args=(child, workspace_root, context_json), daemon=True
+            target=_serve, args=(child, workspace_root, context_json, gallery), daemon=True
         )
         self.process.start()
         child.close()
@@ -178,11 +185,13 @@ def run_in_workers(
     task_timeout_s: float,
     failed: Callable[[Task, str], Variant],
     finished: Callable[[Task, Variant, dict[str, int]], None],
+    gallery: tuple[int, int],
 ) -> None:
     """Every task made and scored in ``workers`` processes; ``finished`` is told of each.
 
     ``failed(task, reason)`` makes the error variant of a task whose worker died,
-    ran out of its memory budget or timed out.
+    ran out of its memory budget or timed out. ``gallery`` is (outputs kept,
+    worst samples shown) for the report's kept outputs.
     """
     ctx = multiprocessing.get_context("spawn")
     context_json = results.model_copy(update={"variants": (), "measurements": ()}).model_dump_json()
@@ -191,7 +200,7 @@ def run_in_workers(
     try:
         while pending or any(w.task for w in pool):
             while len([w for w in pool if w.task is None]) == 0 and len(pool) < workers:
-                pool.append(_Worker(ctx, str(workspace_root), context_json))
+                pool.append(_Worker(ctx, str(workspace_root), context_json, gallery))
             for worker in pool:
                 if worker.task is None and pending:
                     worker.give(pending.pop())

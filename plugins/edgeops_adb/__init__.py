@@ -19,6 +19,8 @@ from .session import AdbSession, open_adb
 from .thermal import CoolDown, wait_until_cool
 
 EDGEOPS_TOOLS = ("adb-shell",)
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "adb_shell"
 
 
 @hookimpl

@@ -2,12 +2,17 @@
 
 Formats read (one real example of each in ../shared/fixtures):
 
-- TFLite ``benchmark_model``, every age: 2020 builds' ``Peak memory footprint
+- TFLite ``benchmark_model``, every age: 2018 builds' ``Initialized session in
+  ..ms`` and ``Average inference timings in us: Warmup: .., Init: .., no stats:
+  ..``; 2020 builds' ``Peak memory footprint
   (MB): init=.. overall=..``; later ``Memory footprint delta from the start of
   the tool (MB)``; ``INFO:`` and logcat prefixes; ``avg=2.95034e+06``;
   ``curr=X(all same)``;
 - LiteRT CompiledModel ``benchmark_model``: the ``BENCHMARK RESULTS`` block, in ms;
-- ``onnxruntime_perf_test``: averages and latency percentiles, in seconds.
+- ``onnxruntime_perf_test``: averages and latency percentiles, in seconds; 1.x
+  builds' ``Session creation time cost``, ``Average inference time cost``,
+  ``Avg CPU usage`` and ``Peak working set size`` lines, with or without a
+  space after the colon.
 
 Every memory figure carries its definition: the TFLite footprints are growth of
 the process's peak resident memory (``ru_maxrss``) since the tool started, not
@@ -20,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edgeops.plugin import Measurement, PeakMemory
+from edgeops.plugin import CpuShare, Measurement, PeakMemory
 
 from .tool_lines import clean_lines
 
@@ -33,6 +38,12 @@ _STAT = re.compile(rf"(\w+)=({_NUMBER})")
 _TIMINGS = re.compile(
     rf"Inference timings in us: Init: ({_NUMBER}), First inference: ({_NUMBER}), "
     rf"Warmup \(avg\): ({_NUMBER}), Inference \(avg\): ({_NUMBER})"
+)
+# 2018 builds: "Initialized session in 9.933ms" and a one-line summary of averages.
+_INITIALIZED = re.compile(rf"^Initialized session in ({_NUMBER})\s*ms")
+_AVERAGE_TIMINGS_2018 = re.compile(
+    rf"Average inference timings in us: Warmup: ({_NUMBER}), Init: ({_NUMBER}), "
+    rf"no stats: ({_NUMBER})"
 )
 _FOOTPRINT_OLD = re.compile(rf"Peak memory footprint \(MB\): init=({_NUMBER}) overall=({_NUMBER})")
 _FOOTPRINT_DELTA = re.compile(
@@ -47,7 +58,12 @@ _LITERT = re.compile(rf"^(Model initialization|Warmup \(first\)|Warmup \(avg\)|I
 _ORT_PERCENTILE = re.compile(rf"^P(\d+) Latency is ({_NUMBER}) sec")
 _ORT_MINMAX = re.compile(rf"^(Min|Max) Latency is ({_NUMBER}) sec")
 _ORT_AVERAGE = re.compile(rf"^Average time cost: ({_NUMBER}) ms")
-_ORT_ITERATIONS = re.compile(r"^Total iterations: (\d+)")
+_ORT_ITERATIONS = re.compile(r"^Total (?:iterations|inference requests):\s*(\d+)")
+# onnxruntime_perf_test 1.x (onnxruntime#2798, #4647): the older names of the same figures.
+_ORT_SESSION = re.compile(rf"^Session creation time cost:\s*({_NUMBER}) s")
+_ORT_AVERAGE_1X = re.compile(rf"^Average inference time cost:\s*({_NUMBER}) ms")
+_ORT_CPU = re.compile(rf"^Avg CPU usage:\s*({_NUMBER}) %")
+_ORT_PEAK_WORKING_SET = re.compile(r"^Peak working set size:\s*(\d+) bytes")
 
 MEMORY_DEFINITIONS = {
     "tflite-peak-footprint": (
@@ -62,6 +78,11 @@ MEMORY_DEFINITIONS = {
     "tflite-periodic-peak": (
         "benchmark_model 'Overall peak memory footprint via periodic monitoring': the highest "
         "resident memory sampled while it ran"
+    ),
+    "ort-peak-working-set": (
+        "onnxruntime_perf_test 'Peak working set size': the process's peak resident memory "
+        "(ru_maxrss on Linux and Android, PeakWorkingSetSize on Windows), runtime and tool "
+        "included (onnxruntime/test/perftest/posix/utils.cc)"
     ),
     "litert-footprint": (
         "LiteRT CompiledModel benchmark_model 'Overall footprint': growth of the process's peak "
@@ -104,6 +125,7 @@ class BenchmarkLog:
     delegates: tuple[str, ...] = ()
     warmup: RunStats | None = None
     inference: RunStats | None = None
+    cpu_percent_of_all_cores: float | None = None
 
 
 def parse_benchmark_log(text: str) -> BenchmarkLog:
@@ -111,7 +133,10 @@ def parse_benchmark_log(text: str) -> BenchmarkLog:
     lines = clean_lines(text)
     if any(line.startswith("Model initialization:") for line in lines):
         return _parse_litert(lines)
-    if any(_ORT_PERCENTILE.match(line) or _ORT_AVERAGE.match(line) for line in lines):
+    if any(
+        _ORT_PERCENTILE.match(line) or _ORT_AVERAGE.match(line) or _ORT_AVERAGE_1X.match(line)
+        for line in lines
+    ):
         return _parse_ort(lines)
     if any(line.startswith("count=") or _TIMINGS.search(line) for line in lines):
         return _parse_tflite(lines)
@@ -133,6 +158,13 @@ def _parse_tflite(lines: list[str]) -> BenchmarkLog:
                 init_ms=_ms(init_us), first_ms=_ms(first_us),
                 warmup_avg_ms=_ms(warmup_us), inference_avg_ms=_ms(avg_us),
             )  # fmt: skip
+        elif match := _AVERAGE_TIMINGS_2018.search(line):
+            warmup_us, init_us, avg_us = (float(g) for g in match.groups())
+            values.update(
+                init_ms=_ms(init_us), warmup_avg_ms=_ms(warmup_us), inference_avg_ms=_ms(avg_us)
+            )
+        elif (match := _INITIALIZED.match(line)) and "init_ms" not in values:
+            values["init_ms"] = float(match.group(1))
         elif match := _FOOTPRINT_OLD.search(line):
             memory.append(_figure(match, "tflite-peak-footprint"))
         elif match := _FOOTPRINT_DELTA.search(line):
@@ -230,10 +262,19 @@ def _parse_ort(lines: list[str]) -> BenchmarkLog:
             percentiles[int(match.group(1))] = _ms(float(match.group(2)) * 1e6)
         elif match := _ORT_MINMAX.match(line):
             values[f"inference_{match.group(1).lower()}_ms"] = _ms(float(match.group(2)) * 1e6)
-        elif match := _ORT_AVERAGE.match(line):
+        elif (match := _ORT_AVERAGE.match(line)) or (match := _ORT_AVERAGE_1X.match(line)):
             values["inference_avg_ms"] = float(match.group(1))
         elif match := _ORT_ITERATIONS.match(line):
             values["runs"] = int(match.group(1))
+        elif match := _ORT_SESSION.match(line):
+            values["init_ms"] = _ms(float(match.group(1)) * 1e6)
+        elif match := _ORT_CPU.match(line):
+            values["cpu_percent_of_all_cores"] = float(match.group(1))
+        elif match := _ORT_PEAK_WORKING_SET.match(line):
+            overall_mb = round(int(match.group(1)) / (1024.0 * 1024.0), 4)
+            values["memory"] = (
+                MemoryFigure(None, overall_mb, MEMORY_DEFINITIONS["ort-peak-working-set"]),
+            )
     return BenchmarkLog(**values, percentiles_ms=percentiles)
 
 
@@ -270,13 +311,14 @@ def to_measurement(
     else:
         env["p50_ms_statistic"] = "median reported by the tool"
     peak = None
+    whole_process = (
+        MEMORY_DEFINITIONS["tflite-periodic-peak"],
+        MEMORY_DEFINITIONS["ort-peak-working-set"],
+    )
     if log.memory:
         # The periodic-monitor figure is a real peak; prefer it over the growth figures.
-        figure = next(
-            (m for m in log.memory if m.definition == MEMORY_DEFINITIONS["tflite-periodic-peak"]),
-            log.memory[0],
-        )
-        growth = figure.definition != MEMORY_DEFINITIONS["tflite-periodic-peak"]
+        figure = next((m for m in log.memory if m.definition in whole_process), log.memory[0])
+        growth = figure.definition not in whole_process
         peak = PeakMemory(
             raw_mb=figure.overall_mb,
             baseline_mb=None,
@@ -297,5 +339,20 @@ def to_measurement(
         p90_ms=p90,
         p99_ms=p99,
         peak_mem=peak,
+        cpu=_cpu_share(log),
         environment=env,
+    )
+
+
+def _cpu_share(log: BenchmarkLog) -> CpuShare | None:
+    # The tool divides by a core count it does not print, so the share of one core stays empty.
+    if log.cpu_percent_of_all_cores is None:
+        return None
+    return CpuShare(
+        percent_of_all_cores=log.cpu_percent_of_all_cores,
+        definition=(
+            "onnxruntime_perf_test 'Avg CPU usage': process user+system CPU time over wall time, "
+            "divided by the core count, from the tool's counter reset to its summary "
+            "(onnxruntime/test/perftest/posix/utils.cc)"
+        ),
     )

@@ -12,9 +12,22 @@ DEFAULT_KEY_PATH = Path("~/.config/edgeops/adbkey")
 PRIVATE_MODE = 0o600
 
 
+# The key Android's own adb made: a phone that already trusts this computer trusts it,
+# so reusing it spares the user a second "Allow USB debugging?" prompt.
+ADB_KEY_PATH = Path("~/.android/adbkey")
+
+
 def key_path(explicit: Path | None = None) -> Path:
-    chosen = explicit or Path(os.environ.get(KEY_ENV) or DEFAULT_KEY_PATH)
-    return chosen.expanduser()
+    """``explicit``, else ``$EDGEOPS_ADB_KEY``, else adb's own ``~/.android/adbkey`` when it
+    exists, else edgeops's own key (made on first use)."""
+    if explicit is not None:
+        return explicit.expanduser()
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV]).expanduser()
+    adb_key = ADB_KEY_PATH.expanduser()
+    if adb_key.is_file():
+        return adb_key
+    return DEFAULT_KEY_PATH.expanduser()
 
 
 def ensure_key(path: Path) -> Path:

@@ -30,6 +30,8 @@ from . import convert, recipes
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "coremltools"
 MAC_HOST = "mac-host"
 FORMAT = recipes.FORMAT
 
@@ -124,6 +126,20 @@ def edgeops_recipe_families() -> list[RecipeFamily]:
         "w8a8": (W8A8,),
     }
     return [RecipeFamily(name=n, format=FORMAT, steps=s) for n, s in families.items()]
+
+
+@hookimpl
+def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
+    """A deployment target newer than the profile's newest iOS cannot load there."""
+    if variant.format != FORMAT or variant.recipe is None:
+        return None
+    from .chips import newest_ios
+
+    ios, _ = recipes.convert_params(variant.recipe)
+    newest = newest_ios(profile)
+    if newest is not None and ios > newest:
+        return f"{variant.name} needs iOS {ios}; {profile.name} stops at iOS {newest}"
+    return None
 
 
 @hookimpl

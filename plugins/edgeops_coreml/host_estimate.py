@@ -108,4 +108,4 @@ def evaluate(
             result = net(*[torch.from_numpy(feed[i.name]) for i in inputs])
             flat = result if isinstance(result, (tuple, list)) else (result,)
             outputs.append([t.detach().float().numpy() for t in flat])
-    return compare_with_reference(spec.task, reference, outputs, where="host-estimate")
+    return compare_with_reference(spec, reference, outputs, where="host-estimate")

@@ -22,10 +22,12 @@ from edgeops.plugin import (
     write_bytes,
 )
 
-from . import convert, recipes, running
+from . import convert, recipes, running, work
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("onnx", "onnxruntime", "torch", "onnxscript")
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "onnxruntime"
 FORMAT = "onnx"
 
 
@@ -46,6 +48,7 @@ def edgeops_convert(spec: ModelSpec, target: str, workdir: Path) -> Artifact | N
         inputs=spec.inputs or convert.graph_inputs(model),
         output_names=convert.graph_outputs(model),
         params=convert.parameter_count(model),
+        macs=work.count_macs(model),
     )
 
 
@@ -57,8 +60,10 @@ def edgeops_reference(
         outputs = running.run_torch(convert.load_factory_module(spec), spec, samples)
         names, framework = tuple(f"output_{k}" for k in range(len(outputs[0]))), "torch"
     elif spec.source_path.suffix == ".onnx":
-        convert.load_checked(spec.source_path)
-        names, outputs = running.run_onnx(spec.source_path, samples)
+        # At the spec's input shapes: a resolution sweep rebinds the source first.
+        source = workdir / "source.onnx"
+        convert.copy_onnx(spec, source)
+        names, outputs = running.run_onnx(source, samples)
         framework = "onnxruntime"
     else:
         return None
@@ -102,16 +107,27 @@ def edgeops_optimize(
         return None
     out = inside(workdir, f"{recipe.name}.onnx")
     recipes.apply(recipe, artifact.path, out, samples)
+    import onnx
+
+    # Counted again from the variant's own file: a recipe that changed the graph shows it.
+    model = onnx.load(str(out), load_external_data=False)
     return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
-    )
+        update={
+            "id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None,
+            "params": convert.parameter_count(model), "macs": work.count_macs(model),
+        }
+    )  # fmt: skip
 
 
 @hookimpl
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None:
         return None
     _, outputs = running.run_onnx(variant.path, samples)
-    return compare_with_reference(spec.task, reference, outputs)
+    return compare_with_reference(spec, reference, outputs, keep=outputs_dir)

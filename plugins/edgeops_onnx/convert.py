@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.plugin import InputSpec, ModelError, ModelSpec, copy_file, import_factory, quiet
+from edgeops.plugin import (
+    InputSpec,
+    ModelError,
+    ModelSpec,
+    copy_file,
+    import_factory,
+    quiet,
+    write_bytes,
+)
 
 if TYPE_CHECKING:
     import onnx
@@ -71,9 +79,53 @@ def parameter_count(model: onnx.ModelProto) -> int:
 
 
 def copy_onnx(spec: ModelSpec, out: Path) -> onnx.ModelProto:
+    """The source as it is, or rebound to the spec's input shapes when they differ."""
     model = load_checked(spec.source_path)
-    copy_file(spec.source_path, out)
-    return model
+    if not spec.inputs or all(
+        i.shape == g.shape for i, g in zip(spec.inputs, graph_inputs(model), strict=False)
+    ):
+        copy_file(spec.source_path, out)
+        return model
+    return rebind(model, spec, out)
+
+
+def rebind(model: onnx.ModelProto, spec: ModelSpec, out: Path) -> onnx.ModelProto:
+    """``model`` with its inputs fixed to the spec's shapes, checked by one run.
+
+    Symbolic and fixed dimensions alike are replaced, the inner shapes inferred
+    again; a graph that hard-codes its size (a Reshape to fixed numbers) fails
+    the run, and the error says the model cannot take the shape.
+    """
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    bound = onnx.ModelProto()
+    bound.CopyFrom(model)
+    wanted = {i.name: i.shape for i in spec.inputs}
+    for value in bound.graph.input:
+        if value.name in wanted:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, wanted[value.name], strict=True):
+                dim.Clear()
+                dim.dim_value = size
+    del bound.graph.value_info[:]
+    for value in bound.graph.output:
+        value.type.tensor_type.ClearField("shape")
+    shapes = ", ".join(f"{name} {list(shape)}" for name, shape in wanted.items())
+    try:
+        bound = onnx.shape_inference.infer_shapes(bound)
+        session = ort.InferenceSession(
+            bound.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        feed = {i.name: np.zeros(i.shape, dtype=np.dtype(i.dtype)) for i in spec.inputs}
+        session.run(None, feed)
+    except Exception as exc:  # onnx and onnxruntime raise many types; all mean "cannot"
+        raise ModelError(
+            f"{spec.source_path.name} cannot take input shape {shapes}: {_short(exc)}"
+        ) from exc
+    write_bytes(out, bound.SerializeToString())
+    return bound
 
 
 def load_factory_module(spec: ModelSpec) -> Any:

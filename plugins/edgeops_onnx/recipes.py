@@ -128,8 +128,55 @@ def _drop_repeated_casts(graph: Any) -> None:
 MIN_QUANTIZE_OPSET = 13
 
 
+def _flatten_gemm_biases(path: Path) -> None:
+    """Give every Gemm a 1-D bias: ``[1, N]`` becomes ``[N]``, which Gemm broadcasts alike.
+
+    ORT's pre-processing fuses MatMul + Add into a Gemm whose bias keeps the Add's
+    ``[1, N]`` shape (MNIST from onnxruntime's examples: Parameter194). Per-channel
+    static quantization then indexes that bias per output channel, gets a row of N
+    values instead of one, and fails with numpy's "truth value of an array is
+    ambiguous" (qdq_quantizer.py, ``_adjust_weight_scale_for_int32_bias``).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    initializers = {i.name: i for i in model.graph.initializer}
+    uses: dict[str, int] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    changed = False
+    for node in model.graph.node:
+        if node.op_type != "Gemm" or len(node.input) < 3:
+            continue
+        bias = initializers.get(node.input[2])
+        if bias is None or len(bias.dims) != 2 or bias.dims[0] != 1 or uses[bias.name] != 1:
+            continue
+        flat = numpy_helper.to_array(bias).reshape(-1)
+        bias.CopyFrom(numpy_helper.from_array(flat, bias.name))
+        # Shapes recorded for the old [1, N] would contradict the new one: drop them
+        # (value_info) or correct them (an initializer listed as a graph input, IR < 4).
+        kept = [v for v in model.graph.value_info if v.name != bias.name]
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(kept)
+        for graph_input in model.graph.input:
+            if graph_input.name == bias.name:
+                dims = graph_input.type.tensor_type.shape.dim
+                del dims[:]
+                dims.add().dim_value = flat.size
+        changed = True
+    if changed:
+        onnx.save(model, str(path))
+
+
 def _preprocessed(source: Path, scratch: Path) -> Path:
-    """Opset upgrade, then ORT's recommended shape inference and folding before quantization."""
+    """Opset upgrade, then ORT's recommended shape inference and folding before quantization.
+
+    When ORT's symbolic shape inference fails (it raised "TypeError: 'NoneType' object
+    is not iterable" on a light U-Net's Concat), the pre-processing is tried again
+    without it, then skipped: it is an optimisation, and plain quantization of the
+    same file succeeded."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -143,20 +190,17 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
         onnx.save(version_converter.convert_version(model, MIN_QUANTIZE_OPSET), str(upgraded))
         source = upgraded
     prepared = scratch / "preprocessed.onnx"
-    try:
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
-    except Exception:
-        # The pre-processing is an optimisation, not a requirement: its symbolic shape
-        # inference raised TypeError on a light U-Net's Concat, and a numpy truth-value
-        # error on MNIST, where plain quantization succeeded. Quantize the model as is.
-        prepared.unlink(missing_ok=True)
-        if source.name == "upgraded.onnx":
-            source.rename(prepared)
-        else:
-            shutil.copyfile(source, prepared)
-        return prepared
+    for skip_symbolic_shape in (False, True):
+        try:
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=skip_symbolic_shape)
+            break
+        except Exception:
+            prepared.unlink(missing_ok=True)
+    else:
+        shutil.copyfile(source, prepared)
     if source.name == "upgraded.onnx":
         source.unlink()
+    _flatten_gemm_biases(prepared)
     return prepared
 
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .session import SshSession
 
 EDGEOPS_TOOLS = ("paramiko",)
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "paramiko"
 
 
 def trust_host(

@@ -29,10 +29,12 @@ from edgeops.plugin import (
     write_bytes,
 )
 
-from . import convert, recipes, running
+from . import convert, recipes, running, work
 
 # Distributions whose versions change what this plugin makes: part of every cache key.
 EDGEOPS_TOOLS = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "onnx2tf", "onnxsim")
+# The module this backend needs at run time; `edgeops plugins` says whether it imports.
+EDGEOPS_RUNTIME = "ai_edge_litert"
 FORMAT = recipes.FORMAT
 
 
@@ -47,7 +49,14 @@ def edgeops_convert(
 ) -> Artifact | None:
     if target != FORMAT:
         return None
-    return convert.convert(spec, workdir, artifacts)
+    artifact = convert.convert(spec, workdir, artifacts)
+    return _with_work(artifact) if artifact is not None else None
+
+
+def _with_work(artifact: Artifact) -> Artifact:
+    assert artifact.path is not None
+    macs, params = work.count_work(artifact.path)
+    return artifact.model_copy(update={"macs": macs, "params": params})
 
 
 @hookimpl
@@ -116,19 +125,25 @@ def edgeops_optimize(
         return None
     out = inside(workdir, f"{recipe.name}.tflite")
     recipes.apply(recipe, artifact.path, out, samples)
-    return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
+    return _with_work(
+        artifact.model_copy(
+            update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
+        )
     )
 
 
 @hookimpl
 def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    outputs_dir: Path,
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None:
         return None
     outputs = running.run_on_samples(variant.path, samples)
-    quality = compare_with_reference(spec.task, reference, outputs)
+    quality = compare_with_reference(spec, reference, outputs, keep=outputs_dir)
     floor = recipes.MISCONVERSION_SNR_DB.get(variant.recipe.name if variant.recipe else "fp32")
     snr = quality.metrics["snr_db"]
     if floor is not None and snr < floor:

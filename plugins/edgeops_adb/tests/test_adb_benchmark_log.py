@@ -12,11 +12,14 @@ OLD_ANDROID = "tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
 LOGCAT = "tflite_benchmark_apk_logcat_nnapi_tensorflow-56301.txt"
 LITERT = "litert_compiledmodel_benchmark_mlcommons-mobile_app_open-1134.txt"
 ORT = "onnxruntime_perf_test_percentiles_onnxruntime-17313.txt"
+TFLITE_2018 = "tflite_benchmark_2018_averagetimings_yuenshome-77.txt"
+ORT_1X = "onnxruntime_perf_test_1x_cpu_peakws_onnxruntime-4647.txt"
+ORT_2020 = "onnxruntime_perf_test_2020_nospace_onnxruntime-2798.txt"
 
 
 def test_every_benchmark_fixture_is_covered_here():
     logs = {p.name for p in FIXTURES.glob("*.txt") if not p.name.startswith(("android_",))}
-    assert logs == {RPI, DESKTOP, OLD_ANDROID, LOGCAT, LITERT, ORT}
+    assert logs == {RPI, DESKTOP, OLD_ANDROID, LOGCAT, LITERT, ORT, TFLITE_2018, ORT_1X, ORT_2020}
 
 
 def test_modern_tflite_log_with_footprint_delta():
@@ -151,3 +154,51 @@ def test_perf_test_log_becomes_a_measurement_with_its_own_percentiles():
     assert (m.p50_ms, m.p90_ms, m.p99_ms) == pytest.approx((58.7108, 59.9845, 61.9517))
     assert m.environment["p50_ms_statistic"] == "median reported by the tool"
     assert m.peak_mem is None
+
+
+def test_2018_tflite_log_with_initialized_session_and_average_timings():
+    log = parse_benchmark_log(fixture_text(TFLITE_2018))
+    assert log.tool == "tflite-benchmark_model"
+    # "Average inference timings in us: Warmup: 76605.9, Init: 9933, no stats: 66767.6"
+    assert (log.init_ms, log.warmup_avg_ms, log.inference_avg_ms) == (9.933, 76.6059, 66.7676)
+    # The first run is the warm-up line's "first=127425"; the timed line has 15 runs.
+    assert (log.first_ms, log.runs, log.inference_min_ms, log.inference_std_ms) == (
+        127.425,
+        15,
+        66.699,
+        0.039,
+    )
+    m = to_measurement(log, "v", "phone", "p", "cpu")
+    assert (m.status, m.load_ms, m.p50_ms) == ("ok", 9.933, 66.7676)
+    assert m.cpu is None and m.peak_mem is None  # the 2018 tool printed neither
+
+
+def test_2018_log_without_the_summary_line_takes_init_from_initialized_session():
+    text = "\n".join(
+        line for line in fixture_text(TFLITE_2018).splitlines() if "Average inference" not in line
+    )
+    log = parse_benchmark_log(text)
+    assert (log.init_ms, log.inference_avg_ms) == (9.933, 66.7676)
+
+
+def test_onnxruntime_perf_test_1x_with_cpu_usage_and_peak_working_set():
+    log = parse_benchmark_log(fixture_text(ORT_1X))
+    assert log.tool == "onnxruntime_perf_test"
+    assert (log.init_ms, log.inference_avg_ms, log.runs) == (127.918, 144.871, 10)
+    assert log.cpu_percent_of_all_cores == 68.0
+    m = to_measurement(log, "v", "d", "p", "acl")
+    assert (m.load_ms, m.p50_ms) == (127.918, 144.871)
+    assert m.environment["p50_ms_statistic"].startswith("mean of 10 runs")
+    # 158171136 bytes is 150.8438 MiB of the whole process, so no over-baseline figure.
+    assert m.peak_mem.raw_mb == pytest.approx(150.8438) and m.peak_mem.over_baseline_mb is None
+    assert "Peak working set size" in m.peak_mem.definition
+    assert m.cpu.percent_of_all_cores == 68.0
+    # The tool divides by a core count it does not print: the share of one core stays empty.
+    assert m.cpu.cores is None and m.cpu.percent_of_one_core is None
+
+
+def test_onnxruntime_perf_test_2020_without_a_space_after_the_colon():
+    log = parse_benchmark_log(fixture_text(ORT_2020))
+    assert (log.init_ms, log.inference_avg_ms, log.runs) == (1841.49, 734.606, 1)
+    m = to_measurement(log, "v", "d", "p", "tensorrt")
+    assert m.cpu is None and m.peak_mem is None

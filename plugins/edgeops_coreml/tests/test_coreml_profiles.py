@@ -14,8 +14,8 @@ from edgeops_coreml.chips import (
     usable_compute_units,
 )
 
-CHIPS = ["A11", "A12", "A13", "A14", "A15", "A16", "A17 Pro", "A18", "A18 Pro"]
-CHIPS += ["M1", "M2", "M3", "M4"]
+CHIPS = ["A11", "A12", "A13", "A14", "A15", "A16", "A17 Pro", "A18", "A18 Pro", "A19", "A19 Pro"]
+CHIPS += ["M1", "M2", "M3", "M4", "M5"]
 IPHONES = {
     "iphone8": "A11",
     "iphonex": "A11",
@@ -55,7 +55,10 @@ def test_every_chip_has_sourced_neural_engine_facts():
         "A17 Pro",
         "A18",
         "A18 Pro",
+        "A19",
+        "A19 Pro",
         "M4",
+        "M5",
     }
 
 

@@ -1,0 +1,442 @@
+"""The Python API: ``edgeops.ship``, ``edgeops.gate`` and ``edgeops.load_results``.
+
+In the manner of ``olive.workflows.run`` and ``qai_hub.submit_profile_job``: one
+call does what the command does. The CLI is a thin layer over these functions,
+so a run from Python gets the same checks, cache, history entry and progress
+lines as ``edgeops ship``::
+
+    import edgeops
+
+    results = edgeops.ship("examples/segmenter", profiles=["host"], out="dist/seg")
+    for plan in results.plans:
+        print(plan.profile_id, plan.status, [c.variant_id for c in plan.choices])
+    report = edgeops.gate("dist/seg-v1", results)
+    assert report.verdict != "fail"
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeops.errors import UsageError
+
+if TYPE_CHECKING:
+    from edgeops.gate.compare import GateReport
+    from edgeops.models import Device, MeasureSettings, Objective, Results, Task
+    from edgeops.pipeline import Pipeline
+
+
+# What `select` optimises for (edgeops ship --objective).
+OBJECTIVES = ("fastest", "smallest", "best-quality")
+
+
+def default_workspace() -> Path:
+    """``$EDGEOPS_HOME``, else ``.edgeops`` in the current folder: the cache and the history."""
+    return Path(os.environ.get("EDGEOPS_HOME", ".edgeops"))
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a ``results.json``, or the one in a bundle folder.
+
+    Raises ``ResultsError`` (one line naming the fix) for a missing, broken or
+    other-schema file."""
+    from edgeops.pipeline.bundle import read_results
+
+    return read_results(Path(path))
+
+
+def ship(
+    model: str | Path | None = None,
+    profiles: Sequence[str] = (),
+    *,
+    out: str | Path | None = None,
+    devices: str | Path | None = None,
+    workspace: str | Path | None = None,
+    task: Task | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    rounds: int | None = None,
+    min_runs: int | None = None,
+    min_duration_s: float | None = None,
+    threads: int | None = None,
+    memory_safety_factor: float | None = None,
+    reuse_measurements: bool = False,
+    no_cache: bool = False,
+    prune: bool = True,
+    jobs: int | None = None,
+    task_timeout_s: float = 1800.0,
+    worker_memory_mb: int | None = None,
+    keep_outputs: int | None = None,
+    gallery_worst: int | None = None,
+    baseline: str | Path | None = None,
+    until_decided: bool = False,
+    max_extra_rounds: int = 80,
+    objective: Objective = "fastest",
+    force: bool = False,
+    resume: str | None = None,
+    progress: bool = True,
+) -> Results:
+    """Convert, optimize, evaluate, measure, select, and write the release bundle.
+
+    ``model`` is a model file, a factory ``file.py:function``, or a folder (or
+    file) holding ``edgeops.toml``; ``profiles`` default to its ``[ship]
+    profiles``, else ``["host"]``. The bundle goes to ``out``, default
+    ``dist/<name>-<version>/``. ``devices`` is an inventory (``devices.toml``).
+    ``rounds``, ``min_runs``, ``min_duration_s`` and ``threads`` override the
+    measurement settings; ``memory_safety_factor`` the share of a profile's
+    app memory limit a variant may use. ``no_cache`` makes every conversion,
+    variant and score again and replaces their cache entries. ``prune`` rules
+    out variants on the host (below the floor, too large, dominated) and stops
+    clearly beaten ones on the device; ``False`` measures all for every round.
+    ``jobs`` worker processes make and score variants (None: every core, 1: in
+    this process), each stopped past ``task_timeout_s`` or ``worker_memory_mb``.
+    ``keep_outputs`` and ``gallery_worst`` size report.html's sample gallery. ``until_decided`` adds rounds, up to
+    ``max_extra_rounds`` per measurement, where the gate against ``baseline``
+    is inconclusive. ``resume`` continues an interrupted run (``"last"``, or a
+    run id) and needs no ``model``. ``progress`` prints one line per stage and
+    item on stderr (a live bar in a terminal).
+
+    Returns the Results; a profile that ends without a variant has a plan whose
+    ``status`` is not ``"supported"`` (the CLI exits 4 then). Every run is
+    recorded in the workspace's history: ``ok``, ``unsupported``, ``failed``
+    or ``interrupted``. Bad input raises ``UsageError`` before any work.
+    """
+    from edgeops.devices.discovery import discover_devices
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.pipeline import Pipeline, Workspace, one_line
+    from edgeops.pipeline.bundle import check_bundle_target, default_bundle_dir, write_bundle
+    from edgeops.pipeline.config import load_spec
+    from edgeops.pipeline.history import History
+    from edgeops.pipeline.names import check_name
+    from edgeops.plugin_manager import make_plugin_manager
+
+    settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
+    _check_share(memory_safety_factor)
+    for flag, count in (("keep_outputs", keep_outputs), ("gallery_worst", gallery_worst)):
+        if count is not None and count < 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be 0 or more")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"jobs {jobs} is not a positive whole number")
+    if max_extra_rounds < 1:
+        raise UsageError(f"max_extra_rounds {max_extra_rounds} is not a positive whole number")
+    if objective not in OBJECTIVES:
+        raise UsageError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    pm = make_plugin_manager()
+    space = Workspace(
+        Path(workspace) if workspace is not None else default_workspace(), refresh_cache=no_cache
+    )
+    history = History(space.history_path)
+    if out is not None:
+        check_bundle_target(Path(out), force)
+    base = load_results(baseline) if baseline is not None else None
+    primaries = _primaries(base)
+    results: Results | None = None
+    if resume:
+        run_id = history.last_unfinished() if resume == "last" else resume
+        if run_id is None:
+            raise UsageError(
+                "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
+            )
+        check_name(run_id, "run id")
+        journal = space.journal(run_id)
+        if not journal.stage_path.is_file():
+            raise UsageError(
+                f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
+            )
+        results = journal.load_stage()
+        settings, safety = results.settings, memory_safety_factor
+        # The run's own inventory, unless a new one is given: a resume without
+        # devices must not fall back to this machine alone.
+        saved = journal.load_devices()
+        found = (
+            saved if devices is None and saved is not None
+            else discover_devices(pm, Path(devices) if devices is not None else None)
+        )  # fmt: skip
+        history.started(
+            run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
+        )
+    else:
+        if model is None:
+            raise UsageError(
+                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
+            )
+        spec, defaults = load_spec(model, task=task, name=name, version=version)
+        if out is None:
+            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", force)
+        chosen = resolve_profiles(list(profiles) or list(defaults.profiles) or ["host"], pm)
+        settings = _measure_settings(settings_update)
+        safety = (
+            memory_safety_factor
+            if memory_safety_factor is not None
+            else defaults.memory_safety_factor
+        )
+        found = discover_devices(pm, Path(devices) if devices is not None else None)
+        run_id = uuid.uuid4().hex[:12]
+        journal = space.journal(run_id)
+        history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
+    beating = history.heartbeat(run_id)
+    bundle: Path | None = None
+    try:
+        with _observed(pm, progress):
+            pipeline = Pipeline(
+                pm,
+                space,
+                jobs=jobs,
+                task_timeout_s=task_timeout_s,
+                worker_memory_mb=worker_memory_mb,
+                halving=prune,
+            )
+            if keep_outputs is not None:
+                pipeline.keep_outputs = keep_outputs
+            if gallery_worst is not None:
+                pipeline.worst_k = gallery_worst
+            pipeline.cache.clear_stale_temporaries()
+            if results is None:
+                results = pipeline.convert(spec, chosen, settings, run_id=run_id)
+                results = pipeline.optimize(results)
+                journal.save_devices(found)
+                if prune:
+                    results = pipeline.prune(results, safety)
+                journal.save_stage(results)
+            results = pipeline.measure(
+                results,
+                found,
+                settings,
+                reuse_measurements=reuse_measurements,
+                journal=journal,
+            )
+            results = pipeline.select(
+                results,
+                memory_safety_factor=safety,
+                objective=objective,
+                baseline_primaries=primaries,
+            )
+            if until_decided:
+                results = _until_decided(
+                    pipeline, results, found, max_extra_rounds, objective, safety, base
+                )
+        bundle = Path(out) if out is not None else default_bundle_dir(results)
+        write_bundle(results, bundle, force=force)
+    except KeyboardInterrupt:
+        history.finished(run_id, "interrupted", results)
+        raise
+    except Exception as exc:
+        history.finished(run_id, "failed", results, error=one_line(exc))
+        raise
+    finally:
+        beating.set()
+    failed = [p for p in results.plans if p.status == "device_failed"]
+    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
+    history.finished(
+        run_id,
+        "device_failed" if failed else "unsupported" if unshipped else "ok",
+        results,
+        bundle=bundle,
+        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
+    )
+    return results
+
+
+def gate(
+    baseline: str | Path | Results,
+    current: str | Path | Results,
+    **thresholds: Any,
+) -> GateReport:
+    """Compare ``current`` with ``baseline`` (Results, results.json paths or bundle folders).
+
+    ``thresholds`` are ``edgeops gate``'s settings by their field names
+    (``threshold_pct=5``, ``threshold_pct_by_profile={"pixel6": 3}``,
+    ``memory_threshold_pct``, ``memory_threshold_mb``, ``size_threshold_pct``,
+    ``quality_drop_pct``, ``confidence``); the rest keep the command's defaults.
+    The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
+    ``exit_code`` what ``edgeops gate`` exits with (0, 1, 3)."""
+    from dataclasses import fields
+
+    from edgeops.gate.compare import GateSettings
+    from edgeops.gate.compare import gate as compare
+
+    known = [f.name for f in fields(GateSettings)]
+    for key, value in thresholds.items():
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(f"unknown gate setting {key!r}; {hint}known: {', '.join(known)}")
+        if isinstance(value, int | float) and value < 0:
+            raise UsageError(f"{key} is negative; thresholds are allowed growth, 0 or more")
+    settings = GateSettings(**thresholds)
+    names = (_label("baseline", baseline), _label("current", current))
+    return compare(_results(baseline), _results(current), settings, names=names)
+
+
+def _results(value: str | Path | Results) -> Results:
+    from edgeops.models import Results
+
+    return value if isinstance(value, Results) else load_results(value)
+
+
+def _label(role: str, value: Any) -> str:
+    return f"{role} {value}" if isinstance(value, str | Path) else f"{role} run {value.run_id}"
+
+
+def _settings_update(
+    rounds: int | None, min_runs: int | None, min_duration_s: float | None, threads: int | None
+) -> dict[str, Any]:
+    for flag, value in (("rounds", rounds), ("min_runs", min_runs), ("threads", threads)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise UsageError(f"{flag} {value!r} is not a positive whole number")
+    if min_duration_s is not None and not min_duration_s >= 0:  # also refuses NaN
+        raise UsageError(f"min_duration_s {min_duration_s!r} is not a number >= 0")
+    update = {
+        "rounds": rounds,
+        "min_runs": min_runs,
+        "min_duration_s": min_duration_s,
+        "threads": threads,
+    }
+    return {k: v for k, v in update.items() if v is not None}
+
+
+def _measure_settings(update: dict[str, Any], base: MeasureSettings | None = None) -> Any:
+    from edgeops.models import MeasureSettings
+
+    return (base or MeasureSettings()).model_copy(update=update)
+
+
+def _check_share(value: float | None) -> None:
+    if value is not None and not 0 < value <= 1:
+        raise UsageError(f"memory_safety_factor {value} is outside (0, 1], e.g. 0.5")
+
+
+class _observed:
+    """The progress reporter registered on the plugin manager for one run."""
+
+    def __init__(self, pm: Any, progress: bool) -> None:
+        self.pm, self.progress, self.stack = pm, progress, ExitStack()
+
+    def __enter__(self) -> _observed:
+        if self.progress:
+            from edgeops.cli.output import make_console
+            from edgeops.cli.progress import ProgressReporter
+
+            reporter = self.stack.enter_context(ProgressReporter(make_console(stderr=True)))
+            self.pm.register(reporter, name="edgeops.cli.progress")
+            self.stack.callback(self.pm.unregister, reporter)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+
+def _primaries(results: Results | None) -> dict[str, str]:
+    """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
+    if results is None:
+        return {}
+    return {p.profile_id: p.choices[0].variant_name for p in results.plans if p.choices}
+
+
+def _until_decided(
+    pipeline: Pipeline,
+    results: Results,
+    devices: list[Device],
+    max_extra_rounds: int,
+    objective: Objective,
+    safety: float | None,
+    baseline: Results | None,
+) -> Results:
+    """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
+
+    Three kinds of decision: a primary tied with the fastest only because the
+    interval of their ratio straddles the equivalence margin (both get the
+    rounds, measured in alternation, so the comparison stays paired); a gate
+    comparison against ``--baseline`` the sequential test has not decided (the
+    current gets the rounds its next look needs); and a primary not yet
+    precise enough to be a baseline gates can decide against.
+    """
+    from edgeops.gate.compare import GateSettings, undecided_comparisons
+    from edgeops.gate.stats import gate_ready_rounds, next_look
+    from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
+
+    settings = GateSettings()
+    added: dict[tuple[str, str, str], int] = {}
+    while True:
+        wanted: dict[tuple[str, str, str], int] = {}
+
+        def want(
+            key: tuple[str, str, str],
+            rounds: int | None,
+            wanted: dict[tuple[str, str, str], int] = wanted,
+        ) -> None:
+            budget = max_extra_rounds - added.get(key, 0)
+            if rounds and budget > 0:
+                wanted[key] = max(wanted.get(key, 0), min(rounds, budget))
+
+        by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
+        for plan in results.plans:
+            if not plan.choices:
+                continue
+            primary = plan.choices[0]
+            m = next(
+                (
+                    x
+                    for x in results.measurements
+                    if x.profile_id == plan.profile_id
+                    and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
+                    and x.status == "ok"
+                    and x.method == "measured"
+                ),
+                None,
+            )
+            if m is None:
+                continue
+            key = (m.variant_id, m.device_id, m.compute_unit)
+            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
+            logs = log_round_medians(m)
+            # In steps to the next look, so the spread is re-estimated on the way.
+            step = next_look(len(logs)) - len(logs)
+            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
+            rival = _rival(results, plan)
+            if plan.decision == "undecided" and rival is not None:
+                ratio = ratio_interval(m, rival)
+                margin = 1.0 + (results.policy.equivalence_pct if results.policy else 5.0) / 100.0
+                more = rounds_to_resolve(ratio, margin, cap=max_extra_rounds) if ratio else None
+                want(key, more)
+                want((rival.variant_id, rival.device_id, rival.compute_unit), more)
+        if baseline is not None:
+            for todo in undecided_comparisons(baseline, results, settings):
+                want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
+        wanted = {k: v for k, v in wanted.items() if k in by_key}
+        if not wanted:
+            return results
+        for key, rounds in wanted.items():
+            added[key] = added.get(key, 0) + rounds
+        results = pipeline.select(
+            pipeline.remeasure(results, devices, wanted),
+            memory_safety_factor=safety,
+            objective=objective,
+            baseline_primaries=_primaries(baseline),
+        )
+
+
+def _rival(results: Results, plan: Any) -> Any:
+    """The fastest candidate's measurement, named in the plan's frontier, when it is not the primary."""
+    leader = min(
+        (p for p in plan.frontier if p.p50_ms is not None), key=lambda p: p.p50_ms, default=None
+    )
+    if leader is None or leader.chosen:
+        return None
+    return next(
+        (
+            m
+            for m in results.measurements
+            if m.profile_id == plan.profile_id
+            and (m.variant_id, m.compute_unit) == (leader.variant_id, leader.compute_unit)
+            and m.status == "ok"
+        ),
+        None,
+    )

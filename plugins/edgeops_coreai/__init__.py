@@ -1,0 +1,178 @@
+"""Core AI backend: ``.aimodel`` conversion with coreai-torch, coreai-opt recipes, host
+quality from the Core AI runtime itself, predictions from chip facts, and measurement on
+a Mac host up to the macOS boundary.
+
+Core AI (iOS 27 / macOS 27) is the successor of Core ML; unlike Core ML, its runtime
+ships inside the coreai-core wheel for Linux, so a variant's quality here is computed
+by running the variant, not estimated.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from edgeops.hookspecs import hookimpl
+from edgeops.plugin import (
+    Artifact,
+    ComputeUnit,
+    DeviceProfile,
+    Measurement,
+    MeasureSettings,
+    ModelSpec,
+    Quality,
+    Recipe,
+    ReferenceOutputs,
+    SampleSet,
+    Session,
+    Variant,
+    compare_with_reference,
+    variant_from,
+)
+
+from . import convert, recipes
+from .sdk import TOOLS
+
+# Distributions whose versions change what this plugin makes: part of every cache key.
+EDGEOPS_TOOLS = TOOLS
+FORMAT = recipes.FORMAT
+
+
+# Core AI specializes a model for a preferred compute unit (SpecializationOptions:
+# cpu_only, or a preferred ComputeUnitKind gpu / neural_engine; coreai/runtime); the
+# units keep Core ML's names so a profile lists one set for both formats. Declared
+# here too, identically, so Core AI works without the Core ML backend installed.
+COMPUTE_UNITS = {
+    "cpu_only": ((), 0),
+    "cpu_and_gpu": (("gpu",), 1),
+    "cpu_and_ne": (("ane",), 2),
+    "all": (("ane",), 2),
+}
+
+
+@hookimpl
+def edgeops_compute_units() -> list[ComputeUnit]:
+    return [
+        ComputeUnit(name=name, requires=requires, rarity=rarity)
+        for name, (requires, rarity) in COMPUTE_UNITS.items()
+    ]
+
+
+@hookimpl
+def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
+    # The ONNX backend checks an .onnx source and reads its signature once for every format.
+    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+
+
+@hookimpl
+def edgeops_convert(
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+) -> Artifact | None:
+    if target != FORMAT:
+        return None
+    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+        return None
+    from . import work
+
+    spec = convert.resolved(spec)
+    if spec.source_path.suffix == ".onnx" and not spec.inputs:
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
+        if onnx_artifact is not None:
+            spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
+    net, inputs = convert.fresh_module(spec)
+    outputs = convert.output_names(convert.output_count(net, inputs))
+    out = workdir / convert.ASSET_NAME
+    started = time.perf_counter()
+    asset = convert.to_asset(net, inputs, outputs, out)
+    macs, largest = work.count_work(net, inputs)
+    params = sum(p.numel() for p in net.parameters())
+    weight_elements = work.weight_elements(net)
+    convert.write_build_info(
+        workdir,
+        {
+            "spec": spec.model_dump(),
+            "outputs": list(outputs),
+            "params": params,
+            "weight_elements": weight_elements,
+            # The activation part of a predicted peak memory (predict.py).
+            "largest_layer_elements": largest,
+            "storage_types": asset.summary().storage_types,
+            "convert_s": round(time.perf_counter() - started, 3),
+        },
+    )
+    return Artifact(
+        format=FORMAT,
+        path=out,
+        inputs=inputs,
+        output_names=outputs,
+        params=params,
+        macs=macs,
+    )
+
+
+@hookimpl
+def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+    if artifact.format != FORMAT:
+        return []
+    return recipes.propose(profiles)
+
+
+@hookimpl
+def edgeops_recipe_catalog() -> list[str]:
+    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
+
+
+@hookimpl
+def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Variant | None:
+    if recipe.format != FORMAT or artifact.path is None:
+        return None
+    from . import optimize
+
+    out = workdir / convert.ASSET_NAME
+    started = time.perf_counter()
+    facts = optimize.make_variant(artifact.path, recipe, out)
+    convert.write_build_info(
+        workdir,
+        {
+            **convert.read_build_info(artifact.path),
+            **facts,
+            "recipe": recipe.name,
+            "optimize_s": round(time.perf_counter() - started, 3),
+        },
+    )
+    return variant_from(artifact, recipe, out)
+
+
+@hookimpl
+def edgeops_evaluate(
+    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+) -> Quality | None:
+    if variant.format != FORMAT or variant.path is None:
+        return None
+    from .runtime import run_asset
+
+    outputs = run_asset(variant.path, variant.inputs, variant.output_names, samples)
+    return compare_with_reference(spec.task, reference, outputs, where="host")
+
+
+@hookimpl
+def edgeops_predict(
+    profile: DeviceProfile, variant: Variant, compute_unit: str
+) -> Measurement | None:
+    if variant.format != FORMAT:
+        return None
+    from . import predict
+
+    return predict.predict(profile, variant, compute_unit)
+
+
+@hookimpl
+def edgeops_measure(
+    session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+) -> Measurement | None:
+    """A Core AI variant on a Mac host (mac_probe.py), or why not on its tethered iPhone."""
+    from . import mac
+
+    if variant.format != FORMAT or session.device.transport != mac.MAC_HOST:
+        return None
+    return mac.measure(session, variant, compute_unit, settings)

@@ -1,0 +1,38 @@
+"""A Core AI variant: the source module, compressed by the recipe's steps, converted, checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgeops.plugin import Recipe, StageError
+
+from . import compress, convert
+from .steps import STEP_TYPES
+
+
+def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
+    """Write the variant's ``.aimodel`` to ``out``; return the facts worth keeping about it.
+
+    Facts: the sparsity the pruner reached, the asset's stored constants by type, and
+    its bits per weight, which must fall in the range the steps imply.
+    """
+    try:
+        steps = recipe.typed_steps(*STEP_TYPES)
+    except ValueError as exc:
+        raise StageError(" ".join(str(exc).split())[:300]) from exc
+    spec = convert.spec_of(base_asset)
+    if spec is None:
+        raise StageError(f"{base_asset} has no {convert.BUILD_INFO_NAME} beside it; convert again")
+    info = convert.read_build_info(base_asset)
+    net, inputs = convert.fresh_module(spec)
+    compressed = compress.apply(net, steps, convert.example_args(inputs))
+    asset = convert.to_asset(
+        compressed.module, inputs, tuple(info["outputs"]), out, fp16=compressed.fp16
+    )
+    storage = [tuple(t) for t in asset.summary().storage_types]
+    base_bpw = compress.bits_per_weight(info["storage_types"], int(info["params"]))
+    checked = compress.check_storage(
+        recipe.name, steps, storage, int(info["weight_elements"]), int(info["params"]), base_bpw
+    )
+    return {**compressed.facts, **checked, "fp16": compressed.fp16, "storage_types": storage}

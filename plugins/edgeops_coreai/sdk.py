@@ -1,0 +1,97 @@
+"""Importing the Core AI packages, torch and onnx2torch: quietly, and only when a hook needs them.
+
+coreai-torch 0.4.3 warns on every import that it "has only been validated with
+torch<=2.13.0" when torch is 2.13.0+cpu: ``packaging`` orders the local ``+cpu``
+build after 2.13.0 (coreai_torch/__init__.py). It is the validated release, so
+the warning is silenced here. torchao prints that it cannot load its CUDA
+kernels (_C_mxfp8, _C_cutlass_90a) on a CPU-only machine; those are never used.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import types
+from typing import Any
+
+from edgeops.plugin import quiet
+
+NOISY_LOGGERS = ("coreai", "coreai_torch", "coreai_opt", "torchao", "torch", "root")
+# Distributions whose versions change what this plugin makes: part of every cache key.
+TOOLS = (
+    "coreai-core",
+    "coreai-torch",
+    "coreai-opt",
+    "torchao",
+    "torch",
+    "onnx",
+    "onnx2torch",
+    "numpy",
+)
+
+
+@functools.cache
+def coreai_torch() -> Any:
+    with quiet(*NOISY_LOGGERS):
+        import coreai_torch as module
+    return module
+
+
+@functools.cache
+def coreai_opt() -> Any:
+    """``coreai_opt`` with the compressors this backend uses already imported."""
+    with quiet(*NOISY_LOGGERS):
+        import coreai_opt as module
+        import coreai_opt.casting
+        import coreai_opt.palettization
+        import coreai_opt.pruning
+        import coreai_opt.quantization  # noqa: F401
+    logging.getLogger("coreai_opt").setLevel(logging.ERROR)
+    return module
+
+
+@functools.cache
+def runtime() -> Any:
+    """``coreai.runtime``: the in-package runtime off macOS (coreai/runtime/__init__.py)."""
+    with quiet(*NOISY_LOGGERS):
+        import coreai.runtime as module
+    return module
+
+
+def asset_class() -> Any:
+    with quiet(*NOISY_LOGGERS):
+        from coreai.authoring.asset import AIModelAsset
+    return AIModelAsset
+
+
+@functools.cache
+def onnx2torch() -> Any:
+    """``import onnx2torch`` with a torchvision stand-in.
+
+    onnx2torch imports torchvision for a few detection ops only; the torchvision
+    wheel here is a CUDA build that fails to import with CPU torch
+    (conversion-notes.md), so an empty module lets it load and those ops fail by name.
+    """
+    if "torchvision" not in sys.modules:
+        try:
+            import torchvision  # noqa: F401
+        except Exception:
+            ops = types.ModuleType("torchvision.ops")
+            ops.roi_align = _needs_torchvision  # type: ignore[attr-defined]
+            stub = types.ModuleType("torchvision")
+            stub.ops = ops  # type: ignore[attr-defined]
+            sys.modules["torchvision"] = stub
+            sys.modules["torchvision.ops"] = ops
+    with quiet(*NOISY_LOGGERS):
+        import onnx2torch as module
+    return module
+
+
+def _needs_torchvision(*args: object, **kwargs: object) -> None:
+    raise NotImplementedError("this ONNX op needs torchvision, which cannot load here")
+
+
+def short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("…" if len(text) > 300 else "")

@@ -1,0 +1,68 @@
+"""The Python API: edgeops.ship, edgeops.gate, edgeops.load_results."""
+
+import json
+
+import pytest
+
+import edgeops
+from edgeops.errors import ResultsError, UsageError
+from edgeops.pipeline.history import History
+
+from factories import tiny_onnx
+
+FAST = {"rounds": 1, "min_runs": 3, "min_duration_s": 0.0}
+
+
+@pytest.fixture
+def onnx_only(monkeypatch):
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml")
+
+
+@pytest.mark.slow
+def test_ship_from_python_writes_bundle_history_and_progress(tmp_path, onnx_only, capsys):
+    model = tiny_onnx(tmp_path / "m.onnx")
+    results = edgeops.ship(
+        model, ["host"], out=tmp_path / "bundle", workspace=tmp_path / "ws", **FAST
+    )
+    assert isinstance(results, edgeops.Results)
+    assert [p.status for p in results.plans] == ["supported"]
+    assert all(m.rounds == 1 for m in results.measurements)
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["profiles"]["host"]["choices"]
+    runs = History(tmp_path / "ws" / "runs.sqlite").runs()
+    assert [(r.run_id, r.status) for r in runs] == [(results.run_id, "ok")]
+    assert "measure: finished" in capsys.readouterr().err
+
+    loaded = edgeops.load_results(tmp_path / "bundle")
+    assert loaded == results
+    report = edgeops.gate(tmp_path / "bundle", results, threshold_pct=50)
+    assert report.verdict in {"pass", "inconclusive"} and report.exit_code in {0, 3}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"rounds": 0}, "rounds 0 is not a positive whole number"),
+        ({"min_duration_s": float("nan")}, "min_duration_s nan is not a number >= 0"),
+        ({"memory_safety_factor": 1.5}, "outside (0, 1]"),
+        ({"profiles": ["hots"]}, "did you mean host"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(tmp_path, kwargs, expected):
+    model = tiny_onnx(tmp_path / "m.onnx")
+    with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace("]", r"\]")):
+        edgeops.ship(model, workspace=tmp_path / "ws", progress=False, **kwargs)
+    assert not (tmp_path / "ws" / "cache").exists()
+
+
+def test_gate_refuses_an_unknown_setting(tmp_path):
+    import edgeops.gate.compare  # binds the package to edgeops.gate: it must stay callable
+
+    assert isinstance(edgeops.gate.compare.GateSettings(), object)
+    with pytest.raises(UsageError, match="did you mean 'threshold_pct'"):
+        edgeops.gate(tmp_path, tmp_path, threshold_pc=3)
+
+
+def test_load_results_names_the_fix(tmp_path):
+    with pytest.raises(ResultsError, match="pass a results.json or a bundle folder"):
+        edgeops.load_results(tmp_path / "nope")
