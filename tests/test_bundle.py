@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,30 @@ def test_bundled_files_match_the_manifest(shipped: Path) -> None:
     for entry in manifest["variants"].values():
         path = shipped / "bundle" / entry["file"]
         assert sha256_file(path) == entry["sha256"] and path.stat().st_size == entry["size_bytes"]
+
+
+def test_a_link_leaving_a_folder_model_is_refused(tmp_path: Path) -> None:
+    from edgeops.errors import ModelError
+    from edgeops.files import copy_file
+
+    package = tmp_path / "m.mlpackage"
+    (package / "Data").mkdir(parents=True)
+    (package / "Data" / "weights.bin").write_bytes(b"w")
+    (tmp_path / "secret").write_text("not the model's")
+    (package / "Data" / "leak").symlink_to(tmp_path / "secret")
+    with pytest.raises(ModelError, match="outside"):
+        copy_file(package, tmp_path / "copy.mlpackage")
+    assert not (tmp_path / "copy.mlpackage").exists()
+
+
+def test_a_dead_process_staging_folder_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    out = tmp_path / "release"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftover = tmp_path / f".release.{dead.pid}.abc.tmp"
+    leftover.mkdir()
+    alive = tmp_path / f".release.{os.getpid()}.def.tmp"
+    alive.mkdir()
+    with staged_dir(out) as tmp:
+        (tmp / "manifest.json").write_text("{}")
+    assert not leftover.exists() and alive.exists()

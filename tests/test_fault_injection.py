@@ -1,8 +1,10 @@
 """Kill `ship` at random points in every stage and check what is left (issue 10).
 
-Twenty kills, SIGKILL and SIGTERM in turn, at seeded random delays spread over a
-cold run's duration; every other point starts from an empty cache so kills land
-in conversion and optimization too, not only in measuring. After each kill:
+Twenty kills, SIGTERM and SIGKILL in turn, each when the run reaches an event of
+one stage (started, first conversion, first variant, measuring started, first
+round, bundle being staged) plus a seeded random 0-0.3 s; every other point
+starts from an empty cache so kills land in conversion and optimization too.
+After each kill:
 
 - the bundle folder is a complete bundle (every file the manifest names is
   there with its sha256 and size) or absent;
@@ -75,17 +77,58 @@ def assert_complete_or_absent(bundle: Path) -> str:
     return "complete"
 
 
-def stage_reached(root: Path) -> str:
+def stage_reached(root: Path, known_runs: set[str]) -> str:
+    """Where the run started after ``known_runs`` were written has got to."""
     ws = root / ".edgeops"
-    if list((root / "dist").glob("*.tmp")):
+    if list((root / "dist").glob(".*.tmp")):
         return "bundle"
-    if list(ws.glob("runs/*/rounds.jsonl")):
+    new = [r for r in ws.glob("runs/*") if r.name not in known_runs]
+    if any((r / "rounds.jsonl").exists() for r in new):
         return "measure"
+    if any((r / "stage.json").exists() for r in new):
+        return "measure-start"
     if list(ws.glob("cache/variants/*/entry.json")):
         return "optimize"
     if list(ws.glob("cache/*/*/entry.json")):
         return "convert"
     return "start"
+
+
+# Cold points (even) clear the cache first, so "artifact" and "variant" fire in
+# conversion and optimization; warm points reach measuring and the bundle fast.
+TRIGGERS = (
+    "start",
+    "start",
+    "artifact",
+    "stage",
+    "variant",
+    "round",
+    "stage",
+    "bundle",
+    "round",
+    "bundle",
+)
+
+
+def wait_for(
+    trigger: str, root: Path, known_runs: set[str], process: subprocess.Popen[str], limit_s: float
+) -> None:
+    ws = root / ".edgeops"
+    deadline = time.monotonic() + limit_s
+
+    def new_runs() -> list[Path]:
+        return [r for r in ws.glob("runs/*") if r.name not in known_runs]
+
+    checks = {
+        "start": lambda: True,
+        "artifact": lambda: bool(list(ws.glob("cache/artifacts/*/entry.json"))),
+        "variant": lambda: bool(list(ws.glob("cache/variants/*/entry.json"))),
+        "stage": lambda: any((r / "stage.json").exists() for r in new_runs()),
+        "round": lambda: any((r / "rounds.jsonl").exists() for r in new_runs()),
+        "bundle": lambda: bool(list((root / "dist").glob(".*.tmp"))),
+    }
+    while not checks[trigger]() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def test_kills_at_random_points_leave_a_consistent_state(tmp_path: Path) -> None:
@@ -112,15 +155,19 @@ def test_kills_at_random_points_leave_a_consistent_state(tmp_path: Path) -> None
         assert spent_s < BUDGET_COLD_RUNS * cold_s, f"over budget at point {point}: {spent_s:.0f} s"
         if point % 2 == 0:
             shutil.rmtree(root / ".edgeops" / "cache", ignore_errors=True)
-        delay_s = rng.uniform(0.3, cold_s)
         how = signal.SIGKILL if point % 2 else signal.SIGTERM
+        known_runs = {r.name for r in (root / ".edgeops" / "runs").glob("*")}
         process = subprocess.Popen(
             [sys.executable, "-m", "edgeops", *ARGS],
             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **env},
         )  # fmt: skip
-        time.sleep(delay_s)
-        stage = stage_reached(root)
+        # Kills on events in each stage, then after a random extra delay, so the
+        # points spread over the stages however fast this machine is today.
+        trigger = TRIGGERS[point % len(TRIGGERS)]
+        wait_for(trigger, root, known_runs, process, limit_s=cold_s * 3)
+        time.sleep(rng.uniform(0.0, 0.3))
+        stage = stage_reached(root, known_runs)
         process.send_signal(how)
         _, err = process.communicate(timeout=120)
         assert "Traceback" not in err, err[-2000:]

@@ -59,7 +59,7 @@ def probes_of(cwd: Path) -> list[int]:
 
 
 def history(cwd: Path) -> list[dict]:
-    return json.loads(run_cli("history", "--json", cwd=cwd).stdout)
+    return json.loads(run_cli("history", "--json", cwd=cwd).stdout)["runs"]
 
 
 def env_local(cwd: Path) -> dict[str, str]:

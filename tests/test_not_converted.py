@@ -23,7 +23,9 @@ def test_a_tflite_source_for_an_iphone_is_not_converted_with_the_reason(tmp_path
         "ship", str(MODEL), "-p", "host", "-p", "iphone12", "--rounds", "1", "--min-runs", "3",
         "--min-duration-s", "0", "--json", cwd=tmp_path, timeout_s=900,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    # Exit 5: a requested profile ships nothing; the last line names it and its status.
+    assert done.returncode == 5, done.stderr[-2000:]
+    assert "iphone12 (not_converted)" in done.stderr.strip().splitlines()[-1]
     plans = {p["profile_id"]: p for p in json.loads(done.stdout)["plans"]}
     iphone = plans["iphone12"]
     assert iphone["status"] == "not_converted"

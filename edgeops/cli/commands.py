@@ -152,7 +152,9 @@ def cmd_ship(args: argparse.Namespace) -> int:
             + "\n"
         )
         return EXIT_DEVICE_FAILED
-    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
+    unshipped = [
+        p for p in results.plans if p.status in ("unsupported", "not_measured", "not_converted")
+    ]
     if unshipped and not args.allow_unsupported:
         which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
         sys.stderr.write(
