@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--task-timeout-s",
             type=_non_negative,
             default=1800.0,
-            help="time one variant may take to make and score (default 1800)",
+            help="time one conversion, or one variant made and scored, may take (default 1800)",
         )
 
     ship = command("ship", "run the whole pipeline and write a release bundle", SHIP_EPILOG)

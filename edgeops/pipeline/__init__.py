@@ -54,6 +54,7 @@ from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
+from edgeops.pipeline.time_limit import time_limit
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     answers_by_plugin,
@@ -230,9 +231,10 @@ class Pipeline:
 
         def build(workdir: Path) -> Artifact:
             started = time.perf_counter()
-            made = self.hook.edgeops_convert(
-                spec=spec, target=target, workdir=workdir, artifacts=list(artifacts or ())
-            )
+            with time_limit(self.task_timeout_s, f"converting to {target}"):
+                made = self.hook.edgeops_convert(
+                    spec=spec, target=target, workdir=workdir, artifacts=list(artifacts or ())
+                )
             if made is None:
                 raise _NoPlugin
             return self._finish(made, key, started)
@@ -282,7 +284,8 @@ class Pipeline:
             return self._living(cached, samples, spec)
 
         def build(workdir: Path) -> ReferenceOutputs:
-            made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
+            with time_limit(self.task_timeout_s, "running the source model for reference outputs"):
+                made = self.hook.edgeops_reference(spec=spec, samples=samples, workdir=workdir)
             if made is None:
                 raise ModelError(
                     f"no installed plugin can run {spec.source_path.name} to make reference outputs"
