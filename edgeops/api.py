@@ -64,6 +64,8 @@ def ship(
     min_runs: int | None = None,
     min_duration_s: float | None = None,
     threads: int | None = None,
+    paced_fps: Sequence[float] | None = None,
+    paced_duration_s: float | None = None,
     memory_safety_factor: float | None = None,
     reuse_measurements: bool = False,
     no_cache: bool = False,
@@ -87,8 +89,8 @@ def ship(
     file) holding ``edgeops.toml``; ``profiles`` default to its ``[ship]
     profiles``, else ``["host"]``. The bundle goes to ``out``, default
     ``dist/<name>-<version>/``. ``devices`` is an inventory (``devices.toml``).
-    ``rounds``, ``min_runs``, ``min_duration_s`` and ``threads`` override the
-    measurement settings; ``memory_safety_factor`` the share of a profile's
+    ``rounds``, ``min_runs``, ``min_duration_s``, ``threads``, ``paced_fps`` and
+    ``paced_duration_s`` override the measurement settings; ``memory_safety_factor`` the share of a profile's
     app memory limit a variant may use. ``no_cache`` makes every conversion,
     variant and score again and replaces their cache entries. ``prune`` rules
     out variants on the host (below the floor, too large, dominated) and stops
@@ -116,6 +118,14 @@ def ship(
     from edgeops.plugin_manager import make_plugin_manager
 
     settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
+    if paced_fps is not None:
+        if any(not 0 < rate <= 10_000 for rate in paced_fps):
+            raise UsageError(f"paced_fps {list(paced_fps)} must be rates in (0, 10000] fps")
+        settings_update["paced_fps"] = tuple(float(rate) for rate in paced_fps)
+    if paced_duration_s is not None:
+        if not paced_duration_s >= 0:  # also refuses NaN
+            raise UsageError(f"paced_duration_s {paced_duration_s!r} is not a number >= 0")
+        settings_update["paced_duration_s"] = paced_duration_s
     _check_share(memory_safety_factor)
     for flag, count in (("keep_outputs", keep_outputs), ("gallery_worst", gallery_worst)):
         if count is not None and count < 0:

@@ -119,6 +119,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
         min_runs=args.min_runs,
         min_duration_s=args.min_duration_s,
         threads=args.threads,
+        paced_fps=getattr(args, "paced_fps", None),
+        paced_duration_s=getattr(args, "paced_duration_s", None),
         memory_safety_factor=args.memory_safety_factor,
         reuse_measurements=args.reuse_measurements,
         no_cache=args.no_cache,
