@@ -105,17 +105,42 @@ def test_symbolic_batch_dimension_model(tmp_path):
     assert summary["samples"]["synthetic"]
 
 
+BROKEN_RECIPE_PLUGIN = """
+from edgeops import Recipe, StageError, hookimpl
+
+
+@hookimpl
+def edgeops_recipes(artifact):
+    return [Recipe.of(name="broken", format="onnx")] if artifact.format == "onnx" else []
+
+
+@hookimpl
+def edgeops_recipe_catalog():
+    return ["onnx:broken"]
+
+
+@hookimpl
+def edgeops_optimize(artifact, recipe, workdir):
+    raise StageError("broken: the converter refused this graph")
+"""
+
+
 def test_one_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path):
-    """MNIST (CNTK, opset 8): static int8 fails in ORT's quantizer; the rest ship."""
+    """MNIST (CNTK, opset 8): every ONNX recipe is made (static int8 once failed in ORT's
+    pre-processing); a plugin's recipe that fails is recorded and the rest ship."""
+    (tmp_path / "broken_recipe.py").write_text(BROKEN_RECIPE_PLUGIN)
+    env = {**ONNX_ONLY, "PYTHONPATH": str(tmp_path), "EDGEOPS_PLUGINS": "broken_recipe"}
     summary = ship(
-        tmp_path, str(DATA / "models/onnx/ortexamples__mnist.onnx"), "--task", "classification"
-    )
+        tmp_path, str(DATA / "models/onnx/ortexamples__mnist.onnx"), "--task", "classification",
+        env=env,
+    )  # fmt: skip
     status = {v["recipe"]["name"]: v["status"] for v in summary["variants"]}
-    assert status["int8-static"] == "error" and status["fp32"] == "ok"
+    assert status["broken"] == "error" and status["fp32"] == "ok"
+    assert status["int8-static"] == "ok"
     failed = next(v for v in summary["variants"] if v["status"] == "error")
-    assert failed["error"].startswith("int8-static:")
+    assert failed["error"] == "broken: the converter refused this graph"
     rejected = summary["plans"][0]["rejected"]
-    assert any(r["variant_name"] == "onnx:int8-static" for r in rejected)
+    assert any(r["variant_name"] == "onnx:broken" for r in rejected)
     assert summary["plans"][0]["status"] == "supported"
 
 
