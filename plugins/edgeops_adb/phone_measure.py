@@ -99,8 +99,7 @@ def ensure_benchmark_model(session: AdbSession) -> str:
     """The tool's path on the device; BenchmarkModelMissing, naming the fix, when it has none.
 
     A host file is pushed through the session's verified push, which skips the
-    copy when the device already holds that content; an executable file arrives
-    0755 (``push_mode``).
+    copy when the device already holds that content, and made 0755 there.
     """
     label = session.device.labels.get(BINARY_LABEL)
     if not label:
@@ -111,7 +110,16 @@ def ensure_benchmark_model(session: AdbSession) -> str:
         )
     local = Path(label).expanduser()
     if local.is_file():
-        return session.push(local)
+        remote = session.push(local)
+        # It is run, so it must be executable there, whatever its mode on this host (a
+        # downloaded binary often has no execute bit); files pushed as data stay 0644.
+        made = session.run(["chmod", "755", remote], timeout_s=CHECKSUM_TIMEOUT_S)
+        if made.exit_code != 0:
+            raise BenchmarkModelMissing(
+                f"benchmark_model was pushed to {session.device.name} but cannot be made "
+                f"executable there ({made.stderr.strip() or made.exit_code}); check the device"
+            )
+        return remote
     found = session.run(["test", "-x", label], timeout_s=CHECKSUM_TIMEOUT_S)
     if found.exit_code != 0:
         raise BenchmarkModelMissing(
