@@ -249,7 +249,7 @@ def _device_failure(job: MeasureJob, reason: str) -> Measurement:
         job.variant,
         job.device,
         job.compute_unit,
-        "error",
+        "device_failed",
         f"device failure, not the model's: {reason}",
         environment={"farm_failure": reason},
     )

@@ -46,9 +46,9 @@ def ship(farm, model: Path, workdir: Path, *extra: str, devices: Path | None = N
     return run
 
 
-def finished(run: subprocess.Popen[str], timeout_s: float = 300) -> dict:
+def finished(run: subprocess.Popen[str], timeout_s: float = 300, exit_code: int = 0) -> dict:
     out, err = run.communicate(timeout=timeout_s)
-    assert run.returncode == 0, err[-3000:]
+    assert run.returncode == exit_code, err[-3000:]
     return json.loads(out)
 
 
@@ -233,7 +233,11 @@ def test_a_coordinator_that_dies_mid_run_makes_device_failures_and_the_run_finis
         assert run.poll() is None, run.communicate()[1][-2000:]
         time.sleep(0.05)
     farm.coordinator.kill()
-    summary = finished(run)
+    # The run finishes, and exits 4: a profile whose devices failed is not shipped as fine.
+    summary = finished(run, exit_code=4)
+    assert (
+        next(p for p in summary["plans"] if p["profile_id"] == "rpi5")["status"] == "device_failed"
+    )
     farm_failed = [
         m for m in summary["measurements"] if m["profile_id"] == "rpi5" and m["status"] != "ok"
     ]
