@@ -81,8 +81,9 @@ def test_installed_plugin_is_discovered_and_used_by_ship(tmp_path):
     assert variant["sha256"] != fp32["sha256"]
     import onnx
 
-    ops = {n.op_type for n in onnx.load(variant["path"]).graph.node}
-    fp32_ops = {n.op_type for n in onnx.load(fp32["path"]).graph.node}
+    # Paths in results are as the run saw them: relative to the folder ship ran in.
+    ops = {n.op_type for n in onnx.load(str(tmp_path / variant["path"])).graph.node}
+    fp32_ops = {n.op_type for n in onnx.load(str(tmp_path / fp32["path"])).graph.node}
     assert ops - fp32_ops, f"no fused node in {sorted(ops)}"
     assert any(
         m["variant_id"] == variant["id"] and m["status"] == "ok" for m in summary["measurements"]

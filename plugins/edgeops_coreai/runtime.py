@@ -36,7 +36,7 @@ def run_asset(
     feeds = sample_feeds(samples)
     try:
         with quiet(*NOISY_LOGGERS) as log:
-            return asyncio.run(_run(Path(path), inputs, outputs, feeds))
+            return _on_own_loop(lambda: _run(Path(path), inputs, outputs, feeds))
     except ModelError:
         raise
     except Exception as exc:
@@ -89,3 +89,17 @@ def input_dtypes(asset: Any) -> dict[str, str]:
         if found:
             out[name] = f"{found.group(1).lower()}{found.group(2)}"
     return out
+
+
+def _on_own_loop(make: Any) -> Any:
+    """``asyncio.run`` of the coroutine ``make()`` returns, even where this thread already
+    runs an event loop (a host application's, or a browser driver's in a test session):
+    there it runs on a loop of its own in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
