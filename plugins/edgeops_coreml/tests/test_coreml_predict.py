@@ -14,9 +14,9 @@ import pytest
 from edgeops.devices.profiles import load_profiles
 from edgeops.files import size_bytes
 from edgeops.models import Quality, SelectionPolicy
-from edgeops.selection import edgeops_select, requirements
+from edgeops.selection import edgeops_select
 from edgeops_coreml import predict
-from edgeops_coreml.chips import COMPUTE_UNITS
+from edgeops_coreml.chips import COMPUTE_UNITS, UNIT_REQUIRES
 
 TIERS = ("iphone15pro", "iphone12", "iphonex", "iphonese2")
 
@@ -207,7 +207,7 @@ def test_ship_across_iphone_tiers_with_no_device_gives_predicted_plans(tmp_path)
     iphonex_units = {
         m["compute_unit"] for m in summary["measurements"] if m["profile_id"] == "iphonex"
     }
-    assert not any("ane" in requirements(cu) for cu in iphonex_units)
+    assert not any("ane" in UNIT_REQUIRES[cu] for cu in iphonex_units)
     # A12 and later: the Neural Engine wins, with a CPU fallback.
     for pid in ("iphone15pro", "iphone12", "iphonese2"):
         choices = plans[pid]["choices"]

@@ -141,7 +141,7 @@ def test_edgeops_devices_shows_places_tags_holders_and_health(farm, tmp_path):
             env={**os.environ, **farm.env(tmp_path), "COLUMNS": "250"},
         )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    (row,) = [r for r in json.loads(shown.stdout) if r["transport"] == "labgrid"]
+    (row,) = [r for r in json.loads(shown.stdout)["devices"] if r["transport"] == "labgrid"]
     assert row["profile"] == "rpi5" and row["reachable"]
     places = {p["place"]: p for p in row["places"]}
     assert set(places) == {"board-a", "board-b"}
