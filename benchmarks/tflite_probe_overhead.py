@@ -16,9 +16,9 @@ from pathlib import Path
 from edgeops.files import sha256_file
 from edgeops.models import Artifact, MeasureSettings
 from edgeops.plugin_manager import make_plugin_manager
-from edgeops.testing import shared_dir
+from edgeops.testing import test_data_dir
 
-MODEL = shared_dir() / "models/tflite/mediapipe__face_detection_short_range.tflite"
+MODEL = test_data_dir() / "models/tflite/mediapipe__face_detection_short_range.tflite"
 
 
 def in_process_p50_ms(

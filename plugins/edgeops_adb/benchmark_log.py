@@ -1,6 +1,6 @@
 """Logs of TFLite/LiteRT ``benchmark_model`` and ``onnxruntime_perf_test``, as Measurements.
 
-Formats read (one real example of each in ../shared/fixtures):
+Formats read (one real example of each in tests/data/fixtures):
 
 - TFLite ``benchmark_model``, every age: 2018 builds' ``Initialized session in
   ..ms`` and ``Average inference timings in us: Warmup: .., Init: .., no stats:

@@ -33,7 +33,7 @@ RULES: tuple[ProfileRule, ...] = (
     ProfileRule(
         "nexus5", _CODENAME_PROPERTIES, ("hammerhead",), False,
         "ro.boot.hardware and ro.build.product = hammerhead in "
-        "../shared/fixtures/android_getprop_nexus5_flutter-4009.txt",
+        "tests/data/fixtures/android_getprop_nexus5_flutter-4009.txt",
     ),
     ProfileRule(
         "nexus5", _MODEL_PROPERTIES, ("Nexus 5",), False,

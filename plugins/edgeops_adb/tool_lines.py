@@ -1,7 +1,7 @@
 """Lines of device-tool output with the wrappers around them removed.
 
 The same tool line reaches us behind different prefixes, depending on the
-build and the way it was captured (../shared/fixtures):
+build and the way it was captured (tests/data/fixtures):
 
 - newer TFLite builds: ``INFO: count=50 ...``;
 - LiteRT's CompiledModel benchmark: ``INFO: [benchmark_litert_model.h:94] Model initialization: ...``;
