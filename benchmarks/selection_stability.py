@@ -4,8 +4,12 @@ Runs `edgeops ship examples/segmenter --profile host --json` N times in one
 workspace (the first converts and optimizes; the rest reuse the cache, and
 every run measures afresh, as `ship` does by default). For each run it records
 the primary, and whether the plan called it a clear choice, a tie or
-undecided. Target: the same primary, with the same kind of decision, in at
-least 95% of runs.
+undecided. Target: the same primary in at least 95% of runs; how often the
+kind of decision agrees too is printed beside it.
+
+Runs share one workspace, so from the second on a tie keeps the previous
+release's primary (as a team's repeated ships do); `--extra --ignore-previous`
+measures each run's choice on its own evidence alone.
 
     python benchmarks/selection_stability.py [--runs 5] [--extra ARGS]
 
@@ -65,8 +69,10 @@ def main() -> int:
             )
     counts = Counter(outcomes)
     (mode, n), *_ = counts.most_common(1)
+    (top, same), *_ = Counter(primary for primary, _ in outcomes).most_common(1)
     print(
-        f"\nsame primary and decision as the most common ({mode}): {n} of {args.runs} = {n / args.runs:.0%}"
+        f"\nsame primary as the most common ({top}): {same} of {args.runs} = {same / args.runs:.0%}"
+        f"\nsame primary and kind of decision ({mode}): {n} of {args.runs} = {n / args.runs:.0%}"
     )
     return 0
 

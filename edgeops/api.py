@@ -78,6 +78,7 @@ def ship(
     baseline: str | Path | None = None,
     until_decided: bool = False,
     max_extra_rounds: int = 80,
+    keep_previous_primary: bool = True,
     objective: Objective = "fastest",
     force: bool = False,
     resume: str | None = None,
@@ -99,7 +100,9 @@ def ship(
     this process), each stopped past ``task_timeout_s`` or ``worker_memory_mb``.
     ``keep_outputs`` and ``gallery_worst`` size report.html's sample gallery. ``until_decided`` adds rounds, up to
     ``max_extra_rounds`` per measurement, where the gate against ``baseline``
-    is inconclusive. ``resume`` continues an interrupted run (``"last"``, or a
+    is inconclusive. ``keep_previous_primary`` prefers, among tied candidates, the primary
+    of this workspace's previous release of the model when no ``baseline`` is
+    given (a ``baseline`` always gives it). ``resume`` continues an interrupted run (``"last"``, or a
     run id) and needs no ``model``. ``progress`` prints one line per stage and
     item on stderr (a live bar in a terminal).
 
@@ -186,6 +189,8 @@ def ship(
             else defaults.memory_safety_factor
         )
         found = discover_devices(pm, Path(devices) if devices is not None else None)
+        if base is None and keep_previous_primary:
+            primaries = _previous_primaries(history, spec.name)
         run_id = uuid.uuid4().hex[:12]
         journal = space.journal(run_id)
         history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
@@ -228,7 +233,7 @@ def ship(
             )
             if until_decided:
                 results = _until_decided(
-                    pipeline, results, found, max_extra_rounds, objective, safety, base
+                    pipeline, results, found, max_extra_rounds, objective, safety, base, primaries
                 )
         bundle = Path(out) if out is not None else default_bundle_dir(results)
         write_bundle(results, bundle, force=force)
@@ -350,6 +355,23 @@ def _primaries(results: Results | None) -> dict[str, str]:
     return {p.profile_id: p.choices[0].variant_name for p in results.plans if p.choices}
 
 
+def _previous_primaries(history: Any, model: str) -> dict[str, str]:
+    """The primaries of the workspace's previous release of ``model``; {} when it has none.
+
+    A release that cannot be read (moved, edited, another schema) gives no
+    preference rather than stopping the ship: it only breaks ties.
+    """
+    from edgeops.errors import ResultsError
+
+    bundle = history.last_release(model)
+    if bundle is None:
+        return {}
+    try:
+        return _primaries(load_results(bundle))
+    except ResultsError:
+        return {}
+
+
 def _until_decided(
     pipeline: Pipeline,
     results: Results,
@@ -358,6 +380,7 @@ def _until_decided(
     objective: Objective,
     safety: float | None,
     baseline: Results | None,
+    primaries: dict[str, str],
 ) -> Results:
     """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
 
@@ -429,7 +452,7 @@ def _until_decided(
             pipeline.remeasure(results, devices, wanted),
             memory_safety_factor=safety,
             objective=objective,
-            baseline_primaries=_primaries(baseline),
+            baseline_primaries=primaries,
         )
 
 

@@ -269,13 +269,23 @@ def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> 
     rounds could show it slower). An estimate past the margin is ``slower``
     even when a wide interval from few rounds reaches back into it: treating
     that as a tie let a 2.5x slower fp32 win on quality in one ship of five
-    and lose in the next (benchmarks/selection_stability.py).
+    and lose in the next (benchmarks/selection_stability.py). The incumbent
+    is the exception: it is slower only when its whole interval is.
     """
     margin = 1.0 + policy.equivalence_pct / 100.0
     if c is leader:
         return "equivalent"
     ratio = ratio_interval(c.measurement, leader.measurement)
     point = ratio.value if ratio is not None else c.p50_ms / leader.p50_ms
+    if c.variant.name == policy.baseline_primary and ratio is not None:
+        # The incumbent (the baseline's or the previous release's primary) is
+        # the null hypothesis, as in the gate: replacing it takes evidence, its
+        # whole interval past the margin; an estimate past it is not enough.
+        # Without this, a ratio that drifts across the margin between sessions
+        # switched the primary back and forth between identical ships.
+        if ratio.low > margin:
+            return "slower"
+        return "equivalent" if ratio.high <= margin else "undecided"
     if point > margin:
         return "slower"
     # One round, or a prediction: no interval, so the estimate decides alone.
@@ -311,7 +321,7 @@ def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
         )
     by_baseline = [c for c in tied if c.variant.name == policy.baseline_primary]
     if by_baseline:
-        chosen, why = by_baseline[0], "the baseline's primary"
+        chosen, why = by_baseline[0], "the primary of the baseline (or the previous release)"
     else:
         good = _best_quality(tied, policy)
         chosen = min(good, key=lambda c: (c.size, c.p50_ms))

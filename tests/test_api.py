@@ -66,3 +66,20 @@ def test_gate_refuses_an_unknown_setting(tmp_path):
 def test_load_results_names_the_fix(tmp_path):
     with pytest.raises(ResultsError, match="pass a results.json or a bundle folder"):
         edgeops.load_results(tmp_path / "nope")
+
+
+@pytest.mark.slow
+def test_a_ship_prefers_the_previous_releases_primary_among_ties(tmp_path, onnx_only):
+    from edgeops.api import _previous_primaries
+
+    model = tiny_onnx(tmp_path / "m.onnx")
+    ws = tmp_path / "ws"
+    history = History(ws / "runs.sqlite")
+    assert _previous_primaries(history, "m") == {}
+    first = edgeops.ship(model, ["host"], out=tmp_path / "b1", workspace=ws, progress=False, **FAST)
+    primary = first.plans[0].choices[0].variant_name
+    assert _previous_primaries(history, first.spec.name) == {"host": primary}
+    assert _previous_primaries(history, "another-model") == {}
+    # A release that is gone gives no preference; it only ever breaks ties.
+    (tmp_path / "b1" / "results.json").unlink()
+    assert _previous_primaries(history, first.spec.name) == {}

@@ -156,7 +156,23 @@ def test_ties_prefer_the_baselines_primary():
     assert select(vs, ms).choices[0].variant_name == "onnx:b"
     plan = select(vs, ms, baseline_primary="onnx:a")
     assert plan.choices[0].variant_name == "onnx:a"
-    assert "the baseline's primary" in (plan.decision_note or "")
+    assert "the primary of the baseline" in (plan.decision_note or "")
+
+
+def test_the_incumbent_stays_until_shown_slower_past_the_margin():
+    # An estimate 8% slower with an interval reaching back under the 5% margin
+    # (noisy rounds): a newcomer is "slower", the incumbent is kept (undecided).
+    vs = [variant("fast", size_bytes=2000), variant("kept", size_bytes=1000)]
+    noisy = [1.0, 1.12, 0.95, 1.1, 0.93]
+    ms = [rounds("fast", [1.0] * 5, seed=3), rounds("kept", [1.08 * d for d in noisy], seed=4)]
+    assert select(vs, ms).choices[0].variant_name == "onnx:fast"
+    plan = select(vs, ms, baseline_primary="onnx:kept")
+    assert plan.choices[0].variant_name == "onnx:kept"
+    assert plan.decision == "undecided"
+    # Shown slower (its whole interval past the margin): replaced.
+    ms = [rounds("fast", [1.0] * 5, seed=3), rounds("kept", [1.3 * d for d in DRIFT], seed=4)]
+    plan = select(vs, ms, baseline_primary="onnx:kept")
+    assert plan.choices[0].variant_name == "onnx:fast" and plan.decision == "clear"
 
 
 def test_objectives_smallest_and_best_quality():

@@ -283,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="results.json or bundle to gate against; its primaries win ties",
     )
     ship.add_argument(
+        "--ignore-previous",
+        action="store_true",
+        help="do not prefer the previous release's primary among tied candidates "
+        "(the workspace's last ship of this model; --baseline overrides it anyway)",
+    )
+    ship.add_argument(
         "--max-extra-rounds",
         type=_positive_int,
         default=80,

@@ -133,6 +133,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         until_decided=args.until_decided,
         max_extra_rounds=args.max_extra_rounds,
+        keep_previous_primary=not args.ignore_previous,
         objective=args.objective,
         force=args.force,
         resume=args.resume,

@@ -173,6 +173,19 @@ class History:
                 return run.run_id
         return None
 
+    def last_release(self, model: str) -> Path | None:
+        """The bundle of the newest finished ship of ``model`` that still exists, if any.
+
+        What ``ship`` prefers among tied candidates when no ``--baseline`` is given,
+        so an unchanged model does not change its primary on noise.
+        """
+        for run in self.runs():
+            if run.model == model and run.status in {"ok", "unsupported"} and run.bundle:
+                bundle = Path(run.bundle)
+                if (bundle / "results.json").is_file():
+                    return bundle
+        return None
+
     def runs(self, limit: int = 50) -> list[RunRecord]:
         """Newest first; a ``running`` row whose owner is gone reads as ``dead``."""
         if not self.path.exists():
