@@ -292,6 +292,18 @@ def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> 
     return "equivalent" if ratio is None or ratio.high <= margin else "undecided"
 
 
+def tied(
+    a: tuple[Variant, Measurement], b: tuple[Variant, Measurement], policy: SelectionPolicy
+) -> bool:
+    """Whether the selector would call ``a`` tied with ``b`` as the fastest: not
+    over the equivalence margin slower, and of equal quality within its margin."""
+    ca, cb = (
+        _Candidate(v, m, p50_interval(m) if m.method == "measured" else None, frozenset(), 0)
+        for v, m in (a, b)
+    )
+    return _slower_than(ca, cb, policy) != "slower" and len(_best_quality([ca, cb], policy)) == 2
+
+
 def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
     """The primary under the policy's objective, and whether it was a tie."""
     if policy.objective == "smallest":
