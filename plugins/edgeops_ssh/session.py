@@ -187,7 +187,9 @@ class SshSession:
             # session") does not.
             transport = client.get_transport()
             cause: BaseException | str = getattr(transport, "saved_exception", None) or exc
-            fix = "check that the board is on, its sshd runs, and the address's port is its SSH port"
+            fix = (
+                "check that the board is on, its sshd runs, and the address's port is its SSH port"
+            )
             if transport is not None and not getattr(transport, "remote_version", ""):
                 cause = f"the port took the connection but sent no SSH banner in {timeout_s:g} s"
             elif transport is None and isinstance(exc, TimeoutError):
