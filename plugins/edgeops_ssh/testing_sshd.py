@@ -6,6 +6,9 @@ leases, parallel runs)::
     # conftest.py
     from edgeops_ssh.testing_sshd import make_sshd, ssh_device, sshd  # noqa: F401 (fixtures)
 
+``black_holed_port()`` gives a loopback port whose connects hang, as a board
+behind a firewall that drops packets does.
+
 Nothing is installed here; ``./install.sh`` installs Debian's openssh-server.
 The server runs as the current user and logs in only that user, with a
 generated key. Its sessions get ``HOME`` inside the server's own folder, so a
