@@ -2,7 +2,8 @@
 
 Real peers only (issue 10, defects 3 and 9): the loopback sshd helper killed, with
 its host key changed, refusing our key; a closed port; a TCP listener that never
-speaks SSH; a corrupt lease file. Each `ship` is a real subprocess on a tiny model.
+speaks SSH; a black-holed address (SYNs dropped); a corrupt lease file. Each `ship`
+is a real subprocess on a tiny model.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_ssh_boards import env_for, inventory
 
-from edgeops_ssh.testing_sshd import Sshd, free_port
+from edgeops_ssh.session import CONNECT_TIMEOUT_S
+from edgeops_ssh.testing_sshd import Sshd, black_holed_port, free_port
 
 from factories import run_cli, tiny_onnx
 
@@ -85,6 +88,29 @@ def test_a_closed_port_fails_the_run(tmp_path: Path, make_sshd) -> None:
     devices = inventory(tmp_path / "devices.toml", {"pi": (make_sshd(), "rpi5")})
     with_address(devices, f"127.0.0.1:{free_port()}")
     assert_device_failed(tmp_path, *ship_on(tmp_path, devices), says="cannot connect over SSH")
+
+
+def test_a_black_holed_address_fails_the_run(tmp_path: Path, make_sshd) -> None:
+    # Issue 10 item 3: the manifest said `unsupported` for this. The connect times out
+    # (CONNECT_TIMEOUT_S, 10 s) on the attempt and on its one retry, so this takes ~20 s.
+    devices = inventory(tmp_path / "devices.toml", {"pi": (make_sshd(), "rpi5")})
+    with black_holed_port() as port:
+        with_address(devices, f"127.0.0.1:{port}")
+        started = time.monotonic()
+        done, summary = ship_on(tmp_path, devices)
+        took_s = time.monotonic() - started
+    assert_device_failed(tmp_path, done, summary, says="no answer to the TCP connect")
+    assert f"127.0.0.1:{port}" in done.stderr.strip().splitlines()[-1]
+    # Every variant's measurement is the device's failure: the first after its retry,
+    # the rest because the device was quarantined for the run; each names the address.
+    results = json.loads((tmp_path / summary["bundle"] / "results.json").read_text())
+    measurements = results["measurements"]
+    assert [m["error"] for m in measurements] == [m["error"] for m in summary["measurements"]]
+    assert measurements and {m["status"] for m in measurements} == {"device_failed"}
+    assert "device failed twice" in measurements[0]["error"]
+    for m in measurements:
+        assert f"127.0.0.1:{port}" in m["error"] and "firewall" in m["error"], m["error"]
+    assert took_s < 2 * CONNECT_TIMEOUT_S + 60, took_s
 
 
 @pytest.fixture

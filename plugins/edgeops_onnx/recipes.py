@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -173,10 +176,13 @@ def _flatten_gemm_biases(path: Path) -> None:
 def _preprocessed(source: Path, scratch: Path) -> Path:
     """Opset upgrade, then ORT's recommended shape inference and folding before quantization.
 
-    When ORT's symbolic shape inference fails (it raised "TypeError: 'NoneType' object
-    is not iterable" on a light U-Net's Concat), the pre-processing is tried again
+    When ORT's symbolic shape inference fails, the pre-processing is tried again
     without it, then skipped: it is an optimisation, and plain quantization of the
-    same file succeeded."""
+    same file succeeds. Two failures of it, both in tests/test_onnx_recipes.py: a
+    U-Net whose attention gate concatenates a ReduceMax (opset 18) raises
+    "TypeError: 'NoneType' object is not iterable" in its Concat rule (issue 12),
+    and a Resize by scales under a symbolic batch gives "Incomplete symbolic shape
+    inference"."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -192,7 +198,10 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
     prepared = scratch / "preprocessed.onnx"
     for skip_symbolic_shape in (False, True):
         try:
-            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=skip_symbolic_shape)
+            with _removing_ort_leftovers():
+                quant_pre_process(
+                    str(source), str(prepared), skip_symbolic_shape=skip_symbolic_shape
+                )
             break
         except Exception:
             prepared.unlink(missing_ok=True)
@@ -202,6 +211,55 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
         source.unlink()
     _flatten_gemm_biases(prepared)
     return prepared
+
+
+# Where ORT's symbolic shape inference gives up it saves the partly inferred model
+# as this file in the current folder, its weights in a uuid-named .data file beside
+# it (onnxruntime/tools/symbolic_shape_infer.py, SymbolicShapeInference.infer_shapes,
+# 1.31). In a run the current folder is the user's project.
+_ORT_LEFTOVER = "sym_shape_infer_temp.onnx"
+
+
+@contextlib.contextmanager
+def _removing_ort_leftovers() -> Iterator[None]:
+    """Remove the leftover model and its data files if the body (re)wrote them.
+
+    Only files ORT wrote here go: the model if it is new or changed, and the data
+    files it names that were not in the folder before. The folder is not changed
+    for the call instead: the current folder is the whole process's.
+    """
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    try:
+        folder = Path.cwd()
+        names_before = set(os.listdir(folder))
+    except OSError:  # no current folder (removed) or an unreadable one: nothing to protect
+        yield
+        return
+    leftover = folder / _ORT_LEFTOVER
+    before = _identity(leftover)
+    try:
+        yield
+    finally:
+        if _identity(leftover) not in (None, before):
+            with contextlib.suppress(Exception):
+                model = onnx.load(str(leftover), load_external_data=False)
+                for tensor in model.graph.initializer:
+                    if uses_external_data(tensor):
+                        name = ExternalDataInfo(tensor).location
+                        # Only a plain name in this folder, made by this call.
+                        if name == Path(name).name and name not in names_before:
+                            (folder / name).unlink(missing_ok=True)
+            leftover.unlink(missing_ok=True)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _dynamic(source: Path, out: Path, step: QuantizeDynamic, scratch: Path) -> None:

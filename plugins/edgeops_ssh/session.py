@@ -187,12 +187,22 @@ class SshSession:
             # session") does not.
             transport = client.get_transport()
             cause: BaseException | str = getattr(transport, "saved_exception", None) or exc
+            fix = (
+                "check that the board is on, its sshd runs, and the address's port is its SSH port"
+            )
             if transport is not None and not getattr(transport, "remote_version", ""):
                 cause = f"the port took the connection but sent no SSH banner in {timeout_s:g} s"
+            elif transport is None and isinstance(exc, TimeoutError):
+                # paramiko lets the socket's own timeout through ("timed out"): nothing
+                # answered the TCP connect, so packets are dropped on the way, not refused.
+                cause = f"no answer to the TCP connect in {timeout_s:g} s"
+                fix = (
+                    "check the address, that the board is on and on this network, and that "
+                    f"no firewall drops port {self.port}"
+                )
             client.close()
             raise DeviceError(
-                f"{self.where}: cannot connect over SSH ({_one_line(cause)}); check that the board "
-                "is on, its sshd runs, and the address's port is its SSH port"
+                f"{self.where}: cannot connect over SSH ({_one_line(cause)}); {fix}"
             ) from exc
         except BaseException:
             client.close()

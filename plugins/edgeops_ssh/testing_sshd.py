@@ -6,6 +6,9 @@ leases, parallel runs)::
     # conftest.py
     from edgeops_ssh.testing_sshd import make_sshd, ssh_device, sshd  # noqa: F401 (fixtures)
 
+``black_holed_port()`` gives a loopback port whose connects hang, as a board
+behind a firewall that drops packets does.
+
 Nothing is installed here; ``./install.sh`` installs Debian's openssh-server.
 The server runs as the current user and logs in only that user, with a
 generated key. Its sessions get ``HOME`` inside the server's own folder, so a
@@ -67,6 +70,43 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def black_holed_port(probe_timeout_s: float = 0.5) -> Iterator[int]:
+    """A loopback port that drops every SYN, so a TCP connect to it hangs: a black hole.
+
+    A firewall that DROPs, or an address nobody answers on, looks like this to a
+    client. Made without root: a socket listening with a backlog of 0 whose accept
+    queue is filled by connects it never accepts; Linux then drops further SYNs
+    (net.ipv4.tcp_abort_on_overflow = 0, the default) instead of refusing them.
+    The helper checks that a connect really hangs before it yields, and skips the
+    test on a kernel that answers instead.
+    """
+    server = socket.socket()
+    held: list[socket.socket] = []
+    try:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = int(server.getsockname()[1])
+        # Linux queues backlog + 1 connections; a few more attempts cover kernels that differ.
+        for _ in range(8):
+            client = socket.socket()
+            held.append(client)
+            client.settimeout(probe_timeout_s)
+            try:
+                client.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break
+            except OSError as exc:
+                pytest.skip(f"this kernel answers a full accept queue ({exc}); no black hole")
+        else:
+            pytest.skip("this kernel never dropped a SYN to a full accept queue; no black hole")
+        yield port
+    finally:
+        for client in held:
+            client.close()
+        server.close()
 
 
 def _keygen(path: Path) -> None:

@@ -133,3 +133,22 @@ def test_the_plugin_connects_ssh_devices_only(edgeops_pm, ssh_device, local_devi
     from edgeops_ssh import edgeops_connect
 
     assert edgeops_connect(device=local_device) is None
+
+
+def test_a_black_holed_address_gives_up_within_the_connect_timeout(sshd, ssh_known_hosts):
+    # Issue 10: an address that drops SYNs (a firewall, a board gone from the network)
+    # must end as a device failure in bounded time, not hang the run.
+    from edgeops_ssh.testing_sshd import black_holed_port
+
+    with black_holed_port() as port:
+        device = sshd.device().model_copy(update={"address": f"127.0.0.1:{port}"})
+        started = time.monotonic()
+        with pytest.raises(DeviceError) as caught:
+            SshSession(device, connect_timeout_s=1.5)
+        waited_s = time.monotonic() - started
+    message = str(caught.value)
+    assert 1.4 < waited_s < 5, waited_s
+    assert "\n" not in message
+    assert f"127.0.0.1:{port}" in message and "cannot connect over SSH" in message, message
+    assert "no answer to the TCP connect in 1.5 s" in message
+    assert f"no firewall drops port {port}" in message
