@@ -120,6 +120,12 @@ class ModelSpec(Frozen):
         description="[[sweep]] tables: a recipe family and its typed parameters, lists as axes",
     )
 
+    def __hash__(self) -> int:
+        # pydantic's frozen hash fails on the [[sweep]] dicts, and backends cache
+        # conversions per spec (functools.lru_cache): a config with a sweep made
+        # every Core ML conversion fail with "unhashable type: 'dict'".
+        return hash(self.model_dump_json())
+
     @property
     def source_path(self) -> Path:
         return Path(self.source.split(":", 1)[0]) if self.is_factory else Path(self.source)

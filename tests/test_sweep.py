@@ -76,10 +76,11 @@ def test_ship_makes_the_swept_variants_and_keeps_the_plain_conversion(tmp_path):
     (tmp_path / "edgeops.toml").write_text(
         '[model]\nsource = "m.onnx"\n\n'
         '[[sweep]]\nrecipe = "onnx:quantize_dynamic"\nweight_type = ["QUInt8", "QInt8"]\n'
+        '[[sweep]]\nrecipe = "onnx:float16"\nkeep_io_types = [true, false]\n'
     )
     dry = run_cli("sweep", str(tmp_path), "--dry-run", "--json", cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
-    assert len(json.loads(dry.stdout)["variants"]) == 2
+    assert len(json.loads(dry.stdout)["variants"]) == 4
     assert not (tmp_path / ".edgeops").exists()
 
     spec, _ = load_spec(tmp_path)
@@ -89,7 +90,25 @@ def test_ship_makes_the_swept_variants_and_keeps_the_plain_conversion(tmp_path):
         env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
     )  # fmt: skip
     assert ship.returncode == 0, ship.stderr[-2000:]
-    names = {v["recipe"]["name"] for v in json.loads(ship.stdout)["variants"]}
+    variants = {v["recipe"]["name"]: v for v in json.loads(ship.stdout)["variants"]}
     # The sweep replaces the ONNX proposals that have steps; fp32 stays as the reference.
-    assert names == {"fp32", "quantize_dynamic-QUInt8", "quantize_dynamic-QInt8"}
+    assert set(variants) == {
+        "fp32", "quantize_dynamic-QUInt8", "quantize_dynamic-QInt8",
+        "float16-kit", "float16-nokit",
+    }  # fmt: skip
+    # float16 inputs are fed the samples in half precision, as an app would feed them.
+    assert all(v["status"] == "ok" and v["quality"] for v in variants.values()), variants
     assert spec.sweep[0]["recipe"] == "onnx:quantize_dynamic"
+    assert hash(spec) == hash(spec.model_copy())  # backends cache conversions per spec
+
+
+def test_onnx_static_quantization_drops_the_pair_onnxruntime_refuses(families):
+    table = {
+        "recipe": "onnx:quantize_static",
+        "activation_type": ["QUInt8", "QInt8"],
+        "weight_type": ["QUInt8", "QInt8"],
+    }
+    out = expand([table], families)
+    assert len(out.recipes) == 3
+    (dropped,) = out.dropped
+    assert "QInt8 activations with QUInt8 weights" in dropped.reason

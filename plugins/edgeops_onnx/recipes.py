@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edgeops.plugin import Recipe, SampleSet, StageError, StepConfig, quiet, sample_feeds
 
@@ -45,6 +45,17 @@ class QuantizeStatic(StepConfig):
     calibrate_method: Literal["MinMax", "Entropy", "Percentile"] = Field(
         "MinMax", description="onnxruntime CalibrationMethod"
     )
+
+    @model_validator(mode="after")
+    def _supported_by_onnxruntime(self) -> QuantizeStatic:
+        # quantize_static refuses this pair itself (check_static_quant_arguments),
+        # after calibration; refusing it here drops it from a sweep with the reason.
+        if self.activation_type == "QInt8" and self.weight_type == "QUInt8":
+            raise ValueError(
+                "onnxruntime does not quantize QInt8 activations with QUInt8 weights; "
+                "use QInt8 weights or QUInt8 activations"
+            )
+        return self
 
 
 STEPS = (Float16, QuantizeDynamic, QuantizeStatic)
