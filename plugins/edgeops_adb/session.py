@@ -31,6 +31,28 @@ PUSH_READ_TIMEOUT_S = 30.0
 DEFAULT_REMOTE_DIR = "/data/local/tmp/edgeops"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SENTINEL_LINE = re.compile(rf"\n?{SENTINEL}(\d+)\n?$")
+# Every command runs as `sh -c _WATCHDOG timeout -s KILL N ARGV...`, because the
+# device keeps running a command whose adb stream has closed. Seen with Debian's
+# AOSP adbd 34 (plugins/edgeops_adb/tests/test_adb_watchdog.py): the legacy
+# `shell:` service gives the command a pty and its own session; when the host's
+# end closes (client SIGKILLed, or the connection lost), the pty hangs up, so the
+# shell adbd started gets SIGHUP and reads of the pty end at EOF, but
+# coreutils' `timeout` has put itself and the command in a process group of
+# their own, which no hangup reaches: the probe measured on beside the next run.
+# So a watchdog reads the pty, which the host never writes to, ignoring the
+# SIGHUP that kills the rest of the session; at EOF it kills the command: the
+# process group `timeout` leads (coreutils), else `timeout`'s children and itself
+# (toybox's `timeout`, on phones, keeps its group). It is itself killed once the
+# command ends, so nothing holds the pty open and the stream closes at once.
+# `wait` gives the exit code (128+N for a signal), as before; the command gets no
+# stdin (/dev/null); none needs one.
+_WATCHDOG = (
+    'exec 3<&0; "$@" </dev/null 3<&- & c=$!; '
+    '(trap "" HUP; while read -r _ <&3; do :; done; '
+    'kill -s KILL -- "-$c" || { pkill -KILL -P "$c"; kill -s KILL "$c"; }) '
+    "</dev/null >/dev/null 2>&1 & w=$!; "
+    'wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
+)
 
 
 def open_adb(device: Device, auth_timeout_s: float = AUTH_TIMEOUT_S) -> Any:
@@ -122,7 +144,9 @@ class AdbSession:
         """
         limit_s = max(1, int(timeout_s + 0.999))
         command = (
-            shlex.join(["timeout", "-s", "KILL", str(limit_s), *argv])
+            shlex.join(
+                ["sh", "-c", _WATCHDOG, "edgeops", "timeout", "-s", "KILL", str(limit_s), *argv]
+            )
             + f"; printf '\\n{SENTINEL}%d\\n' \"$?\""
         )
         started = time.perf_counter()
