@@ -12,6 +12,8 @@ from pathlib import Path
 
 from edgeops_adb.session import AdbSession, open_adb
 
+from adb_testing import device_for, tools_without
+
 # Runs in a child process: open a session the way `ship` does, start a long command
 # that first writes the pid it runs as, and wait on it until killed.
 CLIENT = textwrap.dedent(
@@ -46,9 +48,9 @@ def wait_for(predicate, within_s: float) -> bool:
     return predicate()
 
 
-def test_a_command_dies_within_seconds_of_its_client_being_sigkilled(adb_device, tmp_path):
+def sigkill_mid_command_leaves_no_command(device, tmp_path: Path) -> None:
     spec = tmp_path / "device.json"
-    spec.write_text(adb_device.model_dump_json())
+    spec.write_text(device.model_dump_json())
     pid_file = tmp_path / "pid"
     client = subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), str(pid_file)])
     try:
@@ -63,6 +65,24 @@ def test_a_command_dies_within_seconds_of_its_client_being_sigkilled(adb_device,
     finally:
         client.kill()
         client.wait()
+
+
+def test_a_command_dies_within_seconds_of_its_client_being_sigkilled(adb_device, tmp_path):
+    """coreutils' timeout: the command is in timeout's own process group."""
+    sigkill_mid_command_leaves_no_command(adb_device, tmp_path)
+
+
+def test_a_phone_style_timeout_that_keeps_the_sessions_group_is_handled_too(start_adbd, tmp_path):
+    """A STAND-IN ``timeout`` that, like toybox's on a phone, forks the command in the
+    session's process group (and ignores SIGHUP, as a command may): the watchdog
+    must kill the command as timeout's child, not as a group."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    stand_in = tools / "timeout"
+    stand_in.write_text('#!/bin/sh\ntrap "" HUP\nshift 3\n"$@" &\nwait $!\n')
+    stand_in.chmod(0o755)
+    daemon = start_adbd(path=tools_without({"timeout"}, tools))
+    sigkill_mid_command_leaves_no_command(device_for(daemon, tmp_path), tmp_path)
 
 
 def test_output_and_exit_codes_are_unchanged_by_the_watchdog(adb_device):
