@@ -29,7 +29,8 @@ CONNECT_TIMEOUT_S = 10.0
 CHECKSUM_TIMEOUT_S = 60.0
 PUSH_READ_TIMEOUT_S = 30.0
 DEFAULT_REMOTE_DIR = "/data/local/tmp/edgeops"
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+ADB_SERVER_PREFIX = "adb-server:"
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SENTINEL_LINE = re.compile(rf"\n?{SENTINEL}(\d+)\n?$")
 # Every command runs as `sh -c _WATCHDOG timeout -s KILL N ARGV...`, because the
 # device keeps running a command whose adb stream has closed. Seen with Debian's
@@ -56,11 +57,16 @@ _WATCHDOG = (
 
 
 def open_adb(device: Device, auth_timeout_s: float = AUTH_TIMEOUT_S) -> Any:
-    """Connect to ``device.address``: ``host:port`` over TCP, or ``usb:SERIAL`` (``usb:`` for any)."""
+    """Connect to ``device.address``: ``host:port`` over TCP, ``usb:SERIAL`` (``usb:`` for any),
+    or ``adb-server:PORT:SERIAL`` through a running adb server (see adb_server)."""
     from adb_shell.adb_device import AdbDevice, AdbDeviceUsb
     from adb_shell.exceptions import DeviceAuthError
 
     address = device.address or ""
+    if address.startswith(ADB_SERVER_PREFIX):
+        from .adb_server import AdbServerTransport
+
+        return AdbServerTransport(device)
     if address.startswith("usb:"):
         adb: Any = AdbDeviceUsb(
             serial=address[4:] or None, default_transport_timeout_s=CONNECT_TIMEOUT_S
@@ -172,8 +178,10 @@ class AdbSession:
                 read_timeout_s=timeout_s,
                 transport_timeout_s=timeout_s,
             )
-        except (AdbTimeoutError, TcpTimeoutException) as exc:
+        except (AdbTimeoutError, TcpTimeoutException, TimeoutError) as exc:
             raise TimeoutError(f"no answer from {self.device.name} within {timeout_s:g} s") from exc
+        except DeviceError:
+            raise
         except Exception as exc:
             raise DeviceError(
                 f"{self.device.name}: adb shell failed ({type(exc).__name__}: {exc})"
@@ -247,8 +255,8 @@ class AdbSession:
 def remote_name(name: str, sha256: str) -> str:
     """A file name safe on any device shell: the content hash keeps it unique."""
     path = Path(name)
-    stem = _SAFE_NAME.sub("_", path.stem).strip("._")[:40] or "file"
-    suffix = _SAFE_NAME.sub("", path.suffix)[:16]
+    stem = SAFE_NAME.sub("_", path.stem).strip("._")[:40] or "file"
+    suffix = SAFE_NAME.sub("", path.suffix)[:16]
     return f"{stem}-{sha256[:12]}{suffix}"
 
 
