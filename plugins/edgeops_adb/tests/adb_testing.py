@@ -8,7 +8,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeops.models import Device
@@ -146,3 +149,108 @@ def stand_in_dumpsys(folder: Path, battery_temps_tenths: list[int], meminfo_log:
     )
     script.chmod(0o755)
     return script
+
+
+# Debian's adb (the host's server and client, bookworm-backports, the same AOSP
+# version as adbd), installed by ./install.sh.
+ADB = Path("/usr/lib/android-sdk/platform-tools/adb")
+
+
+class AdbServer:
+    """A real ``adb`` server on a free port, its HOME (and so its ~/.android key) in ``home``."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.env = {**os.environ, "HOME": str(home)}
+        self.env.pop("ANDROID_ADB_SERVER_PORT", None)
+        self.adb("start-server")
+
+    def adb(self, *args: str, timeout_s: float = 30) -> str:
+        done = subprocess.run(
+            [str(ADB), "-P", str(self.port), *args], env=self.env, capture_output=True,
+            text=True, timeout=timeout_s, check=True,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    def connect(self, address: str, state: str = "device", within_s: float = 20) -> None:
+        """``adb connect`` and wait until ``adb devices`` shows ``address`` in ``state``.
+
+        adb exits 1 when the device does not answer (``offline``); the listing decides.
+        """
+        subprocess.run(
+            [str(ADB), "-P", str(self.port), "connect", address], env=self.env,
+            capture_output=True, timeout=within_s,
+        )  # fmt: skip
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if f"{address}\t{state}" in self.adb("devices"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"adb server never listed {address} as {state}: {self.adb('devices')}")
+
+    def kill(self) -> None:
+        self.adb("kill-server")
+
+
+def silent_listener() -> socket.socket:
+    """A TCP port that accepts and never speaks: a phone whose adbd hangs, to the adb server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener
+
+
+# Runs in a child process: open a session the way `ship` does, start a long command
+# that first writes the pid it runs as, and wait on it until killed.
+CLIENT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from edgeops.models import Device
+    from edgeops_adb.session import AdbSession, open_adb
+
+    device = Device.model_validate_json(Path(sys.argv[1]).read_text())
+    session = AdbSession(device, open_adb(device))
+    session.run(["sh", "-c", 'echo $$ > "$0"; exec sleep 60', sys.argv[2]], timeout_s=120)
+    """
+)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has ended; only its parent has not read its status yet.
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def wait_for(predicate: Callable[[], object], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> None:
+    """Start a 60 s command through ``device`` in a client process, SIGKILL the client,
+    and assert the command is gone within 5 s."""
+    spec = tmp_path / "device.json"
+    spec.write_text(device.model_dump_json())
+    pid_file = tmp_path / "pid"
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), str(pid_file)])
+    try:
+        assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 30)
+        pid = int(pid_file.read_text())
+        assert alive(pid)  # the "device side" command: here, a process of this machine
+        client.send_signal(signal.SIGKILL)
+        client.wait()
+        killed_at = time.monotonic()
+        assert wait_for(lambda: not alive(pid), 5), "the command outlived its client"
+        print(f"device-side command gone {time.monotonic() - killed_at:.2f} s after SIGKILL")
+    finally:
+        client.kill()
+        client.wait()

@@ -2,69 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 from edgeops_adb.session import AdbSession, open_adb
 
-from adb_testing import device_for, tools_without
-
-# Runs in a child process: open a session the way `ship` does, start a long command
-# that first writes the pid it runs as, and wait on it until killed.
-CLIENT = textwrap.dedent(
-    """
-    import sys
-    from pathlib import Path
-    from edgeops.models import Device
-    from edgeops_adb.session import AdbSession, open_adb
-
-    device = Device.model_validate_json(Path(sys.argv[1]).read_text())
-    session = AdbSession(device, open_adb(device))
-    session.run(["sh", "-c", 'echo $$ > "$0"; exec sleep 60', sys.argv[2]], timeout_s=120)
-    """
-)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has ended; only its parent has not read its status yet.
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-
-
-def wait_for(predicate, within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def sigkill_mid_command_leaves_no_command(device, tmp_path: Path) -> None:
-    spec = tmp_path / "device.json"
-    spec.write_text(device.model_dump_json())
-    pid_file = tmp_path / "pid"
-    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), str(pid_file)])
-    try:
-        assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 30)
-        pid = int(pid_file.read_text())
-        assert alive(pid)  # the "device side" command: here, a process of this machine
-        client.send_signal(signal.SIGKILL)
-        client.wait()
-        killed_at = time.monotonic()
-        assert wait_for(lambda: not alive(pid), 5), "the command outlived its client"
-        print(f"device-side command gone {time.monotonic() - killed_at:.2f} s after SIGKILL")
-    finally:
-        client.kill()
-        client.wait()
+from adb_testing import device_for, sigkill_mid_command_leaves_no_command, tools_without
 
 
 def test_a_command_dies_within_seconds_of_its_client_being_sigkilled(adb_device, tmp_path):
@@ -89,7 +31,7 @@ def test_output_and_exit_codes_are_unchanged_by_the_watchdog(adb_device):
     session = AdbSession(adb_device, open_adb(adb_device))
     try:
         result = session.run(["sh", "-c", "echo out; echo err >&2; exit 5"], timeout_s=10)
-        assert (result.exit_code, result.stdout.replace("\r\n", "\n")) == (5, "out\nerr\n")
+        assert (result.exit_code, result.stdout) == (5, "out\nerr\n")
         killed = session.run(["sh", "-c", "kill -9 $$"], timeout_s=10)
         assert killed.exit_code == 137  # 128 + SIGKILL, as the OOM killer's work is read
         # A command that ends leaves nothing of the watchdog behind: the next starts at once.
