@@ -10,6 +10,7 @@ the device cools down (see ``thermal``).
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from edgeops.hookspecs import hookimpl
@@ -43,11 +44,13 @@ def edgeops_compute_units() -> list[ComputeUnit]:
 
 
 @hookimpl
-def edgeops_discover_devices() -> list[Device]:
+def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
     """The phones of the adb server on this machine, if one runs; none (quietly) if not."""
+    from edgeops.plugin import read_inventory
+
     from .adb_server import discover
 
-    return discover()
+    return discover(read_inventory(inventory) if inventory is not None else [])
 
 
 @hookimpl

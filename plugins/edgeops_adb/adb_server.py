@@ -23,7 +23,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,10 +156,20 @@ def not_ready_status(device: Device) -> dict[str, object]:
     }
 
 
-def discover() -> list[Device]:
+def discover(inventory: Sequence[Device] = ()) -> list[Device]:
+    """The server's phones, except those the inventory already reaches.
+
+    The inventory's entry wins (its labels, its profile): a phone listed there by
+    its server address, or by the same host:port the server is connected to, is
+    one phone, and two ids for it would let two measurements share it.
+    """
     port = server_port()
-    found = list_devices(port)
-    return [discovered_device(d, port) for d in found or []]
+    listed = {d.address for d in inventory if d.transport == "adb"}
+    return [
+        discovered_device(d, port)
+        for d in list_devices(port) or []
+        if not {f"{ADDRESS_PREFIX}{port}:{d.serial}", d.serial} & listed
+    ]
 
 
 def parse_address(device: Device) -> tuple[int, str]:

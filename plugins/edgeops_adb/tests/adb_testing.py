@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -19,6 +20,8 @@ from edgeops.testing import test_data_dir
 
 FIXTURES = test_data_dir() / "fixtures"
 MODELS = FIXTURES.parent / "models" / "tflite"
+# A real benchmark_model log (the TFLite benchmark APK, NNAPI) that stand-ins print.
+LOGCAT_LOG = "tflite_benchmark_apk_logcat_nnapi_tensorflow-56301.txt"
 # Debian's adbd package (bookworm-backports), installed by ./install.sh.
 ADBD = Path("/usr/lib/android-sdk/platform-tools/adbd")
 
@@ -254,3 +257,20 @@ def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> Non
     finally:
         client.kill()
         client.wait()
+
+
+def ship_json(devices: Path, profile: str, cwd: Path, *options: str) -> dict[str, object]:
+    """`edgeops ship` of a small real TFLite model to ``profile`` on ``devices``, its --json summary."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "edgeops", "ship",
+            str(MODELS / "coral__mobilenet_v1_0.25_128_quant.tflite"), "-p", profile,
+            "--devices", str(devices), "--min-runs", "5", "--json", *options,
+        ],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "EDGEOPS_LEASES": str(cwd / "leases.sqlite"),
+             "EDGEOPS_DISABLE_PLUGINS": "coreml"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary: dict[str, object] = json.loads(done.stdout)
+    return summary

@@ -21,7 +21,14 @@ from edgeops.files import sha256_file
 from edgeops_adb.adb_server import PORT_ENV, ServerDevice, discover, parse_devices
 from edgeops_adb.session import AdbSession
 
-from adb_testing import free_port, sigkill_mid_command_leaves_no_command, silent_listener
+from adb_testing import (
+    LOGCAT_LOG,
+    free_port,
+    ship_json,
+    sigkill_mid_command_leaves_no_command,
+    silent_listener,
+    stand_in_benchmark_model,
+)
 
 
 @pytest.fixture
@@ -132,3 +139,42 @@ def test_an_offline_phone_is_listed_with_the_fix_not_dropped(adb_server, monkeyp
     assert offline["error"].endswith(
         "is offline at the adb server: reconnect the cable or run `adb reconnect`, then run again"
     )
+
+
+def phone_inventory(tmp_path: Path, address: str, **labels: str) -> Path:
+    devices = tmp_path / "devices.toml"
+    written = ", ".join(
+        f'{k} = "{v}"' for k, v in {"remote_dir": tmp_path / "remote", **labels}.items()
+    )
+    devices.write_text(
+        "[[device]]\n"
+        'name = "phone"\n'
+        'transport = "adb"\n'
+        f'address = "{address}"\n'
+        'profile = "pixel6"\n'
+        f"labels = {{ {written} }}\n"
+    )
+    return devices
+
+
+def test_the_inventorys_entry_for_a_server_phone_wins_and_devices_reaches_it(
+    served, tmp_path, capsys
+):
+    address = f"adb-server:{os.environ[PORT_ENV]}:{served}"
+    assert main(["devices", "--devices", str(phone_inventory(tmp_path, address)), "--json"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out)["devices"] if r["address"] == address]
+    assert [(r["name"], r["profile"], r["reachable"]) for r in rows] == [("phone", "pixel6", True)]
+    assert rows[0]["facts"]["os"].startswith("Linux ")  # describe() ran through the server
+
+
+def test_ship_measures_a_phone_through_the_adb_server(served, tmp_path):
+    stand_in = stand_in_benchmark_model(tmp_path / "tool", LOGCAT_LOG)
+    address = f"adb-server:{os.environ[PORT_ENV]}:{served}"
+    devices = phone_inventory(tmp_path, address, benchmark_model=str(stand_in))
+    with devices.open("a") as f:
+        f.write('python = ""\n')  # a phone: no Python there
+    summary = ship_json(devices, "pixel6", tmp_path, "--rounds", "1")
+    assert {m["device_id"] for m in summary["measurements"]} == {"phone"}
+    for m in summary["measurements"]:
+        assert m["status"] == "ok" and m["p50_ms"] == 12.1676, m["error"]
+    assert [(p["profile_id"], p["status"]) for p in summary["plans"]] == [("pixel6", "supported")]
