@@ -41,6 +41,9 @@ STATE_LABEL = "adb_state"
 # wait keeps discovery (run by every `ship` and `edgeops devices`) quick without one.
 DISCOVER_TIMEOUT_S = 0.5
 REQUEST_TIMEOUT_S = 10.0
+# The server answers host:devices-l from memory; a port that takes longer is not
+# an adb server worth waiting for on every run.
+LIST_TIMEOUT_S = 2.0
 # SYNC.TXT: "Each chunk must not be larger than 64k."
 SYNC_CHUNK_BYTES = 64 * 1024
 # A request's length is 4 hex digits.
@@ -53,9 +56,14 @@ _STATE_FIXES = {
     "unauthorized": AUTHORIZE_FIX,
     "authorizing": AUTHORIZE_FIX,
     "offline": "reconnect the cable or run `adb reconnect`, then run again",
-    "no permissions": "add udev rules for the phone (Debian: the android-sdk-platform-tools-common "
-    "package) and replug it",
+    "no permissions": "install udev rules for the phone (Debian: android-udev-rules), join the "
+    "plugdev group and replug it",
 }
+
+
+def state_fix(text: str) -> tuple[str, str] | None:
+    """The not-ready state ``text`` (a devices-l state, or a FAIL message) names, and its fix."""
+    return next(((s, fix) for s, fix in _STATE_FIXES.items() if s in text), None)
 
 
 class ServerFailure(DeviceError):
@@ -76,9 +84,9 @@ class ServerDevice:
         return self.details.get("model", "").replace("_", " ")
 
     def fix(self) -> str:
-        for state, fix in _STATE_FIXES.items():
-            if self.state.startswith(state):
-                return fix
+        known = state_fix(self.state)
+        if known is not None:
+            return known[1]
         return f"wait until `adb devices` shows it as device (it is {self.state!r})"
 
 
@@ -111,15 +119,18 @@ def parse_devices(text: str) -> list[ServerDevice]:
 
 
 def list_devices(port: int, timeout_s: float = DISCOVER_TIMEOUT_S) -> list[ServerDevice] | None:
-    """The server's devices; None when no server answers on ``port``."""
+    """The server's devices; None when no adb server answers on ``port``.
+
+    Quietly: discovery runs on every `ship`, and most machines run no adb server
+    (or run something else on its port).
+    """
     try:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
-    except OSError:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.settimeout(LIST_TIMEOUT_S)
+            _request(sock, "host:devices-l")
+            return parse_devices(_read_counted(sock).decode(errors="replace"))
+    except (OSError, DeviceError):
         return None
-    with sock:
-        sock.settimeout(REQUEST_TIMEOUT_S)
-        _request(sock, "host:devices-l")
-        return parse_devices(_read_counted(sock).decode(errors="replace"))
 
 
 def discovered_device(found: ServerDevice, port: int) -> Device:
@@ -210,9 +221,9 @@ class AdbServerTransport:
             yield sock
 
     def _failure(self, message: str) -> str:
-        for state, fix in _STATE_FIXES.items():
-            if state in message:
-                return f"{self.device.name} is {state} at the adb server: {fix}"
+        known = state_fix(message)
+        if known is not None:
+            return f"{self.device.name} is {known[0]} at the adb server: {known[1]}"
         return f"the adb server cannot reach {self.device.name}: {' '.join(message.split())}"
 
     def shell(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def test_no_server_means_no_devices_and_no_wait(monkeypatch, edgeops_pm):
     assert time.monotonic() - started < 1
 
 
+def test_a_port_held_by_something_else_means_no_devices(monkeypatch):
+    with silent_listener() as other:
+        monkeypatch.setenv(PORT_ENV, str(other.getsockname()[1]))
+        started = time.monotonic()
+        assert discover() == []
+    assert time.monotonic() - started < 3  # the 2 s answer limit, not the 10 s of a request
+
+
 def test_a_port_that_is_not_a_number_names_the_fix(monkeypatch):
     monkeypatch.setenv(PORT_ENV, "five")
     with pytest.raises(DeviceError, match=f"{PORT_ENV}='five' is not a port number; set it"):
@@ -83,6 +92,19 @@ def test_the_servers_phone_is_discovered_and_runs_commands(served, edgeops_pm, t
             session.run(["sleep", "5"], timeout_s=1)
     finally:
         session.close()
+
+
+def test_adbd_killed_mid_command_behind_the_server_is_a_device_error_at_once(
+    served, adbd, edgeops_pm, tmp_path
+):
+    session = edgeops_pm.hook.edgeops_connect(device=server_device(edgeops_pm, served, tmp_path))
+    threading.Timer(0.5, adbd.kill).start()
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match="the connection dropped"):
+        session.run(["sleep", "110"], timeout_s=120)
+    assert time.monotonic() - started < 5
+    with pytest.raises(DeviceError, match="at the adb server|cannot reach"):
+        session.run(["true"], timeout_s=10)
 
 
 def test_a_push_through_the_server_arrives_whole_with_its_mode(served, edgeops_pm, tmp_path):
