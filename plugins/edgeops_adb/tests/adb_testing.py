@@ -226,7 +226,10 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A zombie has ended; only its parent has not read its status yet.
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False  # reaped between the two looks
 
 
 def wait_for(predicate: Callable[[], object], within_s: float) -> bool:
@@ -235,7 +238,7 @@ def wait_for(predicate: Callable[[], object], within_s: float) -> bool:
         if predicate():
             return True
         time.sleep(0.05)
-    return predicate()
+    return bool(predicate())
 
 
 def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> None:
@@ -245,6 +248,7 @@ def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> Non
     spec.write_text(device.model_dump_json())
     pid_file = tmp_path / "pid"
     client = subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), str(pid_file)])
+    pid: int | None = None
     try:
         assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 30)
         pid = int(pid_file.read_text())
@@ -257,6 +261,8 @@ def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> Non
     finally:
         client.kill()
         client.wait()
+        if pid is not None and alive(pid):
+            os.kill(pid, signal.SIGKILL)  # a failed test leaves no sleeper behind
 
 
 def ship_json(devices: Path, profile: str, cwd: Path, *options: str) -> dict[str, object]:
