@@ -33,20 +33,19 @@ ADB_SERVER_PREFIX = "adb-server:"
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SENTINEL_LINE = re.compile(rf"\n?{SENTINEL}(\d+)\n?$")
 # Every command runs as `sh -c _WATCHDOG timeout -s KILL N ARGV...`, because the
-# device keeps running a command whose adb stream has closed. Seen with Debian's
-# AOSP adbd 34 (plugins/edgeops_adb/tests/test_adb_watchdog.py): the legacy
-# `shell:` service gives the command a pty and its own session; when the host's
-# end closes (client SIGKILLed, or the connection lost), the pty hangs up, so the
-# shell adbd started gets SIGHUP and reads of the pty end at EOF, but
-# coreutils' `timeout` has put itself and the command in a process group of
-# their own, which no hangup reaches: the probe measured on beside the next run.
-# So a watchdog reads the pty, which the host never writes to, ignoring the
-# SIGHUP that kills the rest of the session; at EOF it kills the command: the
-# process group `timeout` leads (coreutils), else `timeout`'s children and itself
-# (toybox's `timeout`, on phones, keeps its group). It is itself killed once the
-# command ends, so nothing holds the pty open and the stream closes at once.
-# `wait` gives the exit code (128+N for a signal), as before; the command gets no
-# stdin (/dev/null); none needs one.
+# device kept running a command whose adb stream had closed. Seen with Debian's
+# AOSP adbd 34 (test_adb_watchdog.py, test_what_adbd_does_when_a_shell_stream_closes):
+# the legacy `shell:` service gives the command a pty and a session of its own;
+# when the host's end closes (client SIGKILLed, connection lost) the pty hangs up,
+# so the shell adbd started gets SIGHUP and reads of the pty end at EOF. But
+# `timeout` puts itself and the command in a process group of their own (coreutils,
+# and toybox's since it has --foreground), which the hangup never reaches: the
+# probe measured on beside the next run. So a watchdog reads the pty, which the
+# host never writes to, ignoring the SIGHUP that ends the rest of the session; at
+# EOF it kills the group `timeout` leads, or, where `timeout` made none (older
+# toybox), `timeout`'s children and `timeout`. It is killed once the command ends,
+# so nothing holds the pty open and the stream closes at once. `wait` gives the
+# exit code (128+N for a signal), as before; the command gets /dev/null as stdin.
 _WATCHDOG = (
     'exec 3<&0; "$@" </dev/null 3<&- & c=$!; '
     '(trap "" HUP; while read -r _ <&3; do :; done; '

@@ -204,20 +204,33 @@ def silent_listener() -> socket.socket:
     return listener
 
 
-# Runs in a child process: open a session the way `ship` does, start a long command
-# that first writes the pid it runs as, and wait on it until killed.
+# Runs in a child process: open a connection the way `ship` does and run one command
+# until killed: through AdbSession (its wrapper, timeout and sentinel), or "raw" as
+# adb-shell sends it, to see what adbd itself does.
 CLIENT = textwrap.dedent(
     """
-    import sys
+    import json, shlex, sys
     from pathlib import Path
     from edgeops.models import Device
     from edgeops_adb.session import AdbSession, open_adb
 
     device = Device.model_validate_json(Path(sys.argv[1]).read_text())
-    session = AdbSession(device, open_adb(device))
-    session.run(["sh", "-c", 'echo $$ > "$0"; exec sleep 60', sys.argv[2]], timeout_s=120)
+    argv = json.loads(sys.argv[2])
+    if sys.argv[3] == "raw":
+        open_adb(device).shell(shlex.join(argv), timeout_s=120, read_timeout_s=120)
+    else:
+        AdbSession(device, open_adb(device)).run(argv, timeout_s=120)
     """
 )
+
+
+def start_client(
+    device: Device, argv: list[str], tmp_path: Path, raw: bool = False
+) -> subprocess.Popen[bytes]:
+    spec = tmp_path / "device.json"
+    spec.write_text(device.model_dump_json())
+    how = "raw" if raw else "session"
+    return subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), json.dumps(argv), how])
 
 
 def alive(pid: int) -> bool:
@@ -244,10 +257,10 @@ def wait_for(predicate: Callable[[], object], within_s: float) -> bool:
 def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> None:
     """Start a 60 s command through ``device`` in a client process, SIGKILL the client,
     and assert the command is gone within 5 s."""
-    spec = tmp_path / "device.json"
-    spec.write_text(device.model_dump_json())
     pid_file = tmp_path / "pid"
-    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), str(pid_file)])
+    client = start_client(
+        device, ["sh", "-c", 'echo $$ > "$0"; exec sleep 60', str(pid_file)], tmp_path
+    )
     pid: int | None = None
     try:
         assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 30)
