@@ -254,7 +254,7 @@ class AdbServerTransport:
     def push(
         self,
         local_path: str,
-        remote: str,
+        device_path: str,
         st_mode: int,
         read_timeout_s: float,
         transport_timeout_s: float,
@@ -263,7 +263,7 @@ class AdbServerTransport:
         with self._device_socket(transport_timeout_s) as sock:
             sock.settimeout(read_timeout_s)
             _request(sock, "sync:")
-            target = f"{remote},{st_mode}".encode()
+            target = f"{device_path},{st_mode}".encode()
             sock.sendall(b"SEND" + struct.pack("<I", len(target)) + target)
             with Path(local_path).open("rb") as f:
                 for chunk in iter(lambda: f.read(SYNC_CHUNK_BYTES), b""):
@@ -273,7 +273,7 @@ class AdbServerTransport:
             reply, length = struct.unpack("<4sI", _read_exactly(sock, 8))
             if reply == b"FAIL":
                 message = _read_exactly(sock, length).decode(errors="replace")
-                raise DeviceError(f"the device refused {remote}: {message}")
+                raise DeviceError(f"the device refused {device_path}: {message}")
             if reply != b"OKAY":
                 raise DeviceError(f"the adb server answered {reply!r} to a push")
             sock.sendall(b"QUIT" + struct.pack("<I", 0))

@@ -15,7 +15,7 @@ import re
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edgeops.plugin import CommandResult, Device, DeviceError
 
@@ -121,8 +121,30 @@ def closed_aware_tcp_transport(host: str, port: int) -> Any:
     return ClosedAwareTcpTransport(host, port)
 
 
+class AdbTransport(Protocol):
+    """What AdbSession asks of a connection: adb-shell's AdbDevice (TCP, USB), or
+    adb_server.AdbServerTransport (a phone the adb server holds)."""
+
+    def shell(
+        self, command: str, timeout_s: float, read_timeout_s: float, transport_timeout_s: float
+    ) -> str: ...
+
+    def push(
+        self,
+        local_path: str,
+        device_path: str,
+        st_mode: int,
+        read_timeout_s: float,
+        transport_timeout_s: float,
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class AdbSession:
-    def __init__(self, device: Device, adb: Any, remote_dir: str = DEFAULT_REMOTE_DIR) -> None:
+    def __init__(
+        self, device: Device, adb: AdbTransport, remote_dir: str = DEFAULT_REMOTE_DIR
+    ) -> None:
         self.device = device
         self.adb = adb
         self.remote_dir = device.labels.get("remote_dir", remote_dir)
