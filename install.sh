@@ -30,7 +30,10 @@ if command -v apt-get >/dev/null 2>&1; then
         $SUDO apt-get update -qq
     fi
     if [ -n "$codename" ] && [ -f "$backports" ]; then
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t "$codename-backports" adbd >/dev/null
+        # adb (the host's server and client): the adb-server tests start a real one
+        # holding that adbd. It comes from the same suite: bookworm's own adb 29
+        # depends on exactly android-libcutils 29, which backports' adbd 34 replaces.
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t "$codename-backports" adbd adb >/dev/null
     fi
 fi
 

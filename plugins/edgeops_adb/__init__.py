@@ -1,6 +1,7 @@
 """Transport ``adb``: Android phones and Linux boards running adbd, over TCP or USB.
 
-Devices come from the inventory (``transport = "adb"``). A board with Python
+Devices come from the inventory (``transport = "adb"``), and from a running adb
+server: the phones on USB that ``adb`` holds (see ``adb_server``). A board with Python
 is measured by the core's stdlib probe through this session; a phone without
 Python by TFLite's ``benchmark_model`` (see ``phone_measure``). Before either,
 the device cools down (see ``thermal``).
@@ -9,6 +10,7 @@ the device cools down (see ``thermal``).
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from edgeops.hookspecs import hookimpl
@@ -39,6 +41,26 @@ def edgeops_compute_units() -> list[ComputeUnit]:
         ComputeUnit(name="gpu", requires=("gpu",), rarity=1),
         ComputeUnit(name="nnapi", requires=("nnapi",), rarity=1),
     ]
+
+
+@hookimpl
+def edgeops_discover_devices(inventory: Path | None) -> list[Device]:
+    """The phones of the adb server on this machine, if one runs; none (quietly) if not."""
+    from edgeops.plugin import read_inventory
+
+    from .adb_server import discover
+
+    return discover(read_inventory(inventory) if inventory is not None else [])
+
+
+@hookimpl
+def edgeops_device_status(device: Device) -> dict[str, Any] | None:
+    """A server's phone that is not ready (unauthorized, offline) says why without connecting."""
+    from .adb_server import STATE_LABEL, not_ready_status
+
+    if device.transport != "adb" or device.labels.get(STATE_LABEL, "device") == "device":
+        return None
+    return not_ready_status(device)
 
 
 @hookimpl

@@ -15,7 +15,7 @@ import re
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edgeops.plugin import CommandResult, Device, DeviceError
 
@@ -29,16 +29,43 @@ CONNECT_TIMEOUT_S = 10.0
 CHECKSUM_TIMEOUT_S = 60.0
 PUSH_READ_TIMEOUT_S = 30.0
 DEFAULT_REMOTE_DIR = "/data/local/tmp/edgeops"
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+ADB_SERVER_PREFIX = "adb-server:"
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SENTINEL_LINE = re.compile(rf"\n?{SENTINEL}(\d+)\n?$")
+# Every command runs as `sh -c _WATCHDOG timeout -s KILL N ARGV...`, because the
+# device kept running a command whose adb stream had closed. Seen with Debian's
+# AOSP adbd 34 (test_adb_watchdog.py, test_what_adbd_does_when_a_shell_stream_closes):
+# the legacy `shell:` service gives the command a pty and a session of its own;
+# when the host's end closes (client SIGKILLed, connection lost) the pty hangs up,
+# so the shell adbd started gets SIGHUP and reads of the pty end at EOF. But
+# `timeout` puts itself and the command in a process group of their own (coreutils,
+# and toybox's since it has --foreground), which the hangup never reaches: the
+# probe measured on beside the next run. So a watchdog reads the pty, which the
+# host never writes to, ignoring the SIGHUP that ends the rest of the session; at
+# EOF it kills the group `timeout` leads, or, where `timeout` made none (older
+# toybox), `timeout`'s children and `timeout`. It is killed once the command ends,
+# so nothing holds the pty open and the stream closes at once. `wait` gives the
+# exit code (128+N for a signal), as before; the command gets /dev/null as stdin.
+_WATCHDOG = (
+    'exec 3<&0; "$@" </dev/null 3<&- & c=$!; '
+    '(trap "" HUP; while read -r _ <&3; do :; done; '
+    'kill -s KILL -- "-$c" || { pkill -KILL -P "$c"; kill -s KILL "$c"; }) '
+    "</dev/null >/dev/null 2>&1 & w=$!; "
+    'wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
+)
 
 
 def open_adb(device: Device, auth_timeout_s: float = AUTH_TIMEOUT_S) -> Any:
-    """Connect to ``device.address``: ``host:port`` over TCP, or ``usb:SERIAL`` (``usb:`` for any)."""
+    """Connect to ``device.address``: ``host:port`` over TCP, ``usb:SERIAL`` (``usb:`` for any),
+    or ``adb-server:PORT:SERIAL`` through a running adb server (see adb_server)."""
     from adb_shell.adb_device import AdbDevice, AdbDeviceUsb
     from adb_shell.exceptions import DeviceAuthError
 
     address = device.address or ""
+    if address.startswith(ADB_SERVER_PREFIX):
+        from .adb_server import AdbServerTransport
+
+        return AdbServerTransport(device)
     if address.startswith("usb:"):
         adb: Any = AdbDeviceUsb(
             serial=address[4:] or None, default_transport_timeout_s=CONNECT_TIMEOUT_S
@@ -94,8 +121,30 @@ def closed_aware_tcp_transport(host: str, port: int) -> Any:
     return ClosedAwareTcpTransport(host, port)
 
 
+class AdbTransport(Protocol):
+    """What AdbSession asks of a connection: adb-shell's AdbDevice (TCP, USB), or
+    adb_server.AdbServerTransport (a phone the adb server holds)."""
+
+    def shell(
+        self, command: str, timeout_s: float, read_timeout_s: float, transport_timeout_s: float
+    ) -> str: ...
+
+    def push(
+        self,
+        local_path: str,
+        device_path: str,
+        st_mode: int,
+        read_timeout_s: float,
+        transport_timeout_s: float,
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class AdbSession:
-    def __init__(self, device: Device, adb: Any, remote_dir: str = DEFAULT_REMOTE_DIR) -> None:
+    def __init__(
+        self, device: Device, adb: AdbTransport, remote_dir: str = DEFAULT_REMOTE_DIR
+    ) -> None:
         self.device = device
         self.adb = adb
         self.remote_dir = device.labels.get("remote_dir", remote_dir)
@@ -122,7 +171,9 @@ class AdbSession:
         """
         limit_s = max(1, int(timeout_s + 0.999))
         command = (
-            shlex.join(["timeout", "-s", "KILL", str(limit_s), *argv])
+            shlex.join(
+                ["sh", "-c", _WATCHDOG, "edgeops", "timeout", "-s", "KILL", str(limit_s), *argv]
+            )
             + f"; printf '\\n{SENTINEL}%d\\n' \"$?\""
         )
         started = time.perf_counter()
@@ -148,8 +199,10 @@ class AdbSession:
                 read_timeout_s=timeout_s,
                 transport_timeout_s=timeout_s,
             )
-        except (AdbTimeoutError, TcpTimeoutException) as exc:
+        except (AdbTimeoutError, TcpTimeoutException, TimeoutError) as exc:
             raise TimeoutError(f"no answer from {self.device.name} within {timeout_s:g} s") from exc
+        except DeviceError:
+            raise
         except Exception as exc:
             raise DeviceError(
                 f"{self.device.name}: adb shell failed ({type(exc).__name__}: {exc})"
@@ -223,8 +276,8 @@ class AdbSession:
 def remote_name(name: str, sha256: str) -> str:
     """A file name safe on any device shell: the content hash keeps it unique."""
     path = Path(name)
-    stem = _SAFE_NAME.sub("_", path.stem).strip("._")[:40] or "file"
-    suffix = _SAFE_NAME.sub("", path.suffix)[:16]
+    stem = SAFE_NAME.sub("_", path.stem).strip("._")[:40] or "file"
+    suffix = SAFE_NAME.sub("", path.suffix)[:16]
     return f"{stem}-{sha256[:12]}{suffix}"
 
 

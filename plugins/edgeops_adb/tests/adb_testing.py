@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeops.models import Device
@@ -16,6 +20,8 @@ from edgeops.testing import test_data_dir
 
 FIXTURES = test_data_dir() / "fixtures"
 MODELS = FIXTURES.parent / "models" / "tflite"
+# A real benchmark_model log (the TFLite benchmark APK, NNAPI) that stand-ins print.
+LOGCAT_LOG = "tflite_benchmark_apk_logcat_nnapi_tensorflow-56301.txt"
 # Debian's adbd package (bookworm-backports), installed by ./install.sh.
 ADBD = Path("/usr/lib/android-sdk/platform-tools/adbd")
 
@@ -146,3 +152,144 @@ def stand_in_dumpsys(folder: Path, battery_temps_tenths: list[int], meminfo_log:
     )
     script.chmod(0o755)
     return script
+
+
+# Debian's adb (the host's server and client, bookworm-backports, the same AOSP
+# version as adbd), installed by ./install.sh.
+ADB = Path("/usr/lib/android-sdk/platform-tools/adb")
+
+
+class AdbServer:
+    """A real ``adb`` server on a free port, its HOME (and so its ~/.android key) in ``home``."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.env = {**os.environ, "HOME": str(home)}
+        self.env.pop("ANDROID_ADB_SERVER_PORT", None)
+        self.adb("start-server")
+
+    def adb(self, *args: str, timeout_s: float = 30) -> str:
+        done = subprocess.run(
+            [str(ADB), "-P", str(self.port), *args], env=self.env, capture_output=True,
+            text=True, timeout=timeout_s, check=True,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    def connect(self, address: str, state: str = "device", within_s: float = 20) -> None:
+        """``adb connect`` and wait until ``adb devices`` shows ``address`` in ``state``.
+
+        adb exits 1 when the device does not answer (``offline``); the listing decides.
+        """
+        subprocess.run(
+            [str(ADB), "-P", str(self.port), "connect", address], env=self.env,
+            capture_output=True, timeout=within_s,
+        )  # fmt: skip
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if f"{address}\t{state}" in self.adb("devices"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"adb server never listed {address} as {state}: {self.adb('devices')}")
+
+    def kill(self) -> None:
+        self.adb("kill-server")
+
+
+def silent_listener() -> socket.socket:
+    """A TCP port that accepts and never speaks: a phone whose adbd hangs, to the adb server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener
+
+
+# Runs in a child process: open a connection the way `ship` does and run one command
+# until killed: through AdbSession (its wrapper, timeout and sentinel), or "raw" as
+# adb-shell sends it, to see what adbd itself does.
+CLIENT = textwrap.dedent(
+    """
+    import json, shlex, sys
+    from pathlib import Path
+    from edgeops.models import Device
+    from edgeops_adb.session import AdbSession, open_adb
+
+    device = Device.model_validate_json(Path(sys.argv[1]).read_text())
+    argv = json.loads(sys.argv[2])
+    if sys.argv[3] == "raw":
+        open_adb(device).shell(shlex.join(argv), timeout_s=120, read_timeout_s=120)
+    else:
+        AdbSession(device, open_adb(device)).run(argv, timeout_s=120)
+    """
+)
+
+
+def start_client(
+    device: Device, argv: list[str], tmp_path: Path, raw: bool = False
+) -> subprocess.Popen[bytes]:
+    spec = tmp_path / "device.json"
+    spec.write_text(device.model_dump_json())
+    how = "raw" if raw else "session"
+    return subprocess.Popen([sys.executable, "-c", CLIENT, str(spec), json.dumps(argv), how])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has ended; only its parent has not read its status yet.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False  # reaped between the two looks
+
+
+def wait_for(predicate: Callable[[], object], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> None:
+    """Start a 60 s command through ``device`` in a client process, SIGKILL the client,
+    and assert the command is gone within 5 s."""
+    pid_file = tmp_path / "pid"
+    client = start_client(
+        device, ["sh", "-c", 'echo $$ > "$0"; exec sleep 60', str(pid_file)], tmp_path
+    )
+    pid: int | None = None
+    try:
+        assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 30)
+        pid = int(pid_file.read_text())
+        assert alive(pid)  # the "device side" command: here, a process of this machine
+        client.send_signal(signal.SIGKILL)
+        client.wait()
+        killed_at = time.monotonic()
+        assert wait_for(lambda: not alive(pid), 5), "the command outlived its client"
+        print(f"device-side command gone {time.monotonic() - killed_at:.2f} s after SIGKILL")
+    finally:
+        client.kill()
+        client.wait()
+        if pid is not None and alive(pid):
+            os.kill(pid, signal.SIGKILL)  # a failed test leaves no sleeper behind
+
+
+def ship_json(devices: Path, profile: str, cwd: Path, *options: str) -> dict[str, object]:
+    """`edgeops ship` of a small real TFLite model to ``profile`` on ``devices``, its --json summary."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "edgeops", "ship",
+            str(MODELS / "coral__mobilenet_v1_0.25_128_quant.tflite"), "-p", profile,
+            "--devices", str(devices), "--min-runs", "5", "--json", *options,
+        ],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "EDGEOPS_LEASES": str(cwd / "leases.sqlite"),
+             "EDGEOPS_DISABLE_PLUGINS": "coreml"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary: dict[str, object] = json.loads(done.stdout)
+    return summary

@@ -10,7 +10,7 @@ import pytest
 
 from edgeops.models import Device
 
-from adb_testing import ADBD, Adbd, device_for
+from adb_testing import ADB, ADBD, Adbd, AdbServer, device_for
 
 
 @pytest.fixture
@@ -43,3 +43,12 @@ def adbd(start_adbd: Callable[..., Adbd]) -> Adbd:
 @pytest.fixture
 def adb_device(adbd: Adbd, tmp_path: Path) -> Device:
     return device_for(adbd, tmp_path)
+
+
+@pytest.fixture
+def adb_server(tmp_path: Path) -> Iterator[AdbServer]:
+    if not ADB.is_file():
+        pytest.skip(f"{ADB} is missing: run ./install.sh (it installs Debian's adb)")
+    server = AdbServer(tmp_path / "adb-home")
+    yield server
+    server.kill()

@@ -7,14 +7,7 @@ scheduling, the measure hooks, merging and selection.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from adb_testing import MODELS, stand_in_benchmark_model
-
-LOGCAT_LOG = "tflite_benchmark_apk_logcat_nnapi_tensorflow-56301.txt"
+from adb_testing import LOGCAT_LOG, ship_json, stand_in_benchmark_model
 
 
 def test_ship_to_a_phone_profile_measures_every_compute_unit(adbd, tmp_path):
@@ -30,18 +23,7 @@ def test_ship_to_a_phone_profile_measures_every_compute_unit(adbd, tmp_path):
         'python = ""\n'  # a phone: no Python there
         f'labels = {{ remote_dir = "{tmp_path / "remote"}", benchmark_model = "{stand_in}" }}\n'
     )
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "edgeops", "ship",
-            str(MODELS / "coral__mobilenet_v1_0.25_128_quant.tflite"), "-p", "pixel6",
-            "--devices", str(devices), "--rounds", "2", "--min-runs", "5", "--json",
-        ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "EDGEOPS_LEASES": str(tmp_path / "leases.sqlite"),
-             "EDGEOPS_DISABLE_PLUGINS": "coreml"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout)
+    summary = ship_json(devices, "pixel6", tmp_path, "--rounds", "2")
     units = {m["compute_unit"]: m for m in summary["measurements"]}
     assert set(units) == {"cpu", "xnnpack", "gpu", "nnapi"}
     for m in units.values():
