@@ -14,6 +14,19 @@ os.environ["EDGEOPS_HOOK_LOG"] = str(_STATE / "hook-calls.log")
 os.environ["EDGEOPS_LEASES"] = str(_STATE / "leases.sqlite")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# adb discovery asks the adb server (5037); a developer's own server and phones
+# must not become devices of the suite's runs. Tests that start a server set it.
+os.environ["ANDROID_ADB_SERVER_PORT"] = str(_free_port())
+
+
 def pytest_sessionstart(session: object) -> None:
     # The real models and device logs are test inputs: without them the suite
     # must stop, not skip its way to green.
