@@ -23,7 +23,10 @@ What is here:
   runner the execution hook receives; ``execute_with_leases``, the core's default
   executor (a thread per device, SQLite leases), for an executor that takes only
   some of the jobs (the labgrid farm runs the rest through it);
-- ``variant_from`` and ``failed_measurement``: the two shapes every backend builds.
+- ``variant_from`` and ``failed_measurement``: the two shapes every backend builds;
+- ``torch_sources``, the module both Apple backends convert from: a factory or an
+  ONNX graph (through onnx2torch) as a torch module, example inputs, the work one
+  forward pass does (its SDKs are imported only when a function runs).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgeops import torch_sources
 from edgeops.cli.context import CommandContext
 from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
@@ -147,6 +151,7 @@ __all__ = [
     "sha256_file",
     "sha256_tree",
     "snr_db",
+    "torch_sources",
     "variant_from",
     "with_percentiles",
     "write_bytes",

@@ -27,6 +27,7 @@ from edgeops.plugin import (
     Session,
     Variant,
     compare_with_reference,
+    torch_sources,
     variant_from,
 )
 
@@ -74,7 +75,7 @@ def edgeops_convert(
         return None
     from . import work
 
-    spec = convert.resolved(spec)
+    spec = torch_sources.absolute_source(spec)
     if spec.source_path.suffix == ".onnx" and not spec.inputs:
         onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
         if onnx_artifact is not None:
@@ -84,7 +85,7 @@ def edgeops_convert(
     out = workdir / convert.ASSET_NAME
     started = time.perf_counter()
     asset = convert.to_asset(net, inputs, outputs, out)
-    macs, largest = work.count_work(net, inputs)
+    macs, largest = torch_sources.count_work(net, inputs)
     params = sum(p.numel() for p in net.parameters())
     weight_elements = work.weight_elements(net)
     convert.write_build_info(

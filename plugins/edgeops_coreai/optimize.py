@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import Recipe, StageError
+from edgeops.plugin import Recipe, StageError, torch_sources
 
 from . import compress, convert
 from .steps import STEP_TYPES
@@ -26,7 +26,7 @@ def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
         raise StageError(f"{base_asset} has no {convert.BUILD_INFO_NAME} beside it; convert again")
     info = convert.read_build_info(base_asset)
     net, inputs = convert.fresh_module(spec)
-    compressed = compress.apply(net, steps, convert.example_args(inputs))
+    compressed = compress.apply(net, steps, torch_sources.example_args(inputs))
     asset = convert.to_asset(
         compressed.module, inputs, tuple(info["outputs"]), out, fp16=compressed.fp16
     )

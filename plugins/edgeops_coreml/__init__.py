@@ -24,6 +24,7 @@ from edgeops.plugin import (
     SampleSet,
     Session,
     Variant,
+    torch_sources,
 )
 
 from . import convert, recipes
@@ -66,7 +67,7 @@ def edgeops_convert(
         return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
         return None
-    spec = convert.resolved(spec)
+    spec = torch_sources.absolute_source(spec)
     if spec.source_path.suffix == ".onnx" and not spec.inputs:
         onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
         if onnx_artifact is None:
@@ -78,7 +79,7 @@ def edgeops_convert(
     model = convert.mlprogram_from_source(spec, convert.BASE_IOS, "float16")
     convert.save(model, out)
     net, inputs = convert.folded_torch_source(spec)
-    macs, largest_layer_elements = convert.count_work(net, inputs)
+    macs, largest_layer_elements = torch_sources.count_work(net, inputs)
     convert.write_build_info(
         workdir,
         {

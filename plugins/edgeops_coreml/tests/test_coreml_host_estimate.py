@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeops.plugin import torch_sources
 from edgeops_coreml import convert, host_estimate
 
 
@@ -24,7 +25,7 @@ def _evaluate(make_variant, name, tiny_reference, tiny_samples, tiny_spec):
 def test_torch_side_weights_are_the_packages_decompressed_weights(make_variant, tiny_spec):
     """Fidelity: every compressed weight lands in torch, value for value, on the 4-bit LUT."""
     package = Path(make_variant("palettize-kmeans-4").path)
-    net, _ = convert.folded_torch_source(convert.resolved(tiny_spec))
+    net, _ = convert.folded_torch_source(torch_sources.absolute_source(tiny_spec))
     estimate, replaced = host_estimate.with_variant_weights(net, package)
     decompressed = host_estimate.decompressed_weights(package)
     compressed = {n for n, w in decompressed.items() if w.size > 2048}
