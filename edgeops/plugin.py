@@ -11,6 +11,7 @@ What is here:
   ``StepConfig`` (``Recipe.of(...)`` builds a recipe from typed steps, the owner
   reads them back with ``recipe.typed_steps(...)``);
 - the errors a hook raises (``ModelError``, ``StageError``, ``DeviceError``, ...);
+- ``BuildInfo``: what a converted model was made from, as JSON beside it;
 - atomic writes and hashing (``write_bytes``, ``write_text``, ``copy_file``,
   ``sha256_file``, ``sha256_tree``);
 - path safety: ``check_name`` (a name that becomes one path component),
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeops import torch_sources
+from edgeops.build_info import BuildInfo
 from edgeops.cli.context import CommandContext
 from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
@@ -96,6 +98,7 @@ __all__ = [
     "PINNED_CPUS_LABEL",
     "QUIET_ENV",
     "Artifact",
+    "BuildInfo",
     "Choice",
     "CommandContext",
     "CommandResult",

@@ -88,7 +88,7 @@ def edgeops_convert(
     macs, largest = torch_sources.count_work(net, inputs)
     params = sum(p.numel() for p in net.parameters())
     weight_elements = work.weight_elements(net)
-    convert.write_build_info(
+    convert.BUILD_INFO.write(
         workdir,
         {
             "spec": spec.model_dump(),
@@ -132,15 +132,7 @@ def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Varia
     out = workdir / convert.ASSET_NAME
     started = time.perf_counter()
     facts = optimize.make_variant(artifact.path, recipe, out)
-    convert.write_build_info(
-        workdir,
-        {
-            **convert.read_build_info(artifact.path),
-            **facts,
-            "recipe": recipe.name,
-            "optimize_s": round(time.perf_counter() - started, 3),
-        },
-    )
+    convert.BUILD_INFO.write_variant(workdir, artifact.path, recipe.name, facts, started)
     return variant_from(artifact, recipe, out)
 
 

@@ -15,16 +15,23 @@ variant is rebuilt from the source: the spec is kept beside the base asset
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import InputSpec, ModelError, ModelSpec, quiet, torch_sources, write_text
+from edgeops.plugin import (
+    BuildInfo,
+    InputSpec,
+    ModelError,
+    ModelSpec,
+    quiet,
+    torch_sources,
+)
 
 from .sdk import NOISY_LOGGERS, coreai_opt, coreai_torch, short
 
 ASSET_NAME = "model.aimodel"
-BUILD_INFO_NAME = "coreai.json"
+# What the base conversion was made from, beside it: recipes rebuild from its spec.
+BUILD_INFO = BuildInfo("coreai.json")
 
 
 # --------------------------------------------------------------------------- torch side
@@ -217,20 +224,3 @@ def to_asset(
             return program.save_asset(Path(out))
         except Exception as exc:
             raise ModelError(f"Core AI conversion failed ({short(exc)}); {log.tail()}") from exc
-
-
-# --------------------------------------------------------------------------- build info
-
-
-def write_build_info(workdir: Path, info: dict[str, Any]) -> None:
-    write_text(workdir / BUILD_INFO_NAME, json.dumps(info, indent=2, default=str))
-
-
-def read_build_info(asset: Path) -> dict[str, Any]:
-    file = asset.parent / BUILD_INFO_NAME
-    return json.loads(file.read_text()) if file.is_file() else {}
-
-
-def spec_of(asset: Path) -> ModelSpec | None:
-    raw = read_build_info(asset).get("spec")
-    return ModelSpec.model_validate(raw) if raw else None

@@ -21,10 +21,12 @@ def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
         steps = recipe.typed_steps(*STEP_TYPES)
     except ValueError as exc:
         raise StageError(" ".join(str(exc).split())[:300]) from exc
-    spec = convert.spec_of(base_asset)
+    spec = convert.BUILD_INFO.spec_of(base_asset)
     if spec is None:
-        raise StageError(f"{base_asset} has no {convert.BUILD_INFO_NAME} beside it; convert again")
-    info = convert.read_build_info(base_asset)
+        raise StageError(
+            f"{base_asset} has no {convert.BUILD_INFO.file_name} beside it; convert again"
+        )
+    info = convert.BUILD_INFO.read(base_asset)
     net, inputs = convert.fresh_module(spec)
     compressed = compress.apply(net, steps, torch_sources.example_args(inputs))
     asset = convert.to_asset(

@@ -95,7 +95,7 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
     }
     if compute_unit not in COMPUTE_UNITS:
         return Measurement(**base, status="unsupported", error=f"no Core AI unit {compute_unit!r}")
-    info = convert.read_build_info(variant.path) if variant.path is not None else {}
+    info = convert.BUILD_INFO.read(variant.path) if variant.path is not None else {}
     fp16 = bool(info.get("fp16"))
     ne_ops = peak_tops * 1e12 * ANE_EFFICIENCY
     if chip.get("w8a8_accelerated"):

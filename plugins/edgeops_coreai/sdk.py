@@ -13,7 +13,7 @@ import functools
 import logging
 from typing import Any
 
-from edgeops.plugin import quiet
+from edgeops.plugin import quiet, torch_sources
 
 NOISY_LOGGERS = ("coreai", "coreai_torch", "coreai_opt", "torchao", "torch", "root")
 # Distributions whose versions change what this plugin makes: part of every cache key.
@@ -63,6 +63,5 @@ def asset_class() -> Any:
     return AIModelAsset
 
 
-def short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] + ("…" if len(text) > 300 else "")
+# An SDK's exception text on one line, worded as in the Core ML backend.
+short = torch_sources.short_error

@@ -63,7 +63,7 @@ def edgeops_convert(
     if spec.source_path.suffix == ".mlpackage":
         convert.copy_package(spec, out)
         inputs, outputs = convert.package_io(out)
-        convert.write_build_info(workdir, {"source": "mlpackage"})
+        convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
         return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
         return None
@@ -80,7 +80,7 @@ def edgeops_convert(
     convert.save(model, out)
     net, inputs = convert.folded_torch_source(spec)
     macs, largest_layer_elements = torch_sources.count_work(net, inputs)
-    convert.write_build_info(
+    convert.BUILD_INFO.write(
         workdir,
         {
             "ios": convert.BASE_IOS,
@@ -154,15 +154,7 @@ def edgeops_optimize(
     out = workdir / convert.PACKAGE_NAME
     started = time.perf_counter()
     facts = optimize.make_variant(artifact.path, recipe, out, samples)
-    convert.write_build_info(
-        workdir,
-        {
-            **convert.read_build_info(artifact.path),
-            **facts,
-            "recipe": recipe.name,
-            "optimize_s": round(time.perf_counter() - started, 3),
-        },
-    )
+    convert.BUILD_INFO.write_variant(workdir, artifact.path, recipe.name, facts, started)
     return artifact.model_copy(
         update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
     )
@@ -174,7 +166,7 @@ def edgeops_evaluate(
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None or variant.recipe is None:
         return None
-    if convert.spec_of(variant.path) is None:
+    if convert.BUILD_INFO.spec_of(variant.path) is None:
         return None  # an .mlpackage source: no torch module to run its weights in
     from . import host_estimate
 

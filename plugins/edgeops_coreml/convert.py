@@ -10,24 +10,24 @@ with fp16 and an iOS 17+ target coremltools would make them fp16 otherwise.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
 from edgeops.plugin import (
+    BuildInfo,
     InputSpec,
     ModelError,
     ModelSpec,
     copy_file,
     quiet,
     torch_sources,
-    write_text,
 )
 
 from .sdk import NOISY_LOGGERS, coremltools
 
 PACKAGE_NAME = "model.mlpackage"
-BUILD_INFO_NAME = "coreml.json"
+# What the base conversion was made from, beside it: recipes rebuild from its spec.
+BUILD_INFO = BuildInfo("coreml.json")
 # The base artifact's target: the newest iOS of the A11 iPhones (chips/a11.toml), so
 # the plain conversion loads on every iPhone edgeops knows. Recipes ask for more.
 BASE_IOS = 16
@@ -98,7 +98,7 @@ def trace(net: Any, inputs: tuple[InputSpec, ...]) -> tuple[Any, int]:
             traced = torch.jit.trace(net, args, check_trace=False)
             result = traced(*args)
         except Exception as exc:
-            raise ModelError(f"torch.jit.trace failed ({_short(exc)})") from exc
+            raise ModelError(f"torch.jit.trace failed ({torch_sources.short_error(exc)})") from exc
     return traced, len(result) if isinstance(result, (tuple, list)) else 1
 
 
@@ -142,7 +142,9 @@ def to_mlprogram(
                 minimum_deployment_target=getattr(ct.target, f"iOS{ios}"),
             )
         except Exception as exc:
-            raise ModelError(f"ct.convert failed ({_short(exc)}); {log.tail()}") from exc
+            raise ModelError(
+                f"ct.convert failed ({torch_sources.short_error(exc)}); {log.tail()}"
+            ) from exc
 
 
 def save(model: Any, out: Path) -> None:
@@ -171,30 +173,3 @@ def copy_package(spec: ModelSpec, out: Path) -> None:
     if not (spec.source_path / "Manifest.json").is_file():
         raise ModelError(f"{spec.source_path} is not an .mlpackage (no Manifest.json)")
     copy_file(spec.source_path, out)
-
-
-# --------------------------------------------------------------------------- build info
-
-
-def write_build_info(workdir: Path, info: dict[str, Any]) -> None:
-    """What the base conversion was made from and with, beside the package.
-
-    Recipes that need another deployment target, precision or a torch-side pass
-    (W8A8) rebuild from the spec recorded here.
-    """
-    write_text(workdir / BUILD_INFO_NAME, json.dumps(info, indent=2, default=str))
-
-
-def read_build_info(package: Path) -> dict[str, Any]:
-    file = package.parent / BUILD_INFO_NAME
-    return json.loads(file.read_text()) if file.is_file() else {}
-
-
-def spec_of(package: Path) -> ModelSpec | None:
-    raw = read_build_info(package).get("spec")
-    return ModelSpec.model_validate(raw) if raw else None
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] + ("…" if len(text) > 300 else "")

@@ -132,7 +132,7 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
         "compute_unit": compute_unit,
         "method": "predicted",
     }
-    info = convert.read_build_info(variant.path) if variant.path is not None else {}
+    info = convert.BUILD_INFO.read(variant.path) if variant.path is not None else {}
     precision = str(info.get("compute_precision", "float16"))
     if compute_unit not in usable_compute_units(profile):
         return Measurement(

@@ -36,7 +36,7 @@ def test_factory_converts_to_an_os27_aimodel(tiny_artifact):
     assert [name for name, _ in summary.function_inputs("main")] == ["image"]
     assert tiny_artifact.output_names == ("output_0",)
     assert tiny_artifact.macs == 16 * 16 * (3 * 9 * 64 + 64 * 9 * 128 + 128 * 4)
-    info = convert.read_build_info(asset)
+    info = convert.BUILD_INFO.read(asset)
     assert info["weight_elements"] == 3 * 9 * 64 + 64 * 9 * 128 + 128 * 4
     assert Path(ModelSpec.model_validate(info["spec"]).source_path).is_absolute()
     # fp32 weights: all in Float32 storage (the batch norm folded into the convolution).

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def _facts(variant):
-    return convert.read_build_info(variant.path)
+    return convert.BUILD_INFO.read(variant.path)
 
 
 def _quality(variant, reference, samples, spec):
@@ -82,7 +82,7 @@ def test_fp16_feeds_fp16_inputs_and_stays_close(
 
 
 def test_an_asset_without_the_compressed_storage_fails_its_recipe(tiny_artifact):
-    info = convert.read_build_info(tiny_artifact.path)
+    info = convert.BUILD_INFO.read(tiny_artifact.path)
     fp32_storage = [tuple(t) for t in info["storage_types"]]
     with pytest.raises(StageError, match="0% of the weights as UInt4"):
         compress.check_storage(

@@ -43,7 +43,7 @@ def test_factory_converts_to_an_ios16_mlprogram_with_fp32_io(tiny_artifact):
     assert [f.type.multiArrayType.dataType for f in spec.description.input] == [65568]
     assert tiny_artifact.output_names == ("output_0",)
     assert tiny_artifact.macs == 16 * 16 * (3 * 9 * 64 + 64 * 9 * 128 + 128 * 4)
-    info = convert.read_build_info(package)
+    info = convert.BUILD_INFO.read(package)
     assert info["ios"] == 16 and info["compute_precision"] == "float16"
     assert Path(ModelSpec.model_validate(info["spec"]).source_path).is_absolute()
 
