@@ -25,6 +25,7 @@ What is here:
   executor (a thread per device, SQLite leases), for an executor that takes only
   some of the jobs (the labgrid farm runs the rest through it);
 - ``variant_from`` and ``failed_measurement``: the two shapes every backend builds;
+- ``roofline``, the prediction arithmetic and constants both Apple backends use;
 - ``torch_sources``, the module both Apple backends convert from: a factory or an
   ONNX graph (through onnx2torch) as a torch module, example inputs, the work one
   forward pass does (its SDKs are imported only when a function runs).
@@ -35,7 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops import torch_sources
+from edgeops import roofline, torch_sources
 from edgeops.build_info import BuildInfo
 from edgeops.cli.context import CommandContext
 from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
@@ -150,6 +151,7 @@ __all__ = [
     "percentile",
     "quiet",
     "read_inventory",
+    "roofline",
     "sample_feeds",
     "sha256_file",
     "sha256_tree",
