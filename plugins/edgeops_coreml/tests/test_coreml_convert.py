@@ -8,7 +8,7 @@ import pytest
 
 from edgeops.errors import ModelError
 from edgeops.models import ModelSpec, QualitySpec
-from edgeops.testing import test_data_dir
+from edgeops.testing import assert_converts_only, test_data_dir
 from edgeops_coreml import convert
 
 ONNX_MODELS = test_data_dir() / "models" / "onnx"
@@ -94,17 +94,7 @@ def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
     assert artifact.inputs[0].name == "image" and artifact.inputs[0].shape == (1, 3, 16, 16)
 
 
-def test_other_formats_and_sources_are_left_to_other_plugins(tiny_spec, tmp_path):
+def test_other_formats_and_sources_are_left_to_other_plugins(tiny_torch_spec, tmp_path):
     import edgeops_coreml
 
-    assert (
-        edgeops_coreml.edgeops_convert(
-            spec=tiny_spec, target="tflite", workdir=tmp_path, artifacts=[]
-        )
-        is None
-    )
-    keras = tiny_spec.model_copy(update={"source": str(tmp_path / "m.keras")})
-    assert (
-        edgeops_coreml.edgeops_convert(spec=keras, target="coreml", workdir=tmp_path, artifacts=[])
-        is None
-    )
+    assert_converts_only(edgeops_coreml, tiny_torch_spec, "coreml", "tflite", tmp_path)
