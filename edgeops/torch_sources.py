@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeops.errors import ModelError
-from edgeops.models import InputSpec, ModelSpec
+from edgeops.models import Artifact, InputSpec, ModelSpec
 from edgeops.pipeline.factories import import_factory
 from edgeops.quiet import quiet
 
@@ -56,6 +56,23 @@ def torch_source(
     if spec.source_path.suffix == ".onnx":
         return from_onnx(spec.source_path, spec.inputs)
     raise ModelError(f"the {backend} backend cannot read {spec.source_path.name}")
+
+
+def convertible_spec(spec: ModelSpec, artifacts: list[Artifact]) -> ModelSpec | None:
+    """The spec a torch-sourced backend converts, or None for a source it cannot read.
+
+    A factory or an ``.onnx`` file gets an absolute source; an ``.onnx`` source with
+    no ``[[model.inputs]]`` gets the inputs the ONNX backend read from it (the run's
+    ONNX artifact, asked for through ``edgeops_conversion_inputs``) when there is one.
+    """
+    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+        return None
+    spec = absolute_source(spec)
+    if spec.source_path.suffix == ".onnx" and not spec.inputs:
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
+        if onnx_artifact is not None:
+            spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
+    return spec
 
 
 def absolute_source(spec: ModelSpec) -> ModelSpec:

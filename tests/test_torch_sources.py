@@ -102,3 +102,21 @@ def test_a_relative_source_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert absolute_source(_spec("net.py:build")).source == f"{tmp_path / 'net.py'}:build"
     assert absolute_source(_spec("m.onnx")).source == str(tmp_path / "m.onnx")
+
+
+def test_an_onnx_source_without_inputs_takes_the_onnx_backends(tmp_path, monkeypatch):
+    from edgeops.models import Artifact
+    from edgeops.torch_sources import convertible_spec
+
+    monkeypatch.chdir(tmp_path)
+    read = (InputSpec(name="input.1", shape=(1, 3, 8, 8)),)
+    onnx_artifact = Artifact(id="a", format="onnx", inputs=read)
+    spec = convertible_spec(_spec("m.onnx", inputs=()), [onnx_artifact])
+    assert spec is not None and spec.inputs == read and spec.source == str(tmp_path / "m.onnx")
+    # Without the ONNX backend's artifact the spec stays without inputs: the backend decides.
+    alone = convertible_spec(_spec("m.onnx", inputs=()), [])
+    assert alone is not None and alone.inputs == ()
+    # A factory keeps its own inputs; another plugin's source is not this route's.
+    factory = convertible_spec(_spec("net.py:build"), [onnx_artifact])
+    assert factory is not None and factory.inputs[0].name == "x"
+    assert convertible_spec(_spec("m.keras"), [onnx_artifact]) is None

@@ -71,16 +71,13 @@ def edgeops_convert(
 ) -> Artifact | None:
     if target != FORMAT:
         return None
-    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+    source = torch_sources.convertible_spec(spec, artifacts)
+    if source is None:
         return None
     from . import work
 
-    spec = torch_sources.absolute_source(spec)
-    if spec.source_path.suffix == ".onnx" and not spec.inputs:
-        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
-        if onnx_artifact is not None:
-            spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
-    net, inputs = convert.fresh_module(spec)
+    # Without inputs from the ONNX backend, convert.load_module reads the graph's own.
+    net, inputs = convert.fresh_module(source)
     outputs = convert.output_names(convert.output_count(net, inputs))
     out = workdir / convert.ASSET_NAME
     started = time.perf_counter()
@@ -91,7 +88,7 @@ def edgeops_convert(
     convert.BUILD_INFO.write(
         workdir,
         {
-            "spec": spec.model_dump(),
+            "spec": source.model_dump(),
             "outputs": list(outputs),
             "params": params,
             "weight_elements": weight_elements,

@@ -65,27 +65,24 @@ def edgeops_convert(
         inputs, outputs = convert.package_io(out)
         convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
         return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
-    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+    source = torch_sources.convertible_spec(spec, artifacts)
+    if source is None:
         return None
-    spec = torch_sources.absolute_source(spec)
-    if spec.source_path.suffix == ".onnx" and not spec.inputs:
-        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
-        if onnx_artifact is None:
-            raise ModelError(
-                f"{spec.source_path.name} reaches Core ML through the ONNX backend: install it "
-                "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
-            )
-        spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
-    model = convert.mlprogram_from_source(spec, convert.BASE_IOS, "float16")
+    if source.source_path.suffix == ".onnx" and not source.inputs:
+        raise ModelError(
+            f"{source.source_path.name} reaches Core ML through the ONNX backend: install it "
+            "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
+        )
+    model = convert.mlprogram_from_source(source, convert.BASE_IOS, "float16")
     convert.save(model, out)
-    net, inputs = convert.folded_torch_source(spec)
+    net, inputs = convert.folded_torch_source(source)
     macs, largest_layer_elements = torch_sources.count_work(net, inputs)
     convert.BUILD_INFO.write(
         workdir,
         {
             "ios": convert.BASE_IOS,
             "compute_precision": "float16",
-            "spec": spec.model_dump(),
+            "spec": source.model_dump(),
             # The activation part of a predicted peak memory (predict.py).
             "largest_layer_elements": largest_layer_elements,
         },
