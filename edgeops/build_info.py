@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,21 +40,19 @@ class BuildInfo:
         return ModelSpec.model_validate(raw) if raw else None
 
     def write_variant(
-        self,
-        workdir: Path,
-        parent: Path,
-        recipe_name: str,
-        facts: dict[str, Any],
-        started_s: float,
+        self, workdir: Path, parent: Path, recipe_name: str, make: Callable[[], dict[str, Any]]
     ) -> None:
-        """A variant's record: its parent's, with the recipe's facts and the time since
-        ``started_s`` (a ``time.perf_counter()`` reading) as ``optimize_s``."""
+        """Run ``make`` (it writes a variant of ``parent`` and returns facts about it), then
+        write the variant's record: its parent's, with those facts, ``recipe`` and
+        ``optimize_s``, the seconds ``make`` took."""
+        started = time.perf_counter()
+        facts = make()
         self.write(
             workdir,
             {
                 **self.read(parent),
                 **facts,
                 "recipe": recipe_name,
-                "optimize_s": round(time.perf_counter() - started_s, 3),
+                "optimize_s": round(time.perf_counter() - started, 3),
             },
         )

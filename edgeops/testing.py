@@ -13,7 +13,7 @@ Installing edgeops makes them available in any pytest run; no conftest is needed
   outputs, for a backend that converts from torch (the Apple backends' tests).
 
 Helpers for a backend's own tests: ``write_tiny_onnx`` and ``write_matmul_onnx``
-(small real ONNX files), ``converted`` (a convert hook's Artifact, asserted to be
+(small real ONNX files), ``file_spec`` (a model file's spec), ``converted`` (a convert hook's Artifact, asserted to be
 there) and ``assert_converts_only`` (a convert hook leaves other targets and sources
 to other plugins).
 
@@ -249,6 +249,17 @@ def tiny_torch_reference(
 
 
 # --------------------------------------------------------------------------- convert hooks
+
+
+def file_spec(path: Path, metric: str = "snr_db", floor: float = 30.0) -> ModelSpec:
+    """A :class:`~edgeops.ModelSpec` of the model file ``path``, named after it, with one
+    quality floor: what a backend's conversion tests convert."""
+    return ModelSpec(
+        name=path.stem,
+        source=str(path),
+        source_sha256="test",
+        quality=QualitySpec(metric=metric, floor=floor),
+    )
 
 
 def converted(

@@ -58,6 +58,12 @@ def torch_source(
     raise ModelError(f"the {backend} backend cannot read {spec.source_path.name}")
 
 
+def formats_needed_first(spec: ModelSpec) -> list[str]:
+    """``["onnx"]`` for an ``.onnx`` source: the ONNX backend checks the file and reads its
+    signature once for every format, and a torch-sourced backend reuses its artifact."""
+    return ["onnx"] if spec.source_path.suffix == ".onnx" else []
+
+
 def convertible_spec(spec: ModelSpec, artifacts: list[Artifact]) -> ModelSpec | None:
     """The spec a torch-sourced backend converts, or None for a source it cannot read.
 

@@ -61,14 +61,14 @@ def edgeops_compute_units() -> list[ComputeUnit]:
 
 @hookimpl
 def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    # The ONNX backend checks an .onnx source and reads its signature once for every format.
-    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
 
 
 @hookimpl
 def edgeops_convert(
     spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
 ) -> Artifact | None:
+    """A factory or an ONNX graph exported with ``torch.export`` and saved as ``.aimodel``."""
     if target != FORMAT:
         return None
     source = torch_sources.convertible_spec(spec, artifacts)
@@ -110,6 +110,7 @@ def edgeops_convert(
 
 @hookimpl
 def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+    """The whole coreai-opt catalogue, for every profile that runs Core AI (OS 27)."""
     if artifact.format != FORMAT:
         return []
     return recipes.propose(profiles)
@@ -117,6 +118,7 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 @hookimpl
 def edgeops_recipe_catalog() -> list[str]:
+    """Every coreai-opt recipe; all of them need OS 27."""
     return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
 
 
@@ -127,9 +129,10 @@ def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Varia
     from . import optimize
 
     out = workdir / convert.ASSET_NAME
-    started = time.perf_counter()
-    facts = optimize.make_variant(artifact.path, recipe, out)
-    convert.BUILD_INFO.write_variant(workdir, artifact.path, recipe.name, facts, started)
+    parent = artifact.path
+    convert.BUILD_INFO.write_variant(
+        workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out)
+    )
     return variant_from(artifact, recipe, out)
 
 

@@ -3,7 +3,6 @@ predictions from chip facts, and measurement on a Mac host (and its tethered iPh
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,14 +48,15 @@ def edgeops_compute_units() -> list[ComputeUnit]:
 
 @hookimpl
 def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    # The ONNX backend checks an .onnx source and reads its signature once for every format.
-    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
 
 
 @hookimpl
 def edgeops_convert(
     spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
 ) -> Artifact | None:
+    """A factory or an ONNX graph traced and converted to an iOS 16 fp16 mlprogram, or an
+    ``.mlpackage`` source copied as it is."""
     if target != FORMAT:
         return None
     out = workdir / convert.PACKAGE_NAME
@@ -100,6 +100,8 @@ def edgeops_convert(
 
 @hookimpl
 def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+    """coremltools.optimize recipes, each at the lowest iOS its profiles share; a recipe
+    no profile's iOS or chip can use is not proposed (recipes.why_not)."""
     if artifact.format != FORMAT:
         return []
     return recipes.propose(profiles)
@@ -107,6 +109,7 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 @hookimpl
 def edgeops_recipe_catalog() -> list[str]:
+    """Every recipe, whichever iOS it needs."""
     return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
 
 
@@ -149,9 +152,10 @@ def edgeops_optimize(
     from . import optimize
 
     out = workdir / convert.PACKAGE_NAME
-    started = time.perf_counter()
-    facts = optimize.make_variant(artifact.path, recipe, out, samples)
-    convert.BUILD_INFO.write_variant(workdir, artifact.path, recipe.name, facts, started)
+    parent = artifact.path
+    convert.BUILD_INFO.write_variant(
+        workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out, samples)
+    )
     return artifact.model_copy(
         update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
     )

@@ -8,19 +8,10 @@ import pytest
 
 from edgeops import testing
 from edgeops.errors import ModelError
-from edgeops.models import ModelSpec, QualitySpec
+from edgeops.models import ModelSpec
 from edgeops_coreai import convert
 
 ONNX_MODELS = testing.test_data_dir() / "models" / "onnx"
-
-
-def _spec(source: Path) -> ModelSpec:
-    return ModelSpec(
-        name=source.stem,
-        source=str(source),
-        source_sha256="test",
-        quality=QualitySpec(metric="snr_db", floor=30.0),
-    )
 
 
 def test_factory_converts_to_an_os27_aimodel(tiny_artifact):
@@ -87,7 +78,7 @@ def test_real_onnx_model_converts_through_onnx2torch_and_runs(tmp_path):
     from edgeops.pipeline.samples import build_samples
     from edgeops_coreai.runtime import run_asset
 
-    spec = _spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
+    spec = testing.file_spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
     artifact = edgeops_coreai.edgeops_convert(
         spec=spec, target="coreai", workdir=tmp_path, artifacts=[]
     )
@@ -110,7 +101,7 @@ def test_bad_onnx_file_is_a_one_line_model_error(tmp_path):
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(ModelError, match="not a valid ONNX model"):
         edgeops_coreai.edgeops_convert(
-            spec=_spec(bad), target="coreai", workdir=tmp_path, artifacts=[]
+            spec=testing.file_spec(bad), target="coreai", workdir=tmp_path, artifacts=[]
         )
 
 
