@@ -4,8 +4,8 @@ The route (coreai_torch/converter.py, ``TorchConverter.add_pytorch_module``): th
 module is exported with ``torch.export`` and decomposed with coreai-torch's own
 table, then ``to_coreai()`` gives an optimized ``AIProgram`` and ``save_asset``
 writes the ``.aimodel`` folder (main.mlirb, main.hash, metadata.json). ONNX takes
-the route the Core ML backend takes: onnx2torch after converting the graph to
-opset 17 (conversion-notes.md), then the same export.
+the route the Core ML backend takes (edgeops/torch_sources.py): onnx2torch after
+converting the graph to opset 17 (conversion-notes.md), then the same export.
 
 Compression happens on the torch side (coreai-opt) before conversion, so every
 variant is rebuilt from the source: the spec is kept beside the base asset
