@@ -30,32 +30,20 @@ sys.path.insert(0, str(REPO / "plugins" / "edgeops_labgrid" / "tests"))
 
 from edgeops.devices.leases import LeaseBook  # noqa: E402
 from edgeops.devices.profiles import resolve_profiles  # noqa: E402
-from edgeops.files import sha256_file, size_bytes  # noqa: E402
-from edgeops.models import Artifact, MeasureSettings, Recipe, Results  # noqa: E402
+from edgeops.models import MeasureSettings, Results  # noqa: E402
 from edgeops.pipeline import Pipeline, Workspace  # noqa: E402
 from edgeops.plugin_manager import make_plugin_manager  # noqa: E402
 from edgeops_labgrid import execution  # noqa: E402
 from edgeops_labgrid.config import farm_devices, read_farm  # noqa: E402
 
+from factories import onnx_variants  # noqa: E402
 from factories import spec as make_spec  # noqa: E402
-from factories import tiny_onnx  # noqa: E402
 from farm_testing import start_farm, stop_farm  # noqa: E402
 
 REPETITIONS = 3
 SETTINGS = MeasureSettings(
     rounds=2, warmup_runs=2, min_runs=5, min_duration_s=0.4, max_runs=200, threads=1
 )
-
-
-def variants(folder: Path) -> list[Artifact]:
-    out = []
-    for i, size in enumerate((48, 56, 64, 72, 48, 56, 64, 72)):
-        path = tiny_onnx(folder / f"v{i}.onnx", size=size, seed=i)
-        out.append(Artifact(
-            id=f"v{i}", format="onnx", recipe=Recipe(name=f"size{size}-{i}", format="onnx"),
-            path=path, sha256=sha256_file(path), size_bytes=size_bytes(path),
-        ))  # fmt: skip
-    return out
 
 
 def main() -> None:
@@ -68,7 +56,7 @@ def main() -> None:
         pipeline = Pipeline(pm, Workspace(work / ".edgeops"), LeaseBook(work / "leases.sqlite"))
         (rpi5,) = resolve_profiles(["rpi5"], pm)
         base = Results(
-            edgeops_version="bench", run_id="bench", spec=make_spec(), variants=tuple(variants(work)),
+            edgeops_version="bench", run_id="bench", spec=make_spec(), variants=tuple(onnx_variants(work)),
             settings=SETTINGS, profiles=(rpi5,),
         )  # fmt: skip
 

@@ -21,29 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from edgeops.devices.leases import LeaseBook  # noqa: E402
 from edgeops.devices.profiles import resolve_profiles  # noqa: E402
-from edgeops.files import sha256_file, size_bytes  # noqa: E402
-from edgeops.models import Artifact, MeasureSettings, Recipe, Results  # noqa: E402
+from edgeops.models import MeasureSettings, Results  # noqa: E402
 from edgeops.pipeline import Pipeline, Workspace  # noqa: E402
 from edgeops.plugin_manager import make_plugin_manager  # noqa: E402
 from edgeops_ssh.testing_sshd import Sshd  # noqa: E402
 
+from factories import onnx_variants  # noqa: E402
 from factories import spec as make_spec  # noqa: E402
-from factories import tiny_onnx  # noqa: E402
 
 SETTINGS = MeasureSettings(
     rounds=2, warmup_runs=2, min_runs=5, min_duration_s=0.4, max_runs=200, threads=1
 )
-
-
-def variants(folder: Path) -> list[Artifact]:
-    out = []
-    for i, size in enumerate((48, 56, 64, 72, 48, 56, 64, 72)):
-        path = tiny_onnx(folder / f"v{i}.onnx", size=size, seed=i)
-        out.append(Artifact(
-            id=f"v{i}", format="onnx", recipe=Recipe(name=f"size{size}-{i}", format="onnx"),
-            path=path, sha256=sha256_file(path), size_bytes=size_bytes(path),
-        ))  # fmt: skip
-    return out
 
 
 def timed_measure(pipeline: Pipeline, results: Results, devices: list) -> float:
@@ -72,7 +60,7 @@ def main() -> None:
         b = boards[1].device("b", cpus="1").model_copy(update={"profile_id": "jetson-orin-nano"})
         local = next(d for found in pm.hook.edgeops_discover_devices(inventory=None) for d in found)
         base = Results(
-            edgeops_version="bench", run_id="bench", spec=make_spec(), variants=tuple(variants(work)),
+            edgeops_version="bench", run_id="bench", spec=make_spec(), variants=tuple(onnx_variants(work)),
             settings=SETTINGS,
         )  # fmt: skip
         host_cpu = host.model_copy(update={"compute_units": ("cpu",)})

@@ -11,6 +11,7 @@ What is here:
   ``StepConfig`` (``Recipe.of(...)`` builds a recipe from typed steps, the owner
   reads them back with ``recipe.typed_steps(...)``);
 - the errors a hook raises (``ModelError``, ``StageError``, ``DeviceError``, ...);
+- ``BuildInfo``: what a converted model was made from, as JSON beside it;
 - atomic writes and hashing (``write_bytes``, ``write_text``, ``copy_file``,
   ``sha256_file``, ``sha256_tree``);
 - path safety: ``check_name`` (a name that becomes one path component),
@@ -23,7 +24,11 @@ What is here:
   runner the execution hook receives; ``execute_with_leases``, the core's default
   executor (a thread per device, SQLite leases), for an executor that takes only
   some of the jobs (the labgrid farm runs the rest through it);
-- ``variant_from`` and ``failed_measurement``: the two shapes every backend builds.
+- ``variant_from`` and ``failed_measurement``: the two shapes every backend builds;
+- ``roofline``, the prediction arithmetic and constants both Apple backends use;
+- ``torch_sources``, the module both Apple backends convert from: a factory or an
+  ONNX graph (through onnx2torch) as a torch module, example inputs, the work one
+  forward pass does (its SDKs are imported only when a function runs).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgeops import roofline, torch_sources
+from edgeops.build_info import BuildInfo
 from edgeops.cli.context import CommandContext
 from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
@@ -92,6 +99,7 @@ __all__ = [
     "PINNED_CPUS_LABEL",
     "QUIET_ENV",
     "Artifact",
+    "BuildInfo",
     "Choice",
     "CommandContext",
     "CommandResult",
@@ -143,10 +151,12 @@ __all__ = [
     "percentile",
     "quiet",
     "read_inventory",
+    "roofline",
     "sample_feeds",
     "sha256_file",
     "sha256_tree",
     "snr_db",
+    "torch_sources",
     "variant_from",
     "with_percentiles",
     "write_bytes",

@@ -7,7 +7,15 @@ Installing edgeops makes them available in any pytest run; no conftest is needed
 - ``local_device``: this machine as a Device;
 - ``edgeops_workspace``: an empty ``.edgeops`` in a temporary folder;
 - ``tiny_onnx_artifact``: a converted ONNX Artifact of a 2-layer conv net, to feed a
-  plugin's ``edgeops_recipes`` and ``edgeops_optimize`` in milliseconds.
+  plugin's ``edgeops_recipes`` and ``edgeops_optimize`` in milliseconds;
+- ``tiny_torch_spec``, ``tiny_torch_samples``, ``tiny_torch_reference`` (once per
+  session): a small conv net as a PyTorch factory, its samples and its fp32 reference
+  outputs, for a backend that converts from torch (the Apple backends' tests).
+
+Helpers for a backend's own tests: ``write_tiny_onnx`` and ``write_matmul_onnx``
+(small real ONNX files), ``file_spec`` (a model file's spec), ``converted`` (a convert hook's Artifact, asserted to be
+there) and ``assert_converts_only`` (a convert hook leaves other targets and sources
+to other plugins).
 
 A plugin's whole loop, in one test::
 
@@ -22,13 +30,22 @@ A plugin's whole loop, in one test::
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edgeops.models import Device
+from edgeops.models import (
+    Artifact,
+    Device,
+    InputSpec,
+    ModelSpec,
+    QualitySpec,
+    ReferenceOutputs,
+    SampleSet,
+)
 from edgeops.pipeline import Workspace
 from edgeops.plugin_manager import PluginManager, make_plugin_manager
 
@@ -129,3 +146,140 @@ def tiny_onnx_artifact(tmp_path: Path) -> Any:
         inputs=(InputSpec(name="x", shape=(1, 3, 16, 16), layout="NCHW"),),
         output_names=("y",),
     )
+
+
+def write_matmul_onnx(path: Path, in_features: int, out_features: int) -> Path:
+    """``y = relu(x @ w)``, ``x`` 1xIN -> ``y`` 1xOUT (opset 17, IR 8): a model a device
+    probe runs in milliseconds."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(
+        np.random.default_rng(0).standard_normal((in_features, out_features)).astype(np.float32),
+        "w",
+    )
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, in_features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, out_features])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+# --------------------------------------------------------------------------- torch sources
+
+# Both Apple backends' compressors are tested on this net. One 64->128 3x3 convolution
+# holds 73,728 weights: past fp16's 65,504, where coremltools' own magnitude pruner
+# under-prunes (conversion-notes.md). Output channels are multiples of 16 except the
+# head's 4, so Core AI's grouped palettization covers the two large convolutions and
+# skips the head, as on the U-Net.
+TINY_TORCH_NET = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    def build():
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(128, 4, 1),
+        ).eval()
+    """
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_torch_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
+    """A :class:`~edgeops.ModelSpec` of ``TINY_TORCH_NET`` as a PyTorch factory: ``image``
+    1x3x16x16 -> 4 channels, a segmentation task with an SNR floor of 20 dB, 4 samples."""
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "tiny_net.py").write_text(TINY_TORCH_NET)
+    return ModelSpec(
+        name="tiny",
+        source=f"{folder / 'tiny_net.py'}:build",
+        source_sha256="tiny",
+        task="segmentation",
+        inputs=(InputSpec(name="image", shape=(1, 3, 16, 16)),),
+        sample_count=4,
+        quality=QualitySpec(metric="snr_db", floor=20.0),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_torch_samples(
+    tiny_torch_spec: ModelSpec, tmp_path_factory: pytest.TempPathFactory
+) -> SampleSet:
+    """The samples the pipeline builds for ``tiny_torch_spec``, once per session."""
+    from edgeops.pipeline.samples import build_samples
+
+    return build_samples(
+        tiny_torch_spec, tiny_torch_spec.inputs, tmp_path_factory.mktemp("samples")
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_torch_reference(
+    tiny_torch_spec: ModelSpec,
+    tiny_torch_samples: SampleSet,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ReferenceOutputs:
+    """The fp32 reference outputs of ``tiny_torch_spec`` on its samples, from the installed
+    plugin that runs a PyTorch factory (the ONNX backend). Skips the test without one."""
+    from edgeops.plugin_manager import make_plugin_manager
+
+    reference = make_plugin_manager().hook.edgeops_reference(
+        spec=tiny_torch_spec,
+        samples=tiny_torch_samples,
+        workdir=tmp_path_factory.mktemp("reference"),
+    )
+    if reference is None:
+        pytest.skip("tiny_torch_reference needs edgeops[onnx] to run the torch factory")
+    return reference
+
+
+# --------------------------------------------------------------------------- convert hooks
+
+
+def file_spec(path: Path, metric: str = "snr_db", floor: float = 30.0) -> ModelSpec:
+    """A :class:`~edgeops.ModelSpec` of the model file ``path``, named after it, with one
+    quality floor: what a backend's conversion tests convert."""
+    return ModelSpec(
+        name=path.stem,
+        source=str(path),
+        source_sha256="test",
+        quality=QualitySpec(metric=metric, floor=floor),
+    )
+
+
+def converted(
+    plugin: Any, spec: ModelSpec, target: str, workdir: Path, artifact_id: str
+) -> Artifact:
+    """``plugin.edgeops_convert`` of ``spec`` to ``target`` with no upstream artifacts,
+    asserted to answer, with the id the pipeline would have given it."""
+    artifact = plugin.edgeops_convert(spec=spec, target=target, workdir=workdir, artifacts=[])
+    assert artifact is not None, f"{plugin.__name__} did not convert {spec.source} to {target}"
+    return artifact.model_copy(update={"id": artifact_id})
+
+
+def assert_converts_only(
+    plugin: Any, spec: ModelSpec, target: str, other_target: str, workdir: Path
+) -> None:
+    """``plugin.edgeops_convert`` answers None, leaving the work to other plugins, for
+    ``spec`` to ``other_target`` and for a Keras source to its own ``target``."""
+
+    def convert(spec: ModelSpec, target: str) -> Any:
+        return plugin.edgeops_convert(spec=spec, target=target, workdir=workdir, artifacts=[])
+
+    assert convert(spec, other_target) is None
+    assert convert(spec.model_copy(update={"source": str(workdir / "m.keras")}), target) is None

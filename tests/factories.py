@@ -122,6 +122,21 @@ def tiny_onnx(path: Path, size: int = 32, opset: int = 17, seed: int = 0) -> Pat
     return path
 
 
+def onnx_variants(folder: Path) -> list[Artifact]:
+    """Eight real ONNX variants of ``tiny_onnx`` (sizes 48 to 72, two of each) in ``folder``:
+    the work the parallel-measurement benchmarks spread over boards."""
+    from edgeops.files import sha256_file, size_bytes
+
+    out = []
+    for i, size in enumerate((48, 56, 64, 72, 48, 56, 64, 72)):
+        path = tiny_onnx(folder / f"v{i}.onnx", size=size, seed=i)
+        out.append(Artifact(
+            id=f"v{i}", format="onnx", recipe=Recipe(name=f"size{size}-{i}", format="onnx"),
+            path=path, sha256=sha256_file(path), size_bytes=size_bytes(path),
+        ))  # fmt: skip
+    return out
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout_s: float = 600):
     """Run the real ``edgeops`` command in a subprocess, as a user would."""
     import os

@@ -27,6 +27,7 @@ from edgeops.plugin import (
     Session,
     Variant,
     compare_with_reference,
+    torch_sources,
     variant_from,
 )
 
@@ -60,37 +61,34 @@ def edgeops_compute_units() -> list[ComputeUnit]:
 
 @hookimpl
 def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    # The ONNX backend checks an .onnx source and reads its signature once for every format.
-    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
 
 
 @hookimpl
 def edgeops_convert(
     spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
 ) -> Artifact | None:
+    """A factory or an ONNX graph exported with ``torch.export`` and saved as ``.aimodel``."""
     if target != FORMAT:
         return None
-    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+    source = torch_sources.convertible_spec(spec, artifacts)
+    if source is None:
         return None
     from . import work
 
-    spec = convert.resolved(spec)
-    if spec.source_path.suffix == ".onnx" and not spec.inputs:
-        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
-        if onnx_artifact is not None:
-            spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
-    net, inputs = convert.fresh_module(spec)
+    # Without inputs from the ONNX backend, convert.load_module reads the graph's own.
+    net, inputs = convert.fresh_module(source)
     outputs = convert.output_names(convert.output_count(net, inputs))
     out = workdir / convert.ASSET_NAME
     started = time.perf_counter()
     asset = convert.to_asset(net, inputs, outputs, out)
-    macs, largest = work.count_work(net, inputs)
+    macs, largest = torch_sources.count_work(net, inputs)
     params = sum(p.numel() for p in net.parameters())
     weight_elements = work.weight_elements(net)
-    convert.write_build_info(
+    convert.BUILD_INFO.write(
         workdir,
         {
-            "spec": spec.model_dump(),
+            "spec": source.model_dump(),
             "outputs": list(outputs),
             "params": params,
             "weight_elements": weight_elements,
@@ -112,6 +110,7 @@ def edgeops_convert(
 
 @hookimpl
 def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+    """The whole coreai-opt catalogue, for every profile that runs Core AI (OS 27)."""
     if artifact.format != FORMAT:
         return []
     return recipes.propose(profiles)
@@ -119,6 +118,7 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 @hookimpl
 def edgeops_recipe_catalog() -> list[str]:
+    """Every coreai-opt recipe; all of them need OS 27."""
     return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
 
 
@@ -129,16 +129,9 @@ def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Varia
     from . import optimize
 
     out = workdir / convert.ASSET_NAME
-    started = time.perf_counter()
-    facts = optimize.make_variant(artifact.path, recipe, out)
-    convert.write_build_info(
-        workdir,
-        {
-            **convert.read_build_info(artifact.path),
-            **facts,
-            "recipe": recipe.name,
-            "optimize_s": round(time.perf_counter() - started, 3),
-        },
+    parent = artifact.path
+    convert.BUILD_INFO.write_variant(
+        workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out)
     )
     return variant_from(artifact, recipe, out)
 

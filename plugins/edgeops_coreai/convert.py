@@ -4,8 +4,8 @@ The route (coreai_torch/converter.py, ``TorchConverter.add_pytorch_module``): th
 module is exported with ``torch.export`` and decomposed with coreai-torch's own
 table, then ``to_coreai()`` gives an optimized ``AIProgram`` and ``save_asset``
 writes the ``.aimodel`` folder (main.mlirb, main.hash, metadata.json). ONNX takes
-the route the Core ML backend takes: onnx2torch after converting the graph to
-opset 17 (conversion-notes.md), then the same export.
+the route the Core ML backend takes (edgeops/torch_sources.py): onnx2torch after
+converting the graph to opset 17 (conversion-notes.md), then the same export.
 
 Compression happens on the torch side (coreai-opt) before conversion, so every
 variant is rebuilt from the source: the spec is kept beside the base asset
@@ -15,18 +15,23 @@ variant is rebuilt from the source: the spec is kept beside the base asset
 from __future__ import annotations
 
 import functools
-import json
-import re
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import InputSpec, ModelError, ModelSpec, import_factory, quiet, write_text
+from edgeops.plugin import (
+    BuildInfo,
+    InputSpec,
+    ModelError,
+    ModelSpec,
+    quiet,
+    torch_sources,
+)
 
-from .sdk import NOISY_LOGGERS, coreai_opt, coreai_torch, onnx2torch, short
+from .sdk import NOISY_LOGGERS, coreai_opt, coreai_torch, short
 
 ASSET_NAME = "model.aimodel"
-BUILD_INFO_NAME = "coreai.json"
-ONNX2TORCH_OPSET = 17
+# What the base conversion was made from, beside it: recipes rebuild from its spec.
+BUILD_INFO = BuildInfo("coreai.json")
 
 
 # --------------------------------------------------------------------------- torch side
@@ -37,18 +42,7 @@ def load_module(spec: ModelSpec) -> tuple[Any, tuple[InputSpec, ...]]:
 
     Fresh on every call: coreai-opt's compressors change the module they are given.
     """
-    import torch
-
-    if spec.is_factory:
-        if not spec.inputs:
-            raise ModelError(f"{spec.source} is a PyTorch factory: add [[model.inputs]]")
-        net = import_factory(spec.source, ModelError, "source")()
-        if not isinstance(net, torch.nn.Module):
-            raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
-        return net.eval(), spec.inputs
-    if spec.source_path.suffix == ".onnx":
-        return _onnx_as_torch(spec.source_path, spec.inputs)
-    raise ModelError(f"the Core AI backend cannot read {spec.source_path.name}")
+    return torch_sources.torch_source(spec, "Core AI", _onnx_as_torch)
 
 
 @functools.lru_cache(maxsize=2)
@@ -66,28 +60,14 @@ def fresh_module(spec: ModelSpec) -> tuple[Any, tuple[InputSpec, ...]]:
 
 def _onnx_as_torch(path: Path, inputs: tuple[InputSpec, ...]) -> tuple[Any, tuple[InputSpec, ...]]:
     import onnx
-    from onnx import version_converter
 
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as exc:
         raise ModelError(f"{path} is not a valid ONNX model ({short(exc)}); re-export it") from exc
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset != ONNX2TORCH_OPSET:
-        try:
-            model = version_converter.convert_version(model, ONNX2TORCH_OPSET)
-        except Exception as exc:
-            raise ModelError(
-                f"{path.name}: cannot convert opset {opset} to {ONNX2TORCH_OPSET} for onnx2torch "
-                f"({short(exc)}); re-export it with opset {ONNX2TORCH_OPSET}"
-            ) from exc
-    model = _folded(model, path)
-    try:
-        with quiet(*NOISY_LOGGERS):
-            net = onnx2torch().convert(model)
-    except Exception as exc:
-        raise ModelError(f"onnx2torch cannot convert {path.name} ({short(exc)})") from exc
+    model = _folded(torch_sources.at_onnx2torch_opset(model, path), path)
+    net = torch_sources.onnx2torch_module(model, path)
     inputs = inputs or _graph_inputs(model)
     return _static_reshapes(net, inputs).eval(), inputs
 
@@ -107,7 +87,7 @@ def _static_reshapes(net: Any, inputs: tuple[InputSpec, ...]) -> Any:
     if not isinstance(net, torch.fx.GraphModule):
         return net
     with quiet(*NOISY_LOGGERS), torch.no_grad():
-        ShapeProp(net).propagate(*example_args(inputs))
+        ShapeProp(net).propagate(*torch_sources.example_args(inputs))
     changed = False
     for node in list(net.graph.nodes):
         kind = type(net.get_submodule(node.target)).__name__ if node.op == "call_module" else ""
@@ -195,27 +175,19 @@ def _graph_inputs(model: Any) -> tuple[InputSpec, ...]:
     return tuple(out)
 
 
-def example_args(inputs: tuple[InputSpec, ...]) -> tuple[Any, ...]:
-    import torch
-
-    return tuple(torch.zeros(i.shape, dtype=getattr(torch, i.dtype)) for i in inputs)
-
-
 def output_count(net: Any, inputs: tuple[InputSpec, ...]) -> int:
     import torch
 
     with torch.no_grad(), quiet(*NOISY_LOGGERS):
-        result = net(*example_args(inputs))
+        result = net(*torch_sources.example_args(inputs))
     return len(result) if isinstance(result, (tuple, list)) else 1
 
 
 # --------------------------------------------------------------------------- Core AI side
 
 
-def coreai_name(name: str) -> str:
-    """Function argument names are identifiers; ONNX's ("x.1", "1273") often are not."""
-    clean = re.sub(r"\W", "_", name)
-    return clean if clean[:1].isalpha() or clean[:1] == "_" else f"input_{clean}"
+# Core AI function argument names must be identifiers.
+coreai_name = torch_sources.identifier
 
 
 def output_names(count: int) -> tuple[str, ...]:
@@ -229,7 +201,7 @@ def to_asset(
     import torch
 
     ct = coreai_torch()
-    args = example_args(inputs)
+    args = torch_sources.example_args(inputs)
 
     def export(module: Any) -> Any:
         program = torch.export.export(module, args).run_decompositions(ct.get_decomp_table())
@@ -252,28 +224,3 @@ def to_asset(
             return program.save_asset(Path(out))
         except Exception as exc:
             raise ModelError(f"Core AI conversion failed ({short(exc)}); {log.tail()}") from exc
-
-
-# --------------------------------------------------------------------------- build info
-
-
-def resolved(spec: ModelSpec) -> ModelSpec:
-    """The spec with an absolute source, so a later stage finds it from any folder."""
-    head, sep, tail = spec.source.rpartition(":")
-    if spec.is_factory:
-        return spec.model_copy(update={"source": f"{Path(head).resolve()}{sep}{tail}"})
-    return spec.model_copy(update={"source": str(Path(spec.source).resolve())})
-
-
-def write_build_info(workdir: Path, info: dict[str, Any]) -> None:
-    write_text(workdir / BUILD_INFO_NAME, json.dumps(info, indent=2, default=str))
-
-
-def read_build_info(asset: Path) -> dict[str, Any]:
-    file = asset.parent / BUILD_INFO_NAME
-    return json.loads(file.read_text()) if file.is_file() else {}
-
-
-def spec_of(asset: Path) -> ModelSpec | None:
-    raw = read_build_info(asset).get("spec")
-    return ModelSpec.model_validate(raw) if raw else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import Recipe, StageError
+from edgeops.plugin import Recipe, StageError, torch_sources
 
 from . import compress, convert
 from .steps import STEP_TYPES
@@ -21,12 +21,14 @@ def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
         steps = recipe.typed_steps(*STEP_TYPES)
     except ValueError as exc:
         raise StageError(" ".join(str(exc).split())[:300]) from exc
-    spec = convert.spec_of(base_asset)
+    spec = convert.BUILD_INFO.spec_of(base_asset)
     if spec is None:
-        raise StageError(f"{base_asset} has no {convert.BUILD_INFO_NAME} beside it; convert again")
-    info = convert.read_build_info(base_asset)
+        raise StageError(
+            f"{base_asset} has no {convert.BUILD_INFO.file_name} beside it; convert again"
+        )
+    info = convert.BUILD_INFO.read(base_asset)
     net, inputs = convert.fresh_module(spec)
-    compressed = compress.apply(net, steps, convert.example_args(inputs))
+    compressed = compress.apply(net, steps, torch_sources.example_args(inputs))
     asset = convert.to_asset(
         compressed.module, inputs, tuple(info["outputs"]), out, fp16=compressed.fp16
     )

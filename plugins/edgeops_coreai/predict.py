@@ -1,7 +1,7 @@
 """Predicted Core AI latency and peak memory for an Apple profile with no device attached.
 
 Until a Mac or iPhone on OS 27 measures them, Core AI variants are predicted with
-the method and chip facts the Core ML backend uses (edgeops_coreml/predict.py),
+the method, constants and chip facts the Core ML backend uses (edgeops/roofline.py),
 read from the same files (device_profiles/chips/*.toml), so a Core AI and a Core ML
 variant of one recipe are predicted alike::
 
@@ -35,21 +35,11 @@ import functools
 import tomllib
 from typing import Any
 
-from edgeops.plugin import DeviceProfile, Measurement, PeakMemory, Variant, builtin_profile_dir
+from edgeops.plugin import DeviceProfile, Measurement, Variant, builtin_profile_dir, roofline
 
 from . import convert
 from .recipes import FORMAT
 
-MOBILENETV2_MACS = 300e6
-MOBILENETV2_A16_FP16_MS = 0.48
-A16_NE_TOPS = 17.0
-ANE_EFFICIENCY = 2 * MOBILENETV2_MACS / (MOBILENETV2_A16_FP16_MS * 1e-3) / (A16_NE_TOPS * 1e12)
-GPU_SHARE_OF_NE = 1 / 6
-CPU_SHARE_OF_GPU = 0.4
-MEMORY_BANDWIDTH_GBPS = {"ios": 30.0, "macos": 60.0}
-P90_OVER_P50 = 1.1
-WEIGHT_COPIES = 1.5
-ACTIVATION_COPIES = 2.0
 # Chip id → (chip whose Neural Engine figure is borrowed, why): GUESSES, see the docstring.
 PEAK_FROM = {
     "A18 Pro": ("A18", "guess: same Neural Engine generation as A18 (no figure in source)"),
@@ -60,8 +50,8 @@ PEAK_FROM = {
 COMPUTE_UNITS = ("cpu_only", "cpu_and_gpu", "cpu_and_ne", "all")
 METHOD = (
     "roofline as for Core ML: p50 = max(2 x MACs / engine ops/s, weight bytes / bandwidth); "
-    f"p90 = p50 x {P90_OVER_P50}; peak = resident weights x {WEIGHT_COPIES} + largest layer's "
-    f"tensors x {ACTIVATION_COPIES}"
+    f"p90 = p50 x {roofline.P90_OVER_P50}; peak = resident weights x {roofline.WEIGHT_COPIES} "
+    f"+ largest layer's tensors x {roofline.ACTIVATION_COPIES}"
 )
 
 
@@ -86,23 +76,17 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
     peak_tops, peak_basis = ne_peak_tops(chip)
     if peak_tops is None:
         return None
-    base: dict[str, Any] = {
-        "variant_id": variant.id,
-        "device_id": f"predicted:{profile.id}",
-        "profile_id": profile.id,
-        "compute_unit": compute_unit,
-        "method": "predicted",
-    }
+    base = roofline.prediction_fields(profile, variant, compute_unit)
     if compute_unit not in COMPUTE_UNITS:
         return Measurement(**base, status="unsupported", error=f"no Core AI unit {compute_unit!r}")
-    info = convert.read_build_info(variant.path) if variant.path is not None else {}
+    info = convert.BUILD_INFO.read(variant.path) if variant.path is not None else {}
     fp16 = bool(info.get("fp16"))
-    ne_ops = peak_tops * 1e12 * ANE_EFFICIENCY
+    ne_ops = peak_tops * 1e12 * roofline.ANE_EFFICIENCY
     if chip.get("w8a8_accelerated"):
         ne_ops /= 2  # the vendor figure counts int8 there (device_facts.md §1 caveat)
-    gpu_ops = ne_ops * GPU_SHARE_OF_NE
+    gpu_ops = ne_ops * roofline.GPU_SHARE_OF_NE
     engines = {
-        "cpu_only": [("cpu", gpu_ops * CPU_SHARE_OF_GPU)],
+        "cpu_only": [("cpu", gpu_ops * roofline.CPU_SHARE_OF_GPU)],
         "cpu_and_gpu": [("gpu", gpu_ops)],
         "cpu_and_ne": [("ne", ne_ops)],
         "all": [("ne", ne_ops), ("gpu", gpu_ops)],
@@ -116,32 +100,25 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
                 error="an fp32-compute Core AI variant cannot run on the Neural Engine (fp16 "
                 "only, hollance/neural-engine docs/16-bit.md); see its cpu_and_gpu prediction",
             )
-    bandwidth = MEMORY_BANDWIDTH_GBPS[profile.platform] * 1e9
     best: tuple[float, str, str, int] | None = None
     for name, ops in engines:
         weights_b = _resident_weight_bytes(variant, name, fp16)
-        compute_ms = 2 * variant.macs / ops * 1e3
-        memory_ms = weights_b / bandwidth * 1e3
-        p50 = max(compute_ms, memory_ms)
+        p50, bound = roofline.roofline_ms(variant.macs, ops, weights_b, profile.platform)
         if best is None or p50 < best[0]:
-            best = (p50, name, "compute" if compute_ms >= memory_ms else "memory", weights_b)
+            best = (p50, name, bound, weights_b)
     assert best is not None
     p50_ms, engine, bound, weights_b = best
-    layer = int(info.get("largest_layer_elements") or 8 * sum(_n(i.shape) for i in variant.inputs))
+    inputs_elements = sum(_n(i.shape) for i in variant.inputs)
+    layer = int(
+        info.get("largest_layer_elements") or roofline.INPUT_TO_LAYER_GUESS * inputs_elements
+    )
     activation_bytes = 2 if fp16 and engine != "cpu" else 4
-    peak_mb = (WEIGHT_COPIES * weights_b + ACTIVATION_COPIES * layer * activation_bytes) / 2**20
-    return Measurement(
-        **base,
-        status="ok",
-        p50_ms=p50_ms,
-        p90_ms=p50_ms * P90_OVER_P50,
-        peak_mem=PeakMemory(
-            raw_mb=round(peak_mb, 3),
-            baseline_mb=None,
-            over_baseline_mb=None,
-            definition=f"predicted, not measured: resident weights x {WEIGHT_COPIES} + "
-            f"largest layer's input and output tensors x {ACTIVATION_COPIES}",
-        ),
+    return roofline.predicted_measurement(
+        base,
+        p50_ms,
+        weights_b,
+        layer,
+        activation_bytes,
         environment={
             "prediction": METHOD,
             "runtime": "Core AI",
@@ -155,10 +132,12 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
             "resident_weight_bytes": weights_b,
             "largest_layer_elements": layer,
             "sources": "Neural Engine peak: chips/*.toml (device_facts.md §1); efficiency "
-            f"{ANE_EFFICIENCY:.3f} from MobileNetV2 at 0.48 ms on A16 (device_facts.md §1, T7b)",
-            "guesses": f"GPU = NE x {GPU_SHARE_OF_NE:.3f}; CPU = GPU x {CPU_SHARE_OF_GPU}; "
-            f"bandwidth {MEMORY_BANDWIDTH_GBPS[profile.platform]:g} GB/s; compressed weights "
-            "resident on the Neural Engine only; no source read for these",
+            f"{roofline.ANE_EFFICIENCY:.3f} from MobileNetV2 at 0.48 ms on A16 "
+            "(device_facts.md §1, T7b)",
+            "guesses": f"GPU = NE x {roofline.GPU_SHARE_OF_NE:.3f}; "
+            f"CPU = GPU x {roofline.CPU_SHARE_OF_GPU}; "
+            f"bandwidth {roofline.MEMORY_BANDWIDTH_GBPS[profile.platform]:g} GB/s; compressed "
+            "weights resident on the Neural Engine only; no source read for these",
         },
     )
 

@@ -1,4 +1,4 @@
-"""Importing the Core AI packages, torch and onnx2torch: quietly, and only when a hook needs them.
+"""Importing the Core AI packages and torch: quietly, and only when a hook needs them.
 
 coreai-torch 0.4.3 warns on every import that it "has only been validated with
 torch<=2.13.0" when torch is 2.13.0+cpu: ``packaging`` orders the local ``+cpu``
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
-import types
 from typing import Any
 
-from edgeops.plugin import quiet
+from edgeops.plugin import quiet, torch_sources
 
 NOISY_LOGGERS = ("coreai", "coreai_torch", "coreai_opt", "torchao", "torch", "root")
 # Distributions whose versions change what this plugin makes: part of every cache key.
@@ -65,33 +63,5 @@ def asset_class() -> Any:
     return AIModelAsset
 
 
-@functools.cache
-def onnx2torch() -> Any:
-    """``import onnx2torch`` with a torchvision stand-in.
-
-    onnx2torch imports torchvision for a few detection ops only; the torchvision
-    wheel here is a CUDA build that fails to import with CPU torch
-    (conversion-notes.md), so an empty module lets it load and those ops fail by name.
-    """
-    if "torchvision" not in sys.modules:
-        try:
-            import torchvision  # noqa: F401
-        except Exception:
-            ops = types.ModuleType("torchvision.ops")
-            ops.roi_align = _needs_torchvision  # type: ignore[attr-defined]
-            stub = types.ModuleType("torchvision")
-            stub.ops = ops  # type: ignore[attr-defined]
-            sys.modules["torchvision"] = stub
-            sys.modules["torchvision.ops"] = ops
-    with quiet(*NOISY_LOGGERS):
-        import onnx2torch as module
-    return module
-
-
-def _needs_torchvision(*args: object, **kwargs: object) -> None:
-    raise NotImplementedError("this ONNX op needs torchvision, which cannot load here")
-
-
-def short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] + ("…" if len(text) > 300 else "")
+# An SDK's exception text on one line, worded as in the Core ML backend.
+short = torch_sources.short_error

@@ -3,7 +3,6 @@ predictions from chip facts, and measurement on a Mac host (and its tethered iPh
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from edgeops.plugin import (
     SampleSet,
     Session,
     Variant,
+    torch_sources,
 )
 
 from . import convert, recipes
@@ -48,43 +48,41 @@ def edgeops_compute_units() -> list[ComputeUnit]:
 
 @hookimpl
 def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    # The ONNX backend checks an .onnx source and reads its signature once for every format.
-    return ["onnx"] if target == FORMAT and spec.source_path.suffix == ".onnx" else []
+    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
 
 
 @hookimpl
 def edgeops_convert(
     spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
 ) -> Artifact | None:
+    """A factory or an ONNX graph traced and converted to an iOS 16 fp16 mlprogram, or an
+    ``.mlpackage`` source copied as it is."""
     if target != FORMAT:
         return None
     out = workdir / convert.PACKAGE_NAME
     if spec.source_path.suffix == ".mlpackage":
         convert.copy_package(spec, out)
         inputs, outputs = convert.package_io(out)
-        convert.write_build_info(workdir, {"source": "mlpackage"})
+        convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
         return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
-    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+    source = torch_sources.convertible_spec(spec, artifacts)
+    if source is None:
         return None
-    spec = convert.resolved(spec)
-    if spec.source_path.suffix == ".onnx" and not spec.inputs:
-        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
-        if onnx_artifact is None:
-            raise ModelError(
-                f"{spec.source_path.name} reaches Core ML through the ONNX backend: install it "
-                "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
-            )
-        spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
-    model = convert.mlprogram_from_source(spec, convert.BASE_IOS, "float16")
+    if source.source_path.suffix == ".onnx" and not source.inputs:
+        raise ModelError(
+            f"{source.source_path.name} reaches Core ML through the ONNX backend: install it "
+            "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
+        )
+    model = convert.mlprogram_from_source(source, convert.BASE_IOS, "float16")
     convert.save(model, out)
-    net, inputs = convert.folded_torch_source(spec)
-    macs, largest_layer_elements = convert.count_work(net, inputs)
-    convert.write_build_info(
+    net, inputs = convert.folded_torch_source(source)
+    macs, largest_layer_elements = torch_sources.count_work(net, inputs)
+    convert.BUILD_INFO.write(
         workdir,
         {
             "ios": convert.BASE_IOS,
             "compute_precision": "float16",
-            "spec": spec.model_dump(),
+            "spec": source.model_dump(),
             # The activation part of a predicted peak memory (predict.py).
             "largest_layer_elements": largest_layer_elements,
         },
@@ -102,6 +100,8 @@ def edgeops_convert(
 
 @hookimpl
 def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+    """coremltools.optimize recipes, each at the lowest iOS its profiles share; a recipe
+    no profile's iOS or chip can use is not proposed (recipes.why_not)."""
     if artifact.format != FORMAT:
         return []
     return recipes.propose(profiles)
@@ -109,6 +109,7 @@ def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[R
 
 @hookimpl
 def edgeops_recipe_catalog() -> list[str]:
+    """Every recipe, whichever iOS it needs."""
     return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
 
 
@@ -151,16 +152,9 @@ def edgeops_optimize(
     from . import optimize
 
     out = workdir / convert.PACKAGE_NAME
-    started = time.perf_counter()
-    facts = optimize.make_variant(artifact.path, recipe, out, samples)
-    convert.write_build_info(
-        workdir,
-        {
-            **convert.read_build_info(artifact.path),
-            **facts,
-            "recipe": recipe.name,
-            "optimize_s": round(time.perf_counter() - started, 3),
-        },
+    parent = artifact.path
+    convert.BUILD_INFO.write_variant(
+        workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out, samples)
     )
     return artifact.model_copy(
         update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
@@ -173,7 +167,7 @@ def edgeops_evaluate(
 ) -> Quality | None:
     if variant.format != FORMAT or variant.path is None or variant.recipe is None:
         return None
-    if convert.spec_of(variant.path) is None:
+    if convert.BUILD_INFO.spec_of(variant.path) is None:
         return None  # an .mlpackage source: no torch module to run its weights in
     from . import host_estimate
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from edgeops.plugin import ModelSpec, SampleSet, quiet, sample_feeds
+from edgeops.plugin import ModelSpec, SampleSet, quiet, sample_feeds, torch_sources
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools
@@ -40,7 +40,7 @@ def calibrated_torch(spec: ModelSpec, samples: SampleSet) -> Any:
     )
     with quiet(*NOISY_LOGGERS), torch.no_grad():
         quantizer = LinearQuantizer(copy.deepcopy(net), config)
-        example = convert.example_args(inputs)
+        example = torch_sources.example_args(inputs)
         prepared = quantizer.prepare(example_inputs=example, inplace=True)
         quantizer.step()
         for feed in sample_feeds(samples):

@@ -26,6 +26,7 @@ from edgeops.plugin import (
     compare_with_reference,
     quiet,
     sample_feeds,
+    torch_sources,
 )
 
 from . import convert
@@ -90,8 +91,8 @@ def estimate_net(variant: Variant, spec: ModelSpec, samples: SampleSet) -> Any:
     if variant.recipe.step_of(W8A8) is not None:
         from .activations import calibrated_torch
 
-        return calibrated_torch(convert.resolved(spec), samples)
-    net, _ = convert.folded_torch_source(convert.resolved(spec))
+        return calibrated_torch(torch_sources.absolute_source(spec), samples)
+    net, _ = convert.folded_torch_source(torch_sources.absolute_source(spec))
     return with_variant_weights(net, variant.path)[0]
 
 
@@ -101,7 +102,7 @@ def evaluate(
     import torch
 
     net = estimate_net(variant, spec, samples)
-    _, inputs = convert.cached_torch_source(convert.resolved(spec))
+    _, inputs = convert.cached_torch_source(torch_sources.absolute_source(spec))
     outputs = []
     with torch.no_grad():
         for feed in sample_feeds(samples):

@@ -22,7 +22,7 @@ def make_variant(base: Path, recipe: Recipe, out: Path, samples: SampleSet) -> d
 
         convert.save(activations.w8a8_mlprogram(_spec(base, recipe), ios, samples), out)
         return facts
-    info = convert.read_build_info(base)
+    info = convert.BUILD_INFO.read(base)
     same_as_base = info.get("source") == "mlpackage" or (
         info.get("ios") == ios and info.get("compute_precision") == precision
     )
@@ -45,7 +45,7 @@ def make_variant(base: Path, recipe: Recipe, out: Path, samples: SampleSet) -> d
 
 
 def _spec(base: Path, recipe: Recipe) -> Any:
-    spec = convert.spec_of(base)
+    spec = convert.BUILD_INFO.spec_of(base)
     if spec is None:
         raise StageError(
             f"{recipe.name} needs the model's source to convert again (another target or "

@@ -46,27 +46,24 @@ GUESSES (no source read here; replace them with Mac-host measurements):
   specialised copy during load), ACTIVATION_COPIES = 2 (a layer's inputs and outputs
   alive with the next layer's buffer).
 
-All of this is written into each prediction's ``environment`` so a reader of
-results.json sees how a number was made. Load time is not predicted.
+The constants shared with the Core AI backend (ANE_EFFICIENCY, the guesses, the
+copies) and the roofline itself live in edgeops/roofline.py. All of this is written
+into each prediction's ``environment`` so a reader of results.json sees how a
+number was made. Load time is not predicted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from edgeops.plugin import DeviceProfile, Measurement, PeakMemory, Variant
+from edgeops.plugin import DeviceProfile, Measurement, Variant, roofline
 
 from . import convert
 from .chips import Chip, chip_of, load_chips, newest_ios, usable_compute_units
 from .recipes import FORMAT
 from .steps import W8A8
 
-# --- sourced (see the module docstring)
-MOBILENETV2_MACS = 300e6
-MOBILENETV2_A16_FP16_MS = 0.48
-A16_NE_TOPS = 17.0
-ANE_EFFICIENCY = 2 * MOBILENETV2_MACS / (MOBILENETV2_A16_FP16_MS * 1e-3) / (A16_NE_TOPS * 1e12)
+# --- sourced (see the module docstring; the shared constants: edgeops/roofline.py)
 A12_OVER_A11_SPEEDUP = 9.0
 ON_THE_FLY_DECOMPRESSION_IOS = 17
 # Chips whose file has no Neural Engine figure (device_facts.md §1 gives none for them):
@@ -75,16 +72,6 @@ PEAK_FROM = {
     "A13": ("A12", 1.2, "Apple: A13's Neural Engine is 20% faster than A12's (device_facts.md §1)"),
     "A18 Pro": ("A18", 1.0, "guess: same Neural Engine generation as A18 (no figure in source)"),
 }
-# --- guesses (see the module docstring)
-GPU_SHARE_OF_NE = 1 / 6
-CPU_SHARE_OF_GPU = 0.4
-MEMORY_BANDWIDTH_GBPS = {"ios": 30.0, "macos": 60.0}
-P90_OVER_P50 = 1.1
-WEIGHT_COPIES = 1.5
-ACTIVATION_COPIES = 2.0
-# Without the largest layer's size (an .mlpackage source, or an artifact built before it
-# was recorded): the inputs times this, a guess.
-INPUT_TO_LAYER_GUESS = 8
 
 METHOD = (
     "roofline: p50 = max(2 x MACs / (peak ops/s x efficiency), weight bytes / bandwidth); "
@@ -125,14 +112,8 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
         return None
     if chip.ane_available_to_coreml and ne_peak_tops(chip) is None:
         return None  # no Neural Engine figure to scale from: no basis
-    base: dict[str, Any] = {
-        "variant_id": variant.id,
-        "device_id": f"predicted:{profile.id}",
-        "profile_id": profile.id,
-        "compute_unit": compute_unit,
-        "method": "predicted",
-    }
-    info = convert.read_build_info(variant.path) if variant.path is not None else {}
+    base = roofline.prediction_fields(profile, variant, compute_unit)
+    info = convert.BUILD_INFO.read(variant.path) if variant.path is not None else {}
     precision = str(info.get("compute_precision", "float16"))
     if compute_unit not in usable_compute_units(profile):
         return Measurement(
@@ -153,35 +134,27 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
     (p50_ms, bound), engine = min(timed, key=lambda t: t[0][0])
     layer_elements = info.get("largest_layer_elements")
     if layer_elements is None:
-        layer_elements = INPUT_TO_LAYER_GUESS * sum(_elements(i.shape) for i in variant.inputs)
+        inputs_elements = sum(_elements(i.shape) for i in variant.inputs)
+        layer_elements = roofline.INPUT_TO_LAYER_GUESS * inputs_elements
     weights_b = _resident_weight_bytes(variant, engine, precision)
-    peak_mb = (
-        WEIGHT_COPIES * weights_b + ACTIVATION_COPIES * layer_elements * engine.activation_bytes
-    ) / 2**20
-    return Measurement(
-        **base,
-        status="ok",
-        p50_ms=p50_ms,
-        p90_ms=p50_ms * P90_OVER_P50,
-        peak_mem=PeakMemory(
-            raw_mb=round(peak_mb, 3),
-            baseline_mb=None,
-            over_baseline_mb=None,
-            definition=(
-                "predicted, not measured: resident weights x "
-                f"{WEIGHT_COPIES} + largest layer's input and output tensors x {ACTIVATION_COPIES}"
-            ),
-        ),
+    return roofline.predicted_measurement(
+        base,
+        p50_ms,
+        weights_b,
+        layer_elements,
+        engine.activation_bytes,
         environment={
-            "prediction": METHOD.format(p90=P90_OVER_P50, w=WEIGHT_COPIES, a=ACTIVATION_COPIES),
-            "sources": SOURCES.format(eff=ANE_EFFICIENCY),
+            "prediction": METHOD.format(
+                p90=roofline.P90_OVER_P50, w=roofline.WEIGHT_COPIES, a=roofline.ACTIVATION_COPIES
+            ),
+            "sources": SOURCES.format(eff=roofline.ANE_EFFICIENCY),
             "guesses": GUESSES.format(
-                gpu=GPU_SHARE_OF_NE,
-                cpu=CPU_SHARE_OF_GPU,
-                bw=MEMORY_BANDWIDTH_GBPS[profile.platform],
-                p90=P90_OVER_P50,
-                w=WEIGHT_COPIES,
-                a=ACTIVATION_COPIES,
+                gpu=roofline.GPU_SHARE_OF_NE,
+                cpu=roofline.CPU_SHARE_OF_GPU,
+                bw=roofline.MEMORY_BANDWIDTH_GBPS[profile.platform],
+                p90=roofline.P90_OVER_P50,
+                w=roofline.WEIGHT_COPIES,
+                a=roofline.ACTIVATION_COPIES,
             ),
             "chip": chip.id,
             "ne_peak_tops": ne_peak_tops(chip),
@@ -201,7 +174,7 @@ def _engines(
 ) -> list[Engine]:
     fp_bytes = 4 if precision == "float32" else 2
     gpu = Engine("gpu", _gpu_ops_per_s(chip), fp_bytes, False)
-    cpu = Engine("cpu", gpu.ops_per_s * CPU_SHARE_OF_GPU, 4, False)
+    cpu = Engine("cpu", gpu.ops_per_s * roofline.CPU_SHARE_OF_GPU, 4, False)
     if compute_unit == "cpu_only":
         return [cpu]
     if compute_unit == "cpu_and_gpu":
@@ -231,16 +204,16 @@ def _ne_fp16_ops_per_s(chip: Chip) -> float:
     tops = ne_peak_tops(chip) or 0.0
     if chip.w8a8_accelerated:
         tops /= 2  # the vendor figure counts int8 there (device_facts.md §1 caveat)
-    return tops * 1e12 * ANE_EFFICIENCY
+    return tops * 1e12 * roofline.ANE_EFFICIENCY
 
 
 def _gpu_ops_per_s(chip: Chip) -> float:
     if chip.ane_available_to_coreml:
-        return _ne_fp16_ops_per_s(chip) * GPU_SHARE_OF_NE
+        return _ne_fp16_ops_per_s(chip) * roofline.GPU_SHARE_OF_NE
     # A11: Apple's "Core ML 9x faster on A12" compares A12's Neural Engine with A11's best.
     a12 = load_chips().get("A12")
     a12_tops = a12.ane_peak_tops if a12 and a12.ane_peak_tops else 5.0
-    return a12_tops * 1e12 * ANE_EFFICIENCY / A12_OVER_A11_SPEEDUP
+    return a12_tops * 1e12 * roofline.ANE_EFFICIENCY / A12_OVER_A11_SPEEDUP
 
 
 def _resident_weight_bytes(variant: Variant, engine: Engine, precision: str) -> int:
@@ -256,13 +229,8 @@ def _latency_ms(
     variant: Variant, engine: Engine, profile: DeviceProfile, precision: str
 ) -> tuple[float, str]:
     assert variant.macs is not None
-    compute_s = 2 * variant.macs / engine.ops_per_s
-    memory_s = _resident_weight_bytes(variant, engine, precision) / (
-        MEMORY_BANDWIDTH_GBPS[profile.platform] * 1e9
-    )
-    if compute_s >= memory_s:
-        return compute_s * 1e3, "compute"
-    return memory_s * 1e3, "memory"
+    weights_b = _resident_weight_bytes(variant, engine, precision)
+    return roofline.roofline_ms(variant.macs, engine.ops_per_s, weights_b, profile.platform)
 
 
 def _elements(shape: tuple[int, ...]) -> int:

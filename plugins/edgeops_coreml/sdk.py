@@ -1,10 +1,9 @@
-"""Importing coremltools and onnx2torch: quietly, cheaply and only when a hook needs them."""
+"""Importing coremltools: quietly, cheaply and only when a hook needs them."""
 
 from __future__ import annotations
 
 import functools
 import sys
-import types
 from typing import Any
 
 from edgeops.plugin import quiet
@@ -37,30 +36,3 @@ def coremltools() -> Any:
     # Its "scikit-learn / torch version not tested" notices repeat on every call.
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     return ct
-
-
-@functools.cache
-def onnx2torch() -> Any:
-    """``import onnx2torch`` with a torchvision stand-in.
-
-    The torchvision wheel here is a CUDA build that fails to import with CPU torch,
-    and onnx2torch needs it only for a few detection ops (conversion-notes.md);
-    an empty module lets it load, and those ops fail by name if a model uses them.
-    """
-    if "torchvision" not in sys.modules:
-        try:
-            import torchvision  # noqa: F401
-        except Exception:
-            ops = types.ModuleType("torchvision.ops")
-            ops.roi_align = _needs_torchvision  # type: ignore[attr-defined]
-            stub = types.ModuleType("torchvision")
-            stub.ops = ops  # type: ignore[attr-defined]
-            sys.modules["torchvision"] = stub
-            sys.modules["torchvision.ops"] = ops
-    with quiet(*NOISY_LOGGERS):
-        import onnx2torch as module
-    return module
-
-
-def _needs_torchvision(*args: object, **kwargs: object) -> None:
-    raise NotImplementedError("this ONNX op needs torchvision, which cannot load here")

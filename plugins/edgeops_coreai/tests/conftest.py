@@ -1,75 +1,20 @@
-"""A tiny conv net as a PyTorch factory, converted once per session with real coreai-torch."""
+"""The tiny conv net of edgeops.testing (``tiny_torch_spec``), converted once per session
+with real coreai-torch, and its variants."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from edgeops.models import InputSpec, ModelSpec, QualitySpec
-
-# Output channels are multiples of 16 except the head's 4, so grouped palettization
-# covers the two large convolutions and skips the head, as on the U-Net.
-TINY_NET = textwrap.dedent(
-    """
-    import torch
-    from torch import nn
-
-    def build():
-        torch.manual_seed(0)
-        return nn.Sequential(
-            nn.Conv2d(3, 64, 3, padding=1, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(),
-            nn.Conv2d(64, 128, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(128, 4, 1),
-        ).eval()
-    """
-)
+from edgeops.testing import converted
 
 
 @pytest.fixture(scope="session")
-def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
-    folder = tmp_path_factory.mktemp("tiny")
-    (folder / "tiny_net.py").write_text(TINY_NET)
-    return ModelSpec(
-        name="tiny",
-        source=f"{folder / 'tiny_net.py'}:build",
-        source_sha256="tiny",
-        task="segmentation",
-        inputs=(InputSpec(name="image", shape=(1, 3, 16, 16)),),
-        sample_count=4,
-        quality=QualitySpec(metric="snr_db", floor=20.0),
-    )
-
-
-@pytest.fixture(scope="session")
-def tiny_artifact(tiny_spec, tmp_path_factory):
+def tiny_artifact(tiny_torch_spec, tmp_path_factory):
+    """``tiny_torch_spec`` (edgeops.testing) converted by this backend, once per session."""
     import edgeops_coreai
 
     workdir = tmp_path_factory.mktemp("tiny-coreai")
-    artifact = edgeops_coreai.edgeops_convert(
-        spec=tiny_spec, target="coreai", workdir=workdir, artifacts=[]
-    )
-    assert artifact is not None
-    return artifact.model_copy(update={"id": "tiny-base"})
-
-
-@pytest.fixture(scope="session")
-def tiny_samples(tiny_spec, tmp_path_factory):
-    from edgeops.pipeline.samples import build_samples
-
-    return build_samples(tiny_spec, tiny_spec.inputs, tmp_path_factory.mktemp("samples"))
-
-
-@pytest.fixture(scope="session")
-def tiny_reference(tiny_spec, tiny_samples, tmp_path_factory):
-    import edgeops_onnx
-
-    return edgeops_onnx.edgeops_reference(
-        spec=tiny_spec, samples=tiny_samples, workdir=tmp_path_factory.mktemp("reference")
-    )
+    return converted(edgeops_coreai, tiny_torch_spec, "coreai", workdir, "tiny-base")
 
 
 @pytest.fixture(scope="session")

@@ -8,19 +8,10 @@ import pytest
 
 from edgeops import testing
 from edgeops.errors import ModelError
-from edgeops.models import ModelSpec, QualitySpec
+from edgeops.models import ModelSpec
 from edgeops_coreai import convert
 
 ONNX_MODELS = testing.test_data_dir() / "models" / "onnx"
-
-
-def _spec(source: Path) -> ModelSpec:
-    return ModelSpec(
-        name=source.stem,
-        source=str(source),
-        source_sha256="test",
-        quality=QualitySpec(metric="snr_db", floor=30.0),
-    )
 
 
 def test_factory_converts_to_an_os27_aimodel(tiny_artifact):
@@ -36,7 +27,7 @@ def test_factory_converts_to_an_os27_aimodel(tiny_artifact):
     assert [name for name, _ in summary.function_inputs("main")] == ["image"]
     assert tiny_artifact.output_names == ("output_0",)
     assert tiny_artifact.macs == 16 * 16 * (3 * 9 * 64 + 64 * 9 * 128 + 128 * 4)
-    info = convert.read_build_info(asset)
+    info = convert.BUILD_INFO.read(asset)
     assert info["weight_elements"] == 3 * 9 * 64 + 64 * 9 * 128 + 128 * 4
     assert Path(ModelSpec.model_validate(info["spec"]).source_path).is_absolute()
     # fp32 weights: all in Float32 storage (the batch norm folded into the convolution).
@@ -44,30 +35,35 @@ def test_factory_converts_to_an_os27_aimodel(tiny_artifact):
 
 
 def test_host_quality_of_the_fp32_asset_comes_from_the_core_ai_runtime(
-    tiny_artifact, tiny_reference, tiny_samples, tiny_spec
+    tiny_artifact, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
 ):
     import edgeops_coreai
 
     quality = edgeops_coreai.edgeops_evaluate(
-        variant=tiny_artifact, reference=tiny_reference, samples=tiny_samples, spec=tiny_spec
+        variant=tiny_artifact,
+        reference=tiny_torch_reference,
+        samples=tiny_torch_samples,
+        spec=tiny_torch_spec,
     )
     assert quality is not None and quality.where == "host"
-    assert quality.sample_count == tiny_samples.count
+    assert quality.sample_count == tiny_torch_samples.count
     # The runtime on this CPU against torch fp32: rounding only (1e-7 differences).
     assert quality.metrics["snr_db"] > 100
     assert quality.metrics["iou"] == 1.0
 
 
-def test_runtime_output_differs_from_torch_only_by_rounding(tiny_artifact, tiny_spec, tiny_samples):
+def test_runtime_output_differs_from_torch_only_by_rounding(
+    tiny_artifact, tiny_torch_spec, tiny_torch_samples
+):
     import numpy as np
     import torch
 
     from edgeops.pipeline.samples import sample_feeds
     from edgeops_coreai.runtime import run_asset
 
-    outputs = run_asset(tiny_artifact.path, tiny_artifact.inputs, ("output_0",), tiny_samples)
-    net, _ = convert.load_module(tiny_spec)
-    for feed, got in zip(sample_feeds(tiny_samples), outputs, strict=True):
+    outputs = run_asset(tiny_artifact.path, tiny_artifact.inputs, ("output_0",), tiny_torch_samples)
+    net, _ = convert.load_module(tiny_torch_spec)
+    for feed, got in zip(sample_feeds(tiny_torch_samples), outputs, strict=True):
         with torch.no_grad():
             want = net(torch.from_numpy(feed["image"])).numpy()
         assert got[0].shape == want.shape
@@ -82,7 +78,7 @@ def test_real_onnx_model_converts_through_onnx2torch_and_runs(tmp_path):
     from edgeops.pipeline.samples import build_samples
     from edgeops_coreai.runtime import run_asset
 
-    spec = _spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
+    spec = testing.file_spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
     artifact = edgeops_coreai.edgeops_convert(
         spec=spec, target="coreai", workdir=tmp_path, artifacts=[]
     )
@@ -105,21 +101,11 @@ def test_bad_onnx_file_is_a_one_line_model_error(tmp_path):
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(ModelError, match="not a valid ONNX model"):
         edgeops_coreai.edgeops_convert(
-            spec=_spec(bad), target="coreai", workdir=tmp_path, artifacts=[]
+            spec=testing.file_spec(bad), target="coreai", workdir=tmp_path, artifacts=[]
         )
 
 
-def test_other_formats_and_sources_are_left_to_other_plugins(tiny_spec, tmp_path):
+def test_other_formats_and_sources_are_left_to_other_plugins(tiny_torch_spec, tmp_path):
     import edgeops_coreai
 
-    assert (
-        edgeops_coreai.edgeops_convert(
-            spec=tiny_spec, target="coreml", workdir=tmp_path, artifacts=[]
-        )
-        is None
-    )
-    keras = tiny_spec.model_copy(update={"source": str(tmp_path / "m.keras")})
-    assert (
-        edgeops_coreai.edgeops_convert(spec=keras, target="coreai", workdir=tmp_path, artifacts=[])
-        is None
-    )
+    testing.assert_converts_only(edgeops_coreai, tiny_torch_spec, "coreai", "coreml", tmp_path)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def _facts(variant):
-    return convert.read_build_info(variant.path)
+    return convert.BUILD_INFO.read(variant.path)
 
 
 def _quality(variant, reference, samples, spec):
@@ -27,14 +27,14 @@ def _quality(variant, reference, samples, spec):
 
 
 def test_palettize_4_stores_4_bit_indices_and_keeps_quality(
-    make_variant, tiny_reference, tiny_samples, tiny_spec
+    make_variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
 ):
     variant = make_variant("palettize-kmeans-4")
     facts = _facts(variant)
     assert facts["share_uint4"] > 0.99  # every weight's index, per-tensor tables
     assert 4.0 < facts["bits_per_weight"] < 6.0
     assert dict(map(tuple, facts["storage_types"]))["UInt4"] >= 0.99 * facts["weight_elements"]
-    metrics = _quality(variant, tiny_reference, tiny_samples, tiny_spec)
+    metrics = _quality(variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec)
     assert 15 < metrics["snr_db"] < 60  # compressed: clearly not the fp32 asset's >100 dB
 
 
@@ -45,12 +45,16 @@ def test_grouped_palettization_covers_the_layers_that_divide_into_groups(make_va
     assert facts["share_uint4"] == pytest.approx(share, abs=1e-3)
 
 
-def test_int8_stores_int8_weights(make_variant, tiny_reference, tiny_samples, tiny_spec):
+def test_int8_stores_int8_weights(
+    make_variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
+):
     variant = make_variant("int8-linear")
     facts = _facts(variant)
     assert facts["share_int8"] > 0.99
     assert 8.0 < facts["bits_per_weight"] < 10.0
-    assert _quality(variant, tiny_reference, tiny_samples, tiny_spec)["snr_db"] > 30
+    assert (
+        _quality(variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec)["snr_db"] > 30
+    )
 
 
 def test_pruning_reaches_its_sparsity_and_stores_a_mask(make_variant):
@@ -70,7 +74,7 @@ def test_joint_pruning_and_palettization_stores_indices_of_kept_weights_only(mak
 
 
 def test_fp16_feeds_fp16_inputs_and_stays_close(
-    make_variant, tiny_reference, tiny_samples, tiny_spec
+    make_variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
 ):
     from edgeops_coreai.runtime import input_dtypes
     from edgeops_coreai.sdk import asset_class
@@ -78,11 +82,13 @@ def test_fp16_feeds_fp16_inputs_and_stays_close(
     variant = make_variant("fp16")
     assert input_dtypes(asset_class().load(variant.path)) == {"image": "float16"}
     assert _facts(variant)["share_float16"] > 0.99
-    assert _quality(variant, tiny_reference, tiny_samples, tiny_spec)["snr_db"] > 50
+    assert (
+        _quality(variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec)["snr_db"] > 50
+    )
 
 
 def test_an_asset_without_the_compressed_storage_fails_its_recipe(tiny_artifact):
-    info = convert.read_build_info(tiny_artifact.path)
+    info = convert.BUILD_INFO.read(tiny_artifact.path)
     fp32_storage = [tuple(t) for t in info["storage_types"]]
     with pytest.raises(StageError, match="0% of the weights as UInt4"):
         compress.check_storage(

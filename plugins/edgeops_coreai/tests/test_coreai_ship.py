@@ -37,10 +37,10 @@ CONFIG = textwrap.dedent(
 )
 
 
-def test_ship_to_an_ios27_iphone_sweeps_core_ai_beside_core_ml(tmp_path, tiny_spec):
+def test_ship_to_an_ios27_iphone_sweeps_core_ai_beside_core_ml(tmp_path, tiny_torch_spec):
     model = tmp_path / "tiny"
     model.mkdir()
-    (model / "tiny_net.py").write_text(tiny_spec.source_path.read_text())
+    (model / "tiny_net.py").write_text(tiny_torch_spec.source_path.read_text())
     (model / "edgeops.toml").write_text(CONFIG)
     result = subprocess.run(
         [sys.executable, "-m", "edgeops", "ship", str(model), "--profile", "iphone16-ios27",

@@ -7,22 +7,13 @@ from pathlib import Path
 import pytest
 
 from edgeops.errors import ModelError
-from edgeops.models import ModelSpec, QualitySpec
-from edgeops.testing import test_data_dir
+from edgeops.models import ModelSpec
+from edgeops.testing import assert_converts_only, file_spec, test_data_dir
 from edgeops_coreml import convert
 
 ONNX_MODELS = test_data_dir() / "models" / "onnx"
 # iOS 16's Core ML specification version (coremltools' _SPECIFICATION_VERSION_IOS_16).
 SPEC_VERSION_IOS16 = 7
-
-
-def _spec(source: Path) -> ModelSpec:
-    return ModelSpec(
-        name=source.stem,
-        source=str(source),
-        source_sha256="test",
-        quality=QualitySpec(metric="snr_db", floor=30.0),
-    )
 
 
 def _with_onnx(spec: ModelSpec, tmp_path: Path) -> list:
@@ -43,7 +34,7 @@ def test_factory_converts_to_an_ios16_mlprogram_with_fp32_io(tiny_artifact):
     assert [f.type.multiArrayType.dataType for f in spec.description.input] == [65568]
     assert tiny_artifact.output_names == ("output_0",)
     assert tiny_artifact.macs == 16 * 16 * (3 * 9 * 64 + 64 * 9 * 128 + 128 * 4)
-    info = convert.read_build_info(package)
+    info = convert.BUILD_INFO.read(package)
     assert info["ios"] == 16 and info["compute_precision"] == "float16"
     assert Path(ModelSpec.model_validate(info["spec"]).source_path).is_absolute()
 
@@ -52,7 +43,7 @@ def test_factory_converts_to_an_ios16_mlprogram_with_fp32_io(tiny_artifact):
 def test_real_onnx_model_converts_through_onnx2torch(tmp_path):
     import edgeops_coreml
 
-    spec = _spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
+    spec = file_spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
     artifact = edgeops_coreml.edgeops_convert(
         spec=spec, target="coreml", workdir=tmp_path, artifacts=_with_onnx(spec, tmp_path)
     )
@@ -65,7 +56,7 @@ def test_real_onnx_model_converts_through_onnx2torch(tmp_path):
 def test_onnx_op_onnx2torch_lacks_is_a_one_line_model_error(tmp_path):
     import edgeops_coreml
 
-    spec = _spec(ONNX_MODELS / "ortexamples__mnist.onnx")
+    spec = file_spec(ONNX_MODELS / "ortexamples__mnist.onnx")
     onnx_artifacts = _with_onnx(spec, tmp_path)
     with pytest.raises(ModelError, match="onnx2torch cannot convert .*auto_pad"):
         edgeops_coreml.edgeops_convert(
@@ -76,7 +67,7 @@ def test_onnx_op_onnx2torch_lacks_is_a_one_line_model_error(tmp_path):
 def test_onnx_source_without_the_onnx_backend_names_the_extra(tmp_path):
     import edgeops_coreml
 
-    spec = _spec(ONNX_MODELS / "ortexamples__mnist.onnx")
+    spec = file_spec(ONNX_MODELS / "ortexamples__mnist.onnx")
     with pytest.raises(ModelError, match=r"edgeops\[onnx\]"):
         edgeops_coreml.edgeops_convert(spec=spec, target="coreml", workdir=tmp_path, artifacts=[])
 
@@ -85,7 +76,7 @@ def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
     import edgeops_coreml
     from edgeops.files import sha256_tree
 
-    spec = _spec(Path(tiny_artifact.path))
+    spec = file_spec(Path(tiny_artifact.path))
     artifact = edgeops_coreml.edgeops_convert(
         spec=spec, target="coreml", workdir=tmp_path, artifacts=[]
     )
@@ -94,17 +85,7 @@ def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
     assert artifact.inputs[0].name == "image" and artifact.inputs[0].shape == (1, 3, 16, 16)
 
 
-def test_other_formats_and_sources_are_left_to_other_plugins(tiny_spec, tmp_path):
+def test_other_formats_and_sources_are_left_to_other_plugins(tiny_torch_spec, tmp_path):
     import edgeops_coreml
 
-    assert (
-        edgeops_coreml.edgeops_convert(
-            spec=tiny_spec, target="tflite", workdir=tmp_path, artifacts=[]
-        )
-        is None
-    )
-    keras = tiny_spec.model_copy(update={"source": str(tmp_path / "m.keras")})
-    assert (
-        edgeops_coreml.edgeops_convert(spec=keras, target="coreml", workdir=tmp_path, artifacts=[])
-        is None
-    )
+    assert_converts_only(edgeops_coreml, tiny_torch_spec, "coreml", "tflite", tmp_path)

@@ -7,24 +7,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeops.plugin import torch_sources
 from edgeops_coreml import convert, host_estimate
 
 
-def _evaluate(make_variant, name, tiny_reference, tiny_samples, tiny_spec):
+def _evaluate(make_variant, name, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec):
     import edgeops_coreml
 
     return edgeops_coreml.edgeops_evaluate(
         variant=make_variant(name),
-        reference=tiny_reference,
-        samples=tiny_samples,
-        spec=tiny_spec,
+        reference=tiny_torch_reference,
+        samples=tiny_torch_samples,
+        spec=tiny_torch_spec,
     )
 
 
-def test_torch_side_weights_are_the_packages_decompressed_weights(make_variant, tiny_spec):
+def test_torch_side_weights_are_the_packages_decompressed_weights(make_variant, tiny_torch_spec):
     """Fidelity: every compressed weight lands in torch, value for value, on the 4-bit LUT."""
     package = Path(make_variant("palettize-kmeans-4").path)
-    net, _ = convert.folded_torch_source(convert.resolved(tiny_spec))
+    net, _ = convert.folded_torch_source(torch_sources.absolute_source(tiny_torch_spec))
     estimate, replaced = host_estimate.with_variant_weights(net, package)
     decompressed = host_estimate.decompressed_weights(package)
     compressed = {n for n, w in decompressed.items() if w.size > 2048}
@@ -39,10 +40,10 @@ def test_torch_side_weights_are_the_packages_decompressed_weights(make_variant, 
 
 
 def test_quality_is_labelled_host_estimate_and_orders_by_bits(
-    make_variant, tiny_reference, tiny_samples, tiny_spec
+    make_variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
 ):
     q8, q2 = (
-        _evaluate(make_variant, name, tiny_reference, tiny_samples, tiny_spec)
+        _evaluate(make_variant, name, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec)
         for name in ("palettize-kmeans-8", "palettize-kmeans-2")
     )
     assert q8.where == q2.where == "host-estimate"
@@ -53,13 +54,17 @@ def test_quality_is_labelled_host_estimate_and_orders_by_bits(
 
 @pytest.mark.slow
 def test_w8a8_builds_quantized_activations_and_scores_below_weights_only_int8(
-    make_variant, tiny_reference, tiny_samples, tiny_spec
+    make_variant, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
 ):
     package = Path(make_variant("w8a8").path)
     ops = convert.load(package).get_spec().mlProgram.functions["main"]
     op_types = {op.type for block in ops.block_specializations.values() for op in block.operations}
     assert {"quantize", "dequantize"} <= op_types
-    w8a8 = _evaluate(make_variant, "w8a8", tiny_reference, tiny_samples, tiny_spec)
-    int8 = _evaluate(make_variant, "int8-linear", tiny_reference, tiny_samples, tiny_spec)
+    w8a8 = _evaluate(
+        make_variant, "w8a8", tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
+    )
+    int8 = _evaluate(
+        make_variant, "int8-linear", tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
+    )
     assert w8a8.where == "host-estimate"
     assert 15 < w8a8.metrics["snr_db"] < int8.metrics["snr_db"]

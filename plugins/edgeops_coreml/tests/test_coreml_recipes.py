@@ -66,7 +66,7 @@ def test_pruning_reaches_the_sparsity_asked_even_past_fp16_range(make_variant):
 
     for name, asked in (("prune-50", 0.5), ("prune-75", 0.75)):
         variant = make_variant(name)
-        reached = convert.read_build_info(Path(variant.path))["sparsity"]
+        reached = convert.BUILD_INFO.read(Path(variant.path))["sparsity"]
         assert reached == pytest.approx(asked, abs=compress.SPARSITY_TOLERANCE)
         weights = host_estimate.decompressed_weights(Path(variant.path))
         big = next(w for w in weights.values() if w.size > 65_504)  # the 64->128 conv
@@ -77,7 +77,7 @@ def test_pruning_reaches_the_sparsity_asked_even_past_fp16_range(make_variant):
 def test_joint_and_blockwise_recipes_build_at_ios18(make_variant):
     for name in ("prune-50-palettize-kmeans-4", "int4-block32"):
         package = Path(make_variant(name).path)
-        assert convert.read_build_info(package)["ios"] == 18
+        assert convert.BUILD_INFO.read(package)["ios"] == 18
         assert convert.load(package).get_spec().specificationVersion == 9  # iOS 18
 
 

@@ -1,0 +1,212 @@
+"""A model source as a torch module: PyTorch factories, and ONNX through onnx2torch.
+
+The Core ML and Core AI backends both convert from torch (coremltools has no ONNX
+front end; coreai-torch converts ``torch.export`` programs), so both need the same
+steps before their converters differ: import the factory or turn the ONNX graph
+into a torch module, make example inputs, and count the work one forward pass
+does. torch, onnx and onnx2torch are imported inside the functions that use them:
+importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgeops.errors import ModelError
+from edgeops.models import Artifact, InputSpec, ModelSpec
+from edgeops.pipeline.factories import import_factory
+from edgeops.quiet import quiet
+
+# What torch and onnx2torch log through on import and conversion.
+TORCH_LOGGERS = ("torch", "root")
+# onnx2torch rejects opset-20 exports from torch's new exporter (Resize-19,
+# conversion-notes.md) and old op versions too (Slice-1 in an opset-9 model here),
+# so every graph is converted to opset 17 first.
+ONNX2TORCH_OPSET = 17
+
+# (path, inputs) -> (module, inputs): a backend's own route from an .onnx file.
+OnnxRoute = Callable[[Path, tuple[InputSpec, ...]], tuple[Any, tuple[InputSpec, ...]]]
+
+
+def torch_source(
+    spec: ModelSpec, backend: str, from_onnx: OnnxRoute
+) -> tuple[Any, tuple[InputSpec, ...]]:
+    """The source as an fp32 torch module in eval mode, and its inputs.
+
+    A factory is imported and called here; an ``.onnx`` source takes the backend's
+    ``from_onnx`` route (the backends prepare graphs for their exporters differently).
+    Any other source is a ``ModelError`` naming ``backend``.
+    """
+    if spec.is_factory:
+        import torch
+
+        if not spec.inputs:
+            raise ModelError(f"{spec.source} is a PyTorch factory: add [[model.inputs]]")
+        net = import_factory(spec.source, ModelError, "source")()
+        if not isinstance(net, torch.nn.Module):
+            raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
+        return net.eval(), spec.inputs
+    if spec.source_path.suffix == ".onnx":
+        return from_onnx(spec.source_path, spec.inputs)
+    raise ModelError(f"the {backend} backend cannot read {spec.source_path.name}")
+
+
+def formats_needed_first(spec: ModelSpec) -> list[str]:
+    """``["onnx"]`` for an ``.onnx`` source: the ONNX backend checks the file and reads its
+    signature once for every format, and a torch-sourced backend reuses its artifact."""
+    return ["onnx"] if spec.source_path.suffix == ".onnx" else []
+
+
+def convertible_spec(spec: ModelSpec, artifacts: list[Artifact]) -> ModelSpec | None:
+    """The spec a torch-sourced backend converts, or None for a source it cannot read.
+
+    A factory or an ``.onnx`` file gets an absolute source; an ``.onnx`` source with
+    no ``[[model.inputs]]`` gets the inputs the ONNX backend read from it (the run's
+    ONNX artifact, asked for through ``edgeops_conversion_inputs``) when there is one.
+    """
+    if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
+        return None
+    spec = absolute_source(spec)
+    if spec.source_path.suffix == ".onnx" and not spec.inputs:
+        onnx_artifact = next((a for a in artifacts if a.format == "onnx"), None)
+        if onnx_artifact is not None:
+            spec = spec.model_copy(update={"inputs": onnx_artifact.inputs})
+    return spec
+
+
+def absolute_source(spec: ModelSpec) -> ModelSpec:
+    """The spec with an absolute source, so a later stage finds it from any folder."""
+    head, sep, tail = spec.source.rpartition(":")
+    if spec.is_factory:
+        return spec.model_copy(update={"source": f"{Path(head).resolve()}{sep}{tail}"})
+    return spec.model_copy(update={"source": str(Path(spec.source).resolve())})
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def at_onnx2torch_opset(model: Any, path: Path) -> Any:
+    """The ONNX model converted to ``ONNX2TORCH_OPSET`` (itself if it is there already)."""
+    from onnx import version_converter
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset == ONNX2TORCH_OPSET:
+        return model
+    try:
+        return version_converter.convert_version(model, ONNX2TORCH_OPSET)
+    except Exception as exc:
+        raise ModelError(
+            f"{path.name}: cannot convert opset {opset} to {ONNX2TORCH_OPSET} for onnx2torch "
+            f"({short_error(exc)}); re-export it with opset {ONNX2TORCH_OPSET}"
+        ) from exc
+
+
+def onnx2torch_module(model: Any, path: Path) -> Any:
+    """onnx2torch's torch.fx module of the ONNX model read from ``path``."""
+    try:
+        with quiet(*TORCH_LOGGERS):
+            return onnx2torch().convert(model)
+    except Exception as exc:
+        raise ModelError(f"onnx2torch cannot convert {path.name} ({short_error(exc)})") from exc
+
+
+@functools.cache
+def onnx2torch() -> Any:
+    """``import onnx2torch`` with a torchvision stand-in.
+
+    onnx2torch imports torchvision for a few detection ops only; the torchvision
+    wheel here is a CUDA build that fails to import with CPU torch
+    (conversion-notes.md), so an empty module lets it load and those ops fail by name.
+    """
+    if "torchvision" not in sys.modules:
+        try:
+            import torchvision  # noqa: F401
+        except Exception:
+            ops = types.ModuleType("torchvision.ops")
+            ops.roi_align = _needs_torchvision  # type: ignore[attr-defined]
+            stub = types.ModuleType("torchvision")
+            stub.ops = ops  # type: ignore[attr-defined]
+            sys.modules["torchvision"] = stub
+            sys.modules["torchvision.ops"] = ops
+    with quiet(*TORCH_LOGGERS):
+        import onnx2torch as module
+    return module
+
+
+def _needs_torchvision(*args: object, **kwargs: object) -> None:
+    raise NotImplementedError("this ONNX op needs torchvision, which cannot load here")
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def example_args(inputs: tuple[InputSpec, ...]) -> tuple[Any, ...]:
+    """Zero tensors of the inputs' shapes and dtypes: what tracing and exporting run on."""
+    import torch
+
+    return tuple(torch.zeros(i.shape, dtype=getattr(torch, i.dtype)) for i in inputs)
+
+
+def identifier(name: str) -> str:
+    """A converter's input names are identifiers; ONNX's ("x.1", "1273") often are not."""
+    clean = re.sub(r"\W", "_", name)
+    return clean if clean[:1].isalpha() or clean[:1] == "_" else f"input_{clean}"
+
+
+def count_work(net: Any, inputs: tuple[InputSpec, ...]) -> tuple[int, int]:
+    """Multiply-accumulates of convolutions and linear layers, and the largest layer's
+    input plus output elements, from one forward pass.
+
+    Convolutions and linear layers hold nearly all the arithmetic of the conv nets
+    edgeops ships; a prediction needs an order of magnitude, not an exact count. The
+    largest layer's tensors are what must be resident at once when a runtime frees
+    each activation after its last use: the activation part of a predicted peak memory.
+    """
+    import torch
+
+    macs = 0
+    largest_elements = sum(math.prod(i.shape) for i in inputs)
+
+    def conv(module: Any, args: Any, output: Any) -> None:
+        nonlocal macs
+        kernel = math.prod(module.kernel_size) * module.in_channels // module.groups
+        macs += kernel * output.numel()
+
+    def linear(module: Any, args: Any, output: Any) -> None:
+        nonlocal macs
+        macs += module.in_features * output.numel()
+
+    def tensors(module: Any, args: Any, output: Any) -> None:
+        nonlocal largest_elements
+        flat = [*args, *(output if isinstance(output, (tuple, list)) else (output,))]
+        elements = sum(t.numel() for t in flat if isinstance(t, torch.Tensor))
+        largest_elements = max(largest_elements, elements)
+
+    handles = []
+    for module in net.modules():
+        if isinstance(module, torch.nn.modules.conv._ConvNd):
+            handles.append(module.register_forward_hook(conv))
+        elif isinstance(module, torch.nn.Linear):
+            handles.append(module.register_forward_hook(linear))
+        if not any(True for _ in module.children()):
+            handles.append(module.register_forward_hook(tensors))
+    try:
+        with torch.no_grad(), quiet(*TORCH_LOGGERS):
+            net(*example_args(inputs))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return macs, largest_elements
+
+
+def short_error(exc: BaseException) -> str:
+    """An SDK's exception text on one line, cut at 300 characters."""
+    text = " ".join(str(exc).split())
+    return text[:300] + ("…" if len(text) > 300 else "")
