@@ -1,16 +1,63 @@
 """The progress reporter: a plugin on the observer hooks, like pytest's terminal reporter.
 
-In a terminal it is a live rich bar. Off a terminal (CI) a bar prints nothing
-until it stops, so a two-hour ship would log nothing: there it prints one line
-per stage and per finished item, with the time since the stage started.
+In a terminal it is a live rich bar per stage, with the counts of how its items
+ended (``made 150 · cached 20 · failed 3 · pruned 12``, non-zero ones only). Off
+a terminal (CI) a bar prints nothing until it stops, so a two-hour ship would
+log nothing: there it prints one line per stage and per finished item, with its
+outcome, the reason for a failed or pruned one, and the time since the stage
+started; the stage's last line carries its counts. Those lines are written as
+they are, never cut or padded to a width.
 """
 
 from __future__ import annotations
 
+import collections
+import textwrap
+import threading
 import time
 from typing import Any
 
 from edgeops.hookspecs import hookimpl
+
+# Outcomes in the order the counts show them: what was done, what was reused,
+# then what went wrong; any other (a plan status, a plugin's own) follows.
+OUTCOME_ORDER = (
+    "made",
+    "scored",
+    "measured",
+    "kept",
+    "supported",
+    "cached",
+    "failed",
+    "pruned",
+    "unsupported",
+)
+# A reason is cut at a word, never inside an id, past this many characters: a
+# log line is for following a run; results.json keeps every reason whole.
+REASON_MAX_CHARS = 240
+
+
+def counts_text(counts: dict[str, int], separator: str = " · ") -> str:
+    """``made 150 · cached 20 · failed 3``: the non-zero counts, in ``OUTCOME_ORDER``."""
+    rank = {name: i for i, name in enumerate(OUTCOME_ORDER)}
+    named = sorted(
+        (name for name, n in counts.items() if n), key=lambda name: rank.get(name, len(rank))
+    )
+    return separator.join(f"{name} {counts[name]}" for name in named)
+
+
+def short_reason(reason: str) -> str:
+    """``reason`` on one line, cut at a word past ``REASON_MAX_CHARS``."""
+    return textwrap.shorten(reason, width=REASON_MAX_CHARS, placeholder=" …") if reason else ""
+
+
+def _separator(file: Any) -> str:
+    """`` · `` where the stream can encode it (a CI log in Latin-1 cannot)."""
+    try:
+        " · ".encode(getattr(file, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return ", "
+    return " · "
 
 
 class ProgressReporter:
@@ -21,6 +68,10 @@ class ProgressReporter:
         self.started: dict[str, float] = {}
         self.totals: dict[str, int] = {}
         self.done: dict[str, int] = {}
+        self.counts: dict[str, collections.Counter[str]] = {}
+        # Device threads report rounds at once; counts and lines must not interleave.
+        self.lock = threading.Lock()
+        self.separator = " · " if self.live else _separator(console.file)
         if self.live:
             from rich.progress import (
                 BarColumn,
@@ -35,7 +86,8 @@ class ProgressReporter:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TextColumn("[dim]{task.fields[label]}"),
+                TextColumn("{task.fields[counts]}", markup=False),
+                TextColumn("{task.fields[label]}", markup=False, style="dim"),
                 console=console,
                 transient=False,
             )
@@ -49,35 +101,56 @@ class ProgressReporter:
         if self.live:
             self.progress.stop()
 
-    def _line(self, stage: str, text: str) -> None:
+    def stage_counts(self, stage: str) -> str:
+        """The stage's counts so far, as the bar and the finished line show them."""
+        return counts_text(self.counts.get(stage, collections.Counter()), self.separator)
+
+    def _line(self, stage: str, text: str, reason: str = "") -> None:
         elapsed_s = time.monotonic() - self.started.get(stage, time.monotonic())
-        self.console.file.write(f"{stage}: {text} ({elapsed_s:.1f} s)\n")
+        # The reason goes last: it is the longest part, and the one that varies.
+        why = f": {short_reason(reason)}" if reason else ""
+        self.console.file.write(f"{stage}: {text} ({elapsed_s:.1f} s){why}\n")
         self.console.file.flush()
 
     @hookimpl
     def edgeops_stage_started(self, stage: str, total: int) -> None:
-        self.started[stage] = time.monotonic()
-        self.totals[stage], self.done[stage] = total, 0
-        if self.live:
-            self.tasks[stage] = self.progress.add_task(stage, total=total or None, label="")
-        else:
-            self._line(stage, f"started, {total} item(s)" if total else "started")
+        with self.lock:
+            self.started[stage] = time.monotonic()
+            self.totals[stage], self.done[stage] = total, 0
+            self.counts[stage] = collections.Counter()
+            if self.live:
+                self.tasks[stage] = self.progress.add_task(
+                    stage, total=total or None, label="", counts=""
+                )
+            else:
+                self._line(stage, f"started, {total} item(s)" if total else "started")
 
     @hookimpl
-    def edgeops_stage_advanced(self, stage: str, label: str) -> None:
-        if self.live:
-            if stage in self.tasks:
-                self.progress.update(self.tasks[stage], advance=1, label=label)
-            return
-        self.done[stage] = self.done.get(stage, 0) + 1
-        total = self.totals.get(stage)
-        self._line(stage, f"{self.done[stage]}/{total} {label}" if total else label)
+    def edgeops_stage_advanced(self, stage: str, label: str, outcome: str, reason: str) -> None:
+        # No defaults: pluggy passes a hook implementation no argument that has one.
+        with self.lock:
+            self.done[stage] = self.done.get(stage, 0) + 1
+            if outcome:
+                self.counts.setdefault(stage, collections.Counter())[outcome] += 1
+            if self.live:
+                if stage in self.tasks:
+                    self.progress.update(
+                        self.tasks[stage], advance=1, label=label, counts=self.stage_counts(stage)
+                    )
+                return
+            total = self.totals.get(stage)
+            text = f"{self.done[stage]}/{total} " if total else ""
+            self._line(stage, text + (f"{outcome} {label}" if outcome else label), reason)
 
     @hookimpl
     def edgeops_stage_finished(self, stage: str, summary: str) -> None:
-        if not self.live:
-            self._line(stage, f"finished: {summary}")
-        elif stage in self.tasks:
-            task = self.tasks[stage]
-            total = self.progress.tasks[task].total
-            self.progress.update(task, completed=total, total=total, label=summary)
+        with self.lock:
+            counted = self.stage_counts(stage)
+            if not self.live:
+                self._line(stage, f"finished: {summary}" + (f"; {counted}" if counted else ""))
+            elif stage in self.tasks:
+                task = self.tasks[stage]
+                total = self.progress.tasks[task].total
+                self.progress.update(
+                    task, completed=total, total=total, label=summary, counts=counted
+                )
