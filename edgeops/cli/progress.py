@@ -12,7 +12,6 @@ they are, never cut or padded to a width.
 from __future__ import annotations
 
 import collections
-import textwrap
 import threading
 import time
 from typing import Any
@@ -32,8 +31,8 @@ OUTCOME_ORDER = (
     "pruned",
     "unsupported",
 )
-# A reason is cut at a word, never inside an id, past this many characters: a
-# log line is for following a run; results.json keeps every reason whole.
+# A reason is cut at a space past this many characters, never inside an id: a log
+# line is for following a run; results.json keeps every reason whole.
 REASON_MAX_CHARS = 240
 
 
@@ -47,8 +46,14 @@ def counts_text(counts: dict[str, int], separator: str = " · ") -> str:
 
 
 def short_reason(reason: str) -> str:
-    """``reason`` on one line, cut at a word past ``REASON_MAX_CHARS``."""
-    return textwrap.shorten(reason, width=REASON_MAX_CHARS, placeholder=" …") if reason else ""
+    """``reason`` on one line, cut at the first space past ``REASON_MAX_CHARS``.
+
+    Only at a space, after the word that crosses the limit: an id
+    (``onnx:int8-static``) or a path is never cut, nor dropped.
+    """
+    text = " ".join(reason.split())
+    cut = text.find(" ", REASON_MAX_CHARS)
+    return text if cut < 0 else text[:cut] + " …"
 
 
 def _separator(file: Any) -> str:
