@@ -105,15 +105,22 @@ def test_off_a_terminal_a_line_names_the_outcome_and_the_reason_last():
     ]
 
 
-def _outcomes(lines: list[str], stage: str) -> dict[str, tuple[str, str]]:
-    """label -> (outcome, reason) of ``stage``'s item lines; a label told twice fails."""
-    found: dict[str, tuple[str, str]] = {}
+def _items(lines: list[str], stage: str) -> list[tuple[str, str, str]]:
+    """(label, outcome, reason) of each of ``stage``'s item lines, in order."""
+    found = []
     for line in lines:
         m = ITEM_LINE.match(line)
         if m and m["stage"] == stage:
-            assert m["label"] not in found, f"{m['label']} told twice: {line}"
-            found[m["label"]] = (m["outcome"], m["reason"] or "")
+            found.append((m["label"], m["outcome"], m["reason"] or ""))
     return found
+
+
+def _outcomes(lines: list[str], stage: str) -> dict[str, tuple[str, str]]:
+    """label -> (outcome, reason) of ``stage``'s item lines; a label told twice fails."""
+    items = _items(lines, stage)
+    labels = [label for label, _, _ in items]
+    assert len(labels) == len(set(labels)), f"{stage}: an item told twice: {labels}"
+    return {label: (outcome, reason) for label, outcome, reason in items}
 
 
 def _finished(lines: list[str], stage: str) -> str:
@@ -184,12 +191,18 @@ def test_a_ship_in_ci_logs_every_variant_its_outcome_and_each_stage_its_counts(t
         f"; {counts_text({'kept': len(built) - len(pruned), 'pruned': len(pruned)})}"
     )
 
-    rounds_ok = sum(m["rounds"] for m in results["measurements"] if m["status"] == "ok")
-    measure_lines = [
-        line for line in lines if line.startswith("measure: ") and " measured " in line
+    measure = _items(lines, "measure")
+    counted = collections.Counter(outcome for _, outcome, _ in measure)
+    measured = [m for m in results["measurements"] if m["status"] == "ok"]
+    assert counted["measured"] == sum(m["rounds"] for m in measured) >= 2
+    # Successive halving drops what is clearly beaten: told as pruned, with its reason.
+    stopped = [
+        m["environment"]["stopped_early"] for m in measured if "stopped_early" in m["environment"]
     ]
-    assert rounds_ok >= 2 and len(measure_lines) == rounds_ok
-    assert f"measured {rounds_ok}" in _finished(lines, "measure")
+    assert sorted(r for _, outcome, r in measure if outcome == "pruned") == sorted(
+        short_reason(r) for r in stopped
+    )
+    assert _finished(lines, "measure").endswith(f"; {counts_text(counted)}")
     assert _outcomes(lines, "select") == {
         p["profile_id"]: (p["status"], "") for p in results["plans"]
     }

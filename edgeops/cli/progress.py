@@ -16,6 +16,18 @@ import threading
 import time
 from typing import Any
 
+from rich.measure import Measurement
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column
+from rich.text import Text
+
 from edgeops.hookspecs import hookimpl
 
 # Outcomes in the order the counts show them: what was done, what was reused,
@@ -78,21 +90,16 @@ class ProgressReporter:
         self.lock = threading.Lock()
         self.separator = " · " if self.live else _separator(console.file)
         if self.live:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
+            fixed = Column(no_wrap=True)
+            # A narrow terminal shortens the bar, then the item's label (its whole id is
+            # in results.json and the CI lines); the stage and its counts stay whole.
             self.progress = Progress(
-                TextColumn("{task.description:<9}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[counts]}", markup=False),
-                TextColumn("{task.fields[label]}", markup=False, style="dim"),
+                TextColumn("{task.description}", table_column=Column(no_wrap=True, min_width=8)),
+                BarColumn(bar_width=None),
+                MofNCompleteColumn(table_column=fixed.copy()),
+                TimeElapsedColumn(table_column=fixed.copy()),
+                TextColumn("{task.fields[counts]}", markup=False, table_column=fixed.copy()),
+                _LabelColumn(),
                 console=console,
                 transient=False,
             )
@@ -159,3 +166,26 @@ class ProgressReporter:
                 self.progress.update(
                     task, completed=total, total=total, label=summary, counts=counted
                 )
+
+
+
+class _ShrinkingText:
+    """One line of text that gives way first when the terminal is narrow: its minimum
+    width is 1, so the table shrinks it (with an ellipsis) before the columns that
+    must stay whole."""
+
+    def __init__(self, text: str) -> None:
+        self.text = Text(text, style="dim", no_wrap=True, overflow="ellipsis")
+
+    def __rich_measure__(self, console: Any, options: Any) -> Measurement:
+        return Measurement(1, max(1, self.text.cell_len))
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        line = self.text.copy()
+        line.truncate(options.max_width, overflow="ellipsis")
+        yield line
+
+
+class _LabelColumn(ProgressColumn):
+    def render(self, task: Any) -> _ShrinkingText:
+        return _ShrinkingText(task.fields.get("label", ""))
