@@ -19,6 +19,7 @@ from edgeops.devices.profiles import resolve_profiles
 from edgeops.models import QualitySpec
 from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
+from edgeops.plugin_manager import tool_versions
 
 from factories import run_cli, tiny_onnx
 
@@ -263,3 +264,13 @@ def test_the_bar_in_a_terminal_shows_each_stages_counts(
     ruled_out = sum(bool(v.pruned) for v in results.variants)
     assert counts_text({"kept": made - ruled_out, "pruned": ruled_out}) in rows["prune"]
     assert counts_text({"made": 1}) in rows["convert"]
+
+
+def test_the_reporter_is_no_part_of_a_cache_key(edgeops_pm, register_plugin):
+    """The CLI registers it, worker processes do not: were it in the key, a variant made
+    in one would be made again in the other (and editing the reporter re-made all)."""
+    before = tool_versions(edgeops_pm)
+    register_plugin(ProgressReporter(make_console()), name="edgeops.cli.progress")
+    assert tool_versions(edgeops_pm) == before
+    register_plugin(BrokenRecipe(), name="broken_recipe")
+    assert "plugin:broken_recipe" in tool_versions(edgeops_pm)

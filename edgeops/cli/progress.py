@@ -168,7 +168,6 @@ class ProgressReporter:
                 )
 
 
-
 class _ShrinkingText:
     """One line of text that gives way first when the terminal is narrow: its minimum
     width is 1, so the table shrinks it (with an ellipsis) before the columns that
