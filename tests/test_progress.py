@@ -243,6 +243,16 @@ def test_the_bar_in_a_terminal_shows_each_stages_counts(
         }
     )
     host = resolve_profiles(["host"], edgeops_pm)[0].model_copy(update={"formats": ("onnx",)})
+    told: list[tuple[str, str]] = []
+
+    class WrittenBeforeOutcomes:
+        """An observer that takes only the arguments the hook had first (pluggy)."""
+
+        @hookimpl
+        def edgeops_stage_advanced(self, stage, label):
+            told.append((stage, label))
+
+    register_plugin(WrittenBeforeOutcomes())
     console = Console(file=io.StringIO(), force_terminal=True, width=200, record=True)
     reporter = ProgressReporter(console)
     assert reporter.live
@@ -264,6 +274,9 @@ def test_the_bar_in_a_terminal_shows_each_stages_counts(
     ruled_out = sum(bool(v.pruned) for v in results.variants)
     assert counts_text({"kept": made - ruled_out, "pruned": ruled_out}) in rows["prune"]
     assert counts_text({"made": 1}) in rows["convert"]
+    assert [label for stage, label in told if stage == "optimize"] == [
+        v.name for v in results.variants
+    ]
 
 
 def test_the_reporter_is_no_part_of_a_cache_key(edgeops_pm, register_plugin):
