@@ -204,6 +204,9 @@ def test_a_ship_in_ci_logs_every_variant_its_outcome_and_each_stage_its_counts(t
         short_reason(r) for r in stopped
     )
     assert _finished(lines, "measure").endswith(f"; {counts_text(counted)}")
+    # xnnpack is no ONNX Runtime unit: said once per job, not again at every look.
+    unsupported = [label for label, outcome, _ in measure if outcome == "unsupported"]
+    assert len(unsupported) == len(set(unsupported))
     assert _outcomes(lines, "select") == {
         p["profile_id"]: (p["status"], "") for p in results["plans"]
     }
@@ -213,7 +216,7 @@ def test_a_ship_in_ci_logs_every_variant_its_outcome_and_each_stage_its_counts(t
     # scoring is a stage of its own.
     again = run_cli(
         "ship", "model", "--profile", "host", *fast, "--jobs", "1", "--out", "b2",
-        cwd=tmp_path, env=env,
+        "--reuse-measurements", cwd=tmp_path, env=env,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
     second = json.loads((tmp_path / "b2" / "results.json").read_text())
@@ -229,6 +232,8 @@ def test_a_ship_in_ci_logs_every_variant_its_outcome_and_each_stage_its_counts(t
         for v in second["variants"]
         if v["status"] == "ok"
     }
+    reused = [label for label, outcome, _ in _items(lines, "measure") if outcome == "cached"]
+    assert len(reused) == second["cache"]["measurements_reused"] >= 1
 
 
 def test_the_bar_in_a_terminal_shows_each_stages_counts(

@@ -713,16 +713,17 @@ class Pipeline:
                     measurements.extend(self._predict(profile, variant))
                     continue
                 jobs.extend((device, variant, cu) for cu in profile.compute_units)
-        todo = []
+        todo, reused = [], []
         for job in jobs:
             cached = self._cached_measurement(job, settings) if reuse_measurements else None
             if cached is None:
                 todo.append(job)
             else:
                 measurements.append(cached)
+                reused.append(MeasureJob(0, *job).label)
                 self.stats["measurements_reused"] += 1
         holder = f"{results.run_id}:{os.getpid()}"
-        fresh = self._measure_interleaved(todo, settings, holder, journal)
+        fresh = self._measure_interleaved(todo, settings, holder, journal, reused)
         # A job no plugin answers (xnnpack for an .onnx file) is never cached; its
         # variant counts as measurable when a reused sibling answered.
         answered = {(m.device_id, m.variant_id) for m in measurements}
@@ -838,10 +839,13 @@ class Pipeline:
         settings: MeasureSettings,
         holder: str,
         journal: RunJournal | None = None,
+        reused: list[str] | None = None,
     ) -> list[Measurement]:
         """Every job in ``settings.rounds`` fresh-process rounds, devices in parallel.
 
         Rounds a journal already holds (an interrupted run) are not measured again.
+        ``reused`` labels the jobs ``--reuse-measurements`` took from the cache, told
+        to observers as one item each.
         """
         # A resumed run retries what the device failed, not only what is missing.
         done = {
@@ -851,7 +855,12 @@ class Pipeline:
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
-        self.hook.edgeops_stage_started(stage="measure", total=len(jobs) * settings.rounds)
+        reused = reused or []
+        self.hook.edgeops_stage_started(
+            stage="measure", total=len(jobs) * settings.rounds + len(reused)
+        )
+        for label in reused:
+            self._advanced("measure", label, "cached")
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
@@ -872,6 +881,9 @@ class Pipeline:
             if not handled:
                 raise PluginError("no installed plugin executes measurements")
             if look < settings.rounds:
+                # A job with no round after a look is one no plugin measures there:
+                # asked again each look, it would only be told unsupported again.
+                active = [job for job in active if rounds[job.index]]
                 active, dropped = survivors(active, rounds, self.compute_units())
                 stopped.update(dropped)
                 for index, why in dropped.items():
