@@ -292,3 +292,34 @@ def test_the_reporter_is_no_part_of_a_cache_key(edgeops_pm, register_plugin):
     assert tool_versions(edgeops_pm) == before
     register_plugin(BrokenRecipe(), name="broken_recipe")
     assert "plugin:broken_recipe" in tool_versions(edgeops_pm)
+
+
+def test_what_cannot_run_on_a_profile_is_told_pruned_in_the_prune_stage(
+    edgeops_pm, edgeops_workspace, register_plugin
+):
+    from edgeops.models import Recipe, Results
+
+    from factories import spec, variant
+
+    told: list[tuple[str, str, str, str]] = []
+
+    class Observer:
+        @hookimpl
+        def edgeops_stage_advanced(self, stage, label, outcome, reason):
+            told.append((stage, label, outcome, reason))
+
+    register_plugin(Observer())
+    iphonex, iphone15pro = resolve_profiles(["iphonex", "iphone15pro"], edgeops_pm)
+    w8a8 = variant("w8a8").model_copy(
+        update={
+            "format": "coreml",
+            "recipe": Recipe(name="w8a8", format="coreml", deployment_target="iOS17"),
+        }
+    )
+    results = Results(
+        edgeops_version="0", run_id="r", spec=spec(), profiles=(iphonex, iphone15pro),
+        variants=(w8a8,),
+    )  # fmt: skip
+    (pruned,) = Pipeline(edgeops_pm, edgeops_workspace).prune(results).variants
+    assert list(pruned.pruned) == ["iphonex"]
+    assert told == [("prune", "coreml:w8a8", "pruned", f"iphonex: {pruned.pruned['iphonex']}")]

@@ -774,6 +774,10 @@ class Pipeline:
         variants = prune(
             list(results.variants), list(results.profiles), results.spec.quality, factor
         )
+        # What cannot run on a profile at all is ruled out here too, so it is told with
+        # the rest; measure() asks again for a run that skips this stage (--no-prune).
+        results = self.rule_out_unfit(results.model_copy(update={"variants": tuple(variants)}))
+        variants = list(results.variants)
         ruled_out = sum(bool(v.pruned) for v in variants)
         built = [v for v in variants if v.status == "ok"]
         self.hook.edgeops_stage_started(stage="prune", total=len(built))
