@@ -319,8 +319,9 @@ def edgeops_stage_advanced(stage: str, label: str, outcome: str, reason: str) ->
 
     ``outcome`` says how it ended, so an observer can count them:
 
-    - ``made``: converted or optimized now; ``cached``: reused from the cache (or,
-      in ``measure``, a round an interrupted run's journal already held);
+    - ``made``: converted or optimized now; ``cached``: reused from the cache (in
+      ``measure``, a measurement ``--reuse-measurements`` took, or a round an
+      interrupted run's journal already held);
     - ``scored``: host quality measured (``evaluate``);
     - ``kept``: passed the host's pruning rules (``prune``);
     - ``measured``: a round on a device ended ``ok``;
