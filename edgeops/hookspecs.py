@@ -314,8 +314,27 @@ def edgeops_stage_started(stage: str, total: int) -> None:
 
 
 @hookspec
-def edgeops_stage_advanced(stage: str, label: str) -> None:
-    """One item of ``stage`` finished; ``label`` names it (a variant, a device)."""
+def edgeops_stage_advanced(stage: str, label: str, outcome: str, reason: str) -> None:
+    """One item of ``stage`` finished; ``label`` names it (a variant, a device).
+
+    ``outcome`` says how it ended, so an observer can count them:
+
+    - ``made``: converted or optimized now; ``cached``: reused from the cache (in
+      ``measure``, a measurement ``--reuse-measurements`` took, or a round an
+      interrupted run's journal already held);
+    - ``scored``: host quality measured (``evaluate``);
+    - ``kept``: passed the host's pruning rules (``prune``);
+    - ``measured``: a round on a device ended ``ok``;
+    - ``failed``: it did not work; ``reason`` says why, in one line;
+    - ``pruned``: ruled out without device time: below the quality floor, dominated,
+      too large for a profile, or stopped by successive halving; ``reason`` says why;
+    - ``unsupported``: no installed plugin does this work here;
+    - in ``select``, the profile's plan status (``supported``, ``unsupported``, ...).
+
+    ``reason`` is ``""`` for the plain outcomes. Both arguments came after
+    ``label``; an implementation written before them takes only the arguments it
+    uses (pluggy), so it keeps working unchanged.
+    """
 
 
 @hookspec

@@ -214,12 +214,30 @@ def tool_versions(pm: pluggy.PluginManager) -> dict[str, str]:
     """
     versions = {"edgeops": _version("edgeops") or "0"}
     for name, plugin in pm.list_name_plugin():
-        if plugin is None or name in CORE_PLUGINS:
+        if plugin is None or name in CORE_PLUGINS or _only_observes(pm, plugin):
             continue
         for dist in getattr(plugin, "EDGEOPS_TOOLS", ()):
             versions[dist] = _version(dist) or "absent"
         versions[f"plugin:{name}"] = _code_sha256(plugin)
     return dict(sorted(versions.items()))
+
+
+# Hooks that only watch a run: a plugin implementing no other makes nothing, so its
+# code is no part of a cache key. Else the progress reporter, registered by the CLI
+# but not in worker processes, gave every variant two keys, and editing it re-made all.
+OBSERVER_HOOKS = frozenset(
+    {
+        "edgeops_stage_started",
+        "edgeops_stage_advanced",
+        "edgeops_stage_finished",
+        "edgeops_measured",
+    }
+)
+
+
+def _only_observes(pm: pluggy.PluginManager, plugin: object) -> bool:
+    hooks = {h.name for h in pm.get_hookcallers(plugin) or ()}
+    return bool(hooks) and hooks <= OBSERVER_HOOKS
 
 
 def _code_sha256(plugin: object) -> str:

@@ -1,6 +1,7 @@
 """The Python API: edgeops.ship, edgeops.gate, edgeops.load_results."""
 
 import json
+import re
 
 import pytest
 
@@ -31,7 +32,14 @@ def test_ship_from_python_writes_bundle_history_and_progress(tmp_path, onnx_only
     assert manifest["profiles"]["host"]["choices"]
     runs = History(tmp_path / "ws" / "runs.sqlite").runs()
     assert [(r.run_id, r.status) for r in runs] == [(results.run_id, "ok")]
-    assert "measure: finished" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "measure: finished" in err
+    # The same progress as the CLI's: the optimize stage counts every variant once.
+    counts = re.search(r"^optimize: finished: .*; (.+) \(\d+\.\d s\)$", err, re.MULTILINE)
+    assert counts, err
+    told = {name: int(n) for name, n in (c.split() for c in counts[1].split(" · "))}
+    assert sum(told.values()) == len(results.variants)
+    assert told.get("failed", 0) == sum(v.status != "ok" for v in results.variants)
 
     loaded = edgeops.load_results(tmp_path / "bundle")
     assert loaded == results

@@ -93,16 +93,22 @@ def test_progress_off_a_terminal_is_one_line_per_stage_and_item():
     assert not console.is_terminal
     with ProgressReporter(console) as reporter:
         reporter.edgeops_stage_started(stage="measure", total=2)
-        reporter.edgeops_stage_advanced(stage="measure", label="onnx:fp32 on host")
-        assert out.getvalue().splitlines()[-1].startswith("measure: 1/2 onnx:fp32 on host (")
-        reporter.edgeops_stage_advanced(stage="measure", label="onnx:fp16 on host")
+        reporter.edgeops_stage_advanced(
+            stage="measure", label="onnx:fp32 on host", outcome="measured", reason=""
+        )
+        assert (
+            out.getvalue().splitlines()[-1].startswith("measure: 1/2 measured onnx:fp32 on host (")
+        )
+        reporter.edgeops_stage_advanced(
+            stage="measure", label="onnx:fp16 on host", outcome="measured", reason=""
+        )
         reporter.edgeops_stage_finished(stage="measure", summary="2 measurement(s)")
     lines = out.getvalue().splitlines()
     assert [line.split(" (")[0] for line in lines] == [
         "measure: started, 2 item(s)",
-        "measure: 1/2 onnx:fp32 on host",
-        "measure: 2/2 onnx:fp16 on host",
-        "measure: finished: 2 measurement(s)",
+        "measure: 1/2 measured onnx:fp32 on host",
+        "measure: 2/2 measured onnx:fp16 on host",
+        "measure: finished: 2 measurement(s); measured 2",
     ]
 
 
@@ -120,7 +126,7 @@ def test_ship_exits_5_when_a_profile_gets_no_variant(tmp_path):
     result = run_cli("ship", ".", "--profile", "host", *fast, cwd=tmp_path, env=env)
     assert result.returncode == 5, result.stderr[-2000:]
     assert "no variant ships for host (unsupported)" in result.stderr
-    assert "select: 1/1 host" in result.stderr
+    assert "select: 1/1 unsupported host (" in result.stderr
     history = json.loads(run_cli("history", "--json", cwd=tmp_path).stdout)["runs"]
     assert history[0]["status"] == "unsupported"
     allowed = run_cli(

@@ -125,8 +125,23 @@ class MeasureRunner:
         """A job that failed is not repeated."""
         return any(m.status != "ok" for m in self._book.rounds[job.index])
 
-    def advanced(self, label: str) -> None:
-        self._hook.edgeops_stage_advanced(stage="measure", label=label)
+    def advanced(self, label: str, outcome: str = "measured", reason: str = "") -> None:
+        """Tell observers one round of ``label`` ended, and how: pass
+        ``*runner.round_outcome(measured)``. ``outcome`` defaults to ``measured``
+        for executors written before it existed."""
+        self._hook.edgeops_stage_advanced(
+            stage="measure", label=label, outcome=outcome, reason=reason
+        )
+
+    @staticmethod
+    def round_outcome(measured: Measurement | None) -> tuple[str, str]:
+        """``(outcome, reason)`` of one round's result for ``advanced`` (None: no
+        installed plugin measures the job there)."""
+        if measured is None:
+            return "unsupported", "no installed plugin measures it there"
+        if measured.status == "ok":
+            return "measured", ""
+        return "failed", f"{measured.status}: {measured.error or 'no detail'}"
 
 
 class DeviceWorker:
@@ -145,6 +160,8 @@ class DeviceWorker:
                 for job in reversed(jobs) if r % 2 else jobs:
                     if self.runner.stop.is_set():
                         return  # Ctrl-C: finish the measurement under way, start no other
+                    # Only a round measured now is told: a later look of successive
+                    # halving passes over the rounds earlier looks measured.
                     if job.index not in done and self.runner.rounds_done(job) <= r:
                         measured = self._measure(job)
                         if measured is None:
@@ -153,7 +170,7 @@ class DeviceWorker:
                             self.runner.record(job, measured)
                             if measured.status != "ok":
                                 done.add(job.index)
-                    self.runner.advanced(job.label)
+                        self.runner.advanced(job.label, *self.runner.round_outcome(measured))
         finally:
             self._disconnect()
 

@@ -62,7 +62,12 @@ from edgeops.plugin_manager import (
     hook_of,
     tool_versions,
 )
-from edgeops.quality import OUTPUTS_FILE, dead_reference, reference_label_metrics
+from edgeops.quality import (
+    OUTPUTS_FILE,
+    dead_reference,
+    meets_floors,
+    reference_label_metrics,
+)
 from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
 
 
@@ -145,6 +150,10 @@ class Pipeline:
         self.outputs: dict[str, VariantOutputs] = {}
         self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
+    def _advanced(self, stage: str, label: str, outcome: str, reason: str = "") -> None:
+        """Tell observers one item of ``stage`` ended, and how (``edgeops_stage_advanced``)."""
+        self.hook.edgeops_stage_advanced(stage=stage, label=label, outcome=outcome, reason=reason)
+
     # ----------------------------------------------------------------------- convert
 
     def convert(
@@ -163,12 +172,19 @@ class Pipeline:
         made: dict[str, Artifact | None] = {}
         samples: SampleSet | None = None
         for target in formats:
+            made_before = self.stats["conversions_made"]
             artifact = self._convert_with_inputs(spec, target, made, ())
             if samples is None and artifact is not None and artifact.status == "ok":
                 # Checked after the first conversion, so samples that do not fit
                 # fail in seconds, not after every format is converted.
                 samples = self._samples(spec, artifact)
-            self.hook.edgeops_stage_advanced(stage="convert", label=target)
+            if artifact is None:
+                self._advanced("convert", target, "unsupported", "no installed plugin makes it")
+            elif artifact.status != "ok":
+                self._advanced("convert", target, "failed", artifact.error or "")
+            else:
+                fresh = self.stats["conversions_made"] > made_before
+                self._advanced("convert", target, "made" if fresh else "cached")
         artifacts = [a for a in made.values() if a is not None]
         ok = [a for a in artifacts if a.status == "ok"]
         self.save_tracebacks(run_id)
@@ -332,8 +348,14 @@ class Pipeline:
         self.hook.edgeops_stage_started(stage="optimize", total=len(plan))
         variants = []
         for artifact, recipe in plan:
-            variants.append(self._optimize_one(artifact, recipe, results.samples))
-            self.hook.edgeops_stage_advanced(stage="optimize", label=recipe.id)
+            reused_before = self.stats["optimizations_reused"]
+            variant = self._optimize_one(artifact, recipe, results.samples)
+            variants.append(variant)
+            if variant.status != "ok":
+                self._advanced("optimize", recipe.id, "failed", variant.error or "")
+            else:
+                cached = self.stats["optimizations_reused"] > reused_before
+                self._advanced("optimize", recipe.id, "cached" if cached else "made")
         failed = sum(v.status != "ok" for v in variants)
         self.hook.edgeops_stage_finished(
             stage="optimize", summary=f"{len(variants)} variant(s), {failed} failed"
@@ -380,8 +402,15 @@ class Pipeline:
             made[task.index] = variant
             for name, value in counted.items():
                 self.stats[name] = self.stats.get(name, 0) + value
-            state = "ok" if variant.status == "ok" else f"error: {variant.error}"
-            self.hook.edgeops_stage_advanced(stage="optimize", label=f"{task.recipe.id} ({state})")
+            # A worker makes and scores, so a variant below the floor is told as pruned here.
+            below = _below_floor(variant, results)
+            if variant.status != "ok":
+                self._advanced("optimize", task.recipe.id, "failed", variant.error or "")
+            elif below:
+                self._advanced("optimize", task.recipe.id, "pruned", below)
+            else:
+                cached = counted.get("optimizations_reused", 0) > 0
+                self._advanced("optimize", task.recipe.id, "cached" if cached else "made")
 
         run_in_workers(
             tasks,
@@ -525,8 +554,17 @@ class Pipeline:
         self.hook.edgeops_stage_started(stage="evaluate", total=len(todo))
         evaluated = {}
         for variant in todo:
-            evaluated[variant.id] = self._evaluate_one(variant, results)
-            self.hook.edgeops_stage_advanced(stage="evaluate", label=variant.name)
+            reused_before = self.stats["evaluations_reused"]
+            scored = evaluated[variant.id] = self._evaluate_one(variant, results)
+            below = _below_floor(scored, results)
+            if scored.status != "ok":
+                self._advanced("evaluate", variant.name, "failed", scored.error or "")
+            elif below:
+                self._advanced("evaluate", variant.name, "pruned", below)
+            elif self.stats["evaluations_reused"] > reused_before:
+                self._advanced("evaluate", variant.name, "cached")
+            else:
+                self._advanced("evaluate", variant.name, "scored")
         self.hook.edgeops_stage_finished(
             stage="evaluate", summary=f"{len(todo)} variant(s) scored on the host"
         )
@@ -675,16 +713,17 @@ class Pipeline:
                     measurements.extend(self._predict(profile, variant))
                     continue
                 jobs.extend((device, variant, cu) for cu in profile.compute_units)
-        todo = []
+        todo, reused = [], []
         for job in jobs:
             cached = self._cached_measurement(job, settings) if reuse_measurements else None
             if cached is None:
                 todo.append(job)
             else:
                 measurements.append(cached)
+                reused.append(MeasureJob(0, *job).label)
                 self.stats["measurements_reused"] += 1
         holder = f"{results.run_id}:{os.getpid()}"
-        fresh = self._measure_interleaved(todo, settings, holder, journal)
+        fresh = self._measure_interleaved(todo, settings, holder, journal, reused)
         # A job no plugin answers (xnnpack for an .onnx file) is never cached; its
         # variant counts as measurable when a reused sibling answered.
         answered = {(m.device_id, m.variant_id) for m in measurements}
@@ -735,8 +774,18 @@ class Pipeline:
         variants = prune(
             list(results.variants), list(results.profiles), results.spec.quality, factor
         )
+        # What cannot run on a profile at all is ruled out here too, so it is told with
+        # the rest; measure() asks again for a run that skips this stage (--no-prune).
+        results = self.rule_out_unfit(results.model_copy(update={"variants": tuple(variants)}))
+        variants = list(results.variants)
         ruled_out = sum(bool(v.pruned) for v in variants)
-        self.hook.edgeops_stage_started(stage="prune", total=0)
+        built = [v for v in variants if v.status == "ok"]
+        self.hook.edgeops_stage_started(stage="prune", total=len(built))
+        for variant in built:
+            if variant.pruned:
+                self._advanced("prune", variant.name, "pruned", _pruned_reason(variant.pruned))
+            else:
+                self._advanced("prune", variant.name, "kept")
         self.hook.edgeops_stage_finished(
             stage="prune",
             summary=f"{ruled_out} of {len(variants)} variant(s) ruled out on the host",
@@ -794,10 +843,13 @@ class Pipeline:
         settings: MeasureSettings,
         holder: str,
         journal: RunJournal | None = None,
+        reused: list[str] | None = None,
     ) -> list[Measurement]:
         """Every job in ``settings.rounds`` fresh-process rounds, devices in parallel.
 
         Rounds a journal already holds (an interrupted run) are not measured again.
+        ``reused`` labels the jobs ``--reuse-measurements`` took from the cache, told
+        to observers as one item each.
         """
         # A resumed run retries what the device failed, not only what is missing.
         done = {
@@ -807,10 +859,18 @@ class Pipeline:
         rounds = {
             i: list(done.get(job_key(d.id, v.id, cu), ())) for i, (d, v, cu) in enumerate(jobs)
         }
-        self.hook.edgeops_stage_started(stage="measure", total=len(jobs) * settings.rounds)
+        reused = reused or []
+        self.hook.edgeops_stage_started(
+            stage="measure", total=len(jobs) * settings.rounds + len(reused)
+        )
+        for label in reused:
+            self._advanced("measure", label, "cached")
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
+        for measure_job in measure_jobs:
+            for _ in rounds[measure_job.index]:
+                self._advanced("measure", measure_job.label, "cached")
         stopped: dict[int, str] = {}
         # Successive halving: every job gets the first looks' rounds, then only the
         # jobs no other job dominates get more (halving.py).
@@ -825,8 +885,13 @@ class Pipeline:
             if not handled:
                 raise PluginError("no installed plugin executes measurements")
             if look < settings.rounds:
+                # A job with no round after a look is one no plugin measures there:
+                # asked again each look, it would only be told unsupported again.
+                active = [job for job in active if rounds[job.index]]
                 active, dropped = survivors(active, rounds, self.compute_units())
                 stopped.update(dropped)
+                for index, why in dropped.items():
+                    self._advanced("measure", measure_jobs[index].label, "pruned", why)
         merged = []
         for i, job in enumerate(jobs):
             if rounds[i]:
@@ -912,7 +977,7 @@ class Pipeline:
             unconverted = _not_converted(results, profile)
             if unconverted is not None:
                 plans.append(unconverted)
-                self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+                self._advanced("select", profile.id, unconverted.status, _plan_reason(unconverted))
                 continue
             plans.append(
                 self.hook.edgeops_select(
@@ -926,7 +991,8 @@ class Pipeline:
                     ),
                 )
             )
-            self.hook.edgeops_stage_advanced(stage="select", label=profile.id)
+            plan = plans[-1]
+            self._advanced("select", profile.id, plan.status, _plan_reason(plan))
         supported = sum(p.status == "supported" for p in plans)
         self.hook.edgeops_stage_finished(
             stage="select", summary=f"{supported} of {len(plans)} profile(s) supported"
@@ -974,6 +1040,33 @@ def _origin_hash(origin: str) -> str:
         return factory_code_sha256(origin)
     path = Path(origin)
     return sha256_tree(path) if path.exists() else origin
+
+
+def _below_floor(variant: Variant, results: Results) -> str:
+    """Why a scored variant's host quality misses the floor ("" when it does not)."""
+    if variant.status != "ok" or variant.quality is None:
+        return ""
+    fits, why = meets_floors(variant.quality, results.spec.quality)
+    return "" if fits else f"host quality: {'; '.join(why)}"
+
+
+def _pruned_reason(pruned: dict[str, str]) -> str:
+    """``Variant.pruned`` in one line: the reason for every profile, or each profile's."""
+    if "*" in pruned:
+        return pruned["*"]
+    return "; ".join(f"{profile}: {why}" for profile, why in sorted(pruned.items()))
+
+
+def _plan_reason(plan: Plan) -> str:
+    """Why a profile got no variant, in one line ("" for a supported one)."""
+    if plan.status == "supported":
+        return ""
+    if plan.note:
+        return plan.note
+    if plan.nearest_miss is not None:
+        miss = plan.nearest_miss
+        return f"nearest miss {miss.variant_name}: {'; '.join(miss.reasons)}"
+    return ""
 
 
 def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:

@@ -372,7 +372,10 @@ class PlaceWorker:
             if measured.status != "ok":
                 self.queue.done.add(job.index)
             self.runner.record(job, self._named(measured))
-        self.runner.advanced(f"{job.variant.name} on {place.name} ({job.compute_unit})")
+        self.runner.advanced(
+            f"{job.variant.name} on {place.name} ({job.compute_unit})",
+            *self.runner.round_outcome(measured),
+        )
 
     def _check_still_there(self, name: str) -> None:
         """labgrid's view decides: a place whose exporter has gone is not measured on, even
@@ -394,7 +397,9 @@ class PlaceWorker:
         if len(item.failed_on) >= 2:
             self.queue.done.add(item.job.index)
             self.runner.record(item.job, _device_failure(item.job, "; ".join(item.failed_on)))
-            self.runner.advanced(f"{item.job.variant.name}: device failure")
+            self.runner.advanced(
+                f"{item.job.variant.name}: device failure", "failed", "; ".join(item.failed_on)
+            )
         else:
             self.queue.give_back(item)  # one retry, on another place
 
