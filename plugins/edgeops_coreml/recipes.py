@@ -22,7 +22,7 @@ log = logging.getLogger("edgeops.coreml")
 
 # Minimum iOS of each op family (coremltools 9 _quantization_passes.py): constexpr
 # LUT / affine / sparse ops are iOS 16; activation quantize/dequantize iOS 17;
-# int4, per-block scales, per-grouped-channel LUTs and joint compression iOS 18.
+# int4, per-block scales, per-grouped-channel and 3-bit LUTs and joint compression iOS 18.
 IOS_BASE = 16
 IOS_ACTIVATIONS = 17
 IOS_BLOCKWISE = 18
@@ -187,7 +187,10 @@ def needed_ios(recipe: Recipe) -> int:
             ios = max(ios, IOS_ACTIVATIONS)
         elif (
             isinstance(step, Palettize)
-            and step.granularity == "per_grouped_channel"
+            # iOS 16's constexpr_lut_to_dense takes tables of 2, 4, 16, 64 or 256
+            # entries; 3-bit (8 entries) came with iOS 18's. At iOS 16 coremltools
+            # raised "Parameter lut should be a vector of size from one of {2, 4, ...}".
+            and (step.granularity == "per_grouped_channel" or step.nbits == 3)
             or isinstance(step, LinearQuantize)
             and (step.dtype == "int4" or step.granularity == "per_block")
         ):

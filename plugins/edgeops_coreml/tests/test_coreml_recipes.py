@@ -81,6 +81,22 @@ def test_joint_and_blockwise_recipes_build_at_ios18(make_variant):
         assert convert.load(package).get_spec().specificationVersion == 9  # iOS 18
 
 
+@pytest.mark.slow
+def test_a_3_bit_table_per_tensor_targets_ios18_and_builds(tiny_artifact, tiny_torch_samples, tmp_path):
+    import edgeops_coreml
+    from edgeops.plugin import Recipe
+    from edgeops_coreml.recipes import needed_ios
+    from edgeops_coreml.steps import Palettize
+
+    recipe = Recipe.of(name="palettize-3", format="coreml", steps=[Palettize(nbits=3)])
+    assert needed_ios(recipe) == 18
+    variant = edgeops_coreml.edgeops_optimize(
+        artifact=tiny_artifact, recipe=recipe, workdir=tmp_path, samples=tiny_torch_samples
+    )
+    assert variant.status == "ok", variant.error
+    assert convert.BUILD_INFO.read(Path(variant.path))["ios"] == 18
+
+
 def test_a_step_coremltools_would_reject_is_an_error_at_once():
     from pydantic import ValidationError
 
