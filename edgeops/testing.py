@@ -61,6 +61,10 @@ def test_data_dir() -> Path:
     return Path(os.environ.get(TEST_DATA_ENV, default))
 
 
+# A helper, not a test: pytest collects test_* names wherever a test module imports them.
+test_data_dir.__test__ = False  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def edgeops_pm() -> PluginManager:
     """A new plugin manager with every installed plugin (``EDGEOPS_DISABLE_PLUGINS`` holds)."""
