@@ -49,8 +49,11 @@ def test_profiles_without_a_device_get_predictions_labelled_predicted(
     phone = profile(id="phone", compute_units=("cpu",))
 
     class Guess:
+        calls = 0
+
         @hookimpl
         def edgeops_predict(self, profile, variant, compute_unit):
+            Guess.calls += 1
             return Measurement(
                 variant_id=variant.id,
                 device_id="-",
@@ -68,6 +71,11 @@ def test_profiles_without_a_device_get_predictions_labelled_predicted(
     assert {m.method for m in measured.measurements} == {"predicted"}
     plan = pipeline.select(measured).plans[0]
     assert plan.method == "predicted"
+    # Predictions are cached per file, profile and plugin code: asked once.
+    assert Guess.calls == 2  # two variants, one compute unit
+    again = pipeline.measure(results, [], FAST)
+    assert Guess.calls == 2
+    assert [m.p50_ms for m in again.measurements] == [m.p50_ms for m in measured.measurements]
 
 
 def test_a_profile_with_no_device_and_no_prediction_is_not_measured(converted):

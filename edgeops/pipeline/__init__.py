@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel
 
 from edgeops import __version__
 from edgeops.devices.leases import LeaseBook
@@ -935,11 +936,22 @@ class Pipeline:
         return out
 
     def _predict(self, profile: DeviceProfile, variant: Variant) -> list[Measurement]:
+        """The predictors' figures for ``variant`` on each compute unit, cached.
+
+        A prediction depends only on the file, the profile and the plugins' code
+        (``self.tools``), so it is kept like a variant: reading a Core ML graph
+        imports coremltools (about 10 s), which made an unchanged re-run slow.
+        """
+        key = cache_key("predict", variant.id, variant.sha256, profile, self.tools)
+        cached = self.cache.get_value("predictions", key, _Predictions)
+        if cached is not None:
+            return list(cached.measurements)
         out = []
         for cu in profile.compute_units:
             m = self.hook.edgeops_predict(profile=profile, variant=variant, compute_unit=cu)
             if m is not None:
                 out.append(m.model_copy(update={"method": "predicted"}))
+        self.cache.put_value("predictions", key, _Predictions(measurements=tuple(out)))
         return out
 
     # ----------------------------------------------------------------------- select
@@ -1024,6 +1036,12 @@ class Pipeline:
 def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:
     """A config names recipes ``format:name``, or by bare name meaning every format."""
     return wanted is None or recipe.id in wanted or recipe.name in wanted
+
+
+class _Predictions(BaseModel):
+    """What the predictors gave for one variant and profile: a cache entry."""
+
+    measurements: tuple[Measurement, ...]
 
 
 class _NoOutputs(Exception):

@@ -82,7 +82,9 @@ def test_joint_and_blockwise_recipes_build_at_ios18(make_variant):
 
 
 @pytest.mark.slow
-def test_a_3_bit_table_per_tensor_targets_ios18_and_builds(tiny_artifact, tiny_torch_samples, tmp_path):
+def test_a_3_bit_table_per_tensor_targets_ios18_and_builds(
+    tiny_artifact, tiny_torch_samples, tmp_path
+):
     import edgeops_coreml
     from edgeops.plugin import Recipe
     from edgeops_coreml.recipes import needed_ios
