@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from edgeops.models import (
@@ -49,7 +50,8 @@ def variant(name: str, iou: float = 0.99, size_bytes: int = 1000, status: str = 
         format="onnx",
         recipe=Recipe(name=name, format="onnx"),
         path=Path(f"/tmp/{name}.onnx"),
-        sha256="1" * 64,
+        # Each name its own file: variants with one sha256 are pruned as the same file.
+        sha256=hashlib.sha256(name.encode()).hexdigest(),
         size_bytes=size_bytes,
         status=status,  # type: ignore[arg-type]
         error=None if status == "ok" else "boom",

@@ -20,8 +20,20 @@ def _rounds(*p50s, mem_mb=100.0):
     return [measurement("x", p, mem_mb=mem_mb) for p in p50s]
 
 
-def test_looks_start_after_two_rounds():
-    assert first_looks(1) == [1] and first_looks(2) == [2] and first_looks(5) == [2, 3, 4, 5]
+def test_looks_start_after_one_round():
+    assert first_looks(1) == [1] and first_looks(2) == [1, 2] and first_looks(5) == [1, 2, 3, 4, 5]
+
+
+def test_after_one_round_only_a_gap_past_25_percent_stops_a_job():
+    jobs = [_job(0, "fast"), _job(1, "far"), _job(2, "near")]
+    # 30% and 20% slower after one round each: only the first is beyond doubt.
+    kept, stopped = survivors(jobs, {0: _rounds(10.0), 1: _rounds(13.0), 2: _rounds(12.0)}, UNITS)
+    assert [j.variant.name for j in kept] == ["onnx:fast", "onnx:near"]
+    assert "after 1 round(s)" in stopped[1]
+    # With two rounds each, 20% is past the 10% margin.
+    rounds = {0: _rounds(10.0, 10.1), 2: _rounds(12.0, 12.1)}
+    kept, stopped = survivors([jobs[0], jobs[2]], rounds, UNITS)
+    assert [j.variant.name for j in kept] == ["onnx:fast"]
 
 
 def test_clearly_slower_with_no_less_memory_stops_and_a_close_rival_goes_on():

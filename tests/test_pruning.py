@@ -34,6 +34,17 @@ def test_below_the_floor_too_big_and_dominated_are_ruled_out_with_reasons():
     assert out["broken"].pruned == {}
 
 
+def test_a_byte_identical_file_is_measured_once():
+    # ORT's Entropy calibration gave MinMax's very file on the example segmenter.
+    minmax = _with_steps(variant("static-minmax", iou=0.99), "quantize_static")
+    entropy = _with_steps(variant("static-entropy", iou=0.99), "quantize_static")
+    entropy = entropy.model_copy(update={"sha256": minmax.sha256})
+    other = _with_steps(variant("static-percentile", iou=0.99), "quantize_static")
+    out = {v.recipe.name: v for v in prune([minmax, entropy, other], [profile()], FLOOR, 0.5)}
+    assert out["static-minmax"].pruned == {} and out["static-percentile"].pruned == {}
+    assert out["static-entropy"].pruned["*"].startswith("the same file as onnx:static-minmax")
+
+
 def test_a_profile_whose_variants_were_all_ruled_out_says_so():
     phone = profile(id="phone")
     variants = prune([variant("pal2", iou=0.5)], [phone], FLOOR, 0.5)

@@ -1,12 +1,18 @@
 """Successive halving on the device: measure everything a little, then only what can win.
 
-Every job first gets two rounds (two fresh processes: the least that shows the
-process-to-process spread, the unit of evidence). After that and after each
+Every job first gets one round (one fresh process). After it and after each
 further round, a job stops when another job on the same device **dominates** it:
 
-- clearly faster: the other's slowest round, plus ``MARGIN``, is below this one's
+- clearly faster: the other's slowest round, plus a margin, is below this one's
   fastest round, so no tie the selector might break in this one's favour is
-  possible (the selector's practical-equivalence margin is smaller than MARGIN);
+  possible (the selector's practical-equivalence margin, 5%, is smaller). The
+  margin is ``MARGIN`` (10%) once both have two rounds or more, and
+  ``ONE_ROUND_MARGIN`` (25%) while either has one: a single process's median
+  carries the process-to-process spread unseen, and at a process-level CV of
+  5% (the most the gate is designed for) the log ratio of two one-round
+  medians has a standard deviation of about 7%, so a 25% gap is over 3
+  standard deviations: a job that could still tie is stopped well under 0.1%
+  of the time;
 - no more memory (peak over baseline, its largest round);
 - no more accelerators required (so this one is no fallback the other cannot be).
 
@@ -24,13 +30,12 @@ from edgeops.selection import requirements
 # Relative latency gap that counts as clearly faster; larger than the selector's
 # practical-equivalence margin, so nothing that could tie is stopped.
 MARGIN = 0.10
-FIRST_LOOK_ROUNDS = 2
+ONE_ROUND_MARGIN = 0.25
+FIRST_LOOK_ROUNDS = 1
 
 
 def first_looks(rounds: int) -> list[int]:
-    """The round counts after which dominated jobs are stopped: 2, 3, ..., ``rounds``."""
-    if rounds <= FIRST_LOOK_ROUNDS:
-        return [rounds]
+    """The round counts after which dominated jobs are stopped: 1, 2, ..., ``rounds``."""
     return list(range(FIRST_LOOK_ROUNDS, rounds + 1))
 
 
@@ -62,13 +67,15 @@ def survivors(
             theirs = summaries[other.index]
             if other is job or theirs is None or other.device.id != job.device.id:
                 continue
+            one_round = min(len(rounds[job.index]), len(rounds[other.index])) < 2
+            margin = ONE_ROUND_MARGIN if one_round else MARGIN
             if (
-                theirs[1] * (1 + MARGIN) < fastest
+                theirs[1] * (1 + margin) < fastest
                 and theirs[2] <= memory
                 and needs[other.index] <= needs[job.index]
             ):
                 stopped[job.index] = (
-                    f"after {len(rounds[job.index])} rounds: {other.label} is clearly faster "
+                    f"after {len(rounds[job.index])} round(s): {other.label} is clearly faster "
                     f"(slowest round {theirs[1]:.3g} ms against this one's fastest {fastest:.3g} ms) "
                     "with no more memory and no more accelerators"
                 )

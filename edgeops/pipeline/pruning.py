@@ -1,7 +1,11 @@
 """Cheap first: rule variants out on the host before any device time.
 
-Three rules, each recorded on the variant with its reason (``Variant.pruned``):
+Four rules, each recorded on the variant with its reason (``Variant.pruned``):
 
+- its file is byte for byte another variant's of the same format (same sha256:
+  ORT's Entropy calibration gave MinMax's file on the example, and TFLite's
+  "quantize" without optimizations gave the plain conversion): it would measure
+  the same, so only the first is kept;
 - its host quality is below the floor: no device makes it better;
 - its file is larger than the profile's app memory budget
   (``app_memory_limit_mb`` × the safety factor): it cannot even be loaded there;
@@ -27,12 +31,19 @@ def prune(
     """``variants`` with ``pruned`` filled in; variants that failed to build are left as they are."""
     out = []
     ok = [v for v in variants if v.status == "ok"]
+    first_of: dict[tuple[str, str], Variant] = {}
+    for variant in ok:
+        if variant.sha256:
+            first_of.setdefault((variant.format, variant.sha256), variant)
     for variant in variants:
         if variant.status != "ok":
             out.append(variant)
             continue
         pruned: dict[str, str] = {}
-        if variant.quality is not None:
+        same = first_of.get((variant.format, variant.sha256)) if variant.sha256 else None
+        if same is not None and same.id != variant.id:
+            pruned["*"] = f"the same file as {same.name} (sha256 {(variant.sha256 or '')[:12]})"
+        if "*" not in pruned and variant.quality is not None:
             fits, why = meets_floors(variant.quality, quality)
             if not fits:
                 pruned["*"] = f"host quality: {'; '.join(why)}"
