@@ -39,7 +39,7 @@ from typing import Any
 from edgeops import roofline, torch_sources
 from edgeops.build_info import BuildInfo
 from edgeops.cli.context import CommandContext
-from edgeops.devices.inventory import PINNED_CPUS_LABEL, read_inventory
+from edgeops.devices.inventory import PINNED_CPUS_LABEL, THREADS_LABEL, read_inventory
 from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
 from edgeops.devices.profiles import builtin_profile_dir, detect_host_facts, load_profiles
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner
@@ -97,6 +97,7 @@ from edgeops.quiet import QUIET_ENV, quiet
 
 __all__ = [
     "PINNED_CPUS_LABEL",
+    "THREADS_LABEL",
     "QUIET_ENV",
     "Artifact",
     "BuildInfo",

@@ -140,3 +140,27 @@ def test_paced_runs_drop_frames_a_slow_model_cannot_keep(tmp_path):
     # Every frame is either run or dropped: none is lost in between.
     due = paced["frames"] + paced["dropped_frames"]
     assert due == pytest.approx(1000 * paced["duration_s"], abs=paced["samples_ms"][-1] + 2)
+
+
+def test_this_machine_is_measured_on_one_thread_unless_asked(local_device):
+    import pytest
+
+    from edgeops.devices.probe_measure import probe_argv
+    from edgeops.errors import UsageError
+    from edgeops.models import MeasureSettings
+    from edgeops_local import LocalSession
+
+    session = LocalSession(local_device)
+
+    def threads(settings, device=local_device):
+        argv = probe_argv(LocalSession(device), "/m.onnx", "cpu", settings)
+        return argv[argv.index("--threads") + 1] if "--threads" in argv else None
+
+    assert threads(MeasureSettings()) == "1"
+    assert threads(MeasureSettings(threads=2)) == "2"
+    unlabelled = local_device.model_copy(update={"labels": {}})
+    assert threads(MeasureSettings(), unlabelled) is None  # the runtime's own choice
+    bad = local_device.model_copy(update={"labels": {"threads": "many"}})
+    with pytest.raises(UsageError, match="threads = 'many' is not a positive whole number"):
+        threads(MeasureSettings(), bad)
+    assert session.python is not None

@@ -27,6 +27,8 @@ from edgeops.models import Device
 
 SHARED_HOST_LABEL = "host"
 PINNED_CPUS_LABEL = "cpus"
+# Runtime threads the probe asks for on a device, unless --threads says otherwise.
+THREADS_LABEL = "threads"
 
 
 _DEVICE_FIELDS = {"name", "transport", "profile", "address", "user", "key", "labels"}

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeops.devices import probe
+from edgeops.devices.inventory import THREADS_LABEL
 from edgeops.devices.measurements import from_probe_output
 from edgeops.devices.sessions import Session
+from edgeops.errors import UsageError
 from edgeops.hookspecs import hookimpl
-from edgeops.models import ComputeUnit, Measurement, MeasureSettings, Variant
+from edgeops.models import ComputeUnit, Device, Measurement, MeasureSettings, Variant
 
 PROBE_FILE = Path(probe.__file__)
 # Compute units the probe can drive, per model file suffix.
@@ -36,8 +38,9 @@ def probe_argv(
         "--max-runs", str(settings.max_runs),
         "--min-duration-s", str(settings.min_duration_s),
     ]  # fmt: skip
-    if settings.threads:
-        argv += ["--threads", str(settings.threads)]
+    threads = settings.threads or _labelled_threads(session.device)
+    if threads:
+        argv += ["--threads", str(threads)]
     argv += [
         "--paced-fps", ",".join(f"{fps:g}" for fps in settings.paced_fps),
         "--paced-duration-s", str(settings.paced_seconds),
@@ -77,3 +80,16 @@ def edgeops_measure(
     # The probe process's whole life, start-up included: what orchestration cost is measured against.
     environment = {**measured.environment, "probe_wall_s": round(result.duration_s, 4)}
     return measured.model_copy(update={"environment": environment})
+
+
+def _labelled_threads(device: Device) -> int | None:
+    """The device's ``threads`` label (devices.toml), if it holds a positive whole number."""
+    value = device.labels.get(THREADS_LABEL)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(
+            f"device {device.name!r}: threads = {value!r} is not a positive whole number; "
+            "fix devices.toml"
+        )
+    return int(value)
