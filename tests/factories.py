@@ -14,6 +14,7 @@ from edgeops.models import (
     Quality,
     QualitySpec,
     Recipe,
+    Results,
     SelectionPolicy,
 )
 
@@ -156,3 +157,43 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout_s:
 
 
 FAST = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "0.1")
+
+
+BROKEN_ERROR = "broken: the converter refused this graph"
+# A third-party plugin (written to a file, loaded with EDGEOPS_PLUGINS) whose one
+# ONNX recipe always fails: the run must record it and go on.
+BROKEN_RECIPE_PLUGIN = f"""
+from edgeops import Recipe, StageError, hookimpl
+
+
+@hookimpl
+def edgeops_recipes(artifact):
+    return [Recipe.of(name="broken", format="onnx")] if artifact.format == "onnx" else []
+
+
+@hookimpl
+def edgeops_recipe_catalog():
+    return ["onnx:broken"]
+
+
+@hookimpl
+def edgeops_optimize(artifact, recipe, workdir):
+    raise StageError({BROKEN_ERROR!r})
+"""
+
+
+def unfit_on_iphonex(pm: object) -> Results:
+    """A Core ML W8A8 variant targeting iOS 17, for the iPhone X (iOS 16) and 15 Pro."""
+    from edgeops.devices.profiles import resolve_profiles
+
+    iphonex, iphone15pro = resolve_profiles(["iphonex", "iphone15pro"], pm)  # type: ignore[arg-type]
+    w8a8 = variant("w8a8").model_copy(
+        update={
+            "format": "coreml",
+            "recipe": Recipe(name="w8a8", format="coreml", deployment_target="iOS17"),
+        }
+    )
+    return Results(
+        edgeops_version="0", run_id="r", spec=spec(), profiles=(iphonex, iphone15pro),
+        variants=(w8a8,),
+    )  # fmt: skip

@@ -21,29 +21,10 @@ from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
 from edgeops.plugin_manager import tool_versions
 
-from factories import run_cli, tiny_onnx
+from factories import BROKEN_ERROR, BROKEN_RECIPE_PLUGIN, run_cli, tiny_onnx
 
 # int8 variants of the tiny net score about 37-39 dB; fp32 and fp16 far above.
 SNR_FLOOR_DB = 50
-BROKEN_ERROR = "broken: the converter refused this graph"
-BROKEN_RECIPE_PLUGIN = f"""
-from edgeops import Recipe, StageError, hookimpl
-
-
-@hookimpl
-def edgeops_recipes(artifact):
-    return [Recipe.of(name="broken", format="onnx")] if artifact.format == "onnx" else []
-
-
-@hookimpl
-def edgeops_recipe_catalog():
-    return ["onnx:broken"]
-
-
-@hookimpl
-def edgeops_optimize(artifact, recipe, workdir):
-    raise StageError({BROKEN_ERROR!r})
-"""
 ITEM_LINE = re.compile(
     r"^(?P<stage>\w+): (?P<n>\d+)/(?P<total>\d+) (?P<outcome>\w+) (?P<label>.+?) "
     r"\((?P<elapsed_s>\d+\.\d) s\)(?:: (?P<reason>.+))?$"
@@ -297,9 +278,7 @@ def test_the_reporter_is_no_part_of_a_cache_key(edgeops_pm, register_plugin):
 def test_what_cannot_run_on_a_profile_is_told_pruned_in_the_prune_stage(
     edgeops_pm, edgeops_workspace, register_plugin
 ):
-    from edgeops.models import Recipe, Results
-
-    from factories import spec, variant
+    from factories import unfit_on_iphonex
 
     told: list[tuple[str, str, str, str]] = []
 
@@ -309,17 +288,7 @@ def test_what_cannot_run_on_a_profile_is_told_pruned_in_the_prune_stage(
             told.append((stage, label, outcome, reason))
 
     register_plugin(Observer())
-    iphonex, iphone15pro = resolve_profiles(["iphonex", "iphone15pro"], edgeops_pm)
-    w8a8 = variant("w8a8").model_copy(
-        update={
-            "format": "coreml",
-            "recipe": Recipe(name="w8a8", format="coreml", deployment_target="iOS17"),
-        }
-    )
-    results = Results(
-        edgeops_version="0", run_id="r", spec=spec(), profiles=(iphonex, iphone15pro),
-        variants=(w8a8,),
-    )  # fmt: skip
+    results = unfit_on_iphonex(edgeops_pm)
     (pruned,) = Pipeline(edgeops_pm, edgeops_workspace).prune(results).variants
     assert list(pruned.pruned) == ["iphonex"]
     assert told == [("prune", "coreml:w8a8", "pruned", f"iphonex: {pruned.pruned['iphonex']}")]

@@ -59,26 +59,11 @@ def test_a_profile_whose_variants_were_all_ruled_out_says_so():
 def test_a_core_ml_target_newer_than_the_phone_runs_is_ruled_out_there(
     edgeops_pm, edgeops_workspace
 ):
-    from edgeops.devices.profiles import resolve_profiles
-    from edgeops.models import Recipe, Results
     from edgeops.pipeline import Pipeline
 
-    from factories import spec
+    from factories import unfit_on_iphonex
 
-    iphonex, iphone15pro = resolve_profiles(["iphonex", "iphone15pro"], edgeops_pm)
-    w8a8 = variant("w8a8").model_copy(
-        update={
-            "format": "coreml",
-            "recipe": Recipe(name="w8a8", format="coreml", deployment_target="iOS17"),
-        }
-    )
-    results = Results(
-        edgeops_version="0",
-        run_id="r",
-        spec=spec(),
-        profiles=(iphonex, iphone15pro),
-        variants=(w8a8,),
-    )
+    results = unfit_on_iphonex(edgeops_pm)
     ruled = Pipeline(edgeops_pm, edgeops_workspace).rule_out_unfit(results).variants[0]
     assert (
         "needs iOS 17" in ruled.pruned["iphonex"] and "stops at iOS 16" in ruled.pruned["iphonex"]

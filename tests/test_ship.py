@@ -15,7 +15,7 @@ import pytest
 from edgeops.files import sha256_file
 from edgeops.models import Manifest
 
-from factories import FAST, run_cli
+from factories import BROKEN_RECIPE_PLUGIN, FAST, run_cli
 from paths import DATA, REPO
 
 pytestmark = pytest.mark.slow
@@ -103,26 +103,6 @@ def test_symbolic_batch_dimension_model(tmp_path):
     assert summary["plans"][0]["status"] in {"supported", "unsupported"}
     assert all(m["status"] == "ok" for m in summary["measurements"])
     assert summary["samples"]["synthetic"]
-
-
-BROKEN_RECIPE_PLUGIN = """
-from edgeops import Recipe, StageError, hookimpl
-
-
-@hookimpl
-def edgeops_recipes(artifact):
-    return [Recipe.of(name="broken", format="onnx")] if artifact.format == "onnx" else []
-
-
-@hookimpl
-def edgeops_recipe_catalog():
-    return ["onnx:broken"]
-
-
-@hookimpl
-def edgeops_optimize(artifact, recipe, workdir):
-    raise StageError("broken: the converter refused this graph")
-"""
 
 
 def test_one_failing_recipe_is_recorded_and_the_run_goes_on(tmp_path):
