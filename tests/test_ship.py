@@ -64,7 +64,9 @@ def test_segmenter_bundle_is_complete_and_valid(tmp_path):
     ok = [m for m in results["measurements"] if m["status"] == "ok"]
     assert len(ok) >= 4
     for m in ok:
-        assert len(m["samples_ms"]) >= 10 and m["rounds"] == 2
+        # Successive halving may stop a clearly beaten job after its first round.
+        stopped = m["environment"].get("stopped_early")
+        assert len(m["samples_ms"]) >= 10 and (m["rounds"] == 2 or (m["rounds"] == 1 and stopped))
         assert m["p50_ms"] <= m["p90_ms"] <= m["p99_ms"]
         assert m["peak_mem"]["definition"].startswith("VmHWM")
         assert m["load_ms"] > 0 and m["first_ms"] > 0
@@ -157,7 +159,9 @@ def test_ctrl_c_leaves_cache_and_bundle_consistent(tmp_path):
         time.sleep(0.2)
     time.sleep(1.5)
     os.kill(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    # The measurement under way finishes first; on 2 cores shared with the suite's
+    # other peers a probe round can take tens of seconds.
+    _, stderr = process.communicate(timeout=180)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".old"))]

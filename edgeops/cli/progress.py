@@ -12,8 +12,10 @@ they are, never cut or padded to a width.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from rich.measure import Measurement
@@ -46,6 +48,9 @@ OUTCOME_ORDER = (
 # A reason is cut at a space past this many characters, never inside an id: a log
 # line is for following a run; results.json keeps every reason whole.
 REASON_MAX_CHARS = 240
+
+# How long a report waits for the lock before it writes anyway (see ProgressReporter).
+LOCK_WAIT_S = 2.0
 
 
 def counts_text(counts: dict[str, int], separator: str = " · ") -> str:
@@ -88,6 +93,10 @@ class ProgressReporter:
         self.counts: dict[str, collections.Counter[str]] = {}
         # Device threads report rounds at once; counts and lines must not interleave.
         self.lock = threading.Lock()
+        # Ctrl-C raised in the main thread just after it took the lock can leave the
+        # lock held (a `with` block is not signal-safe, bpo-29988); a device thread
+        # that then reports would wait for ever while the run waits for it to end.
+        # So a report waits a bounded time and then writes anyway.
         self.separator = " · " if self.live else _separator(console.file)
         if self.live:
             fixed = Column(no_wrap=True)
@@ -124,9 +133,18 @@ class ProgressReporter:
         self.console.file.write(f"{stage}: {text} ({elapsed_s:.1f} s){why}\n")
         self.console.file.flush()
 
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        taken = self.lock.acquire(timeout=LOCK_WAIT_S)
+        try:
+            yield
+        finally:
+            if taken:
+                self.lock.release()
+
     @hookimpl
     def edgeops_stage_started(self, stage: str, total: int) -> None:
-        with self.lock:
+        with self._held():
             self.started[stage] = time.monotonic()
             self.totals[stage], self.done[stage] = total, 0
             self.counts[stage] = collections.Counter()
@@ -140,7 +158,7 @@ class ProgressReporter:
     @hookimpl
     def edgeops_stage_advanced(self, stage: str, label: str, outcome: str, reason: str) -> None:
         # No defaults: pluggy passes a hook implementation no argument that has one.
-        with self.lock:
+        with self._held():
             self.done[stage] = self.done.get(stage, 0) + 1
             if outcome:
                 self.counts.setdefault(stage, collections.Counter())[outcome] += 1
@@ -156,7 +174,7 @@ class ProgressReporter:
 
     @hookimpl
     def edgeops_stage_finished(self, stage: str, summary: str) -> None:
-        with self.lock:
+        with self._held():
             counted = self.stage_counts(stage)
             if not self.live:
                 self._line(stage, f"finished: {summary}" + (f"; {counted}" if counted else ""))

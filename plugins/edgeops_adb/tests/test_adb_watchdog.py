@@ -41,7 +41,8 @@ def test_what_adbd_does_when_a_shell_stream_closes(adb_device, tmp_path):
         client.kill()
         client.wait()
         # Both come, in either order: the hangup wakes the read and signals the shell.
-        assert wait_for(lambda: len(seen.read_text().split()) == 3, 5)
+        # Within seconds; the bound is wide for a loaded CI machine.
+        assert wait_for(lambda: len(seen.read_text().split()) == 3, 30)
         tty, *after = seen.read_text().split()
         assert tty.startswith("/dev/pts/") and sorted(after) == ["EOF", "SIGHUP"]
         time.sleep(1)
