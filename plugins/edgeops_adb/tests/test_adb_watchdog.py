@@ -29,7 +29,8 @@ def test_what_adbd_does_when_a_shell_stream_closes(adb_device, tmp_path):
     seen, pid_file = tmp_path / "seen", tmp_path / "pid"
     script = (
         f"timeout -s KILL 60 sh -c 'echo $$ > {pid_file}; exec sleep 60' & "
-        f"readlink /proc/$$/fd/0 > {seen}; trap 'echo SIGHUP >> {seen}' HUP; "
+        # The trap before the first line: the test kills the client once it sees it.
+        f"trap 'echo SIGHUP >> {seen}' HUP; readlink /proc/$$/fd/0 > {seen}; "
         f"if read -r _; then echo line >> {seen}; else echo EOF >> {seen}; fi; wait"
     )
     client = start_client(adb_device, ["sh", "-c", script], tmp_path, raw=True)
