@@ -23,7 +23,7 @@ def test_what_adbd_does_when_a_shell_stream_closes(adb_device, tmp_path):
 
     A raw ``shell:`` command (no wrapper) starts a coreutils-timeout'd sleep, then
     records its stdin and what reaches it once the client is SIGKILLed: stdin is a
-    pty; the shell gets SIGHUP and its read ends at EOF; the sleep, in the process
+    pty; the shell gets SIGHUP or its read ends at EOF (or both); the sleep, in the process
     group timeout made, is never told and measures on: the orphan of issue 10.
     """
     seen, pid_file = tmp_path / "seen", tmp_path / "pid"
@@ -43,9 +43,10 @@ def test_what_adbd_does_when_a_shell_stream_closes(adb_device, tmp_path):
         client.wait()
         # Both come, in either order: the hangup wakes the read and signals the shell.
         # Within seconds; the bound is wide for a loaded CI machine.
-        assert wait_for(lambda: len(seen.read_text().split()) == 3, 30)
+        # One or both: a shell already woken from its read by the hangup may die of it.
+        assert wait_for(lambda: len(seen.read_text().split()) >= 2, 30), seen.read_text()
         tty, *after = seen.read_text().split()
-        assert tty.startswith("/dev/pts/") and sorted(after) == ["EOF", "SIGHUP"]
+        assert tty.startswith("/dev/pts/") and set(after) <= {"EOF", "SIGHUP"}, after
         time.sleep(1)
         assert alive(pid)  # what the watchdog is for
     finally:
