@@ -256,7 +256,7 @@ def wait_for(predicate: Callable[[], object], within_s: float) -> bool:
 
 def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> None:
     """Start a 60 s command through ``device`` in a client process, SIGKILL the client,
-    and assert the command is gone within 5 s."""
+    and assert the command is gone within 15 s."""
     pid_file = tmp_path / "pid"
     client = start_client(
         device, ["sh", "-c", 'echo $$ > "$0"; exec sleep 60', str(pid_file)], tmp_path
@@ -269,7 +269,9 @@ def sigkill_mid_command_leaves_no_command(device: Device, tmp_path: Path) -> Non
         client.send_signal(signal.SIGKILL)
         client.wait()
         killed_at = time.monotonic()
-        assert wait_for(lambda: not alive(pid), 5), "the command outlived its client"
+        # Measured 1.0-1.1 s on a quiet machine; the bound leaves a loaded CI machine
+        # room, and without the watchdog the command lives its full 60 s.
+        assert wait_for(lambda: not alive(pid), 15), "the command outlived its client"
         print(f"device-side command gone {time.monotonic() - killed_at:.2f} s after SIGKILL")
     finally:
         client.kill()
