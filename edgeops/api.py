@@ -411,20 +411,7 @@ def _until_decided(
 
         by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
         for plan in results.plans:
-            if not plan.choices:
-                continue
-            primary = plan.choices[0]
-            m = next(
-                (
-                    x
-                    for x in results.measurements
-                    if x.profile_id == plan.profile_id
-                    and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
-                    and x.status == "ok"
-                    and x.method == "measured"
-                ),
-                None,
-            )
+            m = _primary_measurement(results, plan)
             if m is None:
                 continue
             key = (m.variant_id, m.device_id, m.compute_unit)
@@ -445,7 +432,7 @@ def _until_decided(
                 want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
         wanted = {k: v for k, v in wanted.items() if k in by_key}
         if not wanted:
-            return results
+            return _note_unready_baselines(results, settings, added)
         for key, rounds in wanted.items():
             added[key] = added.get(key, 0) + rounds
         results = pipeline.select(
@@ -454,6 +441,56 @@ def _until_decided(
             objective=objective,
             baseline_primaries=primaries,
         )
+
+
+def _note_unready_baselines(
+    results: Results, settings: Any, added: dict[tuple[str, str, str], int]
+) -> Results:
+    """Say in each plan whose primary the bound left too imprecise to gate against.
+
+    Otherwise the run looks like a baseline, and the first gate against it ends
+    inconclusive on a noisy device without anyone having been told why.
+    """
+    from edgeops.gate.stats import gate_ready_rounds
+    from edgeops.round_stats import log_round_medians, spread
+
+    plans = []
+    for plan in results.plans:
+        m = _primary_measurement(results, plan)
+        note = None
+        if m is not None:
+            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
+            logs = log_round_medians(m)
+            short = gate_ready_rounds(logs, threshold, settings.design)
+            if short > 0:
+                key = (m.variant_id, m.device_id, m.compute_unit)
+                note = (
+                    f"{plan.choices[0].variant_name} stopped at {len(logs)} rounds "
+                    f"(spread {spread(logs):.1%}), about {short} short of a baseline gates "
+                    f"can decide against; a gate against this run may end inconclusive: "
+                    f"re-run with --max-extra-rounds {added.get(key, 0) + short} "
+                    "or on a quieter device"
+                )
+        plans.append(plan.model_copy(update={"baseline_note": note}))
+    return results.model_copy(update={"plans": tuple(plans)})
+
+
+def _primary_measurement(results: Results, plan: Any) -> Any:
+    """The measured, ok measurement of ``plan``'s primary, or None."""
+    if not plan.choices:
+        return None
+    primary = plan.choices[0]
+    return next(
+        (
+            x
+            for x in results.measurements
+            if x.profile_id == plan.profile_id
+            and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
+            and x.status == "ok"
+            and x.method == "measured"
+        ),
+        None,
+    )
 
 
 def _rival(results: Results, plan: Any) -> Any:

@@ -594,6 +594,11 @@ class Plan(Frozen):
         "equivalence margin and a tie-break chose; undecided: more rounds could change it",
     )
     decision_note: str | None = None
+    baseline_note: str | None = Field(
+        None,
+        description="Set by `ship --until-decided` when it reached its bound before the "
+        "primary was precise enough for gates against this run to decide: what it needs",
+    )
     frontier: tuple[FrontierPoint, ...] = Field(
         (), description="Pareto frontier of p50 x size x quality, chosen point marked"
     )

@@ -169,7 +169,7 @@ def rounds_to_resolve(interval: RoundInterval, margin_ratio: float, *, cap: int)
     return max(1, min(cap, needed))
 
 
-def spread(logs: Sequence[float]) -> float:
+def spread(logs: Sequence[float] | np.ndarray) -> float:
     """Sample standard deviation of log round medians: the process-level CV."""
     values = np.asarray(logs, dtype=np.float64)
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan

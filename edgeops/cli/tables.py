@@ -114,7 +114,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 def _plan_caption(plan: Plan) -> str:
     if plan.status == "supported":
         decision = f"; {plan.decision_note}" if plan.decision_note else ""
-        return f"{plan.profile_id}: supported ({plan.method}){decision}"
+        baseline = f"; {plan.baseline_note}" if plan.baseline_note else ""
+        return f"{plan.profile_id}: supported ({plan.method}){decision}{baseline}"
     miss = plan.nearest_miss
     near = f"; nearest miss {miss.variant_name}: {'; '.join(miss.reasons)}" if miss else ""
     return f"{plan.profile_id}: {plan.status}{near}"

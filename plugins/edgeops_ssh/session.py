@@ -282,7 +282,11 @@ class SshSession:
                 self._kill(pid)
             raise
         finally:
-            channel.close()
+            # A connection that went down mid-command cannot send the close; the
+            # error that matters is the one above (a timeout, Ctrl-C) or the lost
+            # connection reported below, not paramiko's EOFError from here.
+            with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+                channel.close()
         if channel.exit_status == -1 and not self._transport.is_active():
             raise self._lost(EOFError("connection closed"))
         if marker is not None:
