@@ -134,6 +134,29 @@ def test_script_json_cannot_close_its_script_element():
         script_json({"x": float("nan")})
 
 
+def test_report_html_says_how_each_choice_was_decided_and_if_it_can_be_a_baseline(
+    edgeops_pm, tmp_path
+):
+    from edgeops.models import Plan
+    from edgeops.report.html import render_report
+
+    from factories import unfit_on_iphonex
+
+    results = unfit_on_iphonex(edgeops_pm)
+    tie = Plan(
+        profile_id="iphonex", status="supported", method="measured", decision="tie",
+        decision_note="kept the previous release, <primary>",
+        baseline_note="coreml:w8a8 stopped at 4 rounds (spread 19.0%)",
+    )  # fmt: skip
+    plain = Plan(profile_id="iphone15pro", status="supported", method="measured")
+    page = render_report(results.model_copy(update={"plans": (tie, plain)}), None, tmp_path,
+                         inline_js=False)  # fmt: skip
+    first, second = page.split('id="profile-')[1:3]
+    assert "Decision: <b>tie</b>; kept the previous release, &lt;primary&gt;" in first
+    assert "As a gate baseline: coreml:w8a8 stopped at 4 rounds (spread 19.0%)" in first
+    assert "Decision:" not in second and "As a gate baseline" not in second
+
+
 def _tiny_pipeline(tmp_path, pm, workspace, keep, jobs=1):
     from edgeops.devices.profiles import resolve_profiles
     from edgeops.models import MeasureSettings
