@@ -16,6 +16,7 @@ lines as ``edgeops ship``::
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Sequence
@@ -464,9 +465,11 @@ def _note_unready_baselines(
             short = gate_ready_rounds(logs, threshold, settings.design)
             if short > 0:
                 key = (m.variant_id, m.device_id, m.compute_unit)
+                cv = spread(logs)
+                how = f"spread {cv:.1%}" if math.isfinite(cv) else "spread unknown"
                 note = (
                     f"{plan.choices[0].variant_name} stopped at {len(logs)} rounds "
-                    f"(spread {spread(logs):.1%}), about {short} short of a baseline gates "
+                    f"({how}), about {short} short of a baseline gates "
                     f"can decide against; a gate against this run may end inconclusive: "
                     f"re-run with --max-extra-rounds {added.get(key, 0) + short} "
                     "or on a quieter device"

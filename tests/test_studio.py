@@ -225,7 +225,8 @@ def test_hostile_requests_reach_nothing_outside_the_bundles(shipped_twice):
             "/runs/..%2f..%2f..%2fetc/files/report.html",
             "/runs/../../etc/passwd",
             "/runs/ffffffffffff/files/report.html",
-            f"/runs/{run.upper()}/files/report.html",
+            # Run ids are lower-case hex; one of digits only has no other case.
+            *([f"/runs/{run.upper()}/files/report.html"] if run.upper() != run else []),
             "/samples/../../../etc/passwd.png",
             f"/samples/{'0' * 64}/0.png",
             "/samples/" + "..%2f" * 8 + "etc/0.png",
