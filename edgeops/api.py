@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from edgeops.errors import UsageError
 
 if TYPE_CHECKING:
-    from edgeops.gate.compare import GateReport
-    from edgeops.models import Device, MeasureSettings, Objective, Results, Task
+    from edgeops.gate.compare import GateReport, GateSettings
+    from edgeops.models import Device, Measurement, MeasureSettings, Objective, Plan, Results, Task
     from edgeops.pipeline import Pipeline
 
 
@@ -445,7 +445,7 @@ def _until_decided(
 
 
 def _note_unready_baselines(
-    results: Results, settings: Any, added: dict[tuple[str, str, str], int]
+    results: Results, settings: GateSettings, added: dict[tuple[str, str, str], int]
 ) -> Results:
     """Say in each plan whose primary the bound left too imprecise to gate against.
 
@@ -478,7 +478,7 @@ def _note_unready_baselines(
     return results.model_copy(update={"plans": tuple(plans)})
 
 
-def _primary_measurement(results: Results, plan: Any) -> Any:
+def _primary_measurement(results: Results, plan: Plan) -> Measurement | None:
     """The measured, ok measurement of ``plan``'s primary, or None."""
     if not plan.choices:
         return None

@@ -50,3 +50,15 @@ def test_bad_cpus_values_are_refused_when_the_inventory_is_read(tmp_path, cpus, 
         return
     with pytest.raises(UsageError, match=expected):
         read_inventory(path)
+
+
+@pytest.mark.parametrize("threads", ['"many"', '"0"', '""', "-2"])
+def test_bad_threads_values_are_refused_when_the_inventory_is_read(tmp_path, threads):
+    path = tmp_path / "devices.toml"
+    path.write_text(
+        f'[[device]]\nname = "b"\ntransport = "ssh"\nprofile = "rpi5"\nthreads = {threads}\n'
+    )
+    with pytest.raises(UsageError, match=r"device #1: threads = .* is not a positive whole number"):
+        read_inventory(path)
+    path.write_text('[[device]]\nname = "b"\ntransport = "ssh"\nprofile = "rpi5"\nthreads = 2\n')
+    assert read_inventory(path)[0].labels["threads"] == "2"

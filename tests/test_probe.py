@@ -143,14 +143,10 @@ def test_paced_runs_drop_frames_a_slow_model_cannot_keep(tmp_path):
 
 
 def test_this_machine_is_measured_on_one_thread_unless_asked(local_device):
-    import pytest
-
     from edgeops.devices.probe_measure import probe_argv
     from edgeops.errors import UsageError
     from edgeops.models import MeasureSettings
     from edgeops_local import LocalSession
-
-    session = LocalSession(local_device)
 
     def threads(settings, device=local_device):
         argv = probe_argv(LocalSession(device), "/m.onnx", "cpu", settings)
@@ -163,4 +159,4 @@ def test_this_machine_is_measured_on_one_thread_unless_asked(local_device):
     bad = local_device.model_copy(update={"labels": {"threads": "many"}})
     with pytest.raises(UsageError, match="threads = 'many' is not a positive whole number"):
         threads(MeasureSettings(), bad)
-    assert session.python is not None
+    assert LocalSession(local_device).python is not None

@@ -53,6 +53,8 @@ def read_inventory(path: Path) -> list[Device]:
         labels.update({k: str(v) for k, v in entry.items() if k not in _DEVICE_FIELDS})
         if PINNED_CPUS_LABEL in labels:
             check_cpus(labels[PINNED_CPUS_LABEL], where)
+        if THREADS_LABEL in labels:
+            labelled_threads(labels[THREADS_LABEL], where)
         key_path = entry.get("key")
         try:
             device = Device(
@@ -95,6 +97,15 @@ def check_cpus(spec: str, where: str) -> None:
             raise UsageError(
                 f"{where}: cpus {spec!r}: core {int(high or low)} is past {MAX_CPU_INDEX}"
             )
+
+
+def labelled_threads(value: str, where: str) -> int:
+    """A ``threads`` label as a number; refused now unless a positive whole number."""
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(
+            f"{where}: threads = {value!r} is not a positive whole number; fix devices.toml"
+        )
+    return int(value)
 
 
 def cpu_set(device: Device) -> frozenset[int]:

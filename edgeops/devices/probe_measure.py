@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeops.devices import probe
-from edgeops.devices.inventory import THREADS_LABEL
+from edgeops.devices.inventory import THREADS_LABEL, labelled_threads
 from edgeops.devices.measurements import from_probe_output
 from edgeops.devices.sessions import Session
-from edgeops.errors import UsageError
 from edgeops.hookspecs import hookimpl
-from edgeops.models import ComputeUnit, Device, Measurement, MeasureSettings, Variant
+from edgeops.models import ComputeUnit, Measurement, MeasureSettings, Variant
 
 PROBE_FILE = Path(probe.__file__)
 # Compute units the probe can drive, per model file suffix.
@@ -38,7 +37,11 @@ def probe_argv(
         "--max-runs", str(settings.max_runs),
         "--min-duration-s", str(settings.min_duration_s),
     ]  # fmt: skip
-    threads = settings.threads or _labelled_threads(session.device)
+    label = session.device.labels.get(THREADS_LABEL)
+    # Also checked here: a discovered device has no devices.toml to be checked in.
+    threads = settings.threads or (
+        labelled_threads(label, f"device {session.device.name!r}") if label is not None else None
+    )
     if threads:
         argv += ["--threads", str(threads)]
     argv += [
@@ -80,16 +83,3 @@ def edgeops_measure(
     # The probe process's whole life, start-up included: what orchestration cost is measured against.
     environment = {**measured.environment, "probe_wall_s": round(result.duration_s, 4)}
     return measured.model_copy(update={"environment": environment})
-
-
-def _labelled_threads(device: Device) -> int | None:
-    """The device's ``threads`` label (devices.toml), if it holds a positive whole number."""
-    value = device.labels.get(THREADS_LABEL)
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(
-            f"device {device.name!r}: threads = {value!r} is not a positive whole number; "
-            "fix devices.toml"
-        )
-    return int(value)
