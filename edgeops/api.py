@@ -28,7 +28,16 @@ from edgeops.errors import UsageError
 
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateReport, GateSettings
-    from edgeops.models import Device, Measurement, MeasureSettings, Objective, Plan, Results, Task
+    from edgeops.models import (
+        Device,
+        Measurement,
+        MeasureSettings,
+        Objective,
+        Plan,
+        Results,
+        Task,
+        Variant,
+    )
     from edgeops.pipeline import Pipeline
 
 
@@ -118,6 +127,7 @@ def ship(
     from edgeops.pipeline.bundle import check_bundle_target, default_bundle_dir, write_bundle
     from edgeops.pipeline.config import load_spec
     from edgeops.pipeline.history import History
+    from edgeops.pipeline.incumbents import add_incumbents
     from edgeops.pipeline.names import check_name
     from edgeops.plugin_manager import make_plugin_manager
 
@@ -150,6 +160,7 @@ def ship(
     base = load_results(baseline) if baseline is not None else None
     primaries = _primaries(base)
     results: Results | None = None
+    incumbents: list[Variant] = []
     if resume:
         run_id = history.last_unfinished() if resume == "last" else resume
         if run_id is None:
@@ -194,6 +205,7 @@ def ship(
             primaries = _previous_primaries(history, spec.name)
         run_id = uuid.uuid4().hex[:12]
         journal = space.journal(run_id)
+        incumbents = _incumbents(baseline, base, journal.folder)
         history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
     beating = history.heartbeat(run_id)
     bundle: Path | None = None
@@ -218,6 +230,10 @@ def ship(
                 journal.save_devices(found)
                 if prune:
                     results = pipeline.prune(results, safety)
+                if base is not None and incumbents:
+                    results = pipeline.evaluate_incumbents(
+                        add_incumbents(results, incumbents, base)
+                    )
                 journal.save_stage(results)
             results = pipeline.measure(
                 results,
@@ -349,6 +365,20 @@ class _observed:
         self.stack.close()
 
 
+def _incumbents(path: str | Path | None, base: Results | None, folder: Path) -> list[Variant]:
+    """The baseline's primary files, checked against its records and copied into the run's
+    folder, to be measured again beside the candidates (incumbents.py); [] without a
+    bundle holding them (the gate then compares stored rounds, across sessions)."""
+    from edgeops.pipeline.incumbents import bundle_of, verified_primaries
+
+    if path is None or base is None:
+        return []
+    bundle = bundle_of(Path(path))
+    if bundle is None:
+        return []
+    return verified_primaries(base, bundle, folder / "baseline")
+
+
 def _primaries(results: Results | None) -> dict[str, str]:
     """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
     if results is None:
@@ -432,6 +462,10 @@ def _until_decided(
             for todo in undecided_comparisons(baseline, results, settings):
                 want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
         wanted = {k: v for k, v in wanted.items() if k in by_key}
+        # A baseline measured again in this session gets the rounds its candidates get,
+        # in the same sessions, so every added round still has its pair.
+        for pair, rounds in _paired_rounds(results, baseline, wanted).items():
+            wanted[pair] = max(wanted.get(pair, 0), rounds)
         if not wanted:
             return _note_unready_baselines(results, settings, added)
         for key, rounds in wanted.items():
@@ -442,6 +476,34 @@ def _until_decided(
             objective=objective,
             baseline_primaries=primaries,
         )
+
+
+def _paired_rounds(
+    results: Results, baseline: Results | None, wanted: dict[tuple[str, str, str], int]
+) -> dict[tuple[str, str, str], int]:
+    """Rounds for each re-measured baseline measurement: the most any variant measured
+    beside it (its profile, its device) is given now."""
+    if baseline is None:
+        return {}
+    out: dict[tuple[str, str, str], int] = {}
+    for m in results.measurements:
+        if m.remeasured_from != baseline.run_id or m.status != "ok":
+            continue
+        key = (m.variant_id, m.device_id, m.compute_unit)
+        beside = [
+            rounds
+            for (variant_id, device_id, unit), rounds in wanted.items()
+            if device_id == m.device_id
+            and (variant_id, unit) != (m.variant_id, m.compute_unit)
+            and any(
+                x.profile_id == m.profile_id
+                and (x.variant_id, x.device_id) == (variant_id, device_id)
+                for x in results.measurements
+            )
+        ]
+        if beside:
+            out[key] = max(beside)
+    return out
 
 
 def _note_unready_baselines(

@@ -298,6 +298,21 @@ class Artifact(Frozen):
         description="Profile ids ('*' for every profile) this variant was ruled out for "
         "before any device time, each with the reason",
     )
+    remeasured_from: str | None = Field(
+        None,
+        description="The baseline run whose primary file this is, measured again in this run "
+        "beside the candidates (`ship --baseline`): the file came from that run's bundle",
+    )
+    remeasured_for: dict[str, str] = Field(
+        {},
+        description="Profile id to compute unit: where this file was the baseline's primary, "
+        "and so where it is measured again",
+    )
+    remeasured_only: bool = Field(
+        False,
+        description="Measured for the gate only (a file of another source model): never a "
+        "choice of this run",
+    )
 
     def pruned_for(self, profile_id: str) -> str | None:
         return self.pruned.get(profile_id) or self.pruned.get("*")
@@ -369,6 +384,18 @@ class MeasureSettings(Frozen):
     paced_duration_s: float | None = Field(
         None,
         description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
+    )
+    full_rounds: int = Field(
+        2,
+        ge=0,
+        description="Rounds per variant and device that also run the paced loops, the cold and "
+        "warm loads and the memory reading; later rounds (and every round added for a "
+        "decision) time the loop only, which is all a latency decision needs",
+    )
+    timed_only: bool = Field(
+        False,
+        description="Set per round by the scheduler past full_rounds: the probe times the "
+        "loop only (no paced runs, no cold or warm load, no memory reading)",
     )
 
     @property
@@ -474,6 +501,17 @@ class Measurement(Frozen):
     )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
+    round_ids: tuple[int, ...] | None = Field(
+        None,
+        description="One per round, in order: the round's place in the session's interleaving "
+        "on this device (0, 1, 2, ... across every variant measured there), so the gate pairs "
+        "rounds measured next to each other (edgeops/gate/pairing.py)",
+    )
+    remeasured_from: str | None = Field(
+        None,
+        description="Set on a measurement of a baseline's primary file made again in this run, "
+        "beside the candidate: the baseline's run id (edgeops/gate/pairing.py)",
+    )
 
     @property
     def peak_mem_mb(self) -> float | None:
@@ -601,6 +639,11 @@ class Plan(Frozen):
     )
     frontier: tuple[FrontierPoint, ...] = Field(
         (), description="Pareto frontier of p50 x size x quality, chosen point marked"
+    )
+    device_time_s: float | None = Field(
+        None,
+        description="Device time this profile's decision cost: every measured round's probe "
+        "process, start to end, summed (re-measured baselines and added rounds included)",
     )
 
 

@@ -120,6 +120,7 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
             "paced": _pooled_paced(rounds),
             "measured_at": rounds[-1].measured_at,
             "environment": _merged_environment(rounds),
+            "round_ids": _round_ids(rounds),
         }
     )
     if merged.samples_ms:
@@ -141,6 +142,16 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
             "environment": {**merged.environment, "rounds_reported": reported},
         }
     )
+
+
+def _round_ids(rounds: Sequence[Measurement]) -> tuple[int, ...] | None:
+    """Every round's id in order, or None when one of them has none (pairing by order then)."""
+    ids: list[int] = []
+    for r in rounds:
+        if r.round_ids is None:
+            return None
+        ids.extend(r.round_ids)
+    return tuple(ids)
 
 
 def _merged_environment(rounds: Sequence[Measurement]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from edgeops.errors import ResultsError, UsageError
 
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateSettings
+    from edgeops.models import Results
 
 
 def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
@@ -30,6 +31,24 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         required=True,
         metavar="RESULTS",
         help="current results.json or bundle folder",
+    )
+    p.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure both runs' primaries again now, interleaved on the same device, and "
+        "gate on the paired rounds (both must be bundle folders with their variants/)",
+    )
+    p.add_argument(
+        "--devices",
+        type=Path,
+        metavar="TOML",
+        help="with --remeasure: the inventory to measure on (default: this machine)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="with --remeasure: rounds per primary (default: the current run's)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     p.add_argument(
@@ -122,6 +141,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     baseline, current = read_results(args.baseline), read_results(args.current)
     check_gate_input(baseline, f"--baseline {args.baseline}")
     check_gate_input(current, f"--current {args.current}")
+    if args.remeasure:
+        current = _remeasured(args, baseline, current)
+    elif args.devices is not None or args.rounds is not None:
+        raise UsageError("--devices and --rounds are for --remeasure; add it, or drop them")
     report = gate(
         baseline,
         current,
@@ -145,6 +168,42 @@ def cmd_gate(args: argparse.Namespace) -> int:
         for table in rich_tables(report):
             console.print(table)
     return report.exit_code
+
+
+def _remeasured(args: argparse.Namespace, baseline: Results, current: Results) -> Results:
+    """The current run with both primaries measured again in this session (incumbents.py)."""
+    import os
+    import uuid
+
+    from edgeops.api import default_workspace
+    from edgeops.devices.discovery import discover_devices
+    from edgeops.pipeline import Pipeline, Workspace
+    from edgeops.pipeline.incumbents import bundle_of, remeasured_side_by_side
+    from edgeops.plugin_manager import make_plugin_manager
+
+    if args.rounds is not None and not 2 <= args.rounds <= 1000:
+        raise UsageError(f"--rounds {args.rounds} is outside [2, 1000]; pairs need two or more")
+    bundles = [
+        (flag, path, bundle_of(path))
+        for flag, path in (("--baseline", args.baseline), ("--current", args.current))
+    ]
+    for flag, path, bundle in bundles:
+        if bundle is None:
+            raise UsageError(
+                f"{flag} {path} is not a bundle folder with its variants/; --remeasure measures "
+                "the files again: pass the bundle folder ship wrote, or gate without --remeasure"
+            )
+    pm = make_plugin_manager()
+    workspace = Path(args.workspace) if getattr(args, "workspace", None) else default_workspace()
+    space = Workspace(workspace)
+    devices = discover_devices(pm, args.devices)
+    pipeline = Pipeline(pm, space, halving=False)
+    folder = space.root / "runs" / f"gate-{uuid.uuid4().hex[:12]}-{os.getpid()}"
+    base_bundle, cur_bundle = bundles[0][2], bundles[1][2]
+    assert base_bundle is not None and cur_bundle is not None
+    return remeasured_side_by_side(
+        pipeline, baseline, base_bundle, current, cur_bundle, devices, folder, args.rounds
+    )
 
 
 def _settings(args: argparse.Namespace) -> GateSettings:

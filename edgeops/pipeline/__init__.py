@@ -577,6 +577,28 @@ class Pipeline:
             }
         )
 
+    def evaluate_incumbents(self, results: Results) -> Results:
+        """Score the baseline's files added as candidates (incumbents.py) on this run's samples.
+
+        One whose score fails is kept for the gate only: it cannot be chosen unscored.
+        """
+        variants = []
+        for v in results.variants:
+            if (
+                v.remeasured_from is not None
+                and not v.remeasured_only
+                and v.quality is None
+                and v.status == "ok"
+            ):
+                scored = self._evaluate_one(v, results)
+                v = (
+                    scored
+                    if scored.status == "ok"
+                    else v.model_copy(update={"remeasured_only": True})
+                )
+            variants.append(v)
+        return results.model_copy(update={"variants": tuple(variants)})
+
     def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
         """Cache keys of a variant's quality, and of its kept outputs (which also depend
         on how many are kept and on the labels)."""
@@ -710,13 +732,23 @@ class Pipeline:
             for variant in ok_variants:
                 if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
-                if device is None:
-                    measurements.extend(self._predict(profile, variant))
+                if variant.remeasured_only and profile.id not in variant.remeasured_for:
                     continue
-                jobs.extend((device, variant, cu) for cu in profile.compute_units)
+                if device is None:
+                    if not variant.remeasured_only:
+                        measurements.extend(self._predict(profile, variant))
+                    continue
+                jobs.extend((device, variant, cu) for cu in _units_to_measure(variant, profile))
         todo, reused = [], []
         for job in jobs:
-            cached = self._cached_measurement(job, settings) if reuse_measurements else None
+            # A re-measured baseline is measured in this session or not at all: a
+            # cached figure is another session's, which the pairing exists to avoid.
+            fresh_only = job[1].remeasured_from is not None
+            cached = (
+                self._cached_measurement(job, settings)
+                if reuse_measurements and not fresh_only
+                else None
+            )
             if cached is None:
                 todo.append(job)
             else:
@@ -733,6 +765,7 @@ class Pipeline:
             for m in fresh
             if m.status != "unsupported" or (m.device_id, m.variant_id) not in answered
         )
+        measurements = _marked_remeasured(measurements, results.variants)
         return results.model_copy(
             update={
                 "measurements": tuple(measurements),
@@ -813,10 +846,16 @@ class Pipeline:
         ]
         if not jobs or rounds <= 0:
             return results
-        settings = results.settings.model_copy(update={"rounds": rounds})
+        # Rounds added for a decision time the loop only: that is all it rests on.
+        settings = results.settings.model_copy(update={"rounds": rounds, "full_rounds": 0})
         fresh = {
             (m.variant_id, m.device_id, m.compute_unit): m
-            for m in self._measure_interleaved(jobs, settings, f"{results.run_id}:{os.getpid()}")
+            for m in self._measure_interleaved(
+                jobs,
+                settings,
+                f"{results.run_id}:{os.getpid()}",
+                earlier=results.measurements,
+            )
         }
         merged = tuple(
             merge_rounds([m, fresh[key]])
@@ -845,6 +884,7 @@ class Pipeline:
         holder: str,
         journal: RunJournal | None = None,
         reused: list[str] | None = None,
+        earlier: tuple[Measurement, ...] = (),
     ) -> list[Measurement]:
         """Every job in ``settings.rounds`` fresh-process rounds, devices in parallel.
 
@@ -867,6 +907,8 @@ class Pipeline:
         for label in reused:
             self._advanced("measure", label, "cached")
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
+        for m in earlier:  # added rounds are numbered after the run's earlier ones
+            book.reserve_ids(m.device_id, m.round_ids or ())
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
         for measure_job in measure_jobs:
@@ -985,6 +1027,9 @@ class Pipeline:
         baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
+        # A baseline's file of another source model is measured for the gate, never chosen.
+        choosable = [v for v in results.variants if not v.remeasured_only]
+        gate_only = {v.id for v in results.variants if v.remeasured_only}
         for profile in results.profiles:
             unconverted = _not_converted(results, profile)
             if unconverted is not None:
@@ -994,14 +1039,22 @@ class Pipeline:
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
-                    variants=[v for v in results.variants if v.format in profile.formats],
+                    variants=[v for v in choosable if v.format in profile.formats],
                     measurements=self._adapted(
-                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                        profile,
+                        [
+                            m
+                            for m in results.measurements
+                            if m.profile_id == profile.id and m.variant_id not in gate_only
+                        ],
                     ),
                     policy=policy.model_copy(
                         update={"baseline_primary": baseline_primaries.get(profile.id)}
                     ),
                 )
+            )
+            plans[-1] = plans[-1].model_copy(
+                update={"device_time_s": device_time_s(results.measurements, profile.id)}
             )
             plan = plans[-1]
             self._advanced("select", profile.id, plan.status, _plan_reason(plan))
@@ -1050,6 +1103,49 @@ class _NoOutputs(Exception):
 
 class _NoPlugin(Exception):
     """No plugin answered a firstresult hook: not an error, nothing to cache."""
+
+
+def _units_to_measure(variant: Variant, profile: DeviceProfile) -> tuple[str, ...]:
+    """A baseline file measured for the gate only: the compute unit it was chosen on there."""
+    if variant.remeasured_only:
+        unit = variant.remeasured_for.get(profile.id)
+        return (unit,) if unit in profile.compute_units else ()
+    return profile.compute_units
+
+
+def _marked_remeasured(
+    measurements: list[Measurement], variants: tuple[Variant, ...]
+) -> list[Measurement]:
+    """A measurement of a baseline's primary file, made in this run, says which run it was
+    the primary of (``remeasured_from``), where it was: the gate pairs it with the candidate."""
+    by_id = {v.id: v for v in variants}
+    marked = []
+    for m in measurements:
+        v = by_id.get(m.variant_id)
+        if (
+            v is not None
+            and v.remeasured_from is not None
+            and m.method == "measured"
+            and v.remeasured_for.get(m.profile_id) == m.compute_unit
+        ):
+            m = m.model_copy(update={"remeasured_from": v.remeasured_from})
+        marked.append(m)
+    return marked
+
+
+def device_time_s(measurements: tuple[Measurement, ...], profile_id: str) -> float | None:
+    """The device time a profile's measurements took: each round's probe process, summed.
+
+    None when no measurement of the profile says how long its rounds took (a
+    tool that reports no wall time, or a profile measured nowhere).
+    """
+    walls = [
+        m.environment.get("probe_wall_s")
+        for m in measurements
+        if m.profile_id == profile_id and m.method == "measured"
+    ]
+    known = [w for w in walls if isinstance(w, int | float)]
+    return round(sum(known), 3) if known else None
 
 
 def _origin_hash(origin: str) -> str:
