@@ -172,8 +172,14 @@ def run(
     )
 
 
+# The sequential test itself, on rounds drawn without a session offset: the
+# between-session spread is given as 0 (across sessions it defaults to 3%,
+# and tests of that mode say so).
+WITHIN = GateSettings(session_sigma=0.0)
+
+
 def verdicts(baseline: Results, current: Results, **settings: object) -> dict[tuple[str, str], str]:
-    report = gate(baseline, current, GateSettings(**settings))  # type: ignore[arg-type]
+    report = gate(baseline, current, GateSettings(session_sigma=0.0, **settings))  # type: ignore[arg-type]
     return {(c.profile_id, c.name): c.verdict for c in report.checks}
 
 
@@ -199,7 +205,7 @@ def test_same_distribution_passes_in_98_percent_of_seeds() -> None:
             measurement(lognormal(2 * s, 8.0)),
             measurement(lognormal(2 * s + 1, 8.0)),
             5.0,
-            GateSettings(),
+            WITHIN,
         ).verdict
         == "pass"
         for s in seeds
@@ -213,7 +219,7 @@ def test_ten_percent_slower_fails() -> None:
             measurement(lognormal(2 * s, 8.0)),
             measurement(lognormal(2 * s + 1, 8.8)),
             5.0,
-            GateSettings(),
+            WITHIN,
         ).verdict
         == "fail"
         for s in range(40)
@@ -228,7 +234,7 @@ def test_pooled_samples_do_not_count_as_evidence() -> None:
         measurement(lognormal(1, 8.0, 3000, rounds=3, cv=0.05), rounds=3),
         measurement(lognormal(2, 8.32, 3000, rounds=3, cv=0.05), rounds=3),
         5.0,
-        GateSettings(),
+        WITHIN,
     )
     assert lat.verdict == "inconclusive"
     assert lat.baseline_rounds == 3 and lat.current_rounds == 3
@@ -239,7 +245,7 @@ def test_pooled_samples_do_not_count_as_evidence() -> None:
 def test_too_few_current_rounds_say_how_many_more() -> None:
     base = measurement(lognormal(1, 8.0))
     lat = compare_latency(
-        base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, GateSettings()
+        base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, WITHIN
     )
     assert lat.verdict == "inconclusive" and lat.more_rounds == 1
     assert "current has 2 round(s), fewer than 3" in lat.detail
@@ -247,7 +253,7 @@ def test_too_few_current_rounds_say_how_many_more() -> None:
 
 def test_tiny_baseline_is_inconclusive_and_names_the_baseline() -> None:
     tiny = measurement(lognormal(1, 8.0, 30, rounds=1), 1)
-    lat = compare_latency(tiny, measurement(lognormal(2, 8.8)), 5.0, GateSettings())
+    lat = compare_latency(tiny, measurement(lognormal(2, 8.8)), 5.0, WITHIN)
     assert lat.verdict == "inconclusive" and lat.more_rounds is None
     assert lat.baseline_rounds_needed == 10
     assert "baseline has 1 round(s)" in lat.detail
@@ -255,12 +261,12 @@ def test_tiny_baseline_is_inconclusive_and_names_the_baseline() -> None:
 
 def test_identical_rounds_pass_however_noisy() -> None:
     noisy = measurement(lognormal(1, 8.0, 90, rounds=3, cv=0.3), rounds=3)
-    lat = compare_latency(noisy, noisy, 5.0, GateSettings())
+    lat = compare_latency(noisy, noisy, 5.0, WITHIN)
     assert lat.verdict == "pass" and lat.change_pct == 0.0
     assert "same rounds on both sides" in lat.detail
     # The same samples measured again (another device or time) are not the same observations.
     again = noisy.model_copy(update={"device_id": "other"})
-    assert compare_latency(noisy, again, 5.0, GateSettings()).verdict == "inconclusive"
+    assert compare_latency(noisy, again, 5.0, WITHIN).verdict == "inconclusive"
 
 
 def test_small_slowdown_passes_whatever_its_certainty() -> None:
@@ -270,7 +276,7 @@ def test_small_slowdown_passes_whatever_its_certainty() -> None:
         measurement(lognormal(1, 8.0, 1200, rounds=60, cv=0.01), 60),
         measurement(lognormal(2, 8.08, 1200, rounds=60, cv=0.01), 60),
         5.0,
-        GateSettings(),
+        WITHIN,
     )
     assert lat.ci_low_pct is not None and lat.ci_low_pct > 0
     assert lat.verdict == "pass"
@@ -297,7 +303,7 @@ def test_measurement_rounds_split_samples_back_into_rounds() -> None:
 def test_unchanged_run_passes_every_check() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0))})
     cur = run({"phone": Primary(lognormal(2, 8.0))}, run_id="r2")
-    report = gate(base, cur)
+    report = gate(base, cur, WITHIN)
     assert {c.name for c in report.checks} == {"plan", "latency", "memory", "size", "quality"}
     assert report.verdict == "pass" and report.exit_code == EXIT_PASS
 
@@ -305,7 +311,7 @@ def test_unchanged_run_passes_every_check() -> None:
 def test_lost_support_fails() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0))})
     cur = run({"phone": None})
-    report = gate(base, cur)
+    report = gate(base, cur, WITHIN)
     (plan,) = report.checks
     assert plan.verdict == "fail" and "lost support" in plan.detail and "iou 0.8" in plan.detail
     assert report.exit_code == EXIT_FAIL
@@ -320,7 +326,7 @@ def test_missing_profile_fails() -> None:
 def test_primary_needing_a_new_accelerator_fails() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0))})
     cur = run({"phone": Primary(lognormal(2, 4.0), compute_unit="gpu", requires=("gpu",))})
-    report = gate(base, cur)
+    report = gate(base, cur, WITHIN)
     plan = report.checks[0]
     assert plan.verdict == "fail" and "requires gpu" in plan.detail
     latency = report.checks[1]
@@ -337,7 +343,7 @@ def test_gained_support_and_new_profile_pass() -> None:
 def test_predictions_never_pass() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0))})
     cur = run({"phone": Primary(lognormal(2, 8.0), method="predicted")})
-    report = gate(base, cur)
+    report = gate(base, cur, WITHIN)
     got = {c.name: c.verdict for c in report.checks}
     assert got["plan"] == got["latency"] == got["memory"] == "not_measured"
     assert got["size"] == got["quality"] == "pass"  # host facts, not predictions
@@ -386,7 +392,7 @@ def test_every_variant_in_both_runs_is_reported_by_name() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0))}, extra=fp32)
     cur_fp32 = replace(fp32, samples_ms=lognormal(6, 26.0))
     cur = run({"phone": Primary(lognormal(2, 8.0))}, extra=cur_fp32, id_prefix="new-")
-    report = gate(base, cur)
+    report = gate(base, cur, WITHIN)
     rows = {r.variant: r for r in report.variants}
     assert set(rows) == {"onnx:int8", "onnx:fp32"}
     assert rows["onnx:fp32"].baseline_variant_id == "fp32"
@@ -404,7 +410,7 @@ def test_undecided_comparisons_name_what_to_measure_again() -> None:
             "board": Primary(lognormal(4, 8.0)),
         }
     )
-    (todo,) = undecided_comparisons(base, cur)
+    (todo,) = undecided_comparisons(base, cur, WITHIN)
     assert (todo.variant_id, todo.device_id, todo.profile_id, todo.compute_unit) == (
         "int8",
         "dev-phone",
@@ -418,7 +424,7 @@ def test_undecided_comparisons_name_what_to_measure_again() -> None:
 def test_undecided_comparisons_is_empty_once_decided() -> None:
     base = run({"phone": Primary(lognormal(1, 8.0))})
     cur = run({"phone": Primary(lognormal(2, 8.0))})
-    assert undecided_comparisons(base, cur) == []
+    assert undecided_comparisons(base, cur, WITHIN) == []
 
 
 # --------------------------------------------------------------------------- outputs
@@ -446,7 +452,7 @@ def mixed_report_runs() -> tuple[Results, Results]:
 def test_junit_has_one_testcase_per_profile_and_check(
     mixed_report_runs: tuple[Results, Results],
 ) -> None:
-    report = gate(*mixed_report_runs)
+    report = gate(*mixed_report_runs, WITHIN)
     root = ET.fromstring(junit_xml(report))
     cases = root.findall("./testsuite/testcase")
     names = [(c.get("classname"), c.get("name")) for c in cases]
@@ -463,14 +469,14 @@ def test_junit_has_one_testcase_per_profile_and_check(
 
 
 def test_markdown_summary_names_the_verdict(mixed_report_runs: tuple[Results, Results]) -> None:
-    text = markdown_summary(gate(*mixed_report_runs))
+    text = markdown_summary(gate(*mixed_report_runs, WITHIN))
     assert text.startswith("## ❌ edgeops gate: FAIL — seg")
     assert "| phone | latency | ❌ FAIL |" in text
     assert "INCONCLUSIVE" in text and "NOT MEASURED" in text
 
 
 def test_report_json_is_serialisable(mixed_report_runs: tuple[Results, Results]) -> None:
-    data = json.loads(json.dumps(report_json(gate(*mixed_report_runs))))
+    data = json.loads(json.dumps(report_json(gate(*mixed_report_runs, WITHIN))))
     assert data["verdict"] == "fail" and data["exit_code"] == EXIT_FAIL
     assert [p["verdict"] for p in data["profiles"]] == ["fail", "inconclusive", "not_measured"]
 
@@ -501,6 +507,8 @@ def test_cli_writes_junit_and_summary_and_exits_1_on_fail(
             str(junit),
             "--summary",
             str(summary),
+            "--session-sigma-pct",
+            "0",
         ]
     )
     assert code == EXIT_FAIL
@@ -513,7 +521,9 @@ def test_cli_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     base = write(tmp_path, "a", run({"phone": Primary(lognormal(1, 8.0))}))
     same = write(tmp_path, "b", run({"phone": Primary(lognormal(2, 8.0))}))
     unsure = write(tmp_path, "c", run({"phone": Primary(lognormal(3, 8.4, 12, sigma=0.1))}))
-    assert main(["gate", "--baseline", str(base), "--current", str(same), "--json"]) == EXIT_PASS
+    within = ["--session-sigma-pct", "0"]
+    gate_args = ["gate", "--baseline", str(base), "--current", str(same), "--json", *within]
+    assert main(gate_args) == EXIT_PASS
     assert json.loads(capsys.readouterr().out)["verdict"] == "pass"
     assert main(["gate", "--baseline", str(base), "--current", str(unsure)]) == EXIT_INCONCLUSIVE
     assert (
@@ -526,6 +536,7 @@ def test_cli_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
                 str(unsure),
                 "--threshold-pct-for",
                 "phone=50",
+                *within,
             ]
         )
         == 0
