@@ -18,6 +18,7 @@ from edgeops.gate.compare import (
     EXIT_PASS,
     EXIT_USAGE,
     GateSettings,
+    LatencyComparison,
     compare_latency,
     gate,
     measurement_rounds,
@@ -244,9 +245,7 @@ def test_pooled_samples_do_not_count_as_evidence() -> None:
 
 def test_too_few_current_rounds_say_how_many_more() -> None:
     base = measurement(lognormal(1, 8.0))
-    lat = compare_latency(
-        base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, WITHIN
-    )
+    lat = compare_latency(base, measurement(lognormal(2, 8.8, 60, rounds=2), 2), 5.0, WITHIN)
     assert lat.verdict == "inconclusive" and lat.more_rounds == 1
     assert "current has 2 round(s), fewer than 3" in lat.detail
 
@@ -471,7 +470,8 @@ def test_junit_has_one_testcase_per_profile_and_check(
 def test_markdown_summary_names_the_verdict(mixed_report_runs: tuple[Results, Results]) -> None:
     text = markdown_summary(gate(*mixed_report_runs, WITHIN))
     assert text.startswith("## ❌ edgeops gate: FAIL — seg")
-    assert "| phone | latency | ❌ FAIL |" in text
+    assert "| phone | latency | ❌ FAIL (across sessions (σ = 0.0%, given)) |" in text
+    assert "; latency across sessions (σ = 0.0%, given)\n" in text
     assert "INCONCLUSIVE" in text and "NOT MEASURED" in text
 
 
@@ -614,3 +614,125 @@ def test_gate_api_refuses_runs_at_different_input_shapes() -> None:
     with pytest.raises(ResultsError, match=r"input image \[1, 3, 720, 1280\] but current at image"):
         gate(at((1, 3, 720, 1280)), at((1, 3, 1080, 1920)))
     gate(at((1, 3, 720, 1280)), at((1, 3, 720, 1280)))  # the same shape gates as before
+
+
+# --------------------------------------------------------------------------- modes: paired, same session / across sessions
+
+
+def session_samples(
+    seed: int, medians_ms: tuple[float, ...], rounds: int = 20, per_round: int = 30
+) -> list[tuple[float, ...]]:
+    """Rounds of several files measured in alternation in one session under changing load.
+
+    Round k of every file shares the device's state of that moment (sd 10%
+    between rounds); inside a pair only the process differs (sd 1%).
+    """
+    rng = np.random.default_rng(seed)
+    state = np.repeat(rng.lognormal(0.0, 0.10, rounds), per_round)
+    return [
+        tuple(median * state * rng.lognormal(0.0, 0.01, rounds).repeat(per_round))
+        for median in medians_ms
+    ]
+
+
+def remeasured(base: Results, cur: Results, samples_ms: tuple[float, ...]) -> Results:
+    """``cur`` with the baseline's phone primary measured again beside its own (gate/pairing.py)."""
+    (own,) = [m for m in cur.measurements if m.profile_id == "phone"]
+    again = own.model_copy(
+        update={
+            "variant_id": base.plans[0].choices[0].variant_id,
+            "samples_ms": samples_ms,
+            "remeasured_from": base.run_id,
+            "round_ids": tuple(range(0, 2 * own.rounds, 2)),
+        }
+    )
+    own = own.model_copy(update={"round_ids": tuple(range(1, 2 * own.rounds, 2))})
+    return cur.model_copy(update={"measurements": (own, again)})
+
+
+def latency_of(report: object) -> LatencyComparison:
+    (lat,) = [c.latency for c in report.checks if c.latency]  # type: ignore[attr-defined]
+    return lat
+
+
+def test_paired_mode_decides_a_slowdown_that_session_noise_hides_across_sessions() -> None:
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    again, slower = session_samples(3, (8.0, 8.8))
+    cur = run({"phone": Primary(slower)}, run_id="cur", id_prefix="new-")
+    paired = latency_of(gate(base, remeasured(base, cur, again)))
+    assert paired.verdict == "fail" and paired.mode == "paired, same session"
+    assert paired.pairs == 20 and paired.change_pct == pytest.approx(10.0, abs=1.0)
+    assert paired.paired_baseline == ("int8", "dev-phone", "cpu")
+    assert "paired, same session; 20 paired rounds" in paired.detail
+    # The same current rounds against the stored baseline: across sessions, at
+    # the default 3%, and with rounds spread 10% by the load, nothing is decided.
+    across = latency_of(gate(base, cur))
+    assert across.verdict == "inconclusive"
+    assert across.mode == "across sessions (σ = 3.0%, default)"
+
+
+def test_identical_builds_in_a_slow_session_pass_paired_and_do_not_pass_across_sessions() -> None:
+    # The current's session ran 7% slow. Re-measured there, the baseline ran slow too.
+    base = run({"phone": Primary(lognormal(1, 8.0, cv=0.02))}, run_id="base")
+    again, same = session_samples(4, (8.56, 8.56))
+    cur = run({"phone": Primary(same)}, run_id="cur", id_prefix="new-")
+    paired = latency_of(gate(base, remeasured(base, cur, again)))
+    assert paired.verdict == "pass" and paired.mode == "paired, same session"
+    across = latency_of(gate(base, cur))
+    assert across.verdict != "pass"
+    assert "ship --baseline" in across.detail and "σ" in across.detail
+
+
+def test_a_baseline_byte_identical_to_the_current_is_measured_once_and_passes() -> None:
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    cur = run({"phone": Primary(lognormal(2, 8.4))}, run_id="cur", id_prefix="new-")
+    base = base.model_copy(
+        update={
+            "variants": tuple(v.model_copy(update={"sha256": "ab" * 32}) for v in base.variants)
+        }
+    )
+    cur = cur.model_copy(
+        update={
+            "variants": tuple(v.model_copy(update={"sha256": "ab" * 32}) for v in cur.variants),
+            "measurements": tuple(
+                m.model_copy(update={"remeasured_from": "base"}) for m in cur.measurements
+            ),
+        }
+    )
+    lat = latency_of(gate(base, cur))
+    assert lat.verdict == "pass" and lat.change_pct == 0.0 and lat.mode == "paired, same session"
+    assert "measured once" in lat.detail
+
+
+def test_a_decision_from_early_rounds_that_drifted_is_inconclusive() -> None:
+    # Issue 29: the current's first rounds were fast and the rest slow; the test
+    # passed on the first few, while all rounds put the change well past 5%.
+    rng = np.random.default_rng(8)
+    base = measurement(lognormal(1, 8.0, 600, rounds=20, cv=0.02), 20)
+    medians = np.concatenate(
+        [8.0 * 0.95 * rng.lognormal(0, 0.02, 10), 8.6 * rng.lognormal(0, 0.02, 110)]
+    )
+    cur = measurement(tuple(medians), 120)
+    lat = compare_latency(base, cur, 5.0, WITHIN)
+    assert lat.verdict == "inconclusive" and lat.decided_at_rounds is None
+    assert "the test reached pass at look" in lat.detail and "current rounds drifted" in lat.detail
+    assert lat.more_rounds is not None and lat.more_rounds > 0
+
+
+def test_outputs_name_the_mode_that_decided() -> None:
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    again, slower = session_samples(3, (8.0, 8.8))
+    report = gate(
+        base,
+        remeasured(base, run({"phone": Primary(slower)}, run_id="cur", id_prefix="new-"), again),
+    )
+    assert "; latency paired, same session" in markdown_summary(report).splitlines()[0]
+    assert "| phone | latency | ❌ FAIL (paired, same session) |" in markdown_summary(report)
+    root = ET.fromstring(junit_xml(report))
+    (case,) = [c for c in root.iter("testcase") if c.get("name") == "latency"]
+    (prop,) = case.iter("property")
+    assert (prop.get("name"), prop.get("value")) == ("mode", "paired, same session")
+    data = report_json(report)
+    assert data["latency_modes"] == ["paired, same session"]
+    (check,) = [c for c in data["profiles"][0]["checks"] if c["name"] == "latency"]
+    assert check["latency"]["mode"] == "paired, same session"
