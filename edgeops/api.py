@@ -461,6 +461,10 @@ def _until_decided(
         if baseline is not None:
             for todo in undecided_comparisons(baseline, results, settings):
                 want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
+                if todo.paired_baseline is not None:
+                    # Paired mode: the re-measured baseline gets the same rounds, measured
+                    # in alternation with the current's in the one remeasure below.
+                    want(todo.paired_baseline, todo.more_rounds)
         wanted = {k: v for k, v in wanted.items() if k in by_key}
         # A baseline measured again in this session gets the rounds its candidates get,
         # in the same sessions, so every added round still has its pair.

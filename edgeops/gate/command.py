@@ -107,6 +107,15 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         help="quality drop allowed from the baseline, %% of its value (default 1); the floor always holds",
     )
     p.add_argument(
+        "--session-sigma-pct",
+        type=float,
+        metavar="PCT",
+        default=None,
+        help="across sessions (no re-measured baseline): the spread of the device's speed "
+        "between sessions, %% (default: from this workspace's history of unchanged files, "
+        "else 3)",
+    )
+    p.add_argument(
         "--confidence",
         type=float,
         default=0.95,
@@ -132,7 +141,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from edgeops.gate.output import junit_xml, markdown_summary, report_json, rich_tables
     from edgeops.pipeline.bundle import read_results
 
-    settings = _settings(args)
     raw = (
         read_raw(args.baseline, f"--baseline {args.baseline}"),
         read_raw(args.current, f"--current {args.current}"),
@@ -141,6 +149,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     baseline, current = read_results(args.baseline), read_results(args.current)
     check_gate_input(baseline, f"--baseline {args.baseline}")
     check_gate_input(current, f"--current {args.current}")
+    # Bad flags fail before any device time.
+    settings = _settings(args, (baseline.run_id, current.run_id))
     if args.remeasure:
         current = _remeasured(args, baseline, current)
     elif args.devices is not None or args.rounds is not None:
@@ -206,7 +216,8 @@ def _remeasured(args: argparse.Namespace, baseline: Results, current: Results) -
     )
 
 
-def _settings(args: argparse.Namespace) -> GateSettings:
+def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> GateSettings:
+    """The flags as settings; the session spreads from the workspace's other runs."""
     from edgeops.gate.compare import GateSettings
 
     pcts = {
@@ -216,13 +227,27 @@ def _settings(args: argparse.Namespace) -> GateSettings:
         "--size-threshold-pct": args.size_threshold_pct,
         "--quality-drop-pct": args.quality_drop_pct,
         **{f"--threshold-pct-for {k}": v for k, v in args.threshold_pct_for},
+        **(
+            {"--session-sigma-pct": args.session_sigma_pct}
+            if args.session_sigma_pct is not None
+            else {}
+        ),
     }
     negative = [flag for flag, value in pcts.items() if value < 0]
     if negative:
         raise UsageError(f"{negative[0]} is negative; thresholds are allowed growth, 0 or more")
     if not 0.5 <= args.confidence < 1:
         raise UsageError(f"--confidence {args.confidence:g} is outside [0.5, 1); use e.g. 0.95")
+    spreads = {}
+    if args.session_sigma_pct is None:
+        from edgeops.gate.sessions import history_runs, spreads_by_profile
+        from edgeops.pipeline import Workspace
+
+        history = Workspace(args.workspace).history_path
+        spreads = spreads_by_profile(history_runs(history, exclude=gated))
     return GateSettings(
+        session_spread_by_profile=spreads,
+        session_sigma=None if args.session_sigma_pct is None else args.session_sigma_pct / 100.0,
         threshold_pct=args.threshold_pct,
         threshold_pct_by_profile=dict(args.threshold_pct_for),
         memory_threshold_pct=args.memory_threshold_pct,

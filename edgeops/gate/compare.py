@@ -32,11 +32,16 @@ from typing import Literal
 import numpy as np
 
 from edgeops.errors import ResultsError
+from edgeops.gate.assumptions import why_undecided
+from edgeops.gate.pairing import pair_rounds, remeasured_baseline
+from edgeops.gate.sessions import SessionSpread, default_spread
 from edgeops.gate.stats import (
     FIRST_LOOK_ROUNDS,
     MIN_BASELINE_ROUNDS,
     SequentialDesign,
     SequentialResult,
+    next_look,
+    paired_sequential_test,
     sequential_test,
 )
 from edgeops.models import Choice, Measurement, Plan, Results, Variant
@@ -70,9 +75,27 @@ class GateSettings:
     quality_drop_pct: float = 1.0
     confidence: float = 0.95
     design: SequentialDesign = field(default_factory=SequentialDesign)
+    # Across sessions: each profile's between-session spread, from the
+    # workspace history (gate/sessions.py); a profile without one uses the
+    # default. ``session_sigma`` (a fraction) overrides both.
+    session_spread_by_profile: dict[str, SessionSpread] = field(default_factory=dict)
+    session_sigma: float | None = None
 
     def latency_threshold_pct(self, profile_id: str) -> float:
         return self.threshold_pct_by_profile.get(profile_id, self.threshold_pct)
+
+    def session_spread(self, profile_id: str) -> SessionSpread:
+        if self.session_sigma is not None:
+            return default_spread(self.session_sigma, "given")
+        return self.session_spread_by_profile.get(profile_id) or default_spread()
+
+
+# The mode that decided, as the verdict names it (issue 29).
+PAIRED_MODE = "paired, same session"
+
+
+def across_mode(spread: SessionSpread) -> str:
+    return f"across sessions ({spread.label})"
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,13 @@ class LatencyComparison:
     # rounds the baseline needs when it is too short for the test to end.
     more_rounds: int | None = None
     baseline_rounds_needed: int | None = None
+    # How the two were compared: PAIRED_MODE, or across_mode(σ).
+    mode: str = ""
+    session_sigma_pct: float | None = None  # across sessions: the σ the test carried
+    # Paired: the re-measured baseline's (variant, device, compute unit), which
+    # a re-measure loop measures again beside the current, in alternation.
+    paired_baseline: tuple[str, str, str] | None = None
+    pairs: int | None = None
 
     @property
     def change(self) -> str:
@@ -273,9 +303,17 @@ def _gate_profile(
         cur_m = _measurement(current, cur_choice, profile_id)
         base_v = _find_variant(baseline, base_choice.variant_id)
         cur_v = _find_variant(current, cur_choice.variant_id)
+        again = remeasured_baseline(baseline, current, profile_id)
+        # Paired only beside the current on its own device (gate/pairing.py).
+        paired = again is not None and cur_m is not None and again.device_id == cur_m.device_id
         checks.append(
             _latency_check(
-                profile_id, base_m, cur_m, settings.latency_threshold_pct(profile_id), settings
+                profile_id,
+                again if paired else base_m,
+                cur_m,
+                settings.latency_threshold_pct(profile_id),
+                settings,
+                paired=paired,
             )
         )
         checks.append(_memory_check(profile_id, base_m, cur_m, settings))
@@ -339,12 +377,14 @@ def _latency_check(
     cur: Measurement | None,
     threshold_pct: float,
     settings: GateSettings,
+    *,
+    paired: bool = False,
 ) -> Check:
     unmeasured = _unmeasured(base, cur)
     if unmeasured:
         return Check(profile_id, "latency", "not_measured", unmeasured, unit="ms")
     assert base is not None and cur is not None
-    lat = compare_latency(base, cur, threshold_pct, settings)
+    lat = compare_latency(base, cur, threshold_pct, settings, paired=paired)
     return Check(
         profile_id=profile_id,
         name="latency",
@@ -475,12 +515,24 @@ def _quality_check(
 
 
 def compare_latency(
-    base: Measurement, cur: Measurement, threshold_pct: float, settings: GateSettings
+    base: Measurement,
+    cur: Measurement,
+    threshold_pct: float,
+    settings: GateSettings,
+    *,
+    paired: bool = False,
 ) -> LatencyComparison:
-    """The latency verdict for two measurements, from their rounds."""
+    """The latency verdict for two measurements, from their rounds.
+
+    ``paired``: ``base`` is the baseline's primary re-measured in this
+    session beside ``cur`` (gate/pairing.py), and the test is on paired
+    rounds; otherwise the two are from different sessions and the test
+    carries the profile's between-session spread.
+    """
     base_logs, cur_logs = log_round_medians(base), log_round_medians(cur)
     base_p50 = float(np.exp(base_logs.mean())) if len(base_logs) else math.nan
     cur_p50 = float(np.exp(cur_logs.mean())) if len(cur_logs) else math.nan
+    spread = settings.session_spread(cur.profile_id)
     unknown = LatencyComparison(
         variant_id=cur.variant_id,
         device_id=cur.device_id,
@@ -496,49 +548,92 @@ def compare_latency(
         current_samples=len(cur.samples_ms),
         baseline_rounds=len(base_logs),
         current_rounds=len(cur_logs),
+        mode=PAIRED_MODE if paired else across_mode(spread),
+        session_sigma_pct=None if paired else 100.0 * spread.sigma,
+        paired_baseline=(base.variant_id, base.device_id, base.compute_unit) if paired else None,
     )
     if _same_observations(base, cur):
-        # The same rounds on both sides (a run gated against itself, or a reused
-        # measurement): the difference is zero by construction, not by estimate.
+        # The same rounds on both sides (a run gated against itself, a reused
+        # measurement, or a baseline byte-identical to the current measured
+        # once): the difference is zero by construction, not by estimate.
+        why = (
+            "the baseline's primary is byte-identical to the current's and was measured once"
+            if paired
+            else "the same rounds on both sides"
+        )
         return replace(
             unknown,
             verdict="pass",
-            detail="the same rounds on both sides: no change (SAME)",
+            detail=f"{why}: no change (SAME)",
+            change_pct=0.0,
             ci_low_pct=0.0,
             ci_high_pct=0.0,
         )
-    if len(base_logs) < FIRST_LOOK_ROUNDS:
-        return replace(
-            unknown,
-            detail=(
-                f"baseline has {len(base_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; re-measure "
-                f"it with `ship --until-decided` (at least {MIN_BASELINE_ROUNDS} rounds) (UNKNOWN)"
-            ),
-            baseline_rounds_needed=MIN_BASELINE_ROUNDS,
+    ratio = 1.0 + threshold_pct / 100.0
+    if paired:
+        pairs = pair_rounds(base, cur)
+        unknown = replace(unknown, pairs=len(pairs))
+        if len(pairs) < FIRST_LOOK_ROUNDS:
+            more = FIRST_LOOK_ROUNDS - len(pairs)
+            return replace(
+                unknown,
+                detail=(
+                    f"{len(pairs)} paired round(s), fewer than {FIRST_LOOK_ROUNDS}; measure "
+                    f"{more} more of each, in alternation (UNKNOWN)"
+                ),
+                more_rounds=more,
+            )
+        result = paired_sequential_test(pairs.differences, ratio, settings.design)
+        series = {"paired differences": pairs.differences}
+        first = "paired differences"
+    else:
+        if len(base_logs) < FIRST_LOOK_ROUNDS:
+            return replace(
+                unknown,
+                detail=(
+                    f"baseline has {len(base_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; "
+                    f"re-measure it with `ship --until-decided` (at least {MIN_BASELINE_ROUNDS} "
+                    "rounds) (UNKNOWN)"
+                ),
+                baseline_rounds_needed=MIN_BASELINE_ROUNDS,
+            )
+        if len(cur_logs) < FIRST_LOOK_ROUNDS:
+            more = FIRST_LOOK_ROUNDS - len(cur_logs)
+            return replace(
+                unknown,
+                detail=f"current has {len(cur_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; measure {more} more (UNKNOWN)",
+                more_rounds=more,
+            )
+        result = sequential_test(
+            base_logs, cur_logs, ratio, settings.design, session_sigma=spread.sigma
         )
-    if len(cur_logs) < FIRST_LOOK_ROUNDS:
-        more = FIRST_LOOK_ROUNDS - len(cur_logs)
-        return replace(
-            unknown,
-            detail=f"current has {len(cur_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; measure {more} more (UNKNOWN)",
-            more_rounds=more,
-        )
-    result = sequential_test(base_logs, cur_logs, 1.0 + threshold_pct / 100.0, settings.design)
+        series = {"current": cur_logs, "baseline": base_logs}
+        first = "current"
+    problem = why_undecided(result, ratio, series, current=first)
+    more_rounds = result.more_current_rounds
+    if problem is not None:
+        # The looks replay the same decision until more rounds change what all
+        # rounds say: the next look's worth of them.
+        n = result.current_rounds
+        more_rounds = next_look(n) - n
     return replace(
         unknown,
-        verdict=result.verdict,
-        detail=_latency_detail(result, threshold_pct),
+        verdict="inconclusive" if problem else result.verdict,
+        detail=_latency_detail(
+            result, threshold_pct, unknown.mode, problem, unknown.session_sigma_pct
+        ),
+        change_pct=(result.ratio - 1.0) * 100.0 if paired else unknown.change_pct,
         ci_low_pct=(result.low - 1.0) * 100.0,
         ci_high_pct=(result.high - 1.0) * 100.0,
         cv_pct=result.cv * 100.0,
-        decided_at_rounds=result.decided_at,
-        more_rounds=result.more_current_rounds,
+        decided_at_rounds=None if problem else result.decided_at,
+        more_rounds=more_rounds,
         baseline_rounds_needed=result.baseline_rounds_needed,
     )
 
 
 def _same_observations(base: Measurement, cur: Measurement) -> bool:
-    return (
+    return base is cur or (
         base.device_id == cur.device_id
         and base.samples_ms == cur.samples_ms
         and base.round_sizes == cur.round_sizes
@@ -546,19 +641,40 @@ def _same_observations(base: Measurement, cur: Measurement) -> bool:
     )
 
 
-def _latency_detail(result: SequentialResult, threshold_pct: float) -> str:
+def _latency_detail(
+    result: SequentialResult,
+    threshold_pct: float,
+    mode: str,
+    problem: str | None,
+    sigma_pct: float | None = None,
+) -> str:
     # The change and its interval have their own columns; the detail says what they mean.
-    rounds = f"{result.baseline_rounds} baseline and {result.current_rounds} current rounds"
+    if result.baseline_rounds == result.current_rounds and mode == PAIRED_MODE:
+        rounds = f"{result.current_rounds} paired rounds"
+    else:
+        rounds = f"{result.baseline_rounds} baseline and {result.current_rounds} current rounds"
     spread = f"spread {100 * result.cv:.1f}%"
+    how = f"{mode}; {rounds}, {spread}"
+    if problem is not None:
+        return (
+            f"the test reached {result.verdict} at look {len(result.looks)} ({how}), but "
+            f"{problem} (UNKNOWN)"
+        )
     if result.verdict == "fail":
         return (
             f"sequential test decided for a slowdown of {threshold_pct:g}% at look "
-            f"{len(result.looks)} ({rounds}, {spread}) (DIFFERENT)"
+            f"{len(result.looks)} ({how}) (DIFFERENT)"
         )
     if result.verdict == "pass":
+        return f"sequential test decided for no slowdown at look {len(result.looks)} ({how}) (SAME)"
+    if result.session_bound:
+        reach = 100 * (result.max_fraction or 0.0)
         return (
-            f"sequential test decided for no slowdown at look {len(result.looks)} "
-            f"({rounds}, {spread}) (SAME)"
+            f"not decided after {len(result.looks)} look(s) ({how}): between sessions the "
+            f"device's speed moves by {sigma_pct:.1f}% (σ), which "
+            f"leaves at most {reach:.0f}% of the information a {threshold_pct:g}% decision "
+            "needs, however many rounds; measure the baseline again beside the current "
+            "(`ship --baseline B`, or `gate --remeasure`) for a paired decision (UNKNOWN)"
         )
     advice = f"~{result.more_current_rounds} more current round(s) for the next look"
     if result.baseline_rounds_needed is not None:
@@ -566,7 +682,7 @@ def _latency_detail(result: SequentialResult, threshold_pct: float) -> str:
             f"; the baseline is too short for the test to end: re-measure it with "
             f"{result.baseline_rounds_needed} rounds (`ship --until-decided`)"
         )
-    return f"not decided after {len(result.looks)} look(s) ({rounds}, {spread}); {advice} (UNKNOWN)"
+    return f"not decided after {len(result.looks)} look(s) ({how}); {advice} (UNKNOWN)"
 
 
 # --------------------------------------------------------------------------- variants, for the report
@@ -646,6 +762,9 @@ class Remeasure:
     compute_unit: str
     more_rounds: int | None
     reason: str
+    # Paired: the re-measured baseline's (variant, device, compute unit), which
+    # needs the same rounds, measured in alternation with the current's.
+    paired_baseline: tuple[str, str, str] | None = None
 
 
 def undecided_comparisons(
@@ -679,6 +798,7 @@ def undecided_comparisons(
                 compute_unit=lat.compute_unit,
                 more_rounds=lat.more_rounds,
                 reason=f"median {lat.change}: {lat.detail}",
+                paired_baseline=lat.paired_baseline,
             )
     return list(todo.values())
 
