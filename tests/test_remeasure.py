@@ -160,6 +160,16 @@ def test_ship_baseline_measures_the_baseline_primary_again_interleaved(tmp_path,
     baseline_rounds = [r for r in rounds if r["variant_id"] == m["variant_id"]]
     assert [bool(r["paced"]) for r in baseline_rounds] == [True, True, False]
     assert [r["peak_mem"] is not None for r in baseline_rounds] == [True, True, False]
+    # The gate against the baseline pairs the rounds measured side by side.
+    current = tmp_path / out["bundle"]
+    done = run_cli(
+        "gate", "--baseline", str(bundle), "--current", str(current), "--json",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode in (0, 1, 3), done.stderr
+    (profile,) = json.loads(done.stdout)["profiles"]
+    latency = next(c for c in profile["checks"] if c["name"] == "latency")
+    assert latency["latency"]["mode"] == "paired, same session", latency
 
 
 @pytest.mark.slow
@@ -233,8 +243,8 @@ def test_gate_remeasure_measures_both_primaries_again_in_one_session(tmp_path, b
     report = json.loads(done.stdout)
     (profile,) = report["profiles"]
     latency = next(c for c in profile["checks"] if c["name"] == "latency")
-    # Both sides measured now: 4 rounds each (the stored runs had 3 and 2).
-    assert "4" in latency["detail"], latency["detail"]
+    # Both sides measured now, beside each other: the gate decides in paired mode.
+    assert latency["latency"]["mode"] == "paired, same session", latency
     # What the gate compared: the current run with both primaries measured now, the
     # baseline's marked, their rounds numbered in one interleaving on one device.
     from edgeops.api import load_results
