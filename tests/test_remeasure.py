@@ -277,3 +277,50 @@ def test_gate_remeasure_measures_both_primaries_again_in_one_session(tmp_path, b
     )  # fmt: skip
     assert refused.returncode == 2 and "not a bundle folder" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_selection_keeps_the_remeasured_incumbent_file_until_paired_rounds_replace_it() -> None:
+    import numpy as np
+
+    from edgeops.selection import edgeops_select
+
+    from factories import measurement, policy, profile, variant
+
+    def rounds(variant_id: str, medians: list[float], seed: int, **update: object) -> Measurement:
+        rng = np.random.default_rng(seed)
+        samples = tuple(m * x for m in medians for x in rng.lognormal(0, 0.01, 20))
+        return measurement("kept", float(np.median(samples))).model_copy(
+            update={
+                "variant_id": variant_id,
+                "samples_ms": samples,
+                "rounds": len(medians),
+                "round_sizes": (20,) * len(medians),
+                "round_ids": tuple(range(len(medians))),
+                **update,
+            }
+        )
+
+    # The newcomer is the same recipe (same name) as the incumbent, a new file, smaller.
+    newcomer = variant("kept", size_bytes=1000).model_copy(update={"id": "id-new"})
+    incumbent = variant("kept", size_bytes=2000).model_copy(
+        update={"id": "id-old", "sha256": "0" * 64, "remeasured_from": "run0"}
+    )
+    drift = [1.0, 1.06, 0.96, 1.03, 0.98, 1.01]
+
+    def choose(factor: float) -> str:
+        plan = edgeops_select(
+            profile=profile(),
+            variants=[newcomer, incumbent],
+            measurements=[
+                rounds("id-new", [factor * d for d in drift], seed=1),
+                rounds("id-old", drift, seed=2, remeasured_from="run0"),
+            ],
+            policy=policy(baseline_primary="onnx:kept"),
+        )
+        return plan.choices[0].variant_id
+
+    # Within the noise: the incumbent's file stays, though the newcomer is smaller and
+    # bears the baseline primary's name (the name alone no longer decides).
+    assert choose(0.99) == "id-old"
+    # Every pair of rounds 30% faster: the paired interval is past the margin, replaced.
+    assert choose(0.7) == "id-new"
