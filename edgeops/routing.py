@@ -146,8 +146,11 @@ def _hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one small closur
         artifact: Artifact,
         recipe: Recipe,
         workdir: Path,
+        samples: SampleSet | None,
         context: BuildContext | None,
     ) -> Variant | None:
+        # The hookspec's whole signature, so a test may call it as the pipeline does;
+        # the samples are in the context.
         if recipe.format != fmt or artifact.path is None:
             return None
         if context is None:
@@ -220,14 +223,19 @@ def _hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one small closur
         hooks["edgeops_predict"] = edgeops_predict
 
     runner = backend.probe_runner()
-    if runner is not None:
-        # trylast, as the core probe: a transport with a better tool answers first.
-        @hookimpl(trylast=True)
+    own = _overrides(backend, "measure")
+    if runner is not None or own:
+        # trylast with the probe alone, as the core probe: a transport with a better tool
+        # answers first. A backend's own route goes before the probe.
+        @hookimpl(trylast=not own)
         def edgeops_measure(
             session: Any, variant: Variant, compute_unit: str, settings: MeasureSettings
         ) -> Measurement | None:
-            if variant.format != fmt or variant.path is None or session.python is None:
+            if variant.format != fmt or variant.path is None:
                 return None
+            measured = backend.measure(session, variant, compute_unit, settings) if own else None
+            if measured is not None or runner is None or session.python is None:
+                return measured
             if compute_unit not in runner.compute_units:
                 return None
             from edgeops.devices.probe_measure import measure_with_probe
