@@ -6,6 +6,26 @@ from pathlib import Path
 
 import pytest
 
+
+def _testing_fixtures() -> list[str]:
+    """The fixtures for plugin authors are opt-in (as tox's): this repository opts in.
+
+    An environment installed before they were opt-in still loads them through its old
+    ``pytest11`` entry point; naming them again there would register them twice.
+    """
+    from importlib.metadata import distributions
+
+    # Every distribution, as pytest reads them: a stale one beside this checkout counts.
+    old = any(
+        ep.group == "pytest11" and ep.value == "edgeops.testing"
+        for dist in distributions()
+        for ep in dist.entry_points
+    )
+    return [] if old else ["edgeops.testing"]
+
+
+pytest_plugins = _testing_fixtures()
+
 _STATE = Path(tempfile.mkdtemp(prefix="edgeops-test-state-"))
 # Every plugin manager made in this session, in process or in a CLI subprocess,
 # logs its hook calls here; tests/test_hookspecs.py reads it at the end.

@@ -73,3 +73,16 @@ def test_a_plugin_importing_the_default_executor_at_module_level_loads(tmp_path,
     assert hooks == {"edgeops_execute_measurements"}
     assert not hasattr(edgeops.plugin.execute_with_leases, "edgeops_impl")
 
+
+def test_the_pytest_fixtures_are_opt_in():
+    """No pytest11 entry point: installing edgeops loads nothing into other projects'
+    test runs; this repository's root conftest.py opts in, as a plugin author's does."""
+    import tomllib
+
+    from paths import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "pytest11" not in project.get("entry-points", {})
+    conftest = (REPO / "conftest.py").read_text()
+    assert "pytest_plugins = _testing_fixtures()" in conftest
+    assert 'pytest_plugins = ["edgeops.testing"]' in (REPO / "README.md").read_text()
