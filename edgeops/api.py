@@ -127,7 +127,6 @@ def ship(
     from edgeops.pipeline.bundle import check_bundle_target, default_bundle_dir, write_bundle
     from edgeops.pipeline.config import load_spec
     from edgeops.pipeline.history import History
-    from edgeops.pipeline.incumbents import add_incumbents
     from edgeops.pipeline.names import check_name
     from edgeops.plugin_manager import make_plugin_manager
 
@@ -157,10 +156,8 @@ def ship(
     history = History(space.history_path)
     if out is not None:
         check_bundle_target(Path(out), force)
-    base = load_results(baseline) if baseline is not None else None
-    primaries = _primaries(base)
+    base, primaries, incumbents = _baseline(baseline, space.root / "baselines")
     results: Results | None = None
-    incumbents: list[Variant] = []
     if resume:
         run_id = history.last_unfinished() if resume == "last" else resume
         if run_id is None:
@@ -205,7 +202,6 @@ def ship(
             primaries = _previous_primaries(history, spec.name)
         run_id = uuid.uuid4().hex[:12]
         journal = space.journal(run_id)
-        incumbents = _incumbents(baseline, base, journal.folder)
         history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
     beating = history.heartbeat(run_id)
     bundle: Path | None = None
@@ -230,10 +226,7 @@ def ship(
                 journal.save_devices(found)
                 if prune:
                     results = pipeline.prune(results, safety)
-                if base is not None and incumbents:
-                    results = pipeline.evaluate_incumbents(
-                        add_incumbents(results, incumbents, base)
-                    )
+                results = _with_incumbents(pipeline, results, incumbents, base)
                 journal.save_stage(results)
             results = pipeline.measure(
                 results,
@@ -358,18 +351,35 @@ class _observed:
         self.stack.close()
 
 
-def _incumbents(path: str | Path | None, base: Results | None, folder: Path) -> list[Variant]:
-    """The baseline's primary files, checked against its records and copied into the run's
-    folder, to be measured again beside the candidates (incumbents.py); [] without a
-    bundle holding them (the gate then compares stored rounds, across sessions)."""
+def _baseline(
+    path: str | Path | None, copies: Path
+) -> tuple[Results | None, dict[str, str], list[Variant]]:
+    """The baseline run, its primaries (the tie-break), and its primary files checked
+    against its records and copied under ``copies``, to be measured again beside the
+    candidates (incumbents.py): none without a bundle holding them (the gate then
+    compares stored rounds, across sessions). Checked before any work."""
     from edgeops.pipeline.incumbents import bundle_of, verified_primaries
+    from edgeops.pipeline.names import inside
 
-    if path is None or base is None:
-        return []
+    if path is None:
+        return None, {}, []
+    base = load_results(path)
     bundle = bundle_of(Path(path))
     if bundle is None:
-        return []
-    return verified_primaries(base, bundle, folder / "baseline")
+        return base, _primaries(base), []
+    files = verified_primaries(base, bundle, inside(copies, base.run_id))
+    return base, _primaries(base), files
+
+
+def _with_incumbents(
+    pipeline: Pipeline, results: Results, incumbents: list[Variant], base: Results | None
+) -> Results:
+    """``results`` with the baseline's primary files among its variants (incumbents.py)."""
+    from edgeops.pipeline.incumbents import add_incumbents, score_incumbents
+
+    if base is None or not incumbents:
+        return results
+    return score_incumbents(pipeline, add_incumbents(results, incumbents, base))
 
 
 def _primaries(results: Results | None) -> dict[str, str]:

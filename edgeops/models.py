@@ -298,21 +298,11 @@ class Artifact(Frozen):
         description="Profile ids ('*' for every profile) this variant was ruled out for "
         "before any device time, each with the reason",
     )
-    remeasured_from: str | None = Field(
-        None,
-        description="The baseline run whose primary file this is, measured again in this run "
-        "beside the candidates (`ship --baseline`): the file came from that run's bundle",
-    )
-    remeasured_for: dict[str, str] = Field(
-        {},
-        description="Profile id to compute unit: where this file was the baseline's primary, "
-        "and so where it is measured again",
-    )
-    remeasured_only: bool = Field(
-        False,
-        description="Measured for the gate only (a file of another source model): never a "
-        "choice of this run",
-    )
+    # ship --baseline (edgeops/pipeline/incumbents.py): the baseline run whose primary file
+    # this is; profile id -> compute unit where it was; True: measured for the gate only.
+    remeasured_from: str | None = None
+    remeasured_for: dict[str, str] = {}
+    remeasured_only: bool = False
 
     def pruned_for(self, profile_id: str) -> str | None:
         return self.pruned.get(profile_id) or self.pruned.get("*")
@@ -386,17 +376,9 @@ class MeasureSettings(Frozen):
         description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
     )
     full_rounds: int = Field(
-        2,
-        ge=0,
-        description="Rounds per variant and device that also run the paced loops, the cold and "
-        "warm loads and the memory reading; later rounds (and every round added for a "
-        "decision) time the loop only, which is all a latency decision needs",
+        2, ge=0, description="Rounds per variant and device with paced runs, loads and memory"
     )
-    timed_only: bool = Field(
-        False,
-        description="Set per round by the scheduler past full_rounds: the probe times the "
-        "loop only (no paced runs, no cold or warm load, no memory reading)",
-    )
+    timed_only: bool = Field(False, description="This round times the loop only (scheduling.py)")
 
     @property
     def paced_seconds(self) -> float:
@@ -640,11 +622,7 @@ class Plan(Frozen):
     frontier: tuple[FrontierPoint, ...] = Field(
         (), description="Pareto frontier of p50 x size x quality, chosen point marked"
     )
-    device_time_s: float | None = Field(
-        None,
-        description="Device time this profile's decision cost: every measured round's probe "
-        "process, start to end, summed (re-measured baselines and added rounds included)",
-    )
+    device_time_s: float | None = Field(None, description="Every round's probe process, summed")
 
 
 # --------------------------------------------------------------------------- results
@@ -713,88 +691,14 @@ class Results(Frozen):
         raise KeyError(variant_id)
 
 
-# --------------------------------------------------------------------------- manifest
+# The manifest's models live in edgeops/manifest.py (this module's size limit); they are
+# re-exported here, where readers have always imported them.
+from edgeops.manifest import (  # noqa: E402
+    Manifest,
+    ManifestChoice,
+    ManifestProfile,
+    ManifestTensor,
+    ManifestVariant,
+)
 
-
-class _ManifestPart(BaseModel):
-    # Not "forbid": a reader of 1.0 must keep working on a 1.x manifest, so the schema
-    # lets every object carry keys added later, and readers ignore them.
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class ManifestTensor(_ManifestPart):
-    """One model input or output, as the app must feed or read it."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    layout: str | None = Field(None, description="e.g. NCHW or NHWC; None when not known")
-    value_range: tuple[float, float] | None = Field(
-        None, description="Inputs: the [low, high] the model was scored on"
-    )
-
-
-class ManifestVariant(_ManifestPart):
-    file: str = Field(description="Path inside the bundle, '/'-separated")
-    format: str
-    recipe: str | None
-    sha256: str
-    size_bytes: int
-
-
-class ManifestChoice(_ManifestPart):
-    variant: str = Field(description="Key into 'variants'")
-    compute_unit: str = Field(
-        description="The delegate or compute units to load it with: LiteRT 'cpu', 'xnnpack', "
-        "'gpu', 'nnapi'; Core ML MLComputeUnits 'cpu_only', 'cpu_and_gpu', 'cpu_and_ne', 'all'; "
-        "ONNX Runtime's execution provider"
-    )
-    requires: tuple[str, ...] = ()
-    min_free_memory_mb: float | None = None
-    expected_p50_ms: float | None = None
-    p50_interval: Interval | None = Field(
-        None,
-        description="Where the p50 lies: for a prediction, its calibrated interval; for a "
-        "measurement, the 95% t interval over its rounds",
-    )
-    method: Method
-    runtime: str | None = Field(
-        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
-    )
-    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
-
-
-class ManifestProfile(_ManifestPart):
-    status: PlanStatus
-    platform: str | None = None
-    match: dict[str, tuple[str, ...]] = Field(
-        {},
-        description="Device keys this profile stands for (hw.machine, ro.product.device, "
-        "ro.product.model); a value ending in '*' is a prefix",
-    )
-    choices: tuple[ManifestChoice, ...] = Field(
-        (), description="Primary first, then fallbacks in the order an app should try them"
-    )
-
-
-class Manifest(Frozen):
-    """What an app reads at run time to pick its variant."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="ignore",
-        json_schema_extra={
-            "$id": f"https://edgeops.dev/schemas/manifest-{MANIFEST_SCHEMA_VERSION}.json",
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$comment": "Readers must ignore keys they do not know: 1.x versions only add keys.",
-        },
-    )
-
-    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
-    model: str
-    version: str
-    created_at: datetime
-    inputs: tuple[ManifestTensor, ...] = ()
-    outputs: tuple[ManifestTensor, ...] = ()
-    variants: dict[str, ManifestVariant]
-    profiles: dict[str, ManifestProfile]
+__all__ = ["Manifest", "ManifestChoice", "ManifestProfile", "ManifestTensor", "ManifestVariant"]

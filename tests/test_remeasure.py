@@ -219,8 +219,8 @@ def test_tampered_baseline_file_is_refused_before_use(tmp_path, baseline):
     assert "refusing to measure it" in lines[-1]
     # Refused before any work: nothing measured, no copy of the file made.
     assert "measure:" not in done.stderr
-    runs = Path(env["EDGEOPS_HOME"]) / "runs"
-    assert not any(p.read_bytes() == bytes(data) for p in runs.glob("*/baseline/*"))
+    runs = Path(env["EDGEOPS_HOME"]) / "baselines"
+    assert not any(p.read_bytes() == bytes(data) for p in runs.glob("*/*"))
 
 
 @pytest.mark.slow

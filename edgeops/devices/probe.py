@@ -457,6 +457,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "machine": platform.machine(),
         "pid": os.getpid(),
         "threads": args.threads,
+        "timed_only": args.timed_only,
     }
     try:
         runner_type = (
@@ -494,8 +495,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "definition": _MEMORY_DEFINITIONS[how],
         }
 
-    # A timed-only round (past the scheduler's full rounds) leaves the file cache alone,
-    # reads no memory and loads once: its load is neither cold nor warm, so none is told.
+    # --timed-only (rounds past the full ones): no cold load, memory, paced runs or warm load.
     cold_load = None if args.timed_only else drop_file_cache(args.model)
     started = time.perf_counter()
     try:
@@ -535,18 +535,11 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             if args.paced_duration_s > 0 and not args.timed_only
         ]
         peak = None if args.timed_only else memory()
-    except MemoryError:
+    except Exception as exc:  # MemoryError too: the run's own out of memory
+        oom = isinstance(exc, MemoryError)
         return {
-            "status": "oom",
-            "error": "out of memory while running",
-            "environment": environment,
-            "load_ms": load_ms,
-            "peak_mem": memory(),
-        }
-    except Exception as exc:
-        return {
-            "status": "error",
-            "error": _one_line(exc),
+            "status": "oom" if oom else "error",
+            "error": "out of memory while running" if oom else _one_line(exc),
             "environment": environment,
             "load_ms": load_ms,
             "peak_mem": memory(),
@@ -554,26 +547,17 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     # A second load after the first model is dropped: the file is in the cache now and
     # the runtime warm, as on an app's second launch. Its failure leaves the figure empty.
     warm_load_ms: float | None = None
-    if args.timed_only:
-        environment["timed_only"] = True
-        return {
-            "status": "ok",
-            "first_ms": round(first_ms, 4),
-            "samples_ms": [round(s, 5) for s in samples_ms],
-            "cpu": loop_cpu,
-            "throughput_fps": round(len(samples_ms) / loop_wall_s, 3) if loop_wall_s > 0 else None,
-            "environment": environment,
-        }
     try:
-        runner.release()
-        started = time.perf_counter()
-        runner.load(args.model, args.compute_unit)
-        warm_load_ms = round((time.perf_counter() - started) * 1000.0, 4)
+        if not args.timed_only:
+            runner.release()
+            started = time.perf_counter()
+            runner.load(args.model, args.compute_unit)
+            warm_load_ms = round((time.perf_counter() - started) * 1000.0, 4)
     except Exception as exc:
         environment["warm_load_error"] = _one_line(exc)
     return {
         "status": "ok",
-        "load_ms": round(load_ms, 4),
+        "load_ms": None if args.timed_only else round(load_ms, 4),
         "cold_load": cold_load,
         "warm_load_ms": warm_load_ms,
         "first_ms": round(first_ms, 4),
@@ -617,11 +601,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated camera rates for the paced runs; empty for none",
     )
     parser.add_argument("--paced-duration-s", type=float, default=2.0)
-    parser.add_argument(
-        "--timed-only",
-        action="store_true",
-        help="time the loop only: no cold or warm load, no paced runs, no memory reading",
-    )
+    parser.add_argument("--timed-only", action="store_true", help="time the loop only")
     return parser.parse_args(argv)
 
 

@@ -32,24 +32,7 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="RESULTS",
         help="current results.json or bundle folder",
     )
-    p.add_argument(
-        "--remeasure",
-        action="store_true",
-        help="measure both runs' primaries again now, interleaved on the same device, and "
-        "gate on the paired rounds (both must be bundle folders with their variants/)",
-    )
-    p.add_argument(
-        "--devices",
-        type=Path,
-        metavar="TOML",
-        help="with --remeasure: the inventory to measure on (default: this machine)",
-    )
-    p.add_argument(
-        "--rounds",
-        type=int,
-        metavar="N",
-        help="with --remeasure: rounds per primary (default: the current run's)",
-    )
+    _add_remeasure_flags(p)
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     p.add_argument(
         "--junit",
@@ -122,6 +105,28 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         help="confidence of the latency interval (default 0.95)",
     )
     return p
+
+
+def _add_remeasure_flags(p: argparse.ArgumentParser) -> None:
+    """``--remeasure`` and what it measures on (edgeops/pipeline/incumbents.py)."""
+    p.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure both runs' primaries again now, interleaved on the same device, and "
+        "gate on the paired rounds (both must be bundle folders with their variants/)",
+    )
+    p.add_argument(
+        "--devices",
+        type=Path,
+        metavar="TOML",
+        help="with --remeasure: the inventory to measure on (default: this machine)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="with --remeasure: rounds per primary (default: the current run's)",
+    )
 
 
 def _profile_threshold(text: str) -> tuple[str, float]:

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from edgeops import __version__
 from edgeops.backend import BuildContext
 from edgeops.devices.leases import LeaseBook
-from edgeops.devices.measurements import merge_rounds
+from edgeops.devices.measurements import merge_rounds, unmeasurable
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
 from edgeops.errors import EdgeopsError, ModelError, PluginError, UsageError
 from edgeops.files import sha256_tree, size_bytes
@@ -51,6 +51,12 @@ from edgeops.models import (
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
+from edgeops.pipeline.incumbents import (
+    choosable,
+    marked_remeasured,
+    units_to_measure,
+    with_device_time,
+)
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
@@ -590,28 +596,6 @@ class Pipeline:
             }
         )
 
-    def evaluate_incumbents(self, results: Results) -> Results:
-        """Score the baseline's files added as candidates (incumbents.py) on this run's samples.
-
-        One whose score fails is kept for the gate only: it cannot be chosen unscored.
-        """
-        variants = []
-        for v in results.variants:
-            if (
-                v.remeasured_from is not None
-                and not v.remeasured_only
-                and v.quality is None
-                and v.status == "ok"
-            ):
-                scored = self._evaluate_one(v, results)
-                v = (
-                    scored
-                    if scored.status == "ok"
-                    else v.model_copy(update={"remeasured_only": True})
-                )
-            variants.append(v)
-        return results.model_copy(update={"variants": tuple(variants)})
-
     def _evaluation_keys(self, variant: Variant, results: Results) -> tuple[str, str]:
         """Cache keys of a variant's quality, and of its kept outputs (which also depend
         on how many are kept and on the labels)."""
@@ -746,23 +730,15 @@ class Pipeline:
             for variant in ok_variants:
                 if variant.format not in profile.formats or variant.pruned_for(profile.id):
                     continue
-                if variant.remeasured_only and profile.id not in variant.remeasured_for:
-                    continue
                 if device is None:
-                    if not variant.remeasured_only:
-                        measurements.extend(self._predict(profile, variant))
+                    measurements.extend(self._predict(profile, variant))
                     continue
-                jobs.extend((device, variant, cu) for cu in _units_to_measure(variant, profile))
+                jobs.extend((device, variant, cu) for cu in units_to_measure(variant, profile))
         todo, reused = [], []
         for job in jobs:
-            # A re-measured baseline is measured in this session or not at all: a
-            # cached figure is another session's, which the pairing exists to avoid.
-            fresh_only = job[1].remeasured_from is not None
-            cached = (
-                self._cached_measurement(job, settings)
-                if reuse_measurements and not fresh_only
-                else None
-            )
+            # A re-measured baseline is this session's or nothing (never another's, cached).
+            reuse = reuse_measurements and job[1].remeasured_from is None
+            cached = self._cached_measurement(job, settings) if reuse else None
             if cached is None:
                 todo.append(job)
             else:
@@ -779,7 +755,7 @@ class Pipeline:
             for m in fresh
             if m.status != "unsupported" or (m.device_id, m.variant_id) not in answered
         )
-        measurements = _marked_remeasured(measurements, results.variants)
+        measurements = marked_remeasured(measurements, results.variants)
         return results.model_copy(
             update={
                 "measurements": tuple(measurements),
@@ -862,14 +838,10 @@ class Pipeline:
             return results
         # Rounds added for a decision time the loop only: that is all it rests on.
         settings = results.settings.model_copy(update={"rounds": rounds, "full_rounds": 0})
+        holder, earlier = f"{results.run_id}:{os.getpid()}", results.measurements
         fresh = {
             (m.variant_id, m.device_id, m.compute_unit): m
-            for m in self._measure_interleaved(
-                jobs,
-                settings,
-                f"{results.run_id}:{os.getpid()}",
-                earlier=results.measurements,
-            )
+            for m in self._measure_interleaved(jobs, settings, holder, earlier=earlier)
         }
         merged = tuple(
             merge_rounds([m, fresh[key]])
@@ -959,37 +931,12 @@ class Pipeline:
                     )
                 self.cache.put_value("measurements", self._measurement_key(job, settings), m)
                 merged.append(m)
-        merged.extend(self._unmeasurable(jobs, rounds))
+        merged.extend(unmeasurable(jobs, rounds))
         ok = sum(m.status == "ok" for m in merged)
         self.hook.edgeops_stage_finished(
             stage="measure", summary=f"{ok} of {len(merged)} measurement(s) ok"
         )
         return merged
-
-    def _unmeasurable(
-        self, jobs: list[tuple[Device, Variant, str]], rounds: dict[int, list[Measurement]]
-    ) -> list[Measurement]:
-        """A variant no plugin could measure in any compute unit of a device is recorded as such."""
-        answered = {(jobs[i][0].id, jobs[i][1].id) for i, ms in rounds.items() if ms}
-        missing: dict[tuple[str, str], list[str]] = {}
-        for device, variant, cu in jobs:
-            if (device.id, variant.id) not in answered:
-                missing.setdefault((device.id, variant.id), []).append(cu)
-        out = []
-        for device, variant, _cu in jobs:
-            cus = missing.pop((device.id, variant.id), None)
-            if cus:
-                out.append(
-                    Measurement(
-                        variant_id=variant.id,
-                        device_id=device.id,
-                        profile_id=device.profile_id,
-                        compute_unit=cus[0],
-                        status="unsupported",
-                        error=f"no installed plugin measures {variant.format} on {device.transport} with {', '.join(cus)}",
-                    )
-                )
-        return out
 
     def _predict(self, profile: DeviceProfile, variant: Variant) -> list[Measurement]:
         """The predictors' figures for ``variant`` on each compute unit, cached.
@@ -1041,9 +988,7 @@ class Pipeline:
         baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
-        # A baseline's file of another source model is measured for the gate, never chosen.
-        choosable = [v for v in results.variants if not v.remeasured_only]
-        gate_only = {v.id for v in results.variants if v.remeasured_only}
+        mine = choosable(results)  # a file measured for the gate only is never chosen
         for profile in results.profiles:
             unconverted = _not_converted(results, profile)
             if unconverted is not None:
@@ -1053,24 +998,16 @@ class Pipeline:
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
-                    variants=[v for v in choosable if v.format in profile.formats],
+                    variants=[v for v in mine.variants if v.format in profile.formats],
                     measurements=self._adapted(
-                        profile,
-                        [
-                            m
-                            for m in results.measurements
-                            if m.profile_id == profile.id and m.variant_id not in gate_only
-                        ],
+                        profile, [m for m in mine.measurements if m.profile_id == profile.id]
                     ),
                     policy=policy.model_copy(
                         update={"baseline_primary": baseline_primaries.get(profile.id)}
                     ),
                 )
             )
-            plans[-1] = plans[-1].model_copy(
-                update={"device_time_s": device_time_s(results.measurements, profile.id)}
-            )
-            plan = plans[-1]
+            plan = plans[-1] = with_device_time(plans[-1], results.measurements)
             self._advanced("select", profile.id, plan.status, _plan_reason(plan))
         supported = sum(p.status == "supported" for p in plans)
         self.hook.edgeops_stage_finished(
@@ -1127,49 +1064,6 @@ class _NoOutputs(Exception):
 
 class _NoPlugin(Exception):
     """No plugin answered a firstresult hook: not an error, nothing to cache."""
-
-
-def _units_to_measure(variant: Variant, profile: DeviceProfile) -> tuple[str, ...]:
-    """A baseline file measured for the gate only: the compute unit it was chosen on there."""
-    if variant.remeasured_only:
-        unit = variant.remeasured_for.get(profile.id)
-        return (unit,) if unit in profile.compute_units else ()
-    return profile.compute_units
-
-
-def _marked_remeasured(
-    measurements: list[Measurement], variants: tuple[Variant, ...]
-) -> list[Measurement]:
-    """A measurement of a baseline's primary file, made in this run, says which run it was
-    the primary of (``remeasured_from``), where it was: the gate pairs it with the candidate."""
-    by_id = {v.id: v for v in variants}
-    marked = []
-    for m in measurements:
-        v = by_id.get(m.variant_id)
-        if (
-            v is not None
-            and v.remeasured_from is not None
-            and m.method == "measured"
-            and v.remeasured_for.get(m.profile_id) == m.compute_unit
-        ):
-            m = m.model_copy(update={"remeasured_from": v.remeasured_from})
-        marked.append(m)
-    return marked
-
-
-def device_time_s(measurements: tuple[Measurement, ...], profile_id: str) -> float | None:
-    """The device time a profile's measurements took: each round's probe process, summed.
-
-    None when no measurement of the profile says how long its rounds took (a
-    tool that reports no wall time, or a profile measured nowhere).
-    """
-    walls = [
-        m.environment.get("probe_wall_s")
-        for m in measurements
-        if m.profile_id == profile_id and m.method == "measured"
-    ]
-    known = [w for w in walls if isinstance(w, int | float)]
-    return round(sum(known), 3) if known else None
 
 
 def _origin_hash(origin: str) -> str:

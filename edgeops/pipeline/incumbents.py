@@ -3,7 +3,7 @@
 ``ship --baseline B`` and ``gate --remeasure`` take each profile's primary file
 from B's bundle (``variants/``), check it against the sha256 and size B's
 results and manifest record **before** it is used or copied, copy it into the
-run's folder and check the copy again (so a change to the bundle after the
+workspace (baselines/<run id>/) and check the copy again (so a change to the bundle after the
 check cannot reach the device). The copy is then an ordinary variant of this
 run, marked ``remeasured_from`` B's run id and ``remeasured_for`` the profile
 and compute unit it was chosen on, and the scheduler measures it on the same
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from edgeops.errors import UsageError
 from edgeops.files import check_links_inside, copy_file, sha256_tree, size_bytes
-from edgeops.models import Device, Results, Variant
+from edgeops.models import Device, DeviceProfile, Measurement, Plan, Results, Variant
 from edgeops.pipeline.names import check_name, inside
 
 if TYPE_CHECKING:
@@ -291,3 +291,82 @@ def remeasured_side_by_side(
             "devices": tuple({d.id: d for d in (*current.devices, *measured.devices)}.values()),
         }
     )
+
+
+def score_incumbents(pipeline: Pipeline, results: Results) -> Results:
+    """Score the baseline's files added as candidates (incumbents.py) on this run's samples.
+
+    One whose score fails is kept for the gate only: it cannot be chosen unscored.
+    """
+    variants = []
+    for v in results.variants:
+        if (
+            v.remeasured_from is not None
+            and not v.remeasured_only
+            and v.quality is None
+            and v.status == "ok"
+        ):
+            scored = pipeline._evaluate_one(v, results)
+            v = scored if scored.status == "ok" else v.model_copy(update={"remeasured_only": True})
+        variants.append(v)
+    return results.model_copy(update={"variants": tuple(variants)})
+
+
+def units_to_measure(variant: Variant, profile: DeviceProfile) -> tuple[str, ...]:
+    """A baseline file measured for the gate only: the compute unit it was chosen on there
+    (none on other profiles)."""
+    if variant.remeasured_only:
+        unit = variant.remeasured_for.get(profile.id)
+        return (unit,) if unit in profile.compute_units else ()
+    return profile.compute_units
+
+
+def marked_remeasured(
+    measurements: list[Measurement], variants: tuple[Variant, ...]
+) -> list[Measurement]:
+    """A measurement of a baseline's primary file, made in this run, says which run it was
+    the primary of (``remeasured_from``), where it was: the gate pairs it with the candidate."""
+    by_id = {v.id: v for v in variants}
+    marked = []
+    for m in measurements:
+        v = by_id.get(m.variant_id)
+        if (
+            v is not None
+            and v.remeasured_from is not None
+            and m.method == "measured"
+            and v.remeasured_for.get(m.profile_id) == m.compute_unit
+        ):
+            m = m.model_copy(update={"remeasured_from": v.remeasured_from})
+        marked.append(m)
+    return marked
+
+
+def choosable(results: Results) -> Results:
+    """``results`` without the files measured for the gate only, and their measurements."""
+    gate_only = {v.id for v in results.variants if v.remeasured_only}
+    return results.model_copy(
+        update={
+            "variants": tuple(v for v in results.variants if v.id not in gate_only),
+            "measurements": tuple(m for m in results.measurements if m.variant_id not in gate_only),
+        }
+    )
+
+
+def with_device_time(plan: Plan, measurements: tuple[Measurement, ...]) -> Plan:
+    """``plan`` with the device time its decision cost (``Plan.device_time_s``)."""
+    return plan.model_copy(update={"device_time_s": device_time_s(measurements, plan.profile_id)})
+
+
+def device_time_s(measurements: tuple[Measurement, ...], profile_id: str) -> float | None:
+    """The device time a profile's measurements took: each round's probe process, summed.
+
+    None when no measurement of the profile says how long its rounds took (a
+    tool that reports no wall time, or a profile measured nowhere).
+    """
+    walls = [
+        m.environment.get("probe_wall_s")
+        for m in measurements
+        if m.profile_id == profile_id and m.method == "measured"
+    ]
+    known = [w for w in walls if isinstance(w, int | float)]
+    return round(sum(known), 3) if known else None
