@@ -21,7 +21,10 @@ sha256 and size are written into that bundle's results and manifest: the files
 differ by bytes and run the same computation.
 
     python benchmarks/gate_across_sessions.py [--sessions 6] [--gap-s 60] [--rounds 10]
-        [--pairs 30] [--out DIR]
+        [--pairs 30] [--out DIR] [--tiny]
+
+``--tiny`` ships a small ONNX net made in code instead of the example (a reduced
+run, for a machine too busy to convert the example six times in time).
 
 Prints a Markdown table of fail / pass / inconclusive counts per mode, and
 writes every gate's JSON under DIR (default: a new temporary folder).
@@ -63,7 +66,23 @@ def edgeops(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
     )
 
 
-def project(out: Path) -> Path:
+TINY_CONFIG = f"""[model]
+name = "tiny"
+version = "1.0.0"
+source = "m.onnx"
+{RECIPES}"""
+
+
+def project(out: Path, tiny: bool = False) -> Path:
+    if tiny:
+        # A reduced run for a busy machine: a small ONNX net made in code, not the example.
+        from edgeops.testing import write_tiny_onnx
+
+        root = out / "tiny"
+        root.mkdir(parents=True, exist_ok=True)
+        write_tiny_onnx(root / "m.onnx", size=64)
+        (root / "edgeops.toml").write_text(TINY_CONFIG)
+        return root
     root = out / "segmenter"
     if not root.exists():
         root.mkdir(parents=True)
@@ -115,11 +134,14 @@ def main() -> int:
         "--pairs", type=int, default=30, help="ordered pairs gated (at most n(n-1))"
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a small ONNX net instead of examples/segmenter"
+    )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="edgeops-aa-"))
     out.mkdir(parents=True, exist_ok=True)
     env = {**ENV, "EDGEOPS_HOME": str(out / "ws"), "EDGEOPS_LEASES": str(out / "leases.sqlite")}
-    root = project(out)
+    root = project(out, args.tiny)
     fast = ("--rounds", str(args.rounds), "--min-duration-s", "0.5", "--json")
     bundles = []
     began = time.time()

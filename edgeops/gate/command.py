@@ -32,7 +32,6 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="RESULTS",
         help="current results.json or bundle folder",
     )
-    _add_remeasure_flags(p)
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     p.add_argument(
         "--junit",
@@ -104,10 +103,10 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         default=0.95,
         help="confidence of the latency interval (default 0.95)",
     )
-    return p
+    return _with_remeasure_flags(p)
 
 
-def _add_remeasure_flags(p: argparse.ArgumentParser) -> None:
+def _with_remeasure_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """``--remeasure`` and what it measures on (edgeops/pipeline/incumbents.py)."""
     p.add_argument(
         "--remeasure",
@@ -127,6 +126,7 @@ def _add_remeasure_flags(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with --remeasure: rounds per primary (default: the current run's)",
     )
+    return p
 
 
 def _profile_threshold(text: str) -> tuple[str, float]:
