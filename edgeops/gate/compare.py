@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from edgeops.errors import ResultsError
-from edgeops.gate.assumptions import why_undecided
+from edgeops.gate.assumptions import checked
 from edgeops.gate.pairing import pair_rounds, remeasured_baseline
 from edgeops.gate.sessions import SessionSpread, default_spread
 from edgeops.gate.stats import (
@@ -40,7 +40,6 @@ from edgeops.gate.stats import (
     MIN_BASELINE_ROUNDS,
     SequentialDesign,
     SequentialResult,
-    next_look,
     paired_sequential_test,
     sequential_test,
 )
@@ -609,16 +608,10 @@ def compare_latency(
         )
         series = {"current": cur_logs, "baseline": base_logs}
         first = "current"
-    problem = why_undecided(result, ratio, series, current=first)
-    more_rounds = result.more_current_rounds
-    if problem is not None:
-        # The looks replay the same decision until more rounds change what all
-        # rounds say: the next look's worth of them.
-        n = result.current_rounds
-        more_rounds = next_look(n) - n
+    verdict, more_rounds, problem = checked(result, ratio, series, current=first)
     return replace(
         unknown,
-        verdict="inconclusive" if problem else result.verdict,
+        verdict=verdict,
         detail=_latency_detail(
             result, threshold_pct, unknown.mode, problem, unknown.session_sigma_pct
         ),

@@ -132,6 +132,13 @@ class SequentialResult:
     # then None), and the largest information fraction any rounds could reach.
     session_bound: bool = False
     max_fraction: float | None = None
+    cv_df: int = 0  # degrees of freedom of ``cv``
+
+    @property
+    def cv_low(self) -> float:
+        """A one-sided 95% lower confidence bound of ``cv``: how small the spread may be."""
+        # The upper bound at confidence 5% is the lower bound at 95%: s·sqrt(df/chi2_{0.95}).
+        return self.cv * spread_upper(self.cv_df, confidence=0.05) if self.cv_df > 0 else 0.0
 
     @property
     def decided_at(self) -> int | None:
@@ -234,6 +241,7 @@ def sequential_test(
         needed_base=needed_base,
         session_bound=session_bound,
         max_fraction=1.0 / (between * i_max) if between > 0 else None,
+        cv_df=nb + nc - 2,
     )
 
 
@@ -280,6 +288,7 @@ def paired_sequential_test(
         baseline_rounds=n_all,
         current_rounds=n_all,
         more=more,
+        cv_df=n_all - 1,
     )
 
 
@@ -356,6 +365,7 @@ def _result(
     needed_base: int | None = None,
     session_bound: bool = False,
     max_fraction: float | None = None,
+    cv_df: int = 0,
 ) -> SequentialResult:
     half = t_quantile(0.975, whole.df) * math.sqrt(whole.variance)
     return SequentialResult(
@@ -371,6 +381,7 @@ def _result(
         baseline_rounds_needed=needed_base,
         session_bound=session_bound,
         max_fraction=max_fraction,
+        cv_df=cv_df,
     )
 
 
