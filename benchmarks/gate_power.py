@@ -346,7 +346,9 @@ def main() -> int:
     for m, mode in enumerate(("paired", "across sessions")):
         for i, sigma in enumerate(SIGMAS):
             for j, cv in enumerate(CVS):
-                print(mode_row(mode, sigma, cv, args.trials, 100 + 100 * m + 10 * i + j), flush=True)
+                print(
+                    mode_row(mode, sigma, cv, args.trials, 100 + 100 * m + 10 * i + j), flush=True
+                )
     print(f"\nrates with 95% Wilson intervals; {time.monotonic() - started:.0f} s so far")
     if args.no_measure:
         return 0

@@ -525,9 +525,29 @@ def _trust(pm: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    runs = History(Workspace(args.workspace).history_path).runs()
+    from edgeops.gate.sessions import DEFAULT_SESSION_SIGMA, history_runs, spreads_by_profile
+
+    path = Workspace(args.workspace).history_path
+    runs = History(path).runs()
+    # How far each profile's device moved between sessions, on files shipped
+    # unchanged: what a gate across sessions assumes (gate/sessions.py).
+    spreads = spreads_by_profile(history_runs(path)) if runs else {}
     if args.json:
-        _print_json({"runs": [r.as_json() for r in runs]})
+        _print_json(
+            {
+                "runs": [r.as_json() for r in runs],
+                "session_spread": {
+                    profile: {
+                        "sigma_pct": 100 * s.sigma,
+                        "estimate_pct": 100 * (s.estimate or 0.0),
+                        "sessions": s.sessions,
+                        "files": s.files,
+                    }
+                    for profile, s in sorted(spreads.items())
+                },
+                "default_session_sigma_pct": 100 * DEFAULT_SESSION_SIGMA,
+            }
+        )
         return 0
     from rich.table import Table
 
@@ -545,6 +565,29 @@ def cmd_history(args: argparse.Namespace) -> int:
             r.bundle or (r.error or ""),
         )
     _console().print(table)
+    if not runs:
+        return 0
+    if not spreads:
+        _console().print(
+            "session-to-session spread: no profile has a file shipped unchanged in enough "
+            f"sessions yet; a gate across sessions assumes σ = {100 * DEFAULT_SESSION_SIGMA:g}%"
+        )
+        return 0
+    spread_table = Table(
+        title="session-to-session spread (unchanged files; the gate across sessions uses σ)",
+        title_justify="left",
+    )
+    for column in ("profile", "σ (95% upper bound)", "estimate", "sessions", "files"):
+        spread_table.add_column(column)
+    for profile, spread in sorted(spreads.items()):
+        spread_table.add_row(
+            profile,
+            f"{100 * spread.sigma:.1f}%",
+            f"{100 * (spread.estimate or 0.0):.1f}%",
+            str(spread.sessions),
+            str(spread.files),
+        )
+    _console().print(spread_table)
     return 0
 
 

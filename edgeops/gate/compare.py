@@ -796,6 +796,37 @@ def undecided_comparisons(
     return list(todo.values())
 
 
+def paired_in_run(
+    results: Results, profile_id: str, settings: GateSettings | None = None
+) -> LatencyComparison | None:
+    """A run's primary against the baseline's primary it re-measured beside it, or None.
+
+    What the run holds on its own (``ship --baseline``): the paired latency
+    comparison a gate against that baseline makes, for the report.
+    """
+    settings = settings or GateSettings()
+    plan = next((p for p in results.plans if p.profile_id == profile_id), None)
+    choice = _primary(plan)
+    cur = _measurement(results, choice, profile_id) if choice else None
+    if cur is None or cur.status != "ok" or cur.method != "measured":
+        return None
+    again = next(
+        (
+            m
+            for m in results.measurements
+            if m.remeasured_from
+            and m.profile_id == profile_id
+            and m.device_id == cur.device_id
+            and m.status == "ok"
+        ),
+        None,
+    )
+    if again is None:
+        return None
+    threshold = settings.latency_threshold_pct(profile_id)
+    return compare_latency(again, cur, threshold, settings, paired=True)
+
+
 # --------------------------------------------------------------------------- lookups
 
 
