@@ -42,9 +42,19 @@ results.json:
    Unpaired rounds are left out. Pairs are ordered by time (the later id of
    the two), so a gate replays the looks a sequential loop made.
 
+4. *More rounds.* ``compare.undecided_comparisons`` names each undecided
+   comparison by the current's measurement; in paired mode its
+   ``paired_baseline`` is the re-measured baseline's (variant_id, device_id,
+   compute_unit), and ``more_rounds`` is the pairs the next look needs: a
+   re-measure loop measures that many rounds of both, in alternation, and
+   gives them round ids.
+
 The gate then runs a one-sample sequential t on the per-pair log
 differences, log(candidate round median / baseline round median), with the
 same group-sequential design as across sessions (stats.paired_sequential_test).
+Where a run holds a re-measured baseline on the current's device, the gate
+uses it (``compare.gate``, and ``compare.paired_in_run`` for a run alone);
+otherwise it compares the stored rounds across sessions.
 """
 
 from __future__ import annotations
