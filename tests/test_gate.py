@@ -596,6 +596,9 @@ def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         main(["gate", "--baseline", str(base), "--current", str(base), "--threshold-pct", "-1"])
         == EXIT_USAGE
     )
+    negative_sigma = ["--session-sigma-pct", "-1"]
+    assert main(["gate", "--baseline", str(base), "--current", str(base), *negative_sigma]) == 2
+    assert "--session-sigma-pct is negative" in capsys.readouterr().err
 
 
 def test_gate_api_rejects_other_models() -> None:
@@ -767,6 +770,14 @@ def test_history_and_the_gate_use_the_session_spread_of_unchanged_files(
     workspace = tmp_path / "ws"
     offsets = (1.0, 1.02, 0.98, 1.01, 0.99)
     shipped_history(workspace, offsets)
+    # A later run whose bundle was tampered with is skipped: history is evidence, not input.
+    from edgeops.pipeline.history import History
+
+    broken = workspace / "bundles" / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text('{"schema_version": "1.0", "run_id": ')
+    History(workspace / "runs.sqlite").started("0000000000ff", "seg", "1.0.0", ["phone"])
+    History(workspace / "runs.sqlite").finished("0000000000ff", "ok", None, broken)
     assert main(["--workspace", str(workspace), "history", "--json"]) == 0
     spread = json.loads(capsys.readouterr().out)["session_spread"]["phone"]
     assert spread["sessions"] == 5 and spread["files"] == 1

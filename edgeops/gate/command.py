@@ -175,7 +175,8 @@ def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> Ga
     }
     negative = [flag for flag, value in pcts.items() if value < 0]
     if negative:
-        raise UsageError(f"{negative[0]} is negative; thresholds are allowed growth, 0 or more")
+        what = "a spread" if negative[0] == "--session-sigma-pct" else "allowed growth"
+        raise UsageError(f"{negative[0]} is negative; it is {what}, 0 or more")
     if not 0.5 <= args.confidence < 1:
         raise UsageError(f"--confidence {args.confidence:g} is outside [0.5, 1); use e.g. 0.95")
     spreads = {}
