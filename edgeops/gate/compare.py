@@ -33,7 +33,7 @@ import numpy as np
 
 from edgeops.errors import ResultsError
 from edgeops.gate.assumptions import checked
-from edgeops.gate.pairing import pair_rounds, remeasured_baseline
+from edgeops.gate.pairing import pair_rounds, remeasured_baseline, same_rounds
 from edgeops.gate.sessions import SessionSpread, default_spread
 from edgeops.gate.stats import (
     FIRST_LOOK_ROUNDS,
@@ -551,7 +551,7 @@ def compare_latency(
         session_sigma_pct=None if paired else 100.0 * spread.sigma,
         paired_baseline=(base.variant_id, base.device_id, base.compute_unit) if paired else None,
     )
-    if _same_observations(base, cur):
+    if same_rounds(base, cur):
         # The same rounds on both sides (a run gated against itself, a reused
         # measurement, or a baseline byte-identical to the current measured
         # once): the difference is zero by construction, not by estimate.
@@ -622,15 +622,6 @@ def compare_latency(
         decided_at_rounds=None if problem else result.decided_at,
         more_rounds=more_rounds,
         baseline_rounds_needed=result.baseline_rounds_needed,
-    )
-
-
-def _same_observations(base: Measurement, cur: Measurement) -> bool:
-    return base is cur or (
-        base.device_id == cur.device_id
-        and base.samples_ms == cur.samples_ms
-        and base.round_sizes == cur.round_sizes
-        and base.measured_at == cur.measured_at
     )
 
 

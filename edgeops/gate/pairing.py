@@ -87,7 +87,7 @@ class PairedRounds:
 def pair_rounds(base: Measurement, cur: Measurement) -> PairedRounds:
     """The rounds of ``base`` and ``cur`` measured next to each other (rule 3 above)."""
     b, c = log_round_medians(base), log_round_medians(cur)
-    if base is cur or _same_rounds(base, cur):
+    if same_rounds(base, cur):
         return PairedRounds(b, c, by_round_ids=base.round_ids is not None)
     b_ids, c_ids = _ids(base, len(b)), _ids(cur, len(c))
     if b_ids is None or c_ids is None:
@@ -159,8 +159,9 @@ def _ids(m: Measurement, rounds: int) -> list[int] | None:
     return list(m.round_ids)
 
 
-def _same_rounds(a: Measurement, b: Measurement) -> bool:
-    return (
+def same_rounds(a: Measurement, b: Measurement) -> bool:
+    """The same observations: one measurement, or the same rounds on the same device at one time."""
+    return a is b or (
         a.device_id == b.device_id
         and a.samples_ms == b.samples_ms
         and a.round_sizes == b.round_sizes
