@@ -130,7 +130,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     baseline, current = read_results(args.baseline), read_results(args.current)
     check_gate_input(baseline, f"--baseline {args.baseline}")
     check_gate_input(current, f"--current {args.current}")
-    settings = _settings(args, (baseline.run_id, current.run_id))
+    settings = _settings(args, (baseline.run_id, current.run_id), current.spec.name)
     report = gate(
         baseline,
         current,
@@ -156,8 +156,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> GateSettings:
-    """The flags as settings; the session spreads from the workspace's other runs."""
+def _settings(
+    args: argparse.Namespace, gated: tuple[str, str] = ("", ""), model: str | None = None
+) -> GateSettings:
+    """The flags as settings; the session spreads from the workspace's other runs of ``model``."""
     from edgeops.gate.compare import GateSettings
 
     pcts = {
@@ -185,7 +187,7 @@ def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> Ga
         from edgeops.pipeline import Workspace
 
         history = Workspace(args.workspace).history_path
-        spreads = spreads_by_profile(history_runs(history, exclude=gated))
+        spreads = spreads_by_profile(history_runs(history, exclude=gated, model=model))
     return GateSettings(
         session_spread_by_profile=spreads,
         session_sigma=None if args.session_sigma_pct is None else args.session_sigma_pct / 100.0,
