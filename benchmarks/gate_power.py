@@ -122,7 +122,7 @@ def one_paired_gate(
     diffs = [pair() for _ in range(FIRST_ROUNDS)]
     while True:
         result = paired_sequential_test(diffs, THRESHOLD, design)
-        name = "paired differences"
+        name = "paired"
         verdict, more, _ = checked(result, THRESHOLD, {name: diffs}, current=name)
         if verdict != "inconclusive" or more is None or len(diffs) >= BOUND:
             return verdict, len(diffs), len(diffs)

@@ -583,8 +583,8 @@ def compare_latency(
                 more_rounds=more,
             )
         result = paired_sequential_test(pairs.differences, ratio, settings.design)
-        series = {"paired differences": pairs.differences}
-        first = "paired differences"
+        series = {"paired": pairs.differences}
+        first = "paired"
     else:
         if len(base_logs) < FIRST_LOOK_ROUNDS:
             return replace(
