@@ -87,6 +87,12 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         default=1.0,
         help="quality drop allowed from the baseline, %% of its value (default 1); the floor always holds",
     )
+    _add_latency_flags(p)
+    return p
+
+
+def _add_latency_flags(p: argparse.ArgumentParser) -> None:
+    """The latency test's own flags: its interval, and the spread between sessions."""
     p.add_argument(
         "--session-sigma-pct",
         type=float,
@@ -102,7 +108,6 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         default=0.95,
         help="confidence of the latency interval (default 0.95)",
     )
-    return p
 
 
 def _profile_threshold(text: str) -> tuple[str, float]:
