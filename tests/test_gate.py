@@ -827,3 +827,19 @@ def test_history_and_the_gate_use_the_session_spread_of_unchanged_files(
         if c["latency"]
     ]
     assert lat["mode"] == "across sessions (σ = 3.0%, default)"
+
+
+def test_paired_rounds_whose_difference_drifts_do_not_decide() -> None:
+    # The load moves both files alike (cancelled in each pair), but the
+    # candidate's first 10 rounds ran 6% fast against their twins and the rest 8%
+    # slow: a pass from the first pairs would not describe the rest.
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    rng = np.random.default_rng(12)
+    state = rng.lognormal(0.0, 0.10, 40)
+    again = tuple(8.0 * state * rng.lognormal(0.0, 0.01, 40))
+    effect = np.where(np.arange(40) < 10, 0.94, 1.08)
+    cur_ms = tuple(8.0 * state * effect * rng.lognormal(0.0, 0.01, 40))
+    cur = run({"phone": Primary(cur_ms, rounds=40)}, run_id="cur", id_prefix="new-")
+    lat = latency_of(gate(base, remeasured(base, cur, again)))
+    assert lat.mode == "paired, same session" and lat.verdict == "inconclusive"
+    assert "the paired rounds drifted" in lat.detail
