@@ -270,8 +270,11 @@ def gate(
     ``thresholds`` are ``edgeops gate``'s settings by their field names
     (``threshold_pct=5``, ``threshold_pct_by_profile={"pixel6": 3}``,
     ``memory_threshold_pct``, ``memory_threshold_mb``, ``size_threshold_pct``,
-    ``quality_drop_pct``, ``confidence``); the rest keep the command's defaults.
-    The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
+    ``quality_drop_pct``, ``confidence``, ``session_sigma``: the between-session
+    spread as a fraction, for a comparison across sessions; without it 3%, as
+    no workspace history is read here); the rest keep the command's defaults.
+    A current run holding the baseline's primary re-measured beside its own
+    is compared paired, in one session. The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
     ``exit_code`` what ``edgeops gate`` exits with (0, 1, 3)."""
     from dataclasses import fields
 

@@ -484,15 +484,10 @@ class Measurement(Frozen):
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
     round_ids: tuple[int, ...] | None = Field(
-        None,
-        description="One per round, in order: the round's place in the session's interleaving "
-        "on this device (0, 1, 2, ... across every variant measured there), so the gate pairs "
-        "rounds measured next to each other (edgeops/gate/pairing.py)",
+        None, description="Each round's place in the session's interleaving (gate/pairing.py)"
     )
     remeasured_from: str | None = Field(
-        None,
-        description="Set on a measurement of a baseline's primary file made again in this run, "
-        "beside the candidate: the baseline's run id (edgeops/gate/pairing.py)",
+        None, description="A baseline's primary measured again here: its run (gate/pairing.py)"
     )
 
     @property

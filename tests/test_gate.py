@@ -596,6 +596,9 @@ def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         main(["gate", "--baseline", str(base), "--current", str(base), "--threshold-pct", "-1"])
         == EXIT_USAGE
     )
+    negative_sigma = ["--session-sigma-pct", "-1"]
+    assert main(["gate", "--baseline", str(base), "--current", str(base), *negative_sigma]) == 2
+    assert "--session-sigma-pct is negative" in capsys.readouterr().err
 
 
 def test_gate_api_rejects_other_models() -> None:
@@ -736,3 +739,107 @@ def test_outputs_name_the_mode_that_decided() -> None:
     assert data["latency_modes"] == ["paired, same session"]
     (check,) = [c for c in data["profiles"][0]["checks"] if c["name"] == "latency"]
     assert check["latency"]["mode"] == "paired, same session"
+
+
+def shipped_history(workspace: Path, offsets: tuple[float, ...]) -> None:
+    """Finished runs of one unchanged file on the phone, each session at its own speed."""
+    from edgeops.pipeline.history import History
+
+    history = History(workspace / "runs.sqlite")
+    for i, offset in enumerate(offsets):
+        results = run(
+            {"phone": Primary(lognormal(40 + i, 8.0 * offset, cv=0.01))}, run_id=f"{i:012x}"
+        )
+        results = results.model_copy(
+            update={
+                "variants": tuple(
+                    v.model_copy(update={"sha256": "cd" * 32}) for v in results.variants
+                )
+            }
+        )
+        bundle = workspace / "bundles" / f"{i:012x}"
+        bundle.mkdir(parents=True)
+        (bundle / "results.json").write_text(results.model_dump_json())
+        history.started(f"{i:012x}", "seg", "1.0.0", ["phone"])
+        history.finished(f"{i:012x}", "ok", results, bundle)
+
+
+def test_history_and_the_gate_use_the_session_spread_of_unchanged_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace = tmp_path / "ws"
+    offsets = (1.0, 1.02, 0.98, 1.01, 0.99)
+    shipped_history(workspace, offsets)
+    # A later run whose bundle was tampered with is skipped: history is evidence, not input.
+    from edgeops.pipeline.history import History
+
+    broken = workspace / "bundles" / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text('{"schema_version": "1.0", "run_id": ')
+    History(workspace / "runs.sqlite").started("0000000000ff", "seg", "1.0.0", ["phone"])
+    History(workspace / "runs.sqlite").finished("0000000000ff", "ok", None, broken)
+    assert main(["--workspace", str(workspace), "history", "--json"]) == 0
+    spread = json.loads(capsys.readouterr().out)["session_spread"]["phone"]
+    assert spread["sessions"] == 5 and spread["files"] == 1
+    # The sessions' log means spread by ~1.6%; 20 rounds at CV 1% explain
+    # almost none of it; the gate takes the 95% upper bound from 4 df.
+    sd = float(np.std(np.log(offsets), ddof=1))
+    assert spread["estimate_pct"] == pytest.approx(100 * sd, rel=0.15)
+    assert spread["sigma_pct"] > 2 * spread["estimate_pct"]
+    base = write(tmp_path, "a", run({"phone": Primary(lognormal(1, 8.0))}, run_id="base"))
+    cur = write(tmp_path, "b", run({"phone": Primary(lognormal(2, 8.0))}, run_id="cur"))
+    main(
+        [
+            "--workspace",
+            str(workspace),
+            "gate",
+            "--baseline",
+            str(base),
+            "--current",
+            str(cur),
+            "--json",
+        ]
+    )
+    (lat,) = [
+        c["latency"]
+        for p in json.loads(capsys.readouterr().out)["profiles"]
+        for c in p["checks"]
+        if c["latency"]
+    ]
+    assert lat["mode"] == f"across sessions (σ = {spread['sigma_pct']:.1f}%, from 5 sessions)"
+    # Without history the default is used, and said.
+    main(
+        [
+            "--workspace",
+            str(tmp_path / "empty"),
+            "gate",
+            "--baseline",
+            str(base),
+            "--current",
+            str(cur),
+            "--json",
+        ]
+    )
+    (lat,) = [
+        c["latency"]
+        for p in json.loads(capsys.readouterr().out)["profiles"]
+        for c in p["checks"]
+        if c["latency"]
+    ]
+    assert lat["mode"] == "across sessions (σ = 3.0%, default)"
+
+
+def test_paired_rounds_whose_difference_drifts_do_not_decide() -> None:
+    # The load moves both files alike (cancelled in each pair), but the
+    # candidate's first 10 rounds ran 6% fast against their twins and the rest 8%
+    # slow: a pass from the first pairs would not describe the rest.
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    rng = np.random.default_rng(12)
+    state = rng.lognormal(0.0, 0.10, 40)
+    again = tuple(8.0 * state * rng.lognormal(0.0, 0.01, 40))
+    effect = np.where(np.arange(40) < 10, 0.94, 1.08)
+    cur_ms = tuple(8.0 * state * effect * rng.lognormal(0.0, 0.01, 40))
+    cur = run({"phone": Primary(cur_ms, rounds=40)}, run_id="cur", id_prefix="new-")
+    lat = latency_of(gate(base, remeasured(base, cur, again)))
+    assert lat.mode == "paired, same session" and lat.verdict == "inconclusive"
+    assert "the paired rounds drifted" in lat.detail

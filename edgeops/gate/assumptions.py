@@ -12,7 +12,8 @@ inconclusive, with the reason, when
   ones (or, when it used them all, the first half from the second) by a
   significant amount at least half the threshold;
 - a pass comes from rounds spread past the design (CV above 5% at the 5%
-  threshold, in proportion at others), where the published rates do not hold;
+  threshold, in proportion at others, by its 95% lower confidence bound),
+  where the published rates do not hold;
 - the estimate from all rounds contradicts it: a pass whose 95% interval
   reaches the threshold, or a fail whose interval reaches no change.
 
@@ -27,7 +28,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from edgeops.gate.stats import FIRST_LOOK_ROUNDS, GATE_MIN_CV, SequentialResult
+from edgeops.gate.stats import (
+    FIRST_LOOK_ROUNDS,
+    GATE_MIN_CV,
+    SequentialResult,
+    SequentialVerdict,
+    next_look,
+)
 from edgeops.round_stats import t_quantile
 
 # The process-level spread the gate's error rates are published for, at the
@@ -112,11 +119,13 @@ def why_undecided(
                 f"beyond what steady rounds give; the test assumes steady rounds"
             )
     max_cv = design_max_cv(threshold_ratio)
-    if result.verdict == "pass" and result.cv > max_cv:
+    # Past the design with 95% confidence: a device at the design's spread
+    # estimates above it half the time, and must not lose half its passes.
+    if result.verdict == "pass" and result.cv_low > max_cv:
         return (
-            f"spread {100 * result.cv:.1f}% is past the {100 * max_cv:.1f}% the gate's error "
-            f"rates are published for at a {threshold_pct:g}% threshold; quiet the device or "
-            "measure in paired mode"
+            f"spread {100 * result.cv:.1f}% (at least {100 * result.cv_low:.1f}%) is past the "
+            f"{100 * max_cv:.1f}% the gate's error rates are published for at a "
+            f"{threshold_pct:g}% threshold; quiet the device or measure in paired mode"
         )
     interval = f"{_pct(result.ratio)}% [{_pct(result.low)}, {_pct(result.high)}]"
     if result.verdict == "pass" and result.high >= threshold_ratio:
@@ -127,6 +136,27 @@ def why_undecided(
     if result.verdict == "fail" and result.low <= 1.0:
         return f"all rounds put the change at {interval}, which does not show a slowdown"
     return None
+
+
+def checked(
+    result: SequentialResult,
+    threshold_ratio: float,
+    series: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    current: str,
+) -> tuple[SequentialVerdict, int | None, str | None]:
+    """The verdict that stands, the rounds the next look needs, and why a decision did not stand.
+
+    What the gate reports (compare.compare_latency) and what the error-rate
+    benchmark counts. A decision that does not stand asks for the next
+    look's worth of rounds: the looks replay the same decision until more
+    rounds change what all rounds say.
+    """
+    problem = why_undecided(result, threshold_ratio, series, current=current)
+    if problem is None:
+        return result.verdict, result.more_current_rounds, None
+    n = result.current_rounds
+    return "inconclusive", next_look(n) - n, problem
 
 
 def design_max_cv(threshold_ratio: float) -> float:

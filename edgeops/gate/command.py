@@ -88,6 +88,12 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         default=1.0,
         help="quality drop allowed from the baseline, %% of its value (default 1); the floor always holds",
     )
+    _add_latency_flags(p)
+    return _with_remeasure_flags(p)
+
+
+def _add_latency_flags(p: argparse.ArgumentParser) -> None:
+    """The latency test's own flags: its interval, and the spread between sessions."""
     p.add_argument(
         "--session-sigma-pct",
         type=float,
@@ -103,7 +109,6 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         default=0.95,
         help="confidence of the latency interval (default 0.95)",
     )
-    return _with_remeasure_flags(p)
 
 
 def _with_remeasure_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -155,7 +160,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     check_gate_input(baseline, f"--baseline {args.baseline}")
     check_gate_input(current, f"--current {args.current}")
     # Bad flags fail before any device time.
-    settings = _settings(args, (baseline.run_id, current.run_id))
+    settings = _settings(args, (baseline.run_id, current.run_id), current.spec.name)
     if args.remeasure:
         current = _remeasured(args, baseline, current)
     elif args.devices is not None or args.rounds is not None:
@@ -221,8 +226,10 @@ def _remeasured(args: argparse.Namespace, baseline: Results, current: Results) -
     )
 
 
-def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> GateSettings:
-    """The flags as settings; the session spreads from the workspace's other runs."""
+def _settings(
+    args: argparse.Namespace, gated: tuple[str, str] = ("", ""), model: str | None = None
+) -> GateSettings:
+    """The flags as settings; the session spreads from the workspace's other runs of ``model``."""
     from edgeops.gate.compare import GateSettings
 
     pcts = {
@@ -240,7 +247,8 @@ def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> Ga
     }
     negative = [flag for flag, value in pcts.items() if value < 0]
     if negative:
-        raise UsageError(f"{negative[0]} is negative; thresholds are allowed growth, 0 or more")
+        what = "a spread" if negative[0] == "--session-sigma-pct" else "allowed growth"
+        raise UsageError(f"{negative[0]} is negative; it is {what}, 0 or more")
     if not 0.5 <= args.confidence < 1:
         raise UsageError(f"--confidence {args.confidence:g} is outside [0.5, 1); use e.g. 0.95")
     spreads = {}
@@ -249,7 +257,7 @@ def _settings(args: argparse.Namespace, gated: tuple[str, str] = ("", "")) -> Ga
         from edgeops.pipeline import Workspace
 
         history = Workspace(args.workspace).history_path
-        spreads = spreads_by_profile(history_runs(history, exclude=gated))
+        spreads = spreads_by_profile(history_runs(history, exclude=gated, model=model))
     return GateSettings(
         session_spread_by_profile=spreads,
         session_sigma=None if args.session_sigma_pct is None else args.session_sigma_pct / 100.0,

@@ -24,31 +24,22 @@ or the same ``format:recipe`` name) is compared too, for the report only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from edgeops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, ResultsError
 from edgeops.errors import EXIT_USAGE as EXIT_USAGE_CODE
-from edgeops.gate.assumptions import why_undecided
-from edgeops.gate.pairing import pair_rounds, remeasured_baseline
-from edgeops.gate.sessions import SessionSpread, default_spread
-from edgeops.gate.stats import (
-    FIRST_LOOK_ROUNDS,
-    MIN_BASELINE_ROUNDS,
-    SequentialDesign,
-    SequentialResult,
-    next_look,
-    paired_sequential_test,
-    sequential_test,
+from edgeops.gate.latency import (
+    LatencyComparison,
+    Verdict,
+    compare_latency,
 )
+from edgeops.gate.pairing import remeasured_baseline
+from edgeops.gate.settings import GateSettings
 from edgeops.models import Choice, Measurement, Plan, Results, Variant
 from edgeops.round_stats import log_round_medians, measurement_rounds  # noqa: F401
 
-Verdict = Literal["pass", "fail", "inconclusive", "not_measured"]
 CheckName = Literal["plan", "latency", "memory", "size", "quality"]
 
 # The exit codes are declared once, with the errors (edgeops/errors.py).
@@ -64,80 +55,6 @@ _EXIT_CODES: dict[Verdict, int] = {
     "inconclusive": EXIT_INCONCLUSIVE,
     "not_measured": EXIT_INCONCLUSIVE,
 }
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    threshold_pct: float = 5.0
-    threshold_pct_by_profile: dict[str, float] = field(default_factory=dict)
-    memory_threshold_pct: float = 10.0
-    memory_threshold_mb: float = 1.0
-    size_threshold_pct: float = 5.0
-    quality_drop_pct: float = 1.0
-    confidence: float = 0.95
-    design: SequentialDesign = field(default_factory=SequentialDesign)
-    # Across sessions: each profile's between-session spread, from the
-    # workspace history (gate/sessions.py); a profile without one uses the
-    # default. ``session_sigma`` (a fraction) overrides both.
-    session_spread_by_profile: dict[str, SessionSpread] = field(default_factory=dict)
-    session_sigma: float | None = None
-
-    def latency_threshold_pct(self, profile_id: str) -> float:
-        return self.threshold_pct_by_profile.get(profile_id, self.threshold_pct)
-
-    def session_spread(self, profile_id: str) -> SessionSpread:
-        if self.session_sigma is not None:
-            return default_spread(self.session_sigma, "given")
-        return self.session_spread_by_profile.get(profile_id) or default_spread()
-
-
-# The mode that decided, as the verdict names it (issue 29).
-PAIRED_MODE = "paired, same session"
-
-
-def across_mode(spread: SessionSpread) -> str:
-    return f"across sessions ({spread.label})"
-
-
-@dataclass(frozen=True)
-class LatencyComparison:
-    # The current run's measurement: what a re-measure loop would measure again.
-    variant_id: str
-    device_id: str
-    profile_id: str
-    compute_unit: str
-    verdict: Verdict
-    detail: str
-    baseline_p50_ms: float
-    current_p50_ms: float
-    change_pct: float
-    threshold_pct: float
-    ci_low_pct: float | None = None
-    ci_high_pct: float | None = None
-    baseline_samples: int = 0
-    current_samples: int = 0
-    baseline_rounds: int = 0
-    current_rounds: int = 0
-    cv_pct: float | None = None  # process-level spread: sd of log round medians
-    decided_at_rounds: int | None = None
-    # Inconclusive only: rounds the current needs for the next look, and the
-    # rounds the baseline needs when it is too short for the test to end.
-    more_rounds: int | None = None
-    baseline_rounds_needed: int | None = None
-    # How the two were compared: PAIRED_MODE, or across_mode(σ).
-    mode: str = ""
-    session_sigma_pct: float | None = None  # across sessions: the σ the test carried
-    # Paired: the re-measured baseline's (variant, device, compute unit), which
-    # a re-measure loop measures again beside the current, in alternation.
-    paired_baseline: tuple[str, str, str] | None = None
-    pairs: int | None = None
-
-    @property
-    def change(self) -> str:
-        """The median's change and, once computed, its interval: ``+7.9% [+6.1, +9.8]``."""
-        if self.ci_low_pct is None or self.ci_high_pct is None:
-            return _pct(self.change_pct)
-        return f"{self.change_pct:+.1f}% [{self.ci_low_pct:+.1f}, {self.ci_high_pct:+.1f}]"
 
 
 @dataclass(frozen=True)
@@ -512,180 +429,6 @@ def _quality_check(
     )
 
 
-# --------------------------------------------------------------------------- latency
-
-
-def compare_latency(
-    base: Measurement,
-    cur: Measurement,
-    threshold_pct: float,
-    settings: GateSettings,
-    *,
-    paired: bool = False,
-) -> LatencyComparison:
-    """The latency verdict for two measurements, from their rounds.
-
-    ``paired``: ``base`` is the baseline's primary re-measured in this
-    session beside ``cur`` (gate/pairing.py), and the test is on paired
-    rounds; otherwise the two are from different sessions and the test
-    carries the profile's between-session spread.
-    """
-    base_logs, cur_logs = log_round_medians(base), log_round_medians(cur)
-    base_p50 = float(np.exp(base_logs.mean())) if len(base_logs) else math.nan
-    cur_p50 = float(np.exp(cur_logs.mean())) if len(cur_logs) else math.nan
-    spread = settings.session_spread(cur.profile_id)
-    unknown = LatencyComparison(
-        variant_id=cur.variant_id,
-        device_id=cur.device_id,
-        profile_id=cur.profile_id,
-        compute_unit=cur.compute_unit,
-        verdict="inconclusive",
-        detail="",
-        baseline_p50_ms=base_p50,
-        current_p50_ms=cur_p50,
-        change_pct=(cur_p50 / base_p50 - 1.0) * 100.0,
-        threshold_pct=threshold_pct,
-        baseline_samples=len(base.samples_ms),
-        current_samples=len(cur.samples_ms),
-        baseline_rounds=len(base_logs),
-        current_rounds=len(cur_logs),
-        mode=PAIRED_MODE if paired else across_mode(spread),
-        session_sigma_pct=None if paired else 100.0 * spread.sigma,
-        paired_baseline=(base.variant_id, base.device_id, base.compute_unit) if paired else None,
-    )
-    if _same_observations(base, cur):
-        # The same rounds on both sides (a run gated against itself, a reused
-        # measurement, or a baseline byte-identical to the current measured
-        # once): the difference is zero by construction, not by estimate.
-        why = (
-            "the baseline's primary is byte-identical to the current's and was measured once"
-            if paired
-            else "the same rounds on both sides"
-        )
-        return replace(
-            unknown,
-            verdict="pass",
-            detail=f"{why}: no change (SAME)",
-            change_pct=0.0,
-            ci_low_pct=0.0,
-            ci_high_pct=0.0,
-        )
-    ratio = 1.0 + threshold_pct / 100.0
-    if paired:
-        pairs = pair_rounds(base, cur)
-        unknown = replace(unknown, pairs=len(pairs))
-        if len(pairs) < FIRST_LOOK_ROUNDS:
-            more = FIRST_LOOK_ROUNDS - len(pairs)
-            return replace(
-                unknown,
-                detail=(
-                    f"{len(pairs)} paired round(s), fewer than {FIRST_LOOK_ROUNDS}; measure "
-                    f"{more} more of each, in alternation (UNKNOWN)"
-                ),
-                more_rounds=more,
-            )
-        result = paired_sequential_test(pairs.differences, ratio, settings.design)
-        series = {"paired differences": pairs.differences}
-        first = "paired differences"
-    else:
-        if len(base_logs) < FIRST_LOOK_ROUNDS:
-            return replace(
-                unknown,
-                detail=(
-                    f"baseline has {len(base_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; "
-                    f"re-measure it with `ship --until-decided` (at least {MIN_BASELINE_ROUNDS} "
-                    "rounds) (UNKNOWN)"
-                ),
-                baseline_rounds_needed=MIN_BASELINE_ROUNDS,
-            )
-        if len(cur_logs) < FIRST_LOOK_ROUNDS:
-            more = FIRST_LOOK_ROUNDS - len(cur_logs)
-            return replace(
-                unknown,
-                detail=f"current has {len(cur_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; measure {more} more (UNKNOWN)",
-                more_rounds=more,
-            )
-        result = sequential_test(
-            base_logs, cur_logs, ratio, settings.design, session_sigma=spread.sigma
-        )
-        series = {"current": cur_logs, "baseline": base_logs}
-        first = "current"
-    problem = why_undecided(result, ratio, series, current=first)
-    more_rounds = result.more_current_rounds
-    if problem is not None:
-        # The looks replay the same decision until more rounds change what all
-        # rounds say: the next look's worth of them.
-        n = result.current_rounds
-        more_rounds = next_look(n) - n
-    return replace(
-        unknown,
-        verdict="inconclusive" if problem else result.verdict,
-        detail=_latency_detail(
-            result, threshold_pct, unknown.mode, problem, unknown.session_sigma_pct
-        ),
-        change_pct=(result.ratio - 1.0) * 100.0 if paired else unknown.change_pct,
-        ci_low_pct=(result.low - 1.0) * 100.0,
-        ci_high_pct=(result.high - 1.0) * 100.0,
-        cv_pct=result.cv * 100.0,
-        decided_at_rounds=None if problem else result.decided_at,
-        more_rounds=more_rounds,
-        baseline_rounds_needed=result.baseline_rounds_needed,
-    )
-
-
-def _same_observations(base: Measurement, cur: Measurement) -> bool:
-    return base is cur or (
-        base.device_id == cur.device_id
-        and base.samples_ms == cur.samples_ms
-        and base.round_sizes == cur.round_sizes
-        and base.measured_at == cur.measured_at
-    )
-
-
-def _latency_detail(
-    result: SequentialResult,
-    threshold_pct: float,
-    mode: str,
-    problem: str | None,
-    sigma_pct: float | None = None,
-) -> str:
-    # The change and its interval have their own columns; the detail says what they mean.
-    if result.baseline_rounds == result.current_rounds and mode == PAIRED_MODE:
-        rounds = f"{result.current_rounds} paired rounds"
-    else:
-        rounds = f"{result.baseline_rounds} baseline and {result.current_rounds} current rounds"
-    spread = f"spread {100 * result.cv:.1f}%"
-    how = f"{mode}; {rounds}, {spread}"
-    if problem is not None:
-        return (
-            f"the test reached {result.verdict} at look {len(result.looks)} ({how}), but "
-            f"{problem} (UNKNOWN)"
-        )
-    if result.verdict == "fail":
-        return (
-            f"sequential test decided for a slowdown of {threshold_pct:g}% at look "
-            f"{len(result.looks)} ({how}) (DIFFERENT)"
-        )
-    if result.verdict == "pass":
-        return f"sequential test decided for no slowdown at look {len(result.looks)} ({how}) (SAME)"
-    if result.session_bound:
-        reach = 100 * (result.max_fraction or 0.0)
-        return (
-            f"not decided after {len(result.looks)} look(s) ({how}): between sessions the "
-            f"device's speed moves by {sigma_pct:.1f}% (σ), which "
-            f"leaves at most {reach:.0f}% of the information a {threshold_pct:g}% decision "
-            "needs, however many rounds; measure the baseline again beside the current "
-            "(`ship --baseline B`, or `gate --remeasure`) for a paired decision (UNKNOWN)"
-        )
-    advice = f"~{result.more_current_rounds} more current round(s) for the next look"
-    if result.baseline_rounds_needed is not None:
-        advice += (
-            f"; the baseline is too short for the test to end: re-measure it with "
-            f"{result.baseline_rounds_needed} rounds (`ship --until-decided`)"
-        )
-    return f"not decided after {len(result.looks)} look(s) ({how}); {advice} (UNKNOWN)"
-
-
 # --------------------------------------------------------------------------- variants, for the report
 
 
@@ -802,6 +545,37 @@ def undecided_comparisons(
                 paired_baseline=lat.paired_baseline,
             )
     return list(todo.values())
+
+
+def paired_in_run(
+    results: Results, profile_id: str, settings: GateSettings | None = None
+) -> LatencyComparison | None:
+    """A run's primary against the baseline's primary it re-measured beside it, or None.
+
+    What the run holds on its own (``ship --baseline``): the paired latency
+    comparison a gate against that baseline makes, for the report.
+    """
+    settings = settings or GateSettings()
+    plan = next((p for p in results.plans if p.profile_id == profile_id), None)
+    choice = _primary(plan)
+    cur = _measurement(results, choice, profile_id) if choice else None
+    if cur is None or cur.status != "ok" or cur.method != "measured":
+        return None
+    again = next(
+        (
+            m
+            for m in results.measurements
+            if m.remeasured_from
+            and m.profile_id == profile_id
+            and m.device_id == cur.device_id
+            and m.status == "ok"
+        ),
+        None,
+    )
+    if again is None:
+        return None
+    threshold = settings.latency_threshold_pct(profile_id)
+    return compare_latency(again, cur, threshold, settings, paired=True)
 
 
 # --------------------------------------------------------------------------- lookups

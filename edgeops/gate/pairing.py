@@ -42,9 +42,19 @@ results.json:
    Unpaired rounds are left out. Pairs are ordered by time (the later id of
    the two), so a gate replays the looks a sequential loop made.
 
+4. *More rounds.* ``compare.undecided_comparisons`` names each undecided
+   comparison by the current's measurement; in paired mode its
+   ``paired_baseline`` is the re-measured baseline's (variant_id, device_id,
+   compute_unit), and ``more_rounds`` is the pairs the next look needs: a
+   re-measure loop measures that many rounds of both, in alternation, and
+   gives them round ids.
+
 The gate then runs a one-sample sequential t on the per-pair log
 differences, log(candidate round median / baseline round median), with the
 same group-sequential design as across sessions (stats.paired_sequential_test).
+Where a run holds a re-measured baseline on the current's device, the gate
+uses it (``compare.gate``, and ``compare.paired_in_run`` for a run alone);
+otherwise it compares the stored rounds across sessions.
 """
 
 from __future__ import annotations
@@ -77,7 +87,7 @@ class PairedRounds:
 def pair_rounds(base: Measurement, cur: Measurement) -> PairedRounds:
     """The rounds of ``base`` and ``cur`` measured next to each other (rule 3 above)."""
     b, c = log_round_medians(base), log_round_medians(cur)
-    if base is cur or _same_rounds(base, cur):
+    if same_rounds(base, cur):
         return PairedRounds(b, c, by_round_ids=base.round_ids is not None)
     b_ids, c_ids = _ids(base, len(b)), _ids(cur, len(c))
     if b_ids is None or c_ids is None:
@@ -149,8 +159,9 @@ def _ids(m: Measurement, rounds: int) -> list[int] | None:
     return list(m.round_ids)
 
 
-def _same_rounds(a: Measurement, b: Measurement) -> bool:
-    return (
+def same_rounds(a: Measurement, b: Measurement) -> bool:
+    """The same observations: one measurement, or the same rounds on the same device at one time."""
+    return a is b or (
         a.device_id == b.device_id
         and a.samples_ms == b.samples_ms
         and a.round_sizes == b.round_sizes

@@ -148,12 +148,15 @@ def spreads_by_profile(runs: Iterable[Results]) -> dict[str, SessionSpread]:
     return out
 
 
-def history_runs(history_path: Path, exclude: Iterable[str] = ()) -> list[Results]:
+def history_runs(
+    history_path: Path, exclude: Iterable[str] = (), model: str | None = None
+) -> list[Results]:
     """The workspace's finished runs whose results.json is still readable, newest first.
 
     ``exclude`` names runs left out (the two a gate compares: the estimate
-    should not come from the data it is used to judge). A bundle that
-    cannot be read is skipped: the history is evidence, not input.
+    should not come from the data it is used to judge); ``model`` keeps only
+    that model's runs (a gate reads its own model's, not every bundle). A
+    bundle that cannot be read is skipped: the history is evidence, not input.
     """
     from edgeops.errors import ResultsError
     from edgeops.gate.inputs import MAX_FILE_BYTES
@@ -164,6 +167,8 @@ def history_runs(history_path: Path, exclude: Iterable[str] = ()) -> list[Result
     out = []
     for run in History(history_path).runs(limit=HISTORY_RUNS):
         if run.run_id in skip or run.status not in {"ok", "unsupported"} or not run.bundle:
+            continue
+        if model is not None and run.model != model:
             continue
         path = Path(run.bundle) / "results.json"
         try:
