@@ -178,9 +178,17 @@ class StepConfig(Frozen):
     """
 
     op: ClassVar[str] = ""
+    # The fields that change which kernels run (int8-full against int8-dynamic, fp16
+    # against int8): pruning compares two variants only when these agree. None (the
+    # default) means every field: a plugin that says nothing is never compared across
+    # settings it did not describe. A field left out is an amount (bits, sparsity,
+    # group size), over which a smaller, better variant dominates.
+    kind_fields: ClassVar[tuple[str, ...] | None] = None
 
     def to_step(self) -> RecipeStep:
-        return RecipeStep(op=self.op, params=self.model_dump(mode="json"))
+        return RecipeStep(
+            op=self.op, params=self.model_dump(mode="json"), kind_fields=self.kind_fields
+        )
 
 
 class RecipeStep(Frozen):
@@ -188,6 +196,16 @@ class RecipeStep(Frozen):
 
     op: str
     params: dict[str, Any] = {}
+    kind_fields: tuple[str, ...] | None = Field(
+        None,
+        description="The params that define the step's kind (the kernels it runs); "
+        "None: all of them. Pruning compares only variants of one kind.",
+    )
+
+    def kind(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The op and its kind-defining params: what two steps must share to be compared."""
+        names = sorted(self.params) if self.kind_fields is None else self.kind_fields
+        return self.op, tuple((n, repr(self.params.get(n))) for n in names)
 
 
 StepT = TypeVar("StepT", bound=StepConfig)
@@ -261,7 +279,10 @@ class Recipe(Frozen):
 
     def cache_identity(self) -> dict[str, Any]:
         """What makes two recipes the same file: everything but the prose."""
-        return self.model_dump(mode="json", exclude={"description"})
+        # kind_fields is a pruning hint, not part of the file: old caches stay valid.
+        return self.model_dump(
+            mode="json", exclude={"description": True, "steps": {"__all__": {"kind_fields"}}}
+        )
 
 
 class Quality(Frozen):
