@@ -479,7 +479,9 @@ class Measurement(Frozen):
         "median (benchmark_model): kept under its own name, never as p50_ms",
     )
     p50_interval: Interval | None = Field(
-        None, description="Predictions only: where the true p50 is expected to lie"
+        None,
+        description="Where the true p50 is expected to lie: a prediction's interval, or a "
+        "measurement's 95% t interval over its rounds (None with one round)",
     )
     peak_mem: PeakMemory | None = None
     cpu: CpuShare | None = Field(None, description="CPU share during the unpaced timed loop")

@@ -44,7 +44,7 @@ from edgeops.models import (
     Variant,
 )
 from edgeops.quality import meets_floors
-from edgeops.round_stats import RoundInterval, p50_interval, ratio_interval
+from edgeops.round_stats import RoundInterval, as_interval, p50_interval, ratio_interval
 
 
 def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
@@ -466,15 +466,7 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
 
 def _measured_interval(c: _Candidate) -> Interval | None:
     """The p50's interval over rounds, as the manifest carries it; None with one round."""
-    if c.interval is None or c.interval.rounds < 2:
-        return None
-    return Interval(
-        low_ms=c.interval.low,
-        high_ms=c.interval.high,
-        coverage=c.interval.confidence,
-        method=f"{c.interval.confidence:.0%} t interval of the geometric mean of "
-        f"{c.interval.rounds} round medians (fresh processes)",
-    )
+    return as_interval(c.interval) if c.interval is not None else None
 
 
 def _nearest_miss(rejected: list[Rejection], measurements: list[Measurement]) -> Rejection | None:
