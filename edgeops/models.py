@@ -105,6 +105,9 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    fallback_max_slowdown: float | None = Field(
+        None, description="See SelectionPolicy.fallback_max_slowdown; None: its default"
+    )
     resolution: tuple[int, int] | None = Field(
         None,
         description="Set on the spec of one size of a resolution sweep: samples of another "
@@ -547,6 +550,13 @@ class SelectionPolicy(Frozen):
     )
     fallback_memory_margin_pct: float = Field(
         10.0, description="A fallback on the same accelerators must need this much less memory"
+    )
+    fallback_max_slowdown: float = Field(
+        4.0,
+        gt=1.0,
+        description="Without a latency budget, a fallback on the same accelerators may be at "
+        "most this many times the primary's p50: a 45x slower variant is no fallback an app "
+        "can use. With a budget, the budget bounds it instead",
     )
     baseline_primary: str | None = Field(
         None, description="The baseline's primary (format:recipe): preferred among ties"

@@ -18,7 +18,9 @@ Per profile:
 The fallback chain follows the primary with choices that need less: fewer
 accelerators, or on the same accelerators at least
 ``fallback_memory_margin_pct`` (10%) less memory; anything else is a step an
-app gains nothing from. It ends with the smallest-memory variant that meets
+app gains nothing from. A step that saves only memory must stay usable: with
+no latency budget, at most ``fallback_max_slowdown`` (4x) the primary's p50
+(the budget bounds it otherwise). It ends with the smallest-memory variant that meets
 the floor without accelerators, under the same rule. Each plan also carries
 the Pareto frontier of p50 × size × quality with the chosen point marked (the
 Pareto selection of Microsoft Olive's engine footprints). With no candidate,
@@ -365,10 +367,22 @@ def _fallback_chain(
     keep = 1.0 - policy.fallback_memory_margin_pct / 100.0
     chain = [(primary, decision.note)]
 
+    # A step that saves only memory must stay usable: within the latency budget (the
+    # candidates already are), or without one within fallback_max_slowdown x the
+    # primary's p50. A step that drops an accelerator is exempt: on a device without
+    # it, it is the only thing that runs at all.
+    slowest_ms = (
+        math.inf
+        if policy.latency_budget_ms is not None
+        else primary.p50_ms * policy.fallback_max_slowdown
+    )
+
     def worth(c: _Candidate) -> str | None:
         last = chain[-1][0]
         if c.rarity < last.rarity:
             return f"needs fewer accelerators ({_needs(c)})"
+        if c.p50_ms > slowest_ms:
+            return None
         if c.requires <= last.requires and c.memory_mb <= last.memory_mb * keep:
             return (
                 f"needs less memory ({c.memory_mb:.0f} MB, at least "

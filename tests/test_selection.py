@@ -231,3 +231,30 @@ def test_an_estimate_past_the_margin_is_not_a_tie_however_wide_its_interval():
     ms = [rounds("fp32", [0.02, 0.07], seed=1), rounds("int8", [0.012, 0.02], seed=2)]
     plan = select(vs, ms)
     assert plan.choices[0].variant_name == "onnx:int8" and plan.decision == "clear"
+
+
+def test_a_fallback_45x_slower_than_the_primary_is_no_fallback():
+    # The segmenter from the issue: tflite:int16x8 at 1381 ms saved 16% memory against
+    # a 31 ms primary; the card detector's at 35.4 ms against 0.73 ms.
+    vs = [variant("fp32"), variant("int16x8"), variant("int8")]
+    ms = [
+        measurement("fp32", 31.0, mem_mb=100.0),
+        measurement("int16x8", 1381.0, mem_mb=84.0),
+        measurement("int8", 60.0, mem_mb=70.0),  # 1.9x: a usable fallback
+    ]
+    plan = select(vs, ms)
+    assert [c.variant_name for c in plan.choices] == ["onnx:fp32", "onnx:int8"]
+    # The factor is the policy's, declared once; a wider one keeps it.
+    wide = select(vs, ms, fallback_max_slowdown=50.0)
+    assert "onnx:int16x8" in [c.variant_name for c in wide.choices]
+    # A latency budget bounds fallbacks instead: within it, the slow one is usable.
+    ms_budget = [m.model_copy(update={"p90_ms": m.p50_ms}) for m in ms]
+    budget = select(vs, ms_budget, latency_budget_ms=2000.0)
+    assert "onnx:int16x8" in [c.variant_name for c in budget.choices]
+
+
+def test_a_slow_fallback_that_drops_an_accelerator_is_kept():
+    # On a phone without the GPU, the CPU variant is the only thing that runs.
+    vs = [variant("gpu"), variant("cpu")]
+    ms = [measurement("gpu", 1.0, unit="gpu"), measurement("cpu", 20.0)]
+    assert [c.variant_name for c in select(vs, ms).choices] == ["onnx:gpu", "onnx:cpu"]

@@ -972,9 +972,11 @@ class Pipeline:
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
                 "it is the share of the app memory limit a model may use, e.g. 0.5"
             )
-        given = (
+        given: dict[str, float] = (
             {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
         )
+        if results.spec.fallback_max_slowdown is not None:
+            given["fallback_max_slowdown"] = results.spec.fallback_max_slowdown
         policy = SelectionPolicy(
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
