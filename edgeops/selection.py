@@ -294,6 +294,25 @@ def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> 
     return "equivalent" if ratio is None or ratio.high <= margin else "undecided"
 
 
+def _shown_slower(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> bool:
+    """Whether the evidence, not only the estimate, puts c over the margin behind the leader.
+
+    Measured rounds: the whole 95% interval of the paired (or Welch) ratio is past
+    the margin. Otherwise, where both carry an interval (a prediction's, or a
+    measurement's over rounds), c's lies wholly above the leader's times the
+    margin: 34.5 ms [22.3, 53.4] against 31.2 ms [16.0, 60.8] is no clear
+    decision. With no interval at all, the estimate is all there is.
+    """
+    margin = 1.0 + policy.equivalence_pct / 100.0
+    ratio = ratio_interval(c.measurement, leader.measurement)
+    if ratio is not None:
+        return ratio.low > margin
+    mine, theirs = c.measurement.p50_interval, leader.measurement.p50_interval
+    if mine is not None and theirs is not None:
+        return mine.low_ms > theirs.high_ms * margin
+    return c.p50_ms > leader.p50_ms * margin
+
+
 def tied(
     a: tuple[Variant, Measurement], b: tuple[Variant, Measurement], policy: SelectionPolicy
 ) -> bool:
@@ -328,6 +347,19 @@ def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
     status = {id(c): _slower_than(c, leader, policy) for c in candidates}
     tied = [c for c in candidates if status[id(c)] != "slower"]
     if len(tied) == 1:
+        # The estimate chose (see _slower_than); "clear" needs the evidence too.
+        close = [c for c in candidates if c is not leader and not _shown_slower(c, leader, policy)]
+        if close:
+            rival = min(close, key=lambda c: (c.p50_ms, c.size))
+            return _Decision(
+                leader,
+                "undecided",
+                f"fastest p50 ({leader.p50_ms:.3g} ms) of {len(candidates)} candidates, but "
+                f"{rival.label} at {rival.p50_ms:.3g} ms is not shown to be over "
+                f"{policy.equivalence_pct:g}% slower (their intervals overlap): more rounds "
+                "or measuring on the device could change the choice",
+                rival=rival,
+            )
         return _Decision(
             leader,
             "clear",
