@@ -30,6 +30,7 @@ the profile is unsupported and the nearest miss is named.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgeops.hookspecs import hookimpl
@@ -47,6 +48,41 @@ from edgeops.models import (
 )
 from edgeops.quality import meets_floors
 from edgeops.round_stats import RoundInterval, as_interval, p50_interval, ratio_interval
+
+
+def carry_load_failures(
+    everywhere: Sequence[Measurement], mine: Sequence[Measurement]
+) -> list[Measurement]:
+    """``mine`` with each prediction for a variant and compute unit that failed to load on
+    a measured device (this host, or any device of that format) turned into that failure.
+
+    A predictor sees the graph, not the runtime: it gave pixel6 a p50 for
+    MediaPipe's selfie segmenter on the plain ``cpu`` unit, which failed here on
+    its unresolved custom op, and the predicted plan chose it. A load failure is
+    the runtime's verdict on the file, so it holds on every device of the format.
+    """
+    failed = {
+        (m.variant_id, m.compute_unit.lower()): m
+        for m in everywhere
+        if m.method == "measured" and m.status == "load_failed"
+    }
+    out = []
+    for m in mine:
+        seen = failed.get((m.variant_id, m.compute_unit.lower()))
+        if m.method == "predicted" and seen is not None:
+            m = m.model_copy(
+                update={
+                    "status": "load_failed",
+                    "error": f"predicted only, and it failed to load on {seen.device_id} "
+                    f"({seen.profile_id}) on {seen.compute_unit}: {seen.error or 'load failed'}",
+                    "p50_ms": None,
+                    "p90_ms": None,
+                    "p99_ms": None,
+                    "p50_interval": None,
+                }
+            )
+        out.append(m)
+    return out
 
 
 def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:

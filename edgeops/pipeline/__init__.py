@@ -70,6 +70,7 @@ from edgeops.quality import (
     reference_label_metrics,
 )
 from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
+from edgeops.selection import carry_load_failures
 
 
 @dataclass
@@ -735,7 +736,9 @@ class Pipeline:
         )
         return results.model_copy(
             update={
-                "measurements": tuple(measurements),
+                # A prediction for what failed to load on a measured device is that failure,
+                # in results.json and the tables as in the plan.
+                "measurements": tuple(carry_load_failures(measurements, measurements)),
                 "settings": settings,
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
@@ -997,8 +1000,12 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in results.variants if v.format in profile.formats],
-                    measurements=self._adapted(
-                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                    measurements=carry_load_failures(
+                        results.measurements,
+                        self._adapted(
+                            profile,
+                            [m for m in results.measurements if m.profile_id == profile.id],
+                        ),
                     ),
                     policy=policy.model_copy(
                         update={"baseline_primary": baseline_primaries.get(profile.id)}
