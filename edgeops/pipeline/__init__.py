@@ -27,7 +27,7 @@ from edgeops.devices.leases import LeaseBook
 from edgeops.devices.measurements import merge_rounds
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
 from edgeops.errors import EdgeopsError, ModelError, PluginError, UsageError
-from edgeops.files import sha256_tree, size_bytes
+from edgeops.files import sha256_tree, size_bytes, write_text
 from edgeops.models import (
     Artifact,
     CacheStats,
@@ -95,6 +95,7 @@ class Workspace:
 
 
 TRACEBACK_FILE = "traceback.txt"
+EVALUATE_TRACEBACK_FILE = "evaluate-traceback.txt"
 
 
 def one_line(exc: BaseException) -> str:
@@ -374,7 +375,6 @@ class Pipeline:
         """Write this run's full tracebacks to ``runs/<run_id>/tracebacks/<label>.txt``."""
         if not self.tracebacks:
             return None
-        from edgeops.files import write_text
         from edgeops.pipeline.names import safe_name
 
         folder = self.workspace.journal(run_id).folder / "tracebacks"
@@ -448,6 +448,9 @@ class Pipeline:
             stored = self.cache.entry_dir("variants", v.id) / TRACEBACK_FILE
             if v.status != "ok" and v.recipe is not None and stored.is_file():
                 self.tracebacks[f"optimize-{v.format}-{v.recipe.name}"] = stored.read_text()
+            scored = self.cache.entry_dir("tracebacks", v.id) / EVALUATE_TRACEBACK_FILE
+            if v.status != "ok" and (v.error or "").startswith("quality:") and scored.is_file():
+                self.tracebacks[f"evaluate-{v.name}"] = scored.read_text()
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -690,6 +693,12 @@ class Pipeline:
                 self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
+            # A worker process's tracebacks die with it: kept beside the variant's
+            # cache entry, the parent collects them (_collect_tracebacks).
+            write_text(
+                self.cache.entry_dir("tracebacks", variant.id) / EVALUATE_TRACEBACK_FILE,
+                self.tracebacks[f"evaluate-{variant.name}"],
+            )
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
