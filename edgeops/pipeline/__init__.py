@@ -190,11 +190,15 @@ class Pipeline:
                 fresh = self.stats["conversions_made"] > made_before
                 self._advanced("convert", target, "made" if fresh else "cached")
         artifacts = [a for a in made.values() if a is not None]
-        ok = [a for a in artifacts if a.status == "ok"]
+        # Only a format some profile runs counts: an intermediate one (the ONNX a .tflite
+        # or .onnx source reaches Core ML through) alone ships nothing.
+        wanted = [a for a in artifacts if a.format in formats]
+        ok = [a for a in wanted if a.status == "ok"]
         self.save_tracebacks(run_id)
         if not ok:
-            if artifacts:
-                raise ModelError(artifacts[0].error or "conversion failed")
+            failed = [a for a in wanted if a.error] or [a for a in artifacts if a.error]
+            if failed:
+                raise ModelError(failed[0].error or "conversion failed")
             raise UsageError(
                 f"no installed plugin converts {spec.source_path.name} to any of {', '.join(formats)}; "
                 "install the backend extra (see `edgeops plugins`)"
@@ -1142,9 +1146,16 @@ def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
     for fmt in profile.formats:
         artifact = by_format.get(fmt)
         if artifact is None:
+            # A route through another format (a .tflite to Core ML goes through ONNX)
+            # ends where that conversion failed: say so, not only "no plugin".
+            upstream = [
+                f"; the conversion to {a.format} failed: {a.error}"
+                for a in results.artifacts
+                if a.status != "ok" and a.format not in profile.formats
+            ]
             why.append(
                 f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
-                "(the conversion was skipped)"
+                "(the conversion was skipped)" + "".join(upstream)
             )
         elif artifact.status != "ok":
             why.append(f"the conversion to {fmt} failed: {artifact.error}")

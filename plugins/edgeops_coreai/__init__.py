@@ -71,7 +71,7 @@ def edgeops_convert(
     """A factory or an ONNX graph exported with ``torch.export`` and saved as ``.aimodel``."""
     if target != FORMAT:
         return None
-    source = torch_sources.convertible_spec(spec, artifacts)
+    source = torch_sources.convertible_spec(spec, artifacts, workdir)
     if source is None:
         return None
     from . import work

@@ -65,7 +65,7 @@ def edgeops_convert(
         inputs, outputs = convert.package_io(out)
         convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
         return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
-    source = torch_sources.convertible_spec(spec, artifacts)
+    source = torch_sources.convertible_spec(spec, artifacts, workdir)
     if source is None:
         return None
     if source.source_path.suffix == ".onnx" and not source.inputs:
