@@ -74,9 +74,19 @@ def convertible_spec(
     ONNX artifact, asked for through ``edgeops_conversion_inputs``) when there is one.
     """
     if not spec.is_factory and spec.source_path.suffix == ".tflite":
-        if workdir is None:
-            return None
-        return tflite_as_onnx(absolute_source(spec), workdir)
+        if workdir is not None:
+            return tflite_as_onnx(absolute_source(spec), workdir)
+        # After conversion (optimize, evaluate): the graph tf2onnx left beside the
+        # converted model.
+        made = next(
+            (
+                Path(a.path).parent / TFLITE_ONNX_NAME
+                for a in artifacts
+                if a.path is not None and (Path(a.path).parent / TFLITE_ONNX_NAME).is_file()
+            ),
+            None,
+        )
+        return _onnx_spec(spec, made) if made is not None else None
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
         return None
     spec = absolute_source(spec)
@@ -138,6 +148,14 @@ def tflite_as_onnx(spec: ModelSpec, workdir: Path) -> ModelSpec:
             f"{text}), the route to Core ML and Core AI; only the TFLite route is left for it"
         ) from exc
     scratch.replace(out)
+    return _onnx_spec(spec, out, model)
+
+
+def _onnx_spec(spec: ModelSpec, path: Path, model: Any = None) -> ModelSpec:
+    """``spec`` with the ONNX graph at ``path`` as its source, and the graph's inputs."""
+    import onnx
+
+    model = model if model is not None else onnx.load(str(path), load_external_data=False)
     initializers = {i.name for i in model.graph.initializer}
     inputs = tuple(
         InputSpec(
@@ -150,7 +168,7 @@ def tflite_as_onnx(spec: ModelSpec, workdir: Path) -> ModelSpec:
         for value in model.graph.input
         if value.name not in initializers
     )
-    return spec.model_copy(update={"source": str(out.resolve()), "inputs": spec.inputs or inputs})
+    return spec.model_copy(update={"source": str(path.resolve()), "inputs": spec.inputs or inputs})
 
 
 # --------------------------------------------------------------------------- ONNX
