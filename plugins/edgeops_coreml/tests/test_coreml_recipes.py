@@ -141,17 +141,16 @@ def test_pruning_measures_sparsity_over_the_tensors_it_targets(tmp_path):
         task="generic", inputs=(InputSpec(name="x", shape=(1, 8)),), sample_count=2,
         quality=QualitySpec(metric="snr_db", floor=0.0),
     )  # fmt: skip
+    from edgeops.plugin import BuildContext
+    from edgeops.testing import converted
+
     (tmp_path / "base").mkdir()
-    base = edgeops_coreml.edgeops_convert(
-        spec=spec, target="coreml", workdir=tmp_path / "base", artifacts=[]
-    )
+    base = converted(edgeops_coreml, spec, "coreml", tmp_path / "base", "wide-base")
     recipes = {r.name: r for r in propose([load_profiles()["iphone15pro"]])}
     (tmp_path / "p50").mkdir()
-    variant = edgeops_coreml.edgeops_optimize(
-        artifact=base.model_copy(update={"id": "wide-base"}),
-        recipe=recipes["prune-50"],
-        workdir=tmp_path / "p50",
-        samples=build_samples(spec, spec.inputs, tmp_path / "samples"),
+    samples = build_samples(spec, spec.inputs, tmp_path / "samples")
+    variant = edgeops_coreml.CoreMLBackend().optimize(
+        base, recipes["prune-50"], BuildContext(spec=spec, samples=samples), tmp_path / "p50"
     )
     info = convert.BUILD_INFO.read(Path(variant.path))
     assert info["sparsity"] == pytest.approx(0.5, abs=compress.SPARSITY_TOLERANCE)
