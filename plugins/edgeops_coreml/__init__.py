@@ -35,7 +35,8 @@ FORMAT = recipes.FORMAT
 
 class CoreMLBackend(Backend):
     format = FORMAT
-    tools = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
+    # tf2onnx: a .tflite source reaches Core ML through its ONNX graph.
+    tools = ("coremltools", "torch", "onnx", "onnx2torch", "tf2onnx", "scikit-learn", "numpy")
     runtime = "coremltools"
 
     def compute_units(self) -> list[ComputeUnit]:
