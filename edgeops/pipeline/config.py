@@ -145,6 +145,13 @@ class ModelTable(_Table):
     latency_budget_ms: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="drop variants whose p90 is over this"
     )
+    fallback_max_slowdown: float | None = Field(
+        None,
+        gt=1,
+        allow_inf_nan=False,
+        description="without a latency budget, a memory-saving fallback may be at most this "
+        "many times the primary's p50 (default 4)",
+    )
     resolutions: list[Any] | None = Field(
         None,
         description="(height, width) pairs or preset names ('1080p', '4k') for the first "
@@ -324,6 +331,7 @@ def _spec(
         quality=quality,
         recipes=table.recipes,
         latency_budget_ms=table.latency_budget_ms,
+        fallback_max_slowdown=table.fallback_max_slowdown,
     )
 
 
