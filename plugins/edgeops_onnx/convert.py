@@ -106,6 +106,13 @@ def rebind(model: onnx.ModelProto, spec: ModelSpec, out: Path) -> onnx.ModelProt
     for value in bound.graph.input:
         if value.name in wanted:
             dims = value.type.tensor_type.shape.dim
+            if len(dims) != len(wanted[value.name]):
+                found = [d.dim_value or d.dim_param or "?" for d in dims]
+                raise ModelError(
+                    f"{spec.source_path.name}: input {value.name!r} has {len(dims)} dimensions "
+                    f"{found}, but [[model.inputs]] gives {len(wanted[value.name])} "
+                    f"{list(wanted[value.name])}; give a shape of rank {len(dims)}"
+                )
             for dim, size in zip(dims, wanted[value.name], strict=True):
                 dim.Clear()
                 dim.dim_value = size
