@@ -29,6 +29,11 @@ from typing import Any, BinaryIO
 from edgeops.errors import EdgeopsError, ModelError
 
 _CHUNK_BYTES = 1 << 20
+# A config, inventory or profile is a page of TOML; a file past this is the wrong file.
+MAX_CONFIG_BYTES = 1 << 20
+# A real run's results.json is a few MB (2 M samples are about 52 MB indented);
+# past this it is not a run's results, and is refused before it is parsed.
+MAX_RESULTS_BYTES = 128 * 1024 * 1024
 
 _KINDS = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from edgeops.cli.tables import markdown_report
 from edgeops.errors import EdgeopsError, ResultsError, UsageError
 from edgeops.files import (
+    MAX_RESULTS_BYTES,
     check_regular,
     copy_file,
     read_regular,
@@ -30,10 +31,6 @@ from edgeops.models import (
     utc_now,
 )
 from edgeops.pipeline.names import MAX_FILE_NAME_BYTES, check_name, inside
-
-# A real run's results.json is a few MB (2 M samples are about 52 MB indented);
-# past this it is not a run's results, and is refused before it is parsed.
-MAX_RESULTS_BYTES = 128 * 1024 * 1024
 
 
 def default_bundle_dir(results: Results) -> Path:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgeops.errors import ModelError, UsageError
-from edgeops.files import check_regular, read_regular, sha256_tree
+from edgeops.files import MAX_CONFIG_BYTES, check_regular, read_regular, sha256_tree
 from edgeops.models import InputSpec, ModelSpec, QualityFloor, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.names import check_name, safe_name
@@ -33,8 +33,6 @@ CONFIG_SCHEMA_ID = "https://edgeops.dev/schemas/config-1.0.json"
 # 10 000 is far past any calibration set's use (ONNX Runtime's static
 # quantization examples calibrate on about 100) and keeps a typo from running for days.
 MAX_SAMPLE_COUNT = 10_000
-# A config is a page of TOML; a file past this is the wrong file.
-MAX_CONFIG_BYTES = 1 << 20
 # One input of 2**28 elements is 1 GiB as float32: larger is a typo in a shape
 # (an extra digit), not a model for a phone.
 MAX_INPUT_ELEMENTS = 2**28

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from edgeops.errors import EdgeopsError
+from edgeops.files import read_regular
 from edgeops.models import Frozen, InputSpec, Results, VariantOutputs
 from edgeops.quality import segmentation_labels
 from edgeops.report.outputs import labels_by_sample, outputs_by_sample
@@ -233,11 +235,11 @@ def put_file(path: Path, data: bytes) -> None:
 
 def read_gallery(bundle: Path) -> Gallery | None:
     path = bundle / GALLERY_DIR / INDEX_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        return Gallery.model_validate_json(path.read_text())
-    except ValueError:
+        return Gallery.model_validate_json(read_regular(path, "gallery index", 64 * 2**20))
+    except (EdgeopsError, ValueError):
         return None
 
 

@@ -23,6 +23,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeops.errors import EdgeopsError, ResultsError
+from edgeops.files import MAX_RESULTS_BYTES, read_regular
 from edgeops.models import Results, SampleSet
 from edgeops.pipeline.history import RunRecord
 from edgeops.report.gallery import Gallery, first_input_of, read_gallery
@@ -124,8 +126,9 @@ class StudioData:
             if cached and cached[0] == mtime:
                 return cached[1]
         try:
-            results: Results | None = Results.model_validate_json(path.read_bytes())
-        except (OSError, ValueError):
+            raw = read_regular(path, "results", MAX_RESULTS_BYTES, ResultsError)
+            results: Results | None = Results.model_validate_json(raw)
+        except (EdgeopsError, OSError, ValueError):
             results = None
         with self._lock:
             self._results[path] = (mtime, results)
