@@ -61,7 +61,9 @@ from edgeops.errors import (
 )
 from edgeops.files import (
     check_links_inside,
+    check_regular,
     copy_file,
+    open_regular,
     sha256_file,
     sha256_tree,
     write_bytes,
@@ -146,9 +148,11 @@ __all__ = [
     "Variant",
     "builtin_profile_dir",
     "check_links_inside",
+    "check_regular",
     "check_name",
     "compare_with_reference",
     "copy_file",
+    "open_regular",
     "detect_host_facts",
     "execute_with_leases",
     "failed_measurement",
