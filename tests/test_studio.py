@@ -300,3 +300,30 @@ def test_pages_and_compare_in_a_real_browser(shipped_twice, browser, tmp_path):
     finally:
         context.close()
         studio.stop()
+
+
+def test_compare_with_a_replaced_bundle_and_a_tampered_sample_path_answer_cleanly(
+    tmp_path, edgeops_pm, edgeops_workspace
+):
+    """Two 500s of issue 28: a clean page (or 404), never a traceback."""
+    from starlette.testclient import TestClient
+
+    from edgeops.studio.app import create_app
+
+    bundle = tmp_path / "dist" / "m-0.0.0"
+    first = tiny_run(tmp_path, edgeops_pm, edgeops_workspace, bundle)
+    second = tiny_run(tmp_path, edgeops_pm, edgeops_workspace, bundle)  # replaces the first's
+    client = TestClient(
+        create_app(edgeops_workspace.root),
+        base_url="http://127.0.0.1",
+        raise_server_exceptions=False,
+    )
+    page = client.get(f"/compare?a={first}&b={second}")
+    assert page.status_code == 200 and "has no bundle any more" in page.text, page.text[-500:]
+    # The second run's results now name a file in the workspace that is no .npz.
+    results = json.loads((bundle / "results.json").read_text())
+    sha = results["samples"]["sha256"]
+    results["samples"]["path"] = str(edgeops_workspace.root / "runs.sqlite")
+    (bundle / "results.json").write_text(json.dumps(results))
+    png = client.get(f"/samples/{sha}/0.png")
+    assert png.status_code == 404 and "Traceback" not in png.text

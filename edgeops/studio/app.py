@@ -241,7 +241,14 @@ def compare_view(a: Side, b: Side) -> dict[str, Any]:
 
     if a.results is None or b.results is None:
         missing = [s.label for s in (a, b) if s.results is None]
-        return {"error": f"run {' and '.join(missing)} has no bundle any more", "profiles": []}
+        # Every key the template reads (it is strict): a missing one was a 500.
+        return {
+            "error": f"run {' and '.join(missing)} has no bundle any more (replaced by a later "
+            "run, or removed)",
+            "profiles": [],
+            "same_samples": False,
+            "report": None,
+        }
     report, error = None, None
     try:
         report = gate(a.results, b.results, names=(f"run {a.run.run_id}", f"run {b.run.run_id}"))

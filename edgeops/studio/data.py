@@ -171,7 +171,10 @@ class StudioData:
         from edgeops.report.gallery import as_image
         from edgeops.report.png import png_bytes
 
-        array = load_arrays(found).get(f"{info.input_name}/{index}")
+        try:
+            array = load_arrays(found).get(f"{info.input_name}/{index}")
+        except (EdgeopsError, OSError, ValueError):
+            return None  # a results.json naming a file that is no samples archive
         image = as_image(array, info.value_range) if array is not None else None
         return png_bytes(image) if image is not None else None
 
