@@ -392,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     resolutions.add_argument(
         "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
     )
+    resolutions.add_argument(
+        "--memory-mb",
+        type=_positive_int,
+        help="memory one size's process may hold before it is stopped and the size recorded "
+        "as not run (default: 80%% of the memory free when it starts)",
+    )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
 
