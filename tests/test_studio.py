@@ -327,3 +327,24 @@ def test_compare_with_a_replaced_bundle_and_a_tampered_sample_path_answer_cleanl
     (bundle / "results.json").write_text(json.dumps(results))
     png = client.get(f"/samples/{sha}/0.png")
     assert png.status_code == 404 and "Traceback" not in png.text
+
+
+def test_stopping_the_studio_is_its_normal_end_with_no_resume_hint(empty_workspace):
+    import signal
+
+    studio = subprocess.Popen(
+        [sys.executable, "-m", "edgeops", "--workspace", str(empty_workspace), "studio",
+         "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert studio.stdout is not None and "http://" in studio.stdout.readline()
+        studio.send_signal(signal.SIGINT)
+        _, err = studio.communicate(timeout=30)
+    finally:
+        if studio.poll() is None:
+            studio.kill()
+    assert "--resume" not in err and "interrupted" not in err, err
+    assert studio.returncode == 0, err
