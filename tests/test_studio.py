@@ -348,3 +348,10 @@ def test_stopping_the_studio_is_its_normal_end_with_no_resume_hint(empty_workspa
             studio.kill()
     assert "--resume" not in err and "interrupted" not in err, err
     assert studio.returncode == 0, err
+
+
+def test_compare_figures_are_in_their_units():
+    from edgeops.studio.app import _figure
+
+    assert _figure(162504.0, "bytes") == "0.16 MB"
+    assert _figure(8.0041, "ms") == "8.004 ms" and _figure(None, "MB") == ""

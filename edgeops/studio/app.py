@@ -333,6 +333,15 @@ def _gallery_variant(gallery: Gallery | None, variant_id: str | None) -> Gallery
     return next((v for v in gallery.variants if v.variant_id == variant_id), None)
 
 
+def _figure(value: float | None, unit: str) -> str:
+    """A gate check's figure in its unit; a file size in MB, never raw bytes ("162504.000")."""
+    if value is None:
+        return ""
+    if unit == "bytes":
+        return f"{value / 1e6:.2f} MB"
+    return f"{value:.3f} {unit}".rstrip()
+
+
 def _templates() -> Any:
     import jinja2
 
@@ -345,4 +354,5 @@ def _templates() -> Any:
     )
     env.filters["mb"] = lambda b: "" if b is None else f"{b / 1e6:.2f}"
     env.filters["num"] = lambda v, d=3: "" if v is None else f"{v:.{d}f}"
+    env.filters["figure"] = _figure
     return env
