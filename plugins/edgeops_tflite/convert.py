@@ -40,7 +40,6 @@ from edgeops.plugin import (
     ModelError,
     ModelSpec,
     copy_file,
-    open_regular,
     quiet,
     snr_db,
 )
@@ -100,7 +99,8 @@ def convert(spec: ModelSpec, workdir: Path, artifacts: list[Artifact]) -> Artifa
 
 
 def check_flatbuffer(path: Path) -> None:
-    with open_regular(path, "model", ModelError) as f:
+    # The source was checked to be a regular file when the config was read (files.py).
+    with open(path, "rb") as f:
         head = f.read(8)
     if head[4:8] != b"TFL3":
         raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); export it again")
