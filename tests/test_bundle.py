@@ -225,7 +225,7 @@ def test_select_refuses_dev_zero_and_a_foreign_folder_before_copying(
     # A sparse 64 GB file: copying it first (as before) fills the disk or times out.
     with open(foreign / "big.bin", "wb") as f:
         f.truncate(64 * 2**30)
-    for path, said in ((Path("/dev/zero"), "character device"), (foreign, "64")):
+    for path, said in ((Path("/dev/zero"), "character device"), (foreign, "68719476736 bytes")):
         tampered = _tampered(shipped, tmp_path, path)
         done = run_cli(
             "select",
