@@ -355,3 +355,35 @@ def test_compare_figures_are_in_their_units():
 
     assert _figure(162504.0, "bytes") == "0.16 MB"
     assert _figure(8.0041, "ms") == "8.004 ms" and _figure(None, "MB") == ""
+
+
+def test_compare_shows_no_empty_frames_for_outputs_without_pictures():
+    """A detector's outputs have no picture: its samples are not drawn as empty boxes."""
+    from edgeops.models import Choice, Plan, Results, SampleSet
+    from edgeops.pipeline.history import RunRecord
+    from edgeops.report.gallery import Gallery, GalleryVariant, VariantSample
+    from edgeops.studio.app import Side, compare_view
+
+    from factories import spec
+
+    samples = SampleSet(path=Path("s.npz"), sha256="1" * 64, count=2, synthetic=True, origin="x")
+    choice = Choice(
+        variant_id="v", variant_name="onnx:fp32", compute_unit="cpu", method="measured",
+        expected_p50_ms=1.0, peak_mem_mb=10.0, size_bytes=1000, quality={}, reason="only one",
+    )  # fmt: skip
+    results = Results(
+        edgeops_version="0", run_id="aaaaaaaaaaaa", spec=spec(task="generic"), samples=samples,
+        plans=(Plan(profile_id="host", status="supported", choices=(choice,)),),
+    )  # fmt: skip
+    pictures = (
+        VariantSample(index=0, score=1.0),
+        VariantSample(index=1, score=1.0, output="o.png"),
+    )
+    gallery = Gallery(
+        task="generic", samples_sha256=samples.sha256, kind="none", samples=(),
+        variants=(GalleryVariant(variant_id="v", name="onnx:fp32", metric="snr_db",
+                                 higher_is_better=True, worst=(0,), samples=pictures),),
+    )  # fmt: skip
+    run = RunRecord("aaaaaaaaaaaa", "t", None, "ok", "m", "1", "host", None, 0, 0, None, None)
+    view = compare_view(Side("A", run, results, gallery), Side("B", run, results, gallery))
+    assert [p.samples for p in view["profiles"]] == [[1]]

@@ -274,8 +274,10 @@ def compare_view(a: Side, b: Side) -> dict[str, Any]:
         gb = _gallery_variant(b.gallery, sb["variant_id"] if sb else None)
         shown: list[int] = []
         if ga and gb and same_samples:
-            in_b = {s.index for s in gb.samples}
-            shown = [s.index for s in ga.samples if s.index in in_b]
+            # Only samples with a picture on both sides: a detector's outputs have none
+            # (boxes are not drawn), and were shown as empty frames.
+            in_b = {s.index for s in gb.samples if s.output or s.diff}
+            shown = [s.index for s in ga.samples if s.index in in_b and (s.output or s.diff)]
         profiles.append(
             ProfileCompare(
                 profile_id=pid,
