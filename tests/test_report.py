@@ -361,3 +361,19 @@ def test_an_image_gallery_states_its_difference_scale(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = (tmp_path / "b" / "report.html").read_text()
     assert "one scale for every variant" in report and "5.0%" in report and "10% or more" in report
+
+
+def test_report_html_names_the_gate_mode_when_the_run_remeasured_its_baseline(tmp_path):
+    from test_gate import Primary, lognormal, remeasured, run, session_samples
+
+    from edgeops.report.html import render_report
+
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    again, slower = session_samples(3, (8.0, 8.8))
+    cur = remeasured(base, run({"phone": Primary(slower)}, run_id="cur", id_prefix="new-"), again)
+    page = render_report(cur, None, tmp_path, inline_js=False)
+    assert "Gate: latency +" in page
+    assert "against run base&#39;s primary (paired, same session): FAIL" in page
+    # Without a re-measured baseline the run holds no gate: nothing is claimed.
+    alone = run({"phone": Primary(slower)}, run_id="cur", id_prefix="new-")
+    assert "Gate:" not in render_report(alone, None, tmp_path, inline_js=False)
