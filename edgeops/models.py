@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RESULTS_SCHEMA_VERSION = "1.0"
 # 1.1 added inputs, outputs, per-profile platform and match keys, and per choice the
@@ -382,6 +382,12 @@ class Device(Frozen):
     labels: dict[str, str] = {}
 
 
+# What a probe process may take besides its timed phases (start-up, model load,
+# warm-up and min_runs of a slow model): the fixed timeout it had before.
+PROBE_START_BOUND_S = 300.0
+PROBE_TIMEOUT_MARGIN = 1.5
+
+
 class MeasureSettings(Frozen):
     warmup_runs: int = 5
     min_runs: int = 20
@@ -391,7 +397,9 @@ class MeasureSettings(Frozen):
         3, description="Fresh probe processes per variant, interleaved across variants"
     )
     threads: int | None = None
-    timeout_s: float = 300.0
+    timeout_override_s: float | None = Field(
+        None, gt=0, description="Seconds a probe process may run; None: derived from the settings"
+    )
     paced_fps: tuple[float, ...] = Field(
         (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
     )
@@ -409,6 +417,29 @@ class MeasureSettings(Frozen):
         if self.paced_duration_s is not None:
             return self.paced_duration_s
         return 2.0 * self.min_duration_s
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_timeout(cls, data: Any) -> Any:
+        # Results written before the timeout was derived hold a fixed ``timeout_s``.
+        if isinstance(data, dict) and "timeout_s" in data:
+            data = {**data, "timeout_override_s": data["timeout_s"]}
+            del data["timeout_s"]
+        return data
+
+    @property
+    def timeout_s(self) -> float:
+        """How long one probe process may run before it is a ``timeout``.
+
+        The fixed 300 s of before still covers start-up, warm-up and ``min_runs`` of
+        a slow model; the timed phases the settings ask for (the measuring loop of
+        ``min_duration_s`` and each paced rate) come on top with a 1.5x margin, so
+        ``--min-duration-s 90`` is not cut at 300 s.
+        """
+        if self.timeout_override_s is not None:
+            return self.timeout_override_s
+        timed_s = self.min_duration_s + self.paced_seconds * len(self.paced_fps)
+        return PROBE_START_BOUND_S + PROBE_TIMEOUT_MARGIN * timed_s
 
 
 class PeakMemory(Frozen):

@@ -233,6 +233,17 @@ def edgeops_select(
             candidates.append(
                 _Candidate(variant, m, interval, frozenset(needs), demand(cu, policy.compute_units))
             )
+    timed_out = [m for m in measurements if m.status == "timeout"]
+    if not candidates and timed_out and all(m.status != "ok" for m in measurements):
+        # Ran out of time is no verdict on the model: "unsupported" would blame it.
+        return Plan(
+            profile_id=profile.id,
+            status="not_measured",
+            method=_method(measurements),
+            rejected=tuple(rejected),
+            note=f"every measurement ended in a timeout ({timed_out[0].error}); "
+            "measure again with a lower --min-duration-s or fewer --paced-fps",
+        )
     if not candidates:
         return Plan(
             profile_id=profile.id,

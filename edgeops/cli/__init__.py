@@ -392,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     resolutions.add_argument(
         "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
     )
+    resolutions.add_argument(
+        "--memory-mb",
+        type=_positive_int,
+        help="memory one size's process may hold before it is stopped and the size recorded "
+        "as not run (default: 80%% of the memory free when it starts)",
+    )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
 
@@ -486,12 +492,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
     except KeyboardInterrupt as exc:
+        if getattr(args, "command", None) in SERVERS:
+            return 0  # Ctrl-C or SIGTERM is how a server is stopped: its normal end
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        _fail(
-            args,
-            f"{what}; nothing was half-written and the cache keeps finished work: "
-            "re-run, or `edgeops ship --resume`, to go on",
+        hint = (
+            ": re-run, or `edgeops ship --resume`, to go on"
+            if getattr(args, "command", None) in RESUMABLE
+            else ""
         )
+        _fail(args, f"{what}; nothing was half-written and the cache keeps finished work{hint}")
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:
         from edgeops.errors import EdgeopsError
@@ -509,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
         )
         return 1
+
+
+# Commands whose interrupted work a re-run or `ship --resume` picks up again.
+RESUMABLE = {"ship", "convert", "optimize", "measure", "select", "resolutions"}
+# Commands that run until stopped.
+SERVERS = {"studio"}
 
 
 def _fail(args: Any, message: str) -> None:
