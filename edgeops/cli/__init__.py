@@ -427,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_studio_parser(sub)
 
+    from edgeops.studio.team.command import add_publish_parser
+
+    add_publish_parser(sub)
+
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument(
         "which",

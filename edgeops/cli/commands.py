@@ -28,6 +28,7 @@ from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 from edgeops.studio.command import cmd_studio  # noqa: F401
+from edgeops.studio.team.command import cmd_publish  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
