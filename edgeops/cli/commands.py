@@ -107,6 +107,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     from edgeops.api import ship
     from edgeops.cli import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED
 
+    samples = _samples_from(args) if getattr(args, "samples_from", None) else None
     results = ship(
         args.model,
         args.profile,
@@ -138,9 +139,15 @@ def cmd_ship(args: argparse.Namespace) -> int:
         objective=args.objective,
         force=args.force,
         resume=args.resume,
+        samples=samples,
     )
     out = args.out or default_bundle_dir(results)
     _report_run(results, out, args.json)
+    if getattr(args, "publish", None) and out.is_dir():
+        from edgeops.studio.team.publish import publish
+
+        sent = publish(out, args.publish)
+        sys.stderr.write(f"edgeops: published run {sent.run_id} to the team store: {sent.state}\n")
     tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
     if tracebacks.is_dir():
         sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
@@ -167,6 +174,16 @@ def cmd_ship(args: argparse.Namespace) -> int:
         )
         return EXIT_NOT_SHIPPED
     return 0
+
+
+def _samples_from(args: argparse.Namespace) -> Path:
+    """``ship --samples-from``: the studio's sample set, fitted to the model's inputs."""
+    from edgeops.studio.team.samples_from import fetch_samples
+
+    if args.model is None:
+        raise UsageError("--samples-from needs a MODEL; it does not apply to --resume")
+    spec, _ = load_spec(args.model, task=args.task, name=args.name, version=args.model_version)
+    return fetch_samples(args.samples_from, spec.inputs, Path(args.workspace))
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
