@@ -13,7 +13,7 @@ from test_team_store import counts, team_run
 from factories import FAST, run_cli, tiny_onnx
 from studio_workspace import PageWatch, Studio, keep_screenshot, png_size
 
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai"}
 
 
 class Answer:
@@ -95,7 +95,7 @@ def model_folder(root: Path, version: str) -> Path:
 name = "m"
 version = "{version}"
 source = "m.onnx"
-recipes = ["fp32", "onnx:float16"]
+recipes = ["onnx:fp32", "onnx:fp16"]
 
 [[model.inputs]]
 name = "x"
@@ -137,6 +137,7 @@ def test_two_workspaces_samples_compare_and_try_in_chromium(tmp_path, edgeops_pm
                     branch,
                     "--token",
                     publisher,
+                    "--with-variants",  # for "Try it"
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -269,6 +269,10 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
             if side is None:
                 return error(f"no version {version_id} in this store", 404)
             sides.append(side)
+        # Oldest first: A is the baseline every later version is gated against.
+        sides.sort(key=lambda s: (s.version.created_at, s.version.id))
+        for n, side in enumerate(sides):
+            side.label = chr(ord("A") + n)
         view = await asyncio.to_thread(compare_versions, sides)
         return page("team_compare.html", sides=sides, view=view)
 
