@@ -403,3 +403,46 @@ def test_the_local_studio_still_serves_a_workspace(tmp_path):
         assert response.status_code == 200 and "Models" in response.text
     finally:
         studio.stop()
+
+
+def test_try_it_worker_is_bounded(tmp_path):
+    """The worker runs under its memory and time limits, and a broken variant fails alone."""
+    import base64
+
+    from edgeops.studio.team.tryit import run_bounded
+
+    model = tiny_onnx(tmp_path / "m.onnx")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    request = {
+        "image": base64.b64encode(png(5)).decode(),
+        "value_range": [0.0, 1.0],
+        "variants": [
+            {"variant_id": "a", "name": "good", "format": "onnx", "path": str(model)},
+            {"variant_id": "b", "name": "broken", "format": "onnx", "path": str(broken)},
+            {"variant_id": "c", "name": "pte", "format": "executorch", "path": str(model)},
+        ],
+    }
+    answer = run_bounded(request)
+    good, bad, other = answer["variants"]
+    assert good["median_ms"] > 0 and len(good["times_ms"]) == 5 and good["shape"] == [1, 2, 32, 32]
+    assert "error" not in good and bad["error"] and "do not run on this server" in other["error"]
+    # 64 MB of address space cannot hold numpy and onnxruntime: the worker fails or is
+    # stopped, with no variant answered; the caller goes on.
+    starved = run_bounded({**request, "memory_mb": 64}, timeout_s=20)
+    assert "variants" not in starved
+    assert "the worker failed" in starved["error"] or "ran past" in starved["error"]
+    slow = run_bounded(request, timeout_s=0.05)
+    assert "ran past" in slow["error"]
+
+
+def test_serve_with_a_bad_store_exits_2(tmp_path):
+    for db, message in (
+        ("mysql://x", "is not a store"),
+        (f"sqlite:///{tmp_path / 'no' / 'x.sqlite'}", "no folder"),
+        ("postgresql://u:secret@127.0.0.1:1/x", "cannot open the team store"),
+    ):
+        result = run_cli("studio", "serve", "--db", db, "--port", "0", cwd=tmp_path, timeout_s=60)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert "secret" not in result.stderr  # the password is never printed

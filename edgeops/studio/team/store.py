@@ -109,6 +109,11 @@ class BundleFiles:
 class TeamStore:
     def __init__(self, url: str, files_dir: Path | None = None) -> None:
         self.url = url
+        if not is_db_url(url):
+            raise UsageError(
+                f"{redacted(url)!r} is not a store; give postgresql://USER:PASSWORD@HOST/DB "
+                "or sqlite:///PATH"
+            )
         connect_args: dict[str, Any] = {}
         path = sqlite_path(url)
         if path is not None:
