@@ -148,6 +148,12 @@ def test_two_workspaces_samples_compare_and_try_in_chromium(tmp_path, edgeops_pm
         outs = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
         assert counts(pg_url)["runs"] == 3
+        again = run_cli(
+            "publish", str(bundles[0][0]), "--to", studio.base, "--token", publisher,
+            "--with-variants", cwd=tmp_path,
+        )  # fmt: skip
+        assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
+        assert counts(pg_url)["runs"] == 3
 
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         watch = PageWatch(page)
@@ -434,6 +440,40 @@ def test_try_it_worker_is_bounded(tmp_path):
     assert "the worker failed" in starved["error"] or "ran past" in starved["error"]
     slow = run_bounded(request, timeout_s=0.05)
     assert "ran past" in slow["error"]
+
+
+def test_try_it_runs_real_tflite_models(tmp_path):
+    """Committed TFLite models (tests/data, with their sources): a float NHWC segmenter
+    and a uint8 classifier, each fed the image in its own layout and type."""
+    import base64
+
+    from edgeops.studio.team.tryit import run_bounded
+    from edgeops.testing import test_data_dir
+
+    models = test_data_dir() / "models" / "tflite"
+    request = {
+        "image": base64.b64encode(png(6, size=300)).decode(),
+        "value_range": [0.0, 1.0],
+        "variants": [
+            {
+                "variant_id": "seg",
+                "name": "selfie",
+                "format": "tflite",
+                "path": str(models / "mediapipe__selfie_segmentation.tflite"),
+            },
+            {
+                "variant_id": "cls",
+                "name": "mobilenet",
+                "format": "tflite",
+                "path": str(models / "coral__mobilenet_v1_0.25_128_quant.tflite"),
+            },
+        ],
+    }
+    seg, cls = run_bounded(request)["variants"]
+    assert "error" not in seg, seg
+    assert seg["shape"][:3] == [1, 256, 256] and seg["median_ms"] > 0
+    assert "error" not in cls, cls
+    assert cls["shape"] == [1, 1001] and len(cls["top"]) == 5
 
 
 def test_serve_with_a_bad_store_exits_2(tmp_path):
