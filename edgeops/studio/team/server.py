@@ -64,6 +64,18 @@ class TeamAccess:
         from edgeops.studio.command import is_loopback
 
         request = Request(scope)
+        origin = request.headers.get("origin")
+        if (
+            request.method != "GET"
+            and origin is not None
+            and _origin_host(origin) != (request.headers.get("host", ""))
+        ):
+            # A page of another site posting here (a form needs no CORS preflight): refused,
+            # so a token-less loopback studio cannot be written to from the user's browser.
+            await PlainTextResponse("403: a request from another site", status_code=403)(
+                scope, receive, send
+            )
+            return
         from_query = request.query_params.get("token")
         role, who = None, "anonymous"
         for candidate in (
@@ -107,6 +119,14 @@ class TeamAccess:
             await self.app(scope, receive, send_with_cookie)
             return
         await self.app(scope, receive, send)
+
+
+def _origin_host(origin: str) -> str:
+    """``http://127.0.0.1:8766`` -> ``127.0.0.1:8766``: what the Host header says for it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(origin)
+    return parts.netloc if parts.scheme in ("http", "https") else ""
 
 
 def forbidden(request: Request, needed: str) -> Response | None:
