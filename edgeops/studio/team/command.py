@@ -57,7 +57,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def add_team_parsers(studio: Any) -> None:
     """``edgeops studio serve`` and ``edgeops studio token create``, under ``edgeops studio``."""
-    sub = studio.add_subparsers(dest="studio_command", metavar="{serve,token}")
+    sub = studio.add_subparsers(
+        dest="studio_command",
+        metavar="{serve,token}",
+        help="serve: the team studio over a shared store; token: its access tokens "
+        "(without one: this workspace's local studio)",
+    )
     serve = sub.add_parser(
         "serve",
         help="serve the team studio over a shared store (PostgreSQL or SQLite)",
@@ -79,7 +84,9 @@ def add_team_parsers(studio: Any) -> None:
         help="need a token on loopback too (always needed on any other address)",
     )
     token = sub.add_parser("token", help="manage the team studio's access tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
+    token_sub = token.add_subparsers(
+        dest="token_command", required=True, help="create: a new token"
+    )
     create = token_sub.add_parser(
         "create", help="make a token with a role; it is printed once and stored only hashed"
     )
