@@ -298,6 +298,8 @@ def test_roles_decide_what_a_token_may_do(sqlite_studio):
     assert request("POST", f"{studio.base}/api/tokens?role=admin", read).status_code == 403
     ok = _upload(studio, tokens["publish"], "s", [("a.png", png(0), "image/png")])
     assert ok.status_code == 303 and ok.headers["location"] == "/sample-sets/s/1"
+    made = get(f"{studio.base}/api/sample-sets/s/1", read).json()
+    assert made["created_by"] == "publish (publish token)" and made["created_at"]
     # A form posted from another site's page is refused whatever it carries.
     body, kind = multipart({"name": "s"}, [("files", ("a.png", png(0), "image/png"))])
     cross = request(

@@ -86,7 +86,7 @@ class TeamAccess:
             if candidate:
                 found = await asyncio.to_thread(self.store.token_role, candidate)
                 if found:
-                    role, who = found, f"token:{found}"
+                    role, who = found[0], f"{found[1]} ({found[0]} token)"
                     break
         if role is None:
             if self.require_token:

@@ -459,12 +459,13 @@ class TeamStore:
             )
         return token
 
-    def token_role(self, token: str) -> str | None:
+    def token_role(self, token: str) -> tuple[str, str] | None:
+        """The token's role and name, if it is one of this store's and not revoked."""
         with Session(self.engine) as s:
             found = s.scalars(
                 sa.select(Token).where(Token.sha256 == token_hash(token), Token.revoked.is_(False))
             ).one_or_none()
-            return found.role if found else None
+            return (found.role, found.name) if found else None
 
     def has_tokens(self) -> bool:
         with Session(self.engine) as s:
