@@ -134,6 +134,26 @@ def test_with_variants_and_a_branch(tmp_path, edgeops_pm):
         store.close()
 
 
+def test_a_changed_bundle_of_the_same_run_replaces_its_record(tmp_path, edgeops_pm):
+    bundle = team_run(tmp_path / "ws", edgeops_pm, "1.0.0")
+    url = f"sqlite:///{tmp_path / 'team.sqlite'}"
+    assert "published" in run_cli("publish", str(bundle), "--to", url, cwd=tmp_path).stdout
+    store = TeamStore(url)
+    try:
+        (run,) = store.runs()
+        before = store.file_of(store.run(run.run_id), "report.md")
+        (bundle / "report.md").write_text("# edited after the run\n")
+        result = run_cli("publish", str(bundle), "--to", url, cwd=tmp_path)
+        assert result.returncode == 0 and ": replaced" in result.stdout, result.stderr
+        (after_run,) = store.runs()
+        after = store.file_of(store.run(after_run.run_id), "report.md")
+        assert after_run.run_id == run.run_id and after != before
+        assert store.files.read(after) == b"# edited after the run\n"
+        assert counts(url)["runs"] == 1 and counts(url)["run_profiles"] == 1
+    finally:
+        store.close()
+
+
 def test_bad_publish_arguments_exit_2(tmp_path, edgeops_pm):
     bundle = team_run(tmp_path / "ws", edgeops_pm, "1.0.0")
     store = f"sqlite:///{tmp_path / 't.sqlite'}"

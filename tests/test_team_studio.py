@@ -300,6 +300,8 @@ def test_roles_decide_what_a_token_may_do(sqlite_studio):
     assert ok.status_code == 303 and ok.headers["location"] == "/sample-sets/s/1"
     made = get(f"{studio.base}/api/sample-sets/s/1", read).json()
     assert made["created_by"] == "publish (publish token)" and made["created_at"]
+    second = _upload(studio, tokens["publish"], "s", [("b.png", png(1), "image/png")])
+    assert second.headers["location"] == "/sample-sets/s/2"  # the next version of the set
     # A form posted from another site's page is refused whatever it carries.
     body, kind = multipart({"name": "s"}, [("files", ("a.png", png(0), "image/png"))])
     cross = request(
