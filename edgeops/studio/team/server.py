@@ -252,7 +252,7 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
         except ValueError:
             index = -1
         item = next((i for i in found.items if i.index == index), None) if found else None
-        if item is None:
+        if item is None or not store.files.has(item.blob_sha256):
             return PlainTextResponse("404: no such sample", status_code=404)
         media = IMAGE_TYPES.get(item.kind, "application/octet-stream")
         return FileResponse(
