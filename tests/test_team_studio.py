@@ -164,6 +164,10 @@ def test_two_workspaces_samples_compare_and_try_in_chromium(tmp_path, edgeops_pm
         for version in ("1.0.0", "1.1.0", "1.2.0"):
             assert version in text
         assert "branch main" in text and "branch exp/teeth" in text
+        shot = tmp_path / "group.png"
+        page.screenshot(path=str(shot), full_page=True)
+        keep_screenshot(shot, "team-group.png")
+        _assert_not_blank(shot)
 
         # Upload a sample set in the browser.
         images = []
