@@ -326,6 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_ID",
         help="continue an interrupted run (default the latest), measuring only what is missing",
     )
+    ship.add_argument(
+        "--samples-from",
+        metavar="URL",
+        help="use a team studio's sample set as the samples: "
+        "http(s)://STUDIO/sample-sets/NAME/VERSION (token: ?token= or $EDGEOPS_STUDIO_TOKEN)",
+    )
+    ship.add_argument(
+        "--publish",
+        metavar="URL",
+        help="after the bundle is written, publish it to a team store: a database URL or a "
+        "studio's http(s) URL (as `edgeops publish --to`)",
+    )
 
     convert = command("convert", "stage 1: convert the source to every format the profiles run")
     add_model_args(convert)
@@ -432,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeops.studio.command import add_studio_parser
 
     add_studio_parser(sub)
+
+    from edgeops.studio.team.command import add_publish_parser
+
+    add_publish_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument(
