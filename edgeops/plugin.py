@@ -9,7 +9,9 @@ What is here:
 
 - the data models that move between stages, and the typed-recipe base class
   ``StepConfig`` (``Recipe.of(...)`` builds a recipe from typed steps, the owner
-  reads them back with ``recipe.typed_steps(...)``);
+  reads them back with ``recipe.typed_steps(...)``); ``KeepFloatStep``, the base of
+  a quantizing step that can keep named layers in float (``QuantizedLayer``: what a
+  backend reports it quantized; the keep-float search picks from them);
 - the errors a hook raises (``ModelError``, ``StageError``, ``DeviceError``, ...);
 - ``BuildInfo``: what a converted model was made from, as JSON beside it;
 - atomic writes and hashing (``write_bytes``, ``write_text``, ``copy_file``,
@@ -73,6 +75,7 @@ from edgeops.models import (
     DeviceProfile,
     InputSpec,
     Interval,
+    KeepFloatStep,
     Measurement,
     MeasurementStatus,
     MeasureSettings,
@@ -80,6 +83,7 @@ from edgeops.models import (
     PeakMemory,
     Plan,
     Quality,
+    QuantizedLayer,
     Recipe,
     RecipeStep,
     ReferenceOutputs,
@@ -112,6 +116,7 @@ __all__ = [
     "EdgeopsError",
     "InputSpec",
     "Interval",
+    "KeepFloatStep",
     "MeasureJob",
     "MeasureRunner",
     "MeasureSettings",
@@ -124,6 +129,7 @@ __all__ = [
     "PluginError",
     "ProbeError",
     "Quality",
+    "QuantizedLayer",
     "Recipe",
     "RecipeFamily",
     "RecipeStep",

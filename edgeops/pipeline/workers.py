@@ -110,10 +110,10 @@ def _serve(
             return
         index, artifact_json, recipe_json = message
         before = dict(pipeline.stats)
-        variant = pipeline._optimize_one(
+        variant = pipeline._make_one(
             Artifact.model_validate_json(artifact_json),
             Recipe.model_validate_json(recipe_json),
-            context.samples,
+            context,
         )
         if variant.status == "ok":
             variant = pipeline._evaluate_one(variant, context)

@@ -1,0 +1,113 @@
+"""Keeping the few layers that break int8 in float (issue 25): the search and its report.
+
+Real ONNX Runtime on a detector built in code (tests/data/models/tiny_detector.py):
+its full-int8 variant fails the floor, and the ``keep_float = "auto"`` twin passes
+within ``max_drop`` with fewer than 20% of its layers in float.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from edgeops.devices.profiles import resolve_profiles
+from edgeops.models import MeasureSettings
+from edgeops.pipeline import Pipeline
+from edgeops.pipeline.config import load_spec
+from edgeops.pipeline.keep_float import _fewest, relative_drop
+
+from paths import DATA
+
+DETECTOR = DATA / "models" / "tiny_detector.py"
+FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
+
+
+def detector_config(folder: Path, sweep: str) -> Path:
+    config = folder / "edgeops.toml"
+    config.write_text(
+        f"""
+[model]
+name = "detector"
+source = "{DETECTOR}:build"
+samples = "{DETECTOR}:samples"
+sample_count = 8
+
+[[model.inputs]]
+name = "image"
+shape = [1, 3, 64, 64]
+
+[model.quality]
+metric = "{DETECTOR}:score_fidelity"
+floor = 0.99
+
+{sweep}
+"""
+    )
+    return config
+
+
+def optimized(folder: Path, pm, workspace, sweep: str):
+    spec, _ = load_spec(detector_config(folder, sweep))
+    pipeline = Pipeline(pm, workspace)
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("onnx",)})
+    return pipeline, pipeline.optimize(pipeline.convert(spec, [host], FAST))
+
+
+ONNX_AUTO = """
+[[sweep]]
+recipe = "onnx:quantize_static"
+keep_float = ["none", "auto"]
+"""
+
+
+@pytest.mark.slow
+def test_onnx_detector_mixed_twin_passes_where_int8_fails(tmp_path, edgeops_pm, edgeops_workspace):
+    _, results = optimized(tmp_path, edgeops_pm, edgeops_workspace, ONNX_AUTO)
+    by_name = {v.name: v for v in results.variants}
+    int8 = by_name["onnx:quantize_static-none"]
+    mixed = by_name["onnx:quantize_static-auto"]
+    assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
+    assert int8.quality.metrics["score_fidelity"] < 0.99
+    kept = mixed.kept_float
+    assert kept is not None and mixed.quality is not None
+    assert mixed.quality.metrics["score_fidelity"] >= 0.99
+    assert kept.drop <= kept.max_drop == 0.01
+    assert 0 < len(kept.layers) < 0.2 * kept.total_layers
+    # The sensitive layer is the output Concat that mixes pixels with scores.
+    assert kept.layers[0].op == "Concat"
+    assert kept.sensitivity[0].name == kept.layers[0].name
+    assert kept.sensitivity[0].recovered > kept.sensitivity[-1].recovered
+    assert len(kept.sensitivity) == kept.total_layers == len(int8.quantized_layers)
+    # Its own id and file, not the full-int8 one.
+    assert mixed.id != int8.id and mixed.sha256 != int8.sha256
+    assert mixed.recipe.keeps_float and not int8.recipe.keeps_float
+    # The files differ where they should: the kept layer's output is quantized in the
+    # int8 file only (quantize_static still dequantizes the inputs a float node reads).
+    name = kept.layers[0].name
+    assert output_quantized(int8.path, name) and not output_quantized(mixed.path, name)
+
+
+def output_quantized(path: Path, node_name: str) -> bool:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    outputs = next(n for n in graph.node if n.name == node_name).output
+    return any(n.op_type == "QuantizeLinear" and n.input[0] in outputs for n in graph.node)
+
+
+def test_fewest_doubles_then_bisects():
+    asked = []
+
+    def passes(count):
+        asked.append(count)
+        return count >= 5
+
+    assert _fewest(20, passes) == 5
+    assert asked == [1, 2, 4, 8, 6, 5]
+    assert _fewest(3, lambda count: False) is None
+    assert _fewest(3, lambda count: True) == 1
+
+
+def test_relative_drop_follows_the_metric_direction():
+    assert relative_drop(0.99, 1.0, True) == pytest.approx(0.01)
+    assert relative_drop(1.01, 1.0, False) == pytest.approx(0.01)
+    assert relative_drop(-0.5, 0.0, True) == 0.5
