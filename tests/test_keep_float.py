@@ -1,6 +1,6 @@
 """Keeping the few layers that break int8 in float (issue 25): the search and its report.
 
-Real ONNX Runtime on a detector built in code (tests/data/models/tiny_detector.py):
+Real ONNX Runtime on a detector built in code (tests/tiny_detector.py):
 its full-int8 variant fails the floor, and the ``keep_float = "auto"`` twin passes
 within ``max_drop`` with fewer than 20% of its layers in float.
 """
@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from edgeops.cli.tables import markdown_report
 from edgeops.devices.profiles import resolve_profiles
 from edgeops.models import MeasureSettings
 from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.keep_float import _fewest, relative_drop
 
-from paths import DATA
-
-DETECTOR = DATA / "models" / "tiny_detector.py"
+DETECTOR = Path(__file__).parent / "tiny_detector.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
 
 
@@ -60,8 +59,10 @@ keep_float = ["none", "auto"]
 
 
 @pytest.mark.slow
-def test_onnx_detector_mixed_twin_passes_where_int8_fails(tmp_path, edgeops_pm, edgeops_workspace):
-    _, results = optimized(tmp_path, edgeops_pm, edgeops_workspace, ONNX_AUTO)
+def test_onnx_detector_mixed_twin_passes_where_int8_fails(
+    tmp_path, edgeops_pm, edgeops_workspace, local_device
+):
+    pipeline, results = optimized(tmp_path, edgeops_pm, edgeops_workspace, ONNX_AUTO)
     by_name = {v.name: v for v in results.variants}
     int8 = by_name["onnx:quantize_static-none"]
     mixed = by_name["onnx:quantize_static-auto"]
@@ -84,6 +85,18 @@ def test_onnx_detector_mixed_twin_passes_where_int8_fails(tmp_path, edgeops_pm, 
     # int8 file only (quantize_static still dequantizes the inputs a float node reads).
     name = kept.layers[0].name
     assert output_quantized(int8.path, name) and not output_quantized(mixed.path, name)
+
+    # The report names the kept layer and ranks every layer; the plan may pick the mix.
+    report = markdown_report(results)
+    assert "## onnx:quantize_static-auto: layers kept in float" in report
+    assert f"1 of {kept.total_layers} layers in float: {name}" in report
+    assert f"| 1 | {name} | Concat |" in report
+    # A Concat has no weights: the mix is about int8's size (here one Q/DQ pair less),
+    # far from float's, and the smallest variant that meets the floor.
+    assert mixed.size_bytes < 0.5 * by_name["onnx:fp32"].size_bytes
+    measured = pipeline.measure(pipeline.prune(results), [local_device], FAST)
+    (plan,) = pipeline.select(measured, objective="smallest").plans
+    assert plan.choices[0].variant_id == mixed.id
 
 
 def output_quantized(path: Path, node_name: str) -> bool:
