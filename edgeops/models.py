@@ -336,8 +336,10 @@ class KeptFloat(Frozen):
     value: float = Field(description="The floor metric of this mixed variant, measured")
     drop: float = Field(description="Relative drop of this variant from float")
     layers: tuple[QuantizedLayer, ...] = Field(
-        description="Layers kept in float, most sensitive first"
+        description="Layers the file keeps in float: those the search asked for, most "
+        "sensitive first, then any the backend kept in float with them"
     )
+    asked: tuple[str, ...] = Field((), description="The layers the search asked to keep")
     total_layers: int = Field(description="Layers the recipe quantizes when none is kept in float")
     sensitivity: tuple[LayerSensitivity, ...] = Field(
         (), description="Every quantized layer, most sensitive first"

@@ -44,11 +44,21 @@ floor = 0.99
     return config
 
 
-def optimized(folder: Path, pm, workspace, sweep: str):
+def optimized(folder: Path, pm, workspace, sweep: str, target: str = "onnx"):
     spec, _ = load_spec(detector_config(folder, sweep))
     pipeline = Pipeline(pm, workspace)
-    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("onnx",)})
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": (target,)})
     return pipeline, pipeline.optimize(pipeline.convert(spec, [host], FAST))
+
+
+TFLITE_AUTO = """
+[[sweep]]
+recipe = "tflite:quantize"
+optimize = true
+ops = "int8"
+calibrate = true
+keep_float = ["none", "auto"]
+"""
 
 
 ONNX_AUTO = """
@@ -89,7 +99,11 @@ def test_onnx_detector_mixed_twin_passes_where_int8_fails(
     # The report names the kept layer and ranks every layer; the plan may pick the mix.
     report = markdown_report(results)
     assert "## onnx:quantize_static-auto: layers kept in float" in report
-    assert f"1 of {kept.total_layers} layers in float: {name}" in report
+    # ORT quantizes a Reshape only after a quantized input: the one after the Concat
+    # runs in float with it, and counts.
+    assert kept.asked == (name,) and [x.op for x in kept.layers] == ["Concat", "Reshape"]
+    layers = ", ".join(x.name for x in kept.layers)
+    assert f"2 of {kept.total_layers} layers in float: {layers}" in report
     assert f"| 1 | {name} | Concat |" in report
     # A Concat has no weights: the mix is about int8's size (here one Q/DQ pair less),
     # far from float's, and the smallest variant that meets the floor.
@@ -124,3 +138,23 @@ def test_relative_drop_follows_the_metric_direction():
     assert relative_drop(0.99, 1.0, True) == pytest.approx(0.01)
     assert relative_drop(1.01, 1.0, False) == pytest.approx(0.01)
     assert relative_drop(-0.5, 0.0, True) == 0.5
+
+
+@pytest.mark.slow
+def test_tflite_detector_mixed_twin_passes_where_int8_fails(
+    tmp_path, edgeops_pm, edgeops_workspace
+):
+    # ONNX -> TFLite through onnx2tf: about a minute here; the model is kept tiny for it.
+    _, results = optimized(tmp_path, edgeops_pm, edgeops_workspace, TFLITE_AUTO, "tflite")
+    by_name = {v.name: v for v in results.variants}
+    int8, mixed = by_name["tflite:quantize-none"], by_name["tflite:quantize-auto"]
+    assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
+    assert int8.quality.metrics["score_fidelity"] < 0.99 <= mixed.quality.metrics["score_fidelity"]
+    kept = mixed.kept_float
+    assert kept.drop <= kept.max_drop
+    assert kept.asked == (kept.layers[0].name,) and kept.layers[0].op == "CONCATENATION"
+    # The reshapes after it stay in float with it (else they quantize it again), and count.
+    assert [layer.op for layer in kept.layers[1:]] == ["TRANSPOSE", "RESHAPE"]
+    assert len(kept.layers) < 0.2 * kept.total_layers == 0.2 * len(int8.quantized_layers)
+    # The file holds them in float: its own quantized layers are the rest.
+    assert len(mixed.quantized_layers) == kept.total_layers - len(kept.layers)

@@ -529,9 +529,7 @@ class Pipeline:
             if cached is not None:
                 # The variants are cached too: this is the chosen one, made again from its layers.
                 found = made(
-                    keep_float.with_float_layers(
-                        recipe, [x.name for x in cached.layers], f"float{len(cached.layers)}"
-                    )
+                    keep_float.with_float_layers(recipe, cached.asked, f"float{len(cached.asked)}")
                 )
                 return found.model_copy(update={"recipe": recipe, "kept_float": cached, "id": key})
             float_quality = self._evaluate_one(artifact, results).quality

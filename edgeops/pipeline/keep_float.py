@@ -143,10 +143,14 @@ def search(
         )
     chosen = tried[count]
     value = value_of(chosen)
+    # What the file keeps in float: the layers asked for, and any the backend kept with
+    # them (TFLite keeps the reshapes after a float layer in float too).
+    asked = ranked[:count]
+    still_quantized = {layer.name for layer in chosen.quantized_layers}
+    with_them = [x for x in layers if x.name not in still_quantized and x not in asked]
     return chosen.model_copy(
         update={
             "recipe": recipe,
-            "quantized_layers": layers,
             "kept_float": KeptFloat(
                 metric=metric,
                 max_drop=max_drop,
@@ -154,7 +158,8 @@ def search(
                 quantized_value=quantized_value,
                 value=value,
                 drop=relative_drop(value, float_value, higher),
-                layers=tuple(ranked[:count]),
+                layers=(*asked, *with_them),
+                asked=tuple(layer.name for layer in asked),
                 total_layers=len(layers),
                 sensitivity=tuple(sensitivity),
                 tried=tuple(sorted((k, value_of(v)) for k, v in tried.items())),

@@ -342,9 +342,8 @@ def quantized_layers(recipe: Recipe, path: Path) -> tuple[QuantizedLayer, ...]:
 
     quantize_static keeps the compute nodes' names and wraps their inputs in
     DequantizeLinear, so a node fed by one is a layer it quantized, and its name
-    is what ``nodes_to_exclude`` takes. (A node it excluded still reads dequantized
-    inputs, so in a mixed file this list includes the kept ones: read it from the
-    full-int8 file, as the keep-float search does.)
+    is what ``nodes_to_exclude`` takes. A node it excluded still reads dequantized
+    inputs, so the recipe's ``float_layers`` are left out by name.
     """
     step = recipe.step_of(QuantizeStatic)
     if step is None or step.format != "QDQ":
@@ -356,5 +355,8 @@ def quantized_layers(recipe: Recipe, path: Path) -> tuple[QuantizedLayer, ...]:
     return tuple(
         QuantizedLayer(name=n.name, op=n.op_type)
         for n in graph.node
-        if n.op_type not in _QDQ and n.name and any(i in dequantized for i in n.input)
+        if n.op_type not in _QDQ
+        and n.name
+        and n.name not in step.float_layers
+        and any(i in dequantized for i in n.input)
     )

@@ -127,8 +127,15 @@ def edgeops_optimize(
     recipes.apply(recipe, artifact.path, out, samples)
     return _with_work(
         artifact.model_copy(
-            update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
-        )
+            update={
+                "id": "",
+                "recipe": recipe,
+                "path": out,
+                "parent": artifact.id,
+                "quality": None,
+                "quantized_layers": recipes.quantized_layers(recipe, out),
+            }
+        )  # fmt: skip
     )
 
 
