@@ -11,10 +11,19 @@ import pytest
 
 from edgeops.cli.tables import markdown_report
 from edgeops.devices.profiles import resolve_profiles
-from edgeops.models import MeasureSettings
+from edgeops.errors import StageError
+from edgeops.models import (
+    MeasureSettings,
+    Quality,
+    QualitySpec,
+    QuantizedLayer,
+    Recipe,
+    RecipeStep,
+    Variant,
+)
 from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
-from edgeops.pipeline.keep_float import _fewest, relative_drop
+from edgeops.pipeline.keep_float import _fewest, relative_drop, search
 
 DETECTOR = Path(__file__).parent / "tiny_detector.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
@@ -134,6 +143,61 @@ def test_fewest_doubles_then_bisects():
     assert _fewest(3, lambda count: True) == 1
 
 
+def fake_quality(value: float) -> Quality:
+    return Quality(metrics={"iou": value}, higher_is_better={"iou": True}, sample_count=1)
+
+
+LAYERS = tuple(QuantizedLayer(name=f"n{i}", op="Conv") for i in range(10))
+AUTO = Recipe(
+    name="q",
+    format="onnx",
+    steps=(RecipeStep(op="quantize_static", params={"keep_float": "auto", "max_drop": 0.01}),),
+)
+
+
+def scored(fidelity_of):
+    """A ``made`` for the search from a rule: float layers -> iou (the search's logic alone)."""
+
+    def made(recipe: Recipe) -> Variant:
+        kept = tuple(recipe.steps[0].params["float_layers"])
+        return Variant(
+            format="onnx",
+            recipe=recipe,
+            quality=fake_quality(fidelity_of(kept)),
+            quantized_layers=tuple(x for x in LAYERS if x.name not in kept),
+        )
+
+    return made
+
+
+def test_search_keeps_the_two_layers_that_matter():
+    # n3 and n7 each cost 0.05 of IoU; the rest nothing.
+    def iou(kept):
+        return 1.0 - 0.05 * len({"n3", "n7"} - set(kept))
+
+    mixed = search(AUTO, fake_quality(1.0), QualitySpec(metric="iou", floor=0.9), scored(iou))
+    kept = mixed.kept_float
+    assert kept.asked == ("n3", "n7") and kept.value == 1.0
+    assert [s.name for s in kept.sensitivity[:2]] == ["n3", "n7"]
+    assert kept.tried == ((0, 0.9), (1, 0.95), (2, 1.0))
+    assert mixed.recipe == AUTO
+
+
+def test_search_refuses_when_only_all_float_meets_the_budget():
+    def iou(kept):
+        return 1.0 if len(kept) == len(LAYERS) else 0.5
+
+    with pytest.raises(StageError, match="no number of layers kept in float"):
+        search(AUTO, fake_quality(1.0), QualitySpec(metric="iou", floor=0.9), scored(iou))
+
+
+def test_search_keeps_none_when_full_int8_is_within_budget():
+    mixed = search(
+        AUTO, fake_quality(1.0), QualitySpec(metric="iou", floor=0.9), scored(lambda kept: 0.995)
+    )
+    assert mixed.kept_float.layers == () and mixed.kept_float.drop == pytest.approx(0.005)
+
+
 def test_relative_drop_follows_the_metric_direction():
     assert relative_drop(0.99, 1.0, True) == pytest.approx(0.01)
     assert relative_drop(1.01, 1.0, False) == pytest.approx(0.01)
@@ -158,3 +222,43 @@ def test_tflite_detector_mixed_twin_passes_where_int8_fails(
     assert len(kept.layers) < 0.2 * kept.total_layers == 0.2 * len(int8.quantized_layers)
     # The file holds them in float: its own quantized layers are the rest.
     assert len(mixed.quantized_layers) == kept.total_layers - len(kept.layers)
+
+
+SEGMENTER = Path(__file__).parent / "sensitive_segmenter.py"
+
+
+@pytest.mark.slow
+def test_onnx_segmenter_with_a_dead_channel_outlier(tmp_path, edgeops_pm, edgeops_workspace):
+    (tmp_path / "edgeops.toml").write_text(
+        f"""
+[model]
+name = "segmenter"
+source = "{SEGMENTER}:build"
+samples = "{SEGMENTER}:samples"
+task = "segmentation"
+sample_count = 8
+
+[[model.inputs]]
+name = "image"
+shape = [1, 3, 128, 128]
+
+[model.quality]
+metric = "iou"
+floor = 0.9
+
+{ONNX_AUTO}
+"""
+    )
+    spec, _ = load_spec(tmp_path / "edgeops.toml")
+    pipeline = Pipeline(edgeops_pm, edgeops_workspace)
+    host = resolve_profiles(["host"], edgeops_pm)[0].model_copy(update={"formats": ("onnx",)})
+    results = pipeline.optimize(pipeline.convert(spec, [host], FAST))
+    by_name = {v.name: v for v in results.variants}
+    int8, mixed = by_name["onnx:quantize_static-none"], by_name["onnx:quantize_static-auto"]
+    assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
+    assert int8.quality.metrics["iou"] < 0.9 <= mixed.quality.metrics["iou"]
+    kept = mixed.kept_float
+    assert kept.drop <= kept.max_drop
+    # The head's last convolution, the one with the outlier weight, ranks first.
+    assert kept.sensitivity[0].op == "Conv" and kept.asked[0] == kept.sensitivity[0].name
+    assert len(kept.layers) < 0.2 * kept.total_layers

@@ -132,7 +132,8 @@ def search(
             tried[count] = made(with_float_layers(recipe, names, f"float{count}"))
         return passes(tried[count])
 
-    count = 0 if passes(twin) else _fewest(len(ranked), attempt)
+    # Every layer in float is the float model, not a mix: the search stops one short.
+    count = 0 if passes(twin) else _fewest(len(ranked) - 1, attempt)
     if count is None:
         best = max(tried.values(), key=lambda v: sign * value_of(v))
         raise StageError(
@@ -174,6 +175,8 @@ def _fewest(total: int, passes: Callable[[int], bool]) -> int | None:
     Doubling first (1, 2, 4, ...) finds the few layers the common case needs in a
     few tries; then bisection between the last failing count and the first passing.
     """
+    if total < 1:
+        return None
     low, high = 0, 1
     while not passes(high):
         if high >= total:
