@@ -24,6 +24,7 @@ from edgeops.models import (
 from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.keep_float import _fewest, relative_drop, search
+from edgeops.pipeline.sweep import expand
 
 DETECTOR = Path(__file__).parent / "tiny_detector.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
@@ -262,3 +263,23 @@ floor = 0.9
     # The head's last convolution, the one with the outlier weight, ranks first.
     assert kept.sensitivity[0].op == "Conv" and kept.asked[0] == kept.sensitivity[0].name
     assert len(kept.layers) < 0.2 * kept.total_layers
+
+
+def test_sweep_drops_what_cannot_keep_float(edgeops_pm, edgeops_workspace):
+    families = Pipeline(edgeops_pm, edgeops_workspace).recipe_families()
+    tables = [
+        {"recipe": "onnx:quantize_static", "keep_float": "auto", "float_layers": [["a"]]},
+        {"recipe": "onnx:quantize_static", "name": "qop", "keep_float": "auto", "format": "QOperator"},
+        {"recipe": "tflite:quantize", "optimize": True, "keep_float": "auto"},
+        {"recipe": "tflite:quantize", "name": "full", "optimize": True, "ops": "int8",
+         "calibrate": True, "keep_float": "auto"},
+    ]  # fmt: skip
+    expansion = expand(tables, families)
+    reasons = [d.reason for d in expansion.dropped]
+    assert reasons == [
+        "give float_layers or keep_float = 'auto', not both",
+        "keep_float = 'auto' needs format = 'QDQ'",
+        "keep_float and float_layers need ops = 'int8'",
+    ]
+    assert [r.id for r in expansion.recipes] == ["tflite:full"]
+    assert expansion.recipes[0].keeps_float
