@@ -16,9 +16,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from edgeops import KeepFloatStep, QuantizedLayer
 from edgeops.plugin import (
-    KeepFloatStep,
-    QuantizedLayer,
     Recipe,
     SampleSet,
     StageError,
