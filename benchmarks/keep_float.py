@@ -10,7 +10,9 @@ float. The models (built in code, nothing downloaded):
   pixel boxes with [0, 1] scores (metric: its ``score_fidelity``);
 - ``tests/sensitive_segmenter.py``: the example segmenter with a dead channel
   carrying an outlier weight in its last convolution (metric: IoU). It trains
-  the example on first use (minutes).
+  the example on first use (minutes); not in the default run, since it was not
+  run to the end in the session that added it (the training alone outlasted it
+  on 2 shared cores).
 
     python3 benchmarks/keep_float.py [--formats onnx,tflite] [--models detector,segmenter]
 
@@ -60,7 +62,7 @@ def config(name: str, formats: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--formats", default="onnx,tflite")
-    parser.add_argument("--models", default="detector,segmenter")
+    parser.add_argument("--models", default="detector")
     args = parser.parse_args()
     formats = args.formats.split(",")
     # Only the backends asked for; the others' formats would add variants not compared here.

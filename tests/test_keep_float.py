@@ -225,46 +225,6 @@ def test_tflite_detector_mixed_twin_passes_where_int8_fails(
     assert len(mixed.quantized_layers) == kept.total_layers - len(kept.layers)
 
 
-SEGMENTER = Path(__file__).parent / "sensitive_segmenter.py"
-
-
-@pytest.mark.slow
-def test_onnx_segmenter_with_a_dead_channel_outlier(tmp_path, edgeops_pm, edgeops_workspace):
-    (tmp_path / "edgeops.toml").write_text(
-        f"""
-[model]
-name = "segmenter"
-source = "{SEGMENTER}:build"
-samples = "{SEGMENTER}:samples"
-task = "segmentation"
-sample_count = 8
-
-[[model.inputs]]
-name = "image"
-shape = [1, 3, 128, 128]
-
-[model.quality]
-metric = "iou"
-floor = 0.9
-
-{ONNX_AUTO}
-"""
-    )
-    spec, _ = load_spec(tmp_path / "edgeops.toml")
-    pipeline = Pipeline(edgeops_pm, edgeops_workspace)
-    host = resolve_profiles(["host"], edgeops_pm)[0].model_copy(update={"formats": ("onnx",)})
-    results = pipeline.optimize(pipeline.convert(spec, [host], FAST))
-    by_name = {v.name: v for v in results.variants}
-    int8, mixed = by_name["onnx:quantize_static-none"], by_name["onnx:quantize_static-auto"]
-    assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
-    assert int8.quality.metrics["iou"] < 0.9 <= mixed.quality.metrics["iou"]
-    kept = mixed.kept_float
-    assert kept.drop <= kept.max_drop
-    # The head's last convolution, the one with the outlier weight, ranks first.
-    assert kept.sensitivity[0].op == "Conv" and kept.asked[0] == kept.sensitivity[0].name
-    assert len(kept.layers) < 0.2 * kept.total_layers
-
-
 def test_sweep_drops_what_cannot_keep_float(edgeops_pm, edgeops_workspace):
     families = Pipeline(edgeops_pm, edgeops_workspace).recipe_families()
     tables = [
