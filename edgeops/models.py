@@ -293,6 +293,11 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
+    delegates: tuple[str, ...] = Field(
+        (),
+        description="Runtime backends the file's partitions call, which an app must link "
+        "(ExecuTorch's 'XnnpackBackend', 'CoreMLBackend'); empty when the format has none",
+    )
     pruned: dict[str, str] = Field(
         {},
         description="Profile ids ('*' for every profile) this variant was ruled out for "
@@ -697,6 +702,11 @@ class ManifestVariant(_ManifestPart):
     recipe: str | None
     sha256: str
     size_bytes: int
+    delegates: tuple[str, ...] = Field(
+        (),
+        description="Runtime backends inside the file the app must link with its runtime, "
+        "e.g. ExecuTorch's 'XnnpackBackend' or 'CoreMLBackend'",
+    )
 
 
 class ManifestChoice(_ManifestPart):
@@ -716,7 +726,9 @@ class ManifestChoice(_ManifestPart):
     )
     method: Method
     runtime: str | None = Field(
-        None, description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27"
+        None,
+        description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27; "
+        "'executorch' needs the backends its variant's 'delegates' name",
     )
     min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 

@@ -1,0 +1,103 @@
+"""Export with real torch.export, lowering with ExecuTorch's real partitioners, and every
+program run by ExecuTorch's own runtime on this host."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgeops_executorch
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_factory_is_exported_once_as_the_base_program(tiny_exported):
+    assert tiny_exported.format == "executorch"
+    assert tiny_exported.path.name == "model.pt2" and tiny_exported.path.stat().st_size > 0
+    assert [i.name for i in tiny_exported.inputs] == ["image"]
+    assert tiny_exported.output_names == ("output_0",)
+    # 3*64*9 + 64*128*9 + 128*4 weights (+ batch norm's 128 and biases 132): the tiny net's.
+    assert tiny_exported.params == 3 * 64 * 9 + 64 * 2 + 64 * 128 * 9 + 128 + 128 * 4 + 4
+    assert tiny_exported.macs > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "delegates"),
+    [
+        ("portable-fp32", ()),
+        ("xnnpack-fp32", ("XnnpackBackend",)),
+        ("xnnpack-int8", ("XnnpackBackend",)),
+    ],
+)
+def test_each_cpu_recipe_makes_a_program_executorch_runs_near_the_reference(
+    make_program,
+    tiny_torch_spec,
+    tiny_torch_samples,
+    tiny_torch_reference,
+    tmp_path,
+    name,
+    delegates,
+):
+    variant = make_program(name)
+    assert variant.path.suffix == ".pte"
+    assert variant.path.read_bytes()[4:8] == b"ET12"  # the .pte flatbuffer's file identifier
+    assert variant.delegates == delegates
+    info = edgeops_executorch.BUILD_INFO.read(variant.path)
+    assert info["recipe"] == name and info["delegates"] == list(delegates)
+
+    quality = edgeops_executorch.edgeops_evaluate(
+        variant=variant,
+        reference=tiny_torch_reference,
+        samples=tiny_torch_samples,
+        spec=tiny_torch_spec,
+        outputs_dir=tmp_path,
+    )
+    assert quality is not None and quality.where == "host"
+    assert quality.sample_count == tiny_torch_samples.count
+    assert (tmp_path / "outputs.npz").is_file(), "the gallery gets the runtime's outputs"
+    # fp32 programs match torch to rounding; int8 is further off but still the same net.
+    floor = 25.0 if name.endswith("int8") else 60.0
+    assert quality.metrics["snr_db"] > floor, quality.metrics
+
+
+def test_int8_is_calibrated_on_the_samples_and_holds_int8_weights(make_program):
+    fp32, int8 = make_program("xnnpack-fp32"), make_program("xnnpack-int8")
+    # 74k weights: int8 storage is about a quarter of fp32's.
+    assert int8.size_bytes < 0.4 * fp32.size_bytes
+
+
+def test_core_ml_partitions_are_lowered_here_but_not_run(
+    make_program, tiny_torch_spec, tiny_torch_samples, tiny_torch_reference, tmp_path
+):
+    """coremltools converts on Linux, so the program is made; the runtime here has no
+    CoreMLBackend, so its quality is not scored rather than estimated."""
+    from edgeops_executorch import runtime
+
+    for name in ("coreml-fp16", "coreml-int8-weights"):
+        variant = make_program(name)
+        assert variant.delegates == ("CoreMLBackend",)
+        assert "CoreMLBackend" not in runtime.registered_backends()
+        assert (
+            edgeops_executorch.edgeops_evaluate(
+                variant=variant,
+                reference=tiny_torch_reference,
+                samples=tiny_torch_samples,
+                spec=tiny_torch_spec,
+                outputs_dir=tmp_path,
+            )
+            is None
+        )
+    assert make_program("coreml-int8-weights").size_bytes < make_program("coreml-fp16").size_bytes
+
+
+def test_the_runtime_outputs_are_the_programs_not_the_reference(make_program, tiny_torch_samples):
+    from edgeops_executorch import runtime
+
+    fp32 = runtime.run_program(
+        make_program("xnnpack-fp32").path, make_program("xnnpack-fp32").inputs, tiny_torch_samples
+    )
+    int8 = runtime.run_program(
+        make_program("xnnpack-int8").path, make_program("xnnpack-int8").inputs, tiny_torch_samples
+    )
+    assert len(fp32) == tiny_torch_samples.count and fp32[0][0].shape == (1, 4, 16, 16)
+    assert not np.array_equal(fp32[0][0], int8[0][0])
