@@ -18,12 +18,15 @@ from edgeops.plugin import (
     BuildInfo,
     ComputeUnit,
     DeviceProfile,
+    Measurement,
+    MeasureSettings,
     ModelSpec,
     Quality,
     Recipe,
     RecipeFamily,
     ReferenceOutputs,
     SampleSet,
+    Session,
     Variant,
     compare_with_reference,
     sample_feeds,
@@ -160,3 +163,20 @@ def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | Non
             f"{profile.platform}: use an xnnpack or portable recipe there"
         )
     return None
+
+
+@hookimpl
+def edgeops_measure(
+    session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+) -> Measurement | None:
+    """An Android phone (no Python there): one ``executor_runner`` round (android.py), on the
+    program's own compute unit only."""
+    if variant.format != FORMAT or variant.path is None or variant.recipe is None:
+        return None
+    if session.python is not None or session.device.transport != "adb":
+        return None
+    if compute_unit != recipes.compute_unit(recipes.lower_step(variant.recipe), "android"):
+        return None
+    from . import android
+
+    return android.measure_on_phone(session, variant, compute_unit, settings)

@@ -3,6 +3,8 @@ program run by ExecuTorch's own runtime on this host."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,31 @@ def test_the_runtime_outputs_are_the_programs_not_the_reference(make_program, ti
     )
     assert len(fp32) == tiny_torch_samples.count and fp32[0][0].shape == (1, 4, 16, 16)
     assert not np.array_equal(fp32[0][0], int8[0][0])
+
+
+def _runner_class():
+    """The probe loads the runner file by path, as a module of its own; so does this test."""
+    import importlib.util
+
+    path = Path(edgeops_executorch.__file__).parent / "probe_runner.py"
+    spec = importlib.util.spec_from_file_location("executorch_probe_runner", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Runner
+
+
+def test_the_probe_runner_runs_each_program_on_its_own_unit_only(make_program):
+    runner = _runner_class()(threads=1)
+    assert runner.version == "1.5.1"
+    xnnpack = str(make_program("xnnpack-int8").path)
+    with pytest.raises(NotImplementedError, match=r"\(XnnpackBackend\) run on xnnpack, not cpu"):
+        runner.load(xnnpack, "cpu")
+    runner.load(xnnpack, "xnnpack")
+    feed = runner.make_feed({"image": np.ones((1, 3, 16, 16), np.float32)})
+    assert list(feed) == ["0"] and float(feed["0"].sum()) == 3 * 16 * 16
+    runner.run(feed)
+    runner.release()
+    runner.load(str(make_program("portable-fp32").path), "cpu")
+    runner.run(runner.make_feed(None))  # random inputs of the program's own shape
+    with pytest.raises(NotImplementedError, match="this ExecuTorch runtime has no CoreMLBackend"):
+        runner.load(str(make_program("coreml-fp16").path), "all")

@@ -1,0 +1,116 @@
+"""The ExecuTorch sweep: delegate x precision, typed; which profiles get which recipes."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+import edgeops_executorch
+from edgeops.plugin import Recipe, load_profiles
+from edgeops_executorch import recipes
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return load_profiles()
+
+
+def test_the_catalogue_is_every_pair_executorch_lowers():
+    assert edgeops_executorch.edgeops_recipe_catalog() == [
+        "executorch:portable-fp32",
+        "executorch:xnnpack-fp32",
+        "executorch:xnnpack-int8",
+        "executorch:coreml-fp16",
+        "executorch:coreml-int8-weights",
+    ]
+
+
+def test_a_pair_executorch_does_not_lower_is_refused_naming_the_ones_it_does():
+    with pytest.raises(ValidationError, match="portable lowering has no int8 here; use fp32"):
+        recipes.Lower(delegate="portable", precision="int8")
+    with pytest.raises(ValidationError, match="use fp16 or int8-weights"):
+        recipes.Lower(delegate="coreml", precision="fp32")
+
+
+def test_core_ml_recipes_are_proposed_only_where_an_apple_profile_runs_executorch(profiles):
+    android = recipes.propose([profiles["pixel6"]])
+    assert [r.name for r in android] == ["portable-fp32", "xnnpack-fp32", "xnnpack-int8"]
+    both = recipes.propose([profiles["pixel6"], profiles["iphone15pro"]])
+    assert {r.name for r in both} >= {"coreml-fp16", "coreml-int8-weights"}
+    coreml = next(r for r in both if r.name == "coreml-fp16")
+    assert coreml.deployment_target == "iOS17" and coreml.compute_precision == "float16"
+    assert "for iphone15pro" in coreml.description and "pixel6" not in coreml.description
+    # A profile that does not list executorch gets nothing from it.
+    assert recipes.propose([profiles["nexus5"]]) == []
+
+
+def test_profiles_list_executorch_where_its_runtime_runs(profiles):
+    for profile_id in ("host", "pixel6", "galaxy-s23", "iphone15pro", "mac-m1"):
+        assert "executorch" in profiles[profile_id].formats, profile_id
+    # A11 iPhones stop at iOS 16; ExecuTorch's Swift package needs iOS 17.
+    assert "executorch" not in profiles["iphonex"].formats
+
+
+def test_a_core_ml_partition_is_unfit_for_android_and_linux(profiles):
+    variant = edgeops_executorch.Artifact(
+        format="executorch",
+        recipe=recipes.recipe(recipes.Lower(delegate="coreml", precision="fp16")),
+    )
+    reason = edgeops_executorch.edgeops_variant_unfit(variant=variant, profile=profiles["pixel6"])
+    assert reason is not None and "needs Core ML" in reason and "pixel6 runs android" in reason
+    assert edgeops_executorch.edgeops_variant_unfit(variant=variant, profile=profiles["host"])
+    assert (
+        edgeops_executorch.edgeops_variant_unfit(variant=variant, profile=profiles["iphone15pro"])
+        is None
+    )
+    xnnpack = variant.model_copy(
+        update={"recipe": recipes.recipe(recipes.Lower(delegate="xnnpack", precision="int8"))}
+    )
+    assert (
+        edgeops_executorch.edgeops_variant_unfit(variant=xnnpack, profile=profiles["pixel6"])
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("delegate", "precision", "platform", "unit"),
+    [
+        ("portable", "fp32", "linux", "cpu"),
+        ("xnnpack", "int8", "android", "xnnpack"),
+        ("xnnpack", "fp32", "ios", "cpu_only"),
+        ("coreml", "fp16", "ios", "all"),
+    ],
+)
+def test_each_program_runs_on_one_compute_unit(delegate, precision, platform, unit):
+    assert (
+        recipes.compute_unit(recipes.Lower(delegate=delegate, precision=precision), platform)
+        == unit
+    )
+
+
+def test_a_sweep_table_expands_delegate_by_precision_and_drops_the_pairs_it_cannot():
+    from edgeops.pipeline.sweep import expand
+
+    table = {
+        "recipe": "executorch:lower",
+        "delegate": ["portable", "xnnpack"],
+        "precision": ["fp32", "int8"],
+    }
+    expansion = expand([table], edgeops_executorch.edgeops_recipe_families())
+    assert [r.name for r in expansion.recipes] == [
+        "lower-portable-fp32",
+        "lower-xnnpack-fp32",
+        "lower-xnnpack-int8",
+    ]
+    assert [recipes.lower_step(r).recipe_name for r in expansion.recipes] == [
+        "portable-fp32",
+        "xnnpack-fp32",
+        "xnnpack-int8",
+    ]
+    assert [(d.name, d.reason) for d in expansion.dropped] == [
+        ("lower-portable-int8", "ExecuTorch's portable lowering has no int8 here; use fp32")
+    ]
+
+
+def test_a_recipe_without_steps_is_the_portable_program():
+    assert recipes.lower_step(Recipe(name="x", format="executorch")).recipe_name == "portable-fp32"
