@@ -1,4 +1,10 @@
-"""Session-wide settings for every test folder (tests/ and plugins/*/tests/)."""
+"""Session-wide settings for every test folder (tests/ and plugins/*/tests/).
+
+The suite runs under pytest-xdist (README: ``-n``). Each worker process gets a
+state folder of its own (its own leases, so two workers' ships never wait on
+each other's lease of this machine), below one folder the controller made;
+the controller reads every worker's hook log when the session ends.
+"""
 
 import os
 import tempfile
@@ -6,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
-_STATE = Path(tempfile.mkdtemp(prefix="edgeops-test-state-"))
-# Every plugin manager made in this session, in process or in a CLI subprocess,
-# logs its hook calls here; tests/test_hookspecs.py reads it at the end.
+# Made once by the first process (the controller under xdist, or the only process);
+# workers inherit it through the environment and take a subfolder each.
+_ROOT_ENV = "EDGEOPS_TEST_STATE_ROOT"  # tests/hook_log.py reads it
+_ROOT = Path(os.environ.get(_ROOT_ENV) or tempfile.mkdtemp(prefix="edgeops-test-state-"))
+os.environ[_ROOT_ENV] = str(_ROOT)
+_STATE = _ROOT / os.environ.get("PYTEST_XDIST_WORKER", "main")
+_STATE.mkdir(exist_ok=True)
+# Every plugin manager made in this process, in process or in a CLI subprocess,
+# logs its hook calls here; tests/test_hookspecs.py reads them all at the end.
 os.environ["EDGEOPS_HOOK_LOG"] = str(_STATE / "hook-calls.log")
 # Leases of this session's runs stay out of the user's own lease file.
 os.environ["EDGEOPS_LEASES"] = str(_STATE / "leases.sqlite")
@@ -32,6 +44,51 @@ os.environ["EDGEOPS_DISABLE_PLUGINS"] = ",".join(sorted(_disabled | {"executorch
 # adb discovery asks the adb server (5037); a developer's own server and phones
 # must not become devices of the suite's runs. Tests that start a server set it.
 os.environ["ANDROID_ADB_SERVER_PORT"] = str(_free_port())
+
+
+# The test modules that ran to the end in any process (xdist reports every worker's
+# results to the controller), so the hook meta-check knows the whole suite ran.
+_MODULES_RUN: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _MODULES_RUN.add(Path(report.nodeid.split("::")[0]).stem)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every hook is exercised by some test: checked once every test of every worker
+    has run (an xdist worker cannot know that), and only for a whole-suite run."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not {"test_ship", "test_pipeline"} <= _MODULES_RUN:
+        return
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "tests"))
+    from hook_log import hooks_not_called
+
+    missing = hooks_not_called()
+    if missing:
+        print(f"\nhook meta-check FAILED: no test calls {missing}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# Session fixtures that cost a real ship or conversion are made once per worker that
+# needs them; under `--dist loadgroup` these groups keep their users on one worker.
+_SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = next((g for f, g in _SHARED_FIXTURE_GROUPS.items() if f in names), None)
+        parts = Path(str(item.fspath)).parts
+        if group is None and "plugins" in parts and "tests" in parts:
+            # A plugin's session fixtures (its converted models, its peers) live in
+            # its tests/conftest.py: one worker per plugin makes them once.
+            group = parts[parts.index("plugins") + 1]
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionstart(session: object) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from edgeops.backend import BuildContext
     from edgeops.devices.scheduling import MeasureJob, MeasureRunner
     from edgeops.devices.sessions import Session
     from edgeops.models import (
@@ -68,7 +69,7 @@ def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:  # typ
 
 @hookspec(firstresult=True)
 def edgeops_convert(
-    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
+    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact], context: BuildContext
 ) -> Artifact | None:
     """Convert ``spec.source`` into one whole model of format ``target`` (e.g. "onnx").
 
@@ -77,7 +78,8 @@ def edgeops_convert(
     again. Write the file inside ``workdir`` (an empty folder the cache renames
     into place). Return the Artifact, or None when this plugin cannot make
     ``target`` from that source. Raise ModelError for a source that is corrupt or
-    unsupported. First non-None result wins.
+    unsupported. First non-None result wins. ``context`` (``edgeops.plugin.BuildContext``)
+    holds the spec and those artifacts too.
     """
 
 
@@ -125,12 +127,14 @@ def edgeops_recipe_families() -> list[RecipeFamily]:  # type: ignore[empty-body]
 
 @hookspec(firstresult=True)
 def edgeops_optimize(
-    artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
+    artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet, context: BuildContext
 ) -> Variant | None:
     """Apply ``recipe`` to ``artifact`` and return the Variant written in ``workdir``.
 
     ``samples`` are the calibration inputs for recipes that need them (static
-    int8); a recipe that does not need them leaves the argument out.
+    int8); a recipe that does not need them leaves the argument out. ``context``
+    (``edgeops.plugin.BuildContext``) holds the run's spec, samples, reference
+    outputs and conversions, so nothing is saved beside the artifact to be read back.
     Return None when the recipe is another plugin's. Raise StageError (or any
     exception) when it fails: the pipeline records the variant as an error and
     goes on. First non-None result wins.
@@ -144,8 +148,12 @@ def edgeops_evaluate(
     samples: SampleSet,
     spec: ModelSpec,
     outputs_dir: Path,
+    context: BuildContext,
 ) -> Quality | None:
     """Host-side quality of ``variant`` against the reference outputs.
+
+    ``context`` (``edgeops.plugin.BuildContext``) holds the same spec, samples and
+    reference, and the run's conversions.
 
     Run the variant on every sample and compare with ``edgeops.quality.compare``
     so every backend reports the same metrics for a task. Pass

@@ -7,6 +7,9 @@ and that no plugin imports another.
 
 What is here:
 
+- ``Backend``, the class a backend subclasses, with ``BuildContext`` (what every build
+  call gets), ``RecipeBook`` (its recipes) and ``ProbeRunner`` (how the probe runs its
+  files); see docs/backends.md;
 - the data models that move between stages, and the typed-recipe base class
   ``StepConfig`` (``Recipe.of(...)`` builds a recipe from typed steps, the owner
   reads them back with ``recipe.typed_steps(...)``);
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeops import roofline, torch_sources
+from edgeops.backend import Backend, BuildContext, ProbeRunner, RecipeBook
 from edgeops.build_info import BuildInfo
 from edgeops.cli.context import CommandContext
 from edgeops.devices.inventory import PINNED_CPUS_LABEL, THREADS_LABEL, read_inventory
@@ -100,6 +104,8 @@ __all__ = [
     "THREADS_LABEL",
     "QUIET_ENV",
     "Artifact",
+    "Backend",
+    "BuildContext",
     "BuildInfo",
     "Choice",
     "CommandContext",
@@ -123,8 +129,10 @@ __all__ = [
     "Plan",
     "PluginError",
     "ProbeError",
+    "ProbeRunner",
     "Quality",
     "Recipe",
+    "RecipeBook",
     "RecipeFamily",
     "RecipeStep",
     "ReferenceOutputs",

@@ -114,7 +114,7 @@ def _load_entry_points(pm: PluginManager) -> None:
                 f"reinstall it or disable it with {DISABLE_ENV}={ep.name}"
             ) from exc
         try:
-            pm.register(plugin, name=ep.name)
+            pm.register(_routed(plugin, ep.name), name=ep.name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(
                 f"plugin {ep.name!r} from {dist} implements a hook wrongly ({exc}); "
@@ -137,9 +137,21 @@ def _load_named_modules(pm: PluginManager) -> None:
                 "fix it or remove it from the variable"
             ) from exc
         try:
-            pm.register(module, name=module_name)
+            pm.register(_routed(module, module_name), name=module_name)
         except ValueError as exc:
             raise PluginError(f"plugin {module_name!r} from {PLUGINS_ENV}: {exc}") from exc
+
+
+def _routed(plugin: object, name: str) -> object:
+    """A plugin as registered: a Backend becomes hook implementations routed by its format."""
+    from edgeops.routing import routed
+
+    try:
+        return routed(plugin)
+    except PluginError as exc:
+        raise PluginError(
+            f"plugin {name!r}: {exc}; fix it or disable it with {DISABLE_ENV}={name}"
+        ) from exc
 
 
 def plugin_infos(pm: PluginManager) -> list[PluginInfo]:

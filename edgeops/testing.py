@@ -75,11 +75,15 @@ def edgeops_pm() -> PluginManager:
 def register_plugin(edgeops_pm: PluginManager) -> Iterator[Callable[..., Any]]:
     """``register(plugin, name=None)``: add a plugin object to ``edgeops_pm`` for this test.
 
-    It returns the plugin; every plugin registered so is unregistered after the test,
-    so tests never see each other's plugins."""
+    A ``Backend`` (class or instance) is registered as the plugin manager registers an
+    installed one: routed by its format. It returns what was registered; every plugin
+    registered so is unregistered after the test, so tests never see each other's plugins."""
+    from edgeops.routing import routed
+
     registered: list[Any] = []
 
     def register(plugin: Any, name: str | None = None) -> Any:
+        plugin = routed(plugin)
         edgeops_pm.register(plugin, name=name)
         registered.append(plugin)
         return plugin

@@ -1,6 +1,5 @@
 """Where the tests find the repository, the committed real models and logs, and the hook log."""
 
-import os
 from pathlib import Path
 
 from edgeops.testing import test_data_dir
@@ -8,4 +7,3 @@ from edgeops.testing import test_data_dir
 REPO = Path(__file__).resolve().parent.parent
 DATA = test_data_dir()
 # Set by the repository's root conftest.py for the whole session.
-HOOK_LOG = Path(os.environ["EDGEOPS_HOOK_LOG"])

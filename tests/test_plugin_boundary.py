@@ -10,7 +10,10 @@ from paths import REPO
 
 ALLOWED = {"edgeops", "edgeops.plugin", "edgeops.hookspecs"}
 PLUGIN_PACKAGES = sorted(p.name for p in (REPO / "plugins").iterdir() if p.is_dir())
-EXAMPLE_PLUGINS = [REPO / "examples" / "edgeops-recipe-example"]
+EXAMPLE_PLUGINS = [
+    REPO / "examples" / "edgeops-recipe-example",
+    REPO / "examples" / "edgeops-backend-example",
+]
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

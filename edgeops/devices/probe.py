@@ -5,6 +5,11 @@ the standard library at module level; the runtime (and numpy, which every
 runtime brings) is imported inside, after the memory baseline is read.
 
     python probe.py --model m.onnx --compute-unit cpu [--threads N] [--inputs s.npz]
+                    [--runner runner.py]
+
+``--runner`` names a backend's own runner file, pushed beside the probe, for a
+format the probe has no runner of its own for (``edgeops.plugin.ProbeRunner``
+says what the file defines); the arguments and the JSON stay the probe's.
 
 It prints one JSON document on stdout:
 load time (with the model's file cache dropped first where the OS allows) and a
@@ -388,6 +393,18 @@ class UnsupportedComputeUnit(Exception):
     pass
 
 
+def load_runner(path: str) -> Any:
+    """The ``Runner`` class of a backend's runner file (``edgeops.plugin.ProbeRunner``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("edgeops_probe_runner", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, "Runner", None)
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -441,7 +458,16 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "pid": os.getpid(),
         "threads": args.threads,
     }
-    runner_type = RUNNERS.get(Path(args.model).suffix)
+    try:
+        runner_type = (
+            load_runner(args.runner) if args.runner else RUNNERS.get(Path(args.model).suffix)
+        )
+    except Exception as exc:  # a runner file that does not load: the backend's bug
+        return {
+            "status": "error",
+            "error": f"runner {args.runner} did not load: {_one_line(exc)}",
+            "environment": environment,
+        }
     if runner_type is None:
         return {
             "status": "unsupported",
@@ -472,7 +498,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     try:
         runner.load(args.model, args.compute_unit)
-    except UnsupportedComputeUnit as exc:
+    except (UnsupportedComputeUnit, NotImplementedError) as exc:
         return {"status": "unsupported", "error": str(exc), "environment": environment}
     except MemoryError:
         return {"status": "oom", "error": "out of memory while loading", "environment": environment}
@@ -567,6 +593,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compute-unit", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--inputs", default=None, help=".npz of samples; random inputs otherwise")
+    parser.add_argument("--runner", default=None, help="a backend's runner file for this model")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--min-runs", type=int, default=20)
     parser.add_argument("--max-runs", type=int, default=500)

@@ -7,6 +7,7 @@ a better tool (an Android phone's ``benchmark_model``) answers first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeops.devices import probe
@@ -24,8 +25,16 @@ PROBE_COMPUTE_UNITS = {
 
 
 def probe_argv(
-    session: Session, remote_model: str, compute_unit: str, settings: MeasureSettings
+    session: Session,
+    remote_model: str,
+    compute_unit: str,
+    settings: MeasureSettings,
+    runner: str | None = None,
 ) -> list[str]:
+    """The probe's command line: the one place its arguments are written.
+
+    ``runner`` is a backend's runner file already pushed (``edgeops.plugin.ProbeRunner``).
+    """
     assert session.python is not None
     argv = [
         *session.python,
@@ -48,6 +57,8 @@ def probe_argv(
         "--paced-fps", ",".join(f"{fps:g}" for fps in settings.paced_fps),
         "--paced-duration-s", str(settings.paced_seconds),
     ]  # fmt: skip
+    if runner is not None:
+        argv += ["--runner", runner]
     return argv
 
 
@@ -65,6 +76,20 @@ def edgeops_measure(
         return None
     if compute_unit not in PROBE_COMPUTE_UNITS.get(variant.path.suffix, ()):
         return None
+    return measure_with_probe(session, variant, compute_unit, settings)
+
+
+def measure_with_probe(
+    session: Session,
+    variant: Variant,
+    compute_unit: str,
+    settings: MeasureSettings,
+    runner: Path | None = None,
+    build: Callable[[str], str] | None = None,
+) -> Measurement:
+    """One round of ``variant`` through the probe: pushed, built on the device when its
+    backend builds there (``build``), then run by the probe's runner or the backend's own."""
+    assert variant.path is not None
     base = {
         "variant_id": variant.id,
         "device_id": session.device.id,
@@ -72,7 +97,10 @@ def edgeops_measure(
         "compute_unit": compute_unit,
     }
     remote_model = session.push(variant.path)
-    argv = probe_argv(session, remote_model, compute_unit, settings)
+    if build is not None:
+        remote_model = build(remote_model)
+    remote_runner = session.push(runner) if runner is not None else None
+    argv = probe_argv(session, remote_model, compute_unit, settings, remote_runner)
     try:
         result = session.run(argv, timeout_s=settings.timeout_s)
     except TimeoutError:

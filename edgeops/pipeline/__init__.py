@@ -22,6 +22,7 @@ import pluggy
 from pydantic import BaseModel
 
 from edgeops import __version__
+from edgeops.backend import BuildContext
 from edgeops.devices.leases import LeaseBook
 from edgeops.devices.measurements import merge_rounds
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
@@ -250,7 +251,11 @@ class Pipeline:
             started = time.perf_counter()
             with time_limit(self.task_timeout_s, f"converting to {target}"):
                 made = self.hook.edgeops_convert(
-                    spec=spec, target=target, workdir=workdir, artifacts=list(artifacts or ())
+                    spec=spec,
+                    target=target,
+                    workdir=workdir,
+                    artifacts=list(artifacts or ()),
+                    context=BuildContext(spec=spec, artifacts=tuple(artifacts or ())),
                 )
             if made is None:
                 raise _NoPlugin
@@ -350,7 +355,7 @@ class Pipeline:
         variants = []
         for artifact, recipe in plan:
             reused_before = self.stats["optimizations_reused"]
-            variant = self._optimize_one(artifact, recipe, results.samples)
+            variant = self._optimize_one(artifact, recipe, build_context(results))
             variants.append(variant)
             if variant.status != "ok":
                 self._advanced("optimize", recipe.id, "failed", variant.error or "")
@@ -498,7 +503,9 @@ class Pipeline:
                 out.append(recipe.model_copy(update={"owner": owner}))
         return out
 
-    def _optimize_one(self, artifact: Artifact, recipe: Recipe, samples: SampleSet) -> Variant:
+    def _optimize_one(self, artifact: Artifact, recipe: Recipe, context: BuildContext) -> Variant:
+        samples = context.samples
+        assert samples is not None
         key = cache_key(
             "optimize", artifact.id, recipe.cache_identity(), samples.sha256, self.tools
         )
@@ -532,7 +539,13 @@ class Pipeline:
             # (it would hand back a plain copy under the other plugin's name).
             optimize = hook_of(self.pm, "edgeops_optimize", recipe.owner)
             try:
-                made = optimize(artifact=artifact, recipe=recipe, workdir=workdir, samples=samples)
+                made = optimize(
+                    artifact=artifact,
+                    recipe=recipe,
+                    workdir=workdir,
+                    samples=samples,
+                    context=context,
+                )
             except Exception as exc:
                 # A recipe that fails on this model fails the same way next time with the
                 # same tools (they are in the key), so the failure is cached too, and
@@ -650,6 +663,7 @@ class Pipeline:
                     samples=results.samples,
                     spec=results.spec,
                     outputs_dir=outputs_dir,
+                    context=build_context(results),
                 )
             )
             if not self.keep_outputs or not (outputs_dir / OUTPUTS_FILE).is_file():
@@ -1031,6 +1045,16 @@ class Pipeline:
 
     def cache_stats(self) -> CacheStats:
         return CacheStats(**self.stats)
+
+
+def build_context(results: Results) -> BuildContext:
+    """What every build call of a run gets: its spec, samples, reference and conversions."""
+    return BuildContext(
+        spec=results.spec,
+        samples=results.samples,
+        reference=results.reference,
+        artifacts=results.artifacts,
+    )
 
 
 def recipe_wanted(recipe: Recipe, wanted: tuple[str, ...] | None) -> bool:

@@ -87,7 +87,7 @@ def _serve(
     """A worker's loop: make and score variants until told to stop (None)."""
     import signal
 
-    from edgeops.pipeline import Pipeline, Workspace
+    from edgeops.pipeline import Pipeline, Workspace, build_context
     from edgeops.plugin_manager import make_plugin_manager
 
     _die_with_parent()
@@ -113,7 +113,7 @@ def _serve(
         variant = pipeline._optimize_one(
             Artifact.model_validate_json(artifact_json),
             Recipe.model_validate_json(recipe_json),
-            context.samples,
+            build_context(context),
         )
         if variant.status == "ok":
             variant = pipeline._evaluate_one(variant, context)
