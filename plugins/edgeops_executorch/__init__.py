@@ -1,11 +1,14 @@
 """ExecuTorch backend: ``.pte`` programs lowered from ``torch.export`` with the portable
 kernels, XNNPACK (fp32, int8) or Core ML partitions; host quality from ExecuTorch's own
-runtime, measurement by the probe (``probe_runner.py``) and, on Android, by
-``executor_runner`` over adb.
+runtime, measurement by the probe (``probe_runner.py``) and, on Android phones, by
+``executor_runner`` over adb (``android.py``).
 
 ExecuTorch is PyTorch's on-device runtime. One ``.pte`` file holds the program and
-the delegate partitions it was lowered with, so a variant is a delegate × precision
+the delegate partitions it was lowered with, so a variant is a delegate x precision
 pair (recipes.py) and runs on one compute unit.
+
+Written against the declared plugin API only (``edgeops.plugin.Backend``), as a third
+party would write it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from pathlib import Path
 from edgeops.hookspecs import hookimpl
 from edgeops.plugin import (
     Artifact,
+    Backend,
+    BuildContext,
     BuildInfo,
     ComputeUnit,
     DeviceProfile,
     Measurement,
     MeasureSettings,
     ModelSpec,
+    ProbeRunner,
     Quality,
     Recipe,
+    RecipeBook,
     RecipeFamily,
-    ReferenceOutputs,
-    SampleSet,
     Session,
     Variant,
     compare_with_reference,
@@ -37,146 +42,147 @@ from edgeops.plugin import (
 from . import recipes
 from .sdk import TOOLS
 
-EDGEOPS_TOOLS = TOOLS
 FORMAT = recipes.FORMAT
 # What a program was lowered with, beside it: the delegates an app must link.
 BUILD_INFO = BuildInfo("executorch.json")
 
 
-@hookimpl
-def edgeops_compute_units() -> list[ComputeUnit]:
-    """CPU units as TFLite's delegates name them on Android and Linux, Core ML's on Apple
-    OSes; declared identically to those backends', so this one works without them."""
-    return [
-        ComputeUnit(name="cpu"),
-        ComputeUnit(name="xnnpack"),
-        ComputeUnit(name="cpu_only"),
-        ComputeUnit(name="all", requires=("ane",), rarity=2),
-    ]
+class ExecuTorchBackend(Backend):
+    format = FORMAT
+    tools = TOOLS
+    runtime = "executorch"
 
+    # ------------------------------------------------------------------- convert
 
-@hookimpl
-def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
+    def conversion_inputs(self, spec: ModelSpec) -> list[str]:
+        return torch_sources.formats_needed_first(spec)
 
+    def convert(self, context: BuildContext, workdir: Path) -> Artifact | None:
+        """A factory or an ONNX graph, exported with ``torch.export``: every recipe lowers it."""
+        source = torch_sources.convertible_spec(context.spec, list(context.artifacts))
+        if source is None:
+            return None
+        from . import convert
 
-@hookimpl
-def edgeops_convert(
-    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
-) -> Artifact | None:
-    """A factory or an ONNX graph, exported with ``torch.export``: every recipe lowers it."""
-    if target != FORMAT:
-        return None
-    source = torch_sources.convertible_spec(spec, artifacts)
-    if source is None:
-        return None
-    from . import convert
+        net, inputs = convert.load_module(source)
+        out = workdir / convert.EXPORTED_NAME
+        outputs, nodes = convert.export(net, inputs, out)
+        macs, _ = torch_sources.count_work(net, inputs)
+        BUILD_INFO.write(workdir, {"graph_nodes": nodes, "outputs": outputs})
+        return Artifact(
+            format=FORMAT,
+            path=out,
+            inputs=inputs,
+            output_names=tuple(f"output_{k}" for k in range(outputs)),
+            params=sum(p.numel() for p in net.parameters()),
+            macs=macs,
+        )
 
-    net, inputs = convert.load_module(source)
-    out = workdir / convert.EXPORTED_NAME
-    outputs, nodes = convert.export(net, inputs, out)
-    macs, _ = torch_sources.count_work(net, inputs)
-    BUILD_INFO.write(workdir, {"graph_nodes": nodes, "outputs": outputs})
-    return Artifact(
-        format=FORMAT,
-        path=out,
-        inputs=inputs,
-        output_names=tuple(f"output_{k}" for k in range(outputs)),
-        params=sum(p.numel() for p in net.parameters()),
-        macs=macs,
-    )
+    # ------------------------------------------------------------------- optimize
 
+    def recipes(self) -> RecipeBook:
+        """Whole recipes are built per profile (their descriptions name the profiles), so
+        the book lists their names; ``lower`` is the delegate x precision family."""
+        return RecipeBook(
+            names=tuple(step.recipe_name for step in recipes.CATALOGUE),
+            families=(RecipeFamily(name="lower", format=FORMAT, steps=recipes.STEPS),),
+        )
 
-@hookimpl
-def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
-    if artifact.format != FORMAT:
-        return []
-    return recipes.propose(profiles)
+    def propose(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+        return recipes.propose(profiles)
 
+    def optimize(
+        self, artifact: Artifact, recipe: Recipe, context: BuildContext, workdir: Path
+    ) -> Variant:
+        assert artifact.path is not None
+        from . import convert
 
-@hookimpl
-def edgeops_recipe_catalog() -> list[str]:
-    return [f"{FORMAT}:{step.recipe_name}" for step in recipes.CATALOGUE]
+        step = recipes.lower_step(recipe)
+        out = workdir / convert.PROGRAM_NAME
+        calibration = (
+            convert.calibration_args(sample_feeds(context.samples), artifact.inputs)
+            if step.precision == "int8" and context.samples is not None
+            else []
+        )
+        facts: dict[str, object] = {}
 
+        def make() -> dict[str, object]:
+            facts.update(convert.lower(artifact.path, step, out, calibration))  # type: ignore[arg-type]
+            return facts
 
-@hookimpl
-def edgeops_recipe_families() -> list[RecipeFamily]:
-    """``[[sweep]] family = "executorch:lower"`` with ``delegate`` × ``precision`` lists;
-    pairs ExecuTorch does not lower are dropped with the reason."""
-    return [RecipeFamily(name="lower", format=FORMAT, steps=recipes.STEPS)]
+        BUILD_INFO.write_variant(workdir, artifact.path, recipe.name, make)
+        return variant_from(artifact, recipe, out, delegates=tuple(facts["delegates"]))  # type: ignore[call-overload]
 
+    # ------------------------------------------------------------------- quality
 
-@hookimpl
-def edgeops_optimize(
-    artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
-) -> Variant | None:
-    if recipe.format != FORMAT or artifact.path is None:
-        return None
-    from . import convert
+    def evaluate(
+        self, variant: Variant, context: BuildContext, outputs_dir: Path
+    ) -> Quality | None:
+        """Quality from ExecuTorch's runtime on this host; None for a program whose delegates
+        this host's runtime lacks (Core ML off Apple OSes): no estimate stands in for it."""
+        assert variant.path is not None
+        from . import runtime
 
-    step = recipes.lower_step(recipe)
-    out = workdir / convert.PROGRAM_NAME
-    parent = artifact.path
-    calibration = (
-        convert.calibration_args(sample_feeds(samples), artifact.inputs)
-        if step.precision == "int8"
-        else []
-    )
-    facts: dict[str, object] = {}
+        if runtime.missing_backends(variant.delegates) or context.samples is None:
+            return None
+        assert context.reference is not None
+        outputs = runtime.run_program(variant.path, variant.inputs, context.samples)
+        return compare_with_reference(context.spec, context.reference, outputs, keep=outputs_dir)
 
-    def make() -> dict[str, object]:
-        facts.update(convert.lower(parent, step, out, calibration))
-        return facts
+    # ------------------------------------------------------------------- devices
 
-    BUILD_INFO.write_variant(workdir, parent, recipe.name, make)
-    return variant_from(artifact, recipe, out, delegates=tuple(facts["delegates"]))  # type: ignore[arg-type]
-
-
-@hookimpl
-def edgeops_evaluate(
-    variant: Variant,
-    reference: ReferenceOutputs,
-    samples: SampleSet,
-    spec: ModelSpec,
-    outputs_dir: Path,
-) -> Quality | None:
-    """Quality from ExecuTorch's runtime on this host; None for a program whose delegates
-    this host's runtime lacks (Core ML off Apple OSes), so no estimate stands in for it."""
-    if variant.format != FORMAT or variant.path is None:
-        return None
-    from . import runtime
-
-    if runtime.missing_backends(variant.delegates):
-        return None
-    outputs = runtime.run_program(variant.path, variant.inputs, samples)
-    return compare_with_reference(spec, reference, outputs, keep=outputs_dir)
-
-
-@hookimpl
-def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
-    if variant.format != FORMAT or variant.recipe is None:
-        return None
-    step = recipes.lower_step(variant.recipe)
-    if not recipes.runs_on(step, profile):
+    def unfit(self, variant: Variant, profile: DeviceProfile) -> str | None:
+        if variant.recipe is None or recipes.runs_on(recipes.lower_step(variant.recipe), profile):
+            return None
         return (
             f"a Core ML partition needs Core ML (iOS or macOS); {profile.id} runs "
             f"{profile.platform}: use an xnnpack or portable recipe there"
         )
-    return None
+
+    def compute_units(self) -> list[ComputeUnit]:
+        """CPU units as TFLite's delegates name them on Android and Linux, Core ML's on Apple
+        OSes; declared identically to those backends', so this one works without them."""
+        return [
+            ComputeUnit(name="cpu"),
+            ComputeUnit(name="xnnpack"),
+            ComputeUnit(name="cpu_only"),
+            ComputeUnit(name="all", requires=("ane",), rarity=2),
+        ]
+
+    def probe_runner(self) -> ProbeRunner:
+        return ProbeRunner(
+            path=Path(__file__).with_name("probe_runner.py"),
+            suffix=".pte",
+            compute_units=("cpu", "xnnpack", "cpu_only", "all"),
+        )
+
+    # A hook of its own beside the routed probe measurement (so named apart from it; pluggy
+    # calls it as edgeops_measure). It answers first: a program on any unit but its own is
+    # unsupported without starting a probe, and an Android phone (no Python) runs
+    # executor_runner. Everything else falls through to the probe runner above.
+    @hookimpl(specname="edgeops_measure", tryfirst=True)
+    def edgeops_measure_own_unit_or_phone(
+        self, session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+    ) -> Measurement | None:
+        if variant.format != FORMAT or variant.path is None or variant.recipe is None:
+            return None
+        step = recipes.lower_step(variant.recipe)
+        if compute_unit not in recipes.own_units(step):
+            return Measurement(
+                variant_id=variant.id,
+                device_id=session.device.id,
+                profile_id=session.device.profile_id,
+                compute_unit=compute_unit,
+                status="unsupported",
+                error=f"an ExecuTorch {step.recipe_name} program runs on "
+                f"{' or '.join(recipes.own_units(step))} only: its delegate is fixed when lowered",
+            )
+        if session.python is None and session.device.transport == "adb":
+            from . import android
+
+            return android.measure_on_phone(session, variant, compute_unit, settings)
+        return None
 
 
-@hookimpl
-def edgeops_measure(
-    session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
-) -> Measurement | None:
-    """An Android phone (no Python there): one ``executor_runner`` round (android.py), on the
-    program's own compute unit only."""
-    if variant.format != FORMAT or variant.path is None or variant.recipe is None:
-        return None
-    if session.python is not None or session.device.transport != "adb":
-        return None
-    if compute_unit != recipes.compute_unit(recipes.lower_step(variant.recipe), "android"):
-        return None
-    from . import android
-
-    return android.measure_on_phone(session, variant, compute_unit, settings)
+# For EDGEOPS_PLUGINS=edgeops_executorch (a module name) and the entry point.
+BACKEND = ExecuTorchBackend

@@ -133,3 +133,9 @@ def compute_unit(step: Lower, platform: str) -> str:
     if platform in APPLE_PLATFORMS:
         return "cpu_only"
     return "cpu" if step.delegate == "portable" else "xnnpack"
+
+
+def own_units(step: Lower) -> tuple[str, ...]:
+    """The unit names a program of ``step`` may be measured under: Android and Linux
+    profiles name the CPU units as TFLite does, Apple profiles as Core ML does."""
+    return tuple(dict.fromkeys(compute_unit(step, p) for p in ("linux", "ios")))

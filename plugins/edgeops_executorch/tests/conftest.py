@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import pytest
 
-from edgeops.testing import converted
+from edgeops.plugin import BuildContext
 
 
 @pytest.fixture(scope="session")
-def tiny_exported(tiny_torch_spec, tmp_path_factory):
+def backend():
+    from edgeops_executorch import ExecuTorchBackend
+
+    return ExecuTorchBackend()
+
+
+@pytest.fixture(scope="session")
+def tiny_exported(backend, tiny_torch_spec, tmp_path_factory):
     """``tiny_torch_spec`` (edgeops.testing) converted by this backend, once per session."""
-    import edgeops_executorch
-
     workdir = tmp_path_factory.mktemp("tiny-executorch")
-    return converted(edgeops_executorch, tiny_torch_spec, "executorch", workdir, "tiny-base")
+    artifact = backend.convert(BuildContext(spec=tiny_torch_spec), workdir)
+    assert artifact is not None
+    return artifact.model_copy(update={"id": "tiny-base"})
 
 
 @pytest.fixture(scope="session")
-def make_program(tiny_exported, tiny_torch_samples, tmp_path_factory):
+def make_program(backend, tiny_exported, tiny_torch_spec, tiny_torch_samples, tmp_path_factory):
     """The tiny net's ``.pte`` variants by recipe name, each lowered once per session."""
-    import edgeops_executorch
     from edgeops.plugin import sha256_file
     from edgeops_executorch import recipes
 
@@ -29,11 +35,11 @@ def make_program(tiny_exported, tiny_torch_samples, tmp_path_factory):
 
     def make(name: str):
         if name not in made:
-            variant = edgeops_executorch.edgeops_optimize(
-                artifact=tiny_exported,
-                recipe=recipes.recipe(by_name[name]),
-                workdir=tmp_path_factory.mktemp(name),
-                samples=tiny_torch_samples,
+            variant = backend.optimize(
+                tiny_exported,
+                recipes.recipe(by_name[name]),
+                BuildContext(spec=tiny_torch_spec, samples=tiny_torch_samples),
+                tmp_path_factory.mktemp(name),
             )
             assert variant is not None and variant.path is not None
             made[name] = variant.model_copy(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import edgeops_executorch
+from edgeops.plugin import BuildContext
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +33,7 @@ def test_the_factory_is_exported_once_as_the_base_program(tiny_exported):
     ],
 )
 def test_each_cpu_recipe_makes_a_program_executorch_runs_near_the_reference(
+    backend,
     make_program,
     tiny_torch_spec,
     tiny_torch_samples,
@@ -47,12 +49,12 @@ def test_each_cpu_recipe_makes_a_program_executorch_runs_near_the_reference(
     info = edgeops_executorch.BUILD_INFO.read(variant.path)
     assert info["recipe"] == name and info["delegates"] == list(delegates)
 
-    quality = edgeops_executorch.edgeops_evaluate(
-        variant=variant,
-        reference=tiny_torch_reference,
-        samples=tiny_torch_samples,
-        spec=tiny_torch_spec,
-        outputs_dir=tmp_path,
+    quality = backend.evaluate(
+        variant,
+        BuildContext(
+            spec=tiny_torch_spec, samples=tiny_torch_samples, reference=tiny_torch_reference
+        ),
+        tmp_path,
     )
     assert quality is not None and quality.where == "host"
     assert quality.sample_count == tiny_torch_samples.count
@@ -69,7 +71,7 @@ def test_int8_is_calibrated_on_the_samples_and_holds_int8_weights(make_program):
 
 
 def test_core_ml_partitions_are_lowered_here_but_not_run(
-    make_program, tiny_torch_spec, tiny_torch_samples, tiny_torch_reference, tmp_path
+    backend, make_program, tiny_torch_spec, tiny_torch_samples, tiny_torch_reference, tmp_path
 ):
     """coremltools converts on Linux, so the program is made; the runtime here has no
     CoreMLBackend, so its quality is not scored rather than estimated."""
@@ -80,12 +82,12 @@ def test_core_ml_partitions_are_lowered_here_but_not_run(
         assert variant.delegates == ("CoreMLBackend",)
         assert "CoreMLBackend" not in runtime.registered_backends()
         assert (
-            edgeops_executorch.edgeops_evaluate(
-                variant=variant,
-                reference=tiny_torch_reference,
-                samples=tiny_torch_samples,
-                spec=tiny_torch_spec,
-                outputs_dir=tmp_path,
+            backend.evaluate(
+                variant,
+                BuildContext(
+                    spec=tiny_torch_spec, samples=tiny_torch_samples, reference=tiny_torch_reference
+                ),
+                tmp_path,
             )
             is None
         )
@@ -131,3 +133,24 @@ def test_the_probe_runner_runs_each_program_on_its_own_unit_only(make_program):
     runner.run(runner.make_feed(None))  # random inputs of the program's own shape
     with pytest.raises(NotImplementedError, match="this ExecuTorch runtime has no CoreMLBackend"):
         runner.load(str(make_program("coreml-fp16").path), "all")
+
+
+def test_the_probe_measures_a_program_through_its_runner_on_this_host(
+    make_program, edgeops_pm, register_plugin, local_device
+):
+    from edgeops.plugin import MeasureSettings
+
+    if not edgeops_pm.has_plugin("executorch"):
+        register_plugin(edgeops_executorch.ExecuTorchBackend, name="executorch")
+    session = edgeops_pm.hook.edgeops_connect(device=local_device)
+    settings = MeasureSettings(warmup_runs=1, min_runs=5, min_duration_s=0.1, paced_fps=())
+    variant = make_program("xnnpack-fp32")
+    measured = edgeops_pm.hook.edgeops_measure(
+        session=session, variant=variant, compute_unit="xnnpack", settings=settings
+    )
+    assert measured.status == "ok", measured.error
+    assert measured.environment["runtime"] == "executorch"
+    assert measured.environment["runtime_version"] == "1.5.1"
+    assert len(measured.samples_ms) >= 5 and measured.p50_ms > 0
+    assert measured.load_ms > 0 and measured.peak_mem.raw_mb > measured.peak_mem.baseline_mb > 0
+    assert measured.cpu is not None

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 import edgeops_executorch
-from edgeops.plugin import Recipe, load_profiles
+from edgeops.plugin import Artifact, MeasureSettings, Recipe, load_profiles
 from edgeops_executorch import recipes
 
 
@@ -15,8 +15,11 @@ def profiles():
     return load_profiles()
 
 
+BACKEND = edgeops_executorch.ExecuTorchBackend()
+
+
 def test_the_catalogue_is_every_pair_executorch_lowers():
-    assert edgeops_executorch.edgeops_recipe_catalog() == [
+    assert BACKEND.recipes().catalogue("executorch") == [
         "executorch:portable-fp32",
         "executorch:xnnpack-fp32",
         "executorch:xnnpack-int8",
@@ -52,24 +55,18 @@ def test_profiles_list_executorch_where_its_runtime_runs(profiles):
 
 
 def test_a_core_ml_partition_is_unfit_for_android_and_linux(profiles):
-    variant = edgeops_executorch.Artifact(
+    variant = Artifact(
         format="executorch",
         recipe=recipes.recipe(recipes.Lower(delegate="coreml", precision="fp16")),
     )
-    reason = edgeops_executorch.edgeops_variant_unfit(variant=variant, profile=profiles["pixel6"])
+    reason = BACKEND.unfit(variant, profiles["pixel6"])
     assert reason is not None and "needs Core ML" in reason and "pixel6 runs android" in reason
-    assert edgeops_executorch.edgeops_variant_unfit(variant=variant, profile=profiles["host"])
-    assert (
-        edgeops_executorch.edgeops_variant_unfit(variant=variant, profile=profiles["iphone15pro"])
-        is None
-    )
+    assert BACKEND.unfit(variant, profiles["host"])
+    assert BACKEND.unfit(variant, profiles["iphone15pro"]) is None
     xnnpack = variant.model_copy(
         update={"recipe": recipes.recipe(recipes.Lower(delegate="xnnpack", precision="int8"))}
     )
-    assert (
-        edgeops_executorch.edgeops_variant_unfit(variant=xnnpack, profile=profiles["pixel6"])
-        is None
-    )
+    assert BACKEND.unfit(xnnpack, profiles["pixel6"]) is None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +93,7 @@ def test_a_sweep_table_expands_delegate_by_precision_and_drops_the_pairs_it_cann
         "delegate": ["portable", "xnnpack"],
         "precision": ["fp32", "int8"],
     }
-    expansion = expand([table], edgeops_executorch.edgeops_recipe_families())
+    expansion = expand([table], BACKEND.recipes().families)
     assert [r.name for r in expansion.recipes] == [
         "lower-portable-fp32",
         "lower-xnnpack-fp32",
@@ -114,3 +111,31 @@ def test_a_sweep_table_expands_delegate_by_precision_and_drops_the_pairs_it_cann
 
 def test_a_recipe_without_steps_is_the_portable_program():
     assert recipes.lower_step(Recipe(name="x", format="executorch")).recipe_name == "portable-fp32"
+
+
+def test_routed_a_program_on_a_unit_not_its_own_is_unsupported_without_a_probe(
+    edgeops_pm, register_plugin, local_device, tmp_path
+):
+    """The backend's own measure hook answers before the probe runner's: no process is
+    started to learn that an XNNPACK program does not run on the portable kernels."""
+    if not edgeops_pm.has_plugin("executorch"):
+        register_plugin(edgeops_executorch.ExecuTorchBackend, name="executorch")
+    # Two measure hooks of the one plugin: its own (tryfirst) and the routed probe runner's.
+    owners = [i.plugin_name for i in edgeops_pm.hook.edgeops_measure.get_hookimpls()]
+    assert owners.count("executorch") == 2
+    session = edgeops_pm.hook.edgeops_connect(device=local_device)
+    program = tmp_path / "m.pte"
+    program.write_bytes(b"not run")
+    variant = Artifact(
+        id="v",
+        format="executorch",
+        path=program,
+        recipe=recipes.recipe(recipes.Lower(delegate="xnnpack", precision="fp32")),
+    )
+    measured = edgeops_pm.hook.edgeops_measure(
+        session=session, variant=variant, compute_unit="cpu", settings=MeasureSettings()
+    )
+    assert measured.status == "unsupported"
+    assert measured.error.startswith(
+        "an ExecuTorch xnnpack-fp32 program runs on xnnpack or cpu_only"
+    )
