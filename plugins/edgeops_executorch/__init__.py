@@ -43,6 +43,13 @@ from . import recipes
 from .sdk import TOOLS
 
 FORMAT = recipes.FORMAT
+# An iPhone tethered to a Mac host (the Core ML backend's mac-host transport marks it so).
+IPHONE_LABEL = "iphone"
+IPHONE_GAP = (
+    "ExecuTorch on a tethered iPhone: a .pte runs inside an app linking ExecuTorch's "
+    "frameworks (its Apple benchmark app, extension/benchmark/apple, run with xcodebuild "
+    "test); edgeops builds no such app, so measure it there or use the Mac's figures"
+)
 # What a program was lowered with, beside it: the delegates an app must link.
 BUILD_INFO = BuildInfo("executorch.json")
 
@@ -176,6 +183,15 @@ class ExecuTorchBackend(Backend):
                 status="unsupported",
                 error=f"an ExecuTorch {step.recipe_name} program runs on "
                 f"{' or '.join(recipes.own_units(step))} only: its delegate is fixed when lowered",
+            )
+        if session.device.transport == "mac-host" and IPHONE_LABEL in session.device.labels:
+            return Measurement(
+                variant_id=variant.id,
+                device_id=session.device.id,
+                profile_id=session.device.profile_id,
+                compute_unit=compute_unit,
+                status="unsupported",
+                error=IPHONE_GAP,
             )
         if session.python is None and session.device.transport == "adb":
             from . import android

@@ -139,3 +139,30 @@ def test_routed_a_program_on_a_unit_not_its_own_is_unsupported_without_a_probe(
     assert measured.error.startswith(
         "an ExecuTorch xnnpack-fp32 program runs on xnnpack or cpu_only"
     )
+
+
+def test_a_tethered_iphone_is_unsupported_naming_what_would_measure_it(tmp_path):
+    from dataclasses import dataclass
+
+    from edgeops.plugin import Device
+
+    @dataclass
+    class MacHostLine:  # only the device is read before anything would run there
+        device: Device
+        python: tuple[str, ...] | None = ("python3",)
+
+    phone = Device(
+        id="mac1:00008130-001", name="iPhone", transport="mac-host",
+        profile_id="iphone15pro", labels={"iphone": "00008130-001"},
+    )  # fmt: skip
+    variant = Artifact(
+        id="v",
+        format="executorch",
+        path=tmp_path / "m.pte",
+        recipe=recipes.recipe(recipes.Lower(delegate="coreml", precision="fp16")),
+    )
+    measured = BACKEND.edgeops_measure_own_unit_or_phone(
+        MacHostLine(phone), variant, "all", MeasureSettings()
+    )
+    assert measured.status == "unsupported"
+    assert "inside an app linking ExecuTorch's frameworks" in measured.error
