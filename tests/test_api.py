@@ -16,7 +16,7 @@ FAST = {"rounds": 1, "min_runs": 3, "min_duration_s": 0.0}
 
 @pytest.fixture
 def onnx_only(monkeypatch):
-    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml")
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml,executorch")
 
 
 @pytest.mark.slow

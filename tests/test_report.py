@@ -318,7 +318,7 @@ def test_classification_gallery_shows_top_labels_with_scores(tmp_path):
         "b",
         *FAST,
         cwd=tmp_path,
-        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     gallery = read_gallery(tmp_path / "b")
