@@ -104,6 +104,7 @@ class ExecuTorchBackend(Backend):
         assert artifact.path is not None
         from . import convert
 
+        parent = artifact.path
         step = recipes.lower_step(recipe)
         out = workdir / convert.PROGRAM_NAME
         calibration = (
@@ -114,11 +115,12 @@ class ExecuTorchBackend(Backend):
         facts: dict[str, object] = {}
 
         def make() -> dict[str, object]:
-            facts.update(convert.lower(artifact.path, step, out, calibration))  # type: ignore[arg-type]
+            facts.update(convert.lower(parent, step, out, calibration))
             return facts
 
-        BUILD_INFO.write_variant(workdir, artifact.path, recipe.name, make)
-        return variant_from(artifact, recipe, out, delegates=tuple(facts["delegates"]))  # type: ignore[call-overload]
+        BUILD_INFO.write_variant(workdir, parent, recipe.name, make)
+        delegates: list[str] = facts["delegates"]  # type: ignore[assignment]
+        return variant_from(artifact, recipe, out, delegates=tuple(delegates))
 
     # ------------------------------------------------------------------- quality
 

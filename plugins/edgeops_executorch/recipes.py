@@ -66,7 +66,7 @@ class Lower(StepConfig):
 
 STEPS = (Lower,)
 
-CATALOGUE = tuple(Lower(delegate=d, precision=p) for d, ps in PRECISIONS.items() for p in ps)  # type: ignore[arg-type]
+CATALOGUE = tuple(Lower(delegate=d, precision=p) for d, ps in PRECISIONS.items() for p in ps)
 
 WHAT = {
     "portable-fp32": "no delegate: ExecuTorch's portable CPU kernels, fp32",
