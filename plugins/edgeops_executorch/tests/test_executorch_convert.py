@@ -10,6 +10,7 @@ import pytest
 
 import edgeops_executorch
 from edgeops.plugin import BuildContext
+from edgeops_executorch import recipes
 
 pytestmark = pytest.mark.slow
 
@@ -154,3 +155,31 @@ def test_the_probe_measures_a_program_through_its_runner_on_this_host(
     assert len(measured.samples_ms) >= 5 and measured.p50_ms > 0
     assert measured.load_ms > 0 and measured.peak_mem.raw_mb > measured.peak_mem.baseline_mb > 0
     assert measured.cpu is not None
+
+
+def test_a_real_onnx_model_takes_the_onnx2torch_route_and_runs_in_executorch(backend, tmp_path):
+    """UltraFace slim-320 (opset 9, 1.2 MB; tests/data/models): folded, onnx2torch'd,
+    exported, lowered to XNNPACK; its program's outputs are ONNX Runtime's on one sample."""
+    import onnxruntime as ort
+
+    from edgeops import testing
+    from edgeops.pipeline.samples import build_samples, load_arrays
+    from edgeops_executorch import runtime
+
+    model = testing.test_data_dir() / "models" / "onnx" / "ultraface__version-slim-320.onnx"
+    spec = testing.file_spec(model)
+    exported = backend.convert(BuildContext(spec=spec), tmp_path)
+    assert exported is not None and exported.inputs[0].shape == (1, 3, 240, 320)
+    assert exported.output_names == ("output_0", "output_1")  # scores, boxes
+    samples = build_samples(spec.model_copy(update={"sample_count": 1}), exported.inputs, tmp_path)
+    step = recipes.Lower(delegate="xnnpack", precision="fp32")
+    variant = backend.optimize(
+        exported, recipes.recipe(step), BuildContext(spec=spec, samples=samples), tmp_path / "v"
+    )
+    ((scores, boxes),) = runtime.run_program(variant.path, variant.inputs, samples)
+    image = load_arrays(samples.path)[f"{exported.inputs[0].name}/0"]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    want_scores, want_boxes = session.run(None, {session.get_inputs()[0].name: image})
+    assert scores.shape == (1, 4420, 2) and boxes.shape == (1, 4420, 4)
+    assert float(np.max(np.abs(scores - want_scores))) < 1e-3
+    assert float(np.max(np.abs(boxes - want_boxes))) < 1e-3
