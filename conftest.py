@@ -12,6 +12,26 @@ from pathlib import Path
 
 import pytest
 
+
+def _testing_fixtures() -> list[str]:
+    """The fixtures for plugin authors are opt-in (as tox's): this repository opts in.
+
+    An environment installed before they were opt-in still loads them through its old
+    ``pytest11`` entry point; naming them again there would register them twice.
+    """
+    from importlib.metadata import distributions
+
+    # Every distribution, as pytest reads them: a stale one beside this checkout counts.
+    old = any(
+        ep.group == "pytest11" and ep.value == "edgeops.testing"
+        for dist in distributions()
+        for ep in dist.entry_points
+    )
+    return [] if old else ["edgeops.testing"]
+
+
+pytest_plugins = _testing_fixtures()
+
 # Made once by the first process (the controller under xdist, or the only process);
 # workers inherit it through the environment and take a subfolder each.
 _ROOT_ENV = "EDGEOPS_TEST_STATE_ROOT"  # tests/hook_log.py reads it

@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import UsageError
+from edgeops.errors import UsageError, run_outcome
 
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateReport, GateSettings
@@ -246,15 +246,8 @@ def ship(
         raise
     finally:
         beating.set()
-    failed = [p for p in results.plans if p.status == "device_failed"]
-    unshipped = [p for p in results.plans if p.status in ("unsupported", "not_measured")]
-    history.finished(
-        run_id,
-        "device_failed" if failed else "unsupported" if unshipped else "ok",
-        results,
-        bundle=bundle,
-        error="; ".join(f"{p.profile_id}: {p.note}" for p in failed) or None,
-    )
+    outcome = run_outcome(results.plans)
+    history.finished(run_id, outcome.status, results, bundle=bundle, error=outcome.error)
     return results
 
 

@@ -25,9 +25,9 @@ plugin must cost nothing (``edgeops --help`` loads every plugin).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,17 +36,18 @@ from edgeops.models import (
     ComputeUnit,
     DeviceProfile,
     Measurement,
+    MeasureSettings,
     ModelSpec,
     Quality,
     Recipe,
     ReferenceOutputs,
     SampleSet,
+    StepConfig,
     Variant,
 )
 
 if TYPE_CHECKING:
     from edgeops.devices.sessions import Session
-    from edgeops.pipeline.sweep import RecipeFamily
 
 
 class BuildContext(BaseModel):
@@ -71,6 +72,40 @@ class BuildContext(BaseModel):
             (a for a in self.artifacts if a.format == format and a.status == "ok" and a.path),
             None,
         )
+
+
+# Recipe-level fields a table may set besides the steps' own.
+RECIPE_FIELDS = ("deployment_target", "compute_precision")
+
+
+@dataclass(frozen=True)
+class RecipeFamily:
+    """A kind of recipe a plugin makes from typed parameters, e.g. ``coreml:palettize``.
+
+    ``steps`` are applied in order (joint compression: prune, then palettize);
+    ``fixed`` are recipe fields every member gets unless a table sets them.
+    """
+
+    name: str
+    format: str
+    steps: tuple[type[StepConfig], ...]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    owner: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.format}:{self.name}"
+
+    def fields(self) -> dict[str, type[StepConfig] | None]:
+        """Every key a table may give: step fields (``field`` or ``op.field``) and recipe fields."""
+        keys: dict[str, type[StepConfig] | None] = dict.fromkeys(RECIPE_FIELDS)
+        for cls in self.steps:
+            for name in cls.model_fields:
+                keys[f"{cls.op}.{name}"] = cls
+                # A bare name is allowed where only one step of the family has it.
+                keys[name] = None if name in keys and keys[name] is not cls else cls
+        return keys
 
 
 @dataclass(frozen=True)
@@ -199,6 +234,14 @@ class Backend(ABC):
 
     def unfit(self, variant: Variant, profile: DeviceProfile) -> str | None:
         """Why ``variant`` cannot run on ``profile``'s devices at all (an OS too old), or None."""
+        return None
+
+    def measure(
+        self, session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+    ) -> Measurement | None:
+        """One round of ``variant`` on the session's device by this backend's own route (a
+        vendor's benchmark tool), or None to leave it to the probe and the transports.
+        Failures on the device are a Measurement with that status, not an exception."""
         return None
 
     def probe_runner(self) -> ProbeRunner | None:

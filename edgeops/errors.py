@@ -14,19 +14,50 @@ The tree::
 
 The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
 ``--debug`` adds the traceback.
+
+Exit codes, and the history status of a ``ship`` run (``run_outcome`` decides both)::
+
+    0    EXIT_OK              every profile has a variant            history: ok
+    1    EXIT_FAILED          an EdgeopsError (or a bug)             history: failed
+    2    EXIT_USAGE           bad input: UsageError, ResultsError    history: failed
+    3    EXIT_INCONCLUSIVE    `edgeops gate` cannot decide
+    4    EXIT_DEVICE_FAILED   a device failed; --resume measures it  history: device_failed
+    5    EXIT_NOT_SHIPPED     a profile ends unsupported, not        history: unsupported
+                              measured or not converted (0 with --allow-unsupported)
+    130  EXIT_INTERRUPTED     Ctrl-C                                 history: interrupted
+    143  EXIT_TERMINATED      SIGTERM                                history: interrupted
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from edgeops.models import Plan
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
+EXIT_DEVICE_FAILED = 4
+EXIT_NOT_SHIPPED = 5
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+# Plan statuses that leave a requested profile without a shipped variant.
+NOT_SHIPPED = ("unsupported", "not_measured", "not_converted")
 
 
 class EdgeopsError(Exception):
     """Base of every deliberate edgeops error. The message names the fix."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 class UsageError(EdgeopsError):
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class ModelError(EdgeopsError):
@@ -54,4 +85,42 @@ class ProbeError(DeviceError):
 
 
 class ResultsError(EdgeopsError):
-    exit_code = 2
+    exit_code = EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- a run's outcome
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a finished ``ship`` run ended: its history status, and its exit code."""
+
+    status: Literal["ok", "device_failed", "unsupported"]
+    device_failed: tuple[tuple[str, str], ...]  # (profile id, why)
+    not_shipped: tuple[tuple[str, str], ...]  # (profile id, plan status)
+
+    @property
+    def error(self) -> str | None:
+        """The device failures in one line, for the history."""
+        return "; ".join(f"{profile}: {note}" for profile, note in self.device_failed) or None
+
+    def exit_code(self, allow_unsupported: bool = False) -> int:
+        """What the CLI exits with; ``allow_unsupported`` (the flag) accepts unshipped profiles,
+        never a failed device."""
+        if self.device_failed:
+            return EXIT_DEVICE_FAILED
+        if self.not_shipped and not allow_unsupported:
+            return EXIT_NOT_SHIPPED
+        return EXIT_OK
+
+
+def run_outcome(plans: Iterable[Plan]) -> RunOutcome:
+    """The one decision of how a run ended, from its plans: the history records its
+    ``status`` and the CLI exits with its ``exit_code``, so the two never disagree."""
+    plans = list(plans)
+    failed = tuple((p.profile_id, p.note or "") for p in plans if p.status == "device_failed")
+    unshipped = tuple((p.profile_id, p.status) for p in plans if p.status in NOT_SHIPPED)
+    status: Literal["ok", "device_failed", "unsupported"] = (
+        "device_failed" if failed else "unsupported" if unshipped else "ok"
+    )
+    return RunOutcome(status=status, device_failed=failed, not_shipped=unshipped)

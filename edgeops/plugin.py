@@ -1,176 +1,160 @@
-"""The declared plugin API: everything a backend may use from the core, in one module.
+"""The declared plugin API: everything a plugin may use from the core, in one module.
 
 A plugin imports only ``edgeops`` (the public names), ``edgeops.hookspecs``
 (``hookimpl``) and this module. Everything else in the core is private and may
-move; ``tests/test_plugin_boundary.py`` enforces that for the built-in backends,
-and that no plugin imports another.
+move; ``tests/test_plugin_boundary.py`` enforces that for the built-in plugins and
+the examples, and that no plugin imports another.
 
-What is here:
+What is here (``__all__``, about 30 names, each loaded on first use):
 
 - ``Backend``, the class a backend subclasses, with ``BuildContext`` (what every build
-  call gets), ``RecipeBook`` (its recipes) and ``ProbeRunner`` (how the probe runs its
-  files); see docs/backends.md;
-- the data models that move between stages, and the typed-recipe base class
-  ``StepConfig`` (``Recipe.of(...)`` builds a recipe from typed steps, the owner
-  reads them back with ``recipe.typed_steps(...)``);
-- the errors a hook raises (``ModelError``, ``StageError``, ``DeviceError``, ...);
-- ``BuildInfo``: what a converted model was made from, as JSON beside it;
-- atomic writes and hashing (``write_bytes``, ``write_text``, ``copy_file``,
-  ``sha256_file``, ``sha256_tree``);
-- path safety: ``check_name`` (a name that becomes one path component),
-  ``inside`` (a path built from names, checked to stay in its folder) and
-  ``check_links_inside`` (no link in a folder model leaves it);
-- ``quiet``: silence a noisy SDK's logs while keeping its last lines for errors;
-- sample feeds, the one comparison with the reference every backend uses, the
-  factory importer, the inventory reader, profiles and chip folders;
-- the session protocol transports return, percentile helpers, and the measurement
-  runner the execution hook receives; ``execute_with_leases``, the core's default
-  executor (a thread per device, SQLite leases), for an executor that takes only
-  some of the jobs (the labgrid farm runs the rest through it);
-- ``variant_from`` and ``failed_measurement``: the two shapes every backend builds;
-- ``roofline``, the prediction arithmetic and constants both Apple backends use;
-- ``torch_sources``, the module both Apple backends convert from: a factory or an
-  ONNX graph (through onnx2torch) as a torch module, example inputs, the work one
-  forward pass does (its SDKs are imported only when a function runs).
+  call gets), ``RecipeBook`` (its recipes), ``RecipeFamily`` (typed recipe kinds for
+  ``[[sweep]]`` tables) and ``ProbeRunner`` (how the probe runs its files); see
+  docs/backends.md;
+- ``hookimpl``, for the hooks that are not a backend's (transports, commands);
+- the data models that move between stages, and ``StepConfig``, the typed-recipe step
+  base (``Recipe.of(...)`` builds a recipe from typed steps, the owner reads them back
+  with ``recipe.typed_steps(...)``);
+- ``Session``, what a transport's ``edgeops_connect`` returns, and ``CommandContext``
+  for a plugin's CLI command;
+- the errors a plugin raises (``ModelError``, ``StageError``, ``DeviceError``,
+  ``UsageError``, all ``EdgeopsError``);
+- ``compare_with_reference`` (the one comparison with the reference every backend
+  uses), ``sample_feeds``, ``quiet`` (silence a noisy SDK's logs, keeping its last
+  lines for errors);
+- ``variant_from`` and ``failed_measurement``, the two shapes every backend builds,
+  and ``execute_with_leases``, the core's default executor, for an executor that takes
+  only some of the jobs.
+
+``_LEGACY`` names (file and path helpers, percentiles, profiles, the Apple helpers)
+still resolve for the built-in plugins; they are not part of the declared API.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgeops import roofline, torch_sources
-from edgeops.backend import Backend, BuildContext, ProbeRunner, RecipeBook
-from edgeops.build_info import BuildInfo
-from edgeops.cli.context import CommandContext
-from edgeops.devices.inventory import PINNED_CPUS_LABEL, THREADS_LABEL, read_inventory
-from edgeops.devices.measurements import last_json_line, percentile, with_percentiles
-from edgeops.devices.profiles import builtin_profile_dir, detect_host_facts, load_profiles
-from edgeops.devices.scheduling import MeasureJob, MeasureRunner
-from edgeops.devices.scheduling import edgeops_execute_measurements as execute_with_leases
-from edgeops.devices.sessions import CommandResult, Session
-from edgeops.errors import (
-    DeviceError,
-    EdgeopsError,
-    ModelError,
-    PluginError,
-    ProbeError,
-    SamplesError,
-    StageError,
-    UsageError,
-)
-from edgeops.files import (
-    check_links_inside,
-    copy_file,
-    sha256_file,
-    sha256_tree,
-    write_bytes,
-    write_text,
-)
-from edgeops.hookspecs import hookimpl
-from edgeops.models import (
-    Artifact,
-    Choice,
-    ComputeUnit,
-    CpuShare,
-    Device,
-    DeviceProfile,
-    InputSpec,
-    Interval,
-    Measurement,
-    MeasurementStatus,
-    MeasureSettings,
-    ModelSpec,
-    PeakMemory,
-    Plan,
-    Quality,
-    Recipe,
-    RecipeStep,
-    ReferenceOutputs,
-    Results,
-    SampleSet,
-    StepConfig,
-    Variant,
-)
-from edgeops.pipeline.factories import import_factory
-from edgeops.pipeline.names import check_name, inside
-from edgeops.pipeline.samples import sample_feeds
-from edgeops.pipeline.sweep import RecipeFamily
-from edgeops.quality import compare_with_reference, snr_db
-from edgeops.quiet import QUIET_ENV, quiet
+if TYPE_CHECKING:
+    from edgeops.devices.scheduling import MeasureJob, MeasureRunner
+    from edgeops.models import (
+        Artifact,
+        Device,
+        Measurement,
+        MeasurementStatus,
+        MeasureSettings,
+        Recipe,
+        Variant,
+    )
 
-__all__ = [
-    "PINNED_CPUS_LABEL",
-    "THREADS_LABEL",
-    "QUIET_ENV",
-    "Artifact",
-    "Backend",
-    "BuildContext",
-    "BuildInfo",
-    "Choice",
-    "CommandContext",
-    "CommandResult",
-    "ComputeUnit",
-    "CpuShare",
-    "Device",
-    "DeviceError",
-    "DeviceProfile",
-    "EdgeopsError",
-    "InputSpec",
-    "Interval",
-    "MeasureJob",
-    "MeasureRunner",
-    "MeasureSettings",
-    "Measurement",
-    "MeasurementStatus",
-    "ModelError",
-    "ModelSpec",
-    "PeakMemory",
-    "Plan",
-    "PluginError",
-    "ProbeError",
-    "ProbeRunner",
-    "Quality",
-    "Recipe",
-    "RecipeBook",
-    "RecipeFamily",
-    "RecipeStep",
-    "ReferenceOutputs",
-    "Results",
-    "SampleSet",
-    "SamplesError",
-    "Session",
-    "StageError",
-    "StepConfig",
-    "UsageError",
-    "Variant",
-    "builtin_profile_dir",
-    "check_links_inside",
-    "check_name",
-    "compare_with_reference",
-    "copy_file",
-    "detect_host_facts",
-    "execute_with_leases",
-    "failed_measurement",
-    "hookimpl",
-    "import_factory",
-    "inside",
-    "last_json_line",
-    "load_profiles",
-    "percentile",
-    "quiet",
-    "read_inventory",
-    "roofline",
-    "sample_feeds",
-    "sha256_file",
-    "sha256_tree",
-    "snr_db",
-    "torch_sources",
-    "variant_from",
-    "with_percentiles",
-    "write_bytes",
-    "write_text",
-]
+# The declared API: what a backend or a transport uses. Each name loads its module on
+# first use (PEP 562), so `import edgeops.plugin` costs no pipeline, CLI, numpy,
+# multiprocessing or sqlite3 (tests/test_plugin_api.py checks it in a fresh process).
+_DECLARED = {
+    "Backend": "edgeops.backend",
+    "BuildContext": "edgeops.backend",
+    "ProbeRunner": "edgeops.backend",
+    "RecipeBook": "edgeops.backend",
+    "RecipeFamily": "edgeops.backend",
+    "hookimpl": "edgeops.hookspecs",
+    "Artifact": "edgeops.models",
+    "ComputeUnit": "edgeops.models",
+    "Device": "edgeops.models",
+    "DeviceProfile": "edgeops.models",
+    "MeasureSettings": "edgeops.models",
+    "Measurement": "edgeops.models",
+    "ModelSpec": "edgeops.models",
+    "Quality": "edgeops.models",
+    "Recipe": "edgeops.models",
+    "ReferenceOutputs": "edgeops.models",
+    "SampleSet": "edgeops.models",
+    "StepConfig": "edgeops.models",
+    "Variant": "edgeops.models",
+    "Session": "edgeops.devices.sessions",
+    "CommandContext": "edgeops.cli.context",
+    "EdgeopsError": "edgeops.errors",
+    "DeviceError": "edgeops.errors",
+    "ModelError": "edgeops.errors",
+    "StageError": "edgeops.errors",
+    "UsageError": "edgeops.errors",
+    "compare_with_reference": "edgeops.quality",
+    "sample_feeds": "edgeops.pipeline.samples",
+    "quiet": "edgeops.quiet",
+}
+# Names the built-in plugins still import from here, kept so they load unchanged while
+# they move to the declared names (or to a shared package of their own, as the Apple
+# helpers should). Frozen: tests/test_plugin_boundary.py fails when one is added.
+_LEGACY = {
+    "PINNED_CPUS_LABEL": "edgeops.devices.inventory",
+    "THREADS_LABEL": "edgeops.devices.inventory",
+    "read_inventory": "edgeops.devices.inventory",
+    "QUIET_ENV": "edgeops.quiet",
+    "BuildInfo": "edgeops.build_info",
+    "roofline": "edgeops.roofline",
+    "torch_sources": "edgeops.torch_sources",
+    "CommandResult": "edgeops.devices.sessions",
+    "Choice": "edgeops.models",
+    "CpuShare": "edgeops.models",
+    "InputSpec": "edgeops.models",
+    "Interval": "edgeops.models",
+    "MeasurementStatus": "edgeops.models",
+    "PeakMemory": "edgeops.models",
+    "Plan": "edgeops.models",
+    "RecipeStep": "edgeops.models",
+    "Results": "edgeops.models",
+    "PluginError": "edgeops.errors",
+    "ProbeError": "edgeops.errors",
+    "SamplesError": "edgeops.errors",
+    "MeasureJob": "edgeops.devices.scheduling",
+    "MeasureRunner": "edgeops.devices.scheduling",
+    "last_json_line": "edgeops.devices.measurements",
+    "percentile": "edgeops.devices.measurements",
+    "with_percentiles": "edgeops.devices.measurements",
+    "builtin_profile_dir": "edgeops.devices.profiles",
+    "detect_host_facts": "edgeops.devices.profiles",
+    "load_profiles": "edgeops.devices.profiles",
+    "check_links_inside": "edgeops.files",
+    "copy_file": "edgeops.files",
+    "sha256_file": "edgeops.files",
+    "sha256_tree": "edgeops.files",
+    "write_bytes": "edgeops.files",
+    "write_text": "edgeops.files",
+    "import_factory": "edgeops.pipeline.factories",
+    "check_name": "edgeops.pipeline.names",
+    "inside": "edgeops.pipeline.names",
+    "snr_db": "edgeops.quality",
+}
+_MODULES = {"roofline", "torch_sources"}
+
+__all__ = [*sorted(_DECLARED), "execute_with_leases", "failed_measurement", "variant_from"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _DECLARED.get(name) or _LEGACY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgeops.plugin' has no attribute {name!r}")
+    if name in _MODULES:
+        return importlib.import_module(module)
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def execute_with_leases(
+    jobs: list[MeasureJob], settings: MeasureSettings, runner: MeasureRunner
+) -> bool:
+    """The core's default executor (a thread per device, SQLite leases), for an executor
+    that takes only some of the jobs (the labgrid farm runs the rest through it).
+
+    A plain function, not the hook implementation itself: a plugin that imports it at
+    module level must not register a hook named after it.
+    """
+    from edgeops.devices.scheduling import edgeops_execute_measurements
+
+    return bool(edgeops_execute_measurements(jobs=jobs, settings=settings, runner=runner))
 
 
 def variant_from(artifact: Artifact, recipe: Recipe, path: Path, **fields: Any) -> Variant:
@@ -207,6 +191,8 @@ def failed_measurement(
     Such a result is the model's on that device (or the device's own, with
     ``status="error"``); it is never a silent gap.
     """
+    from edgeops.models import Measurement
+
     return Measurement(
         variant_id=variant.id,
         device_id=device.id,

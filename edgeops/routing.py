@@ -96,9 +96,17 @@ def routed(plugin: object) -> object:
     return out
 
 
-def _hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one small closure per hook
+def _hooks(backend: Backend) -> dict[str, Any]:
+    """Every hook ``backend`` answers, each a small closure asking its format first."""
+    return {
+        **_build_hooks(backend),
+        **_optional_hooks(backend),
+        **_measure_hook(backend),
+    }
+
+
+def _build_hooks(backend: Backend) -> dict[str, Any]:
     fmt = backend.format
-    hooks: dict[str, Any] = {}
 
     @hookimpl
     def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
@@ -146,23 +154,31 @@ def _hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one small closur
         artifact: Artifact,
         recipe: Recipe,
         workdir: Path,
+        samples: SampleSet | None,
         context: BuildContext | None,
     ) -> Variant | None:
+        # The hookspec's whole signature, so a test may call it as the pipeline does;
+        # the samples are in the context.
         if recipe.format != fmt or artifact.path is None:
             return None
         if context is None:
             raise PluginError(f"edgeops_optimize for {recipe.id} was called without its context")
         return backend.optimize(artifact, recipe, context, workdir)
 
-    hooks.update(
-        edgeops_conversion_inputs=edgeops_conversion_inputs,
-        edgeops_convert=edgeops_convert,
-        edgeops_recipes=edgeops_recipes,
-        edgeops_recipe_catalog=edgeops_recipe_catalog,
-        edgeops_recipe_families=edgeops_recipe_families,
-        edgeops_optimize=edgeops_optimize,
-    )
+    return {
+        "edgeops_conversion_inputs": edgeops_conversion_inputs,
+        "edgeops_convert": edgeops_convert,
+        "edgeops_recipes": edgeops_recipes,
+        "edgeops_recipe_catalog": edgeops_recipe_catalog,
+        "edgeops_recipe_families": edgeops_recipe_families,
+        "edgeops_optimize": edgeops_optimize,
+    }
 
+
+def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one closure per method
+    """The hooks of the optional methods the backend overrides, and only those."""
+    fmt = backend.format
+    hooks: dict[str, Any] = {}
     if _overrides(backend, "reference"):
 
         @hookimpl
@@ -218,16 +234,27 @@ def _hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one small closur
             return backend.predict(profile, variant, compute_unit)
 
         hooks["edgeops_predict"] = edgeops_predict
+    return hooks
 
+
+def _measure_hook(backend: Backend) -> dict[str, Any]:
+    """Its own measuring route (``measure``), then the probe with its runner, if it has either."""
+    fmt = backend.format
+    hooks: dict[str, Any] = {}
     runner = backend.probe_runner()
-    if runner is not None:
-        # trylast, as the core probe: a transport with a better tool answers first.
-        @hookimpl(trylast=True)
+    own = _overrides(backend, "measure")
+    if runner is not None or own:
+        # trylast with the probe alone, as the core probe: a transport with a better tool
+        # answers first. A backend's own route goes before the probe.
+        @hookimpl(trylast=not own)
         def edgeops_measure(
             session: Any, variant: Variant, compute_unit: str, settings: MeasureSettings
         ) -> Measurement | None:
-            if variant.format != fmt or variant.path is None or session.python is None:
+            if variant.format != fmt or variant.path is None:
                 return None
+            measured = backend.measure(session, variant, compute_unit, settings) if own else None
+            if measured is not None or runner is None or session.python is None:
+                return measured
             if compute_unit not in runner.compute_units:
                 return None
             from edgeops.devices.probe_measure import measure_with_probe

@@ -1,6 +1,11 @@
-"""pytest fixtures for edgeops and its plugin authors (loaded through the pytest11 entry point).
+"""pytest fixtures for edgeops and its plugin authors, opt-in.
 
-Installing edgeops makes them available in any pytest run; no conftest is needed:
+A plugin's test suite opts in from its root ``conftest.py`` (as tox's pytest plugin)::
+
+    pytest_plugins = ["edgeops.testing"]
+
+Installing edgeops no longer loads them into every pytest run of the environment.
+The fixtures:
 
 - ``edgeops_pm``: a fresh plugin manager with every installed plugin;
 - ``register_plugin``: register a plugin object for one test, unregistered after;
@@ -14,8 +19,10 @@ Installing edgeops makes them available in any pytest run; no conftest is needed
 
 Helpers for a backend's own tests: ``write_tiny_onnx`` and ``write_matmul_onnx``
 (small real ONNX files), ``file_spec`` (a model file's spec), ``converted`` (a convert hook's Artifact, asserted to be
-there) and ``assert_converts_only`` (a convert hook leaves other targets and sources
-to other plugins).
+there), ``convert_with`` (one plugin's conversion, given the artifacts made before it),
+``hooks_of`` (a plugin's hooks as installed: a ``Backend`` routed by format) and
+``assert_converts_only`` (a convert hook leaves other targets and sources to other
+plugins).
 
 A plugin's whole loop, in one test::
 
@@ -270,12 +277,36 @@ def file_spec(path: Path, metric: str = "snr_db", floor: float = 30.0) -> ModelS
     )
 
 
+def hooks_of(plugin: Any) -> Any:
+    """The hook functions ``plugin`` answers once installed: for a Backend, its methods
+    routed by format (``edgeops.routing``), so a test sees what the pipeline sees."""
+    from edgeops.routing import routed
+
+    return routed(plugin)
+
+
+def convert_with(
+    plugin: Any, spec: ModelSpec, target: str, workdir: Path, artifacts: tuple[Artifact, ...] = ()
+) -> Artifact | None:
+    """``plugin``'s ``edgeops_convert`` alone (a Backend routed by format, as installed),
+    given ``artifacts`` as the conversions made before it."""
+    from edgeops.backend import BuildContext
+
+    return hooks_of(plugin).edgeops_convert(
+        spec=spec,
+        target=target,
+        workdir=workdir,
+        artifacts=list(artifacts),
+        context=BuildContext(spec=spec, artifacts=artifacts),
+    )
+
+
 def converted(
     plugin: Any, spec: ModelSpec, target: str, workdir: Path, artifact_id: str
 ) -> Artifact:
     """``plugin.edgeops_convert`` of ``spec`` to ``target`` with no upstream artifacts,
     asserted to answer, with the id the pipeline would have given it."""
-    artifact = plugin.edgeops_convert(spec=spec, target=target, workdir=workdir, artifacts=[])
+    artifact = convert_with(plugin, spec, target, workdir)
     assert artifact is not None, f"{plugin.__name__} did not convert {spec.source} to {target}"
     return artifact.model_copy(update={"id": artifact_id})
 
@@ -287,7 +318,7 @@ def assert_converts_only(
     ``spec`` to ``other_target`` and for a Keras source to its own ``target``."""
 
     def convert(spec: ModelSpec, target: str) -> Any:
-        return plugin.edgeops_convert(spec=spec, target=target, workdir=workdir, artifacts=[])
+        return convert_with(plugin, spec, target, workdir)
 
     assert convert(spec, other_target) is None
     assert convert(spec.model_copy(update={"source": str(workdir / "m.keras")}), target) is None

@@ -35,3 +35,9 @@ def test_a_tflite_source_for_an_iphone_is_not_converted_with_the_reason(tmp_path
         (tmp_path / json.loads(done.stdout)["bundle"] / "manifest.json").read_text()
     )
     assert manifest["profiles"]["iphone12"]["status"] == "not_converted"
+    # The history agrees with the exit code (issue 28 item 7: a run that exited 5 was
+    # recorded "ok", because the two were decided in two places).
+    history = run_cli("history", "--json", cwd=tmp_path, timeout_s=120)
+    (run,) = [r for r in json.loads(history.stdout)["runs"]]
+    assert run["run_id"] == json.loads(done.stdout)["run_id"]
+    assert run["status"] == "unsupported"

@@ -235,10 +235,14 @@ def test_tiny_onnx_artifact_runs_through_a_real_backend(tiny_onnx_artifact, edge
     host = resolve_profiles(["host"], edgeops_pm)
     proposed = onnx_plugin.edgeops_recipes(artifact=tiny_onnx_artifact, profiles=host)
     (fp16,) = [r for r in proposed if r.name == "fp16"]
+    from edgeops.plugin import BuildContext
+    from edgeops.testing import file_spec
+
     variant = onnx_plugin.edgeops_optimize(
         artifact=tiny_onnx_artifact,
         recipe=fp16.model_copy(update={"owner": "onnx"}),
         workdir=tmp_path,
         samples=None,
+        context=BuildContext(spec=file_spec(tiny_onnx_artifact.path)),
     )
     assert variant.path.is_file() and variant.path.stat().st_size < tiny_onnx_artifact.size_bytes

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Exit codes (README, "Output that fits CI"): 0 done, 1 a failure, 2 bad input, 3 the gate
-# is inconclusive, 4 a device failed (resume to measure it again), 5 a requested profile
-# ends unsupported or not measured, 130 interrupted.
-EXIT_DEVICE_FAILED = 4
-EXIT_NOT_SHIPPED = 5
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+# Exit codes: declared once, with the errors (edgeops/errors.py draws the table).
+from edgeops.errors import (
+    EXIT_DEVICE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_SHIPPED,
+    EXIT_TERMINATED,
+)
 
 
 class Terminated(KeyboardInterrupt):

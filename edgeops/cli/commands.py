@@ -104,7 +104,7 @@ class _Run:
 def cmd_ship(args: argparse.Namespace) -> int:
     """``edgeops ship``: :func:`edgeops.api.ship`, then its tables or JSON and the exit code."""
     from edgeops.api import ship
-    from edgeops.cli import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED
+    from edgeops.errors import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED, run_outcome
 
     results = ship(
         args.model,
@@ -143,29 +143,26 @@ def cmd_ship(args: argparse.Namespace) -> int:
     tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
     if tracebacks.is_dir():
         sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
-    failed = [p for p in results.plans if p.status == "device_failed"]
-    if failed:
+    # The same decision the history recorded (edgeops.errors.run_outcome).
+    outcome = run_outcome(results.plans)
+    code = outcome.exit_code(allow_unsupported=args.allow_unsupported)
+    if code == EXIT_DEVICE_FAILED:
         sys.stderr.write(
             "edgeops: error: "
             + " ".join(
-                f"profile {p.profile_id}: {p.note}; fix the device and run "
+                f"profile {profile}: {note}; fix the device and run "
                 f"`edgeops ship --resume {results.run_id}` to measure it again."
-                for p in failed
+                for profile, note in outcome.device_failed
             )
             + "\n"
         )
-        return EXIT_DEVICE_FAILED
-    unshipped = [
-        p for p in results.plans if p.status in ("unsupported", "not_measured", "not_converted")
-    ]
-    if unshipped and not args.allow_unsupported:
-        which = ", ".join(f"{p.profile_id} ({p.status})" for p in unshipped)
+    elif code == EXIT_NOT_SHIPPED:
+        which = ", ".join(f"{profile} ({status})" for profile, status in outcome.not_shipped)
         sys.stderr.write(
             f"edgeops: error: no variant ships for {which}; the bundle at {out} says why. "
             "Fix the floor, budget or device, or pass --allow-unsupported to exit 0\n"
         )
-        return EXIT_NOT_SHIPPED
-    return 0
+    return code
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:

@@ -31,7 +31,8 @@ from typing import Literal
 
 import numpy as np
 
-from edgeops.errors import ResultsError
+from edgeops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, ResultsError
+from edgeops.errors import EXIT_USAGE as EXIT_USAGE_CODE
 from edgeops.gate.stats import (
     FIRST_LOOK_ROUNDS,
     MIN_BASELINE_ROUNDS,
@@ -45,10 +46,10 @@ from edgeops.round_stats import log_round_medians, measurement_rounds  # noqa: F
 Verdict = Literal["pass", "fail", "inconclusive", "not_measured"]
 CheckName = Literal["plan", "latency", "memory", "size", "quality"]
 
-EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-EXIT_INCONCLUSIVE = 3
+# The exit codes are declared once, with the errors (edgeops/errors.py).
+EXIT_USAGE = EXIT_USAGE_CODE
+EXIT_PASS = EXIT_OK
+EXIT_FAIL = EXIT_FAILED
 
 # The overall verdict is the worst of its checks.
 _SEVERITY: dict[Verdict, int] = {"fail": 3, "inconclusive": 2, "not_measured": 1, "pass": 0}

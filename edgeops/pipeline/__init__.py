@@ -1053,7 +1053,7 @@ def build_context(results: Results) -> BuildContext:
         spec=results.spec,
         samples=results.samples,
         reference=results.reference,
-        artifacts=results.artifacts,
+        artifacts=tuple(a for a in results.artifacts if a.status == "ok"),
     )
 
 

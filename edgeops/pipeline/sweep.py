@@ -27,41 +27,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edgeops.backend import RECIPE_FIELDS, RecipeFamily
 from edgeops.errors import UsageError
 from edgeops.models import Recipe, StepConfig
-
-# Recipe-level fields a table may set besides the steps' own.
-RECIPE_FIELDS = ("deployment_target", "compute_precision")
-
-
-@dataclass(frozen=True)
-class RecipeFamily:
-    """A kind of recipe a plugin makes from typed parameters, e.g. ``coreml:palettize``.
-
-    ``steps`` are applied in order (joint compression: prune, then palettize);
-    ``fixed`` are recipe fields every member gets unless a table sets them.
-    """
-
-    name: str
-    format: str
-    steps: tuple[type[StepConfig], ...]
-    fixed: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    owner: str = ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.format}:{self.name}"
-
-    def fields(self) -> dict[str, type[StepConfig] | None]:
-        """Every key a table may give: step fields (``field`` or ``op.field``) and recipe fields."""
-        keys: dict[str, type[StepConfig] | None] = dict.fromkeys(RECIPE_FIELDS)
-        for cls in self.steps:
-            for name in cls.model_fields:
-                keys[f"{cls.op}.{name}"] = cls
-                # A bare name is allowed where only one step of the family has it.
-                keys[name] = None if name in keys and keys[name] is not cls else cls
-        return keys
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from edgeops.hookspecs import hookimpl
 from edgeops.plugin import (
     Artifact,
+    Backend,
+    BuildContext,
     ComputeUnit,
     DeviceProfile,
     Measurement,
@@ -22,8 +23,7 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
-    ReferenceOutputs,
-    SampleSet,
+    RecipeBook,
     Session,
     Variant,
     compare_with_reference,
@@ -34,8 +34,6 @@ from edgeops.plugin import (
 from . import convert, recipes
 from .sdk import TOOLS
 
-# Distributions whose versions change what this plugin makes: part of every cache key.
-EDGEOPS_TOOLS = TOOLS
 FORMAT = recipes.FORMAT
 
 
@@ -51,121 +49,107 @@ COMPUTE_UNITS = {
 }
 
 
-@hookimpl
-def edgeops_compute_units() -> list[ComputeUnit]:
-    return [
-        ComputeUnit(name=name, requires=requires, rarity=rarity)
-        for name, (requires, rarity) in COMPUTE_UNITS.items()
-    ]
+class CoreAIBackend(Backend):
+    format = FORMAT
+    tools = TOOLS
+
+    def compute_units(self) -> list[ComputeUnit]:
+        return [
+            ComputeUnit(name=name, requires=requires, rarity=rarity)
+            for name, (requires, rarity) in COMPUTE_UNITS.items()
+        ]
+
+    def conversion_inputs(self, spec: ModelSpec) -> list[str]:
+        return torch_sources.formats_needed_first(spec)
+
+    def convert(self, context: BuildContext, workdir: Path) -> Artifact | None:
+        """A factory or an ONNX graph exported with ``torch.export`` and saved as ``.aimodel``."""
+        source = torch_sources.convertible_spec(context.spec, list(context.artifacts))
+        if source is None:
+            return None
+        from . import work
+
+        # Without inputs from the ONNX backend, convert.load_module reads the graph's own.
+        net, inputs = convert.fresh_module(source)
+        outputs = convert.output_names(convert.output_count(net, inputs))
+        out = workdir / convert.ASSET_NAME
+        started = time.perf_counter()
+        asset = convert.to_asset(net, inputs, outputs, out)
+        macs, largest = torch_sources.count_work(net, inputs)
+        params = sum(p.numel() for p in net.parameters())
+        weight_elements = work.weight_elements(net)
+        convert.BUILD_INFO.write(
+            workdir,
+            {
+                "outputs": list(outputs),
+                "params": params,
+                "weight_elements": weight_elements,
+                # The activation part of a predicted peak memory (predict.py).
+                "largest_layer_elements": largest,
+                "storage_types": asset.summary().storage_types,
+                "convert_s": round(time.perf_counter() - started, 3),
+            },
+        )
+        return Artifact(
+            format=FORMAT,
+            path=out,
+            inputs=inputs,
+            output_names=outputs,
+            params=params,
+            macs=macs,
+        )
+
+    def recipes(self) -> RecipeBook:
+        """Every coreai-opt recipe; all of them need OS 27."""
+        return RecipeBook(names=tuple(c.name for c in recipes.catalogue()))
+
+    def propose(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+        """The whole coreai-opt catalogue, for every profile that runs Core AI (OS 27)."""
+        return recipes.propose(profiles)
+
+    def optimize(
+        self, artifact: Artifact, recipe: Recipe, context: BuildContext, workdir: Path
+    ) -> Variant:
+        assert artifact.path is not None
+        from . import optimize
+
+        out = workdir / convert.ASSET_NAME
+        parent = artifact.path
+        source = torch_sources.convertible_spec(context.spec, list(context.artifacts))
+        convert.BUILD_INFO.write_variant(
+            workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out, source)
+        )
+        return variant_from(artifact, recipe, out)
+
+    def evaluate(
+        self, variant: Variant, context: BuildContext, outputs_dir: Path
+    ) -> Quality | None:
+        assert variant.path and context.samples and context.reference
+        from .runtime import run_asset
+
+        outputs = run_asset(variant.path, variant.inputs, variant.output_names, context.samples)
+        # The whole spec: its labels and user metric are scored too, and the outputs kept.
+        return compare_with_reference(
+            context.spec, context.reference, outputs, where="host", keep=outputs_dir
+        )
+
+    def predict(
+        self, profile: DeviceProfile, variant: Variant, compute_unit: str
+    ) -> Measurement | None:
+        from . import predict
+
+        return predict.predict(profile, variant, compute_unit)
+
+    def measure(
+        self, session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+    ) -> Measurement | None:
+        """A Core AI variant on a Mac host (mac_probe.py), or why not on its tethered iPhone."""
+        from . import mac
+
+        if session.device.transport != mac.MAC_HOST:
+            return None
+        return mac.measure(session, variant, compute_unit, settings)
 
 
-@hookimpl
-def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
-
-
-@hookimpl
-def edgeops_convert(
-    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
-) -> Artifact | None:
-    """A factory or an ONNX graph exported with ``torch.export`` and saved as ``.aimodel``."""
-    if target != FORMAT:
-        return None
-    source = torch_sources.convertible_spec(spec, artifacts)
-    if source is None:
-        return None
-    from . import work
-
-    # Without inputs from the ONNX backend, convert.load_module reads the graph's own.
-    net, inputs = convert.fresh_module(source)
-    outputs = convert.output_names(convert.output_count(net, inputs))
-    out = workdir / convert.ASSET_NAME
-    started = time.perf_counter()
-    asset = convert.to_asset(net, inputs, outputs, out)
-    macs, largest = torch_sources.count_work(net, inputs)
-    params = sum(p.numel() for p in net.parameters())
-    weight_elements = work.weight_elements(net)
-    convert.BUILD_INFO.write(
-        workdir,
-        {
-            "spec": source.model_dump(),
-            "outputs": list(outputs),
-            "params": params,
-            "weight_elements": weight_elements,
-            # The activation part of a predicted peak memory (predict.py).
-            "largest_layer_elements": largest,
-            "storage_types": asset.summary().storage_types,
-            "convert_s": round(time.perf_counter() - started, 3),
-        },
-    )
-    return Artifact(
-        format=FORMAT,
-        path=out,
-        inputs=inputs,
-        output_names=outputs,
-        params=params,
-        macs=macs,
-    )
-
-
-@hookimpl
-def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
-    """The whole coreai-opt catalogue, for every profile that runs Core AI (OS 27)."""
-    if artifact.format != FORMAT:
-        return []
-    return recipes.propose(profiles)
-
-
-@hookimpl
-def edgeops_recipe_catalog() -> list[str]:
-    """Every coreai-opt recipe; all of them need OS 27."""
-    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
-
-
-@hookimpl
-def edgeops_optimize(artifact: Artifact, recipe: Recipe, workdir: Path) -> Variant | None:
-    if recipe.format != FORMAT or artifact.path is None:
-        return None
-    from . import optimize
-
-    out = workdir / convert.ASSET_NAME
-    parent = artifact.path
-    convert.BUILD_INFO.write_variant(
-        workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out)
-    )
-    return variant_from(artifact, recipe, out)
-
-
-@hookimpl
-def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
-) -> Quality | None:
-    if variant.format != FORMAT or variant.path is None:
-        return None
-    from .runtime import run_asset
-
-    outputs = run_asset(variant.path, variant.inputs, variant.output_names, samples)
-    return compare_with_reference(spec.task, reference, outputs, where="host")
-
-
-@hookimpl
-def edgeops_predict(
-    profile: DeviceProfile, variant: Variant, compute_unit: str
-) -> Measurement | None:
-    if variant.format != FORMAT:
-        return None
-    from . import predict
-
-    return predict.predict(profile, variant, compute_unit)
-
-
-@hookimpl
-def edgeops_measure(
-    session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
-) -> Measurement | None:
-    """A Core AI variant on a Mac host (mac_probe.py), or why not on its tethered iPhone."""
-    from . import mac
-
-    if variant.format != FORMAT or session.device.transport != mac.MAC_HOST:
-        return None
-    return mac.measure(session, variant, compute_unit, settings)
+# The entry point names this module; the core registers its backend, routed by format.
+BACKEND = CoreAIBackend

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import Recipe, StageError, torch_sources
+from edgeops.plugin import ModelSpec, Recipe, StageError, torch_sources
 
 from . import compress, convert
 from .steps import STEP_TYPES
 
 
-def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
+def make_variant(
+    base_asset: Path, recipe: Recipe, out: Path, spec: ModelSpec | None
+) -> dict[str, Any]:
     """Write the variant's ``.aimodel`` to ``out``; return the facts worth keeping about it.
+
+    ``spec`` is the one the base was converted from (the run's, from its context).
 
     Facts: the sparsity the pruner reached, the asset's stored constants by type, and
     its bits per weight, which must fall in the range the steps imply.
@@ -21,11 +25,8 @@ def make_variant(base_asset: Path, recipe: Recipe, out: Path) -> dict[str, Any]:
         steps = recipe.typed_steps(*STEP_TYPES)
     except ValueError as exc:
         raise StageError(" ".join(str(exc).split())[:300]) from exc
-    spec = convert.BUILD_INFO.spec_of(base_asset)
     if spec is None:
-        raise StageError(
-            f"{base_asset} has no {convert.BUILD_INFO.file_name} beside it; convert again"
-        )
+        raise StageError(f"{recipe.name}: Core AI converts only a factory or an ONNX source")
     info = convert.BUILD_INFO.read(base_asset)
     net, inputs = convert.fresh_module(spec)
     compressed = compress.apply(net, steps, torch_sources.example_args(inputs))

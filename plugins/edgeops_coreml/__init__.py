@@ -9,6 +9,8 @@ from pathlib import Path
 from edgeops.hookspecs import hookimpl
 from edgeops.plugin import (
     Artifact,
+    Backend,
+    BuildContext,
     ComputeUnit,
     Device,
     DeviceProfile,
@@ -18,9 +20,8 @@ from edgeops.plugin import (
     ModelSpec,
     Quality,
     Recipe,
+    RecipeBook,
     RecipeFamily,
-    ReferenceOutputs,
-    SampleSet,
     Session,
     Variant,
     torch_sources,
@@ -28,215 +29,205 @@ from edgeops.plugin import (
 
 from . import convert, recipes
 
-# Distributions whose versions change what this plugin makes: part of every cache key.
-EDGEOPS_TOOLS = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
-# The module this backend needs at run time; `edgeops plugins` says whether it imports.
-EDGEOPS_RUNTIME = "coremltools"
 MAC_HOST = "mac-host"
 FORMAT = recipes.FORMAT
 
 
-@hookimpl
-def edgeops_compute_units() -> list[ComputeUnit]:
-    from .chips import COMPUTE_UNITS, UNIT_RARITY, UNIT_REQUIRES
+class CoreMLBackend(Backend):
+    format = FORMAT
+    tools = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
+    runtime = "coremltools"
 
-    return [
-        ComputeUnit(name=cu, requires=UNIT_REQUIRES[cu], rarity=UNIT_RARITY[cu])
-        for cu in COMPUTE_UNITS
-    ]
+    def compute_units(self) -> list[ComputeUnit]:
+        from .chips import COMPUTE_UNITS, UNIT_RARITY, UNIT_REQUIRES
 
+        return [
+            ComputeUnit(name=cu, requires=UNIT_REQUIRES[cu], rarity=UNIT_RARITY[cu])
+            for cu in COMPUTE_UNITS
+        ]
 
-@hookimpl
-def edgeops_conversion_inputs(spec: ModelSpec, target: str) -> list[str]:
-    return torch_sources.formats_needed_first(spec) if target == FORMAT else []
+    def conversion_inputs(self, spec: ModelSpec) -> list[str]:
+        return torch_sources.formats_needed_first(spec)
 
-
-@hookimpl
-def edgeops_convert(
-    spec: ModelSpec, target: str, workdir: Path, artifacts: list[Artifact]
-) -> Artifact | None:
-    """A factory or an ONNX graph traced and converted to an iOS 16 fp16 mlprogram, or an
-    ``.mlpackage`` source copied as it is."""
-    if target != FORMAT:
-        return None
-    out = workdir / convert.PACKAGE_NAME
-    if spec.source_path.suffix == ".mlpackage":
-        convert.copy_package(spec, out)
-        inputs, outputs = convert.package_io(out)
-        convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
-        return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
-    source = torch_sources.convertible_spec(spec, artifacts)
-    if source is None:
-        return None
-    if source.source_path.suffix == ".onnx" and not source.inputs:
-        raise ModelError(
-            f"{source.source_path.name} reaches Core ML through the ONNX backend: install it "
-            "(pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
+    def convert(self, context: BuildContext, workdir: Path) -> Artifact | None:
+        """A factory or an ONNX graph traced and converted to an iOS 16 fp16 mlprogram, or an
+        ``.mlpackage`` source copied as it is."""
+        spec = context.spec
+        out = workdir / convert.PACKAGE_NAME
+        if spec.source_path.suffix == ".mlpackage":
+            convert.copy_package(spec, out)
+            inputs, outputs = convert.package_io(out)
+            convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
+            return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
+        source = _source(context)
+        if source is None:
+            return None
+        if source.source_path.suffix == ".onnx" and not source.inputs:
+            raise ModelError(
+                f"{source.source_path.name} reaches Core ML through the ONNX backend: install "
+                "it (pip install 'edgeops[onnx]') or give [[model.inputs]] in edgeops.toml"
+            )
+        model = convert.mlprogram_from_source(source, convert.BASE_IOS, "float16")
+        convert.save(model, out)
+        net, inputs = convert.folded_torch_source(source)
+        macs, largest_layer_elements = torch_sources.count_work(net, inputs)
+        convert.BUILD_INFO.write(
+            workdir,
+            {
+                "ios": convert.BASE_IOS,
+                "compute_precision": "float16",
+                # The activation part of a predicted peak memory (predict.py).
+                "largest_layer_elements": largest_layer_elements,
+            },
         )
-    model = convert.mlprogram_from_source(source, convert.BASE_IOS, "float16")
-    convert.save(model, out)
-    net, inputs = convert.folded_torch_source(source)
-    macs, largest_layer_elements = torch_sources.count_work(net, inputs)
-    convert.BUILD_INFO.write(
-        workdir,
-        {
-            "ios": convert.BASE_IOS,
-            "compute_precision": "float16",
-            "spec": source.model_dump(),
-            # The activation part of a predicted peak memory (predict.py).
-            "largest_layer_elements": largest_layer_elements,
-        },
-    )
-    _, outputs = convert.package_io(out)
-    return Artifact(
-        format=FORMAT,
-        path=out,
-        inputs=inputs,
-        output_names=outputs,
-        params=sum(p.numel() for p in net.parameters()),
-        macs=macs,
-    )
-
-
-@hookimpl
-def edgeops_recipes(artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
-    """coremltools.optimize recipes, each at the lowest iOS its profiles share; a recipe
-    no profile's iOS or chip can use is not proposed (recipes.why_not)."""
-    if artifact.format != FORMAT:
-        return []
-    return recipes.propose(profiles)
-
-
-@hookimpl
-def edgeops_recipe_catalog() -> list[str]:
-    """Every recipe, whichever iOS it needs."""
-    return [f"{FORMAT}:{c.name}" for c in recipes.catalogue()]
-
-
-@hookimpl
-def edgeops_recipe_families() -> list[RecipeFamily]:
-    """For [[sweep]] tables: every coremltools.optimize.coreml option is a typed field."""
-    from .steps import W8A8, LinearQuantize, Palettize, Prune
-
-    families = {
-        "palettize": (Palettize,),
-        "linear_quantize": (LinearQuantize,),
-        "prune": (Prune,),
-        "prune-palettize": (Prune, Palettize),
-        "prune-linear_quantize": (Prune, LinearQuantize),
-        "w8a8": (W8A8,),
-    }
-    return [RecipeFamily(name=n, format=FORMAT, steps=s) for n, s in families.items()]
-
-
-@hookimpl
-def edgeops_variant_unfit(variant: Variant, profile: DeviceProfile) -> str | None:
-    """A deployment target newer than the profile's newest iOS cannot load there."""
-    if variant.format != FORMAT or variant.recipe is None:
-        return None
-    from .chips import newest_ios
-
-    ios, _ = recipes.convert_params(variant.recipe)
-    newest = newest_ios(profile)
-    if newest is not None and ios > newest:
-        return f"{variant.name} needs iOS {ios}; {profile.name} stops at iOS {newest}"
-    return None
-
-
-@hookimpl
-def edgeops_optimize(
-    artifact: Artifact, recipe: Recipe, workdir: Path, samples: SampleSet
-) -> Variant | None:
-    if recipe.format != FORMAT or artifact.path is None:
-        return None
-    from . import optimize
-
-    out = workdir / convert.PACKAGE_NAME
-    parent = artifact.path
-    convert.BUILD_INFO.write_variant(
-        workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out, samples)
-    )
-    return artifact.model_copy(
-        update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
-    )
-
-
-@hookimpl
-def edgeops_evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
-) -> Quality | None:
-    if variant.format != FORMAT or variant.path is None or variant.recipe is None:
-        return None
-    if convert.BUILD_INFO.spec_of(variant.path) is None:
-        return None  # an .mlpackage source: no torch module to run its weights in
-    from . import host_estimate
-
-    return host_estimate.evaluate(variant, reference, samples, spec)
-
-
-@hookimpl
-def edgeops_predict(
-    profile: DeviceProfile, variant: Variant, compute_unit: str
-) -> Measurement | None:
-    from . import predict
-
-    return predict.predict(profile, variant, compute_unit)
-
-
-# --------------------------------------------------------------------------- Mac host
-
-
-@hookimpl
-def edgeops_discover_devices(
-    inventory: Path | None, connect: Callable[[Device], Session]
-) -> list[Device]:
-    """The iPhones tethered to the inventory's Macs that ask for it (``list_iphones = "true"``)."""
-    if inventory is None:
-        return []
-    from edgeops.plugin import read_inventory
-
-    from .mac_host import LIST_IPHONES_LABEL, tethered_devices
-
-    found: list[Device] = []
-    for mac in read_inventory(inventory):
-        if mac.transport == MAC_HOST and mac.labels.get(LIST_IPHONES_LABEL) == "true":
-            session = connect(mac)
-            try:
-                found.extend(tethered_devices(mac, session))
-            finally:
-                session.close()
-    return found
-
-
-@hookimpl
-def edgeops_measure(
-    session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
-) -> Measurement | None:
-    """A Core ML variant on an iPhone tethered to a Mac host (coremltools' benchmarker).
-
-    A Mac itself is measured by the core probe (its Core ML runner), so this
-    answers only for a device with an ``iphone`` label.
-    """
-    from .mac_host import is_tethered_iphone
-
-    if not is_tethered_iphone(session):
-        return None
-    if variant.format != FORMAT or variant.path is None or session.python is None:
-        return None
-    from .benchmark_results import measurement_from_benchmark
-    from .mac_host import benchmark_argv
-
-    base = {
-        "variant_id": variant.id,
-        "device_id": session.device.id,
-        "profile_id": session.device.profile_id,
-        "compute_unit": compute_unit,
-    }
-    argv = benchmark_argv(session, session.push(variant.path), compute_unit, settings.min_runs)
-    try:
-        result = session.run(argv, timeout_s=settings.timeout_s)
-    except TimeoutError:
-        return Measurement(
-            **base, status="timeout", error=f"iPhone benchmark ran over {settings.timeout_s:g} s"
+        _, outputs = convert.package_io(out)
+        return Artifact(
+            format=FORMAT,
+            path=out,
+            inputs=inputs,
+            output_names=outputs,
+            params=sum(p.numel() for p in net.parameters()),
+            macs=macs,
         )
-    return measurement_from_benchmark(result.stdout, base)
+
+    def recipes(self) -> RecipeBook:
+        """Every coremltools.optimize recipe, whichever iOS it needs, made per profile by
+        ``propose``; for [[sweep]] tables every coremltools.optimize.coreml option is a
+        typed field."""
+        from .steps import W8A8, LinearQuantize, Palettize, Prune
+
+        families = {
+            "palettize": (Palettize,),
+            "linear_quantize": (LinearQuantize,),
+            "prune": (Prune,),
+            "prune-palettize": (Prune, Palettize),
+            "prune-linear_quantize": (Prune, LinearQuantize),
+            "w8a8": (W8A8,),
+        }
+        return RecipeBook(
+            names=tuple(c.name for c in recipes.catalogue()),
+            families=tuple(
+                RecipeFamily(name=n, format=FORMAT, steps=s) for n, s in families.items()
+            ),
+        )
+
+    def propose(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
+        """coremltools.optimize recipes, each at the lowest iOS its profiles share; a recipe
+        no profile's iOS or chip can use is not proposed (recipes.why_not)."""
+        return recipes.propose(profiles)
+
+    def unfit(self, variant: Variant, profile: DeviceProfile) -> str | None:
+        """A deployment target newer than the profile's newest iOS cannot load there."""
+        if variant.recipe is None:
+            return None
+        from .chips import newest_ios
+
+        ios, _ = recipes.convert_params(variant.recipe)
+        newest = newest_ios(profile)
+        if newest is not None and ios > newest:
+            return f"{variant.name} needs iOS {ios}; {profile.name} stops at iOS {newest}"
+        return None
+
+    def optimize(
+        self, artifact: Artifact, recipe: Recipe, context: BuildContext, workdir: Path
+    ) -> Variant:
+        assert artifact.path is not None  # samples: None for a recipe that needs none
+        from . import optimize
+
+        out = workdir / convert.PACKAGE_NAME
+        parent, samples, source = artifact.path, context.samples, _source(context)
+        convert.BUILD_INFO.write_variant(
+            workdir,
+            parent,
+            recipe.name,
+            lambda: optimize.make_variant(parent, recipe, out, samples, source),
+        )
+        return artifact.model_copy(
+            update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
+        )
+
+    def evaluate(
+        self, variant: Variant, context: BuildContext, outputs_dir: Path
+    ) -> Quality | None:
+        assert context.samples is not None and context.reference is not None
+        if variant.recipe is None or _source(context) is None:
+            return None  # an .mlpackage source: no torch module to run its weights in
+        from . import host_estimate
+
+        return host_estimate.evaluate(variant, context.reference, context.samples, context.spec)
+
+    def predict(
+        self, profile: DeviceProfile, variant: Variant, compute_unit: str
+    ) -> Measurement | None:
+        from . import predict
+
+        return predict.predict(profile, variant, compute_unit)
+
+    # ----------------------------------------------------------------------- Mac host
+
+    @hookimpl
+    def edgeops_discover_devices(
+        self, inventory: Path | None, connect: Callable[[Device], Session]
+    ) -> list[Device]:
+        """The iPhones tethered to the inventory's Macs that ask for it
+        (``list_iphones = "true"``)."""
+        if inventory is None:
+            return []
+        from edgeops.plugin import read_inventory
+
+        from .mac_host import LIST_IPHONES_LABEL, tethered_devices
+
+        found: list[Device] = []
+        for mac in read_inventory(inventory):
+            if mac.transport == MAC_HOST and mac.labels.get(LIST_IPHONES_LABEL) == "true":
+                session = connect(mac)
+                try:
+                    found.extend(tethered_devices(mac, session))
+                finally:
+                    session.close()
+        return found
+
+    def measure(
+        self, session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
+    ) -> Measurement | None:
+        """A Core ML variant on an iPhone tethered to a Mac host (coremltools' benchmarker).
+
+        A Mac itself is measured by the core probe (its Core ML runner), so this
+        answers only for a device with an ``iphone`` label.
+        """
+        from .mac_host import is_tethered_iphone
+
+        if not is_tethered_iphone(session) or variant.path is None or session.python is None:
+            return None
+        from .benchmark_results import measurement_from_benchmark
+        from .mac_host import benchmark_argv
+
+        base = {
+            "variant_id": variant.id,
+            "device_id": session.device.id,
+            "profile_id": session.device.profile_id,
+            "compute_unit": compute_unit,
+        }
+        argv = benchmark_argv(session, session.push(variant.path), compute_unit, settings.min_runs)
+        try:
+            result = session.run(argv, timeout_s=settings.timeout_s)
+        except TimeoutError:
+            return Measurement(
+                **base,
+                status="timeout",
+                error=f"iPhone benchmark ran over {settings.timeout_s:g} s",
+            )
+        return measurement_from_benchmark(result.stdout, base)
+
+
+def _source(context: BuildContext) -> ModelSpec | None:
+    """The spec Core ML converts from, from the run's context (never saved beside the
+    model): a factory, or the ONNX graph with the ONNX backend's inputs; None for an
+    ``.mlpackage`` source or one it cannot convert."""
+    if context.spec.source_path.suffix == ".mlpackage":
+        return None
+    return torch_sources.convertible_spec(context.spec, list(context.artifacts))
+
+
+# The entry point names this module; the core registers its backend, routed by format.
+BACKEND = CoreMLBackend

@@ -5,22 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import Recipe, SampleSet, StageError, copy_file
+from edgeops.plugin import ModelSpec, Recipe, SampleSet, StageError, copy_file
 
 from . import compress, convert
 from .recipes import convert_params
 from .steps import STEPS, W8A8
 
 
-def make_variant(base: Path, recipe: Recipe, out: Path, samples: SampleSet) -> dict[str, Any]:
-    """Write the variant's .mlpackage at ``out``; return facts for its build info."""
+def make_variant(
+    base: Path, recipe: Recipe, out: Path, samples: SampleSet, source: ModelSpec | None
+) -> dict[str, Any]:
+    """Write the variant's .mlpackage at ``out``; return facts for its build info.
+
+    ``source`` is the spec the base was converted from (None for an .mlpackage source).
+    """
     ios, precision = convert_params(recipe)
     steps = recipe.typed_steps(*STEPS)
     facts: dict[str, Any] = {"ios": ios, "compute_precision": precision}
     if steps and isinstance(steps[0], W8A8):
         from . import activations
 
-        convert.save(activations.w8a8_mlprogram(_spec(base, recipe), ios, samples), out)
+        convert.save(activations.w8a8_mlprogram(_spec(source, recipe), ios, samples), out)
         return facts
     info = convert.BUILD_INFO.read(base)
     same_as_base = info.get("source") == "mlpackage" or (
@@ -32,7 +37,7 @@ def make_variant(base: Path, recipe: Recipe, out: Path, samples: SampleSet) -> d
     if same_as_base:
         model = convert.load(base)
     else:
-        model = convert.mlprogram_from_source(_spec(base, recipe), ios, precision)
+        model = convert.mlprogram_from_source(_spec(source, recipe), ios, precision)
     try:
         compressed, reached = compress.apply_steps(model, steps)
     except StageError:
@@ -44,8 +49,7 @@ def make_variant(base: Path, recipe: Recipe, out: Path, samples: SampleSet) -> d
     return facts | reached
 
 
-def _spec(base: Path, recipe: Recipe) -> Any:
-    spec = convert.BUILD_INFO.spec_of(base)
+def _spec(spec: ModelSpec | None, recipe: Recipe) -> ModelSpec:
     if spec is None:
         raise StageError(
             f"{recipe.name} needs the model's source to convert again (another target or "

@@ -25,7 +25,7 @@ def coreai_profiles():
 
 
 @pytest.fixture(scope="session")
-def make_variant(tiny_artifact, tmp_path_factory):
+def make_variant(tiny_artifact, tiny_torch_spec, tmp_path_factory):
     """Variants of the tiny net by recipe name, each made once per session."""
     import edgeops_coreai
     from edgeops_coreai.recipes import catalogue
@@ -40,8 +40,13 @@ def make_variant(tiny_artifact, tmp_path_factory):
             recipe = Recipe.of(
                 name=name, format="coreai", owner="coreai", steps=recipes[name].steps
             )
-            variant = edgeops_coreai.edgeops_optimize(
-                artifact=tiny_artifact, recipe=recipe, workdir=tmp_path_factory.mktemp(name)
+            from edgeops.plugin import BuildContext
+
+            variant = edgeops_coreai.CoreAIBackend().optimize(
+                tiny_artifact,
+                recipe,
+                BuildContext(spec=tiny_torch_spec),
+                tmp_path_factory.mktemp(name),
             )
             assert variant is not None and variant.path is not None
             from edgeops.files import sha256_tree, size_bytes

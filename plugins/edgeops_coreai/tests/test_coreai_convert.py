@@ -8,7 +8,6 @@ import pytest
 
 from edgeops import testing
 from edgeops.errors import ModelError
-from edgeops.models import ModelSpec
 from edgeops_coreai import convert
 
 ONNX_MODELS = testing.test_data_dir() / "models" / "onnx"
@@ -29,22 +28,24 @@ def test_factory_converts_to_an_os27_aimodel(tiny_artifact):
     assert tiny_artifact.macs == 16 * 16 * (3 * 9 * 64 + 64 * 9 * 128 + 128 * 4)
     info = convert.BUILD_INFO.read(asset)
     assert info["weight_elements"] == 3 * 9 * 64 + 64 * 9 * 128 + 128 * 4
-    assert Path(ModelSpec.model_validate(info["spec"]).source_path).is_absolute()
+    # The spec reaches every build call in its context: it is not kept beside the model.
+    assert "spec" not in info
     # fp32 weights: all in Float32 storage (the batch norm folded into the convolution).
     assert dict(map(tuple, info["storage_types"]))["Float32"] >= info["weight_elements"]
 
 
 def test_host_quality_of_the_fp32_asset_comes_from_the_core_ai_runtime(
-    tiny_artifact, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec
+    tiny_artifact, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec, tmp_path
 ):
     import edgeops_coreai
+    from edgeops.plugin import BuildContext
 
-    quality = edgeops_coreai.edgeops_evaluate(
-        variant=tiny_artifact,
-        reference=tiny_torch_reference,
-        samples=tiny_torch_samples,
-        spec=tiny_torch_spec,
+    context = BuildContext(
+        spec=tiny_torch_spec, samples=tiny_torch_samples, reference=tiny_torch_reference
     )
+    quality = edgeops_coreai.CoreAIBackend().evaluate(tiny_artifact, context, tmp_path)
+    # Kept for the report's gallery, as every backend's outputs are.
+    assert (tmp_path / "outputs.npz").is_file()
     assert quality is not None and quality.where == "host"
     assert quality.sample_count == tiny_torch_samples.count
     # The runtime on this CPU against torch fp32: rounding only (1e-7 differences).
@@ -79,9 +80,7 @@ def test_real_onnx_model_converts_through_onnx2torch_and_runs(tmp_path):
     from edgeops_coreai.runtime import run_asset
 
     spec = testing.file_spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
-    artifact = edgeops_coreai.edgeops_convert(
-        spec=spec, target="coreai", workdir=tmp_path, artifacts=[]
-    )
+    artifact = testing.convert_with(edgeops_coreai, spec, "coreai", tmp_path)
     assert artifact is not None and artifact.path is not None
     assert artifact.inputs[0].shape == (1, 3, 240, 320)
     assert artifact.output_names == ("output_0", "output_1")  # scores, boxes
@@ -100,9 +99,7 @@ def test_bad_onnx_file_is_a_one_line_model_error(tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(ModelError, match="not a valid ONNX model"):
-        edgeops_coreai.edgeops_convert(
-            spec=testing.file_spec(bad), target="coreai", workdir=tmp_path, artifacts=[]
-        )
+        testing.convert_with(edgeops_coreai, testing.file_spec(bad), "coreai", tmp_path)
 
 
 def test_other_formats_and_sources_are_left_to_other_plugins(tiny_torch_spec, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from edgeops.files import sha256_tree
 from edgeops.plugin import MeasureSettings
+from edgeops.testing import hooks_of
 from edgeops_coreai import mac
 from edgeops_ssh.session import SshSession
 from edgeops_ssh.testing_sshd import make_sshd, ssh_known_hosts, sshd
@@ -43,7 +44,7 @@ def test_the_core_ai_probe_runs_up_to_the_macos_boundary(mac_session, tiny_artif
     import edgeops_coreai
 
     variant = tiny_artifact.model_copy(update={"id": "v1"})
-    m = edgeops_coreai.edgeops_measure(
+    m = edgeops_coreai.CoreAIBackend().measure(
         session=mac_session, variant=variant, compute_unit="cpu_and_ne", settings=MeasureSettings()
     )
     assert m is not None and m.status == "unsupported", m
@@ -76,7 +77,7 @@ def test_a_tethered_iphone_gets_a_reason_not_silence(sshd, ssh_known_hosts, tiny
     )
     session = SshSession(phone)
     try:
-        m = edgeops_coreai.edgeops_measure(
+        m = edgeops_coreai.CoreAIBackend().measure(
             session=session, variant=tiny_artifact, compute_unit="all", settings=MeasureSettings()
         )
     finally:
@@ -111,7 +112,8 @@ def test_other_formats_and_transports_are_left_to_other_plugins(mac_session, tin
 
     onnx = tiny_artifact.model_copy(update={"format": "onnx"})
     assert (
-        edgeops_coreai.edgeops_measure(
+        # As installed: the core routes by format, so an ONNX variant never reaches it.
+        hooks_of(edgeops_coreai).edgeops_measure(
             session=mac_session, variant=onnx, compute_unit="all", settings=MeasureSettings()
         )
         is None

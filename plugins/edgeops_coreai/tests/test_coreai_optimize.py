@@ -17,11 +17,15 @@ def _facts(variant):
 
 
 def _quality(variant, reference, samples, spec):
-    import edgeops_coreai
+    import tempfile
+    from pathlib import Path
 
-    q = edgeops_coreai.edgeops_evaluate(
-        variant=variant, reference=reference, samples=samples, spec=spec
-    )
+    import edgeops_coreai
+    from edgeops.plugin import BuildContext
+
+    context = BuildContext(spec=spec, samples=samples, reference=reference)
+    with tempfile.TemporaryDirectory() as outputs_dir:
+        q = edgeops_coreai.CoreAIBackend().evaluate(variant, context, Path(outputs_dir))
     assert q is not None and q.where == "host"
     return q.metrics
 

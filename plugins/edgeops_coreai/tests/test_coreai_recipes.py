@@ -42,20 +42,24 @@ def test_bad_step_parameters_are_refused_at_once():
         Quantize(dtype="int8", scheme="asymmetric")
 
 
-def test_an_unknown_step_in_a_stored_recipe_is_a_stage_error(tiny_artifact, tmp_path):
+def test_an_unknown_step_in_a_stored_recipe_is_a_stage_error(
+    tiny_artifact, tiny_torch_spec, tmp_path
+):
     import edgeops_coreai
-    from edgeops.plugin import RecipeStep
+    from edgeops.plugin import BuildContext, RecipeStep
 
     recipe = Recipe(
         name="odd", format="coreai", owner="coreai", steps=(RecipeStep(op="distill", params={}),)
     )
     with pytest.raises(StageError, match="unknown step 'distill'"):
-        edgeops_coreai.edgeops_optimize(artifact=tiny_artifact, recipe=recipe, workdir=tmp_path)
+        edgeops_coreai.CoreAIBackend().optimize(
+            tiny_artifact, recipe, BuildContext(spec=tiny_torch_spec), tmp_path
+        )
 
 
 def test_catalogue_lists_every_recipe_id():
     import edgeops_coreai
 
-    assert edgeops_coreai.edgeops_recipe_catalog() == [
+    assert edgeops_coreai.CoreAIBackend().recipes().catalogue("coreai") == [
         f"coreai:{c.name}" for c in recipes.catalogue()
     ]

@@ -18,7 +18,7 @@ def tiny_artifact(tiny_torch_spec, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def make_variant(tiny_artifact, tiny_torch_samples, tmp_path_factory):
+def make_variant(tiny_artifact, tiny_torch_samples, tiny_torch_spec, tmp_path_factory):
     """Variants of the tiny net by recipe name, each made once per session."""
     import edgeops_coreml
     from edgeops.devices.profiles import load_profiles
@@ -31,11 +31,11 @@ def make_variant(tiny_artifact, tiny_torch_samples, tmp_path_factory):
     def make(name: str):
         if name not in made:
             workdir = tmp_path_factory.mktemp(name)
-            made[name] = edgeops_coreml.edgeops_optimize(
-                artifact=tiny_artifact,
-                recipe=recipes[name],
-                workdir=workdir,
-                samples=tiny_torch_samples,
+            from edgeops.plugin import BuildContext
+
+            context = BuildContext(spec=tiny_torch_spec, samples=tiny_torch_samples)
+            made[name] = edgeops_coreml.CoreMLBackend().optimize(
+                tiny_artifact, recipes[name], context, workdir
             )
         return made[name]
 

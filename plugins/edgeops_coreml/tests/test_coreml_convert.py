@@ -8,7 +8,7 @@ import pytest
 
 from edgeops.errors import ModelError
 from edgeops.models import ModelSpec
-from edgeops.testing import assert_converts_only, file_spec, test_data_dir
+from edgeops.testing import assert_converts_only, convert_with, file_spec, test_data_dir
 from edgeops_coreml import convert
 
 ONNX_MODELS = test_data_dir() / "models" / "onnx"
@@ -21,7 +21,7 @@ def _with_onnx(spec: ModelSpec, tmp_path: Path) -> list:
     import edgeops_onnx
 
     (tmp_path / "onnx").mkdir()
-    return [edgeops_onnx.edgeops_convert(spec=spec, target="onnx", workdir=tmp_path / "onnx")]
+    return [convert_with(edgeops_onnx, spec, "onnx", tmp_path / "onnx")]
 
 
 def test_factory_converts_to_an_ios16_mlprogram_with_fp32_io(tiny_artifact):
@@ -36,7 +36,8 @@ def test_factory_converts_to_an_ios16_mlprogram_with_fp32_io(tiny_artifact):
     assert tiny_artifact.macs == 16 * 16 * (3 * 9 * 64 + 64 * 9 * 128 + 128 * 4)
     info = convert.BUILD_INFO.read(package)
     assert info["ios"] == 16 and info["compute_precision"] == "float16"
-    assert Path(ModelSpec.model_validate(info["spec"]).source_path).is_absolute()
+    # The spec reaches every build call in its context: it is not kept beside the model.
+    assert "spec" not in info
 
 
 @pytest.mark.slow
@@ -44,8 +45,8 @@ def test_real_onnx_model_converts_through_onnx2torch(tmp_path):
     import edgeops_coreml
 
     spec = file_spec(ONNX_MODELS / "ultraface__version-slim-320.onnx")  # opset 9, 1.2 MB
-    artifact = edgeops_coreml.edgeops_convert(
-        spec=spec, target="coreml", workdir=tmp_path, artifacts=_with_onnx(spec, tmp_path)
+    artifact = convert_with(
+        edgeops_coreml, spec, "coreml", tmp_path, tuple(_with_onnx(spec, tmp_path))
     )
     assert artifact is not None
     assert artifact.inputs[0].shape == (1, 3, 240, 320)
@@ -59,9 +60,7 @@ def test_onnx_op_onnx2torch_lacks_is_a_one_line_model_error(tmp_path):
     spec = file_spec(ONNX_MODELS / "ortexamples__mnist.onnx")
     onnx_artifacts = _with_onnx(spec, tmp_path)
     with pytest.raises(ModelError, match="onnx2torch cannot convert .*auto_pad"):
-        edgeops_coreml.edgeops_convert(
-            spec=spec, target="coreml", workdir=tmp_path, artifacts=onnx_artifacts
-        )
+        convert_with(edgeops_coreml, spec, "coreml", tmp_path, tuple(onnx_artifacts))
 
 
 def test_onnx_source_without_the_onnx_backend_names_the_extra(tmp_path):
@@ -69,7 +68,7 @@ def test_onnx_source_without_the_onnx_backend_names_the_extra(tmp_path):
 
     spec = file_spec(ONNX_MODELS / "ortexamples__mnist.onnx")
     with pytest.raises(ModelError, match=r"edgeops\[onnx\]"):
-        edgeops_coreml.edgeops_convert(spec=spec, target="coreml", workdir=tmp_path, artifacts=[])
+        convert_with(edgeops_coreml, spec, "coreml", tmp_path)
 
 
 def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
@@ -77,9 +76,7 @@ def test_mlpackage_source_is_accepted_as_is(tiny_artifact, tmp_path):
     from edgeops.files import sha256_tree
 
     spec = file_spec(Path(tiny_artifact.path))
-    artifact = edgeops_coreml.edgeops_convert(
-        spec=spec, target="coreml", workdir=tmp_path, artifacts=[]
-    )
+    artifact = convert_with(edgeops_coreml, spec, "coreml", tmp_path)
     assert artifact is not None and artifact.path is not None
     assert sha256_tree(artifact.path) == sha256_tree(Path(tiny_artifact.path))
     assert artifact.inputs[0].name == "image" and artifact.inputs[0].shape == (1, 3, 16, 16)

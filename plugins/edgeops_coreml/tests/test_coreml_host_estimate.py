@@ -12,14 +12,18 @@ from edgeops_coreml import convert, host_estimate
 
 
 def _evaluate(make_variant, name, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec):
-    import edgeops_coreml
+    import tempfile
 
-    return edgeops_coreml.edgeops_evaluate(
-        variant=make_variant(name),
-        reference=tiny_torch_reference,
-        samples=tiny_torch_samples,
-        spec=tiny_torch_spec,
+    import edgeops_coreml
+    from edgeops.plugin import BuildContext
+
+    context = BuildContext(
+        spec=tiny_torch_spec, samples=tiny_torch_samples, reference=tiny_torch_reference
     )
+    with tempfile.TemporaryDirectory() as outputs_dir:
+        return edgeops_coreml.CoreMLBackend().evaluate(
+            make_variant(name), context, Path(outputs_dir)
+        )
 
 
 def test_torch_side_weights_are_the_packages_decompressed_weights(make_variant, tiny_torch_spec):

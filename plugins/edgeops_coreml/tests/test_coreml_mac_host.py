@@ -199,7 +199,7 @@ def test_a_tethered_iphone_is_benchmarked_with_coremltools_results(mac, tiny_art
         argv = mac_host.benchmark_argv(session, session.push(Path(variant.path)), "all", 7)
         assert argv[argv.index("--device") + 1] == "22222222-BBBB-4000-8000-000000000002"
         assert argv[argv.index("--compute-unit") + 1] == "all"
-        m = edgeops_coreml.edgeops_measure(
+        m = edgeops_coreml.CoreMLBackend().measure(
             session=session, variant=variant, compute_unit="cpu_and_ne", settings=settings
         )
     finally:

@@ -83,7 +83,7 @@ def test_joint_and_blockwise_recipes_build_at_ios18(make_variant):
 
 @pytest.mark.slow
 def test_a_3_bit_table_per_tensor_targets_ios18_and_builds(
-    tiny_artifact, tiny_torch_samples, tmp_path
+    tiny_artifact, tiny_torch_samples, tiny_torch_spec, tmp_path
 ):
     import edgeops_coreml
     from edgeops.plugin import Recipe
@@ -92,9 +92,10 @@ def test_a_3_bit_table_per_tensor_targets_ios18_and_builds(
 
     recipe = Recipe.of(name="palettize-3", format="coreml", steps=[Palettize(nbits=3)])
     assert needed_ios(recipe) == 18
-    variant = edgeops_coreml.edgeops_optimize(
-        artifact=tiny_artifact, recipe=recipe, workdir=tmp_path, samples=tiny_torch_samples
-    )
+    from edgeops.plugin import BuildContext
+
+    context = BuildContext(spec=tiny_torch_spec, samples=tiny_torch_samples)
+    variant = edgeops_coreml.CoreMLBackend().optimize(tiny_artifact, recipe, context, tmp_path)
     assert variant.status == "ok", variant.error
     assert convert.BUILD_INFO.read(Path(variant.path))["ios"] == 18
 
