@@ -14,9 +14,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESULTS_SCHEMA_VERSION = "1.0"
-# 1.1 added inputs, outputs, per-profile platform and match keys, and per choice the
-# runtime and min_os. Readers ignore keys they do not know: 1.x only adds keys, and 2.0
-# would remove or change one.
+# 1.1 added inputs, outputs, profiles' platform and match keys, choices' runtime and min_os,
+# variants' delegates. Readers ignore keys they do not know: 1.x only adds, 2.0 would change.
 MANIFEST_SCHEMA_VERSION = "1.1"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
@@ -293,11 +292,7 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
-    delegates: tuple[str, ...] = Field(
-        (),
-        description="Runtime backends the file's partitions call, which an app must link "
-        "(ExecuTorch's 'XnnpackBackend', 'CoreMLBackend'); empty when the format has none",
-    )
+    delegates: tuple[str, ...] = Field((), description="Runtime backends an app must link")
     pruned: dict[str, str] = Field(
         {},
         description="Profile ids ('*' for every profile) this variant was ruled out for "
@@ -702,11 +697,7 @@ class ManifestVariant(_ManifestPart):
     recipe: str | None
     sha256: str
     size_bytes: int
-    delegates: tuple[str, ...] = Field(
-        (),
-        description="Runtime backends inside the file the app must link with its runtime, "
-        "e.g. ExecuTorch's 'XnnpackBackend' or 'CoreMLBackend'",
-    )
+    delegates: tuple[str, ...] = Field((), description="Runtime backends an app must link")
 
 
 class ManifestChoice(_ManifestPart):
@@ -725,11 +716,7 @@ class ManifestChoice(_ManifestPart):
         "measurement, the 95% t interval over its rounds",
     )
     method: Method
-    runtime: str | None = Field(
-        None,
-        description="Runtime to load it with (its format): 'coreai' needs iOS/macOS 27; "
-        "'executorch' needs the backends its variant's 'delegates' name",
-    )
+    runtime: str | None = Field(None, description="Runtime to load it with (its format)")
     min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
 
 

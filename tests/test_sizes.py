@@ -14,7 +14,7 @@ PARAMETERS = 10
 # name -> the size it has now; lower it when you split it, remove it when it fits.
 PINNED = {
     "edgeops/pipeline/__init__.py": 1135,
-    "edgeops/models.py": 757,
+    "edgeops/models.py": 756,
     "edgeops/gate/compare.py": 755,
     "edgeops/devices/probe.py": 619,  # one file pushed to devices: it cannot import a sibling
     "edgeops/api.py::ship": 198,

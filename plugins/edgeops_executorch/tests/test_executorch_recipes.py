@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -166,3 +168,26 @@ def test_a_tethered_iphone_is_unsupported_naming_what_would_measure_it(tmp_path)
     )
     assert measured.status == "unsupported"
     assert "inside an app linking ExecuTorch's frameworks" in measured.error
+
+
+def test_the_manifest_names_the_runtime_and_the_delegates_an_app_links(tiny_torch_spec):
+    from edgeops.models import Choice, Plan, Results
+    from edgeops.pipeline.bundle import build_manifest
+
+    step = recipes.Lower(delegate="xnnpack", precision="int8")
+    variant = Artifact(
+        id="abcdef0123", format="executorch", recipe=recipes.recipe(step),
+        path=Path("model.pte"), sha256="0" * 64, size_bytes=1, delegates=("XnnpackBackend",),
+    )  # fmt: skip
+    choice = Choice(
+        variant_id=variant.id, variant_name=variant.name, compute_unit="xnnpack",
+        method="measured", expected_p50_ms=1.0, peak_mem_mb=1.0, size_bytes=1, quality={},
+        reason="fastest", runtime="executorch",
+    )  # fmt: skip
+    results = Results(
+        edgeops_version="0", run_id="r", spec=tiny_torch_spec, variants=(variant,),
+        plans=(Plan(profile_id="host", status="supported", choices=(choice,)),),
+    )  # fmt: skip
+    manifest = build_manifest(results).model_dump(mode="json")
+    assert manifest["profiles"]["host"]["choices"][0]["runtime"] == "executorch"
+    assert manifest["variants"][variant.id]["delegates"] == ["XnnpackBackend"]
