@@ -28,7 +28,16 @@ from edgeops.errors import UsageError, run_outcome
 
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateReport, GateSettings
-    from edgeops.models import Device, Measurement, MeasureSettings, Objective, Plan, Results, Task
+    from edgeops.models import (
+        Device,
+        Measurement,
+        MeasureSettings,
+        Objective,
+        Plan,
+        Results,
+        Task,
+        Variant,
+    )
     from edgeops.pipeline import Pipeline
 
 
@@ -147,8 +156,7 @@ def ship(
     history = History(space.history_path)
     if out is not None:
         check_bundle_target(Path(out), force)
-    base = load_results(baseline) if baseline is not None else None
-    primaries = _primaries(base)
+    base, primaries, incumbents = _baseline(baseline, space.root / "baselines")
     results: Results | None = None
     if resume:
         run_id = history.last_unfinished() if resume == "last" else resume
@@ -218,6 +226,7 @@ def ship(
                 journal.save_devices(found)
                 if prune:
                     results = pipeline.prune(results, safety)
+                results = _with_incumbents(pipeline, results, incumbents, base)
                 journal.save_stage(results)
             results = pipeline.measure(
                 results,
@@ -261,8 +270,11 @@ def gate(
     ``thresholds`` are ``edgeops gate``'s settings by their field names
     (``threshold_pct=5``, ``threshold_pct_by_profile={"pixel6": 3}``,
     ``memory_threshold_pct``, ``memory_threshold_mb``, ``size_threshold_pct``,
-    ``quality_drop_pct``, ``confidence``); the rest keep the command's defaults.
-    The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
+    ``quality_drop_pct``, ``confidence``, ``session_sigma``: the between-session
+    spread as a fraction, for a comparison across sessions; without it 3%, as
+    no workspace history is read here); the rest keep the command's defaults.
+    A current run holding the baseline's primary re-measured beside its own
+    is compared paired, in one session. The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
     ``exit_code`` what ``edgeops gate`` exits with (0, 1, 3)."""
     from dataclasses import fields
 
@@ -340,6 +352,37 @@ class _observed:
 
     def __exit__(self, *exc: object) -> None:
         self.stack.close()
+
+
+def _baseline(
+    path: str | Path | None, copies: Path
+) -> tuple[Results | None, dict[str, str], list[Variant]]:
+    """The baseline run, its primaries (the tie-break), and its primary files checked
+    against its records and copied under ``copies``, to be measured again beside the
+    candidates (incumbents.py): none without a bundle holding them (the gate then
+    compares stored rounds, across sessions). Checked before any work."""
+    from edgeops.pipeline.incumbents import bundle_of, verified_primaries
+    from edgeops.pipeline.names import inside
+
+    if path is None:
+        return None, {}, []
+    base = load_results(path)
+    bundle = bundle_of(Path(path))
+    if bundle is None:
+        return base, _primaries(base), []
+    files = verified_primaries(base, bundle, inside(copies, base.run_id))
+    return base, _primaries(base), files
+
+
+def _with_incumbents(
+    pipeline: Pipeline, results: Results, incumbents: list[Variant], base: Results | None
+) -> Results:
+    """``results`` with the baseline's primary files among its variants (incumbents.py)."""
+    from edgeops.pipeline.incumbents import add_incumbents, score_incumbents
+
+    if base is None or not incumbents:
+        return results
+    return score_incumbents(pipeline, add_incumbents(results, incumbents, base))
 
 
 def _primaries(results: Results | None) -> dict[str, str]:
@@ -424,7 +467,15 @@ def _until_decided(
         if baseline is not None:
             for todo in undecided_comparisons(baseline, results, settings):
                 want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
+                if todo.paired_baseline is not None:
+                    # Paired mode: the re-measured baseline gets the same rounds, measured
+                    # in alternation with the current's in the one remeasure below.
+                    want(todo.paired_baseline, todo.more_rounds)
         wanted = {k: v for k, v in wanted.items() if k in by_key}
+        # A baseline measured again in this session gets the rounds its candidates get,
+        # in the same sessions, so every added round still has its pair.
+        for pair, rounds in _paired_rounds(results, baseline, wanted).items():
+            wanted[pair] = max(wanted.get(pair, 0), rounds)
         if not wanted:
             return _note_unready_baselines(results, settings, added)
         for key, rounds in wanted.items():
@@ -435,6 +486,34 @@ def _until_decided(
             objective=objective,
             baseline_primaries=primaries,
         )
+
+
+def _paired_rounds(
+    results: Results, baseline: Results | None, wanted: dict[tuple[str, str, str], int]
+) -> dict[tuple[str, str, str], int]:
+    """Rounds for each re-measured baseline measurement: the most any variant measured
+    beside it (its profile, its device) is given now."""
+    if baseline is None:
+        return {}
+    out: dict[tuple[str, str, str], int] = {}
+    for m in results.measurements:
+        if m.remeasured_from != baseline.run_id or m.status != "ok":
+            continue
+        key = (m.variant_id, m.device_id, m.compute_unit)
+        beside = [
+            rounds
+            for (variant_id, device_id, unit), rounds in wanted.items()
+            if device_id == m.device_id
+            and (variant_id, unit) != (m.variant_id, m.compute_unit)
+            and any(
+                x.profile_id == m.profile_id
+                and (x.variant_id, x.device_id) == (variant_id, device_id)
+                for x in results.measurements
+            )
+        ]
+        if beside:
+            out[key] = max(beside)
+    return out
 
 
 def _note_unready_baselines(

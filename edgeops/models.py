@@ -298,6 +298,11 @@ class Artifact(Frozen):
         description="Profile ids ('*' for every profile) this variant was ruled out for "
         "before any device time, each with the reason",
     )
+    # ship --baseline (edgeops/pipeline/incumbents.py): the baseline run whose primary file
+    # this is; profile id -> compute unit where it was; True: measured for the gate only.
+    remeasured_from: str | None = None
+    remeasured_for: dict[str, str] = {}
+    remeasured_only: bool = False
 
     def pruned_for(self, profile_id: str) -> str | None:
         return self.pruned.get(profile_id) or self.pruned.get("*")
@@ -370,6 +375,10 @@ class MeasureSettings(Frozen):
         None,
         description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
     )
+    full_rounds: int = Field(
+        2, ge=0, description="Rounds per variant and device with paced runs, loads and memory"
+    )
+    timed_only: bool = Field(False, description="This round times the loop only (scheduling.py)")
 
     @property
     def paced_seconds(self) -> float:
@@ -474,6 +483,12 @@ class Measurement(Frozen):
     )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
+    round_ids: tuple[int, ...] | None = Field(
+        None, description="Each round's place in the session's interleaving (gate/pairing.py)"
+    )
+    remeasured_from: str | None = Field(
+        None, description="A baseline's primary measured again here: its run (gate/pairing.py)"
+    )
 
     @property
     def peak_mem_mb(self) -> float | None:
@@ -602,6 +617,7 @@ class Plan(Frozen):
     frontier: tuple[FrontierPoint, ...] = Field(
         (), description="Pareto frontier of p50 x size x quality, chosen point marked"
     )
+    device_time_s: float | None = Field(None, description="Every round's probe process, summed")
 
 
 # --------------------------------------------------------------------------- results
@@ -670,87 +686,14 @@ class Results(Frozen):
         raise KeyError(variant_id)
 
 
-# --------------------------------------------------------------------------- manifest
+# The manifest's models live in edgeops/manifest.py (this module's size limit); they are
+# re-exported here, where readers have always imported them.
+from edgeops.manifest import (  # noqa: E402
+    Manifest,
+    ManifestChoice,
+    ManifestProfile,
+    ManifestTensor,
+    ManifestVariant,
+)
 
-
-class _ManifestPart(BaseModel):
-    # Not "forbid": a reader of 1.0 must keep working on a 1.x manifest, so the schema
-    # lets every object carry keys added later, and readers ignore them.
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class ManifestTensor(_ManifestPart):
-    """One model input or output, as the app must feed or read it."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    layout: str | None = Field(None, description="e.g. NCHW or NHWC; None when not known")
-    value_range: tuple[float, float] | None = Field(
-        None, description="Inputs: the [low, high] the model was scored on"
-    )
-
-
-class ManifestVariant(_ManifestPart):
-    file: str = Field(description="Path inside the bundle, '/'-separated")
-    format: str
-    recipe: str | None
-    sha256: str
-    size_bytes: int
-    delegates: tuple[str, ...] = Field((), description="Runtime backends an app must link")
-
-
-class ManifestChoice(_ManifestPart):
-    variant: str = Field(description="Key into 'variants'")
-    compute_unit: str = Field(
-        description="The delegate or compute units to load it with: LiteRT 'cpu', 'xnnpack', "
-        "'gpu', 'nnapi'; Core ML MLComputeUnits 'cpu_only', 'cpu_and_gpu', 'cpu_and_ne', 'all'; "
-        "ONNX Runtime's execution provider"
-    )
-    requires: tuple[str, ...] = ()
-    min_free_memory_mb: float | None = None
-    expected_p50_ms: float | None = None
-    p50_interval: Interval | None = Field(
-        None,
-        description="Where the p50 lies: for a prediction, its calibrated interval; for a "
-        "measurement, the 95% t interval over its rounds",
-    )
-    method: Method
-    runtime: str | None = Field(None, description="Runtime to load it with (its format)")
-    min_os: str | None = Field(None, description="Oldest OS it loads on, e.g. 'iOS27', 'iOS16'")
-
-
-class ManifestProfile(_ManifestPart):
-    status: PlanStatus
-    platform: str | None = None
-    match: dict[str, tuple[str, ...]] = Field(
-        {},
-        description="Device keys this profile stands for (hw.machine, ro.product.device, "
-        "ro.product.model); a value ending in '*' is a prefix",
-    )
-    choices: tuple[ManifestChoice, ...] = Field(
-        (), description="Primary first, then fallbacks in the order an app should try them"
-    )
-
-
-class Manifest(Frozen):
-    """What an app reads at run time to pick its variant."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        extra="ignore",
-        json_schema_extra={
-            "$id": f"https://edgeops.dev/schemas/manifest-{MANIFEST_SCHEMA_VERSION}.json",
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$comment": "Readers must ignore keys they do not know: 1.x versions only add keys.",
-        },
-    )
-
-    schema_version: Literal["1.1"] = "1.1"  # MANIFEST_SCHEMA_VERSION, as a type
-    model: str
-    version: str
-    created_at: datetime
-    inputs: tuple[ManifestTensor, ...] = ()
-    outputs: tuple[ManifestTensor, ...] = ()
-    variants: dict[str, ManifestVariant]
-    profiles: dict[str, ManifestProfile]
+__all__ = ["Manifest", "ManifestChoice", "ManifestProfile", "ManifestTensor", "ManifestVariant"]

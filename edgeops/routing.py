@@ -229,7 +229,8 @@ def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one clo
         def edgeops_predict(
             profile: DeviceProfile, variant: Variant, compute_unit: str
         ) -> Measurement | None:
-            if variant.format != fmt or variant.status != "ok":
+            # A profile that does not run the format gets no estimate of it either.
+            if variant.format != fmt or variant.status != "ok" or fmt not in profile.formats:
                 return None
             return backend.predict(profile, variant, compute_unit)
 

@@ -261,7 +261,23 @@ def _best_quality(tied: list[_Candidate], policy: SelectionPolicy) -> list[_Cand
     return [c for c, q in scored if q is not None and q >= best - margin]
 
 
-def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> str:
+def _is_incumbent(c: _Candidate, policy: SelectionPolicy, file_known: bool = False) -> bool:
+    """The primary to keep unless evidence replaces it.
+
+    The baseline's own primary file, measured again in this run beside the
+    newcomers (``ship --baseline``: its measurement here is ``remeasured_from``
+    that run), is the incumbent whenever it is a candidate; its rounds pair with theirs like any variant's
+    of this run. Without that file (``file_known`` False), the candidate of
+    the baseline primary's name (format:recipe) stands in for it.
+    """
+    if c.measurement.remeasured_from is not None:
+        return True
+    return not file_known and c.variant.name == policy.baseline_primary
+
+
+def _slower_than(
+    c: _Candidate, leader: _Candidate, policy: SelectionPolicy, file_known: bool = False
+) -> str:
     """How c compares with the leader: equivalent, undecided or slower (by the margin).
 
     Tied means the measured ratio is within the margin: ``equivalent`` when
@@ -277,7 +293,7 @@ def _slower_than(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> 
         return "equivalent"
     ratio = ratio_interval(c.measurement, leader.measurement)
     point = ratio.value if ratio is not None else c.p50_ms / leader.p50_ms
-    if c.variant.name == policy.baseline_primary and ratio is not None:
+    if _is_incumbent(c, policy, file_known) and ratio is not None:
         # The incumbent (the baseline's or the previous release's primary) is
         # the null hypothesis, as in the gate: replacing it takes evidence, its
         # whole interval past the margin; an estimate past it is not enough.
@@ -323,7 +339,8 @@ def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
             + (", then the smaller file among equally fast ones" if len(tied) > 1 else ""),
         )
     leader = min(candidates, key=lambda c: (c.p50_ms, c.size))
-    status = {id(c): _slower_than(c, leader, policy) for c in candidates}
+    file_known = any(c.measurement.remeasured_from is not None for c in candidates)
+    status = {id(c): _slower_than(c, leader, policy, file_known) for c in candidates}
     tied = [c for c in candidates if status[id(c)] != "slower"]
     if len(tied) == 1:
         return _Decision(
@@ -331,7 +348,7 @@ def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
             "clear",
             f"fastest p50 ({leader.p50_ms:.3g} ms) of {len(candidates)} candidates, the others over {policy.equivalence_pct:g}% slower",
         )
-    by_baseline = [c for c in tied if c.variant.name == policy.baseline_primary]
+    by_baseline = [c for c in tied if _is_incumbent(c, policy, file_known)]
     if by_baseline:
         chosen, why = by_baseline[0], "the primary of the baseline (or the previous release)"
     else:

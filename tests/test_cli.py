@@ -160,8 +160,17 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
             row["samples_ms"] = [factor * x for x in row["samples_ms"]]
         slower = tmp_path / f"slower-{factor}.json"
         slower.write_text(json.dumps(data))
+        # The copy is of this run's own rounds: one session, no offset between them.
         done = run_cli(
-            "gate", "--baseline", str(results), "--current", str(slower), "--json", cwd=tmp_path
+            "gate",
+            "--baseline",
+            str(results),
+            "--current",
+            str(slower),
+            "--json",
+            "--session-sigma-pct",
+            "0",
+            cwd=tmp_path,
         )
         checks = [c for p in json.loads(done.stdout)["profiles"] for c in p["checks"]]
         return done.returncode, [c["detail"] for c in checks if c["name"] == "latency"]

@@ -7,13 +7,20 @@ import math
 import numpy as np
 import pytest
 
+from edgeops.gate import assumptions
+from edgeops.gate.assumptions import drifted, why_undecided
+from edgeops.gate.sessions import DEFAULT_SESSION_SIGMA, SessionMean, estimate_spread
 from edgeops.gate.stats import (
+    Look,
     SequentialDesign,
+    SequentialResult,
     _boundaries,
     gate_ready_rounds,
     look_rounds,
     next_look,
+    paired_sequential_test,
     sequential_test,
+    spread_upper,
 )
 from edgeops.models import Measurement
 from edgeops.round_stats import (
@@ -167,3 +174,147 @@ def test_rounds_to_resolve() -> None:
     assert rounds_to_resolve(ratio, 1.5, cap=20) is None  # wholly below 1.5 already
     more = rounds_to_resolve(ratio, 1.02, cap=20)
     assert more is not None and 1 <= more <= 20
+
+
+# --------------------------------------------------------------------------- paired and across sessions
+
+
+def shared_drift_session(
+    effect: float, seed: int, pairs: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline and current rounds measured in alternation under a load that moves both by ~10%.
+
+    Each pair shares the device's state of that moment (sd 10% between
+    pairs); what differs inside a pair is the process (sd 1%) and the effect.
+    """
+    rng = np.random.default_rng(seed)
+    state = rng.normal(0, 0.10, pairs)
+    base = state + rng.normal(0, 0.01, pairs)
+    cur = state + math.log(effect) + rng.normal(0, 0.01, pairs)
+    return base, cur
+
+
+def test_paired_rounds_decide_where_welch_across_sessions_cannot() -> None:
+    # The pairs' differences have sd ~1.4%: 20 pairs put a 10% slowdown ~30
+    # standard errors out, and no change within one. Unpaired, each side
+    # spreads 10%, and with the default 3% between sessions the log ratio's
+    # standard error is ~5%: neither 0% nor 10% can be told from 5%.
+    for effect, decided in ((1.10, "fail"), (1.0, "pass")):
+        base, cur = shared_drift_session(effect, seed=7)
+        paired = paired_sequential_test(cur - base, 1.05)
+        assert paired.verdict == decided
+        assert paired.cv < 0.02  # the differences' sd over sqrt(2)
+        across = sequential_test(base, cur, 1.05, session_sigma=DEFAULT_SESSION_SIGMA)
+        assert across.verdict == "inconclusive"
+        assert across.session_bound and across.more_current_rounds is None
+
+
+def test_between_session_spread_bounds_what_rounds_can_show() -> None:
+    # 2σ² = 0.0018 at σ = 3%, while the design needs the log ratio's variance
+    # at 1/I_max (~1e-4): the information fraction can never pass 1/(2σ²·I_max).
+    design = SequentialDesign()
+    rng = np.random.default_rng(11)
+    base, cur = rng.normal(0, 0.02, 40), rng.normal(0, 0.02, 200)
+    result = sequential_test(base, cur, 1.05, session_sigma=0.03)
+    assert result.max_fraction == pytest.approx(1 / (2 * 0.03**2 * design.max_information(1.05)))
+    assert result.max_fraction is not None and result.max_fraction < 0.1
+    assert all(look.fraction <= result.max_fraction for look in result.looks)
+    assert result.verdict == "inconclusive" and result.session_bound
+    # The interval carries the sessions' spread: +-1.96 * sqrt(2) * 3% at least.
+    assert math.log(result.high / result.low) > 2 * 1.96 * math.sqrt(2) * 0.03
+    # A large slowdown is still decided across sessions: 30% is ~6 standard errors.
+    slower = sequential_test(base, cur + math.log(1.3), 1.05, session_sigma=0.03)
+    assert slower.verdict == "fail"
+    # With no spread between sessions it is Welch's test as before.
+    assert sequential_test(base, cur, 1.05, session_sigma=0.0).verdict == "pass"
+
+
+def test_session_offset_on_identical_builds_passes_paired_and_not_across_sessions() -> None:
+    # Identical builds; the current's session ran 7% slow (issue 29 measured
+    # -7.0% between two ships 20 minutes apart). Re-measured beside it, the
+    # baseline carries the same offset, so the pairs show none.
+    rng = np.random.default_rng(5)
+    offset = math.log(1.07)
+    stored_base = rng.normal(0, 0.02, 30)
+    again = offset + rng.normal(0, 0.02, 30)
+    cur = offset + rng.normal(0, 0.02, 30)
+    assert paired_sequential_test(cur - again, 1.05).verdict == "pass"
+    across = sequential_test(stored_base, cur, 1.05, session_sigma=DEFAULT_SESSION_SIGMA)
+    assert across.verdict != "pass"
+    # The within-session test, blind to sessions, calls the offset a slowdown.
+    assert sequential_test(stored_base, cur, 1.05).verdict == "fail"
+
+
+def test_paired_test_uses_the_designs_looks_and_names_the_rounds_it_needs() -> None:
+    rng = np.random.default_rng(2)
+    result = paired_sequential_test(rng.normal(0.02, 0.05, 5), 1.05)
+    assert result.verdict == "inconclusive"
+    assert result.more_current_rounds == 2  # to the look at 7 pairs
+    assert [look.current_rounds for look in result.looks] == [3, 5][: len(result.looks)]
+    with pytest.raises(ValueError, match="3 pairs"):
+        paired_sequential_test([0.0, 0.1], 1.05)
+
+
+# --------------------------------------------------------------------------- assumptions
+
+
+def test_drift_between_early_and_late_rounds_is_found_and_steady_rounds_are_not() -> None:
+    rng = np.random.default_rng(9)
+    steady = rng.normal(0, 0.02, 40)
+    assert drifted(steady, 1.05) is None
+    # The first 10 rounds fast, the rest 14% slower: issue 29's look-4 pass.
+    moved = np.concatenate([rng.normal(-0.07, 0.02, 10), rng.normal(0.07, 0.02, 30)])
+    found = drifted(moved, 1.05, split=10)
+    assert found is not None and found == pytest.approx(math.exp(0.14), rel=0.03)
+    # A significant drift smaller than half the threshold does not stop a decision:
+    # 1.5% with each half's spread floored at 1% is ~5.8 standard errors.
+    small = np.concatenate([rng.normal(0, 0.002, 30), rng.normal(0.015, 0.002, 30)])
+    found_small = assumptions.drift(small)
+    assert found_small is not None and found_small[1] > 4
+    assert drifted(small, 1.05) is None
+
+
+def test_a_verdict_never_contradicts_the_estimate_beside_it() -> None:
+    look = Look(10, 0.5, -3.0, 3.0, -2.0)
+    passed = SequentialResult("pass", 1.075, 1.049, 1.102, 0.02, (look,), 20, 10)
+    reason = why_undecided(passed, 1.05, {}, current="current")
+    assert reason is not None and "+7.5% [+4.9, +10.2]" in reason and "does not rule out" in reason
+    failed = SequentialResult("fail", 1.01, 0.99, 1.03, 0.02, (look,), 20, 10)
+    reason = why_undecided(failed, 1.05, {}, current="current")
+    assert reason is not None and "does not show a slowdown" in reason
+    fine = SequentialResult("pass", 1.0, 0.99, 1.01, 0.02, (look,), 20, 10)
+    assert why_undecided(fine, 1.05, {}, current="current") is None
+
+
+def test_a_pass_past_the_designs_spread_is_not_a_pass() -> None:
+    look = Look(10, 0.5, -3.0, 3.0, -2.0)
+    noisy = SequentialResult("pass", 1.0, 0.98, 1.02, 0.09, (look,), 80, 80, cv_df=158)
+    reason = why_undecided(noisy, 1.05, {}, current="current")
+    assert reason is not None and "spread 9.0% (at least 8.2%) is past the 5.0%" in reason
+    # A spread estimated at 5.5% from 20 rounds may well be 5%: the pass stands.
+    near = SequentialResult("pass", 1.0, 0.98, 1.02, 0.055, (look,), 10, 10, cv_df=18)
+    assert why_undecided(near, 1.05, {}, current="current") is None
+    # The design scales with the threshold: 9% spread is within it for a 10% threshold.
+    assert why_undecided(noisy, 1.10, {}, current="current") is None
+
+
+# --------------------------------------------------------------------------- session spread
+
+
+def test_session_spread_from_history_is_the_between_session_component() -> None:
+    # Two files; per-session means with known spread and no within-session variance.
+    a = [SessionMean(f"r{i}", x, 0.0) for i, x in enumerate((0.0, 0.04, -0.04, 0.02, -0.02))]
+    b = [SessionMean(f"r{i}", x, 0.0) for i, x in enumerate((1.0, 1.03, 0.97))]
+    spread = estimate_spread([a, b])
+    assert spread is not None and spread.source == "history"
+    pooled = (float(np.var([g.log_p50 for g in a], ddof=1)) * 4 + 0.0018) / 6
+    assert spread.estimate == pytest.approx(math.sqrt(pooled))
+    assert spread.sigma == pytest.approx(math.sqrt(pooled) * spread_upper(6))
+    assert spread.sessions == 5 and spread.files == 2
+    assert spread.label == f"σ = {100 * spread.sigma:.1f}%, from 5 sessions"
+    # What the rounds themselves explain is taken out.
+    noisy = [SessionMean(g.run_id, g.log_p50, 0.02**2) for g in a]
+    smaller = estimate_spread([noisy, b])
+    assert smaller is not None and smaller.estimate is not None and smaller.estimate < pooled**0.5
+    # Too few sessions: no estimate (the gate then uses the default).
+    assert estimate_spread([a[:2], b[:2]]) is None

@@ -333,3 +333,19 @@ def test_classification_gallery_shows_top_labels_with_scores(tmp_path):
     assert first.input is not None and len(first.reference_top) == 5  # 28x28 grey, scaled up
     html = (tmp_path / "b" / "report.html").read_text()
     assert "reference top-5" in html
+
+
+def test_report_html_names_the_gate_mode_when_the_run_remeasured_its_baseline(tmp_path):
+    from test_gate import Primary, lognormal, remeasured, run, session_samples
+
+    from edgeops.report.html import render_report
+
+    base = run({"phone": Primary(lognormal(1, 8.0))}, run_id="base")
+    again, slower = session_samples(3, (8.0, 8.8))
+    cur = remeasured(base, run({"phone": Primary(slower)}, run_id="cur", id_prefix="new-"), again)
+    page = render_report(cur, None, tmp_path, inline_js=False)
+    assert "Gate: latency +" in page
+    assert "against run base&#39;s primary (paired, same session): FAIL" in page
+    # Without a re-measured baseline the run holds no gate: nothing is claimed.
+    alone = run({"phone": Primary(slower)}, run_id="cur", id_prefix="new-")
+    assert "Gate:" not in render_report(alone, None, tmp_path, inline_js=False)

@@ -189,6 +189,17 @@ def test_a_bundle_overwritten_by_a_later_run_is_not_shown_as_the_first(
     assert data.run("not-a-run-id") is None and data.run("0" * 12) is None
 
 
+def test_the_models_page_data_holds_each_profiles_session_spread(tmp_path):
+    from test_gate import shipped_history
+
+    from edgeops.studio.data import StudioData
+
+    shipped_history(tmp_path / "ws", (1.0, 1.02, 0.98, 1.01, 0.99))
+    (spread,) = StudioData(tmp_path / "ws").session_spreads().values()
+    assert spread.source == "history" and spread.sessions == 5 and spread.files == 1
+    assert StudioData(tmp_path / "empty").session_spreads() == {}
+
+
 # --------------------------------------------------------------------------- over two shipped versions
 
 

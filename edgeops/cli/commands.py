@@ -522,9 +522,12 @@ def _trust(pm: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    runs = History(Workspace(args.workspace).history_path).runs()
+    from edgeops.cli.spreads import spread_json, spread_output
+
+    path = Workspace(args.workspace).history_path
+    runs = History(path).runs()
     if args.json:
-        _print_json({"runs": [r.as_json() for r in runs]})
+        _print_json({"runs": [r.as_json() for r in runs], **spread_json(path, runs)})
         return 0
     from rich.table import Table
 
@@ -542,6 +545,8 @@ def cmd_history(args: argparse.Namespace) -> int:
             r.bundle or (r.error or ""),
         )
     _console().print(table)
+    if runs:
+        _console().print(spread_output(path))
     return 0
 
 

@@ -115,7 +115,9 @@ def _plan_caption(plan: Plan) -> str:
     if plan.status == "supported":
         decision = f"; {plan.decision_note}" if plan.decision_note else ""
         baseline = f"; {plan.baseline_note}" if plan.baseline_note else ""
-        return f"{plan.profile_id}: supported ({plan.method}){decision}{baseline}"
+        # What the decision cost on the device: every round's probe process, summed.
+        cost = f", {plan.device_time_s:.1f} s of device time" if plan.device_time_s else ""
+        return f"{plan.profile_id}: supported ({plan.method}){cost}{decision}{baseline}"
     miss = plan.nearest_miss
     near = f"; nearest miss {miss.variant_name}: {'; '.join(miss.reasons)}" if miss else ""
     return f"{plan.profile_id}: {plan.status}{near}"

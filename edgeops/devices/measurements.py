@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from edgeops.models import CpuShare, Measurement, PacedRun, PeakMemory
+from edgeops.models import CpuShare, Device, Measurement, PacedRun, PeakMemory, Variant
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -120,6 +120,7 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
             "paced": _pooled_paced(rounds),
             "measured_at": rounds[-1].measured_at,
             "environment": _merged_environment(rounds),
+            "round_ids": _round_ids(rounds),
         }
     )
     if merged.samples_ms:
@@ -141,6 +142,16 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
             "environment": {**merged.environment, "rounds_reported": reported},
         }
     )
+
+
+def _round_ids(rounds: Sequence[Measurement]) -> tuple[int, ...] | None:
+    """Every round's id in order, or None when one of them has none (pairing by order then)."""
+    ids: list[int] = []
+    for r in rounds:
+        if r.round_ids is None:
+            return None
+        ids.extend(r.round_ids)
+    return tuple(ids)
 
 
 def _merged_environment(rounds: Sequence[Measurement]) -> dict[str, Any]:
@@ -211,3 +222,29 @@ def _pooled_paced(rounds: Sequence[Measurement]) -> tuple[PacedRun, ...]:
             )
         )
     return tuple(pooled)
+
+
+def unmeasurable(
+    jobs: list[tuple[Device, Variant, str]], rounds: dict[int, list[Measurement]]
+) -> list[Measurement]:
+    """A variant no plugin could measure in any compute unit of a device is recorded as such."""
+    answered = {(jobs[i][0].id, jobs[i][1].id) for i, ms in rounds.items() if ms}
+    missing: dict[tuple[str, str], list[str]] = {}
+    for device, variant, cu in jobs:
+        if (device.id, variant.id) not in answered:
+            missing.setdefault((device.id, variant.id), []).append(cu)
+    out = []
+    for device, variant, _cu in jobs:
+        cus = missing.pop((device.id, variant.id), None)
+        if cus:
+            out.append(
+                Measurement(
+                    variant_id=variant.id,
+                    device_id=device.id,
+                    profile_id=device.profile_id,
+                    compute_unit=cus[0],
+                    status="unsupported",
+                    error=f"no installed plugin measures {variant.format} on {device.transport} with {', '.join(cus)}",
+                )
+            )
+    return out

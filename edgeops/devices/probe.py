@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROBE_VERSION = "2"
+PROBE_VERSION = "3"
 
 _MEMORY_DEFINITIONS = {
     "VmHWM": (
@@ -457,6 +457,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "machine": platform.machine(),
         "pid": os.getpid(),
         "threads": args.threads,
+        "timed_only": args.timed_only,
     }
     try:
         runner_type = (
@@ -494,7 +495,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "definition": _MEMORY_DEFINITIONS[how],
         }
 
-    cold_load = drop_file_cache(args.model)
+    # --timed-only (rounds past the full ones): no cold load, memory, paced runs or warm load.
+    cold_load = None if args.timed_only else drop_file_cache(args.model)
     started = time.perf_counter()
     try:
         runner.load(args.model, args.compute_unit)
@@ -530,21 +532,14 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         paced = [
             paced_run(lambda: runner.run(feed), fps, args.paced_duration_s)
             for fps in args.paced_fps
-            if args.paced_duration_s > 0
+            if args.paced_duration_s > 0 and not args.timed_only
         ]
-        peak = memory()
-    except MemoryError:
+        peak = None if args.timed_only else memory()
+    except Exception as exc:  # MemoryError too: the run's own out of memory
+        oom = isinstance(exc, MemoryError)
         return {
-            "status": "oom",
-            "error": "out of memory while running",
-            "environment": environment,
-            "load_ms": load_ms,
-            "peak_mem": memory(),
-        }
-    except Exception as exc:
-        return {
-            "status": "error",
-            "error": _one_line(exc),
+            "status": "oom" if oom else "error",
+            "error": "out of memory while running" if oom else _one_line(exc),
             "environment": environment,
             "load_ms": load_ms,
             "peak_mem": memory(),
@@ -553,15 +548,16 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     # the runtime warm, as on an app's second launch. Its failure leaves the figure empty.
     warm_load_ms: float | None = None
     try:
-        runner.release()
-        started = time.perf_counter()
-        runner.load(args.model, args.compute_unit)
-        warm_load_ms = round((time.perf_counter() - started) * 1000.0, 4)
+        if not args.timed_only:
+            runner.release()
+            started = time.perf_counter()
+            runner.load(args.model, args.compute_unit)
+            warm_load_ms = round((time.perf_counter() - started) * 1000.0, 4)
     except Exception as exc:
         environment["warm_load_error"] = _one_line(exc)
     return {
         "status": "ok",
-        "load_ms": round(load_ms, 4),
+        "load_ms": None if args.timed_only else round(load_ms, 4),
         "cold_load": cold_load,
         "warm_load_ms": warm_load_ms,
         "first_ms": round(first_ms, 4),
@@ -605,6 +601,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated camera rates for the paced runs; empty for none",
     )
     parser.add_argument("--paced-duration-s", type=float, default=2.0)
+    parser.add_argument("--timed-only", action="store_true", help="time the loop only")
     return parser.parse_args(argv)
 
 

@@ -57,6 +57,8 @@ def probe_argv(
         "--paced-fps", ",".join(f"{fps:g}" for fps in settings.paced_fps),
         "--paced-duration-s", str(settings.paced_seconds),
     ]  # fmt: skip
+    if settings.timed_only:
+        argv.append("--timed-only")
     if runner is not None:
         argv += ["--runner", runner]
     return argv

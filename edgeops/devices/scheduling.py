@@ -62,14 +62,34 @@ def error_measurement(job: MeasureJob, status: MeasurementStatus, error: str) ->
 
 @dataclass
 class RoundBook:
-    """Rounds measured so far per job; shared by the workers, written through ``record``."""
+    """Rounds measured so far per job; shared by the workers, written through ``record``.
+
+    Each round gets the next round id of its device (``Measurement.round_ids``):
+    its place in the session's interleaving there, so the gate can pair a
+    baseline's round with the candidate's measured beside it. ``next_ids``
+    starts past the ids rounds already hold (a resumed run, added rounds).
+    """
 
     rounds: dict[int, list[Measurement]]
     record: Callable[[Measurement], None]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    next_ids: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for measured in self.rounds.values():
+            for m in measured:
+                self.reserve_ids(m.device_id, m.round_ids or ())
+
+    def reserve_ids(self, device_id: str, ids: tuple[int, ...] | list[int]) -> None:
+        """Ids already used on ``device_id``: new rounds are numbered after them."""
+        if ids:
+            self.next_ids[device_id] = max(self.next_ids.get(device_id, 0), max(ids) + 1)
 
     def add(self, index: int, measurement: Measurement) -> None:
         with self.lock:
+            round_id = self.next_ids.get(measurement.device_id, 0)
+            self.next_ids[measurement.device_id] = round_id + 1
+            measurement = measurement.model_copy(update={"round_ids": (round_id,)})
             self.rounds[index].append(measurement)
         self.record(measurement)
 
@@ -107,7 +127,12 @@ class MeasureRunner:
     def measure(
         self, session: Session, job: MeasureJob, settings: MeasureSettings
     ) -> Measurement | None:
-        """One round of ``job`` in a fresh process on the session's device, observers told."""
+        """One round of ``job`` in a fresh process on the session's device, observers told.
+
+        Past ``settings.full_rounds`` rounds of the job, the round times the loop
+        only (``round_settings``).
+        """
+        settings = round_settings(settings, self.rounds_done(job))
         measured: Measurement | None = self._hook.edgeops_measure(
             session=session, variant=job.variant, compute_unit=job.compute_unit, settings=settings
         )
@@ -142,6 +167,19 @@ class MeasureRunner:
         if measured.status == "ok":
             return "measured", ""
         return "failed", f"{measured.status}: {measured.error or 'no detail'}"
+
+
+def round_settings(settings: MeasureSettings, done: int) -> MeasureSettings:
+    """The settings of a job's round after ``done`` rounds of it.
+
+    Paced runs, cold and warm loads and the memory reading describe a variant,
+    not a round: ``settings.full_rounds`` of them per variant and device are
+    enough, and the later rounds (about 1 s each instead of about 5 s at the
+    defaults) only time the loop, which is what a latency decision rests on.
+    """
+    if done < settings.full_rounds or settings.timed_only:
+        return settings
+    return settings.model_copy(update={"timed_only": True, "paced_fps": ()})
 
 
 class DeviceWorker:

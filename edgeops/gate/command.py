@@ -11,6 +11,7 @@ from edgeops.errors import ResultsError, UsageError
 
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateSettings
+    from edgeops.models import Results
 
 
 def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
@@ -87,11 +88,48 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         default=1.0,
         help="quality drop allowed from the baseline, %% of its value (default 1); the floor always holds",
     )
+    _add_latency_flags(p)
+    return _with_remeasure_flags(p)
+
+
+def _add_latency_flags(p: argparse.ArgumentParser) -> None:
+    """The latency test's own flags: its interval, and the spread between sessions."""
+    p.add_argument(
+        "--session-sigma-pct",
+        type=float,
+        metavar="PCT",
+        default=None,
+        help="across sessions (no re-measured baseline): the spread of the device's speed "
+        "between sessions, %% (default: from this workspace's history of unchanged files, "
+        "else 3)",
+    )
     p.add_argument(
         "--confidence",
         type=float,
         default=0.95,
         help="confidence of the latency interval (default 0.95)",
+    )
+
+
+def _with_remeasure_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--remeasure`` and what it measures on (edgeops/pipeline/incumbents.py)."""
+    p.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure both runs' primaries again now, interleaved on the same device, and "
+        "gate on the paired rounds (both must be bundle folders with their variants/)",
+    )
+    p.add_argument(
+        "--devices",
+        type=Path,
+        metavar="TOML",
+        help="with --remeasure: the inventory to measure on (default: this machine)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="with --remeasure: rounds per primary (default: the current run's)",
     )
     return p
 
@@ -113,7 +151,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from edgeops.gate.output import junit_xml, markdown_summary, report_json, rich_tables
     from edgeops.pipeline.bundle import read_results
 
-    settings = _settings(args)
     raw = (
         read_raw(args.baseline, f"--baseline {args.baseline}"),
         read_raw(args.current, f"--current {args.current}"),
@@ -122,6 +159,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     baseline, current = read_results(args.baseline), read_results(args.current)
     check_gate_input(baseline, f"--baseline {args.baseline}")
     check_gate_input(current, f"--current {args.current}")
+    # Bad flags fail before any device time.
+    settings = _settings(args, (baseline.run_id, current.run_id), current.spec.name)
+    if args.remeasure:
+        current = _remeasured(args, baseline, current)
+    elif args.devices is not None or args.rounds is not None:
+        raise UsageError("--devices and --rounds are for --remeasure; add it, or drop them")
     report = gate(
         baseline,
         current,
@@ -147,7 +190,46 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _settings(args: argparse.Namespace) -> GateSettings:
+def _remeasured(args: argparse.Namespace, baseline: Results, current: Results) -> Results:
+    """The current run with both primaries measured again in this session (incumbents.py)."""
+    import os
+    import uuid
+
+    from edgeops.api import default_workspace
+    from edgeops.devices.discovery import discover_devices
+    from edgeops.pipeline import Pipeline, Workspace
+    from edgeops.pipeline.incumbents import bundle_of, remeasured_side_by_side
+    from edgeops.plugin_manager import make_plugin_manager
+
+    if args.rounds is not None and not 2 <= args.rounds <= 1000:
+        raise UsageError(f"--rounds {args.rounds} is outside [2, 1000]; pairs need two or more")
+    bundles = [
+        (flag, path, bundle_of(path))
+        for flag, path in (("--baseline", args.baseline), ("--current", args.current))
+    ]
+    for flag, path, bundle in bundles:
+        if bundle is None:
+            raise UsageError(
+                f"{flag} {path} is not a bundle folder with its variants/; --remeasure measures "
+                "the files again: pass the bundle folder ship wrote, or gate without --remeasure"
+            )
+    pm = make_plugin_manager()
+    workspace = Path(args.workspace) if getattr(args, "workspace", None) else default_workspace()
+    space = Workspace(workspace)
+    devices = discover_devices(pm, args.devices)
+    pipeline = Pipeline(pm, space, halving=False)
+    folder = space.root / "runs" / f"gate-{uuid.uuid4().hex[:12]}-{os.getpid()}"
+    base_bundle, cur_bundle = bundles[0][2], bundles[1][2]
+    assert base_bundle is not None and cur_bundle is not None
+    return remeasured_side_by_side(
+        pipeline, baseline, base_bundle, current, cur_bundle, devices, folder, args.rounds
+    )
+
+
+def _settings(
+    args: argparse.Namespace, gated: tuple[str, str] = ("", ""), model: str | None = None
+) -> GateSettings:
+    """The flags as settings; the session spreads from the workspace's other runs of ``model``."""
     from edgeops.gate.compare import GateSettings
 
     pcts = {
@@ -157,13 +239,28 @@ def _settings(args: argparse.Namespace) -> GateSettings:
         "--size-threshold-pct": args.size_threshold_pct,
         "--quality-drop-pct": args.quality_drop_pct,
         **{f"--threshold-pct-for {k}": v for k, v in args.threshold_pct_for},
+        **(
+            {"--session-sigma-pct": args.session_sigma_pct}
+            if args.session_sigma_pct is not None
+            else {}
+        ),
     }
     negative = [flag for flag, value in pcts.items() if value < 0]
     if negative:
-        raise UsageError(f"{negative[0]} is negative; thresholds are allowed growth, 0 or more")
+        what = "a spread" if negative[0] == "--session-sigma-pct" else "allowed growth"
+        raise UsageError(f"{negative[0]} is negative; it is {what}, 0 or more")
     if not 0.5 <= args.confidence < 1:
         raise UsageError(f"--confidence {args.confidence:g} is outside [0.5, 1); use e.g. 0.95")
+    spreads = {}
+    if args.session_sigma_pct is None:
+        from edgeops.gate.sessions import history_runs, spreads_by_profile
+        from edgeops.pipeline import Workspace
+
+        history = Workspace(args.workspace).history_path
+        spreads = spreads_by_profile(history_runs(history, exclude=gated, model=model))
     return GateSettings(
+        session_spread_by_profile=spreads,
+        session_sigma=None if args.session_sigma_pct is None else args.session_sigma_pct / 100.0,
         threshold_pct=args.threshold_pct,
         threshold_pct_by_profile=dict(args.threshold_pct_for),
         memory_threshold_pct=args.memory_threshold_pct,

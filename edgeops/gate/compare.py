@@ -24,26 +24,22 @@ or the same ``format:recipe`` name) is compared too, for the report only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from edgeops.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, ResultsError
 from edgeops.errors import EXIT_USAGE as EXIT_USAGE_CODE
-from edgeops.gate.stats import (
-    FIRST_LOOK_ROUNDS,
-    MIN_BASELINE_ROUNDS,
-    SequentialDesign,
-    SequentialResult,
-    sequential_test,
+from edgeops.gate.latency import (
+    LatencyComparison,
+    Verdict,
+    compare_latency,
 )
+from edgeops.gate.pairing import remeasured_baseline
+from edgeops.gate.settings import GateSettings
 from edgeops.models import Choice, Measurement, Plan, Results, Variant
 from edgeops.round_stats import log_round_medians, measurement_rounds  # noqa: F401
 
-Verdict = Literal["pass", "fail", "inconclusive", "not_measured"]
 CheckName = Literal["plan", "latency", "memory", "size", "quality"]
 
 # The exit codes are declared once, with the errors (edgeops/errors.py).
@@ -59,55 +55,6 @@ _EXIT_CODES: dict[Verdict, int] = {
     "inconclusive": EXIT_INCONCLUSIVE,
     "not_measured": EXIT_INCONCLUSIVE,
 }
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    threshold_pct: float = 5.0
-    threshold_pct_by_profile: dict[str, float] = field(default_factory=dict)
-    memory_threshold_pct: float = 10.0
-    memory_threshold_mb: float = 1.0
-    size_threshold_pct: float = 5.0
-    quality_drop_pct: float = 1.0
-    confidence: float = 0.95
-    design: SequentialDesign = field(default_factory=SequentialDesign)
-
-    def latency_threshold_pct(self, profile_id: str) -> float:
-        return self.threshold_pct_by_profile.get(profile_id, self.threshold_pct)
-
-
-@dataclass(frozen=True)
-class LatencyComparison:
-    # The current run's measurement: what a re-measure loop would measure again.
-    variant_id: str
-    device_id: str
-    profile_id: str
-    compute_unit: str
-    verdict: Verdict
-    detail: str
-    baseline_p50_ms: float
-    current_p50_ms: float
-    change_pct: float
-    threshold_pct: float
-    ci_low_pct: float | None = None
-    ci_high_pct: float | None = None
-    baseline_samples: int = 0
-    current_samples: int = 0
-    baseline_rounds: int = 0
-    current_rounds: int = 0
-    cv_pct: float | None = None  # process-level spread: sd of log round medians
-    decided_at_rounds: int | None = None
-    # Inconclusive only: rounds the current needs for the next look, and the
-    # rounds the baseline needs when it is too short for the test to end.
-    more_rounds: int | None = None
-    baseline_rounds_needed: int | None = None
-
-    @property
-    def change(self) -> str:
-        """The median's change and, once computed, its interval: ``+7.9% [+6.1, +9.8]``."""
-        if self.ci_low_pct is None or self.ci_high_pct is None:
-            return _pct(self.change_pct)
-        return f"{self.change_pct:+.1f}% [{self.ci_low_pct:+.1f}, {self.ci_high_pct:+.1f}]"
 
 
 @dataclass(frozen=True)
@@ -274,9 +221,17 @@ def _gate_profile(
         cur_m = _measurement(current, cur_choice, profile_id)
         base_v = _find_variant(baseline, base_choice.variant_id)
         cur_v = _find_variant(current, cur_choice.variant_id)
+        again = remeasured_baseline(baseline, current, profile_id)
+        # Paired only beside the current on its own device (gate/pairing.py).
+        paired = again is not None and cur_m is not None and again.device_id == cur_m.device_id
         checks.append(
             _latency_check(
-                profile_id, base_m, cur_m, settings.latency_threshold_pct(profile_id), settings
+                profile_id,
+                again if paired else base_m,
+                cur_m,
+                settings.latency_threshold_pct(profile_id),
+                settings,
+                paired=paired,
             )
         )
         checks.append(_memory_check(profile_id, base_m, cur_m, settings))
@@ -340,12 +295,14 @@ def _latency_check(
     cur: Measurement | None,
     threshold_pct: float,
     settings: GateSettings,
+    *,
+    paired: bool = False,
 ) -> Check:
     unmeasured = _unmeasured(base, cur)
     if unmeasured:
         return Check(profile_id, "latency", "not_measured", unmeasured, unit="ms")
     assert base is not None and cur is not None
-    lat = compare_latency(base, cur, threshold_pct, settings)
+    lat = compare_latency(base, cur, threshold_pct, settings, paired=paired)
     return Check(
         profile_id=profile_id,
         name="latency",
@@ -472,104 +429,6 @@ def _quality_check(
     )
 
 
-# --------------------------------------------------------------------------- latency
-
-
-def compare_latency(
-    base: Measurement, cur: Measurement, threshold_pct: float, settings: GateSettings
-) -> LatencyComparison:
-    """The latency verdict for two measurements, from their rounds."""
-    base_logs, cur_logs = log_round_medians(base), log_round_medians(cur)
-    base_p50 = float(np.exp(base_logs.mean())) if len(base_logs) else math.nan
-    cur_p50 = float(np.exp(cur_logs.mean())) if len(cur_logs) else math.nan
-    unknown = LatencyComparison(
-        variant_id=cur.variant_id,
-        device_id=cur.device_id,
-        profile_id=cur.profile_id,
-        compute_unit=cur.compute_unit,
-        verdict="inconclusive",
-        detail="",
-        baseline_p50_ms=base_p50,
-        current_p50_ms=cur_p50,
-        change_pct=(cur_p50 / base_p50 - 1.0) * 100.0,
-        threshold_pct=threshold_pct,
-        baseline_samples=len(base.samples_ms),
-        current_samples=len(cur.samples_ms),
-        baseline_rounds=len(base_logs),
-        current_rounds=len(cur_logs),
-    )
-    if _same_observations(base, cur):
-        # The same rounds on both sides (a run gated against itself, or a reused
-        # measurement): the difference is zero by construction, not by estimate.
-        return replace(
-            unknown,
-            verdict="pass",
-            detail="the same rounds on both sides: no change (SAME)",
-            ci_low_pct=0.0,
-            ci_high_pct=0.0,
-        )
-    if len(base_logs) < FIRST_LOOK_ROUNDS:
-        return replace(
-            unknown,
-            detail=(
-                f"baseline has {len(base_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; re-measure "
-                f"it with `ship --until-decided` (at least {MIN_BASELINE_ROUNDS} rounds) (UNKNOWN)"
-            ),
-            baseline_rounds_needed=MIN_BASELINE_ROUNDS,
-        )
-    if len(cur_logs) < FIRST_LOOK_ROUNDS:
-        more = FIRST_LOOK_ROUNDS - len(cur_logs)
-        return replace(
-            unknown,
-            detail=f"current has {len(cur_logs)} round(s), fewer than {FIRST_LOOK_ROUNDS}; measure {more} more (UNKNOWN)",
-            more_rounds=more,
-        )
-    result = sequential_test(base_logs, cur_logs, 1.0 + threshold_pct / 100.0, settings.design)
-    return replace(
-        unknown,
-        verdict=result.verdict,
-        detail=_latency_detail(result, threshold_pct),
-        ci_low_pct=(result.low - 1.0) * 100.0,
-        ci_high_pct=(result.high - 1.0) * 100.0,
-        cv_pct=result.cv * 100.0,
-        decided_at_rounds=result.decided_at,
-        more_rounds=result.more_current_rounds,
-        baseline_rounds_needed=result.baseline_rounds_needed,
-    )
-
-
-def _same_observations(base: Measurement, cur: Measurement) -> bool:
-    return (
-        base.device_id == cur.device_id
-        and base.samples_ms == cur.samples_ms
-        and base.round_sizes == cur.round_sizes
-        and base.measured_at == cur.measured_at
-    )
-
-
-def _latency_detail(result: SequentialResult, threshold_pct: float) -> str:
-    # The change and its interval have their own columns; the detail says what they mean.
-    rounds = f"{result.baseline_rounds} baseline and {result.current_rounds} current rounds"
-    spread = f"spread {100 * result.cv:.1f}%"
-    if result.verdict == "fail":
-        return (
-            f"sequential test decided for a slowdown of {threshold_pct:g}% at look "
-            f"{len(result.looks)} ({rounds}, {spread}) (DIFFERENT)"
-        )
-    if result.verdict == "pass":
-        return (
-            f"sequential test decided for no slowdown at look {len(result.looks)} "
-            f"({rounds}, {spread}) (SAME)"
-        )
-    advice = f"~{result.more_current_rounds} more current round(s) for the next look"
-    if result.baseline_rounds_needed is not None:
-        advice += (
-            f"; the baseline is too short for the test to end: re-measure it with "
-            f"{result.baseline_rounds_needed} rounds (`ship --until-decided`)"
-        )
-    return f"not decided after {len(result.looks)} look(s) ({rounds}, {spread}); {advice} (UNKNOWN)"
-
-
 # --------------------------------------------------------------------------- variants, for the report
 
 
@@ -647,6 +506,9 @@ class Remeasure:
     compute_unit: str
     more_rounds: int | None
     reason: str
+    # Paired: the re-measured baseline's (variant, device, compute unit), which
+    # needs the same rounds, measured in alternation with the current's.
+    paired_baseline: tuple[str, str, str] | None = None
 
 
 def undecided_comparisons(
@@ -680,8 +542,40 @@ def undecided_comparisons(
                 compute_unit=lat.compute_unit,
                 more_rounds=lat.more_rounds,
                 reason=f"median {lat.change}: {lat.detail}",
+                paired_baseline=lat.paired_baseline,
             )
     return list(todo.values())
+
+
+def paired_in_run(
+    results: Results, profile_id: str, settings: GateSettings | None = None
+) -> LatencyComparison | None:
+    """A run's primary against the baseline's primary it re-measured beside it, or None.
+
+    What the run holds on its own (``ship --baseline``): the paired latency
+    comparison a gate against that baseline makes, for the report.
+    """
+    settings = settings or GateSettings()
+    plan = next((p for p in results.plans if p.profile_id == profile_id), None)
+    choice = _primary(plan)
+    cur = _measurement(results, choice, profile_id) if choice else None
+    if cur is None or cur.status != "ok" or cur.method != "measured":
+        return None
+    again = next(
+        (
+            m
+            for m in results.measurements
+            if m.remeasured_from
+            and m.profile_id == profile_id
+            and m.device_id == cur.device_id
+            and m.status == "ok"
+        ),
+        None,
+    )
+    if again is None:
+        return None
+    threshold = settings.latency_threshold_pct(profile_id)
+    return compare_latency(again, cur, threshold, settings, paired=True)
 
 
 # --------------------------------------------------------------------------- lookups

@@ -44,11 +44,25 @@ VARIANT_COLUMNS = (
 
 
 def title(report: GateReport) -> str:
+    modes = latency_modes(report)
     return (
         f"edgeops gate: {LABELS[report.verdict]} — {report.model} "
         f"{report.current_version} (run {report.current_run}) vs "
         f"{report.baseline_version} (run {report.baseline_run})"
+        + (f"; latency {', '.join(modes)}" if modes else "")
     )
+
+
+def latency_modes(report: GateReport) -> list[str]:
+    """How the gating latency checks compared, each named once: the mode that decided."""
+    return list(dict.fromkeys(c.latency.mode for c in report.checks if c.latency))
+
+
+def verdict_cell(check: Check) -> str:
+    """PASS, or for latency ``PASS (paired, same session)``: a verdict names its mode."""
+    if check.latency is not None and check.latency.mode:
+        return f"{LABELS[check.verdict]} ({check.latency.mode})"
+    return LABELS[check.verdict]
 
 
 # --------------------------------------------------------------------------- cells
@@ -58,7 +72,7 @@ def check_cells(check: Check) -> tuple[str, ...]:
     return (
         check.profile_id,
         check.name,
-        LABELS[check.verdict],
+        verdict_cell(check),
         _value(check.baseline, check.unit),
         _value(check.current, check.unit),
         check.latency.change if check.latency else _pct(check.change_pct),
@@ -117,8 +131,11 @@ def method_note(report: GateReport) -> str:
         f"with error spending (false alarms at 0% change {s.design.alpha:g} nominal, power "
         f"{s.design.power:.0%} at the threshold) fails a slowdown of {s.threshold_pct:g}%"
         + (f" ({per_profile})" if per_profile else "")
-        + f" and passes no change; the interval shown is a {s.confidence:.0%} Welch interval of "
-        f"the ratio of round medians" + f". Memory: +{s.memory_threshold_pct:g}% and "
+        + " and passes no change. Paired, same session: the baseline's primary measured again "
+        "beside the current, round by round, and a one-sample t on the paired round "
+        "differences; across sessions: Welch's t on the stored rounds with 2σ² added for the "
+        "two sessions' offsets (σ from the workspace history, else 3%). The interval shown is "
+        f"95% for the ratio of round medians, in the mode that decided. Memory: +{s.memory_threshold_pct:g}% and "
         f"+{s.memory_threshold_mb:g} MB. Size: +{s.size_threshold_pct:g}%. Quality: the floor, "
         f"and a drop of at most {s.quality_drop_pct:g}%. Predictions never pass."
     )
@@ -176,13 +193,16 @@ def junit_xml(report: GateReport) -> str:
                 "time": "0",
             },
         )
-        message = f"{LABELS[check.verdict].lower()}: {check.detail}"
+        message = f"{verdict_cell(check)}: {check.detail}"
         if check.verdict == "fail":
             ET.SubElement(
                 case, "failure", {"message": message, "type": "regression"}
             ).text = message
         elif check.verdict != "pass":
             ET.SubElement(case, "skipped", {"message": message})
+        if check.latency is not None and check.latency.mode:
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", {"name": "mode", "value": check.latency.mode})
         cells = check_cells(check)
         figures = zip(("baseline", "current", "change"), cells[3:6], strict=True)
         ET.SubElement(case, "system-out").text = "; ".join(
@@ -223,6 +243,7 @@ def report_json(report: GateReport) -> dict[str, Any]:
     data = dataclasses.asdict(report)
     data["verdict"] = report.verdict
     data["exit_code"] = report.exit_code
+    data["latency_modes"] = latency_modes(report)
     for profile, gated in zip(data["profiles"], report.profiles, strict=True):
         profile["verdict"] = gated.verdict
     return data

@@ -49,12 +49,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from statistics import NormalDist
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from edgeops.gate.boundaries import _boundaries, _inflation
 from edgeops.round_stats import MIN_ROUND_CV, t_quantile
 
 SequentialVerdict = Literal["pass", "fail", "inconclusive"]
@@ -71,7 +71,6 @@ MIN_BASELINE_ROUNDS = 10
 # dozen rounds is more likely luck than a device that steady, and costs
 # nothing to doubt: at 1% the design needs two rounds a side.
 GATE_MIN_CV = 0.01
-_GRID = 121
 _NORMAL = NormalDist()
 
 
@@ -127,6 +126,18 @@ class SequentialResult:
     # when the baseline is too short to ever end the test, the rounds it needs.
     more_current_rounds: int | None = None
     baseline_rounds_needed: int | None = None
+    # Across sessions: the between-session spread leaves less information than
+    # the design needs however many rounds are added (more_current_rounds is
+    # then None), and the largest information fraction any rounds could reach.
+    session_bound: bool = False
+    max_fraction: float | None = None
+    cv_df: int = 0  # degrees of freedom of ``cv``
+
+    @property
+    def cv_low(self) -> float:
+        """A one-sided 95% lower confidence bound of ``cv``: how small the spread may be."""
+        # The upper bound at confidence 5% is the lower bound at 95%: s·sqrt(df/chi2_{0.95}).
+        return self.cv * spread_upper(self.cv_df, confidence=0.05) if self.cv_df > 0 else 0.0
 
     @property
     def decided_at(self) -> int | None:
@@ -161,12 +172,22 @@ def sequential_test(
     current_logs: Sequence[float] | np.ndarray,
     threshold_ratio: float,
     design: SequentialDesign | None = None,
+    *,
+    session_sigma: float = 0.0,
 ) -> SequentialResult:
     """The gate's verdict from log round medians, in the order the current rounds were measured.
 
-    Looks are replayed at :func:`look_rounds` of the current side, with the
-    pooled spread of all rounds so far; the first look that crosses a
+    Looks are replayed at :func:`look_rounds` of the current side, with each
+    side's spread from all its rounds so far; the first look that crosses a
     boundary decides. Needs at least FIRST_LOOK_ROUNDS a side.
+
+    ``session_sigma`` is the between-session spread (sd of a session's log
+    offset) when the two sides were measured in different sessions: each side
+    carries its own offset, so the variance of the log ratio gains 2σ²
+    (Welch's s_b²/n_b + s_c²/n_c + 2σ²), which no number of rounds removes.
+    The information is then bounded by 1/(2σ²); when that is below the
+    design's maximum the test cannot end, only cross a boundary
+    (``session_bound`` says so).
     """
     design = design or SequentialDesign()
     base = np.asarray(baseline_logs, dtype=np.float64)
@@ -174,80 +195,187 @@ def sequential_test(
     nb, nc = len(base), len(cur)
     if nb < FIRST_LOOK_ROUNDS or nc < FIRST_LOOK_ROUNDS:
         raise ValueError(f"the sequential test needs {FIRST_LOOK_ROUNDS} rounds a side")
+    if session_sigma < 0:
+        raise ValueError("session_sigma is a spread: 0 or more")
+    between = 2 * session_sigma**2
+
+    def estimate(n: int) -> _Estimate:
+        var_n, df = _welch(base, cur[:n], between=between)
+        var_up = _welch(base, cur[:n], upper=True, between=between)[0]
+        return _Estimate(float(cur[:n].mean() - base.mean()), var_n, var_up, df)
+
+    # The process-level spread alone, as the design's rounds are sized by it.
+    var_rounds, _ = _welch(base, cur)
+    cv = math.sqrt(var_rounds / (1 / nb + 1 / nc))
+    verdict, looks, whole = _replay_looks(nc, estimate, threshold_ratio, design)
+    i_max = design.max_information(threshold_ratio)
+    # Undecided: rounds to the next look, or fewer if they already reach the
+    # maximum information. A baseline too short for the test ever to end is
+    # named: the current side alone can still cross a boundary, not force one.
+    # With a session spread, the rounds have less variance to share out:
+    # 2cv²/n a side + 2σ² <= 1/I_max, the design's rounds at cv/sqrt(1 - 2σ²I_max).
+    more: int | None = next_look(nc) - nc
+    needed_base = None
+    left = 1.0 - between * i_max
+    session_bound = left <= 0
+    if verdict == "inconclusive":
+        if session_bound:
+            more = None
+        else:
+            room = left / (cv**2 * i_max) - 1.0 / nb
+            if room <= 0:
+                needed_base = baseline_rounds_for(threshold_ratio, cv / math.sqrt(left), design)
+            else:
+                assert more is not None
+                more = max(1, min(more, math.ceil(1.0 / room) - nc))
+    return _result(
+        verdict,
+        looks,
+        whole,
+        cv=cv,
+        baseline_rounds=nb,
+        current_rounds=nc,
+        more_current_rounds=more,
+        baseline_rounds_needed=needed_base,
+        session_bound=session_bound,
+        max_fraction=1.0 / (between * i_max) if between > 0 else None,
+        cv_df=nb + nc - 2,
+    )
+
+
+def paired_sequential_test(
+    differences: Sequence[float] | np.ndarray,
+    threshold_ratio: float,
+    design: SequentialDesign | None = None,
+) -> SequentialResult:
+    """The verdict from paired rounds: log(current round / baseline round), in time order.
+
+    Both sides were measured in one session on one device, round by round in
+    alternation (gate/pairing.py), so the device's state of the day is in both
+    rounds of a pair and cancels; what is left is one-sample Student's t on
+    the differences, with the same looks (at :func:`look_rounds` pairs), the
+    same spending and the same maximum information as the two-sample test.
+    The spread reported (``cv``) is the differences' sd over sqrt(2), the
+    per-side spread it equals when the rounds share nothing, so the design's
+    figures (CV up to 5%) read the same in both modes.
+    """
+    design = design or SequentialDesign()
+    diff = np.asarray(differences, dtype=np.float64)
+    n_all = len(diff)
+    if n_all < FIRST_LOOK_ROUNDS:
+        raise ValueError(f"the paired sequential test needs {FIRST_LOOK_ROUNDS} pairs")
+
+    def estimate(n: int) -> _Estimate:
+        var_n = _paired_variance(diff[:n])
+        return _Estimate(
+            float(diff[:n].mean()), var_n, var_n * spread_upper(n - 1) ** 2, float(n - 1)
+        )
+
+    verdict, looks, whole = _replay_looks(n_all, estimate, threshold_ratio, design)
+    sd = math.sqrt(whole.variance * n_all)
+    more: int | None = None
+    if verdict == "inconclusive":
+        i_max = design.max_information(threshold_ratio)
+        more = max(1, min(next_look(n_all) - n_all, math.ceil(sd**2 * i_max) - n_all))
+    return _result(
+        verdict,
+        looks,
+        whole,
+        cv=sd / math.sqrt(2),
+        baseline_rounds=n_all,
+        current_rounds=n_all,
+        more_current_rounds=more,
+        cv_df=n_all - 1,
+    )
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """The log ratio from the rounds a look has, and the variance of that estimate."""
+
+    difference: float
+    variance: float
+    variance_upper: float  # each spread at its upper confidence bound
+    df: float
+
+
+def _replay_looks(
+    n_total: int,
+    estimate: Callable[[int], _Estimate],
+    threshold_ratio: float,
+    design: SequentialDesign,
+) -> tuple[SequentialVerdict, tuple[Look, ...], _Estimate]:
+    """The looks at :func:`look_rounds` of ``n_total``, up to the first that decides.
+
+    ``estimate(n)`` uses only the first n current rounds (or pairs) and all
+    the baseline's, so replaying the looks later gives the answers they gave
+    then. Returns the verdict, the looks made and the estimate from all rounds.
+    """
     theta = math.log(threshold_ratio)
     i_max = design.max_information(threshold_ratio)
-    var_all, df_all = _welch(base, cur)
-    cv = math.sqrt(var_all / (1 / nb + 1 / nc))
-    d_all = float(cur.mean() - base.mean())
-    half = t_quantile(0.975, df_all) * math.sqrt(var_all)
-    result = {
-        "ratio": math.exp(d_all),
-        "low": math.exp(d_all - half),
-        "high": math.exp(d_all + half),
-        "cv": cv,
-        "baseline_rounds": nb,
-        "current_rounds": nc,
-    }
-
-    # Each look uses only the rounds it had (the baseline, the current's first
-    # n), so replaying the looks later gives the answers they gave then.
-    schedule, infos, dfs = [], [], []
+    schedule: list[tuple[int, _Estimate]] = []
     fractions_list: list[float] = []
-    for n in look_rounds(nc):
-        var_n, df = _welch(base, cur[:n])
-        var_up = _welch(base, cur[:n], upper=True)[0]
+    for n in look_rounds(n_total):
+        at = estimate(n)
         # The information fraction, which decides how much error a look may
         # spend and when the test must end, uses an upper confidence bound of
         # the spread: a spread underestimated from few rounds would otherwise
         # end the test early exactly when its t statistic is inflated.
-        fraction = round(1.0 / var_up / i_max, 4)
+        fraction = round(1.0 / at.variance_upper / i_max, 4)
         # Rounded so that gates of the same data reuse the boundaries; a look
         # that adds no information (its rounds were noisier) is skipped.
         if fractions_list and fraction <= fractions_list[-1]:
             continue
         fractions_list.append(fraction)
-        schedule.append(n)
-        infos.append(1.0 / var_n)
-        dfs.append(df)
-    fractions = tuple(fractions_list)
-    bounds = _boundaries(fractions, design)
+        schedule.append((n, at))
+    bounds = _boundaries(tuple(fractions_list), design)
     looks: list[Look] = []
-    for n, info, df, fraction, (a, b) in zip(schedule, infos, dfs, fractions, bounds, strict=False):
-        fail_above = t_quantile(_NORMAL.cdf(b), df)
+    for (n, at), fraction, (a, b) in zip(schedule, fractions_list, bounds, strict=False):
+        info = 1.0 / at.variance
+        fail_above = t_quantile(_NORMAL.cdf(b), at.df)
         # The pass boundary is a z on H1's scale: a - theta*sqrt(I) standard errors below theta.
         # a is on the design's z scale, whose mean under H1 is theta*sqrt(I_max*fraction);
         # its distance below that mean, as a tail probability, moves to the t statistic.
         below_h1 = theta * math.sqrt(i_max * fraction) - a
-        pass_below = theta * math.sqrt(info) - t_quantile(_NORMAL.cdf(below_h1), df)
+        pass_below = theta * math.sqrt(info) - t_quantile(_NORMAL.cdf(below_h1), at.df)
         if a >= b:
             pass_below = fail_above  # the last look: both boundaries meet, the test ends
-        t = float(cur[:n].mean() - base.mean()) * math.sqrt(info)
+        t = at.difference * math.sqrt(info)
         looks.append(Look(n, fraction, t, fail_above, min(pass_below, fail_above)))
         if t >= fail_above:
-            return SequentialResult(verdict="fail", looks=tuple(looks), **result)  # type: ignore[arg-type]
+            return "fail", tuple(looks), estimate(n_total)
         if t <= looks[-1].pass_below:
-            return SequentialResult(verdict="pass", looks=tuple(looks), **result)  # type: ignore[arg-type]
+            return "pass", tuple(looks), estimate(n_total)
+    return "inconclusive", tuple(looks), estimate(n_total)
 
-    # Undecided: rounds to the next look, or fewer if they already reach the
-    # maximum information. A baseline too short for the test ever to end is
-    # named: the current side alone can still cross a boundary, not force one.
-    more = next_look(nc) - nc
-    room = 1.0 / (cv**2 * i_max) - 1.0 / nb
-    needed_base = None
-    if room <= 0:
-        needed_base = baseline_rounds_for(threshold_ratio, cv, design)
-    else:
-        more = max(1, min(more, math.ceil(1.0 / room) - nc))
+
+def _result(
+    verdict: SequentialVerdict, looks: tuple[Look, ...], whole: _Estimate, **fields: Any
+) -> SequentialResult:
+    """The result with the estimate from all rounds and its 95% interval; ``fields`` the rest."""
+    half = t_quantile(0.975, whole.df) * math.sqrt(whole.variance)
+    if verdict != "inconclusive":
+        fields["more_current_rounds"] = None
     return SequentialResult(
-        verdict="inconclusive",
-        looks=tuple(looks),
-        more_current_rounds=more,
-        baseline_rounds_needed=needed_base,
-        **result,  # type: ignore[arg-type]
+        verdict=verdict,
+        ratio=math.exp(whole.difference),
+        low=math.exp(whole.difference - half),
+        high=math.exp(whole.difference + half),
+        looks=looks,
+        **fields,
     )
 
 
-def _spread_upper(df: int, confidence: float = 0.95) -> float:
+def _paired_variance(diff: np.ndarray) -> float:
+    """Variance of the mean difference, with the gate's floor on each side's spread.
+
+    A pair's difference carries both rounds' process noise, so the floor is
+    GATE_MIN_CV a side: 2·GATE_MIN_CV² for the difference.
+    """
+    return max(float(diff.var(ddof=1)), 2 * GATE_MIN_CV**2) / len(diff)
+
+
+def spread_upper(df: int, confidence: float = 0.95) -> float:
     """Factor from the sample sd to its one-sided upper confidence bound.
 
     sigma <= s * sqrt(df / chi2_{1-confidence, df}), with the chi-square
@@ -284,7 +412,9 @@ def median_interval(
     return math.exp(centre - half), math.exp(centre + half)
 
 
-def _welch(base: np.ndarray, cur: np.ndarray, upper: bool = False) -> tuple[float, float]:
+def _welch(
+    base: np.ndarray, cur: np.ndarray, upper: bool = False, between: float = 0.0
+) -> tuple[float, float]:
     """Variance of the difference of means and its Welch-Satterthwaite degrees of freedom.
 
     Each side keeps its own spread: the two runs may come from different days
@@ -292,15 +422,17 @@ def _welch(base: np.ndarray, cur: np.ndarray, upper: bool = False) -> tuple[floa
     tends to stop when that spread looked small, so pooling it into the
     current's would understate the current's (2% false alarms at CV 2% when pooled).
     ``upper`` takes each side's variance at its upper confidence bound, with
-    that side's own degrees of freedom.
+    that side's own degrees of freedom. ``between`` is a variance known from
+    outside the rounds (2σ² across sessions): it adds to the variance and
+    has no degrees of freedom to lose.
     """
     vb = max(float(base.var(ddof=1)), GATE_MIN_CV**2) / len(base)
     vc = max(float(cur.var(ddof=1)), GATE_MIN_CV**2) / len(cur)
     if upper:
-        vb *= _spread_upper(len(base) - 1) ** 2
-        vc *= _spread_upper(len(cur) - 1) ** 2
-    df = (vb + vc) ** 2 / (vb**2 / (len(base) - 1) + vc**2 / (len(cur) - 1))
-    return vb + vc, df
+        vb *= spread_upper(len(base) - 1) ** 2
+        vc *= spread_upper(len(cur) - 1) ** 2
+    df = (vb + vc + between) ** 2 / (vb**2 / (len(base) - 1) + vc**2 / (len(cur) - 1))
+    return vb + vc + between, df
 
 
 # A baseline is measured once and gated against many times, so it carries more
@@ -331,175 +463,5 @@ def gate_ready_rounds(
     if n < FIRST_LOOK_ROUNDS:
         return FIRST_LOOK_ROUNDS - n
     values = np.asarray(logs, dtype=np.float64)
-    cv = max(float(values.std(ddof=1)), GATE_MIN_CV) * _spread_upper(n - 1)
+    cv = max(float(values.std(ddof=1)), GATE_MIN_CV) * spread_upper(n - 1)
     return max(0, baseline_rounds_for(threshold_ratio, cv, design) - n, MIN_BASELINE_ROUNDS - n)
-
-
-# --------------------------------------------------------------------------- boundaries
-
-
-def _spent(total: float, gamma: float, t: float) -> float:
-    """Hwang-Shih-DeCani spending: the error spent by information fraction t."""
-    t = min(max(t, 0.0), 1.0)
-    if gamma == 0:
-        return total * t
-    return total * (1 - math.exp(-gamma * t)) / (1 - math.exp(-gamma))
-
-
-def _norm_cdf(x: np.ndarray) -> np.ndarray:
-    """Phi(x) for arrays, by erfc with fractional error below 1.2e-7 (Numerical Recipes, erfcc)."""
-    z = np.abs(x) / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-        + t * (-0.82215223 + t * 0.17087277))))))))  # fmt: skip
-    erfc = t * np.exp(poly)
-    return np.where(x >= 0, 1.0 - 0.5 * erfc, 0.5 * erfc)
-
-
-def _norm_pdf(x: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-def _simpson(lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    z = np.linspace(lo, hi, _GRID)
-    w = np.ones(_GRID)
-    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    return z, w * (hi - lo) / (3 * (_GRID - 1))
-
-
-def _solve(f: Callable[[np.ndarray], np.ndarray], target: float) -> float:
-    """x in [-12, 12] with f(x) = target, for f increasing and vectorised over x.
-
-    Two passes of 65 points each (bracket, then refine) and linear
-    interpolation: error ~1e-5 in z, in two matrix products instead of the
-    sixty calls of a bisection (the gate's simulations call this ~10^6 times).
-    """
-    lo, hi = -12.0, 12.0
-    for _ in range(2):
-        xs = np.linspace(lo, hi, 65)
-        ys = f(xs)
-        i = int(np.searchsorted(ys, target))
-        if i == 0:
-            return lo
-        if i >= len(xs):
-            return hi
-        lo, hi = float(xs[i - 1]), float(xs[i])
-        y0, y1 = float(ys[i - 1]), float(ys[i])
-    return lo if y1 == y0 else lo + (target - y0) * (hi - lo) / (y1 - y0)
-
-
-@cache
-def _boundaries(
-    fractions: tuple[float, ...], design: SequentialDesign
-) -> list[tuple[float, float]]:
-    """(pass, fail) boundaries on the z scale at each information fraction.
-
-    z at look k is S_k / sqrt(I_k), S a Brownian motion with drift theta in
-    information time; the sub-densities of z on the continuation region are
-    carried from look to look on a Simpson grid, under H0 (drift 0) and H1
-    (drift theta, whose scale is fixed by the design: theta*sqrt(I_max) =
-    sqrt(inflation)*(z_alpha + z_beta)).
-    """
-    scale = math.sqrt(_inflation(design)) * (
-        _NORMAL.inv_cdf(1 - design.alpha) + _NORMAL.inv_cdf(design.power)
-    )
-    return _boundaries_at(fractions, design, scale)
-
-
-def _boundaries_at(
-    fractions: tuple[float, ...], design: SequentialDesign, scale: float, force_last: bool = True
-) -> list[tuple[float, float]]:
-    beta = 1 - design.power
-    out: list[tuple[float, float]] = []
-    grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-    prev_t = 0.0
-    for k, t in enumerate(fractions):
-        drift = scale * math.sqrt(t)  # theta * sqrt(I_k) under H1
-        alpha_k = _spent(design.alpha, design.gamma_alpha, t) - _spent(
-            design.alpha, design.gamma_alpha, prev_t
-        )
-        beta_k = _spent(beta, design.gamma_beta, t) - _spent(beta, design.gamma_beta, prev_t)
-        if grid is None:
-            b = _NORMAL.inv_cdf(1 - alpha_k) if alpha_k > 0 else 12.0
-            a = drift + _NORMAL.inv_cdf(beta_k) if beta_k > 0 else -12.0
-        else:
-            z, w, f0, f1 = grid
-            s, sp = math.sqrt(t), math.sqrt(prev_t)
-            sd = math.sqrt(t - prev_t)
-            shift = scale * (t - prev_t)  # H1's drift over the increment, in sqrt(I_max) units
-
-            def tail0(
-                x: np.ndarray,
-                z: np.ndarray = z,
-                w: np.ndarray = w,
-                f0: np.ndarray = f0,
-                s: float = s,
-                sp: float = sp,
-                sd: float = sd,
-            ) -> np.ndarray:
-                return _norm_cdf((x[:, None] * s - z[None, :] * sp) / sd) @ (w * f0)
-
-            def low1(
-                x: np.ndarray,
-                z: np.ndarray = z,
-                w: np.ndarray = w,
-                f1: np.ndarray = f1,
-                s: float = s,
-                sp: float = sp,
-                sd: float = sd,
-                shift: float = shift,
-            ) -> np.ndarray:
-                return _norm_cdf((x[:, None] * s - z[None, :] * sp - shift) / sd) @ (w * f1)
-
-            total0 = float((w * f0).sum())
-            total1 = float((w * f1).sum())
-            # P0(z_k >= b, continued so far) = alpha_k: the mass below b is total0 - alpha_k.
-            # Error that cannot be spent (little is left to continue) is not: the bound stays out of reach.
-            b = _solve(tail0, total0 - alpha_k) if 0 < alpha_k < total0 else 12.0
-            a = _solve(low1, beta_k) if 0 < beta_k < total1 else -12.0
-        last = k == len(fractions) - 1
-        # Boundaries within 0.05 of each other have met: what is left to decide
-        # is below the grid's accuracy, and the t scale would reopen a gap.
-        if a >= b - 0.05 or (force_last and t >= 1.0):
-            out.append((b, b))
-            break
-        out.append((a, b))
-        if last:
-            break
-        lo, hi = max(a, -8.0), min(b, drift + 8.0)
-        zn, wn = _simpson(lo, hi)
-        if grid is None:
-            f0n, f1n = _norm_pdf(zn), _norm_pdf(zn - drift)
-        else:
-            z, w, f0, f1 = grid
-            s, sp, sd = math.sqrt(t), math.sqrt(prev_t), math.sqrt(t - prev_t)
-            shift = scale * (t - prev_t)
-            kernel0 = _norm_pdf((zn[:, None] * s - z[None, :] * sp) / sd) * s / sd
-            kernel1 = _norm_pdf((zn[:, None] * s - z[None, :] * sp - shift) / sd) * s / sd
-            f0n, f1n = kernel0 @ (w * f0), kernel1 @ (w * f1)
-        grid = (zn, wn, f0n, f1n)
-        prev_t = t
-    return out
-
-
-@cache
-def _inflation(design: SequentialDesign) -> float:
-    """Maximum over fixed-sample information for which the planned looks' boundaries meet.
-
-    Found by bisection: too little information leaves a gap between the
-    boundaries at the last planned look, too much makes them cross early.
-    """
-    k = design.planned_looks
-    fractions = tuple((i + 1) / k for i in range(k))
-    z = _NORMAL.inv_cdf(1 - design.alpha) + _NORMAL.inv_cdf(design.power)
-    lo, hi = 1.0, 1.6
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        bounds = _boundaries_at(fractions, design, math.sqrt(mid) * z, force_last=False)
-        a, b = bounds[-1]
-        if len(bounds) < k or a >= b:
-            hi = mid
-        else:
-            lo = mid
-    return hi

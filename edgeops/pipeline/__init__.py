@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from edgeops import __version__
 from edgeops.backend import BuildContext
 from edgeops.devices.leases import LeaseBook
-from edgeops.devices.measurements import merge_rounds
+from edgeops.devices.measurements import merge_rounds, unmeasurable
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
 from edgeops.errors import EdgeopsError, ModelError, PluginError, UsageError
 from edgeops.files import sha256_tree, size_bytes
@@ -51,6 +51,12 @@ from edgeops.models import (
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
+from edgeops.pipeline.incumbents import (
+    choosable,
+    marked_remeasured,
+    units_to_measure,
+    with_device_time,
+)
 from edgeops.pipeline.journal import RunJournal
 from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
@@ -727,10 +733,12 @@ class Pipeline:
                 if device is None:
                     measurements.extend(self._predict(profile, variant))
                     continue
-                jobs.extend((device, variant, cu) for cu in profile.compute_units)
+                jobs.extend((device, variant, cu) for cu in units_to_measure(variant, profile))
         todo, reused = [], []
         for job in jobs:
-            cached = self._cached_measurement(job, settings) if reuse_measurements else None
+            # A re-measured baseline is this session's or nothing (never another's, cached).
+            reuse = reuse_measurements and job[1].remeasured_from is None
+            cached = self._cached_measurement(job, settings) if reuse else None
             if cached is None:
                 todo.append(job)
             else:
@@ -747,6 +755,7 @@ class Pipeline:
             for m in fresh
             if m.status != "unsupported" or (m.device_id, m.variant_id) not in answered
         )
+        measurements = marked_remeasured(measurements, results.variants)
         return results.model_copy(
             update={
                 "measurements": tuple(measurements),
@@ -827,10 +836,12 @@ class Pipeline:
         ]
         if not jobs or rounds <= 0:
             return results
-        settings = results.settings.model_copy(update={"rounds": rounds})
+        # Rounds added for a decision time the loop only: that is all it rests on.
+        settings = results.settings.model_copy(update={"rounds": rounds, "full_rounds": 0})
+        holder, earlier = f"{results.run_id}:{os.getpid()}", results.measurements
         fresh = {
             (m.variant_id, m.device_id, m.compute_unit): m
-            for m in self._measure_interleaved(jobs, settings, f"{results.run_id}:{os.getpid()}")
+            for m in self._measure_interleaved(jobs, settings, holder, earlier=earlier)
         }
         merged = tuple(
             merge_rounds([m, fresh[key]])
@@ -859,6 +870,7 @@ class Pipeline:
         holder: str,
         journal: RunJournal | None = None,
         reused: list[str] | None = None,
+        earlier: tuple[Measurement, ...] = (),
     ) -> list[Measurement]:
         """Every job in ``settings.rounds`` fresh-process rounds, devices in parallel.
 
@@ -881,6 +893,8 @@ class Pipeline:
         for label in reused:
             self._advanced("measure", label, "cached")
         book = RoundBook(rounds, record=journal.append if journal else lambda m: None)
+        for m in earlier:  # added rounds are numbered after the run's earlier ones
+            book.reserve_ids(m.device_id, m.round_ids or ())
         runner = MeasureRunner(self.hook, holder, book, self.leases)
         measure_jobs = [MeasureJob(i, d, v, cu) for i, (d, v, cu) in enumerate(jobs)]
         for measure_job in measure_jobs:
@@ -917,37 +931,12 @@ class Pipeline:
                     )
                 self.cache.put_value("measurements", self._measurement_key(job, settings), m)
                 merged.append(m)
-        merged.extend(self._unmeasurable(jobs, rounds))
+        merged.extend(unmeasurable(jobs, rounds))
         ok = sum(m.status == "ok" for m in merged)
         self.hook.edgeops_stage_finished(
             stage="measure", summary=f"{ok} of {len(merged)} measurement(s) ok"
         )
         return merged
-
-    def _unmeasurable(
-        self, jobs: list[tuple[Device, Variant, str]], rounds: dict[int, list[Measurement]]
-    ) -> list[Measurement]:
-        """A variant no plugin could measure in any compute unit of a device is recorded as such."""
-        answered = {(jobs[i][0].id, jobs[i][1].id) for i, ms in rounds.items() if ms}
-        missing: dict[tuple[str, str], list[str]] = {}
-        for device, variant, cu in jobs:
-            if (device.id, variant.id) not in answered:
-                missing.setdefault((device.id, variant.id), []).append(cu)
-        out = []
-        for device, variant, _cu in jobs:
-            cus = missing.pop((device.id, variant.id), None)
-            if cus:
-                out.append(
-                    Measurement(
-                        variant_id=variant.id,
-                        device_id=device.id,
-                        profile_id=device.profile_id,
-                        compute_unit=cus[0],
-                        status="unsupported",
-                        error=f"no installed plugin measures {variant.format} on {device.transport} with {', '.join(cus)}",
-                    )
-                )
-        return out
 
     def _predict(self, profile: DeviceProfile, variant: Variant) -> list[Measurement]:
         """The predictors' figures for ``variant`` on each compute unit, cached.
@@ -999,6 +988,7 @@ class Pipeline:
         baseline_primaries = baseline_primaries or {}
         self.hook.edgeops_stage_started(stage="select", total=len(results.profiles))
         plans = []
+        mine = choosable(results)  # a file measured for the gate only is never chosen
         for profile in results.profiles:
             unconverted = _not_converted(results, profile)
             if unconverted is not None:
@@ -1008,16 +998,16 @@ class Pipeline:
             plans.append(
                 self.hook.edgeops_select(
                     profile=profile,
-                    variants=[v for v in results.variants if v.format in profile.formats],
+                    variants=[v for v in mine.variants if v.format in profile.formats],
                     measurements=self._adapted(
-                        profile, [m for m in results.measurements if m.profile_id == profile.id]
+                        profile, [m for m in mine.measurements if m.profile_id == profile.id]
                     ),
                     policy=policy.model_copy(
                         update={"baseline_primary": baseline_primaries.get(profile.id)}
                     ),
                 )
             )
-            plan = plans[-1]
+            plan = plans[-1] = with_device_time(plans[-1], results.measurements)
             self._advanced("select", profile.id, plan.status, _plan_reason(plan))
         supported = sum(p.status == "supported" for p in plans)
         self.hook.edgeops_stage_finished(

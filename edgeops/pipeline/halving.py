@@ -19,6 +19,10 @@ further round, a job stops when another job on the same device **dominates** it:
 Such a job can be neither the primary nor a fallback step: whenever it would
 qualify, the other qualifies and wins. The reason is kept on its measurement
 (``environment["stopped_early"]``), and its rounds so far stay in the results.
+
+A baseline's primary measured again for the gate (``ship --baseline``) is never
+stopped: the gate pairs its rounds with the candidate's. One measured only for
+the gate (another model's file, no choice of this run) stops no other job.
 """
 
 from __future__ import annotations
@@ -59,13 +63,20 @@ def survivors(
     kept, stopped = [], {}
     for job in jobs:
         mine = summaries[job.index]
-        if mine is None:
-            kept.append(job)  # failed or unmeasured: nothing to compare (and not repeated)
+        if mine is None or job.variant.remeasured_from is not None:
+            # failed or unmeasured: nothing to compare (and not repeated); a re-measured
+            # baseline: the gate needs all its rounds
+            kept.append(job)
             continue
         fastest, _slowest, memory = mine
         for other in jobs:
             theirs = summaries[other.index]
-            if other is job or theirs is None or other.device.id != job.device.id:
+            if (
+                other is job
+                or theirs is None
+                or other.device.id != job.device.id
+                or other.variant.remeasured_only
+            ):
                 continue
             one_round = min(len(rounds[job.index]), len(rounds[other.index])) < 2
             margin = ONE_ROUND_MARGIN if one_round else MARGIN

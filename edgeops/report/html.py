@@ -61,6 +61,8 @@ class ProfileView:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     compute_units: list[str] = field(default_factory=list)
     memory_limit_mb: float | None = None
+    # The primary against the baseline's, re-measured beside it (ship --baseline).
+    against_baseline: str | None = None
 
 
 def profile_rows(results: Results, plan: Plan) -> list[Row]:
@@ -341,6 +343,7 @@ def build_views(results: Results) -> list[ProfileView]:
             if profile and profile.app_memory_limit_mb
             else None,
         )
+        view.against_baseline = _against_baseline(results, plan.profile_id)
         view.figures = {
             "pareto": pareto_figure(view, metric),
             "latency": latency_figure(view),
@@ -348,6 +351,25 @@ def build_views(results: Results) -> list[ProfileView]:
         }
         views.append(view)
     return views
+
+
+def _against_baseline(results: Results, profile_id: str) -> str | None:
+    """``+1.2% [-0.4, +2.8] vs run R, paired, same session: PASS (...)``, or None without one."""
+    from edgeops.gate.compare import paired_in_run
+    from edgeops.gate.output import LABELS
+
+    lat = paired_in_run(results, profile_id)
+    if lat is None:
+        return None
+    run = next(
+        m.remeasured_from
+        for m in results.measurements
+        if m.remeasured_from and m.profile_id == profile_id
+    )
+    return (
+        f"latency {lat.change} against run {run}'s primary ({lat.mode}): "
+        f"{LABELS[lat.verdict]}; {lat.detail}"
+    )
 
 
 def data_uri(path: Path) -> str:

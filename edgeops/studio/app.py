@@ -143,7 +143,7 @@ def create_app(workspace: Path, token: str | None = None) -> ASGIApp:
         return page("error.html", status=404, message=what)
 
     async def models(request: Request) -> Response:
-        return page("models.html", models=data.models())
+        return page("models.html", models=data.models(), spreads=data.session_spreads())
 
     async def model(request: Request) -> Response:
         name = request.path_params["name"]

@@ -22,10 +22,14 @@ import threading
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeops.models import Results, SampleSet
 from edgeops.pipeline.history import RunRecord
 from edgeops.report.gallery import Gallery, first_input_of, read_gallery
+
+if TYPE_CHECKING:
+    from edgeops.gate.sessions import SessionSpread
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -75,6 +79,13 @@ class StudioData:
         for run in self.runs():
             grouped.setdefault(run.model, []).append(run)
         return grouped
+
+    def session_spreads(self) -> dict[str, SessionSpread]:
+        """Each profile's session-to-session spread on unchanged files, as `edgeops history` shows."""
+        from edgeops.gate.sessions import HISTORY_RUNS, spreads_by_profile
+
+        finished = [r for r in self.runs() if r.status in {"ok", "unsupported"}][:HISTORY_RUNS]
+        return spreads_by_profile(r for r in map(self.results, finished) if r is not None)
 
     # ----------------------------------------------------------------------- bundles
 

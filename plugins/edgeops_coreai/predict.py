@@ -38,7 +38,6 @@ from typing import Any
 from edgeops.plugin import DeviceProfile, Measurement, Variant, builtin_profile_dir, roofline
 
 from . import convert
-from .recipes import FORMAT
 
 # Chip id → (chip whose Neural Engine figure is borrowed, why): GUESSES, see the docstring.
 PEAK_FROM = {
@@ -66,7 +65,7 @@ def chips() -> dict[str, dict[str, Any]]:
 
 
 def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Measurement | None:
-    if profile.platform not in ("ios", "macos") or FORMAT not in profile.formats:
+    if profile.platform not in ("ios", "macos"):
         return None
     if variant.status != "ok" or not variant.macs:
         return None

@@ -60,7 +60,6 @@ from edgeops.plugin import DeviceProfile, Measurement, Variant, roofline
 
 from . import convert
 from .chips import Chip, chip_of, load_chips, newest_ios, usable_compute_units
-from .recipes import FORMAT
 from .steps import W8A8
 
 # --- sourced (see the module docstring; the shared constants: edgeops/roofline.py)
@@ -103,7 +102,7 @@ class Engine:
 
 def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Measurement | None:
     """A predicted Measurement, an ``unsupported`` one with the reason, or None (no basis)."""
-    if profile.platform not in ("ios", "macos") or FORMAT not in profile.formats:
+    if profile.platform not in ("ios", "macos"):
         return None
     if variant.status != "ok" or not variant.macs:
         return None

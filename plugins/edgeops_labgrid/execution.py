@@ -4,7 +4,9 @@ Per profile there are as many place workers as places match its tags (at most
 one per job). They share the profile's queue of (round, job) items, in
 alternating order (A B C, C B A, ...), so drift falls on every variant alike,
 and each worker measures one item at a time on the one place it reserved:
-parallel across places, one measurement at a time per place.
+parallel across places, one measurement at a time per place. A profile whose
+jobs include a baseline measured again for the gate (``ship --baseline``) gets
+one worker: the baseline and the candidates then run on the same place.
 
 A worker holds its reservation for its whole run (labgrid's coordinator keeps
 it while it is polled) and acquires the place only for each measurement, so
@@ -191,7 +193,11 @@ def execute_on_farm(
             if not matching:
                 _fail_all(queue, runner, f"no labgrid place has the tags {_tags(tags)}")
                 continue
-            count = min(len(matching), len(group))
+            # A baseline measured again beside the candidates (ship --baseline) pairs
+            # round by round with them: one place measures the whole profile then, so
+            # both sides of every pair ran on the same board.
+            paired = any(job.variant.remeasured_from is not None for job in group)
+            count = 1 if paired else min(len(matching), len(group))
             workers += [PlaceWorker(client, queue, runner, settings, timings) for _ in range(count)]
         if workers:
             with ThreadPoolExecutor(len(workers), thread_name_prefix="edgeops-place") as pool:

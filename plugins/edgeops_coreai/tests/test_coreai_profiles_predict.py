@@ -69,4 +69,13 @@ def test_chips_without_a_figure_borrow_one_and_say_so(make_variant, coreai_profi
 
 @pytest.mark.parametrize("pid", ["iphone15pro", "host"])
 def test_no_prediction_for_profiles_without_core_ai(pid, make_variant, coreai_profiles):
-    assert predict.predict(coreai_profiles[pid], make_variant("fp16"), "cpu_and_ne") is None
+    import edgeops_coreai
+    from edgeops.testing import hooks_of
+
+    # As installed: the core asks a backend only about profiles that run its format.
+    hooks = hooks_of(edgeops_coreai)
+    variant = make_variant("fp16").model_copy(update={"status": "ok"})
+    profile = coreai_profiles[pid]
+    assert (
+        hooks.edgeops_predict(profile=profile, variant=variant, compute_unit="cpu_and_ne") is None
+    )
