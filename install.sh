@@ -15,6 +15,9 @@ if command -v apt-get >/dev/null 2>&1; then
     # chromium: the report and studio tests open pages in Debian's headless browser
     # (Playwright drives it; Playwright's own browser download is never used).
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    # postgresql: the team-studio tests start a real server (initdb + pg_ctl) on
+    # 127.0.0.1 in a temporary folder; the packaged cluster service is not used.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
     # adbd (AOSP's own daemon, packaged by Debian in backports): the adb tests
     # start it on a free TCP port as a real peer. The backports suite is this
     # machine's own Debian entry with only the suite changed, so no mirror is

@@ -93,6 +93,7 @@ def ship(
     force: bool = False,
     resume: str | None = None,
     progress: bool = True,
+    samples: str | Path | None = None,
 ) -> Results:
     """Convert, optimize, evaluate, measure, select, and write the release bundle.
 
@@ -114,7 +115,9 @@ def ship(
     of this workspace's previous release of the model when no ``baseline`` is
     given (a ``baseline`` always gives it). ``resume`` continues an interrupted run (``"last"``, or a
     run id) and needs no ``model``. ``progress`` prints one line per stage and
-    item on stderr (a live bar in a terminal).
+    item on stderr (a live bar in a terminal). ``samples`` is a folder of ``.npy``
+    files that replaces the spec's samples (and drops its labels, which belong to
+    them): what ``ship --samples-from`` fetched from a team studio.
 
     Returns the Results; a profile that ends without a variant has a plan whose
     ``status`` is not ``"supported"`` (the CLI exits 4 then). Every run is
@@ -188,6 +191,8 @@ def ship(
                 "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
             )
         spec, defaults = load_spec(model, task=task, name=name, version=version)
+        if samples is not None:
+            spec = spec.model_copy(update={"samples": str(Path(samples).resolve()), "labels": None})
         if out is None:
             check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", force)
         chosen = resolve_profiles(list(profiles) or list(defaults.profiles) or ["host"], pm)

@@ -22,6 +22,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "onnx2tf": "tflite-convert",
     "onnxsim": "tflite-convert",
     "onnx_graphsurgeon": "tflite-convert",
+    "tf2onnx": "tflite-onnx",
     "coremltools": "coreml",
     "sklearn": "coreml",
     "onnx2torch": "coreml",

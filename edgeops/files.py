@@ -1,8 +1,14 @@
-"""Atomic writes and content hashes.
+"""Checked reads, atomic writes and content hashes.
 
 Everything edgeops writes goes to a temporary path beside its destination and
 is renamed into place, so Ctrl-C or a crash never leaves a half-written file,
 cache entry or bundle.
+
+Every file a user names (a model, samples, a config, a results.json, a bundle's
+files) is opened through ``open_regular``: anything that is not a regular file
+is refused before it is read, so a FIFO cannot hang a run and a link to
+``/dev/zero`` cannot be read without end. Sizes come from ``fstat`` of the
+opened file, never from a path that could be swapped in between.
 """
 
 from __future__ import annotations
@@ -13,40 +19,113 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from edgeops.errors import ModelError
+from edgeops.errors import EdgeopsError, ModelError
 
 _CHUNK_BYTES = 1 << 20
+# A config, inventory or profile is a page of TOML; a file past this is the wrong file.
+MAX_CONFIG_BYTES = 1 << 20
+# A real run's results.json is a few MB (2 M samples are about 52 MB indented);
+# past this it is not a run's results, and is refused before it is parsed.
+MAX_RESULTS_BYTES = 128 * 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _refusal(path: Path, what: str, mode: int) -> str:
+    link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+    return f"{what} {path}{link} is {_kind(mode)}, not a regular file; pass the file itself"
+
+
+def check_regular(path: Path, what: str, error: type[EdgeopsError] = ModelError) -> int:
+    """The size of ``path`` if it is a regular file (links followed); else ``error``."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} {path} not found; check the path") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path} ({exc.strerror}); check the path") from exc
+    if not stat.S_ISREG(found.st_mode):
+        raise error(_refusal(path, what, found.st_mode))
+    return found.st_size
+
+
+def open_regular(path: Path, what: str, error: type[EdgeopsError] = ModelError) -> BinaryIO:
+    """Open a user-named file for reading; anything but a regular file is ``error``.
+
+    The stat before opening refuses a FIFO without blocking on it; O_NONBLOCK
+    and the fstat after opening close the gap where the path is swapped for a
+    FIFO or a device in between (what is checked is what was opened).
+    """
+    check_regular(path, what, error)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error(f"cannot read {what} {path} ({exc.strerror}); check the path") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise error(_refusal(path, what, mode))
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(
+    path: Path, what: str, max_bytes: int, error: type[EdgeopsError] = ModelError
+) -> bytes:
+    """The bytes of a user-named regular file of at most ``max_bytes`` (checked first)."""
+    with open_regular(path, what, error) as f:
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(max_bytes + 1) if size <= max_bytes else b""
+        if size > max_bytes or len(data) > max_bytes:
+            raise error(
+                f"{what} {path} is {max(size, len(data)) / 2**20:.1f} MB, over the "
+                f"{max_bytes / 2**20:.0f} MB bound for a {what}; pass the right file"
+            )
+    return data
 
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "file") as f:
         while chunk := f.read(_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def sha256_tree(path: Path) -> str:
-    """Hash of a file, or of a folder's relative paths and contents (an .mlpackage)."""
-    if path.is_file():
+    """Hash of a file, or of a folder's relative paths and contents (an .mlpackage).
+
+    A path that is neither (a FIFO, a device) is refused, not hashed as empty.
+    """
+    if not path.is_dir():
         return sha256_file(path)
     digest = hashlib.sha256()
-    for child in sorted(p for p in path.rglob("*") if p.is_file()):
+    for child in sorted(p for p in path.rglob("*") if not p.is_dir()):
         digest.update(child.relative_to(path).as_posix().encode())
         digest.update(sha256_file(child).encode())
     return digest.hexdigest()
 
 
 def size_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    if not path.is_dir():
+        return check_regular(path, "file")
+    return sum(check_regular(p, "file") for p in path.rglob("*") if not p.is_dir())
 
 
 def sha256_json(value: Any) -> str:
@@ -181,14 +260,17 @@ def copy_file(src: Path, dst: Path) -> None:
     """
     if src.is_dir():
         check_links_inside(src)
+        for child in src.rglob("*"):
+            if not child.is_dir() and not child.is_symlink():
+                check_regular(child, "file in the folder model")
         with staged_dir(dst) as tmp:
             shutil.copytree(src, tmp, dirs_exist_ok=True, symlinks=True)
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        shutil.copyfile(src, tmp_name)
+        with open_regular(src, "file") as reader, os.fdopen(fd, "wb") as writer:
+            shutil.copyfileobj(reader, writer, _CHUNK_BYTES)
         os.chmod(tmp_name, default_file_mode())
         os.replace(tmp_name, dst)
     except BaseException:

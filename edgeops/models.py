@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RESULTS_SCHEMA_VERSION = "1.0"
 # 1.1 added inputs, outputs, profiles' platform and match keys, choices' runtime and min_os,
@@ -104,6 +104,9 @@ class ModelSpec(Frozen):
         None, description="Restrict the sweep to these recipe names"
     )
     latency_budget_ms: float | None = None
+    fallback_max_slowdown: float | None = Field(
+        None, description="See SelectionPolicy.fallback_max_slowdown; None: its default"
+    )
     resolution: tuple[int, int] | None = Field(
         None,
         description="Set on the spec of one size of a resolution sweep: samples of another "
@@ -177,9 +180,17 @@ class StepConfig(Frozen):
     """
 
     op: ClassVar[str] = ""
+    # The fields that change which kernels run (int8-full against int8-dynamic, fp16
+    # against int8): pruning compares two variants only when these agree. None (the
+    # default) means every field: a plugin that says nothing is never compared across
+    # settings it did not describe. A field left out is an amount (bits, sparsity,
+    # group size), over which a smaller, better variant dominates.
+    kind_fields: ClassVar[tuple[str, ...] | None] = None
 
     def to_step(self) -> RecipeStep:
-        return RecipeStep(op=self.op, params=self.model_dump(mode="json"))
+        return RecipeStep(
+            op=self.op, params=self.model_dump(mode="json"), kind_fields=self.kind_fields
+        )
 
 
 class RecipeStep(Frozen):
@@ -187,6 +198,16 @@ class RecipeStep(Frozen):
 
     op: str
     params: dict[str, Any] = {}
+    kind_fields: tuple[str, ...] | None = Field(
+        None,
+        description="The params that define the step's kind (the kernels it runs); "
+        "None: all of them. Pruning compares only variants of one kind.",
+    )
+
+    def kind(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The op and its kind-defining params: what two steps must share to be compared."""
+        names = sorted(self.params) if self.kind_fields is None else self.kind_fields
+        return self.op, tuple((n, repr(self.params.get(n))) for n in names)
 
 
 StepT = TypeVar("StepT", bound=StepConfig)
@@ -260,7 +281,10 @@ class Recipe(Frozen):
 
     def cache_identity(self) -> dict[str, Any]:
         """What makes two recipes the same file: everything but the prose."""
-        return self.model_dump(mode="json", exclude={"description"})
+        # kind_fields is a pruning hint, not part of the file: old caches stay valid.
+        return self.model_dump(
+            mode="json", exclude={"description": True, "steps": {"__all__": {"kind_fields"}}}
+        )
 
 
 class Quality(Frozen):
@@ -358,6 +382,12 @@ class Device(Frozen):
     labels: dict[str, str] = {}
 
 
+# What a probe process may take besides its timed phases (start-up, model load,
+# warm-up and min_runs of a slow model): the fixed timeout it had before.
+PROBE_START_BOUND_S = 300.0
+PROBE_TIMEOUT_MARGIN = 1.5
+
+
 class MeasureSettings(Frozen):
     warmup_runs: int = 5
     min_runs: int = 20
@@ -367,7 +397,9 @@ class MeasureSettings(Frozen):
         3, description="Fresh probe processes per variant, interleaved across variants"
     )
     threads: int | None = None
-    timeout_s: float = 300.0
+    timeout_override_s: float | None = Field(
+        None, gt=0, description="Seconds a probe process may run; None: derived from the settings"
+    )
     paced_fps: tuple[float, ...] = Field(
         (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
     )
@@ -385,6 +417,29 @@ class MeasureSettings(Frozen):
         if self.paced_duration_s is not None:
             return self.paced_duration_s
         return 2.0 * self.min_duration_s
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_timeout(cls, data: Any) -> Any:
+        # Results written before the timeout was derived hold a fixed ``timeout_s``.
+        if isinstance(data, dict) and "timeout_s" in data:
+            data = {**data, "timeout_override_s": data["timeout_s"]}
+            del data["timeout_s"]
+        return data
+
+    @property
+    def timeout_s(self) -> float:
+        """How long one probe process may run before it is a ``timeout``.
+
+        The fixed 300 s of before still covers start-up, warm-up and ``min_runs`` of
+        a slow model; the timed phases the settings ask for (the measuring loop of
+        ``min_duration_s`` and each paced rate) come on top with a 1.5x margin, so
+        ``--min-duration-s 90`` is not cut at 300 s.
+        """
+        if self.timeout_override_s is not None:
+            return self.timeout_override_s
+        timed_s = self.min_duration_s + self.paced_seconds * len(self.paced_fps)
+        return PROBE_START_BOUND_S + PROBE_TIMEOUT_MARGIN * timed_s
 
 
 class PeakMemory(Frozen):
@@ -467,7 +522,9 @@ class Measurement(Frozen):
         "median (benchmark_model): kept under its own name, never as p50_ms",
     )
     p50_interval: Interval | None = Field(
-        None, description="Predictions only: where the true p50 is expected to lie"
+        None,
+        description="Where the true p50 is expected to lie: a prediction's interval, or a "
+        "measurement's 95% t interval over its rounds (None with one round)",
     )
     peak_mem: PeakMemory | None = None
     cpu: CpuShare | None = Field(None, description="CPU share during the unpaced timed loop")
@@ -539,6 +596,13 @@ class SelectionPolicy(Frozen):
     )
     fallback_memory_margin_pct: float = Field(
         10.0, description="A fallback on the same accelerators must need this much less memory"
+    )
+    fallback_max_slowdown: float = Field(
+        4.0,
+        gt=1.0,
+        description="Without a latency budget, a fallback on the same accelerators may be at "
+        "most this many times the primary's p50: a 45x slower variant is no fallback an app "
+        "can use. With a budget, the budget bounds it instead",
     )
     baseline_primary: str | None = Field(
         None, description="The baseline's primary (format:recipe): preferred among ties"

@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from edgeops.models import Measurement
+from edgeops.models import Interval, Measurement
 
 # A process's median is itself uncertain (~0.1-0.2% here); a spread of round
 # medians below this is luck of a handful of rounds, not a device that precise.
@@ -112,6 +112,20 @@ def p50_interval(m: Measurement, confidence: float = 0.95) -> RoundInterval | No
     half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * sd / math.sqrt(len(logs))
     return RoundInterval(
         math.exp(centre), math.exp(centre - half), math.exp(centre + half), confidence, len(logs)
+    )
+
+
+def as_interval(interval: RoundInterval) -> Interval | None:
+    """The p50's interval over rounds as results.json and the manifest carry it; None
+    with one round (no spread to measure)."""
+    if interval.rounds < 2:
+        return None
+    return Interval(
+        low_ms=interval.low,
+        high_ms=interval.high,
+        coverage=interval.confidence,
+        method=f"{interval.confidence:.0%} t interval of the geometric mean of "
+        f"{interval.rounds} round medians (fresh processes)",
     )
 
 

@@ -18,7 +18,9 @@ Per profile:
 The fallback chain follows the primary with choices that need less: fewer
 accelerators, or on the same accelerators at least
 ``fallback_memory_margin_pct`` (10%) less memory; anything else is a step an
-app gains nothing from. It ends with the smallest-memory variant that meets
+app gains nothing from. A step that saves only memory must stay usable: with
+no latency budget, at most ``fallback_max_slowdown`` (4x) the primary's p50
+(the budget bounds it otherwise). It ends with the smallest-memory variant that meets
 the floor without accelerators, under the same rule. Each plan also carries
 the Pareto frontier of p50 × size × quality with the chosen point marked (the
 Pareto selection of Microsoft Olive's engine footprints). With no candidate,
@@ -28,6 +30,7 @@ the profile is unsupported and the nearest miss is named.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgeops.hookspecs import hookimpl
@@ -44,7 +47,42 @@ from edgeops.models import (
     Variant,
 )
 from edgeops.quality import meets_floors
-from edgeops.round_stats import RoundInterval, p50_interval, ratio_interval
+from edgeops.round_stats import RoundInterval, as_interval, p50_interval, ratio_interval
+
+
+def carry_load_failures(
+    everywhere: Sequence[Measurement], mine: Sequence[Measurement]
+) -> list[Measurement]:
+    """``mine`` with each prediction for a variant and compute unit that failed to load on
+    a measured device (this host, or any device of that format) turned into that failure.
+
+    A predictor sees the graph, not the runtime: it gave pixel6 a p50 for
+    MediaPipe's selfie segmenter on the plain ``cpu`` unit, which failed here on
+    its unresolved custom op, and the predicted plan chose it. A load failure is
+    the runtime's verdict on the file, so it holds on every device of the format.
+    """
+    failed = {
+        (m.variant_id, m.compute_unit.lower()): m
+        for m in everywhere
+        if m.method == "measured" and m.status == "load_failed"
+    }
+    out = []
+    for m in mine:
+        seen = failed.get((m.variant_id, m.compute_unit.lower()))
+        if m.method == "predicted" and seen is not None:
+            m = m.model_copy(
+                update={
+                    "status": "load_failed",
+                    "error": f"predicted only, and it failed to load on {seen.device_id} "
+                    f"({seen.profile_id}) on {seen.compute_unit}: {seen.error or 'load failed'}",
+                    "p50_ms": None,
+                    "p90_ms": None,
+                    "p99_ms": None,
+                    "p50_interval": None,
+                }
+            )
+        out.append(m)
+    return out
 
 
 def requirements(compute_unit: str, units: dict[str, ComputeUnit]) -> tuple[str, ...]:
@@ -195,6 +233,17 @@ def edgeops_select(
             candidates.append(
                 _Candidate(variant, m, interval, frozenset(needs), demand(cu, policy.compute_units))
             )
+    timed_out = [m for m in measurements if m.status == "timeout"]
+    if not candidates and timed_out and all(m.status != "ok" for m in measurements):
+        # Ran out of time is no verdict on the model: "unsupported" would blame it.
+        return Plan(
+            profile_id=profile.id,
+            status="not_measured",
+            method=_method(measurements),
+            rejected=tuple(rejected),
+            note=f"every measurement ended in a timeout ({timed_out[0].error}); "
+            "measure again with a lower --min-duration-s or fewer --paced-fps",
+        )
     if not candidates:
         return Plan(
             profile_id=profile.id,
@@ -308,6 +357,25 @@ def _slower_than(
     return "equivalent" if ratio is None or ratio.high <= margin else "undecided"
 
 
+def _shown_slower(c: _Candidate, leader: _Candidate, policy: SelectionPolicy) -> bool:
+    """Whether the evidence, not only the estimate, puts c over the margin behind the leader.
+
+    Measured rounds: the whole 95% interval of the paired (or Welch) ratio is past
+    the margin. Otherwise, where both carry an interval (a prediction's, or a
+    measurement's over rounds), c's lies wholly above the leader's times the
+    margin: 34.5 ms [22.3, 53.4] against 31.2 ms [16.0, 60.8] is no clear
+    decision. With no interval at all, the estimate is all there is.
+    """
+    margin = 1.0 + policy.equivalence_pct / 100.0
+    ratio = ratio_interval(c.measurement, leader.measurement)
+    if ratio is not None:
+        return ratio.low > margin
+    mine, theirs = c.measurement.p50_interval, leader.measurement.p50_interval
+    if mine is not None and theirs is not None:
+        return mine.low_ms > theirs.high_ms * margin
+    return c.p50_ms > leader.p50_ms * margin
+
+
 def tied(
     a: tuple[Variant, Measurement], b: tuple[Variant, Measurement], policy: SelectionPolicy
 ) -> bool:
@@ -343,6 +411,19 @@ def decide(candidates: list[_Candidate], policy: SelectionPolicy) -> _Decision:
     status = {id(c): _slower_than(c, leader, policy, file_known) for c in candidates}
     tied = [c for c in candidates if status[id(c)] != "slower"]
     if len(tied) == 1:
+        # The estimate chose (see _slower_than); "clear" needs the evidence too.
+        close = [c for c in candidates if c is not leader and not _shown_slower(c, leader, policy)]
+        if close:
+            rival = min(close, key=lambda c: (c.p50_ms, c.size))
+            return _Decision(
+                leader,
+                "undecided",
+                f"fastest p50 ({leader.p50_ms:.3g} ms) of {len(candidates)} candidates, but "
+                f"{rival.label} at {rival.p50_ms:.3g} ms is not shown to be over "
+                f"{policy.equivalence_pct:g}% slower (their intervals overlap): more rounds "
+                "or measuring on the device could change the choice",
+                rival=rival,
+            )
         return _Decision(
             leader,
             "clear",
@@ -382,10 +463,22 @@ def _fallback_chain(
     keep = 1.0 - policy.fallback_memory_margin_pct / 100.0
     chain = [(primary, decision.note)]
 
+    # A step that saves only memory must stay usable: within the latency budget (the
+    # candidates already are), or without one within fallback_max_slowdown x the
+    # primary's p50. A step that drops an accelerator is exempt: on a device without
+    # it, it is the only thing that runs at all.
+    slowest_ms = (
+        math.inf
+        if policy.latency_budget_ms is not None
+        else primary.p50_ms * policy.fallback_max_slowdown
+    )
+
     def worth(c: _Candidate) -> str | None:
         last = chain[-1][0]
         if c.rarity < last.rarity:
             return f"needs fewer accelerators ({_needs(c)})"
+        if c.p50_ms > slowest_ms:
+            return None
         if c.requires <= last.requires and c.memory_mb <= last.memory_mb * keep:
             return (
                 f"needs less memory ({c.memory_mb:.0f} MB, at least "
@@ -483,15 +576,7 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
 
 def _measured_interval(c: _Candidate) -> Interval | None:
     """The p50's interval over rounds, as the manifest carries it; None with one round."""
-    if c.interval is None or c.interval.rounds < 2:
-        return None
-    return Interval(
-        low_ms=c.interval.low,
-        high_ms=c.interval.high,
-        coverage=c.interval.confidence,
-        method=f"{c.interval.confidence:.0%} t interval of the geometric mean of "
-        f"{c.interval.rounds} round medians (fresh processes)",
-    )
+    return as_interval(c.interval) if c.interval is not None else None
 
 
 def _nearest_miss(rejected: list[Rejection], measurements: list[Measurement]) -> Rejection | None:

@@ -65,13 +65,29 @@ def formats_needed_first(spec: ModelSpec) -> list[str]:
     return ["onnx"] if spec.source_path.suffix == ".onnx" else []
 
 
-def convertible_spec(spec: ModelSpec, artifacts: list[Artifact]) -> ModelSpec | None:
+def convertible_spec(
+    spec: ModelSpec, artifacts: list[Artifact], workdir: Path | None = None
+) -> ModelSpec | None:
     """The spec a torch-sourced backend converts, or None for a source it cannot read.
 
     A factory or an ``.onnx`` file gets an absolute source; an ``.onnx`` source with
     no ``[[model.inputs]]`` gets the inputs the ONNX backend read from it (the run's
     ONNX artifact, asked for through ``edgeops_conversion_inputs``) when there is one.
     """
+    if not spec.is_factory and spec.source_path.suffix == ".tflite":
+        if workdir is not None:
+            return tflite_as_onnx(absolute_source(spec), workdir)
+        # After conversion (optimize, evaluate): the graph tf2onnx left beside the
+        # converted model.
+        made = next(
+            (
+                Path(a.path).parent / TFLITE_ONNX_NAME
+                for a in artifacts
+                if a.path is not None and (Path(a.path).parent / TFLITE_ONNX_NAME).is_file()
+            ),
+            None,
+        )
+        return _onnx_spec(spec, made) if made is not None else None
     if not (spec.is_factory or spec.source_path.suffix == ".onnx"):
         return None
     spec = absolute_source(spec)
@@ -88,6 +104,72 @@ def absolute_source(spec: ModelSpec) -> ModelSpec:
     if spec.is_factory:
         return spec.model_copy(update={"source": f"{Path(head).resolve()}{sep}{tail}"})
     return spec.model_copy(update={"source": str(Path(spec.source).resolve())})
+
+
+# --------------------------------------------------------------------------- TFLite
+
+# tf2onnx's opset for a .tflite: the one onnx2torch reads.
+TFLITE_ONNX_OPSET = ONNX2TORCH_OPSET
+TFLITE_ONNX_NAME = "source_from_tflite.onnx"
+_ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 3: "int8", 2: "uint8"}
+
+
+def tflite_as_onnx(spec: ModelSpec, workdir: Path) -> ModelSpec:
+    """The spec of the .tflite source converted to ONNX by tf2onnx (into ``workdir``),
+    with the graph's inputs: the route a .tflite takes to Core ML and Core AI.
+
+    Inputs keep their layout (NHWC stays NHWC), so the run's samples feed it as they
+    feed the .tflite. Only the torch-based backends take this route: the host's ONNX
+    variants of a .tflite are not made, the TFLite backend measures it as it is.
+    """
+    import onnx
+
+    try:
+        with quiet("tensorflow", "tf2onnx", "absl"):
+            from tf2onnx import convert as tf2onnx_convert
+    except ImportError as exc:
+        raise ModelError(
+            f"{spec.source_path.name} reaches Core ML and Core AI through tf2onnx, which is "
+            "not installed: pip install 'edgeops[tflite-onnx]'"
+        ) from exc
+    out = workdir / TFLITE_ONNX_NAME
+    scratch = workdir / f".{TFLITE_ONNX_NAME}.tmp"
+    try:
+        with quiet("tensorflow", "tf2onnx", "absl"):
+            tf2onnx_convert.from_tflite(
+                str(spec.source_path), opset=TFLITE_ONNX_OPSET, output_path=str(scratch)
+            )
+        model = onnx.load(str(scratch))
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        scratch.unlink(missing_ok=True)
+        text = " ".join(str(exc).split())[:300]
+        raise ModelError(
+            f"tf2onnx cannot convert {spec.source_path.name} to ONNX ({type(exc).__name__}: "
+            f"{text}), the route to Core ML and Core AI; only the TFLite route is left for it"
+        ) from exc
+    scratch.replace(out)
+    return _onnx_spec(spec, out, model)
+
+
+def _onnx_spec(spec: ModelSpec, path: Path, model: Any = None) -> ModelSpec:
+    """``spec`` with the ONNX graph at ``path`` as its source, and the graph's inputs."""
+    import onnx
+
+    model = model if model is not None else onnx.load(str(path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = tuple(
+        InputSpec(
+            name=value.name,
+            shape=tuple(
+                d.dim_value if d.dim_value > 0 else 1 for d in value.type.tensor_type.shape.dim
+            ),
+            dtype=_ONNX_DTYPES.get(value.type.tensor_type.elem_type, "float32"),
+        )
+        for value in model.graph.input
+        if value.name not in initializers
+    )
+    return spec.model_copy(update={"source": str(path.resolve()), "inputs": spec.inputs or inputs})
 
 
 # --------------------------------------------------------------------------- ONNX

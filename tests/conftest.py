@@ -8,7 +8,9 @@ from edgeops_ssh.testing_sshd import make_sshd  # noqa: F401 (a fixture: real ss
 # tests/factories.py and tests/paths.py are helper modules, not test files.
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Session fixtures of the report and studio tests: two real ships, one browser.
+# Session fixtures: a real PostgreSQL server per pytest process (the team-studio
+# tests); for the report and studio tests, two real ships and one browser.
+from pg_server import pg_url, postgres  # noqa: E402, F401
 from studio_workspace import browser, shipped_twice  # noqa: E402, F401
 
 

@@ -91,3 +91,41 @@ def test_a_ship_prefers_the_previous_releases_primary_among_ties(tmp_path, onnx_
     # A release that is gone gives no preference; it only ever breaks ties.
     (tmp_path / "b1" / "results.json").unlink()
     assert _previous_primaries(history, first.spec.name) == {}
+
+
+@pytest.mark.slow
+def test_the_readme_snippet_works_as_a_plain_script(tmp_path):
+    # Pasted from the README as a user would, into a script without a __main__ guard.
+    # Spawned workers used to re-import the script, so every variant died and the
+    # run came back "not_measured" with exit 0. The data are a small stand-in for
+    # examples/segmenter (a tiny ONNX net), so the test checks the code, not training.
+    import subprocess
+    import sys
+
+    from paths import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### A Python API", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'edgeops.ship("examples/segmenter"' in snippet
+    folder = tmp_path / "examples" / "segmenter"
+    folder.mkdir(parents=True)
+    tiny_onnx(folder / "seg.onnx")
+    (folder / "edgeops.toml").write_text(
+        '[model]\nname = "segmenter"\nversion = "1.0.0"\nsource = "seg.onnx"\n'
+        'task = "segmentation"\n\n[model.quality]\nmetric = "iou"\nfloor = 0.5\n'
+    )
+    (tmp_path / "ship.py").write_text(snippet)
+    env = {
+        **__import__("os").environ,
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+    }
+    done = subprocess.run(
+        [sys.executable, "ship.py"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=900, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    first = done.stdout.splitlines()[0].split(" ", 2)
+    assert first[:2] == ["host", "supported"] and "onnx:" in first[2], done.stdout
+    assert "worker process died" not in done.stderr
+    assert done.stdout.splitlines()[-1] in {"pass 0", "inconclusive 3"}

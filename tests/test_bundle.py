@@ -16,7 +16,7 @@ import pytest
 from edgeops.errors import PluginError, UsageError
 from edgeops.files import staged_dir
 from edgeops.hookspecs import hookimpl
-from edgeops.models import Recipe
+from edgeops.models import Recipe, Results
 from edgeops.pipeline import Pipeline, Workspace
 from edgeops.pipeline.names import MAX_NAME_CHARS, check_name, inside
 
@@ -204,6 +204,62 @@ def test_select_refuses_a_file_that_is_not_the_recorded_variant(
     code, err = edgeops(shipped, "select", str(tampered), "--out", str(tmp_path / "out"))
     assert code == 2 and "sha256" in one_line_error(err)
     assert not (tmp_path / "out").exists()
+
+
+def _tampered(shipped: Path, tmp_path: Path, path: Path) -> Path:
+    data = json.loads((shipped / "bundle" / "results.json").read_text())
+    chosen = data["plans"][0]["choices"][0]["variant_id"]
+    for v in data["variants"]:
+        if v["id"] == chosen:
+            v["path"] = str(path)
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(data))
+    return tampered
+
+
+def test_select_refuses_dev_zero_and_a_foreign_folder_before_copying(
+    shipped: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    # A sparse 64 GB file: copying it first (as before) fills the disk or times out.
+    with open(foreign / "big.bin", "wb") as f:
+        f.truncate(64 * 2**30)
+    for path, said in ((Path("/dev/zero"), "character device"), (foreign, "68719476736 bytes")):
+        tampered = _tampered(shipped, tmp_path, path)
+        done = run_cli(
+            "select",
+            str(tampered),
+            "--out",
+            str(tmp_path / "out"),
+            cwd=shipped,
+            env=ONNX_ONLY,
+            timeout_s=60,
+        )
+        assert done.returncode == 2 and said in one_line_error(done.stderr), done.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_cjk_and_emoji_names_are_bounded_by_their_encoded_length(tmp_path: Path) -> None:
+    for name in ("模" * 80, "\U0001f600" * 60):
+        with pytest.raises(UsageError, match="bytes in UTF-8"):
+            check_name(name, "model name")
+    check_name("模" * 33, "model name")
+    tiny_onnx(tmp_path / "m.onnx")
+    code, err = edgeops(tmp_path, "ship", "m.onnx", "--name", "模" * 80, *QUICK)
+    assert code == 2 and "240 bytes in UTF-8" in one_line_error(err)
+    assert not (tmp_path / ".edgeops" / "cache").exists()
+
+
+def test_the_longest_name_still_makes_a_bundle_file_name() -> None:
+    from edgeops.pipeline.bundle import variant_file_name
+    from edgeops.pipeline.names import MAX_NAME_BYTES
+
+    from factories import spec, variant
+
+    results = Results(edgeops_version="0", run_id="r", spec=spec(name="n" * MAX_NAME_BYTES))
+    v = variant("x" * MAX_NAME_BYTES)
+    assert len(variant_file_name(results, v).encode()) <= 255
 
 
 def test_bundled_files_match_the_manifest(shipped: Path) -> None:

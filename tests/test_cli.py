@@ -223,6 +223,26 @@ def test_import_reads_an_onnxruntime_perf_test_1x_log_with_cpu_and_memory(tmp_pa
     assert m["peak_mem"]["raw_mb"] == pytest.approx(150.8438)
 
 
+def test_import_refuses_a_log_of_two_runs_and_a_provider_it_did_not_run(tmp_path):
+    # onnxruntime#4647: `-e acl`, then the CPU, in one post. Read as one run it gave
+    # the ACL mean with the CPU's session time, on compute unit `cpu`.
+    two = DATA / "fixtures/onnxruntime_perf_test_two_runs_acl_then_cpu_onnxruntime-4647.txt"
+    model = DATA / "models/onnx/ortexamples__mnist.onnx"
+    result = run_cli(
+        "import", str(two), "--device-profile", "pixel6", "--variant", str(model), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "holds 2 onnxruntime_perf_test runs (execution providers: acl, cpu)" in (
+        one_line_error(result)
+    )
+    acl = DATA / "fixtures/onnxruntime_perf_test_1x_cpu_peakws_onnxruntime-4647.txt"
+    result = run_cli(
+        "import", str(acl), "--device-profile", "pixel6", "--variant", str(model), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "pass --compute-unit acl" in one_line_error(result)
+
+
 def test_import_refuses_a_log_of_another_format(tmp_path):
     log = DATA / "fixtures/tflite_benchmark_android_oldpeakformat_tensorflow-42507.txt"
     onnx_file = DATA / "models/onnx/ortexamples__mnist.onnx"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,18 @@ def _no_choices(d: dict[str, Any]) -> None:
     d["plans"][0]["choices"] = []
 
 
+def _huge_size(d: dict[str, Any]) -> None:
+    d["variants"][0]["size_bytes"] = 10**400
+
+
+def _huge_quality(d: dict[str, Any]) -> None:
+    d["variants"][0]["quality"]["metrics"]["iou"] = 1e308
+
+
+def _huge_p50(d: dict[str, Any]) -> None:
+    d["measurements"][0]["p50_ms"] = 1e308
+
+
 CASES = {
     "nan quality": (_nan_quality, "quality iou = nan"),
     "nan memory": (_nan_memory, "over_baseline_mb = nan"),
@@ -54,6 +67,11 @@ CASES = {
     "nan sample": (_sample(math.nan), "sample of nan ms"),
     "infinite sample": (_sample(math.inf), "sample of inf ms"),
     "supported with no choices": (_no_choices, "supported with no choices"),
+    # Finite but past any real figure: sums and ratios of these overflow to inf.
+    "huge sample": (_sample(1e308), "sample of 1e+308 ms"),
+    "huge size": (_huge_size, "has size 1000000… bytes"),
+    "huge quality": (_huge_quality, "quality iou = 1e+308"),
+    "huge p50": (_huge_p50, "p50_ms = 1e+308"),
 }
 
 
@@ -93,6 +111,22 @@ def test_huge_sample_counts_are_refused_quickly(
     assert main(["gate", "--baseline", str(base), "--current", str(cur)]) == EXIT_USAGE
     assert time.monotonic() - started < 60
     assert "over the gate's bound" in capsys.readouterr().err
+
+
+def test_a_special_file_is_refused_before_it_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _write(tmp_path, "base", _good())
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    for bad, kind in ((fifo, "named pipe"), (zero, "character device")):
+        # A FIFO would block the open and /dev/zero would read without end: both
+        # must be refused by what they are, within the test's time.
+        assert main(["gate", "--baseline", str(base), "--current", str(bad)]) == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert kind in err and err.count("\n") == 1, err
 
 
 def test_summary_is_appended_to(tmp_path: Path) -> None:

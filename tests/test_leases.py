@@ -126,3 +126,95 @@ def test_two_concurrent_ships_never_measure_on_one_device_at_once(tmp_path):
             held_by = None
     for out, _ in outputs:
         assert all(m["status"] == "ok" for m in json.loads(out)["measurements"])
+
+
+HOLDER_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from edgeops.devices import leases
+from edgeops.models import Device
+
+leases.HEARTBEAT_S = 0.1  # beats well inside the 1 s timeout while it runs
+book = leases.LeaseBook(Path(sys.argv[1]), timeout_s=1.0)
+device = Device(id="a", name="a", transport="ssh", profile_id="host")
+with book.hold(device, "frozen") as lease:
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))  # the probe's measuring time
+    print(json.dumps(lease.lost()), flush=True)
+"""
+
+
+def _holder(path, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_SCRIPT, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_holder_that_keeps_beating_keeps_its_lease(tmp_path):
+    path = tmp_path / "l.sqlite"
+    holder = _holder(path, 3.0)
+    try:
+        with (
+            pytest.raises(TimeoutError),
+            LeaseBook(path, timeout_s=1.0).hold(device("a"), "other", wait_s=2),
+        ):
+            pass
+    finally:
+        out, _ = holder.communicate(timeout=30)
+    assert json.loads(out) is None
+
+
+def test_a_lease_lost_while_stopped_is_reported_by_the_holder(tmp_path):
+    """SIGSTOP for longer than the timeout: another run takes the device meanwhile,
+    and the stopped holder, resumed, learns its lease was lost (its measurement is void)."""
+    import signal
+
+    path = tmp_path / "l.sqlite"
+    holder = _holder(path, 1.0)
+    os.kill(holder.pid, signal.SIGSTOP)
+    try:
+        with LeaseBook(path, timeout_s=1.0).hold(device("a"), "other", wait_s=10):
+            time.sleep(0.2)
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+    out, _ = holder.communicate(timeout=30)
+    lost = json.loads(out)
+    assert lost and "lost while measuring" in lost
+
+
+def test_a_measurement_under_a_lost_lease_is_void(tmp_path):
+    from edgeops.devices.scheduling import DeviceWorker, MeasureJob, MeasureRunner, RoundBook
+    from edgeops.models import Measurement, MeasureSettings
+
+    from factories import variant
+
+    path = tmp_path / "l.sqlite"
+    book = LeaseBook(path, timeout_s=0.3)
+    rival = LeaseBook(path, timeout_s=0.3)
+    recorded: list[Measurement] = []
+
+    class Runner(MeasureRunner):
+        def connect(self, device):
+            return object()
+
+        def measure(self, session, job, settings):
+            # The probe runs past the timeout without a beat (HEARTBEAT_S is 5 s), and
+            # another run takes the device: as a frozen ship's probe would see it.
+            time.sleep(0.5)
+            with rival.hold(job.device, "rival", wait_s=5):
+                pass
+            return Measurement(
+                variant_id=job.variant.id, device_id=job.device.id, profile_id="host",
+                compute_unit="cpu", status="ok", samples_ms=(1.0, 1.0, 1.0), p50_ms=1.0,
+            )  # fmt: skip
+
+    runner = Runner(hook=None, holder="me", book=RoundBook({0: []}, recorded.append), leases=book)
+    runner.advanced = lambda *a, **k: None  # type: ignore[method-assign]
+    job = MeasureJob(index=0, device=device("a"), variant=variant("v"), compute_unit="cpu")
+    DeviceWorker(runner, job.device, MeasureSettings(rounds=1)).run([job])
+    assert [m.status for m in recorded] == ["error"], recorded[0].error
+    assert recorded[0].error.startswith("void: the lease on device a was lost")

@@ -42,7 +42,9 @@ def test_merge_rounds_concatenates_samples_and_keeps_worst_memory():
     a, b = measurement("x", 1.0, mem_mb=10), measurement("x", 3.0, mem_mb=30)
     merged = merge_rounds([a, b])
     assert merged.samples_ms == a.samples_ms + b.samples_ms
-    assert merged.rounds == 2 and merged.p50_ms == 2.0 and merged.peak_mem_mb == 30
+    # p50: the geometric mean of the round medians (round_stats), not the pooled median.
+    assert merged.rounds == 2 and merged.p50_ms == pytest.approx(3**0.5)
+    assert merged.peak_mem_mb == 30
     assert merged.round_sizes == (3, 3)
     again = merge_rounds([merged, measurement("x", 5.0)])  # a resumed or re-measured run
     assert again.rounds == 3 and again.round_sizes == (3, 3, 3)
@@ -97,3 +99,41 @@ def test_merged_rounds_pool_cpu_time_frames_and_wall_time():
     assert (paced.frames, paced.dropped_frames, paced.duration_s) == (50, 10, 2.0)
     assert paced.achieved_fps == 25.0 and len(paced.samples_ms) == 50
     assert merged.warm_load_ms == 2.0
+
+
+def test_one_measurement_has_one_p50_in_results_the_plan_and_the_table():
+    # Three rounds (fresh probe processes) as the probe prints them. Pooled, their
+    # median is 0.966 ms; the geometric mean of the round medians, which the plan,
+    # CLI and studio used, another figure: results.json and the plan disagreed.
+    from edgeops.cli.tables import _p50
+    from edgeops.round_stats import p50_interval
+    from edgeops.selection import edgeops_select
+
+    from factories import policy, profile, variant
+
+    rounds_ms = [
+        [0.95, 0.96, 0.966, 0.97, 0.99],
+        [0.93, 0.94, 0.95, 0.96, 0.97],
+        [0.966, 1.0, 1.01, 1.02, 1.03],
+    ]
+    base = {**BASE, "variant_id": "id-fp32", "profile_id": "phone"}
+    rounds = [
+        from_probe_output(json.dumps({"status": "ok", "samples_ms": r}), 0, "", base)
+        for r in rounds_ms
+    ]
+    m = merge_rounds(rounds)
+    pooled = percentile(m.samples_ms, 50)
+    geo = p50_interval(m)
+    assert geo is not None and geo.rounds == 3 and abs(geo.value - pooled) > 1e-3
+    assert m.p50_ms == pytest.approx(geo.value)
+    assert m.p50_interval is not None
+    assert (m.p50_interval.low_ms, m.p50_interval.high_ms) == pytest.approx((geo.low, geo.high))
+    # results.json round-trips the same figures.
+    again = type(m).model_validate_json(m.model_dump_json())
+    assert again.p50_ms == m.p50_ms and again.p50_interval == m.p50_interval
+    plan = edgeops_select(
+        profile=profile(), variants=[variant("fp32")], measurements=[m], policy=policy()
+    )
+    assert plan.choices[0].expected_p50_ms == pytest.approx(m.p50_ms)
+    assert plan.choices[0].p50_interval == m.p50_interval
+    assert _p50(m).startswith(f"{m.p50_ms:.3f} ")

@@ -29,7 +29,10 @@ def test_a_tflite_source_for_an_iphone_is_not_converted_with_the_reason(tmp_path
     plans = {p["profile_id"]: p for p in json.loads(done.stdout)["plans"]}
     iphone = plans["iphone12"]
     assert iphone["status"] == "not_converted"
-    assert "no installed plugin converts" in iphone["note"] and "to coreml" in iphone["note"]
+    # The route through tf2onnx exists; this fully quantized graph ends at onnx2torch,
+    # and the note says so (before, there was no route at all).
+    assert "the conversion to coreml failed" in iphone["note"], iphone["note"]
+    assert "DequantizeLinear" in iphone["note"]
     assert "no device attached" not in iphone["note"]
     manifest = json.loads(
         (tmp_path / json.loads(done.stdout)["bundle"] / "manifest.json").read_text()
@@ -41,3 +44,15 @@ def test_a_tflite_source_for_an_iphone_is_not_converted_with_the_reason(tmp_path
     (run,) = [r for r in json.loads(history.stdout)["runs"]]
     assert run["run_id"] == json.loads(done.stdout)["run_id"]
     assert run["status"] == "unsupported"
+
+
+def test_an_intermediate_format_alone_is_not_a_conversion(tmp_path: Path) -> None:
+    # MNIST's .onnx reaches Core ML through the ONNX backend's artifact, and onnx2torch
+    # cannot read its auto_pad. For an iPhone alone, the ONNX artifact was taken as
+    # "something converted" and the run died on an assert; it is the Core ML error.
+    mnist = DATA / "models/onnx/ortexamples__mnist.onnx"
+    done = run_cli("ship", str(mnist), "-p", "iphone12", cwd=tmp_path, timeout_s=600)
+    assert done.returncode == 1, done.stderr[-2000:]  # a model that cannot convert (ModelError)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("edgeops: error:") and "auto_pad" in last
+    assert "Traceback" not in done.stderr

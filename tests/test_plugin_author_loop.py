@@ -246,3 +246,45 @@ def test_tiny_onnx_artifact_runs_through_a_real_backend(tiny_onnx_artifact, edge
         context=BuildContext(spec=file_spec(tiny_onnx_artifact.path)),
     )
     assert variant.path.is_file() and variant.path.stat().st_size < tiny_onnx_artifact.size_bytes
+
+
+FAILING_EVALUATE_PLUGIN = """
+from edgeops import hookimpl
+
+
+@hookimpl(tryfirst=True)
+def edgeops_evaluate(variant, reference, samples, spec, outputs_dir, context):
+    if variant.recipe is not None and variant.recipe.name == "fp16":
+        return _deep_in_scoring()
+    return None
+
+
+def _deep_in_scoring():
+    raise RuntimeError("scoring fp16 broke")
+"""
+
+
+def test_a_quality_failure_in_a_worker_process_keeps_its_traceback(
+    tmp_path, monkeypatch, edgeops_workspace
+):
+    # README: "A failure keeps its full traceback ... also for a failure made in a
+    # worker process". A variant whose scoring failed in a worker had none: the
+    # traceback stayed in the worker's memory.
+    from edgeops.plugin_manager import make_plugin_manager
+
+    (tmp_path / "failing_evaluate.py").write_text(FAILING_EVALUATE_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("EDGEOPS_PLUGINS", "failing_evaluate")
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml")
+    pm = make_plugin_manager()
+    spec, _ = load_spec(tiny_onnx(tmp_path / "m.onnx"))
+    spec = spec.model_copy(update={"recipes": ("fp32", "fp16")})
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("onnx",)})
+    pipeline = Pipeline(pm, edgeops_workspace, jobs=2)  # worker processes, as `ship` runs
+    results = pipeline.optimize(pipeline.convert(spec, [host], FAST, run_id="run1"))
+    failed = next(v for v in results.variants if v.name == "onnx:fp16")
+    assert failed.status == "error" and "scoring fp16 broke" in (failed.error or "")
+    saved = list((edgeops_workspace.root / "runs" / "run1" / "tracebacks").glob("evaluate-*"))
+    assert len(saved) == 1, saved
+    text = saved[0].read_text()
+    assert "Traceback (most recent call last)" in text and "in _deep_in_scoring" in text

@@ -49,14 +49,26 @@ def test_probe_measures_an_onnx_model(tmp_path):
 
 
 def test_probe_runs_until_the_minimum_duration(tmp_path):
-    model = tiny_onnx(
-        tmp_path / "m.onnx", size=128
-    )  # runs long enough that timing overhead is small
+    """The promise is on the loop's wall time, not on the sum of the samples.
+
+    Issue 28 saw samples summing to 110 ms in a 300 ms loop at load 1.2. Measured
+    here (tiny net at 128 px, 0.54 ms p50, load 13): the loop's own code between
+    the timed calls (two clock reads, an append, a comparison) cost 0.3 ms over
+    117 iterations, 2.6 us each; the sum of samples and the loop's wall time
+    agreed to 0.1%. The rest of such a gap is time the process is not running
+    between calls (descheduled on a busy machine, or its runtime's spinning
+    threads taking the core), which the samples by design leave out. So the test
+    asserts what the probe promises: the loop ran min_duration_s of wall time,
+    by its own clock, and took at least min_runs samples.
+    """
+    model = tiny_onnx(tmp_path / "m.onnx", size=128)
     doc = run_probe(
-        "--model", str(model), "--min-runs", "1", "--min-duration-s", "0.3", "--warmup", "0"
+        "--model", str(model), "--min-runs", "2", "--min-duration-s", "0.3", "--warmup", "0"
     )
-    assert len(doc["samples_ms"]) > 1
-    assert sum(doc["samples_ms"]) >= 200
+    assert len(doc["samples_ms"]) >= 2
+    assert doc["cpu"]["wall_s"] >= 0.3
+    # Each sample lies inside the loop: their sum cannot pass its wall time.
+    assert sum(doc["samples_ms"]) <= doc["cpu"]["wall_s"] * 1000 + 1
 
 
 def test_probe_reports_load_failure_of_a_corrupt_model(tmp_path):

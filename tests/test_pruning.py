@@ -93,3 +93,47 @@ def test_the_report_tells_every_variant_s_fate():
     assert fates["onnx:pal2"] == "ruled out for *: host quality: iou 0.5 < floor 0.9"
     assert "stopped after 2 rounds" in fates["onnx:slow"]
     assert fates["onnx:fast"] == "phone cpu: measured, 0 round(s)"
+
+
+def _tflite(name: str, size_bytes: int, iou: float):
+    from edgeops_tflite.recipes import RECIPES
+
+    (recipe,) = [r for r in RECIPES if r.name == name]
+    v = variant(name, iou=iou, size_bytes=size_bytes)
+    return v.model_copy(update={"format": "tflite", "recipe": recipe})
+
+
+def test_tflite_recipes_of_other_kinds_are_never_dominated():
+    # Every TFLite recipe is one `convert` op; only its options tell int8-full (the one
+    # NNAPI and NPUs run) from int8-dynamic. On a real card detector int8-dynamic was
+    # no larger and as good, and pruning threw away the host's fastest variant.
+    variants = [
+        _tflite("int8-dynamic", 150_000, 0.99),
+        _tflite("int8-full", 160_000, 0.98),
+        _tflite("int16x8", 170_000, 0.98),
+        _tflite("fp16", 300_000, 0.99),
+    ]
+    out = {v.recipe.name: v for v in prune(variants, [profile()], FLOOR, 0.5)}
+    assert {name: v.pruned for name, v in out.items()} == {n: {} for n in out}
+
+
+def test_the_same_kind_is_still_compared_across_amounts():
+    # Core ML palettization: bits and table mode are amounts of one kernel.
+    from edgeops.models import Recipe
+    from edgeops_coreml.steps import Palettize
+
+    def pal(name, nbits, mode, iou):
+        recipe = Recipe.of(name=name, format="onnx", steps=[Palettize(nbits=nbits, mode=mode)])
+        return variant(name, iou=iou, size_bytes=nbits * 1000).model_copy(update={"recipe": recipe})
+
+    out = {
+        v.recipe.name: v
+        for v in prune(
+            [pal("pal4-kmeans", 4, "kmeans", 0.95), pal("pal6-uniform", 6, "uniform", 0.94)],
+            [profile()],
+            FLOOR,
+            0.5,
+        )
+    }
+    assert out["pal6-uniform"].pruned["*"].startswith("dominated by onnx:pal4-kmeans")
+    assert out["pal4-kmeans"].pruned == {}

@@ -324,3 +324,33 @@ def test_selection_keeps_the_remeasured_incumbent_file_until_paired_rounds_repla
     assert choose(0.99) == "id-old"
     # Every pair of rounds 30% faster: the paired interval is past the margin, replaced.
     assert choose(0.7) == "id-new"
+
+
+@pytest.mark.slow
+def test_until_decided_adds_timed_rounds_to_the_candidate_and_its_baseline_together(
+    tmp_path, baseline
+):
+    bundle, base_out, env = baseline
+    root = project(tmp_path / "e", 1, "1.4.0")
+    code, out, err = ship(
+        root, "--rounds", "3", "--baseline", str(bundle), "--until-decided",
+        "--max-extra-rounds", "4", env=env,
+    )  # fmt: skip
+    assert code == 0, err
+    (plan,) = out["plans"]
+    primary = plan["choices"][0]
+    mine = next(
+        m for m in out["measurements"]
+        if (m["variant_id"], m["compute_unit"]) == (primary["variant_id"], primary["compute_unit"])
+    )  # fmt: skip
+    (theirs,) = [m for m in out["measurements"] if m["remeasured_from"] == base_out["run_id"]]
+    # The primary (3 rounds) is short of a gate-ready 10: rounds were added, and the
+    # re-measured baseline got the same, in the same sessions.
+    assert mine["rounds"] > 3 and theirs["rounds"] == mine["rounds"]
+    added_mine, added_theirs = mine["round_ids"][3:], theirs["round_ids"][3:]
+    assert min(added_mine + added_theirs) > max(mine["round_ids"][:3] + theirs["round_ids"][:3])
+    # Added rounds time the loop only: the paced runs pooled are the first two rounds'
+    # (0.1 s per rate each at --min-duration-s 0.05), not one per round.
+    for m in (mine, theirs):
+        assert m["paced"] and all(p["frames"] > 0 for p in m["paced"])
+        assert all(p["duration_s"] < 2.5 * 0.1 for p in m["paced"]), m["paced"]

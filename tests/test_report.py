@@ -335,6 +335,34 @@ def test_classification_gallery_shows_top_labels_with_scores(tmp_path):
     assert "reference top-5" in html
 
 
+def test_the_difference_map_has_one_scale_for_every_variant() -> None:
+    """fp16 (error 1e-4 of the range) must not look as red as int8 (error 5%)."""
+    from edgeops.report.gallery import DIFF_FULL_SCALE, image_diff
+
+    reference = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(1, 8, 8, 1)
+    fp16 = reference + 1e-4
+    int8 = reference + DIFF_FULL_SCALE / 2
+    small, half = image_diff(reference, fp16), image_diff(reference, int8)
+    assert small is not None and half is not None
+    assert small.max() <= 1  # black: 1e-4 is 0.1% of the full scale
+    assert abs(int(half[..., 0].max()) - 255) <= 1 and half[..., 1].max() <= 1  # red, not yellow
+
+
+def test_an_image_gallery_states_its_difference_scale(tmp_path):
+    """The legend of the fixed scale, in the report a real image-to-image ship writes."""
+    from factories import run_cli, tiny_onnx
+
+    tiny_onnx(tmp_path / "m.onnx")
+    done = run_cli(
+        "ship", "m.onnx", "--task", "image-to-image", "--out", "b", "--rounds", "1",
+        "--min-runs", "3", "--min-duration-s", "0", cwd=tmp_path,
+        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = (tmp_path / "b" / "report.html").read_text()
+    assert "one scale for every variant" in report and "5.0%" in report and "10% or more" in report
+
+
 def test_report_html_names_the_gate_mode_when_the_run_remeasured_its_baseline(tmp_path):
     from test_gate import Primary, lognormal, remeasured, run, session_samples
 

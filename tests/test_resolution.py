@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeops.errors import UsageError
-from edgeops.models import InputSpec
+from edgeops.models import InputSpec, Results
 from edgeops.pipeline.resolution import (
     PRESETS,
     parse_resolutions,
@@ -128,3 +128,40 @@ def test_folder_samples_are_resized_only_for_a_resolution_run(tmp_path):
     samples = build_samples(sized, sized.inputs, tmp_path)
     (feed,) = sample_feeds(samples)
     assert feed["x"].shape == (1, 3, 32, 48) and (feed["x"] == 1).all()
+
+
+def test_each_size_runs_under_a_memory_bound_and_is_kept_as_it_finishes(tmp_path):
+    """Issue 28, item 12 and the resolutions lines of its smaller list."""
+    model = tiny_onnx(tmp_path / "m.onnx", size=16)
+    (tmp_path / "edgeops.toml").write_text(
+        f'[model]\nsource = "{model}"\ntask = "image-to-image"\nsample_count = 2\n'
+        'recipes = ["fp32"]\nresolutions = [[16, 16], [32, 32]]\n'
+    )
+    # A bound no Python process fits in: each size is stopped, recorded, and the run goes on.
+    bounded = run_cli("resolutions", ".", *FAST, "--json", "--memory-mb", "20", cwd=tmp_path,
+                      env=ONNX_ONLY, timeout_s=900)  # fmt: skip
+    assert bounded.returncode == 0, bounded.stderr[-2000:]
+    not_taken = json.loads(bounded.stdout)["not_taken"]
+    assert set(not_taken) == {"16x16", "32x32"}
+    assert all("past the 20 MB memory bound" in why for why in not_taken.values()), not_taken
+    # Unbounded, in a pipe (no COLUMNS), with a profile nothing here converts to.
+    piped = run_cli("resolutions", ".", *FAST, "-p", "host", "-p", "pixel6", cwd=tmp_path,
+                    env=ONNX_ONLY, timeout_s=900)  # fmt: skip
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    finished = [line for line in piped.stderr.splitlines() if line.startswith("resolutions: ")]
+    assert [line.split(":")[1].strip() for line in finished] == ["16x16", "32x32"]
+    assert all("done (peak" in line for line in finished), finished
+    assert "onnx:fp32" in piped.stdout and "…" not in piped.stdout
+    assert "pixel6: nothing measured: " in piped.stdout and "tflite" in piped.stdout
+
+
+def test_a_size_estimated_past_the_bound_is_refused_before_it_runs():
+    from edgeops.pipeline.size_runs import BASE_MB, SizeRun, estimate_mb
+
+    from factories import spec
+
+    results = Results(edgeops_version="0", run_id="r", spec=spec())
+    last = SizeRun((720, 1280), results, None, peak_mb=BASE_MB + 1000)
+    # 4K is 9 times the pixels of 720p: what grew with the size grows 9 times.
+    assert estimate_mb((2160, 3840), last) == BASE_MB + 9000
+    assert estimate_mb((2160, 3840), None) is None

@@ -311,3 +311,90 @@ def test_pages_and_compare_in_a_real_browser(shipped_twice, browser, tmp_path):
     finally:
         context.close()
         studio.stop()
+
+
+def test_compare_with_a_replaced_bundle_and_a_tampered_sample_path_answer_cleanly(
+    tmp_path, edgeops_pm, edgeops_workspace
+):
+    """Two 500s of issue 28: a clean page (or 404), never a traceback."""
+    from starlette.testclient import TestClient
+
+    from edgeops.studio.app import create_app
+
+    bundle = tmp_path / "dist" / "m-0.0.0"
+    first = tiny_run(tmp_path, edgeops_pm, edgeops_workspace, bundle)
+    second = tiny_run(tmp_path, edgeops_pm, edgeops_workspace, bundle)  # replaces the first's
+    client = TestClient(
+        create_app(edgeops_workspace.root),
+        base_url="http://127.0.0.1",
+        raise_server_exceptions=False,
+    )
+    page = client.get(f"/compare?a={first}&b={second}")
+    assert page.status_code == 200 and "has no bundle any more" in page.text, page.text[-500:]
+    # The second run's results now name a file in the workspace that is no .npz.
+    results = json.loads((bundle / "results.json").read_text())
+    sha = results["samples"]["sha256"]
+    results["samples"]["path"] = str(edgeops_workspace.root / "runs.sqlite")
+    (bundle / "results.json").write_text(json.dumps(results))
+    png = client.get(f"/samples/{sha}/0.png")
+    assert png.status_code == 404 and "Traceback" not in png.text
+
+
+def test_stopping_the_studio_is_its_normal_end_with_no_resume_hint(empty_workspace):
+    import signal
+
+    studio = subprocess.Popen(
+        [sys.executable, "-m", "edgeops", "--workspace", str(empty_workspace), "studio",
+         "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert studio.stdout is not None and "http://" in studio.stdout.readline()
+        studio.send_signal(signal.SIGINT)
+        _, err = studio.communicate(timeout=30)
+    finally:
+        if studio.poll() is None:
+            studio.kill()
+    assert "--resume" not in err and "interrupted" not in err, err
+    assert studio.returncode == 0, err
+
+
+def test_compare_figures_are_in_their_units():
+    from edgeops.studio.app import _figure
+
+    assert _figure(162504.0, "bytes") == "0.16 MB"
+    assert _figure(8.0041, "ms") == "8.004 ms" and _figure(None, "MB") == ""
+
+
+def test_compare_shows_no_empty_frames_for_outputs_without_pictures():
+    """A detector's outputs have no picture: its samples are not drawn as empty boxes."""
+    from edgeops.models import Choice, Plan, Results, SampleSet
+    from edgeops.pipeline.history import RunRecord
+    from edgeops.report.gallery import Gallery, GalleryVariant, VariantSample
+    from edgeops.studio.app import Side, compare_view
+
+    from factories import spec
+
+    samples = SampleSet(path=Path("s.npz"), sha256="1" * 64, count=2, synthetic=True, origin="x")
+    choice = Choice(
+        variant_id="v", variant_name="onnx:fp32", compute_unit="cpu", method="measured",
+        expected_p50_ms=1.0, peak_mem_mb=10.0, size_bytes=1000, quality={}, reason="only one",
+    )  # fmt: skip
+    results = Results(
+        edgeops_version="0", run_id="aaaaaaaaaaaa", spec=spec(task="generic"), samples=samples,
+        plans=(Plan(profile_id="host", status="supported", choices=(choice,)),),
+    )  # fmt: skip
+    pictures = (
+        VariantSample(index=0, score=1.0),
+        VariantSample(index=1, score=1.0, output="o.png"),
+    )
+    gallery = Gallery(
+        task="generic", samples_sha256=samples.sha256, kind="none", samples=(),
+        variants=(GalleryVariant(variant_id="v", name="onnx:fp32", metric="snr_db",
+                                 higher_is_better=True, worst=(0,), samples=pictures),),
+    )  # fmt: skip
+    run = RunRecord("aaaaaaaaaaaa", "t", None, "ok", "m", "1", "host", None, 0, 0, None, None)
+    view = compare_view(Side("A", run, results, gallery), Side("B", run, results, gallery))
+    assert [p.samples for p in view["profiles"]] == [[1]]

@@ -112,3 +112,22 @@ def test_onnx_static_quantization_drops_the_pair_onnxruntime_refuses(families):
     assert len(out.recipes) == 3
     (dropped,) = out.dropped
     assert "QInt8 activations with QUInt8 weights" in dropped.reason
+
+
+def test_a_sweep_of_too_many_combinations_is_refused_before_expansion(tmp_path):
+    import time
+
+    tiny_onnx(tmp_path / "m.onnx")
+    # 100^4 = 10^8 combinations: expanding them took 3.8 GB; counting them takes nothing.
+    values = ", ".join(str(v) for v in range(100))
+    (tmp_path / "edgeops.toml").write_text(
+        '[model]\nsource = "m.onnx"\n[[sweep]]\nrecipe = "coreml:palettize"\n'
+        f"nbits = [{values}]\nmode = [{values}]\ngranularity = [{values}]\n"
+        f"group_size = [{values}]\n"
+    )
+    for command in (("sweep", "--dry-run", "."), ("ship", ".")):
+        started = time.monotonic()
+        done = run_cli(*command, cwd=tmp_path, timeout_s=120)
+        assert done.returncode == 2, done.stderr
+        assert "100,000,000 combinations" in done.stderr and "10,000 bound" in done.stderr
+        assert "Traceback" not in done.stderr and time.monotonic() - started < 60

@@ -326,6 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_ID",
         help="continue an interrupted run (default the latest), measuring only what is missing",
     )
+    ship.add_argument(
+        "--samples-from",
+        metavar="URL",
+        help="use a team studio's sample set as the samples: "
+        "http(s)://STUDIO/sample-sets/NAME/VERSION (token: ?token= or $EDGEOPS_STUDIO_TOKEN)",
+    )
+    ship.add_argument(
+        "--publish",
+        metavar="URL",
+        help="after the bundle is written, publish it to a team store: a database URL or a "
+        "studio's http(s) URL (as `edgeops publish --to`)",
+    )
 
     convert = command("convert", "stage 1: convert the source to every format the profiles run")
     add_model_args(convert)
@@ -392,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     resolutions.add_argument(
         "--devices", type=Path, help="inventory of devices (devices.toml) to measure on"
     )
+    resolutions.add_argument(
+        "--memory-mb",
+        type=_positive_int,
+        help="memory one size's process may hold before it is stopped and the size recorded "
+        "as not run (default: 80%% of the memory free when it starts)",
+    )
     profiles = command("profiles", "list device profiles, or show one")
     profiles.add_argument("id", nargs="?", help="a profile id: show its facts and their sources")
 
@@ -426,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeops.studio.command import add_studio_parser
 
     add_studio_parser(sub)
+
+    from edgeops.studio.team.command import add_publish_parser
+
+    add_publish_parser(sub)
 
     schema = sub.add_parser("schema", help="print a JSON Schema", description="print a JSON Schema")
     schema.add_argument(
@@ -486,12 +508,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
     except KeyboardInterrupt as exc:
+        if getattr(args, "command", None) in SERVERS:
+            return 0  # Ctrl-C or SIGTERM is how a server is stopped: its normal end
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        _fail(
-            args,
-            f"{what}; nothing was half-written and the cache keeps finished work: "
-            "re-run, or `edgeops ship --resume`, to go on",
+        hint = (
+            ": re-run, or `edgeops ship --resume`, to go on"
+            if getattr(args, "command", None) in RESUMABLE
+            else ""
         )
+        _fail(args, f"{what}; nothing was half-written and the cache keeps finished work{hint}")
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:
         from edgeops.errors import EdgeopsError
@@ -509,6 +534,12 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
         )
         return 1
+
+
+# Commands whose interrupted work a re-run or `ship --resume` picks up again.
+RESUMABLE = {"ship", "convert", "optimize", "measure", "select", "resolutions"}
+# Commands that run until stopped.
+SERVERS = {"studio"}
 
 
 def _fail(args: Any, message: str) -> None:

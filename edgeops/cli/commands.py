@@ -28,6 +28,7 @@ from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
 from edgeops.studio.command import cmd_studio  # noqa: F401
+from edgeops.studio.team.command import cmd_publish  # noqa: F401
 
 
 def _console(stderr: bool = False) -> Any:
@@ -106,6 +107,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     from edgeops.api import ship
     from edgeops.errors import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED, run_outcome
 
+    samples = _samples_from(args) if getattr(args, "samples_from", None) else None
     results = ship(
         args.model,
         args.profile,
@@ -137,9 +139,15 @@ def cmd_ship(args: argparse.Namespace) -> int:
         objective=args.objective,
         force=args.force,
         resume=args.resume,
+        samples=samples,
     )
     out = args.out or default_bundle_dir(results)
     _report_run(results, out, args.json)
+    if getattr(args, "publish", None) and out.is_dir():
+        from edgeops.studio.team.publish import publish
+
+        sent = publish(out, args.publish)
+        sys.stderr.write(f"edgeops: published run {sent.run_id} to the team store: {sent.state}\n")
     tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
     if tracebacks.is_dir():
         sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
@@ -163,6 +171,16 @@ def cmd_ship(args: argparse.Namespace) -> int:
             "Fix the floor, budget or device, or pass --allow-unsupported to exit 0\n"
         )
     return code
+
+
+def _samples_from(args: argparse.Namespace) -> Path:
+    """``ship --samples-from``: the studio's sample set, fitted to the model's inputs."""
+    from edgeops.studio.team.samples_from import fetch_samples
+
+    if args.model is None:
+        raise UsageError("--samples-from needs a MODEL; it does not apply to --resume")
+    spec, _ = load_spec(args.model, task=args.task, name=args.name, version=args.model_version)
+    return fetch_samples(args.samples_from, spec.inputs, Path(args.workspace))
 
 
 def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:

@@ -13,7 +13,20 @@ from edgeops.errors import EdgeopsError, UsageError
 from edgeops.models import MeasureSettings, Results
 from edgeops.pipeline import one_line
 from edgeops.pipeline.config import load_spec
-from edgeops.pipeline.resolution import ResolutionSweep, at_resolution, sweep_table
+from edgeops.pipeline.resolution import ResolutionSweep, at_resolution, label, sweep_table
+from edgeops.pipeline.size_runs import (
+    PipelineOptions,
+    SizeRun,
+    estimate_mb,
+    memory_bound_mb,
+    run_size,
+)
+
+
+def _finished(name: str, outcome: str) -> None:
+    """One line per size as it ends: kept in a log even if a later size is killed."""
+    sys.stderr.write(f"resolutions: {name}: {outcome}\n")
+    sys.stderr.flush()
 
 
 def run_resolutions(args: argparse.Namespace, run: Any, settings: MeasureSettings) -> int:
@@ -31,20 +44,40 @@ def run_resolutions(args: argparse.Namespace, run: Any, settings: MeasureSetting
     devices = discover_devices(run.pm, args.devices)
     budget = args.budget_ms if args.budget_ms is not None else spec.latency_budget_ms
     runs: list[tuple[tuple[int, int], Results | None, str | None]] = []
+    options = PipelineOptions(
+        workspace=str(run.workspace.root),
+        refresh_cache=run.workspace.refresh_cache,
+        jobs=run.pipeline.jobs,
+        task_timeout_s=run.pipeline.task_timeout_s,
+        worker_memory_mb=run.pipeline.worker_memory_mb,
+    )
     with run:
         inputs = spec.inputs or _native_inputs(run.pipeline, spec, profiles, settings)
+        last: SizeRun | None = None
         for size in spec.resolutions:
             try:
                 sized = at_resolution(spec, inputs, size)
-                results = run.pipeline.convert(sized, profiles, settings)
-                results = run.pipeline.optimize(results)
-                results = run.pipeline.measure(results, devices, settings)
-                runs.append((size, results, None))
             except EdgeopsError as exc:
-                # The model cannot take this size (a fixed Reshape, a size the export refuses):
-                # the reason is kept, and the other sizes go on.
                 runs.append((size, None, one_line(exc)))
-    table = sweep_table(runs, budget)
+                continue
+            bound = args.memory_mb or memory_bound_mb()
+            estimate = estimate_mb(size, last)
+            if bound is not None and estimate is not None and estimate > bound:
+                why = (
+                    f"not run: an estimated {estimate:,.0f} MB (the {label(last.size)} peak "  # type: ignore[union-attr]
+                    f"scaled by pixels) is over the {bound:,.0f} MB memory bound"
+                )
+                runs.append((size, None, why))
+                _finished(label(size), why)
+                continue
+            # Its own process, watched: a size past the bound is stopped and recorded,
+            # and the sizes before it are kept (each is printed as it finishes).
+            done = run_size(options, sized, profiles, devices, settings, size, bound)
+            runs.append((size, done.results, done.error))
+            _finished(label(size), done.error or f"done (peak {done.peak_mb:,.0f} MB)")
+            if done.results is not None:
+                last = done
+    table = sweep_table(runs, budget, profiles)
     if args.json:
         sys.stdout.write(json.dumps(table.model_dump(mode="json"), indent=2) + "\n")
     else:
@@ -65,7 +98,8 @@ def _print(table: ResolutionSweep) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # In a pipe or a log, rich would fit tables to 80 columns and cut names ("onnx:f…").
+    console = Console(width=None if sys.stdout.isatty() else 1000)
     for profile_id in dict.fromkeys(r.profile_id for r in table.rows):
         budget = f", budget p90 ≤ {table.budget_ms:g} ms" if table.budget_ms is not None else ""
         out = Table(title=f"{profile_id}: p50 / p90 ms by resolution{budget}", title_justify="left")
@@ -83,5 +117,7 @@ def _print(table: ResolutionSweep) -> None:
             extra = [row.largest_within_budget or "none"] if table.budget_ms is not None else []
             out.add_row(row.variant, row.compute_unit, *cells, *extra)
         console.print(out)
+    for profile_id, why in table.unmeasured.items():
+        console.print(f"[yellow]{profile_id}:[/] nothing measured: {why}", soft_wrap=True)
     for name, why in table.not_taken.items():
-        console.print(f"[yellow]{name}:[/] the model cannot take this size: {why}")
+        console.print(f"[yellow]{name}:[/] not measured: {why}", soft_wrap=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edgeops.errors import UsageError
+from edgeops.files import MAX_CONFIG_BYTES, read_regular
 from edgeops.hookspecs import hookimpl
 from edgeops.models import Device
 
@@ -35,10 +36,13 @@ _DEVICE_FIELDS = {"name", "transport", "profile", "address", "user", "key", "lab
 
 
 def read_inventory(path: Path) -> list[Device]:
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"inventory {path} not found; pass --devices with a devices.toml")
+    raw = read_regular(path, "inventory", MAX_CONFIG_BYTES, UsageError)
     try:
-        entries = tomllib.loads(path.read_text()).get("device", [])
+        entries = tomllib.loads(raw.decode()).get("device", [])
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text; save it as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML ({exc}); fix the file") from exc
     devices: dict[str, Device] = {}

@@ -82,6 +82,37 @@ def _conflicts(wanted: str, held: str) -> bool:
     return False
 
 
+class HeldLease:
+    """A lease while it is held: ``lost()`` says whether another run took it meanwhile.
+
+    A holder stopped for longer than the timeout (SIGSTOP, a suspended laptop)
+    stops beating; another run then recovers the lease and measures on the same
+    device. Its rows are gone when it resumes, so what it measured meanwhile is
+    void, and ``lost`` says why.
+    """
+
+    def __init__(self, book: LeaseBook, device: Device, resources: tuple[str, ...], holder: str):
+        self._book, self._device = book, device
+        self.resources, self.holder = resources, holder
+        self.taken = threading.Event()
+
+    def lost(self) -> str | None:
+        """Why the lease is no longer this holder's, or None while it still is."""
+        with self._book._db() as db:
+            held = db.execute(
+                f"SELECT COUNT(*) FROM leases WHERE holder = ? AND pid = ? AND resource IN "
+                f"({', '.join('?' * len(self.resources))})",
+                (self.holder, os.getpid(), *self.resources),
+            ).fetchone()[0]
+        if held == len(self.resources) and not self.taken.is_set():
+            return None
+        return (
+            f"the lease on device {self._device.name} was lost while measuring (no heartbeat "
+            f"for over {self._book.timeout_s:g} s, e.g. the run was stopped), and another run "
+            "may have measured on it at the same time"
+        )
+
+
 @dataclass(frozen=True)
 class LeaseState:
     resource: str
@@ -111,8 +142,12 @@ class LeaseBook:
             ) from exc
 
     @contextmanager
-    def hold(self, device: Device, holder: str, wait_s: float = 3600.0) -> Iterator[None]:
-        """Hold every resource of ``device`` for the block, waiting for other holders."""
+    def hold(self, device: Device, holder: str, wait_s: float = 3600.0) -> Iterator[HeldLease]:
+        """Hold every resource of ``device`` for the block, waiting for other holders.
+
+        Check ``lost()`` of what it yields after the work: a lease can be taken
+        from a holder that stopped beating.
+        """
         resources = resources_of(device)
         deadline = time.monotonic() + wait_s
         while not self._try_acquire(resources, holder):
@@ -122,10 +157,11 @@ class LeaseBook:
                 )
             time.sleep(POLL_S)
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(resources, holder, stop), daemon=True)
+        lease = HeldLease(self, device, resources, holder)
+        beat = threading.Thread(target=self._heartbeat, args=(lease, stop), daemon=True)
         beat.start()
         try:
-            yield
+            yield lease
         finally:
             stop.set()
             beat.join()
@@ -177,13 +213,20 @@ class LeaseBook:
                 return False
         return False
 
-    def _heartbeat(self, resources: tuple[str, ...], holder: str, stop: threading.Event) -> None:
+    def _heartbeat(self, lease: HeldLease, stop: threading.Event) -> None:
         while not stop.wait(HEARTBEAT_S):
             with self._db() as db:
-                db.executemany(
-                    "UPDATE leases SET heartbeat_at = ? WHERE resource = ? AND holder = ?",
-                    [(time.time(), r, holder) for r in resources],
+                now = time.time()
+                updated = sum(
+                    db.execute(
+                        "UPDATE leases SET heartbeat_at = ? WHERE resource = ? AND holder = ?",
+                        (now, r, lease.holder),
+                    ).rowcount
+                    for r in lease.resources
                 )
+            if updated < len(lease.resources):
+                lease.taken.set()  # recovered by another run: beating on would not bring it back
+                return
 
     def _release(self, resources: tuple[str, ...], holder: str) -> None:
         now = time.time()

@@ -21,12 +21,25 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 def with_percentiles(measurement: Measurement) -> Measurement:
+    """p50 by the one definition (round_stats: the geometric mean of the round medians,
+    with its interval over rounds); p90 and p99 over the pooled samples.
+
+    results.json, the plan, the CLI, the studio and the gate all read this p50, so one
+    measurement never shows two. With one round it is that round's median.
+    """
     if not measurement.samples_ms:
         return measurement
+    from edgeops.round_stats import as_interval, p50_interval
+
     s = measurement.samples_ms
+    # A zero sample (a coarse timer in an imported log) has no logarithm: the plain
+    # median is then the only p50 there is.
+    rounds = p50_interval(measurement) if min(s) > 0 else None
     return measurement.model_copy(
         update={
-            "p50_ms": percentile(s, 50),
+            # One round: its median, exactly (not exp(log(median))).
+            "p50_ms": rounds.value if rounds and rounds.rounds > 1 else percentile(s, 50),
+            "p50_interval": as_interval(rounds) if rounds is not None else None,
             "p90_ms": percentile(s, 90),
             "p99_ms": percentile(s, 99),
         }

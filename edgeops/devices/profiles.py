@@ -17,6 +17,7 @@ import pluggy
 from pydantic import ValidationError
 
 from edgeops.errors import UsageError
+from edgeops.files import MAX_CONFIG_BYTES, read_regular
 from edgeops.models import DeviceProfile
 
 
@@ -45,10 +46,11 @@ def load_profiles(pm: pluggy.PluginManager | None = None) -> dict[str, DevicePro
 
 
 def read_profile(file: Path) -> DeviceProfile:
+    raw = read_regular(file, "device profile", MAX_CONFIG_BYTES, UsageError)
     try:
-        data = tomllib.loads(file.read_text())
+        data = tomllib.loads(raw.decode())
         profile = DeviceProfile.model_validate(data)
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+    except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()
         raise UsageError(
             f"device profile {file} is invalid ({'; '.join(first[:3])}); "

@@ -237,10 +237,16 @@ class DeviceWorker:
                 )
 
     def _attempt(self, job: MeasureJob) -> Measurement | None:
-        with self.runner.leases.hold(job.device, self.runner.holder):
+        with self.runner.leases.hold(job.device, self.runner.holder) as lease:
             if self.session is None:
                 self.session = self.runner.connect(job.device)
-            return self.runner.measure(self.session, job, self.settings)
+            measured = self.runner.measure(self.session, job, self.settings)
+            lost = lease.lost()
+        if measured is None or lost is None:
+            return measured
+        # Another run may have measured on the device at the same time: the numbers
+        # are contaminated, so the measurement is void, with the reason.
+        return measured.model_copy(update={"status": "error", "error": f"void: {lost}"})
 
     def _disconnect(self) -> None:
         if self.session is not None:

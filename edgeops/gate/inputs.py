@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeops.errors import ResultsError
+from edgeops.files import read_regular
 from edgeops.models import Results
 
 MAX_SAMPLES_PER_MEASUREMENT = 100_000
@@ -23,6 +24,14 @@ MAX_SAMPLES_PER_RUN = 2_000_000
 # 2 M samples are about 40 MB of JSON (52 MB indented, as a bundle writes it); a
 # file far past that is not a run's results, and is refused before it is parsed.
 MAX_FILE_BYTES = 128 * 1024 * 1024
+# Finite is not enough: 1e308 ms is finite, and the gate's sums and ratios of it
+# overflow to inf or raise. Every figure is bounded far past any real one: an
+# inference of an hour, a model of a terabyte, a terabyte of memory, a quality
+# metric of a billion (SNR in dB, PSNR, IoU, top-1 are all far smaller).
+MAX_SAMPLE_MS = 3_600_000.0
+MAX_SIZE_BYTES = 1 << 40
+MAX_MEMORY_MB = float(1 << 20)
+MAX_METRIC_ABS = 1e9
 
 
 def read_raw(path: Path, name: str) -> Any:
@@ -32,14 +41,13 @@ def read_raw(path: Path, name: str) -> Any:
     11 M-sample file took 47 s and 650 MB to be refused after validation.
     """
     file = path / "results.json" if path.is_dir() else path
+    if not file.exists():
+        return None
+    # Refuses a FIFO or a link to /dev/zero by what it is, before it is opened.
+    raw = read_regular(file, name, MAX_FILE_BYTES, ResultsError)
     try:
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise ResultsError(
-                f"{name} is {file.stat().st_size / 2**20:.0f} MB, over the gate's "
-                f"{MAX_FILE_BYTES / 2**20:.0f} MB bound; pass the results.json a run wrote"
-            )
-        data = json.loads(file.read_text())
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
         return None
     measurements = data.get("measurements") if isinstance(data, dict) else None
     total = 0
@@ -64,10 +72,14 @@ def check_gate_input(results: Results, name: str) -> None:
     """Raise ResultsError (exit 2) naming the first figure the gate cannot judge."""
     total = 0
     for v in results.variants:
-        if v.size_bytes is not None and v.size_bytes < 0:
-            raise ResultsError(f"{name}: variant {v.name} has size {v.size_bytes}; re-run it")
+        if v.size_bytes is not None and not 0 <= v.size_bytes <= MAX_SIZE_BYTES:
+            shown = str(v.size_bytes) if v.size_bytes < 10**20 else f"{str(v.size_bytes)[:7]}… "
+            raise ResultsError(
+                f"{name}: variant {v.name} has size {shown}bytes (allowed 0 to "
+                f"{MAX_SIZE_BYTES}); re-run the stage that made it"
+            )
         for metric, value in v.quality.metrics.items() if v.quality else ():
-            if not math.isfinite(value):
+            if not (math.isfinite(value) and abs(value) <= MAX_METRIC_ABS):
                 raise ResultsError(
                     f"{name}: variant {v.name} has quality {metric} = {value}; "
                     "re-run the evaluation that wrote it"
@@ -77,19 +89,20 @@ def check_gate_input(results: Results, name: str) -> None:
         total += len(m.samples_ms)
         if len(m.samples_ms) > MAX_SAMPLES_PER_MEASUREMENT or total > MAX_SAMPLES_PER_RUN:
             raise ResultsError(_over_bound(name, total))
-        bad = next((s for s in m.samples_ms if not (math.isfinite(s) and s > 0)), None)
+        bad = next((s for s in m.samples_ms if not (0 < s <= MAX_SAMPLE_MS)), None)
         if bad is not None:
             raise ResultsError(
-                f"{where} has a sample of {bad} ms; samples are positive and finite: re-measure it"
+                f"{where} has a sample of {bad} ms; samples are positive, finite and at most "
+                f"{MAX_SAMPLE_MS:.0f} ms: re-measure it"
             )
         for figure in ("p50_ms", "p90_ms", "p99_ms"):
             value = getattr(m, figure)
-            if value is not None and not (math.isfinite(value) and value > 0):
+            if value is not None and not (0 < value <= MAX_SAMPLE_MS):
                 raise ResultsError(f"{where} has {figure} = {value}; re-measure it")
         if m.peak_mem is not None:
             for figure in ("raw_mb", "baseline_mb", "over_baseline_mb"):
                 value = getattr(m.peak_mem, figure)
-                if value is not None and not (math.isfinite(value) and value >= 0):
+                if value is not None and not (0 <= value <= MAX_MEMORY_MB):
                     raise ResultsError(f"{where} has peak memory {figure} = {value}; re-measure it")
     for plan in results.plans:
         if plan.status == "supported" and not plan.choices:

@@ -27,7 +27,7 @@ from edgeops.devices.leases import LeaseBook
 from edgeops.devices.measurements import merge_rounds, unmeasurable
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
 from edgeops.errors import EdgeopsError, ModelError, PluginError, UsageError
-from edgeops.files import sha256_tree, size_bytes
+from edgeops.files import sha256_tree, size_bytes, write_text
 from edgeops.models import (
     Artifact,
     CacheStats,
@@ -77,6 +77,7 @@ from edgeops.quality import (
     reference_label_metrics,
 )
 from edgeops.report.outputs import DEFAULT_KEEP, DEFAULT_WORST_K, OUTPUTS_FORMAT, score_outputs
+from edgeops.selection import carry_load_failures
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Workspace:
 
 
 TRACEBACK_FILE = "traceback.txt"
+EVALUATE_TRACEBACK_FILE = "evaluate-traceback.txt"
 
 
 def one_line(exc: BaseException) -> str:
@@ -194,11 +196,15 @@ class Pipeline:
                 fresh = self.stats["conversions_made"] > made_before
                 self._advanced("convert", target, "made" if fresh else "cached")
         artifacts = [a for a in made.values() if a is not None]
-        ok = [a for a in artifacts if a.status == "ok"]
+        # Only a format some profile runs counts: an intermediate one (the ONNX a .tflite
+        # or .onnx source reaches Core ML through) alone ships nothing.
+        wanted = [a for a in artifacts if a.format in formats]
+        ok = [a for a in wanted if a.status == "ok"]
         self.save_tracebacks(run_id)
         if not ok:
-            if artifacts:
-                raise ModelError(artifacts[0].error or "conversion failed")
+            failed = [a for a in wanted if a.error] or [a for a in artifacts if a.error]
+            if failed:
+                raise ModelError(failed[0].error or "conversion failed")
             raise UsageError(
                 f"no installed plugin converts {spec.source_path.name} to any of {', '.join(formats)}; "
                 "install the backend extra (see `edgeops plugins`)"
@@ -379,7 +385,6 @@ class Pipeline:
         """Write this run's full tracebacks to ``runs/<run_id>/tracebacks/<label>.txt``."""
         if not self.tracebacks:
             return None
-        from edgeops.files import write_text
         from edgeops.pipeline.names import safe_name
 
         folder = self.workspace.journal(run_id).folder / "tracebacks"
@@ -453,6 +458,9 @@ class Pipeline:
             stored = self.cache.entry_dir("variants", v.id) / TRACEBACK_FILE
             if v.status != "ok" and v.recipe is not None and stored.is_file():
                 self.tracebacks[f"optimize-{v.format}-{v.recipe.name}"] = stored.read_text()
+            scored = self.cache.entry_dir("tracebacks", v.id) / EVALUATE_TRACEBACK_FILE
+            if v.status != "ok" and (v.error or "").startswith("quality:") and scored.is_file():
+                self.tracebacks[f"evaluate-{v.name}"] = scored.read_text()
 
     def recipe_families(self) -> list[RecipeFamily]:
         """Every plugin's recipe families, each stamped with its plugin as owner."""
@@ -695,6 +703,12 @@ class Pipeline:
                 self.cache.put_value("no-outputs", outputs_key, found[0])
         except Exception as exc:
             self.tracebacks[f"evaluate-{variant.name}"] = traceback.format_exc()
+            # A worker process's tracebacks die with it: kept beside the variant's
+            # cache entry, the parent collects them (_collect_tracebacks).
+            write_text(
+                self.cache.entry_dir("tracebacks", variant.id) / EVALUATE_TRACEBACK_FILE,
+                self.tracebacks[f"evaluate-{variant.name}"],
+            )
             return variant.model_copy(
                 update={"status": "error", "error": f"quality: {one_line(exc)}"}
             )
@@ -758,7 +772,9 @@ class Pipeline:
         measurements = marked_remeasured(measurements, results.variants)
         return results.model_copy(
             update={
-                "measurements": tuple(measurements),
+                # A prediction for what failed to load on a measured device is that failure,
+                # in results.json and the tables as in the plan.
+                "measurements": tuple(carry_load_failures(measurements, measurements)),
                 "settings": settings,
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
@@ -975,9 +991,11 @@ class Pipeline:
                 f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
                 "it is the share of the app memory limit a model may use, e.g. 0.5"
             )
-        given = (
+        given: dict[str, float] = (
             {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
         )
+        if results.spec.fallback_max_slowdown is not None:
+            given["fallback_max_slowdown"] = results.spec.fallback_max_slowdown
         policy = SelectionPolicy(
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
@@ -999,8 +1017,11 @@ class Pipeline:
                 self.hook.edgeops_select(
                     profile=profile,
                     variants=[v for v in mine.variants if v.format in profile.formats],
-                    measurements=self._adapted(
-                        profile, [m for m in mine.measurements if m.profile_id == profile.id]
+                    measurements=carry_load_failures(
+                        results.measurements,
+                        self._adapted(
+                            profile, [m for m in mine.measurements if m.profile_id == profile.id]
+                        ),
                     ),
                     policy=policy.model_copy(
                         update={"baseline_primary": baseline_primaries.get(profile.id)}
@@ -1114,9 +1135,16 @@ def _not_converted(results: Results, profile: DeviceProfile) -> Plan | None:
     for fmt in profile.formats:
         artifact = by_format.get(fmt)
         if artifact is None:
+            # A route through another format (a .tflite to Core ML goes through ONNX)
+            # ends where that conversion failed: say so, not only "no plugin".
+            upstream = [
+                f"; the conversion to {a.format} failed: {a.error}"
+                for a in results.artifacts
+                if a.status != "ok" and a.format not in profile.formats
+            ]
             why.append(
                 f"no installed plugin converts {results.spec.source_path.name} to {fmt} "
-                "(the conversion was skipped)"
+                "(the conversion was skipped)" + "".join(upstream)
             )
         elif artifact.status != "ok":
             why.append(f"the conversion to {fmt} failed: {artifact.error}")

@@ -7,12 +7,19 @@ The bundle is built in a temporary folder and renamed into place whole.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from edgeops.cli.tables import markdown_report
-from edgeops.errors import ResultsError, UsageError
-from edgeops.files import check_links_inside, sha256_tree, size_bytes, staged_dir
+from edgeops.errors import EdgeopsError, ResultsError, UsageError
+from edgeops.files import (
+    MAX_RESULTS_BYTES,
+    check_regular,
+    copy_file,
+    read_regular,
+    sha256_tree,
+    size_bytes,
+    staged_dir,
+)
 from edgeops.models import (
     Manifest,
     ManifestChoice,
@@ -23,7 +30,7 @@ from edgeops.models import (
     Variant,
     utc_now,
 )
-from edgeops.pipeline.names import check_name, inside
+from edgeops.pipeline.names import MAX_FILE_NAME_BYTES, check_name, inside
 
 
 def default_bundle_dir(results: Results) -> Path:
@@ -43,15 +50,15 @@ def variant_file_name(results: Results, variant: Variant) -> str:
             check_name(variant.id[:8], "variant id"),
         )
     )
-    return check_name(f"{name}{suffix}", "variant file name")
+    return check_name(f"{name}{suffix}", "variant file name", MAX_FILE_NAME_BYTES)
 
 
 def is_bundle(folder: Path) -> bool:
     """An earlier edgeops bundle: its manifest and results are there and read as such."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        results = json.loads((folder / "results.json").read_text())
-    except (OSError, ValueError):
+        manifest = json.loads(read_regular(folder / "manifest.json", "manifest", MAX_RESULTS_BYTES))
+        results = json.loads(read_regular(folder / "results.json", "results", MAX_RESULTS_BYTES))
+    except (EdgeopsError, OSError, ValueError, RecursionError):
         return False
     return (
         isinstance(manifest, dict)
@@ -83,25 +90,39 @@ def check_bundle_target(out: Path, force: bool = False) -> None:
 
 
 def _verified_copy(variant: Variant, target: Path) -> None:
-    """Copy a variant's file and refuse it unless its sha256 and size are those recorded."""
+    """Copy a variant's file and refuse it unless its sha256 and size are those recorded.
+
+    The size and hash are checked on the source before a byte is copied (a
+    results.json naming ``/dev/zero`` or a foreign folder costs nothing), and
+    on the copy after, so what the bundle holds is what was checked.
+    """
     assert variant.path is not None
     source = variant.path
     if not source.exists():
         raise ResultsError(
             f"variant {variant.id[:8]}'s file {source} is missing; re-run the stage that made it"
         )
-    if source.is_dir():
-        check_links_inside(source)
-        shutil.copytree(source, target, symlinks=True)
-    else:
-        shutil.copyfile(source, target)
-    # Hash the copy, not the source: what the bundle holds is what is checked.
-    found_sha, found_size = sha256_tree(target), size_bytes(target)
-    if found_sha != variant.sha256 or found_size != variant.size_bytes:
+    what = f"variant {variant.id[:8]}'s file"
+    if not source.is_dir():
+        check_regular(source, what, ResultsError)
+    _check_recorded(variant, source)
+    copy_file(source, target)
+    _check_recorded(variant, target)
+
+
+def _check_recorded(variant: Variant, path: Path) -> None:
+    try:
+        found_size = size_bytes(path)
+        # A size that differs settles it: a huge foreign file is not read to be refused.
+        found_sha = sha256_tree(path) if found_size == variant.size_bytes else None
+    except EdgeopsError as exc:
+        raise ResultsError(f"variant {variant.id[:8]}: {exc}") from exc
+    if found_sha is None or found_sha != variant.sha256:
+        found = f"sha256 {found_sha[:12]}… and " if found_sha else ""
         raise ResultsError(
-            f"variant {variant.id[:8]}'s file {source} has sha256 {found_sha[:12]}… and "
-            f"{found_size} bytes, but the results record {str(variant.sha256)[:12]}… and "
-            f"{variant.size_bytes}; refusing to bundle it: re-run the stage that made it"
+            f"variant {variant.id[:8]}'s file {path} has {found}{found_size} bytes, but the "
+            f"results record sha256 {str(variant.sha256)[:12]}… and {variant.size_bytes} "
+            "bytes; refusing to bundle it: re-run the stage that made it"
         )
 
 
@@ -247,10 +268,13 @@ def write_html_report(results: Results, bundle: Path) -> None:
 def read_results(path: Path) -> Results:
     if path.is_dir():
         path = path / "results.json"
-    if not path.is_file():
+    if not path.exists():
         raise ResultsError(f"{path} not found; pass a results.json or a bundle folder")
+    raw = read_regular(path, "results file", MAX_RESULTS_BYTES, ResultsError)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path} is not UTF-8 JSON; pass the results.json a run wrote") from exc
     except json.JSONDecodeError as exc:
         raise ResultsError(
             f"{path} is not JSON ({exc}); pass the results.json a run wrote"

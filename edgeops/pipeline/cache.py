@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from edgeops.files import sha256_json
+from edgeops.errors import EdgeopsError
+from edgeops.files import sha256_json, sha256_tree
 
 M = TypeVar("M", bound=BaseModel)
 ENTRY_FILE = "entry.json"
@@ -37,9 +39,16 @@ class Cache:
     Cache reads as absent and a new one replaces it, so an edited plugin or a doubt
     about the cache costs one flag, not a deleted folder."""
 
-    def __init__(self, root: Path, refresh: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        refresh: bool = False,
+        report: Callable[[str], object] | None = None,
+    ) -> None:
         self.root = root
         self.refresh = refresh
+        # Where an evicted entry is announced: one line on stderr, beside the progress.
+        self.report = report
         self._made: set[tuple[str, str]] = set()
 
     def entry_dir(self, kind: str, key: str) -> Path:
@@ -56,7 +65,26 @@ class Cache:
             model = model_type.model_validate_json(entry.read_text())
         except ValueError:
             return None  # an entry from another schema version: make it again
-        return _with_path(model, lambda rel: entry.parent / rel)
+        model = _with_path(model, lambda rel: entry.parent / rel)
+        if (kind, key) not in self._made:
+            fault = _entry_fault(model, entry.parent)
+            if fault:
+                self.evict(kind, key, fault)
+                return None
+        return model
+
+    def evict(self, kind: str, key: str, reason: str) -> None:
+        """Remove a bad entry (renamed aside first, as prune does) and say so: the
+        caller then builds it again, as on a miss."""
+        folder = self.entry_dir(kind, key)
+        aside = folder.with_name(f".{key}.evicted-{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):
+            os.rename(folder, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        (self.report or sys.stderr.write)(
+            f"edgeops: cache entry {kind}/{key} failed its check ({reason}); "
+            "removed it and building it again\n"
+        )
 
     def put(self, kind: str, key: str, build: Callable[[Path], M]) -> M:
         """Run ``build(workdir)``; keep its files and returned model as one entry."""
@@ -146,6 +174,39 @@ def prune(cache: Cache, older_than_s: float) -> PruneReport:
     # Temporaries keep their own 6-hour bound: a young one is another run's build.
     cache.clear_stale_temporaries()
     return PruneReport(removed, freed, kept)
+
+
+def _entry_fault(model: BaseModel, folder: Path) -> str:
+    """Why an entry's file cannot be used as it is ("" when it can).
+
+    A cached file is checked where it is used, not only when a bundle copies it:
+    flipped bytes, a file swapped for a link, or a path that leaves the entry would
+    otherwise be measured and scored as if they were the variant.
+    """
+    path, sha256 = getattr(model, "path", None), getattr(model, "sha256", None)
+    if path is None or sha256 is None:
+        return ""
+    path = Path(path)
+    if path.is_symlink():
+        return f"{path.name} is a symbolic link"
+    root = folder.resolve()
+    if root not in path.resolve().parents:
+        return f"{path.name} is outside the entry"
+    if not path.exists():
+        return f"{path.name} is missing"
+    if path.is_dir():
+        leaving = (p for p in path.rglob("*") if p.is_symlink() and root not in p.resolve().parents)
+        if next(leaving, None) is not None:
+            return f"{path.name} holds a link leaving the entry"
+    elif not path.is_file():
+        return f"{path.name} is not a regular file"
+    try:
+        found = sha256_tree(path)
+    except (EdgeopsError, OSError) as exc:
+        return str(exc)
+    if found != sha256:
+        return f"{path.name} has sha256 {found[:12]}…, the entry records {sha256[:12]}…"
+    return ""
 
 
 def _with_path(model: M, convert: Callable[[Path], Path]) -> M:

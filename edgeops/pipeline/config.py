@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgeops.errors import ModelError, UsageError
-from edgeops.files import sha256_tree
+from edgeops.files import MAX_CONFIG_BYTES, check_regular, read_regular, sha256_tree
 from edgeops.models import InputSpec, ModelSpec, QualityFloor, QualitySpec, Task
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.names import check_name, safe_name
@@ -145,11 +145,29 @@ class ModelTable(_Table):
     latency_budget_ms: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="drop variants whose p90 is over this"
     )
+    fallback_max_slowdown: float | None = Field(
+        None,
+        gt=1,
+        allow_inf_nan=False,
+        description="without a latency budget, a memory-saving fallback may be at most this "
+        "many times the primary's p50 (default 4)",
+    )
     resolutions: list[Any] | None = Field(
         None,
         description="(height, width) pairs or preset names ('1080p', '4k') for the first "
         "input: `edgeops resolutions` runs one sweep per size",
     )
+
+    @field_validator("source", "samples", "labels")
+    @classmethod
+    def _path_text(cls, value: str | None) -> str | None:
+        # A NUL cannot be in a file name, and os.stat raises on it deep inside a stage.
+        if value is not None and any(ord(c) < 32 for c in value):
+            raise ValueError(
+                f"{value!r} holds a control character (NUL, newline, ...); "
+                "no file name has one: type the path again"
+            )
+        return value
 
 
 class ShipTable(_Table):
@@ -211,12 +229,13 @@ def config_schema() -> dict[str, Any]:
 
 def read_config(path: Path) -> ConfigFile:
     """Parse and check ``path``; every error is a one-line UsageError naming the key."""
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(
             f"config {path} not found; pass a model file or a folder holding {CONFIG_NAME}"
         )
+    raw = read_regular(path, "config", MAX_CONFIG_BYTES, UsageError)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(raw.decode())
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML ({exc}); fix the file") from exc
     except UnicodeDecodeError as exc:
@@ -262,7 +281,7 @@ def load_spec(
     """The spec and ``[ship]`` defaults for a model path, a folder with edgeops.toml, or the
     file itself; flags (``task``, ``name``, ``version``) override the file."""
     path = Path(target)
-    if path.is_dir() and (path / CONFIG_NAME).is_file():
+    if path.is_dir() and (path / CONFIG_NAME).exists():
         path = path / CONFIG_NAME
     elif path.is_dir() and not _is_model_folder(path):
         raise UsageError(
@@ -294,6 +313,8 @@ def _spec(
     source_file = Path(source.rsplit(":", 1)[0]) if is_factory(source) else Path(source)
     if not source_file.exists():
         raise ModelError(f"{where}model {source_file} not found; check the path in [model] source")
+    if not source_file.is_dir():
+        check_regular(source_file, f"{where}model", UsageError)
     chosen_task: Task = task or table.task
     quality = _quality_spec(table.quality, chosen_task, base, where, table.labels is not None)
     # Both become the bundle's folder name: checked before any work (issue 10).
@@ -310,13 +331,17 @@ def _spec(
             if version is not None
             else f"{where}model version (model.version)",
         )
+    inputs = tuple(InputSpec(**i.model_dump()) for i in table.inputs)
+    from edgeops.pipeline.samples import check_sample_bounds
+
+    check_sample_bounds(inputs, table.sample_count, f"{where}[model]")
     return ModelSpec(
         name=name or table.name or safe_name(source_file.stem),
         version=model_version or "0.0.0",
         source=source,
         source_sha256=_source_sha256(source),
         task=chosen_task,
-        inputs=tuple(InputSpec(**i.model_dump()) for i in table.inputs),
+        inputs=inputs,
         samples=_resolve_source(table.samples, base) if table.samples else None,
         sample_count=table.sample_count,
         labels=_resolve_source(table.labels, base) if table.labels else None,
@@ -324,6 +349,7 @@ def _spec(
         quality=quality,
         recipes=table.recipes,
         latency_budget_ms=table.latency_budget_ms,
+        fallback_max_slowdown=table.fallback_max_slowdown,
     )
 
 

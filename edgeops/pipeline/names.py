@@ -18,17 +18,34 @@ from edgeops.errors import UsageError
 # the "<name>-<version>" bundle folder and "<name>-<format>-<recipe>-<id>.ext"
 # variant files, each made of up to three names.
 MAX_NAME_CHARS = 100
+# The file-name limit counts bytes, not characters: 80 CJK characters are 240
+# bytes of UTF-8, and 60 emoji 240. A name is bounded in both, up front, so it
+# cannot pass here and fail when the bundle is written after all the measuring.
+MAX_NAME_BYTES = 100
+# What ext4 and APFS allow for one path component: the bound of a joined name.
+MAX_FILE_NAME_BYTES = 255
 
 
-def check_name(value: object, what: str) -> str:
-    """``value`` if it is safe as one path component, else a UsageError naming ``what``."""
+def check_name(value: object, what: str, max_bytes: int = MAX_NAME_BYTES) -> str:
+    """``value`` if it is safe as one path component, else a UsageError naming ``what``.
+
+    ``max_bytes`` bounds the UTF-8 length; a name joined from checked names (a
+    variant's file) passes ``MAX_FILE_NAME_BYTES``.
+    """
     if not isinstance(value, str):
         raise UsageError(f"{what} must be a string, not {type(value).__name__}; quote it")
     shown = value if len(value) <= 40 else value[:40] + "…"
     if not value:
         raise UsageError(f"{what} is empty; give it a name such as 'segmenter' or '1.0.0'")
-    if len(value) > MAX_NAME_CHARS:
-        raise UsageError(f"{what} is {len(value)} characters long; use at most {MAX_NAME_CHARS}")
+    max_chars = MAX_NAME_CHARS if max_bytes <= MAX_NAME_BYTES else max_bytes
+    if len(value) > max_chars:
+        raise UsageError(f"{what} is {len(value)} characters long; use at most {max_chars}")
+    encoded = len(value.encode("utf-8", "surrogatepass"))
+    if encoded > max_bytes:
+        raise UsageError(
+            f"{what} {value[:20]!r}… is {encoded} bytes in UTF-8 ({len(value)} characters); "
+            f"use at most {max_bytes} bytes (about {max_bytes // 3} CJK characters)"
+        )
     if "/" in value or "\\" in value:
         raise UsageError(f"{what} {shown!r} contains a path separator; use a plain name")
     if value in {".", ".."} or ".." in value:

@@ -10,7 +10,10 @@ Four rules, each recorded on the variant with its reason (``Variant.pruned``):
 - its file is larger than the profile's app memory budget
   (``app_memory_limit_mb`` × the safety factor): it cannot even be loaded there;
 - another variant of the same format and the same kind of recipe (the same step
-  ops, so the two run the same kernels) is no larger and at least as good on the
+  ops with the same kind-defining parameters, ``StepConfig.kind_fields``, and the
+  same compute precision and deployment target, so the two run the same kernels:
+  TFLite's int8-full, int16x8, fp16 and int8-dynamic are all one ``convert`` op
+  and four kinds) is no larger and at least as good on the
   floor metric, one of them strictly: the dominated one is only ever a worse
   choice. Recipes of different kinds are never compared this way, since a
   smaller file of another kind (int8 against fp16) may be slower.
@@ -65,9 +68,12 @@ def prune(
     return out
 
 
-def _kind(variant: Variant) -> tuple[str, tuple[str, ...]]:
-    ops = tuple(s.op for s in variant.recipe.steps) if variant.recipe else ()
-    return variant.format, ops
+def _kind(variant: Variant) -> tuple[object, ...]:
+    recipe = variant.recipe
+    if recipe is None:
+        return (variant.format,)
+    steps = tuple(s.kind() for s in recipe.steps)
+    return variant.format, steps, recipe.compute_precision, recipe.deployment_target
 
 
 def _score(variant: Variant, quality: QualitySpec) -> float | None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edgeops.errors import UsageError
-from edgeops.models import Frozen, InputSpec, ModelSpec, Results
+from edgeops.models import DeviceProfile, Frozen, InputSpec, ModelSpec, Results
 
 # Heights and widths of the video formats the names stand for (ITU-R BT.709, BT.2020 UHD-1).
 PRESETS: dict[str, tuple[int, int]] = {
@@ -130,11 +130,14 @@ class ResolutionSweep(Frozen):
     budget_ms: float | None
     rows: tuple[ResolutionRow, ...]
     not_taken: dict[str, str] = {}
+    # A requested profile with no row, and why: it is named, not left out of the table.
+    unmeasured: dict[str, str] = {}
 
 
 def sweep_table(
     runs: Sequence[tuple[tuple[int, int], Results | None, str | None]],
     budget_ms: float | None,
+    profiles: Sequence[DeviceProfile] = (),
 ) -> ResolutionSweep:
     """One row per (profile, recipe, compute unit), one cell per resolution.
 
@@ -195,8 +198,34 @@ def sweep_table(
                 largest_within_budget=largest,
             )
         )
+    shown = {r.profile_id for r in rows}
+    unmeasured = {p.id: _why_unmeasured(p, runs) for p in profiles if p.id not in shown}
     return ResolutionSweep(
-        resolutions=names, budget_ms=budget_ms, rows=tuple(rows), not_taken=not_taken
+        resolutions=names,
+        budget_ms=budget_ms,
+        rows=tuple(rows),
+        not_taken=not_taken,
+        unmeasured=unmeasured,
+    )
+
+
+def _why_unmeasured(
+    profile: DeviceProfile, runs: Sequence[tuple[tuple[int, int], Results | None, str | None]]
+) -> str:
+    done = [results for _, results, _ in runs if results is not None]
+    if not done:
+        return "no size could run (see below)"
+    artifacts = [a for r in done for a in r.artifacts if a.format in profile.formats]
+    if not any(a.status == "ok" for a in artifacts):
+        errors = dict.fromkeys(a.error for a in artifacts if a.error)
+        formats = ", ".join(profile.formats)
+        return (
+            f"not converted to {formats}: {'; '.join(e for e in errors if e)}"
+            if errors
+            else f"no installed plugin converts this model to {formats}"
+        )
+    return (
+        "no device of this profile was reachable, so nothing was measured (see `edgeops devices`)"
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +47,18 @@ class Expansion:
     families: dict[str, list[str]] = field(default_factory=dict)
 
 
+# Each combination becomes a variant made and scored on this host (examples/sweep180
+# makes 196 in about 9 minutes); 10 000 would take days, and 10^8 filled 3.8 GB
+# expanding them. Counted from the axes' lengths, before one is expanded.
+MAX_SWEEP_COMBINATIONS = 10_000
+
+
 def expand(tables: Sequence[dict[str, Any]], families: Sequence[RecipeFamily]) -> Expansion:
     """Every recipe the tables make, and every combination dropped with its reason."""
     by_id = {f.id: f for f in families}
     out = Expansion()
     seen: dict[str, str] = {}
+    _check_count(tables)
     for number, table in enumerate(tables, 1):
         family = _family(table, by_id, number)
         keys = family.fields()
@@ -89,6 +97,21 @@ def expand(tables: Sequence[dict[str, Any]], families: Sequence[RecipeFamily]) -
             out.recipes.append(recipe)
             out.families.setdefault(family.id, []).append(recipe.id)
     return out
+
+
+def _check_count(tables: Sequence[dict[str, Any]]) -> None:
+    total = 0
+    for number, table in enumerate(tables, 1):
+        lengths = [
+            len(v) for k, v in table.items() if k not in ("recipe", "name") and isinstance(v, list)
+        ]
+        total += math.prod(lengths)
+        if total > MAX_SWEEP_COMBINATIONS:
+            raise UsageError(
+                f"[[sweep]] #{number} brings the sweep to {total:,} combinations "
+                f"({' x '.join(map(str, lengths))} in it), over the {MAX_SWEEP_COMBINATIONS:,} "
+                "bound; list fewer values per parameter"
+            )
 
 
 def _family(table: dict[str, Any], by_id: dict[str, RecipeFamily], number: int) -> RecipeFamily:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -143,6 +145,30 @@ def _die_with_parent() -> None:
         os._exit(0)  # the parent died before prctl took effect
 
 
+@contextlib.contextmanager
+def _script_not_reimported() -> Iterator[None]:
+    """Start a spawned worker without running the user's script again in it.
+
+    ``spawn`` re-imports a plain script (``python ship.py``) in every child as
+    ``__mp_main__``; the README's API snippet has no ``if __name__ ==
+    "__main__":`` guard (nor should a user need one), so each worker ran
+    ``edgeops.ship`` again and died, and the run came back empty. A worker needs
+    nothing from the script: tasks reach it as JSON and plugins from entry
+    points. So while it starts, ``__main__`` is a bare module, which spawn
+    does not re-import. A ``python -m`` main (``__spec__`` set) is left alone:
+    it is imported by name, and its guard holds.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class _Worker:
     def __init__(
         self, ctx: Any, workspace_root: str, context_json: str, gallery: tuple[int, int]
@@ -151,7 +177,8 @@ class _Worker:
         self.process = ctx.Process(
             target=_serve, args=(child, workspace_root, context_json, gallery), daemon=True
         )
-        self.process.start()
+        with _script_not_reimported():
+            self.process.start()
         child.close()
         self.task: Task | None = None
         self.started = 0.0

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from edgeops.errors import EdgeopsError
+from edgeops.files import read_regular
 from edgeops.models import Frozen, InputSpec, Results, VariantOutputs
 from edgeops.quality import segmentation_labels
 from edgeops.report.outputs import labels_by_sample, outputs_by_sample
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 GALLERY_DIR = "gallery"
 INDEX_FILE = "gallery.json"
 TOP_K_LABELS = 5
+# The error, as a share of the reference's range, drawn at full yellow; half of it is red.
+DIFF_FULL_SCALE = 0.1
 # Shown no smaller than this many pixels a side; small inputs are scaled by whole
 # factors so pixels stay sharp.
 MIN_SIDE_PX = 128
@@ -233,11 +237,11 @@ def put_file(path: Path, data: bytes) -> None:
 
 def read_gallery(bundle: Path) -> Gallery | None:
     path = bundle / GALLERY_DIR / INDEX_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        return Gallery.model_validate_json(path.read_text())
-    except ValueError:
+        return Gallery.model_validate_json(read_regular(path, "gallery index", 64 * 2**20))
+    except (EdgeopsError, ValueError):
         return None
 
 
@@ -334,7 +338,12 @@ def mask_diff(reference: Any, output: Any) -> np.ndarray | None:
 
 
 def image_diff(reference: Any, output: Any) -> np.ndarray | None:
-    """|output - reference| over the reference's range, as a black-red-yellow heat map."""
+    """|output - reference| over the reference's range, as a black-red-yellow heat map.
+
+    One fixed scale for every variant and sample (``DIFF_FULL_SCALE``), stated in the
+    report's legend: scaled per image, an fp16 variant's 1e-4 error looked as red as
+    an int8 one's.
+    """
     import numpy as np
 
     ref, out = np.asarray(reference, np.float64), np.asarray(output, np.float64)
@@ -342,7 +351,7 @@ def image_diff(reference: Any, output: Any) -> np.ndarray | None:
         return None
     low, high = _range(ref)
     error = np.abs(out - ref) / ((high - low) or 1.0)
-    grey = as_image(error, (0.0, max(float(error.max()), 1e-12)))
+    grey = as_image(error, (0.0, DIFF_FULL_SCALE))
     if grey is None:
         return None
     level = grey[..., :1].astype(np.float64).max(axis=2) / 255.0

@@ -24,7 +24,7 @@ from typing import Any
 
 from edgeops.cli.tables import sizes_by_format
 from edgeops.models import Measurement, Plan, Results, Variant
-from edgeops.report.gallery import Gallery
+from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
 
 REPORT_FILE = "report.html"
 
@@ -407,6 +407,7 @@ def render_report(
         variant_names={v.id: v.name for v in results.variants},
         failed_variants=[v for v in results.variants if v.status != "ok"],
         fmt=_fmt,
+        diff_full_scale=DIFF_FULL_SCALE,
     )
 
 

@@ -241,7 +241,14 @@ def compare_view(a: Side, b: Side) -> dict[str, Any]:
 
     if a.results is None or b.results is None:
         missing = [s.label for s in (a, b) if s.results is None]
-        return {"error": f"run {' and '.join(missing)} has no bundle any more", "profiles": []}
+        # Every key the template reads (it is strict): a missing one was a 500.
+        return {
+            "error": f"run {' and '.join(missing)} has no bundle any more (replaced by a later "
+            "run, or removed)",
+            "profiles": [],
+            "same_samples": False,
+            "report": None,
+        }
     report, error = None, None
     try:
         report = gate(a.results, b.results, names=(f"run {a.run.run_id}", f"run {b.run.run_id}"))
@@ -267,8 +274,10 @@ def compare_view(a: Side, b: Side) -> dict[str, Any]:
         gb = _gallery_variant(b.gallery, sb["variant_id"] if sb else None)
         shown: list[int] = []
         if ga and gb and same_samples:
-            in_b = {s.index for s in gb.samples}
-            shown = [s.index for s in ga.samples if s.index in in_b]
+            # Only samples with a picture on both sides: a detector's outputs have none
+            # (boxes are not drawn), and were shown as empty frames.
+            in_b = {s.index for s in gb.samples if s.output or s.diff}
+            shown = [s.index for s in ga.samples if s.index in in_b and (s.output or s.diff)]
         profiles.append(
             ProfileCompare(
                 profile_id=pid,
@@ -326,6 +335,15 @@ def _gallery_variant(gallery: Gallery | None, variant_id: str | None) -> Gallery
     return next((v for v in gallery.variants if v.variant_id == variant_id), None)
 
 
+def _figure(value: float | None, unit: str) -> str:
+    """A gate check's figure in its unit; a file size in MB, never raw bytes ("162504.000")."""
+    if value is None:
+        return ""
+    if unit == "bytes":
+        return f"{value / 1e6:.2f} MB"
+    return f"{value:.3f} {unit}".rstrip()
+
+
 def _templates() -> Any:
     import jinja2
 
@@ -338,4 +356,5 @@ def _templates() -> Any:
     )
     env.filters["mb"] = lambda b: "" if b is None else f"{b / 1e6:.2f}"
     env.filters["num"] = lambda v, d=3: "" if v is None else f"{v:.{d}f}"
+    env.filters["figure"] = _figure
     return env

@@ -33,6 +33,9 @@ def add_studio_parser(sub: Any) -> None:
         "--token",
         help="require this token on every request (always required off loopback; generated if absent)",
     )
+    from edgeops.studio.team.command import add_team_parsers
+
+    add_team_parsers(studio)
 
 
 def is_loopback(host: str) -> bool:
@@ -46,6 +49,11 @@ def is_loopback(host: str) -> bool:
 
 def cmd_studio(args: argparse.Namespace) -> int:
     from edgeops.errors import UsageError
+
+    if getattr(args, "studio_command", None):
+        from edgeops.studio.team.command import cmd_team
+
+        return cmd_team(args)
 
     try:
         import uvicorn

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeops.errors import EdgeopsError, ResultsError
+from edgeops.files import MAX_RESULTS_BYTES, read_regular
 from edgeops.models import Results, SampleSet
 from edgeops.pipeline.history import RunRecord
 from edgeops.report.gallery import Gallery, first_input_of, read_gallery
@@ -135,8 +137,9 @@ class StudioData:
             if cached and cached[0] == mtime:
                 return cached[1]
         try:
-            results: Results | None = Results.model_validate_json(path.read_bytes())
-        except (OSError, ValueError):
+            raw = read_regular(path, "results", MAX_RESULTS_BYTES, ResultsError)
+            results: Results | None = Results.model_validate_json(raw)
+        except (EdgeopsError, OSError, ValueError):
             results = None
         with self._lock:
             self._results[path] = (mtime, results)
@@ -179,7 +182,10 @@ class StudioData:
         from edgeops.report.gallery import as_image
         from edgeops.report.png import png_bytes
 
-        array = load_arrays(found).get(f"{info.input_name}/{index}")
+        try:
+            array = load_arrays(found).get(f"{info.input_name}/{index}")
+        except (EdgeopsError, OSError, ValueError):
+            return None  # a results.json naming a file that is no samples archive
         image = as_image(array, info.value_range) if array is not None else None
         return png_bytes(image) if image is not None else None
 

@@ -254,8 +254,36 @@ def _parse_litert(lines: list[str]) -> BenchmarkLog:
     )
 
 
+_ORT_COMMAND = re.compile(r"onnxruntime_perf_test(?:\.exe)?\s+-")
+_ORT_PROVIDER = re.compile(r"\s-e\s+(\S+)")
+# Lines each run prints once: two of any of them are two runs.
+_ORT_ONCE_PER_RUN = (_ORT_SESSION, _ORT_AVERAGE, _ORT_AVERAGE_1X, _ORT_ITERATIONS)
+
+
+def _ort_providers(lines: list[str]) -> list[str]:
+    """The execution provider of each command line in the log (``-e``; none is the CPU)."""
+    return [
+        match.group(1) if (match := _ORT_PROVIDER.search(line)) else "cpu"
+        for line in lines
+        if _ORT_COMMAND.search(line) and not line.startswith(("Session", "Total", "Average"))
+    ]
+
+
 def _parse_ort(lines: list[str]) -> BenchmarkLog:
+    # One log holding two runs (onnxruntime#4647: `-e acl`, then the CPU) read as one
+    # gave a chimera, one run's figures with the other's. Each run is imported alone.
+    runs = max(sum(1 for line in lines if pattern.match(line)) for pattern in _ORT_ONCE_PER_RUN)
+    providers = _ort_providers(lines)
+    if runs > 1 or len(providers) > 1:
+        count = max(runs, len(providers))
+        named = f" (execution providers: {', '.join(providers)})" if providers else ""
+        raise ValueError(
+            f"this log holds {count} onnxruntime_perf_test runs{named}; save each run's output "
+            "to its own file and import each with its own --compute-unit"
+        )
     values: dict[str, Any] = {"tool": "onnxruntime_perf_test"}
+    if providers:
+        values["delegates"] = tuple(providers)
     percentiles: dict[int, float] = {}
     for line in lines:
         if match := _ORT_PERCENTILE.match(line):

@@ -54,7 +54,18 @@ def run_import(args: argparse.Namespace, context: CommandContext) -> int:
         raise UsageError(
             f"{args.variant} is none of the variants in {args.add_to}; pass the file the log measured"
         )
-    log = parse_benchmark_log(args.logfile.read_text(errors="replace"))
+    try:
+        log = parse_benchmark_log(args.logfile.read_text(errors="replace"))
+    except ValueError as exc:
+        # A log of no run, or of two (onnxruntime#4647): bad input, one line, exit 2.
+        raise UsageError(f"{args.logfile}: {exc}") from None
+    if log.tool == "onnxruntime_perf_test" and log.delegates:
+        (provider,) = log.delegates
+        if provider.lower() != args.compute_unit.lower():
+            raise UsageError(
+                f"{args.logfile} ran execution provider {provider!r} (-e {provider}), but "
+                f"--compute-unit is {args.compute_unit!r}; pass --compute-unit {provider}"
+            )
     suffixes = TOOL_SUFFIXES.get(log.tool, ())
     if suffixes and args.variant.suffix.lower() not in suffixes:
         raise UsageError(

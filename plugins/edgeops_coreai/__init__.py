@@ -64,7 +64,7 @@ class CoreAIBackend(Backend):
 
     def convert(self, context: BuildContext, workdir: Path) -> Artifact | None:
         """A factory or an ONNX graph exported with ``torch.export`` and saved as ``.aimodel``."""
-        source = torch_sources.convertible_spec(context.spec, list(context.artifacts))
+        source = torch_sources.convertible_spec(context.spec, list(context.artifacts), workdir)
         if source is None:
             return None
         from . import work

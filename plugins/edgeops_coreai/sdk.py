@@ -25,6 +25,7 @@ TOOLS = (
     "torch",
     "onnx",
     "onnx2torch",
+    "tf2onnx",  # a .tflite source reaches Core AI through its ONNX graph
     "numpy",
 )
 

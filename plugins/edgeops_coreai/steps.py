@@ -18,6 +18,7 @@ from edgeops.plugin import StepConfig
 
 class Palettize(StepConfig):
     op: ClassVar[str] = "palettize"
+    kind_fields: ClassVar[tuple[str, ...] | None] = ("granularity",)
     nbits: Literal[1, 2, 3, 4, 6, 8] = Field(
         description="Bits per palette index: a look-up table of 2**nbits values (k-means)"
     )
@@ -31,6 +32,7 @@ class Palettize(StepConfig):
 
 class Quantize(StepConfig):
     op: ClassVar[str] = "quantize"
+    kind_fields: ClassVar[tuple[str, ...] | None] = ("dtype", "granularity")
     dtype: Literal["int8", "int4"] = Field(description="Weight integer type, symmetric")
     granularity: Literal["per_channel", "per_block"] = Field(
         "per_channel", description="One scale per output channel, or per block of inputs"
@@ -40,6 +42,7 @@ class Quantize(StepConfig):
 
 class Prune(StepConfig):
     op: ClassVar[str] = "prune"
+    kind_fields: ClassVar[tuple[str, ...] | None] = ()
     target_sparsity: float = Field(
         gt=0.0,
         lt=1.0,

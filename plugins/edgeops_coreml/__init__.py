@@ -35,7 +35,8 @@ FORMAT = recipes.FORMAT
 
 class CoreMLBackend(Backend):
     format = FORMAT
-    tools = ("coremltools", "torch", "onnx", "onnx2torch", "scikit-learn", "numpy")
+    # tf2onnx: a .tflite source reaches Core ML through its ONNX graph.
+    tools = ("coremltools", "torch", "onnx", "onnx2torch", "tf2onnx", "scikit-learn", "numpy")
     runtime = "coremltools"
 
     def compute_units(self) -> list[ComputeUnit]:
@@ -59,7 +60,7 @@ class CoreMLBackend(Backend):
             inputs, outputs = convert.package_io(out)
             convert.BUILD_INFO.write(workdir, {"source": "mlpackage"})
             return Artifact(format=FORMAT, path=out, inputs=inputs, output_names=outputs)
-        source = _source(context)
+        source = _source(context, workdir)
         if source is None:
             return None
         if source.source_path.suffix == ".onnx" and not source.inputs:
@@ -154,7 +155,9 @@ class CoreMLBackend(Backend):
             return None  # an .mlpackage source: no torch module to run its weights in
         from . import host_estimate
 
-        return host_estimate.evaluate(variant, context.reference, context.samples, context.spec)
+        return host_estimate.evaluate(
+            variant, context.reference, context.samples, context.spec, _source(context)
+        )
 
     def predict(
         self, profile: DeviceProfile, variant: Variant, compute_unit: str
@@ -220,13 +223,14 @@ class CoreMLBackend(Backend):
         return measurement_from_benchmark(result.stdout, base)
 
 
-def _source(context: BuildContext) -> ModelSpec | None:
+def _source(context: BuildContext, workdir: Path | None = None) -> ModelSpec | None:
     """The spec Core ML converts from, from the run's context (never saved beside the
-    model): a factory, or the ONNX graph with the ONNX backend's inputs; None for an
-    ``.mlpackage`` source or one it cannot convert."""
+    model): a factory, or the ONNX graph with the ONNX backend's inputs (a .tflite's
+    made by tf2onnx into the conversion's ``workdir``); None for an ``.mlpackage``
+    source or one it cannot convert."""
     if context.spec.source_path.suffix == ".mlpackage":
         return None
-    return torch_sources.convertible_spec(context.spec, list(context.artifacts))
+    return torch_sources.convertible_spec(context.spec, list(context.artifacts), workdir)
 
 
 # The entry point names this module; the core registers its backend, routed by format.

@@ -86,23 +86,46 @@ def with_variant_weights(net: Any, package: Path) -> tuple[Any, dict[str, str]]:
     return estimate.eval(), replaced
 
 
-def estimate_net(variant: Variant, spec: ModelSpec, samples: SampleSet) -> Any:
+def source_spec(variant: Variant, spec: ModelSpec, source: ModelSpec | None = None) -> ModelSpec:
+    """The spec the variant was converted from, inputs included: ``source`` (the
+    plugin's, from the run's context), else the run's spec with the variant's inputs.
+
+    A bare ``.onnx`` run spec has no ``[[model.inputs]]``: conversion took them from
+    the ONNX backend's artifact (torch_sources.convertible_spec). Reloading the
+    source from the run spec gave a module called with no inputs, and every Core
+    ML variant failed with "forward() missing ... 'input_1'".
+    """
+    if source is not None:
+        return source
+    fallback = torch_sources.absolute_source(spec)
+    if not fallback.inputs and variant.inputs:
+        fallback = fallback.model_copy(update={"inputs": variant.inputs})
+    return fallback
+
+
+def estimate_net(
+    variant: Variant, spec: ModelSpec, samples: SampleSet, source: ModelSpec | None = None
+) -> Any:
     assert variant.path is not None and variant.recipe is not None
     if variant.recipe.step_of(W8A8) is not None:
         from .activations import calibrated_torch
 
-        return calibrated_torch(torch_sources.absolute_source(spec), samples)
-    net, _ = convert.folded_torch_source(torch_sources.absolute_source(spec))
+        return calibrated_torch(source_spec(variant, spec, source), samples)
+    net, _ = convert.folded_torch_source(source_spec(variant, spec, source))
     return with_variant_weights(net, variant.path)[0]
 
 
 def evaluate(
-    variant: Variant, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+    variant: Variant,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    source: ModelSpec | None = None,
 ) -> Quality:
     import torch
 
-    net = estimate_net(variant, spec, samples)
-    _, inputs = convert.cached_torch_source(torch_sources.absolute_source(spec))
+    net = estimate_net(variant, spec, samples, source)
+    _, inputs = convert.cached_torch_source(source_spec(variant, spec, source))
     outputs = []
     with torch.no_grad():
         for feed in sample_feeds(samples):

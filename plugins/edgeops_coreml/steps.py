@@ -19,6 +19,8 @@ class Prune(StepConfig):
     """Magnitude pruning of every large weight tensor (see compress.prune)."""
 
     op: ClassVar[str] = "prune"
+    # Sparsity is an amount: a sparser, no worse variant dominates.
+    kind_fields: ClassVar[tuple[str, ...] | None] = ()
     target_sparsity: float = Field(gt=0.0, lt=1.0, description="share of weights set to zero")
 
 
@@ -26,6 +28,8 @@ class Palettize(StepConfig):
     """A look-up table of ``2**nbits`` values per tensor or per group of output channels."""
 
     op: ClassVar[str] = "palettize"
+    # Bits, table mode and group size are amounts of one look-up-table kernel.
+    kind_fields: ClassVar[tuple[str, ...] | None] = ("granularity",)
     nbits: Literal[1, 2, 3, 4, 6, 8] = Field(description="bits per weight index")
     mode: Literal["kmeans", "uniform"] = Field("kmeans", description="how the table is found")
     granularity: Literal["per_tensor", "per_grouped_channel"] = Field(
@@ -48,6 +52,7 @@ class LinearQuantize(StepConfig):
     """Symmetric integer weights with a scale per channel, per block or per tensor."""
 
     op: ClassVar[str] = "linear_quantize"
+    kind_fields: ClassVar[tuple[str, ...] | None] = ("dtype", "granularity")
     dtype: Literal["int8", "int4"] = Field(description="weight integer type")
     granularity: Literal["per_tensor", "per_channel", "per_block"] = Field(
         "per_channel", description="what shares one scale"

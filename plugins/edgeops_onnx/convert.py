@@ -35,20 +35,80 @@ _ONNX_DTYPES = {
 
 
 def load_checked(path: Path) -> onnx.ModelProto:
-    import onnx
+    """The model at ``path``, with the external data files beside it loaded in.
 
-    head = path.read_bytes()[:512].lstrip()
+    Each external data location is checked before it is read: a plain relative
+    path inside the model's folder (no ``..``, not absolute), a regular file, the
+    tensor's bytes within it.
+    """
+    import onnx
+    from onnx.external_data_helper import load_external_data_for_model
+
+    # The source was checked to be a regular file when the config was read (files.py).
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip()
     if head[:1] == b"<" or head[:9].lower() == b"<!doctype":
         raise ModelError(
             f"{path} is a web page (HTML), not an ONNX model; download the raw file, "
             "not the page that shows it"
         )
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise ModelError(f"{path} is not a valid ONNX model ({_short(exc)}); re-export it") from exc
+    if external_data_files(model, path):
+        load_external_data_for_model(model, str(path.parent))
+    try:
         onnx.checker.check_model(model)
     except Exception as exc:
         raise ModelError(f"{path} is not a valid ONNX model ({_short(exc)}); re-export it") from exc
     return model
+
+
+def external_data_files(model: onnx.ModelProto, path: Path) -> list[Path]:
+    """The external data files ``model`` (read from ``path``) names, each checked."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    folder = path.parent.resolve()
+    found: list[Path] = []
+    for tensor in _all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        info = ExternalDataInfo(tensor)
+        location = str(info.location)
+        parts = Path(location).parts
+        if not location or Path(location).is_absolute() or ".." in parts or "\\" in location:
+            raise ModelError(
+                f"{path}: tensor {tensor.name!r} keeps its data at {location!r}, outside the "
+                "model's folder; save the model with its data file beside it"
+            )
+        data = folder / location
+        if folder not in data.resolve().parents:
+            raise ModelError(
+                f"{path}: tensor {tensor.name!r}'s data file {location} leads outside the "
+                "model's folder; replace the link with the file itself"
+            )
+        if not data.is_file():  # a FIFO or a device would hang or never end
+            raise ModelError(
+                f"{path}: tensor {tensor.name!r}'s data file {location} is missing or not a "
+                "regular file; copy the data file beside the model"
+            )
+        size = data.stat().st_size
+        end = (info.offset or 0) + (info.length or 0)
+        if end > size:
+            raise ModelError(
+                f"{path}: tensor {tensor.name!r} wants bytes up to {end} of {location}, which "
+                f"has {size}; copy the whole data file beside the model"
+            )
+        if data not in found:
+            found.append(data)
+    return found
+
+
+def _all_tensors(model: onnx.ModelProto) -> list[Any]:
+    from onnx.external_data_helper import _get_all_tensors
+
+    return list(_get_all_tensors(model))
 
 
 def graph_inputs(model: onnx.ModelProto) -> tuple[InputSpec, ...]:
@@ -84,9 +144,35 @@ def copy_onnx(spec: ModelSpec, out: Path) -> onnx.ModelProto:
     if not spec.inputs or all(
         i.shape == g.shape for i, g in zip(spec.inputs, graph_inputs(model), strict=False)
     ):
-        copy_file(spec.source_path, out)
+        if _has_external_data(spec.source_path):
+            # Its data files come along inside the copy: one self-contained .onnx is what
+            # every later stage, the cache's hash and the bundle carry.
+            write_bytes(out, _serialized(model, spec.source_path))
+        else:
+            copy_file(spec.source_path, out)
         return model
     return rebind(model, spec, out)
+
+
+# protobuf's bound on one message: a model past it must keep its data outside.
+MAX_INLINE_BYTES = 2**31 - 1
+
+
+def _has_external_data(path: Path) -> bool:
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    bare = onnx.load(str(path), load_external_data=False)
+    return any(uses_external_data(t) for t in _all_tensors(bare))
+
+
+def _serialized(model: onnx.ModelProto, path: Path) -> bytes:
+    if model.ByteSize() > MAX_INLINE_BYTES:
+        raise ModelError(
+            f"{path.name} with its external data is over 2 GB, past what one ONNX file holds; "
+            "edgeops does not carry external data files yet, so ship a smaller model"
+        )
+    return bytes(model.SerializeToString())
 
 
 def rebind(model: onnx.ModelProto, spec: ModelSpec, out: Path) -> onnx.ModelProto:
@@ -106,6 +192,13 @@ def rebind(model: onnx.ModelProto, spec: ModelSpec, out: Path) -> onnx.ModelProt
     for value in bound.graph.input:
         if value.name in wanted:
             dims = value.type.tensor_type.shape.dim
+            if len(dims) != len(wanted[value.name]):
+                found = [d.dim_value or d.dim_param or "?" for d in dims]
+                raise ModelError(
+                    f"{spec.source_path.name}: input {value.name!r} has {len(dims)} dimensions "
+                    f"{found}, but [[model.inputs]] gives {len(wanted[value.name])} "
+                    f"{list(wanted[value.name])}; give a shape of rank {len(dims)}"
+                )
             for dim, size in zip(dims, wanted[value.name], strict=True):
                 dim.Clear()
                 dim.dim_value = size

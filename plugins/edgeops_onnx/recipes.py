@@ -38,6 +38,13 @@ class QuantizeStatic(StepConfig):
     """onnxruntime.quantization.quantize_static, calibrated on the run's samples."""
 
     op: ClassVar[str] = "quantize_static"
+    # The calibration method changes only the ranges, not the kernels.
+    kind_fields: ClassVar[tuple[str, ...] | None] = (
+        "format",
+        "per_channel",
+        "activation_type",
+        "weight_type",
+    )
     format: Literal["QDQ", "QOperator"] = Field("QDQ", description="onnxruntime QuantFormat")
     per_channel: bool = Field(True, description="one scale per output channel of each weight")
     activation_type: Literal["QUInt8", "QInt8"] = Field("QUInt8", description="activation type")

@@ -73,6 +73,13 @@ def convert(spec: ModelSpec, workdir: Path, artifacts: list[Artifact]) -> Artifa
     source = spec.source_path
     if needs_onnx(spec):
         onnx_artifact = next((a for a in artifacts if a.format == "onnx" and a.path), None)
+        failed = next((a for a in artifacts if a.format == "onnx" and a.status != "ok"), None)
+        if onnx_artifact is None and failed is not None:
+            # The backend is there; its conversion is what failed (e.g. at a resized shape).
+            raise ModelError(
+                f"{source.name} reaches TFLite through ONNX, and the ONNX conversion failed: "
+                f"{failed.error or 'no detail'}"
+            )
         if onnx_artifact is None:
             raise ModelError(
                 f"{source.name} reaches TFLite through ONNX: install the ONNX backend "
@@ -92,7 +99,9 @@ def convert(spec: ModelSpec, workdir: Path, artifacts: list[Artifact]) -> Artifa
 
 
 def check_flatbuffer(path: Path) -> None:
-    head = path.read_bytes()[:8]
+    # The source was checked to be a regular file when the config was read (files.py).
+    with open(path, "rb") as f:
+        head = f.read(8)
     if head[4:8] != b"TFL3":
         raise ModelError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); export it again")
 

@@ -15,11 +15,14 @@ ORT = "onnxruntime_perf_test_percentiles_onnxruntime-17313.txt"
 TFLITE_2018 = "tflite_benchmark_2018_averagetimings_yuenshome-77.txt"
 ORT_1X = "onnxruntime_perf_test_1x_cpu_peakws_onnxruntime-4647.txt"
 ORT_2020 = "onnxruntime_perf_test_2020_nospace_onnxruntime-2798.txt"
+ORT_TWO_RUNS = "onnxruntime_perf_test_two_runs_acl_then_cpu_onnxruntime-4647.txt"
 
 
 def test_every_benchmark_fixture_is_covered_here():
     logs = {p.name for p in FIXTURES.glob("*.txt") if not p.name.startswith(("android_",))}
-    assert logs == {RPI, DESKTOP, OLD_ANDROID, LOGCAT, LITERT, ORT, TFLITE_2018, ORT_1X, ORT_2020}
+    assert logs == {
+        RPI, DESKTOP, OLD_ANDROID, LOGCAT, LITERT, ORT, TFLITE_2018, ORT_1X, ORT_2020, ORT_TWO_RUNS
+    }  # fmt: skip
 
 
 def test_modern_tflite_log_with_footprint_delta():
@@ -202,3 +205,17 @@ def test_onnxruntime_perf_test_2020_without_a_space_after_the_colon():
     assert (log.init_ms, log.inference_avg_ms, log.runs) == (1841.49, 734.606, 1)
     m = to_measurement(log, "v", "d", "p", "tensorrt")
     assert m.cpu is None and m.peak_mem is None
+
+
+def test_a_perf_test_log_of_two_runs_is_refused_not_merged():
+    # onnxruntime#4647 posted `-e acl` and then the CPU in one block: read as one run,
+    # it became the ACL mean with the CPU's session time, on compute unit `cpu`.
+    with pytest.raises(
+        ValueError, match=r"2 onnxruntime_perf_test runs \(execution providers: acl, cpu\)"
+    ):
+        parse_benchmark_log(fixture_text(ORT_TWO_RUNS))
+    # One run alone keeps its execution provider.
+    first = fixture_text(ORT_TWO_RUNS).split("\n\n")[0]
+    log = parse_benchmark_log(first)
+    assert (log.init_ms, log.inference_avg_ms, log.delegates) == (127.918, 144.871, ("acl",))
+    assert to_measurement(log, "v", "d", "p", "acl").environment["delegates"] == ["acl"]

@@ -141,7 +141,7 @@ def test_a_run_over_the_time_limit_is_a_timeout_measurement(edgeops_pm, adbd, tm
     """Stand-in binary that sleeps past the limit; the device's own timeout kills it."""
     stand_in = stand_in_benchmark_model(tmp_path / "tool", RPI_LOG, sleep_s=5)
     device = phone(adbd, tmp_path, benchmark_model=str(stand_in))
-    m = measure(edgeops_pm, device, settings=FAST.model_copy(update={"timeout_s": 1.0}))
+    m = measure(edgeops_pm, device, settings=FAST.model_copy(update={"timeout_override_s": 1.0}))
     assert m.status == "timeout" and "over 1 s" in m.error
 
 

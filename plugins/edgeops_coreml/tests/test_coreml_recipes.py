@@ -111,3 +111,49 @@ def test_a_step_coremltools_would_reject_is_an_error_at_once():
         Palettize(nbits=5)
     with pytest.raises(ValidationError, match="block_size goes with"):
         LinearQuantize(dtype="int4", block_size=32)
+
+
+WIDE_BIAS_NET = """
+import torch
+from torch import nn
+
+
+def build():
+    torch.manual_seed(0)
+    # A 4096-wide head: its bias (4096 values, rank 1) is over the size threshold,
+    # and coremltools never compresses a rank-1 tensor.
+    return nn.Sequential(nn.Linear(8, 4096), nn.ReLU()).eval()
+"""
+
+
+def test_pruning_measures_sparsity_over_the_tensors_it_targets(tmp_path):
+    # Counted over every large tensor, the dense bias made a 50% prune "reach 44.4%",
+    # and the recipe was reported as an error.
+    import edgeops_coreml
+    from edgeops.devices.profiles import load_profiles
+    from edgeops.models import InputSpec, ModelSpec, QualitySpec
+    from edgeops.pipeline.samples import build_samples
+    from edgeops_coreml.recipes import propose
+
+    (tmp_path / "wide.py").write_text(WIDE_BIAS_NET)
+    spec = ModelSpec(
+        name="wide", source=f"{tmp_path / 'wide.py'}:build", source_sha256="wide",
+        task="generic", inputs=(InputSpec(name="x", shape=(1, 8)),), sample_count=2,
+        quality=QualitySpec(metric="snr_db", floor=0.0),
+    )  # fmt: skip
+    from edgeops.plugin import BuildContext
+    from edgeops.testing import converted
+
+    (tmp_path / "base").mkdir()
+    base = converted(edgeops_coreml, spec, "coreml", tmp_path / "base", "wide-base")
+    recipes = {r.name: r for r in propose([load_profiles()["iphone15pro"]])}
+    (tmp_path / "p50").mkdir()
+    samples = build_samples(spec, spec.inputs, tmp_path / "samples")
+    variant = edgeops_coreml.CoreMLBackend().optimize(
+        base, recipes["prune-50"], BuildContext(spec=spec, samples=samples), tmp_path / "p50"
+    )
+    info = convert.BUILD_INFO.read(Path(variant.path))
+    assert info["sparsity"] == pytest.approx(0.5, abs=compress.SPARSITY_TOLERANCE)
+    assert info["sparsity_overall"] == pytest.approx(0.5 * 32768 / (32768 + 4096), abs=0.01)
+    assert len(info["sparsity_skipped_tensors"]) == 1
+    assert info["sparsity_skipped_share"] == pytest.approx(4096 / (32768 + 4096), abs=1e-3)

@@ -195,3 +195,29 @@ def test_cli_ship_of_an_invalid_tflite_prints_one_line_and_fails(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("edgeops: error:")]
     assert len(errors) == 1 and "fake-op-double" in errors[0], done.stderr
     assert done.stderr.strip().splitlines()[-1] == errors[0]  # the message is one whole line
+
+
+def test_a_predicted_plan_never_chooses_a_unit_that_failed_to_load_here(
+    edgeops_pm, edgeops_workspace, local_device
+):
+    # MediaPipe's selfie segmenter: the plain `cpu` interpreter fails on its
+    # Convolution2DTransposeBias custom op here, and pixel6's predicted primary was
+    # tflite:as-is on `cpu`, a unit that cannot even load it.
+    selfie = SHARED_MODELS / "tflite" / "mediapipe__selfie_segmentation.tflite"
+    spec, _ = load_spec(selfie)
+    spec = spec.model_copy(update={"sample_count": 4})
+    pipeline = Pipeline(edgeops_pm, edgeops_workspace)
+    host, pixel6 = resolve_profiles(["host", "pixel6"], edgeops_pm)
+    host = host.model_copy(update={"compute_units": ("cpu", "xnnpack")})
+    results = pipeline.optimize(pipeline.convert(spec, [host, pixel6], FAST))
+    results = pipeline.select(pipeline.measure(results, [local_device], FAST))
+    here = {m.compute_unit: m for m in results.measurements if m.profile_id == "host"}
+    assert here["cpu"].status == "load_failed"
+    predicted = {m.compute_unit: m for m in results.measurements if m.profile_id == "pixel6"}
+    assert predicted["cpu"].method == "predicted" and predicted["cpu"].status == "load_failed"
+    assert predicted["cpu"].p50_ms is None and predicted["xnnpack"].status == "ok"
+    plan = next(p for p in results.plans if p.profile_id == "pixel6")
+    assert plan.choices and all(c.compute_unit != "cpu" for c in plan.choices)
+    reasons = [r for r in plan.rejected if r.compute_unit == "cpu"]
+    assert reasons and "failed to load on" in reasons[0].reasons[0]
+    assert "Convolution2DTransposeBias" in reasons[0].reasons[0]
