@@ -14,9 +14,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RESULTS_SCHEMA_VERSION = "1.0"
-# 1.1 added inputs, outputs, per-profile platform and match keys, and per choice the
-# runtime and min_os. Readers ignore keys they do not know: 1.x only adds keys, and 2.0
-# would remove or change one.
+# 1.1 added inputs, outputs, profiles' platform and match keys, choices' runtime and min_os,
+# variants' delegates. Readers ignore keys they do not know: 1.x only adds, 2.0 would change.
 MANIFEST_SCHEMA_VERSION = "1.1"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
@@ -408,6 +407,7 @@ class Artifact(Frozen):
     kept_float: KeptFloat | None = Field(
         None, description="A mixed-precision variant: the layers kept in float and the search"
     )
+    delegates: tuple[str, ...] = Field((), description="Runtime backends an app must link")
     pruned: dict[str, str] = Field(
         {},
         description="Profile ids ('*' for every profile) this variant was ruled out for "
