@@ -482,6 +482,19 @@ PROBE_START_BOUND_S = 300.0
 PROBE_TIMEOUT_MARGIN = 1.5
 
 
+class DeviceOutputSettings(Frozen):
+    """How outputs returned by the device are scored (edgeops.devices.device_quality)."""
+
+    samples: int = Field(4, ge=1, description="First samples whose outputs the device returns")
+    max_drop_pct: float = Field(
+        10.0,
+        ge=0.0,
+        description="A device score this much worse than the host's (share of the host's, "
+        "for the floor's metric) fails the variant, even above the floor",
+    )
+    timeout_s: float = Field(300.0, gt=0, description="Seconds the device may take for them")
+
+
 class MeasureSettings(Frozen):
     warmup_runs: int = 5
     min_runs: int = 20

@@ -5,7 +5,7 @@ the standard library at module level; the runtime (and numpy, which every
 runtime brings) is imported inside, after the memory baseline is read.
 
     python probe.py --model m.onnx --compute-unit cpu [--threads N] [--inputs s.npz]
-                    [--runner runner.py]
+                    [--runner runner.py] [--outputs K]
 
 ``--runner`` names a backend's own runner file, pushed beside the probe, for a
 format the probe has no runner of its own for (``edgeops.plugin.ProbeRunner``
@@ -231,6 +231,17 @@ class OnnxRuntimeRunner:
     def run(self, feed: dict[str, object]) -> None:
         self.session.run(None, feed)
 
+    def outputs(self, feed: dict[str, object]) -> dict[str, object]:
+        """One inference's outputs by name, for scoring on the host."""
+        names = [o.name for o in self.session.get_outputs()]
+        # Samples are float32; a float16 variant takes them in half precision, as an app would.
+        wanted = {i.name: _ORT_DTYPES.get(i.type) for i in self.session.get_inputs()}
+        cast: dict[str, Any] = {}
+        for k, v in feed.items():
+            kind = getattr(getattr(v, "dtype", None), "kind", None)
+            cast[k] = v.astype(wanted[k]) if wanted.get(k) and kind == "f" else v  # type: ignore[attr-defined]
+        return dict(zip(names, self.session.run(None, cast), strict=True))
+
     def placement(self, model: str, compute_unit: str, feed: dict[str, object]) -> dict | None:
         """Each node's execution provider, from one profiled run in a session of its own:
         profiling slows every run, so the timed session is never the profiled one."""
@@ -328,6 +339,13 @@ class TfliteRunner:
         for detail in self.input_details:
             self.interpreter.set_tensor(detail["index"], feed[detail["name"]])
         self.interpreter.invoke()
+
+    def outputs(self, feed: dict[str, object]) -> dict[str, object]:
+        self.run(feed)
+        return {
+            d["name"]: self.interpreter.get_tensor(d["index"])
+            for d in self.interpreter.get_output_details()
+        }
 
     def placement(self, model: str, compute_unit: str, feed: dict[str, object]) -> dict | None:
         """Nodes per unit from the loaded graph: the interpreter's Python API prints no
@@ -610,6 +628,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     except Exception as exc:  # the runtime's own error types vary; all mean "did not load"
         return {"status": "load_failed", "error": _one_line(exc), "environment": environment}
     load_ms = (time.perf_counter() - started) * 1000.0
+    if args.outputs:
+        return device_outputs(runner, args, environment)
     peak_resident_mb()  # a reading for phys_footprint, which keeps no peak of its own
 
     inputs = _read_inputs(args.inputs) if args.inputs else None
@@ -689,6 +709,52 @@ def _placement(
         return None
 
 
+def device_outputs(runner: Any, args: argparse.Namespace, environment: dict) -> dict[str, object]:
+    """``--outputs K``: the outputs of the first K samples of ``--inputs``, as the device's
+    runtime computed them, in one .npz (base64) keyed ``<name>/<sample>``; no timing."""
+    import base64
+    import io
+
+    import numpy
+
+    if not args.inputs or not hasattr(runner, "outputs"):
+        return {
+            "status": "unsupported",
+            "error": "outputs need --inputs and a runner with outputs()",
+            "environment": environment,
+        }
+    arrays: dict[str, Any] = {}
+    names: list[str] = []
+    with numpy.load(args.inputs) as data:
+        count = min(args.outputs, _sample_count(data.files))
+        for i in range(count):
+            feed = runner.make_feed(
+                {k.rsplit("/", 1)[0]: data[k] for k in data.files if k.endswith(f"/{i}")}
+            )
+            try:
+                result = runner.outputs(feed)
+            except Exception as exc:
+                return {"status": "error", "error": _one_line(exc), "environment": environment}
+            names = list(result)
+            arrays.update({f"{name}/{i}": value for name, value in result.items()})
+    buffer = io.BytesIO()
+    numpy.savez(buffer, **arrays)
+    return {
+        "status": "ok",
+        "outputs": {
+            "names": names,
+            "samples": count,
+            "npz_b64": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        },
+        "environment": environment,
+    }
+
+
+def _sample_count(keys: list[str]) -> int:
+    indices = {k.rsplit("/", 1)[1] for k in keys if "/" in k}
+    return len([i for i in indices if i.isdigit()])
+
+
 def _read_inputs(path: str) -> dict[str, object]:
     import numpy
 
@@ -721,6 +787,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--paced-duration-s", type=float, default=2.0)
     parser.add_argument("--timed-only", action="store_true", help="time the loop only")
+    parser.add_argument(
+        "--outputs", type=int, default=0, help="return the outputs of the first N --inputs samples"
+    )
     return parser.parse_args(argv)
 
 
