@@ -158,3 +158,29 @@ def test_a_malformed_placement_from_a_probe_is_dropped_not_the_measurement(bad):
     document = run_probe(MNIST, "cpu") | {"placement": bad}
     m = as_measurement(document, "cpu")
     assert m.status == "ok" and m.placement is None
+
+
+def test_the_report_shows_each_variants_placement_as_a_bar_with_its_verdict(tmp_path):
+    from edgeops.models import Results
+    from edgeops.report.html import render_report
+
+    from factories import spec
+
+    vs = [variant("gpu"), variant("cpu")]
+    fallen = measurement("gpu", 1.0, unit="gpu").model_copy(
+        update={"placement": gpu_placement(29, 66)}
+    )
+    ms = [fallen, measurement("cpu", 3.0)]
+    plan = edgeops_select(profile=profile(), variants=vs, measurements=ms, policy=policy())
+    results = Results(
+        edgeops_version="0", run_id="r", spec=spec(), profiles=(profile(),), variants=tuple(vs),
+        measurements=tuple(ms), plans=(plan,),
+    )  # fmt: skip
+    page = render_report(results, None, tmp_path, inline_js=False)
+    section = page.split("<h3>Where each variant ran</h3>")[1].split("</table>")[0]
+    assert section.count("<tr>") == 2  # the header and the one measurement with a placement
+    assert "onnx:gpu" in section and "onnx:cpu" not in section
+    assert 'title="GPU: 29 nodes" style="width:43.9%' in section
+    assert 'title="CPU: 37 nodes" style="width:56.1%' in section
+    assert "fell back: 37 of 66 nodes on CPU, 5 partitions" in section
+    assert "GPU 29 of 66 nodes, CPU 37 of 66 nodes, 5 partitions" in section
