@@ -184,3 +184,35 @@ def test_the_report_shows_each_variants_placement_as_a_bar_with_its_verdict(tmp_
     assert 'title="CPU: 37 nodes" style="width:56.1%' in section
     assert "fell back: 37 of 66 nodes on CPU, 5 partitions" in section
     assert "GPU 29 of 66 nodes, CPU 37 of 66 nodes, 5 partitions" in section
+
+
+def test_the_studio_run_page_says_where_the_primary_ran():
+    from edgeops.models import Results
+    from edgeops.pipeline.history import RunRecord
+    from edgeops.studio.app import _templates
+
+    from factories import spec
+
+    vs = [variant("gpu")]
+    ms = [
+        measurement("gpu", 1.0, unit="gpu").model_copy(
+            update={"placement": gpu_placement(66, 66, 1)}
+        )
+    ]
+    plan = edgeops_select(profile=profile(), variants=vs, measurements=ms, policy=policy())
+    results = Results(
+        edgeops_version="0", run_id="r", spec=spec(), profiles=(profile(),), variants=tuple(vs),
+        measurements=tuple(ms), plans=(plan,),
+    )  # fmt: skip
+    run = RunRecord(
+        run_id="r", started_at="2026-12-07T00:00:00", finished_at=None, status="done",
+        model="m", version="1", profiles="phone", bundle=None, variants=1, measurements=1,
+        cache=None, error=None,
+    )  # fmt: skip
+    page = (
+        _templates()
+        .get_template("run.html")
+        .render(run=run, results=results, bundle=None, workspace="w")
+    )
+    assert "<th>where the primary ran</th>" in page
+    assert "<td>GPU 66 of 66 nodes, CPU 0 of 66 nodes, 1 partition</td>" in page

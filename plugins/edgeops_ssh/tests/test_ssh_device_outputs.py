@@ -123,3 +123,19 @@ def test_a_board_that_corrupts_its_outputs_fails_the_variant_with_the_reason(
     assert score.quality.metrics["snr_db"] < 20
     assert score.failure is not None
     assert score.failure.startswith("device outputs differ from host: snr_db")
+
+
+def test_a_board_reports_where_its_onnx_nodes_ran(edgeops_pm, ssh_device, tiny_model):
+    from edgeops.models import MeasureSettings
+
+    settings = MeasureSettings(warmup_runs=1, min_runs=3, max_runs=5, min_duration_s=0.0,
+                               paced_fps=(), timeout_s=60)  # fmt: skip
+    with SshSession(ssh_device) as session:
+        m = edgeops_pm.hook.edgeops_measure(
+            session=session, variant=Artifact(id="tiny-v", format="onnx", path=tiny_model),
+            compute_unit="cpu", settings=settings,
+        )  # fmt: skip
+    assert m.status == "ok", m.error
+    assert m.placement is not None and m.placement.where == "device"
+    assert [u.unit for u in m.placement.units] == ["CPUExecutionProvider"]
+    assert m.placement.graph_nodes == m.placement.units[0].nodes >= 1
