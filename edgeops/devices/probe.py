@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROBE_VERSION = "3"
+PROBE_VERSION = "4"  # 4: "placement" in the JSON, and the --outputs mode
 
 _MEMORY_DEFINITIONS = {
     "VmHWM": (
