@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from edgeops.models import (
     Artifact,
     ComputeUnit,
+    DeviceOutputSettings,
     DeviceProfile,
     Measurement,
     MeasureSettings,
@@ -65,6 +66,7 @@ class BuildContext(BaseModel):
     samples: SampleSet | None = None
     reference: ReferenceOutputs | None = None
     artifacts: tuple[Artifact, ...] = ()
+    device_outputs: DeviceOutputSettings | None = None
 
     def artifact(self, format: str) -> Artifact | None:
         """The conversion into ``format`` made in this run, if it worked."""
@@ -221,14 +223,37 @@ class Backend(ABC):
         return None
 
     def evaluate_on_device(
-        self, session: Session, variant: Variant, remote_model: str, context: BuildContext
+        self,
+        session: Session,
+        variant: Variant,
+        remote_model: str,
+        context: BuildContext,
+        compute_unit: str = "cpu",
     ) -> Quality | None:
-        """Quality measured on the device itself (``Quality.where = "device"``), or None.
+        """Quality of the outputs the device itself returned (``Quality.where = "device"``)
+        on ``compute_unit`` for the first samples, or None when this backend cannot get them.
 
-        Declared for backends whose host runtime differs from the device's; the
-        pipeline does not call it yet (the host score is the one used).
+        A backend whose device outputs match its reference's layout implements it as
+        ``compare_with_reference(context.spec, context.reference, self.probe_outputs(...),
+        where="device")``; ``edgeops.devices.device_quality.score_on_device`` calls it and
+        fails a variant whose device score misses the floor or falls far below the host's.
         """
         return None
+
+    def probe_outputs(
+        self, session: Session, remote_model: str, compute_unit: str, context: BuildContext
+    ) -> list[list[Any]]:
+        """The probe's ``--outputs`` run on the device, through this backend's probe runner
+        when it has one: ``outputs[i][k]`` is output k on sample i (numpy arrays)."""
+        from edgeops.devices.device_quality import probe_outputs
+
+        assert context.samples is not None
+        runner = self.probe_runner()
+        remote_runner = session.push(runner.path) if runner is not None else None
+        return probe_outputs(
+            session, remote_model, compute_unit, context.samples,
+            context.device_outputs or DeviceOutputSettings(), remote_runner,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------- devices
 

@@ -107,6 +107,9 @@ class ModelSpec(Frozen):
     fallback_max_slowdown: float | None = Field(
         None, description="See SelectionPolicy.fallback_max_slowdown; None: its default"
     )
+    placement_min_share: float | None = Field(
+        None, description="See SelectionPolicy.placement_min_share; None: its default"
+    )
     resolution: tuple[int, int] | None = Field(
         None,
         description="Set on the spec of one size of a resolution sweep: samples of another "
@@ -479,6 +482,19 @@ PROBE_START_BOUND_S = 300.0
 PROBE_TIMEOUT_MARGIN = 1.5
 
 
+class DeviceOutputSettings(Frozen):
+    """How outputs returned by the device are scored (edgeops.devices.device_quality)."""
+
+    samples: int = Field(4, ge=1, description="First samples whose outputs the device returns")
+    max_drop_pct: float = Field(
+        10.0,
+        ge=0.0,
+        description="A device score this much worse than the host's (share of the host's, "
+        "for the floor's metric) fails the variant, even above the floor",
+    )
+    timeout_s: float = Field(300.0, gt=0, description="Seconds the device may take for them")
+
+
 class MeasureSettings(Frozen):
     warmup_runs: int = 5
     min_runs: int = 20
@@ -589,6 +605,63 @@ class Interval(Frozen):
     method: str = Field(description="How the interval was made, in words")
 
 
+class UnitShare(Frozen):
+    """How much of a graph one compute unit or delegate ran."""
+
+    unit: str = Field(description="As the runtime names it: 'XNNPACK', 'GPU', 'CPU', an EP")
+    nodes: int = Field(ge=0, description="Graph nodes (ops) it ran")
+    time_ms: float | None = Field(None, description="Time it took per inference, where known")
+
+
+class Placement(Frozen):
+    """Where a measurement's graph ran: nodes (and time, where known) per unit, and partitions.
+
+    Read from what the runtime itself reported (a delegate's log line, a profile, the
+    executed graph), never assumed from the compute unit that was asked for.
+    """
+
+    units: tuple[UnitShare, ...]
+    graph_nodes: int | None = Field(
+        None, description="Nodes in the whole graph, where reported; None: only delegated known"
+    )
+    accelerator: str | None = Field(
+        None, description="The unit the measurement asked for, as the runtime names it"
+    )
+    partitions: int | None = Field(None, description="Delegated partitions, where reported")
+    source: str = Field(description="What it was read from: a log line, a profile, the graph")
+    where: Literal["host", "device"] = Field(description="Read on this host or on the device")
+
+    @property
+    def total_nodes(self) -> int | None:
+        return self.graph_nodes
+
+    def share(self, unit: str | None = None) -> float | None:
+        """Share of the work on ``unit`` (the accelerator by default): by time where every
+        unit has a time, by nodes of the whole graph otherwise; None when not known."""
+        name = unit or self.accelerator
+        if name is None or not self.units:
+            return None
+        if any(u.unit == name for u in self.units) and all(
+            u.nodes == 0 for u in self.units if u.unit == name
+        ):
+            return 0.0  # nothing ran there, whatever the graph's size
+        if all(u.time_ms is not None for u in self.units):
+            total_ms = sum(u.time_ms or 0.0 for u in self.units)
+            part_ms = sum(u.time_ms or 0.0 for u in self.units if u.unit == name)
+            return part_ms / total_ms if total_ms > 0 else None
+        if not self.graph_nodes:
+            return None
+        return sum(u.nodes for u in self.units if u.unit == name) / self.graph_nodes
+
+    def summary(self) -> str:
+        """'TfLiteXNNPackDelegate 246 of 246 nodes, 1 partition'."""
+        total = "?" if self.graph_nodes is None else str(self.graph_nodes)
+        parts = [f"{u.unit} {u.nodes} of {total} nodes" for u in self.units]
+        if self.partitions is not None:
+            parts.append(f"{self.partitions} partition{'s' if self.partitions != 1 else ''}")
+        return ", ".join(parts)
+
+
 class Measurement(Frozen):
     variant_id: str
     device_id: str
@@ -628,6 +701,9 @@ class Measurement(Frozen):
     )
     cold_load: str | None = Field(
         None, description="What made load_ms a cold load, or why it could not be made one"
+    )
+    placement: Placement | None = Field(
+        None, description="Where the graph ran, as the runtime reported it (None: not reported)"
     )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
@@ -694,6 +770,14 @@ class SelectionPolicy(Frozen):
         description="Without a latency budget, a fallback on the same accelerators may be at "
         "most this many times the primary's p50: a 45x slower variant is no fallback an app "
         "can use. With a budget, the budget bounds it instead",
+    )
+    placement_min_share: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Share of the work (time where the runtime reports it, nodes otherwise) a "
+        "measurement must have run on its accelerator to keep that unit's `requires`; below it "
+        "the variant 'fell back' and is chosen as the CPU variant it mostly is",
     )
     baseline_primary: str | None = Field(
         None, description="The baseline's primary (format:recipe): preferred among ties"

@@ -46,6 +46,7 @@ from edgeops.models import (
     SelectionPolicy,
     Variant,
 )
+from edgeops.placement import fell_back
 from edgeops.quality import meets_floors
 from edgeops.round_stats import RoundInterval, as_interval, p50_interval, ratio_interval
 
@@ -227,6 +228,9 @@ def edgeops_select(
         else:
             cu = m.compute_unit
             needs = set(requirements(cu, policy.compute_units))
+            if fell_back(m.placement, policy.placement_min_share):
+                # Most of its graph ran on the CPU: it is no claim on the accelerator.
+                needs -= set(requirements(cu, policy.compute_units))
             if not needs and cu.lower() != "cpu" and m.variant_id in cpu_failed:
                 needs.add(cu.lower())
             interval = p50_interval(m) if m.method == "measured" else None
@@ -561,7 +565,9 @@ def _choice(c: _Candidate, reason: str, policy: SelectionPolicy) -> Choice:
         peak_mem_mb=mem,
         size_bytes=c.variant.size_bytes,
         quality=quality,
-        reason=reason,
+        reason="; ".join(
+            r for r in (reason, fell_back(c.measurement.placement, policy.placement_min_share)) if r
+        ),
         requires=tuple(sorted(c.requires)),
         # The app should keep the same headroom the selector demanded.
         min_free_memory_mb=math.ceil(mem / policy.memory_safety_factor)

@@ -7,7 +7,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from edgeops.models import CpuShare, Device, Measurement, PacedRun, PeakMemory, Variant
+from pydantic import ValidationError
+
+from edgeops.models import (
+    CpuShare,
+    Device,
+    Measurement,
+    PacedRun,
+    PeakMemory,
+    Placement,
+    UnitShare,
+    Variant,
+)
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -73,9 +84,21 @@ def from_probe_output(
             paced=tuple(_paced(run) for run in document.get("paced", ())),
             warm_load_ms=document.get("warm_load_ms"),
             cold_load=document.get("cold_load"),
+            placement=_placement(document.get("placement")),
             environment=document.get("environment", {}),
         )
     )
+
+
+def _placement(placement: dict[str, Any] | None) -> Placement | None:
+    """The probe's placement, read on the device it ran on."""
+    if not isinstance(placement, dict):
+        return None
+    try:
+        units = tuple(UnitShare(**u) for u in placement.get("units", ()))
+        return Placement(**{**placement, "units": units, "where": "device"})
+    except (ValidationError, TypeError):
+        return None  # a probe of another version: no placement rather than no measurement
 
 
 def _paced(run: dict[str, Any]) -> PacedRun:

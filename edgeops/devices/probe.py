@@ -5,7 +5,7 @@ the standard library at module level; the runtime (and numpy, which every
 runtime brings) is imported inside, after the memory baseline is read.
 
     python probe.py --model m.onnx --compute-unit cpu [--threads N] [--inputs s.npz]
-                    [--runner runner.py]
+                    [--runner runner.py] [--outputs K]
 
 ``--runner`` names a backend's own runner file, pushed beside the probe, for a
 format the probe has no runner of its own for (``edgeops.plugin.ProbeRunner``
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROBE_VERSION = "3"
+PROBE_VERSION = "4"  # 4: "placement" in the JSON, and the --outputs mode
 
 _MEMORY_DEFINITIONS = {
     "VmHWM": (
@@ -231,6 +231,37 @@ class OnnxRuntimeRunner:
     def run(self, feed: dict[str, object]) -> None:
         self.session.run(None, feed)
 
+    def outputs(self, feed: dict[str, object]) -> dict[str, object]:
+        """One inference's outputs by name, for scoring on the host."""
+        names = [o.name for o in self.session.get_outputs()]
+        # Samples are float32; a float16 variant takes them in half precision, as an app would.
+        wanted = {i.name: _ORT_DTYPES.get(i.type) for i in self.session.get_inputs()}
+        cast: dict[str, Any] = {}
+        for k, v in feed.items():
+            kind = getattr(getattr(v, "dtype", None), "kind", None)
+            cast[k] = v.astype(wanted[k]) if wanted.get(k) and kind == "f" else v  # type: ignore[attr-defined]
+        return dict(zip(names, self.session.run(None, cast), strict=True))
+
+    def placement(self, model: str, compute_unit: str, feed: dict[str, object]) -> dict | None:
+        """Each node's execution provider, from one profiled run in a session of its own:
+        profiling slows every run, so the timed session is never the profiled one."""
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="edgeops-ort-profile-")
+        try:
+            options = self.ort.SessionOptions()
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(folder, "profile")
+            providers = self.compute_units[compute_unit]
+            session = self.ort.InferenceSession(model, options, providers=providers)
+            session.run(None, feed)
+            with open(session.end_profiling()) as handle:
+                events = json.load(handle)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return ort_profile_placement(events, providers[0])
+
     def release(self) -> None:
         del self.session
 
@@ -309,8 +340,98 @@ class TfliteRunner:
             self.interpreter.set_tensor(detail["index"], feed[detail["name"]])
         self.interpreter.invoke()
 
+    def outputs(self, feed: dict[str, object]) -> dict[str, object]:
+        self.run(feed)
+        return {
+            d["name"]: self.interpreter.get_tensor(d["index"])
+            for d in self.interpreter.get_output_details()
+        }
+
+    def placement(self, model: str, compute_unit: str, feed: dict[str, object]) -> dict | None:
+        """Nodes per unit from the loaded graph: the interpreter's Python API prints no
+        "Replacing N out of M" line, but it lists the DELEGATE nodes it made."""
+        delegate = "TfLiteXNNPackDelegate" if self.compute_units.get(compute_unit) else None
+        return tflite_graph_placement(self.interpreter._get_ops_details(), delegate)
+
     def release(self) -> None:
         del self.interpreter
+
+
+def tflite_graph_placement(ops: list[dict], delegate: str | None) -> dict | None:
+    """Nodes per unit of a TFLite graph after delegation, from the interpreter's op list.
+
+    Delegation appends one DELEGATE node per partition and keeps the nodes it replaced;
+    a replaced node is one the DELEGATE node's outputs depend on without passing its
+    inputs, so walking back from those outputs to those inputs finds them all.
+    """
+    partitions = [op for op in ops if op.get("op_name") == "DELEGATE"]
+    graph = [op for op in ops if op.get("op_name") != "DELEGATE"]
+    if not graph:
+        return None
+    producer = {int(t): k for k, op in enumerate(graph) for t in op.get("outputs", ()) if t >= 0}
+    replaced: set[int] = set()
+    for node in partitions:
+        boundary = {int(t) for t in node.get("inputs", ())}
+        stack = [int(t) for t in node.get("outputs", ())]
+        while stack:
+            tensor = stack.pop()
+            k = producer.get(tensor)
+            if tensor in boundary or k is None or k in replaced:
+                continue
+            replaced.add(k)
+            stack.extend(int(t) for t in graph[k].get("inputs", ()) if t >= 0)
+    units = [{"unit": "CPU", "nodes": len(graph) - len(replaced)}]
+    if delegate is not None:
+        units.insert(0, {"unit": delegate, "nodes": len(replaced)})
+    return {
+        "units": units,
+        "graph_nodes": len(graph),
+        "accelerator": delegate or "CPU",
+        "partitions": len(partitions) if delegate is not None else None,
+        "source": "LiteRT interpreter's executed graph (DELEGATE nodes and what they replaced)",
+    }
+
+
+def ort_profile_placement(events: list[dict], provider: str) -> dict | None:
+    """Nodes and time per execution provider from an onnxruntime profile's node events.
+
+    A node event without ``args.provider`` (DirectML's fused nodes) counts as
+    "unknown": never as the provider that was asked for.
+    """
+    nodes: dict[str, str] = {}
+    time_us: dict[str, float] = {}
+    order: list[str] = []
+    for event in events:
+        name = str(event.get("name", ""))
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        node = name[: -len("_kernel_time")]
+        unit = str((event.get("args") or {}).get("provider") or "unknown")
+        if node not in nodes:
+            order.append(node)
+        nodes[node] = unit
+        time_us[unit] = time_us.get(unit, 0.0) + float(event.get("dur", 0))
+    if not nodes:
+        return None
+    counts: dict[str, int] = {}
+    for unit in nodes.values():
+        counts[unit] = counts.get(unit, 0) + 1
+    # A partition: a run of consecutive nodes on the provider asked for, in execution order.
+    runs = sum(
+        1
+        for k, node in enumerate(order)
+        if nodes[node] == provider and (k == 0 or nodes[order[k - 1]] != provider)
+    )
+    return {
+        "units": [
+            {"unit": unit, "nodes": count, "time_ms": round(time_us[unit] / 1000.0, 4)}
+            for unit, count in counts.items()
+        ],
+        "graph_nodes": len(nodes),
+        "accelerator": provider,
+        "partitions": runs,
+        "source": "onnxruntime session profile (each node's provider)",
+    }
 
 
 def _distribution_version(name: str) -> str | None:
@@ -507,6 +628,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     except Exception as exc:  # the runtime's own error types vary; all mean "did not load"
         return {"status": "load_failed", "error": _one_line(exc), "environment": environment}
     load_ms = (time.perf_counter() - started) * 1000.0
+    if args.outputs:
+        return device_outputs(runner, args, environment)
     peak_resident_mb()  # a reading for phys_footprint, which keeps no peak of its own
 
     inputs = _read_inputs(args.inputs) if args.inputs else None
@@ -535,6 +658,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             if args.paced_duration_s > 0 and not args.timed_only
         ]
         peak = None if args.timed_only else memory()
+        placement = _placement(runner, args, feed, environment)
     except Exception as exc:  # MemoryError too: the run's own out of memory
         oom = isinstance(exc, MemoryError)
         return {
@@ -566,8 +690,69 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "throughput_fps": round(len(samples_ms) / loop_wall_s, 3) if loop_wall_s > 0 else None,
         "paced": paced,
         "peak_mem": peak,
+        "placement": placement,
         "environment": environment,
     }
+
+
+def _placement(
+    runner: Any, args: argparse.Namespace, feed: dict[str, object], environment: dict
+) -> dict | None:
+    """Where the graph ran, after the timed loop and the memory reading it must not disturb;
+    None for a runner that cannot tell. Its failure is noted, never the run's."""
+    if args.timed_only or not hasattr(runner, "placement"):
+        return None
+    try:
+        return runner.placement(args.model, args.compute_unit, feed)
+    except Exception as exc:
+        environment["placement_error"] = _one_line(exc)
+        return None
+
+
+def device_outputs(runner: Any, args: argparse.Namespace, environment: dict) -> dict[str, object]:
+    """``--outputs K``: the outputs of the first K samples of ``--inputs``, as the device's
+    runtime computed them, in one .npz (base64) keyed ``<name>/<sample>``; no timing."""
+    import base64
+    import io
+
+    import numpy
+
+    if not args.inputs or not hasattr(runner, "outputs"):
+        return {
+            "status": "unsupported",
+            "error": "outputs need --inputs and a runner with outputs()",
+            "environment": environment,
+        }
+    arrays: dict[str, Any] = {}
+    names: list[str] = []
+    with numpy.load(args.inputs) as data:
+        count = min(args.outputs, _sample_count(data.files))
+        for i in range(count):
+            feed = runner.make_feed(
+                {k.rsplit("/", 1)[0]: data[k] for k in data.files if k.endswith(f"/{i}")}
+            )
+            try:
+                result = runner.outputs(feed)
+            except Exception as exc:
+                return {"status": "error", "error": _one_line(exc), "environment": environment}
+            names = list(result)
+            arrays.update({f"{name}/{i}": value for name, value in result.items()})
+    buffer = io.BytesIO()
+    numpy.savez(buffer, **arrays)
+    return {
+        "status": "ok",
+        "outputs": {
+            "names": names,
+            "samples": count,
+            "npz_b64": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        },
+        "environment": environment,
+    }
+
+
+def _sample_count(keys: list[str]) -> int:
+    indices = {k.rsplit("/", 1)[1] for k in keys if "/" in k}
+    return len([i for i in indices if i.isdigit()])
 
 
 def _read_inputs(path: str) -> dict[str, object]:
@@ -602,6 +787,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--paced-duration-s", type=float, default=2.0)
     parser.add_argument("--timed-only", action="store_true", help="time the loop only")
+    parser.add_argument(
+        "--outputs", type=int, default=0, help="return the outputs of the first N --inputs samples"
+    )
     return parser.parse_args(argv)
 
 

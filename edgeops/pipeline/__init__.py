@@ -1050,6 +1050,8 @@ class Pipeline:
         )
         if results.spec.fallback_max_slowdown is not None:
             given["fallback_max_slowdown"] = results.spec.fallback_max_slowdown
+        if results.spec.placement_min_share is not None:
+            given["placement_min_share"] = results.spec.placement_min_share
         policy = SelectionPolicy(
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,

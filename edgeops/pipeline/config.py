@@ -152,6 +152,14 @@ class ModelTable(_Table):
         description="without a latency budget, a memory-saving fallback may be at most this "
         "many times the primary's p50 (default 4)",
     )
+    placement_min_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="share of the work a measurement must run on its accelerator to keep "
+        "that unit's requires; under it the variant fell back (default 0.9)",
+    )
     resolutions: list[Any] | None = Field(
         None,
         description="(height, width) pairs or preset names ('1080p', '4k') for the first "
@@ -350,6 +358,7 @@ def _spec(
         recipes=table.recipes,
         latency_budget_ms=table.latency_budget_ms,
         fallback_max_slowdown=table.fallback_max_slowdown,
+        placement_min_share=table.placement_min_share,
     )
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeops.cli.tables import sizes_by_format
-from edgeops.models import Measurement, Plan, Results, Variant
+from edgeops.models import Measurement, Placement, Plan, Results, SelectionPolicy, Variant
+from edgeops.placement import fell_back
 from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
 from edgeops.report.kept_float import kept_summary
 
@@ -410,6 +411,32 @@ def render_report(
         failed_variants=[v for v in results.variants if v.status != "ok"],
         fmt=_fmt,
         diff_full_scale=DIFF_FULL_SCALE,
+        placement_bar=placement_bar,
+        fell_back=lambda m: fell_back(m.placement, _min_share(results)),
+    )
+
+
+def placement_bar(placement: Placement) -> list[tuple[str, float, str]]:
+    """Segments of a placement bar: (unit, percent of the work, what it holds), by time
+    where every unit has one, by nodes otherwise; empty when the graph size is unknown."""
+    timed = all(u.time_ms is not None for u in placement.units)
+    total = sum(u.time_ms or 0.0 for u in placement.units) if timed else placement.graph_nodes or 0
+    if total <= 0:
+        return []
+    return [
+        (
+            u.unit,
+            100.0 * ((u.time_ms or 0.0) if timed else u.nodes) / total,
+            f"{u.unit}: {u.nodes} nodes" + (f", {u.time_ms:g} ms" if u.time_ms is not None else ""),
+        )
+        for u in placement.units
+    ]
+
+
+def _min_share(results: Results) -> float:
+    given = results.spec.placement_min_share
+    return (
+        given if given is not None else SelectionPolicy.model_fields["placement_min_share"].default
     )
 
 

@@ -22,6 +22,7 @@ from edgeops.plugin import DeviceError, Measurement, MeasurementStatus, MeasureS
 from .benchmark_log import parse_benchmark_log, to_measurement
 from .benchmark_model import COMPUTE_UNIT_FLAGS, benchmark_argv
 from .meminfo import AppMemory, parse_dumpsys_meminfo
+from .placement_log import parse_placement
 from .session import CHECKSUM_TIMEOUT_S, AdbSession
 
 BINARY_LABEL = "benchmark_model"
@@ -86,9 +87,12 @@ def measure_on_phone(
         log = parse_benchmark_log(result.stdout)
     except ValueError as exc:
         return Measurement(**base, status="error", error=f"{exc}: {tail(result.stdout)}")
-    return to_measurement(
+    measured = to_measurement(
         log, variant.id, device.id, device.profile_id, compute_unit, environment=environment
     )
+    # Where the graph ran, from the delegate lines of the same log: a delegate that
+    # "loaded" may have taken a handful of nodes and left the rest to the CPU.
+    return measured.model_copy(update={"placement": parse_placement(result.stdout, compute_unit)})
 
 
 class BenchmarkModelMissing(DeviceError):

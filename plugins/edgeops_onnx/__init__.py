@@ -16,6 +16,7 @@ from edgeops.plugin import (
     RecipeFamily,
     ReferenceOutputs,
     SampleSet,
+    Session,
     Variant,
     compare_with_reference,
     inside,
@@ -115,6 +116,21 @@ class OnnxBackend(Backend):
         assert variant.path and context.samples and context.reference
         _, outputs = running.run_onnx(variant.path, context.samples)
         return compare_with_reference(context.spec, context.reference, outputs, keep=outputs_dir)
+
+    def evaluate_on_device(
+        self,
+        session: Session,
+        variant: Variant,
+        remote_model: str,
+        context: BuildContext,
+        compute_unit: str = "cpu",
+    ) -> Quality | None:
+        # The probe's onnxruntime returns outputs in the model's order and layout, which
+        # is the reference's for an ONNX variant: no mapping between them.
+        if session.python is None or context.samples is None or context.reference is None:
+            return None
+        outputs = self.probe_outputs(session, remote_model, compute_unit, context)
+        return compare_with_reference(context.spec, context.reference, outputs, where="device")
 
 
 # The entry point names this module; the core registers its backend, routed by format.

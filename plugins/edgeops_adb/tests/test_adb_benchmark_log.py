@@ -19,7 +19,11 @@ ORT_TWO_RUNS = "onnxruntime_perf_test_two_runs_acl_then_cpu_onnxruntime-4647.txt
 
 
 def test_every_benchmark_fixture_is_covered_here():
-    logs = {p.name for p in FIXTURES.glob("*.txt") if not p.name.startswith(("android_",))}
+    logs = {
+        p.name
+        for p in FIXTURES.glob("*.txt")
+        if not p.name.startswith(("android_", "tflite_delegate_lines_"))
+    }
     assert logs == {
         RPI, DESKTOP, OLD_ANDROID, LOGCAT, LITERT, ORT, TFLITE_2018, ORT_1X, ORT_2020, ORT_TWO_RUNS
     }  # fmt: skip

@@ -1,0 +1,34 @@
+"""The verdict on a device's own outputs: the floor, and a drop far below the host's score."""
+
+from __future__ import annotations
+
+from edgeops.devices.device_quality import device_verdict
+from edgeops.models import DeviceOutputSettings, Quality, QualitySpec
+
+SPEC = QualitySpec(metric="snr_db", floor=20.0)
+SETTINGS = DeviceOutputSettings()
+
+
+def quality(snr_db: float, where: str = "device") -> Quality:
+    return Quality(
+        metrics={"snr_db": snr_db}, higher_is_better={"snr_db": True}, where=where,  # type: ignore[arg-type]
+        sample_count=4,
+    )  # fmt: skip
+
+
+def test_under_the_floor_on_the_device_fails_naming_both_scores():
+    reason = device_verdict(quality(45.0, "host"), quality(3.0), SPEC, SETTINGS)
+    assert reason is not None and reason.startswith("device outputs differ from host:")
+    assert "on the device" in reason and "host 45" in reason
+
+
+def test_above_the_floor_but_far_below_the_host_fails_and_the_margin_is_a_setting():
+    host = quality(45.0, "host")
+    reason = device_verdict(host, quality(30.0), SPEC, SETTINGS)  # 33% worse
+    assert reason == (
+        "device outputs differ from host: snr_db 30 on the device against 45 on the host "
+        "(more than 10% worse)"
+    )
+    assert device_verdict(host, quality(42.0), SPEC, SETTINGS) is None  # 7% worse
+    assert device_verdict(host, quality(30.0), SPEC, DeviceOutputSettings(max_drop_pct=50)) is None
+    assert device_verdict(None, quality(30.0), SPEC, SETTINGS) is None  # no host score to compare
