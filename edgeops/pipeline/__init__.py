@@ -60,11 +60,11 @@ from edgeops.pipeline.incumbents import (
     with_device_time,
 )
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.memory_limit import default_bound_mb, memory_limit
 from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
 from edgeops.pipeline.sweep import Expansion, RecipeFamily, expand
-from edgeops.pipeline.memory_limit import default_bound_mb, memory_limit
 from edgeops.pipeline.time_limit import time_limit
 from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
