@@ -25,7 +25,7 @@ PROFILES = ["iphone15pro", "iphone12", "iphonex", "iphonese2"]
 
 
 def main() -> None:
-    os.environ["EDGEOPS_DISABLE_PLUGINS"] = "tflite"  # the Core ML sweep alone
+    os.environ["EDGEOPS_DISABLE_PLUGINS"] = "tflite,executorch"  # the Core ML sweep alone
     pm = make_plugin_manager()
     pipeline = Pipeline(pm, Workspace(Path(tempfile.mkdtemp(prefix="edgeops-sweep-"))))
     spec, _ = load_spec(REPO / "examples" / "segmenter")

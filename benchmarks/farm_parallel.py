@@ -48,7 +48,7 @@ SETTINGS = MeasureSettings(
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="edgeops-farm-"))
-    os.environ["EDGEOPS_DISABLE_PLUGINS"] = "tflite,coreml"
+    os.environ["EDGEOPS_DISABLE_PLUGINS"] = "tflite,coreml,executorch"
     farm = start_farm(work / "farm", with_adb=False)
     try:
         os.environ["EDGEOPS_KNOWN_HOSTS"] = str(farm.known_hosts)

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "segmenter"
 # ONNX only, two recipes: the A/A is about the gate, not the sweep, and the machine is shared.
 RECIPES = 'recipes = ["fp32", "int8-dynamic"]\n'
-ENV = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ENV = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 
 
 def burner() -> subprocess.Popen[bytes]:

@@ -45,7 +45,7 @@ def timed_measure(pipeline: Pipeline, results: Results, devices: list) -> float:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="edgeops-parallel-"))
-    os.environ["EDGEOPS_DISABLE_PLUGINS"] = "tflite,coreml"
+    os.environ["EDGEOPS_DISABLE_PLUGINS"] = "tflite,coreml,executorch"
     boards = [Sshd(work / name) for name in ("a", "b")]
     known = work / "known_hosts"
     try:

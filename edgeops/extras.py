@@ -28,6 +28,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "onnx2torch": "coreml",
     "adb_shell": "adb",
     "paramiko": "ssh",
+    "executorch": "executorch",
 }
 
 

@@ -43,6 +43,11 @@ class ManifestVariant(_ManifestPart):
     recipe: str | None
     sha256: str
     size_bytes: int
+    delegates: tuple[str, ...] = Field(
+        (),
+        description="Runtime backends inside the file the app must link with its runtime, "
+        "e.g. ExecuTorch's 'XnnpackBackend' or 'CoreMLBackend'; empty for most formats",
+    )
 
 
 class ManifestChoice(_ManifestPart):

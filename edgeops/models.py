@@ -14,9 +14,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RESULTS_SCHEMA_VERSION = "1.0"
-# 1.1 added inputs, outputs, per-profile platform and match keys, and per choice the
-# runtime and min_os. Readers ignore keys they do not know: 1.x only adds keys, and 2.0
-# would remove or change one.
+# 1.1 added inputs, outputs, profiles' platform and match keys, choices' runtime and min_os,
+# variants' delegates. Readers ignore keys they do not know: 1.x only adds, 2.0 would change.
 MANIFEST_SCHEMA_VERSION = "1.1"
 
 Task = Literal["classification", "segmentation", "image-to-image", "generic"]
@@ -194,6 +193,38 @@ class StepConfig(Frozen):
         )
 
 
+class KeepFloatStep(StepConfig):
+    """A quantizing step that can keep some layers in float (mixed precision, issue 25).
+
+    A backend's quantizing step subclasses it and passes ``float_layers`` to its
+    tool's own mechanism (ONNX Runtime's ``nodes_to_exclude``, ...). With
+    ``keep_float = "auto"`` the pipeline searches for the fewest such layers
+    (``edgeops.pipeline.keep_float``) and hands the step explicit ``float_layers``;
+    the backend never sees ``"auto"``.
+    """
+
+    keep_float: Literal["none", "auto"] = Field(
+        "none",
+        description="'auto': keep in float the fewest layers that bring the floor metric "
+        "within max_drop of the float model's, found by a sensitivity search on the samples",
+    )
+    max_drop: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="keep_float='auto': largest relative drop of the floor metric from float",
+    )
+    float_layers: tuple[str, ...] = Field(
+        (), description="Layers (names in the converted graph) left in float; the rest quantized"
+    )
+
+    @model_validator(mode="after")
+    def _auto_or_explicit(self) -> KeepFloatStep:
+        if self.keep_float == "auto" and self.float_layers:
+            raise ValueError("give float_layers or keep_float = 'auto', not both")
+        return self
+
+
 class RecipeStep(Frozen):
     """A step as stored in results.json: its op and the validated fields of its StepConfig."""
 
@@ -280,12 +311,65 @@ class Recipe(Frozen):
                 return cls.model_validate(step.params)
         return None
 
+    @property
+    def keeps_float(self) -> bool:
+        """A mixed-precision recipe: a step keeps layers in float, given or searched.
+
+        Such a variant runs float kernels beside int8 ones, so it is a kind of its
+        own, never compared with the full-int8 recipe it came from as the same kind.
+        """
+        return any(
+            s.params.get("keep_float") == "auto" or s.params.get("float_layers") for s in self.steps
+        )
+
     def cache_identity(self) -> dict[str, Any]:
         """What makes two recipes the same file: everything but the prose."""
         # kind_fields is a pruning hint, not part of the file: old caches stay valid.
         return self.model_dump(
             mode="json", exclude={"description": True, "steps": {"__all__": {"kind_fields"}}}
         )
+
+
+class QuantizedLayer(Frozen):
+    """A layer a quantizing recipe quantized, as its backend names it."""
+
+    name: str = Field(description="Node or op name in the converted graph")
+    op: str = Field(description="Op type, e.g. Conv, Concat")
+
+
+class LayerSensitivity(Frozen):
+    """What keeping one layer in float, the rest quantized, does to the floor metric."""
+
+    name: str
+    op: str
+    value: float = Field(description="Floor metric with this layer alone in float")
+    recovered: float = Field(
+        description="How much of the full-int8 loss this layer alone gives back, in the "
+        "metric's units (positive: better than full int8)"
+    )
+
+
+class KeptFloat(Frozen):
+    """The outcome of a ``keep_float = "auto"`` search: which layers stayed in float, and why."""
+
+    metric: str
+    max_drop: float = Field(description="Largest relative drop from float allowed")
+    float_value: float = Field(description="The floor metric of the unquantized model")
+    quantized_value: float = Field(description="The floor metric with every layer quantized")
+    value: float = Field(description="The floor metric of this mixed variant, measured")
+    drop: float = Field(description="Relative drop of this variant from float")
+    layers: tuple[QuantizedLayer, ...] = Field(
+        description="Layers the file keeps in float: those the search asked for, most "
+        "sensitive first, then any the backend kept in float with them"
+    )
+    asked: tuple[str, ...] = Field((), description="The layers the search asked to keep")
+    total_layers: int = Field(description="Layers the recipe quantizes when none is kept in float")
+    sensitivity: tuple[LayerSensitivity, ...] = Field(
+        (), description="Every quantized layer, most sensitive first"
+    )
+    tried: tuple[tuple[int, float], ...] = Field(
+        (), description="(layers kept in float, floor metric) of every count the search made"
+    )
 
 
 class Quality(Frozen):
@@ -317,6 +401,13 @@ class Artifact(Frozen):
     error: str | None = None
     quality: Quality | None = None
     duration_s: float | None = None
+    quantized_layers: tuple[QuantizedLayer, ...] = Field(
+        (), description="Layers its recipe quantized, where the backend tells them"
+    )
+    kept_float: KeptFloat | None = Field(
+        None, description="A mixed-precision variant: the layers kept in float and the search"
+    )
+    delegates: tuple[str, ...] = Field((), description="Runtime backends an app must link")
     pruned: dict[str, str] = Field(
         {},
         description="Profile ids ('*' for every profile) this variant was ruled out for "

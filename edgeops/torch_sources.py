@@ -1,8 +1,9 @@
 """A model source as a torch module: PyTorch factories, and ONNX through onnx2torch.
 
-The Core ML and Core AI backends both convert from torch (coremltools has no ONNX
-front end; coreai-torch converts ``torch.export`` programs), so both need the same
-steps before their converters differ: import the factory or turn the ONNX graph
+The Core ML, Core AI and ExecuTorch backends all convert from torch (coremltools has
+no ONNX front end; coreai-torch and ExecuTorch convert ``torch.export`` programs, which
+``exportable_onnx_module`` makes ONNX graphs fit for), so all need the same steps
+before their converters differ: import the factory or turn the ONNX graph
 into a torch module, make example inputs, and count the work one forward pass
 does. torch, onnx and onnx2torch are imported inside the functions that use them:
 importing this module costs nothing.
@@ -224,6 +225,133 @@ def onnx2torch() -> Any:
 
 def _needs_torchvision(*args: object, **kwargs: object) -> None:
     raise NotImplementedError("this ONNX op needs torchvision, which cannot load here")
+
+
+def exportable_onnx_module(
+    path: Path, inputs: tuple[InputSpec, ...]
+) -> tuple[Any, tuple[InputSpec, ...]]:
+    """An ONNX graph as a torch module ``torch.export`` accepts, and its inputs: the route of
+    the backends that convert exported programs (Core AI, ExecuTorch).
+
+    onnx2torch at opset 17, after onnxsim folded the graph's shape arithmetic, with
+    constant Reshapes and Slices made static; ``inputs`` default to the graph's own.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise ModelError(
+            f"{path} is not a valid ONNX model ({short_error(exc)}); re-export it"
+        ) from exc
+    model = _folded(at_onnx2torch_opset(model, path), path)
+    net = onnx2torch_module(model, path)
+    inputs = inputs or _graph_inputs(model)
+    return _static_reshapes(net, inputs).eval(), inputs
+
+
+def _static_reshapes(net: Any, inputs: tuple[InputSpec, ...]) -> Any:
+    """onnx2torch's graph with every Reshape to a constant shape made a static reshape.
+
+    onnx2torch's ``OnnxReshape`` takes its shape as a tensor and tests it with
+    ``torch.any(shape == 0)``, a data-dependent branch ``torch.export`` refuses
+    (``GuardOnDataDependentSymNode``, ultraface-slim-320) even when the shape is an
+    initializer. With the shapes known from one propagation, those become plain
+    ``torch.reshape`` calls with a tuple (ONNX's 0 = "copy this input dimension").
+    """
+    import torch
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    if not isinstance(net, torch.fx.GraphModule):
+        return net
+    with quiet(*TORCH_LOGGERS, "onnxsim"), torch.no_grad():
+        ShapeProp(net).propagate(*example_args(inputs))
+    changed = False
+    for node in list(net.graph.nodes):
+        kind = type(net.get_submodule(node.target)).__name__ if node.op == "call_module" else ""
+        if kind == "OnnxSlice" and all(getattr(a, "op", None) == "get_attr" for a in node.args[1:]):
+            constants = [_attr(net, a.target).detach().cpu() for a in node.args[1:]]
+            net.add_submodule(node.target, _StaticSlice(*constants))
+            node.args = (node.args[0],)
+            changed = True
+            continue
+        if kind != "OnnxReshape":
+            continue
+        source, shape_node = node.args[0], node.args[1]
+        if getattr(shape_node, "op", None) != "get_attr" or "tensor_meta" not in source.meta:
+            continue
+        wanted = [int(d) for d in _attr(net, shape_node.target).tolist()]
+        given = source.meta["tensor_meta"].shape
+        static = tuple(int(given[i]) if d == 0 else d for i, d in enumerate(wanted))
+        with net.graph.inserting_after(node):
+            replacement = net.graph.call_function(torch.reshape, (source, static))
+        node.replace_all_uses_with(replacement)
+        net.graph.erase_node(node)
+        changed = True
+    if changed:
+        net.graph.eliminate_dead_code()
+        net.recompile()
+    return net
+
+
+def _StaticSlice(*constants: Any) -> Any:  # noqa: N802 (a module class made on demand)
+    """onnx2torch's Slice with its starts, ends, axes and steps fixed at conversion."""
+    from onnx2torch.node_converters.slice import _do_slice, _get_slices
+    from torch import nn
+
+    starts, ends, axes, steps = (list(constants) + [None, None])[:4]
+
+    class StaticSlice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            # Computed once here, from real tensors: plain Python slices afterwards.
+            self.slices = _get_slices(starts.numpy(), ends.numpy(), axes, steps)
+
+        def forward(self, x: Any) -> Any:
+            return _do_slice(x, *self.slices)
+
+    return StaticSlice()
+
+
+def _attr(module: Any, target: str) -> Any:
+    for part in target.split("."):
+        module = getattr(module, part)
+    return module
+
+
+def _folded(model: Any, path: Path) -> Any:
+    """The graph with its shape arithmetic folded into constants (onnxsim).
+
+    Exporters write ``Shape → Gather → Concat → Reshape`` chains; onnx2torch keeps
+    them as tensor ops ending in ``.item()``, which ``torch.export`` rejects as a
+    data-dependent guard (ultraface-slim-320: ``GuardOnDataDependentSymNode`` on
+    ``Eq(u2, 1)``). With fixed input shapes they are constants; onnxsim folds them
+    (217 → 113 nodes there, 0.2 s). A graph onnxsim cannot check is used as it is.
+    """
+    import onnxsim
+
+    try:
+        with quiet(*TORCH_LOGGERS, "onnxsim"):
+            simplified, checked = onnxsim.simplify(model)
+    except Exception:
+        return model
+    return simplified if checked else model
+
+
+def _graph_inputs(model: Any) -> tuple[InputSpec, ...]:
+    from onnx import helper
+
+    initializers = {i.name for i in model.graph.initializer}
+    out = []
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        tensor = value.type.tensor_type
+        shape = tuple(d.dim_value if d.dim_value > 0 else 1 for d in tensor.shape.dim)
+        dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+        out.append(InputSpec(name=value.name, shape=shape, dtype=dtype))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- the module

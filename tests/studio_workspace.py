@@ -21,7 +21,7 @@ from factories import FAST, run_cli
 from paths import REPO
 
 SEGMENTER = REPO / "examples" / "segmenter"
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

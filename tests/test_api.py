@@ -16,7 +16,7 @@ FAST = {"rounds": 1, "min_runs": 3, "min_duration_s": 0.0}
 
 @pytest.fixture
 def onnx_only(monkeypatch):
-    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml")
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml,executorch")
 
 
 @pytest.mark.slow
@@ -118,7 +118,7 @@ def test_the_readme_snippet_works_as_a_plain_script(tmp_path):
     (tmp_path / "ship.py").write_text(snippet)
     env = {
         **__import__("os").environ,
-        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
     }
     done = subprocess.run(
         [sys.executable, "ship.py"], cwd=tmp_path, capture_output=True, text=True,

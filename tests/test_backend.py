@@ -296,7 +296,7 @@ def test_the_example_backend_is_installed_and_ships_end_to_end(tmp_path):
         text=True,
         cwd=tmp_path,
         timeout=600,
-        env={**os.environ, "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai"},
+        env={**os.environ, "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai,executorch"},
     )
     assert ship.returncode == 0, ship.stderr[-2000:]
     summary = json.loads(ship.stdout)

@@ -22,7 +22,7 @@ from edgeops.pipeline.names import MAX_NAME_CHARS, check_name, inside
 
 from factories import run_cli, tiny_onnx
 
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 QUICK = ("--rounds", "1", "--min-runs", "3", "--min-duration-s", "0")
 
 

@@ -122,7 +122,7 @@ def test_ship_exits_5_when_a_profile_gets_no_variant(tmp_path):
         '[model]\nsource = "m.onnx"\n\n[model.quality]\nmetric = "cosine"\nfloor = 2.0\n'
     )
     fast = ("--rounds", "1", "--min-runs", "2", "--min-duration-s", "0")
-    env = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+    env = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
     result = run_cli("ship", ".", "--profile", "host", *fast, cwd=tmp_path, env=env)
     assert result.returncode == 5, result.stderr[-2000:]
     assert "no variant ships for host (unsupported)" in result.stderr

@@ -48,7 +48,7 @@ recipes = ["fp32", "int8-dynamic"]
 
 def env_for(root: Path) -> dict[str, str]:
     return {
-        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
         "EDGEOPS_LEASES": str(root / "leases.sqlite"),
     }
 

@@ -22,7 +22,7 @@ from edgeops.pipeline.samples import MAX_SAMPLES_BYTES, check_sample_bounds, loa
 
 from factories import run_cli, tiny_onnx
 
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 QUICK = ("--rounds", "1", "--min-runs", "3", "--min-duration-s", "0")
 
 

@@ -65,7 +65,7 @@ def history(cwd: Path) -> list[dict]:
 
 def env_local(cwd: Path) -> dict[str, str]:
     return {
-        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
         "EDGEOPS_LEASES": str(cwd / "leases.sqlite"),
     }
 

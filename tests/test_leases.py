@@ -98,7 +98,7 @@ def test_two_concurrent_ships_never_measure_on_one_device_at_once(tmp_path):
     model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
     env = {
         **os.environ,
-        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
         "EDGEOPS_LEASES": str(tmp_path / "l.sqlite"),
     }
     runs = []

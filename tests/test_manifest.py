@@ -29,7 +29,7 @@ def test_profiles_carry_the_keys_an_app_matches_its_device_with():
 
 @pytest.mark.slow
 def test_a_bundle_manifest_has_tensors_runtimes_and_match_keys(tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml")
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml,executorch")
     edgeops.ship(
         tiny_onnx(tmp_path / "m.onnx"),
         ["host"],

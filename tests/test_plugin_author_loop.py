@@ -275,7 +275,7 @@ def test_a_quality_failure_in_a_worker_process_keeps_its_traceback(
     (tmp_path / "failing_evaluate.py").write_text(FAILING_EVALUATE_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("EDGEOPS_PLUGINS", "failing_evaluate")
-    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml")
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml,executorch")
     pm = make_plugin_manager()
     spec, _ = load_spec(tiny_onnx(tmp_path / "m.onnx"))
     spec = spec.model_copy(update={"recipes": ("fp32", "fp16")})

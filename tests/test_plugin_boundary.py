@@ -33,9 +33,13 @@ def _sources(folder: Path, tests: bool) -> list[Path]:
 
 
 def test_the_plugin_folders_are_found():
-    assert {"edgeops_onnx", "edgeops_tflite", "edgeops_coreml", "edgeops_ssh"} <= set(
-        PLUGIN_PACKAGES
-    )
+    assert {
+        "edgeops_onnx",
+        "edgeops_tflite",
+        "edgeops_coreml",
+        "edgeops_ssh",
+        "edgeops_executorch",
+    } <= set(PLUGIN_PACKAGES)
 
 
 def test_the_core_imports_no_plugin():

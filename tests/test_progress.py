@@ -129,7 +129,7 @@ def test_a_ship_in_ci_logs_every_variant_its_outcome_and_each_stage_its_counts(t
         f'[model.quality]\nmetric = "snr_db"\nfloor = {SNR_FLOOR_DB}\n'
     )
     env = {
-        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
         "PYTHONPATH": str(tmp_path),
         "EDGEOPS_PLUGINS": "broken_recipe",
         # A narrow terminal width must not wrap, cut or pad a log line.

@@ -25,7 +25,7 @@ version = "{version}"
 source = "m.onnx"
 recipes = ["fp32", "int8-dynamic"]
 """
-ENV = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ENV = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 FAST = ("--min-runs", "5", "--min-duration-s", "0.05", "--json")
 
 

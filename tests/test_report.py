@@ -318,7 +318,7 @@ def test_classification_gallery_shows_top_labels_with_scores(tmp_path):
         "b",
         *FAST,
         cwd=tmp_path,
-        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     gallery = read_gallery(tmp_path / "b")
@@ -356,7 +356,7 @@ def test_an_image_gallery_states_its_difference_scale(tmp_path):
     done = run_cli(
         "ship", "m.onnx", "--task", "image-to-image", "--out", "b", "--rounds", "1",
         "--min-runs", "3", "--min-duration-s", "0", cwd=tmp_path,
-        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = (tmp_path / "b" / "report.html").read_text()

@@ -18,7 +18,7 @@ from edgeops.pipeline.samples import resized_to
 from factories import run_cli, tiny_onnx
 from paths import DATA
 
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 FAST = ("--rounds", "1", "--min-runs", "5", "--min-duration-s", "0", "--paced-fps", "")
 
 

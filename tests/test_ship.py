@@ -24,7 +24,7 @@ SEGMENTER = REPO / "examples" / "segmenter"
 
 # These tests are about the pipeline; the ONNX backend alone keeps them quick.
 # Other backends' own tests ship through them.
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 
 
 def ship(cwd: Path, *args: str, env: dict[str, str] | None = ONNX_ONLY):

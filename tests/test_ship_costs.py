@@ -7,7 +7,7 @@ import pytest
 from factories import run_cli, tiny_onnx
 
 pytestmark = pytest.mark.slow
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
 
 
 def test_ship_of_an_image_to_image_model_reports_what_it_costs(tmp_path):

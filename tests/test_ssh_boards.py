@@ -17,7 +17,7 @@ from paths import DATA, REPO
 
 pytestmark = pytest.mark.slow
 ULTRAFACE = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
-ONNX_ONLY = "tflite,coreml"
+ONNX_ONLY = "tflite,coreml,executorch"
 
 
 def inventory(path: Path, boards: dict[str, tuple[Sshd, str]], **labels: dict[str, str]) -> Path:

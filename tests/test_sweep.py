@@ -87,7 +87,7 @@ def test_ship_makes_the_swept_variants_and_keeps_the_plain_conversion(tmp_path):
     ship = run_cli(
         "ship", str(tmp_path), "--profile", "host", "--rounds", "1", "--min-runs", "3",
         "--min-duration-s", "0", "--json", cwd=tmp_path,
-        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+        env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"},
     )  # fmt: skip
     assert ship.returncode == 0, ship.stderr[-2000:]
     variants = {v["recipe"]["name"]: v for v in json.loads(ship.stdout)["variants"]}

@@ -13,7 +13,7 @@ from test_team_store import counts, team_run
 from factories import FAST, run_cli, tiny_onnx
 from studio_workspace import PageWatch, Studio, keep_screenshot, png_size
 
-ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai"}
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai,executorch"}
 
 
 class Answer:

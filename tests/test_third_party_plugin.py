@@ -68,7 +68,7 @@ def test_installed_plugin_is_discovered_and_used_by_ship(tmp_path):
         cwd=tmp_path,
         timeout=600,
         # The ONNX backend alone: the recipe plugin adds an ONNX recipe.
-        env={**os.environ, "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+        env={**os.environ, "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"},
     )
     assert ship.returncode == 0, ship.stderr[-2000:]
     summary = json.loads(ship.stdout)

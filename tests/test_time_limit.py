@@ -19,7 +19,7 @@ def test_a_factory_that_never_returns_is_stopped_by_the_bound(tmp_path):
     )
     result = run_cli(
         "ship", str(tmp_path), "--profile", "host", "--task-timeout-s", "3",
-        cwd=tmp_path, env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai"}, timeout_s=300,
+        cwd=tmp_path, env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,coreai,executorch"}, timeout_s=300,
     )  # fmt: skip
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]

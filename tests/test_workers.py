@@ -51,7 +51,7 @@ def test_a_crash_a_hang_and_a_runaway_worker_are_recorded_and_the_run_goes_on(tm
     env = {
         "PYTHONPATH": str(tmp_path),
         "EDGEOPS_PLUGINS": "faulty_recipes",
-        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+        "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
     }
     result = run_cli(
         "ship", str(model), "--profile", "host", "--jobs", "2", "--rounds", "1",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from edgeops.cli.cost_tables import cost_columns, cost_rows, has_costs, reference_line
 from edgeops.models import Measurement, Plan, Results, Variant
 from edgeops.quality import floors_text
+from edgeops.report.kept_float import kept_float_lines
 from edgeops.round_stats import p50_interval
 
 if TYPE_CHECKING:
@@ -234,6 +235,7 @@ def markdown_report(results: Results) -> str:
                 *("| " + " | ".join(cells) + " |" for cells in cost_rows(results, plan.profile_id)),
                 "",
             ]
+    lines += kept_float_lines(results)
     fates = fate_rows(results)
     if fates:
         lines += [

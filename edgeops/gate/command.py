@@ -218,7 +218,7 @@ def _remeasured(args: argparse.Namespace, baseline: Results, current: Results) -
     space = Workspace(workspace)
     devices = discover_devices(pm, args.devices)
     pipeline = Pipeline(pm, space, halving=False)
-    folder = space.root / "runs" / f"gate-{uuid.uuid4().hex[:12]}-{os.getpid()}"
+    folder = space.root / "baselines" / f"gate-{uuid.uuid4().hex[:12]}-{os.getpid()}"
     base_bundle, cur_bundle = bundles[0][2], bundles[1][2]
     assert base_bundle is not None and cur_bundle is not None
     return remeasured_side_by_side(

@@ -26,7 +26,7 @@ from edgeops.backend import BuildContext
 from edgeops.devices.leases import LeaseBook
 from edgeops.devices.measurements import merge_rounds, unmeasurable
 from edgeops.devices.scheduling import MeasureJob, MeasureRunner, RoundBook, job_key
-from edgeops.errors import EdgeopsError, ModelError, PluginError, UsageError
+from edgeops.errors import EdgeopsError, ModelError, PluginError, StageError, UsageError
 from edgeops.files import sha256_tree, size_bytes, write_text
 from edgeops.models import (
     Artifact,
@@ -34,6 +34,7 @@ from edgeops.models import (
     ComputeUnit,
     Device,
     DeviceProfile,
+    KeptFloat,
     Measurement,
     MeasureSettings,
     ModelSpec,
@@ -48,6 +49,7 @@ from edgeops.models import (
     Variant,
     VariantOutputs,
 )
+from edgeops.pipeline import keep_float
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
@@ -367,7 +369,7 @@ class Pipeline:
         variants = []
         for artifact, recipe in plan:
             reused_before = self.stats["optimizations_reused"]
-            variant = self._optimize_one(artifact, recipe, build_context(results))
+            variant = self._make_one(artifact, recipe, results)
             variants.append(variant)
             if variant.status != "ok":
                 self._advanced("optimize", recipe.id, "failed", variant.error or "")
@@ -516,6 +518,55 @@ class Pipeline:
                 owners[recipe.id] = owner
                 out.append(recipe.model_copy(update={"owner": owner}))
         return out
+
+    def _make_one(self, artifact: Artifact, recipe: Recipe, results: Results) -> Variant:
+        """One variant of the sweep: its recipe applied, or, for ``keep_float = "auto"``,
+        the mixed variant the search finds (keep_float.py)."""
+        assert results.samples is not None
+        context = build_context(results)
+        if keep_float.auto_step(recipe) is None:
+            return self._optimize_one(artifact, recipe, context)
+
+        def made(candidate: Recipe) -> Variant:
+            variant = self._optimize_one(artifact, candidate, context)
+            return self._evaluate_one(variant, results) if variant.status == "ok" else variant
+
+        key = cache_key(
+            "keep-float",
+            artifact.id,
+            recipe.cache_identity(),
+            self._evaluation_keys(artifact, results)[0],
+            results.spec.quality,
+        )
+        try:
+            cached = self.cache.get_value("keep-float", key, KeptFloat)
+            if cached is not None:
+                # The variants are cached too: this is the chosen one, made again from its layers.
+                found = made(
+                    keep_float.with_float_layers(recipe, cached.asked, f"float{len(cached.asked)}")
+                )
+                return found.model_copy(update={"recipe": recipe, "kept_float": cached, "id": key})
+            float_quality = self._evaluate_one(artifact, results).quality
+            if float_quality is None:
+                raise StageError(
+                    f"{recipe.id}: the unquantized {artifact.format} model has no host quality"
+                )
+            found = keep_float.search(recipe, float_quality, results.spec.quality, made)
+        except Exception as exc:
+            self.tracebacks[f"optimize-{recipe.format}-{recipe.name}"] = traceback.format_exc()
+            return Artifact(
+                format=recipe.format,
+                recipe=recipe,
+                parent=artifact.id,
+                status="error",
+                error=one_line(exc),
+                tools=self.tools,
+                id=key,
+            )
+        assert found.kept_float is not None
+        self.cache.put_value("keep-float", key, found.kept_float)
+        # Its own id: the same file as the explicit recipe it resolved to, but another variant.
+        return found.model_copy(update={"id": key})
 
     def _optimize_one(self, artifact: Artifact, recipe: Recipe, context: BuildContext) -> Variant:
         samples = context.samples

@@ -139,6 +139,7 @@ def build_manifest(results: Results) -> Manifest:
                 recipe=variant.recipe.name if variant.recipe else None,
                 sha256=variant.sha256,
                 size_bytes=variant.size_bytes,
+                delegates=variant.delegates,
             )
     by_id = {p.id: p for p in results.profiles}
     profiles = {

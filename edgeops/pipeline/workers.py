@@ -89,7 +89,7 @@ def _serve(
     """A worker's loop: make and score variants until told to stop (None)."""
     import signal
 
-    from edgeops.pipeline import Pipeline, Workspace, build_context
+    from edgeops.pipeline import Pipeline, Workspace
     from edgeops.plugin_manager import make_plugin_manager
 
     _die_with_parent()
@@ -112,10 +112,10 @@ def _serve(
             return
         index, artifact_json, recipe_json = message
         before = dict(pipeline.stats)
-        variant = pipeline._optimize_one(
+        variant = pipeline._make_one(
             Artifact.model_validate_json(artifact_json),
             Recipe.model_validate_json(recipe_json),
-            build_context(context),
+            context,
         )
         if variant.status == "ok":
             variant = pipeline._evaluate_one(variant, context)

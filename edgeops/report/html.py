@@ -25,6 +25,7 @@ from typing import Any
 from edgeops.cli.tables import sizes_by_format
 from edgeops.models import Measurement, Plan, Results, Variant
 from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
+from edgeops.report.kept_float import kept_summary
 
 REPORT_FILE = "report.html"
 
@@ -280,6 +281,7 @@ def _hover(row: Row, metric: str) -> str:
         f"95% interval {row.interval[0]:.3f}–{row.interval[1]:.3f} ms" if row.interval else "",
         f"{metric} {row.quality:.4f}" if row.quality is not None else "",
         f"{row.variant.size_bytes / 1e6:.2f} MB" if row.variant.size_bytes else "",
+        html.escape(kept_summary(row.variant)) if row.variant.kept_float else "",
         row.m.method,
     ]
     if row.reasons:

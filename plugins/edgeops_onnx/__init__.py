@@ -105,6 +105,7 @@ class OnnxBackend(Backend):
             update={
                 "id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None,
                 "params": convert.parameter_count(model), "macs": work.count_macs(model),
+                "quantized_layers": recipes.quantized_layers(recipe, out),
             }
         )  # fmt: skip
 

@@ -11,7 +11,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from edgeops.plugin import Recipe, SampleSet, StageError, StepConfig, quiet, sample_feeds
+from edgeops import KeepFloatStep, QuantizedLayer
+from edgeops.plugin import (
+    Recipe,
+    SampleSet,
+    StageError,
+    StepConfig,
+    quiet,
+    sample_feeds,
+)
 
 
 class Float16(StepConfig):
@@ -34,8 +42,12 @@ class QuantizeDynamic(StepConfig):
     )
 
 
-class QuantizeStatic(StepConfig):
-    """onnxruntime.quantization.quantize_static, calibrated on the run's samples."""
+class QuantizeStatic(KeepFloatStep):
+    """onnxruntime.quantization.quantize_static, calibrated on the run's samples.
+
+    ``float_layers`` are its ``nodes_to_exclude``: node names of the pre-processed
+    graph, as ``quantized_layers`` reports them.
+    """
 
     op: ClassVar[str] = "quantize_static"
     # The calibration method changes only the ranges, not the kernels.
@@ -52,6 +64,13 @@ class QuantizeStatic(StepConfig):
     calibrate_method: Literal["MinMax", "Entropy", "Percentile"] = Field(
         "MinMax", description="onnxruntime CalibrationMethod"
     )
+
+    @model_validator(mode="after")
+    def _layers_named_in_qdq(self) -> QuantizeStatic:
+        # A QOperator graph replaces the nodes by QLinear ones: no layer to name.
+        if self.keep_float == "auto" and self.format != "QDQ":
+            raise ValueError("keep_float = 'auto' needs format = 'QDQ'")
+        return self
 
     @model_validator(mode="after")
     def _supported_by_onnxruntime(self) -> QuantizeStatic:
@@ -316,5 +335,34 @@ def _static(
         activation_type=QuantType[step.activation_type],
         weight_type=QuantType[step.weight_type],
         calibrate_method=CalibrationMethod[step.calibrate_method],
+        nodes_to_exclude=list(step.float_layers),
     )
     prepared.unlink()
+
+
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
+
+
+def quantized_layers(recipe: Recipe, path: Path) -> tuple[QuantizedLayer, ...]:
+    """The nodes a static QDQ recipe quantized, in graph order; none for other recipes.
+
+    quantize_static keeps the compute nodes' names and wraps their inputs in
+    DequantizeLinear, so a node fed by one is a layer it quantized, and its name
+    is what ``nodes_to_exclude`` takes. A node it excluded still reads dequantized
+    inputs, so the recipe's ``float_layers`` are left out by name.
+    """
+    step = recipe.step_of(QuantizeStatic)
+    if step is None or step.format != "QDQ":
+        return ()
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return tuple(
+        QuantizedLayer(name=n.name, op=n.op_type)
+        for n in graph.node
+        if n.op_type not in _QDQ
+        and n.name
+        and n.name not in step.float_layers
+        and any(i in dequantized for i in n.input)
+    )

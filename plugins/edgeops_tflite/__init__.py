@@ -120,7 +120,8 @@ class TfliteBackend(Backend):
         return _with_work(
             artifact.model_copy(
                 update={
-                    "id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None
+                    "id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None,
+                    "quantized_layers": recipes.quantized_layers(recipe, out),
                 }
             )
         )  # fmt: skip

@@ -16,7 +16,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from edgeops.plugin import Recipe, SampleSet, StageError, StepConfig, quiet, sample_feeds
+from edgeops import KeepFloatStep, QuantizedLayer
+from edgeops.plugin import (
+    Recipe,
+    SampleSet,
+    StageError,
+    quiet,
+    sample_feeds,
+)
 
 from .layout import IoLayout
 
@@ -24,8 +31,14 @@ FORMAT = "tflite"
 SAVED_MODEL_DIR = "saved_model"
 
 
-class Quantize(StepConfig):
-    """One run of tf.lite.TFLiteConverter on the kept SavedModel, with these options."""
+class Quantize(KeepFloatStep):
+    """One run of tf.lite.TFLiteConverter on the kept SavedModel, with these options.
+
+    ``float_layers`` (full int8 only) are op output tensor names, as
+    ``quantized_layers`` reports them; they go to the converter's MLIR quantizer
+    as ``denylisted_nodes`` through tf.lite.experimental.QuantizationDebugger,
+    the public route to it.
+    """
 
     op: ClassVar[str] = "convert"
     optimize: bool = Field(False, description="converter.optimizations = [Optimize.DEFAULT]")
@@ -40,6 +53,13 @@ class Quantize(StepConfig):
     calibrate: bool = Field(
         False, description="a representative dataset from the run's samples (needed by ops)"
     )
+
+    @model_validator(mode="after")
+    def _float_layers_in_int8(self) -> Quantize:
+        # The denylist is the full-integer quantizer's; int16x8 and dynamic range have none.
+        if (self.keep_float == "auto" or self.float_layers) and self.ops != "int8":
+            raise ValueError("keep_float and float_layers need ops = 'int8'")
+        return self
 
     @model_validator(mode="after")
     def _integer_ops_need_calibration(self) -> Quantize:
@@ -149,7 +169,10 @@ def convert_saved_model(
         if samples is not None:
             converter.representative_dataset = lambda: _representative(samples, layout)
         try:
-            flatbuffer = converter.convert()
+            if step.float_layers:
+                flatbuffer = _with_float_layers(converter, step.float_layers)
+            else:
+                flatbuffer = converter.convert()
         except Exception as exc:
             text = " ".join(str(exc).split())[:300]
             raise StageError(
@@ -162,3 +185,94 @@ def _representative(samples: SampleSet, layout: IoLayout | None) -> Iterator[dic
     """Calibration feeds keyed by the SavedModel's input names, in its layout."""
     for feed in sample_feeds(samples):
         yield layout.to_tflite(feed) if layout is not None else feed
+
+
+# Ops that only move or reshape data. After a layer kept in float, such ops would
+# quantize its output again at the same range (TFLite gives them their input's
+# scale), undoing the point of keeping it: they stay in float with it.
+_PASS_THROUGH = {"RESHAPE", "TRANSPOSE", "SQUEEZE", "EXPAND_DIMS", "PACK", "UNPACK"}
+_NOT_LAYERS = {"QUANTIZE", "DEQUANTIZE", "DELEGATE"}
+
+
+def _with_float_layers(converter: Any, float_layers: tuple[str, ...]) -> bytes:
+    """Full-int8 conversion with ``float_layers`` (and the data moves after them) in float."""
+    import tensorflow as tf
+
+    def dataset() -> Iterator[list[Any]]:
+        for feed in converter.representative_dataset():
+            yield list(feed.values()) if isinstance(feed, dict) else feed
+
+    # Float kernels next to int8 ones: the full-integer op set alone refuses a float op.
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+    ]
+    options = tf.lite.experimental.QuantizationDebugOptions
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=dataset, debug_options=options()
+    )
+    ops = _ops(debugger.calibrated_model)
+    names = {name for _, name, _ in ops}
+    wanted = tuple(_calibrated_name(layer, names) for layer in float_layers)
+    debugger.options = options(denylisted_nodes=_closure(ops, wanted))
+    return bytes(debugger.get_nondebug_quantized_model())
+
+
+def _calibrated_name(layer: str, names: set[str]) -> str:
+    """The float graph's name of an op output named as in a quantized file.
+
+    Where the quantizer keeps a float copy of an output (a model output, a value a
+    float op reads), the float copy keeps the name and the int8 one gets a "1"
+    appended: RESHAPE's int8 "PartitionedCall:01" before the DEQUANTIZE to
+    "PartitionedCall:0" (seen here with TF 2.21).
+    """
+    if layer in names:
+        return layer
+    if layer.endswith("1") and layer[:-1] in names:
+        return layer[:-1]
+    raise StageError(f"no op writes {layer!r} in this model; float_layers name op outputs")
+
+
+def _ops(flatbuffer: bytes) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(op, output tensor name, input tensor names) of each op, in order."""
+    from ai_edge_litert import interpreter as litert
+
+    interpreter: Any = litert.Interpreter(model_content=flatbuffer)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return [
+        (op["op_name"], names[op["outputs"][0]], tuple(names[i] for i in op["inputs"] if i >= 0))
+        for op in interpreter._get_ops_details()
+        if len(op["outputs"])
+    ]
+
+
+def _closure(
+    ops: list[tuple[str, str, tuple[str, ...]]], float_layers: tuple[str, ...]
+) -> list[str]:
+    """``float_layers`` and the pass-through ops that read only from float ones."""
+    kept = list(float_layers)
+    floating = set(float_layers)
+    for op, name, inputs in ops:
+        if op in _PASS_THROUGH and name not in floating and inputs and inputs[0] in floating:
+            kept.append(name)
+            floating.add(name)
+    return kept
+
+
+def quantized_layers(recipe: Recipe, path: Path) -> tuple[QuantizedLayer, ...]:
+    """The ops of a full-int8 variant whose outputs are integer, named by their output tensors."""
+    step = recipe.step_of(Quantize)
+    if step is None or step.ops != "int8":
+        return ()
+    from ai_edge_litert import interpreter as litert
+
+    interpreter: Any = litert.Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    layers = []
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in _NOT_LAYERS or not len(op["outputs"]):
+            continue
+        tensor = tensors[op["outputs"][0]]
+        if tensor["dtype"].__name__ in ("int8", "uint8", "int16"):
+            layers.append(QuantizedLayer(name=tensor["name"], op=op["op_name"]))
+    return tuple(layers)

@@ -290,7 +290,7 @@ def ship_json(devices: Path, profile: str, cwd: Path, *options: str) -> dict[str
         ],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "EDGEOPS_LEASES": str(cwd / "leases.sqlite"),
-             "EDGEOPS_DISABLE_PLUGINS": "coreml"},
+             "EDGEOPS_DISABLE_PLUGINS": "coreml,executorch"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     summary: dict[str, object] = json.loads(done.stdout)

@@ -47,7 +47,7 @@ def test_ship_to_an_ios27_iphone_sweeps_core_ai_beside_core_ml(tmp_path, tiny_to
          "--out", "bundle", "--json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=1200,
         env={**os.environ, "EDGEOPS_HOME": str(tmp_path / "home"),
-             "EDGEOPS_DISABLE_PLUGINS": "tflite"},
+             "EDGEOPS_DISABLE_PLUGINS": "tflite,executorch"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)

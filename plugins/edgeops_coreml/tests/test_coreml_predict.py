@@ -192,7 +192,7 @@ def test_ship_across_iphone_tiers_with_no_device_gives_predicted_plans(tmp_path)
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "EDGEOPS_DISABLE_PLUGINS": "tflite"},
+        env={**os.environ, "EDGEOPS_DISABLE_PLUGINS": "tflite,executorch"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)

@@ -50,7 +50,7 @@ class Farm:
         """The environment of an `edgeops` run against this farm."""
         return {
             "EDGEOPS_KNOWN_HOSTS": str(self.known_hosts),
-            "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml",
+            "EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch",
             "EDGEOPS_LEASES": str(workdir / "leases.sqlite"),
         }
 

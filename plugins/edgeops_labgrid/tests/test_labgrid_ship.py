@@ -254,7 +254,7 @@ def test_an_unreachable_coordinator_stops_ship_with_one_line(tmp_path, tiny_onnx
     devices.write_text(f'[farm]\ncoordinator = "127.0.0.1:{free_port()}"\n')
     run = edgeops(
         "ship", str(tiny_onnx_model), "-p", "rpi5", "--devices", str(devices),
-        cwd=tmp_path, env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml"},
+        cwd=tmp_path, env={"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"},
     )  # fmt: skip
     out, err = run.communicate(timeout=120)
     assert run.returncode == 2, err

@@ -1,0 +1,191 @@
+"""Accuracy-aware quantization: keep the few layers that break quality in float (issue 25).
+
+A recipe whose quantizing step says ``keep_float = "auto"`` is not made as it
+stands. The pipeline makes, through the backend's own ``edgeops_optimize`` and
+``edgeops_evaluate`` (both cached like any variant):
+
+1. the full-int8 twin (no layer in float); its backend names the layers it
+   quantized (``Variant.quantized_layers``);
+2. the sensitivity of each layer: the twin with that one layer kept in float.
+   One-at-a-time *kept in float* from the full-int8 model, not one-at-a-time
+   quantized from float: it is what NNCF's ``quantize_with_accuracy_control``
+   ranks by, and it measures directly what reverting a layer buys in the model
+   that will ship, where the other layers' errors are present too;
+3. the fewest of the most sensitive layers that bring the floor metric within
+   ``max_drop`` (relative to the unquantized model) and above every floor:
+   counts 1, 2, 4, ... until one passes, then bisection between the last
+   failing count and it. Every count tried is a real variant, scored on the
+   host, so the one returned is verified, not predicted.
+
+The backend sees only explicit ``float_layers`` and passes them to its tool
+(ONNX Runtime ``nodes_to_exclude``, ...). What it costs: one variant per
+quantized layer plus a few, each made and scored on the run's samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from edgeops.errors import StageError
+from edgeops.models import (
+    KeptFloat,
+    LayerSensitivity,
+    Quality,
+    QualitySpec,
+    QuantizedLayer,
+    Recipe,
+    RecipeStep,
+    Variant,
+)
+from edgeops.quality import meets_floors
+
+
+def auto_step(recipe: Recipe | None) -> int | None:
+    """The index of the step that asks for the search, or None."""
+    if recipe is None:
+        return None
+    for index, step in enumerate(recipe.steps):
+        if step.params.get("keep_float") == "auto":
+            return index
+    return None
+
+
+def with_float_layers(recipe: Recipe, layers: Sequence[str], suffix: str) -> Recipe:
+    """``recipe`` with its auto step resolved to these layers in float, named ``name-suffix``."""
+    index = auto_step(recipe)
+    assert index is not None
+    step = recipe.steps[index]
+    params = {**step.params, "keep_float": "none", "float_layers": list(layers)}
+    steps = list(recipe.steps)
+    steps[index] = RecipeStep(op=step.op, params=params)
+    return recipe.model_copy(update={"name": f"{recipe.name}-{suffix}", "steps": tuple(steps)})
+
+
+def relative_drop(value: float, float_value: float, higher_is_better: bool) -> float:
+    """How much worse ``value`` is than float, as a share of float's (absolute if float's is 0)."""
+    worse = float_value - value if higher_is_better else value - float_value
+    return worse / abs(float_value) if float_value else worse
+
+
+def search(
+    recipe: Recipe,
+    float_quality: Quality,
+    quality: QualitySpec,
+    made: Callable[[Recipe], Variant],
+) -> Variant:
+    """The mixed variant of ``recipe``: ``made(r)`` makes and scores one recipe (cached).
+
+    Raises StageError when the twin fails, names no layer, or no count of kept
+    layers meets the budget; the pipeline records that as the variant's error.
+    """
+    index = auto_step(recipe)
+    assert index is not None
+    max_drop = float(recipe.steps[index].params.get("max_drop", 0.01))
+    metric, higher = quality.metric, quality.higher_is_better
+    if metric not in float_quality.metrics:
+        raise StageError(f"{recipe.id}: the float model has no {metric!r} to keep within max_drop")
+    float_value = float_quality.metrics[metric]
+
+    def value_of(variant: Variant) -> float:
+        if variant.status != "ok":
+            raise StageError(f"{recipe.id}: {variant.name} failed: {variant.error}")
+        if variant.quality is None or metric not in variant.quality.metrics:
+            raise StageError(f"{recipe.id}: {variant.name} has no host {metric!r}")
+        return variant.quality.metrics[metric]
+
+    def passes(variant: Variant) -> bool:
+        value = value_of(variant)
+        within = relative_drop(value, float_value, higher) <= max_drop + 1e-12
+        return within and meets_floors(variant.quality, quality)[0]
+
+    twin = made(with_float_layers(recipe, (), "float0"))
+    quantized_value = value_of(twin)
+    layers = twin.quantized_layers
+    if not layers:
+        raise StageError(
+            f"{recipe.id}: the backend named no quantized layers, so none can be kept in float"
+        )
+    sign = 1.0 if higher else -1.0
+    # Scored even when the twin passes: the table shows where the model is fragile.
+    sensitivity: list[LayerSensitivity] = []
+    for layer in layers:
+        one = made(with_float_layers(recipe, (layer.name,), "float1"))
+        if one.status != "ok" or one.quality is None or metric not in one.quality.metrics:
+            continue  # a layer whose float twin fails is no candidate; the table omits it
+        value = one.quality.metrics[metric]
+        sensitivity.append(
+            LayerSensitivity(
+                name=layer.name,
+                op=layer.op,
+                value=value,
+                recovered=sign * (value - quantized_value),
+            )
+        )
+    # Stable: among equals, the graph's order.
+    sensitivity.sort(key=lambda s: -s.recovered)
+    ranked = [QuantizedLayer(name=s.name, op=s.op) for s in sensitivity]
+    tried: dict[int, Variant] = {0: twin}
+
+    def attempt(count: int) -> bool:
+        if count not in tried:
+            names = [layer.name for layer in ranked[:count]]
+            tried[count] = made(with_float_layers(recipe, names, f"float{count}"))
+        return passes(tried[count])
+
+    # Every layer in float is the float model, not a mix: the search stops one short.
+    count = 0 if passes(twin) else _fewest(len(ranked) - 1, attempt)
+    if count is None:
+        best = max(tried.values(), key=lambda v: sign * value_of(v))
+        raise StageError(
+            f"{recipe.id}: no number of layers kept in float brings {metric} within "
+            f"{max_drop:.1%} of float ({float_value:.4g}); best {value_of(best):.4g} with "
+            f"{len(best.recipe.steps[index].params['float_layers']) if best.recipe else 0} of "
+            f"{len(layers)}; raise max_drop or lower the floor"
+        )
+    chosen = tried[count]
+    value = value_of(chosen)
+    # What the file keeps in float: the layers asked for, and any the backend kept with
+    # them (TFLite keeps the reshapes after a float layer in float too).
+    asked = ranked[:count]
+    still_quantized = {layer.name for layer in chosen.quantized_layers}
+    with_them = [x for x in layers if x.name not in still_quantized and x not in asked]
+    return chosen.model_copy(
+        update={
+            "recipe": recipe,
+            "kept_float": KeptFloat(
+                metric=metric,
+                max_drop=max_drop,
+                float_value=float_value,
+                quantized_value=quantized_value,
+                value=value,
+                drop=relative_drop(value, float_value, higher),
+                layers=(*asked, *with_them),
+                asked=tuple(layer.name for layer in asked),
+                total_layers=len(layers),
+                sensitivity=tuple(sensitivity),
+                tried=tuple(sorted((k, value_of(v)) for k, v in tried.items())),
+            ),
+        }
+    )
+
+
+def _fewest(total: int, passes: Callable[[int], bool]) -> int | None:
+    """The smallest count in 1..total that passes, assuming more never hurts; None if none does.
+
+    Doubling first (1, 2, 4, ...) finds the few layers the common case needs in a
+    few tries; then bisection between the last failing count and the first passing.
+    """
+    if total < 1:
+        return None
+    low, high = 0, 1
+    while not passes(high):
+        if high >= total:
+            return None
+        low, high = high, min(2 * high, total)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if passes(middle):
+            high = middle
+        else:
+            low = middle
+    return high
