@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -64,6 +65,7 @@ SOCS = {
 _MISSING_LIBRARY = re.compile(r"([\w.+-]+\.so[\w.]*): cannot open shared object file")
 _NEURON = re.compile(r"Failed to load (NeuronAdapter) shared library")
 _LOG_PATH = re.compile(r"See (\S+\.error) for details")
+_LOG_BOUND_CHARS = 1_000_000
 
 
 class NpuCompile(StepConfig):
@@ -151,9 +153,16 @@ def compile_for_soc(model: Path, out: Path, step: NpuCompile) -> dict[str, objec
         target_lib = importlib.import_module(f"ai_edge_litert.aot.vendors.{step.vendor}.target")
         target = target_lib.Target(target_lib.SocModel(step.soc))
         workdir = out.parent / f"{out.stem}.aot"
-        result = aot_compile.aot_compile(
-            str(model), output_dir=workdir, target=target, keep_going=True
-        )
+        try:
+            result = aot_compile.aot_compile(
+                str(model), output_dir=workdir, target=target, keep_going=True
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            # e.g. FileNotFoundError: the wheel has no apply_plugin_main for this platform.
+            text = " ".join(str(exc).split())[:300]
+            raise StageError(
+                f"{step.vendor} AOT compile for {step.soc} failed: {type(exc).__name__}: {text}"
+            ) from exc
     if result.failed_backends or not result.models:
         error = result.failed_backends[0][1] if result.failed_backends else "no model made"
         reason = failure_reason(error, VENDORS[step.vendor])
@@ -194,8 +203,12 @@ def failure_reason(error: str, vendor: Vendor) -> str:
     if match is None:
         return error
     log = Path(match.group(1))
+    # Only the SDK's own log in the temp folder is read (and removed), never another path.
+    if log.parent != Path(tempfile.gettempdir()) or log.is_symlink() or not log.is_file():
+        return error
     try:
-        text = log.read_text(errors="replace") if log.is_file() else ""
+        with log.open(errors="replace") as f:
+            text = f.read(_LOG_BOUND_CHARS)
     finally:
         log.unlink(missing_ok=True)
     return reason_from_log(text, vendor) or error

@@ -106,3 +106,11 @@ def test_profiles_with_an_npu_name_a_soc_litert_compiles_for() -> None:
         if "npu" in profile.compute_units:
             assert profile.soc in npu.SOCS, profile.id
             assert "soc" in profile.sources, profile.id
+
+
+def test_only_the_sdk_log_in_the_temp_folder_is_read_and_removed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "keep.error"
+    elsewhere.write_text("libQnnHtp.so: cannot open shared object file")
+    error = f"apply_plugin failed to apply plugin. See {elsewhere} for details."
+    assert npu.failure_reason(error, npu.VENDORS["qualcomm"]) == error
+    assert elsewhere.is_file()
