@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from edgeops.devices.profiles import resolve_profiles
+from edgeops.errors import StageError
 from edgeops.models import MeasureSettings
 from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
+from edgeops.pipeline.sweep import expand
 
 NET = Path(__file__).parent / "tiny_outlier_net.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
@@ -103,3 +105,44 @@ def test_host_estimate_leaves_kept_layers_float(tmp_path, edgeops_pm, edgeops_wo
     # Quantized: one scale per tensor, so at most 256 distinct values.
     assert len(np.unique(weights["body_0_weight_to_fp16_quantized"])) <= 256
     assert len(np.unique(kept)) > 256
+
+
+def test_sweep_drops_keep_float_on_int4(edgeops_pm, edgeops_workspace):
+    families = Pipeline(edgeops_pm, edgeops_workspace).recipe_families()
+    tables = [
+        {"recipe": "coreml:linear_quantize", "dtype": "int4", "granularity": "per_block",
+         "block_size": 32, "keep_float": "auto"},
+        {"recipe": "coreml:linear_quantize", "name": "int8", "dtype": "int8", "keep_float": "auto"},
+    ]  # fmt: skip
+    expansion = expand(tables, families)
+    assert [d.reason for d in expansion.dropped] == [
+        "keep_float and float_layers need dtype = 'int8'"
+    ]
+    assert [r.id for r in expansion.recipes] == ["coreml:int8"]
+    assert expansion.recipes[0].keeps_float
+
+
+def test_float_layers_naming_no_weight_fail_with_the_fix():
+    import coremltools as ct
+    import tiny_outlier_net
+    import torch
+
+    from edgeops_coreml import compress
+    from edgeops_coreml.steps import LinearQuantize
+
+    example = torch.rand(1, 3, 16, 16)
+    traced = torch.jit.trace(tiny_outlier_net.build(), example)
+    model = ct.convert(
+        traced,
+        inputs=[ct.TensorType(name="image", shape=example.shape)],
+        convert_to="mlprogram",
+        minimum_deployment_target=ct.target.iOS17,
+    )
+    step = LinearQuantize(dtype="int8", float_layers=("body.3.weight",))
+    with pytest.raises(StageError, match=r"body\.3\.weight name no weight .* quantized_layers"):
+        compress.apply_steps(model, [step])
+    # The right name keeps exactly that weight in float.
+    step = LinearQuantize(dtype="int8", float_layers=("body_3_weight_to_fp16",))
+    _, facts = compress.apply_steps(model, [step])
+    names = [name for name, _ in facts["quantized_layers"]]
+    assert len(names) == 7 and "body_3_weight_to_fp16" not in names
