@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "edgeops.errors", "edgeops.models", "edgeops.manifest", "edgeops.files", "edgeops.quiet",
             "edgeops.extras", "edgeops.hookspecs", "edgeops.backend", "edgeops.build_info",
+            "edgeops.placement",
             "edgeops.roofline", "edgeops.torch_sources", "edgeops.round_stats",
             "edgeops.devices.sessions", "edgeops.pipeline.factories", "edgeops.pipeline.names",
         ),
@@ -53,6 +54,12 @@ KNOWN = {
     ("edgeops.gate", "edgeops.api"): "edgeops.gate(...) is the API's gate, called as a module",
     ("edgeops.pipeline.bundle", "edgeops.cli.tables"): "the tables move to edgeops.report",
     ("edgeops.report.html", "edgeops.cli.tables"): "the tables move to edgeops.report",
+    ("edgeops.backend", "edgeops.devices.device_quality"): (
+        "Backend.evaluate_on_device's default scoring moves below the backend class"
+    ),
+    ("edgeops.devices.device_quality", "edgeops.quality"): (
+        "the metrics move below the devices layer (quality is pipeline today)"
+    ),
 }
 
 
