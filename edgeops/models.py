@@ -705,6 +705,11 @@ class Measurement(Frozen):
     placement: Placement | None = Field(
         None, description="Where the graph ran, as the runtime reported it (None: not reported)"
     )
+    device_quality: Quality | None = Field(
+        None,
+        description="Quality of the outputs the device returned for the first samples "
+        "(where: device), once per variant, device and unit; None: not asked or not got",
+    )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
     round_ids: tuple[int, ...] | None = Field(
