@@ -94,3 +94,5 @@ def test_ship_fails_a_variant_whose_outputs_on_the_board_differ_from_the_host(
         assert m["device_quality"]["where"] == "device"
     plan = results["plans"][0] if isinstance(results["plans"], list) else results["plans"]["host"]
     assert not plan["choices"]
+    reasons = [r for rejection in plan["rejected"] for r in rejection["reasons"]]
+    assert reasons and all("device outputs differ from host" in r for r in reasons), reasons
