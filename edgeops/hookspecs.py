@@ -194,12 +194,17 @@ def edgeops_device_status(device: Device) -> dict[str, Any] | None:
 
 @hookspec(firstresult=True)
 def edgeops_evaluate_on_device(
-    session: Session, variant: Variant, compute_unit: str, context: BuildContext
+    session: Session,
+    variant: Variant,
+    compute_unit: str,
+    context: BuildContext,
+    outputs_dir: Path | None,
 ) -> DeviceScore | None:
     """``variant``'s quality on the outputs the session's device itself returned for the
     first samples (``where: device``), judged against its host score
     (``edgeops.devices.device_quality.score_on_device``); None when no backend of its
-    format gets outputs from a device. First non-None result wins.
+    format gets outputs from a device. The outputs go to ``outputs_dir/outputs.npz`` when
+    it is given (the report's gallery). First non-None result wins.
     """
 
 

@@ -710,6 +710,9 @@ class Measurement(Frozen):
         description="Quality of the outputs the device returned for the first samples "
         "(where: device), once per variant, device and unit; None: not asked or not got",
     )
+    device_outputs: Path | None = Field(
+        None, description="Those outputs (outputs.npz), kept for the report's gallery"
+    )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
     round_ids: tuple[int, ...] | None = Field(

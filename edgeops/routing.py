@@ -213,12 +213,16 @@ def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one clo
 
         @hookimpl
         def edgeops_evaluate_on_device(
-            session: Session, variant: Variant, compute_unit: str, context: BuildContext
+            session: Session,
+            variant: Variant,
+            compute_unit: str,
+            context: BuildContext,
+            outputs_dir: Path | None,
         ) -> DeviceScore | None:
             if variant.format != fmt or variant.path is None or context.reference is None:
                 return None
             return score_on_device(
-                backend, session, variant, compute_unit, context, context.spec.quality
+                backend, session, variant, compute_unit, context, context.spec.quality, outputs_dir
             )
 
         hooks["edgeops_evaluate_on_device"] = edgeops_evaluate_on_device

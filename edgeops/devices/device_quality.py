@@ -119,12 +119,15 @@ def score_on_device(
     compute_unit: str,
     context: BuildContext,
     spec: QualitySpec,
+    outputs_dir: Path | None = None,
 ) -> DeviceScore:
     """``variant`` pushed to the session's device, its outputs there scored (``where:
     device``) and judged against its host score (``variant.quality``)."""
     assert variant.path is not None
     remote_model = session.push(variant.path)
-    quality = backend.evaluate_on_device(session, variant, remote_model, context, compute_unit)
+    quality = backend.evaluate_on_device(
+        session, variant, remote_model, context, compute_unit, outputs_dir
+    )
     if quality is None:
         return DeviceScore(quality=None)
     settings = context.device_outputs or DeviceOutputSettings()

@@ -827,6 +827,7 @@ class Pipeline:
         measurements = score_device_outputs(
             self.hook, self.leases, holder, measurements, results.variants,
             list(device_for.values()), self.device_output_context(results),
+            keep_in=self._device_outputs_dir if self.keep_outputs else None,
         )  # fmt: skip
         measurements = marked_remeasured(measurements, results.variants)
         return results.model_copy(
@@ -837,6 +838,12 @@ class Pipeline:
                 "settings": settings,
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
+        )
+
+    def _device_outputs_dir(self, m: Measurement) -> Path:
+        # A device's name comes from the inventory: hashed, never a path component.
+        return self.cache.entry_dir(
+            "device-outputs", cache_key(m.variant_id, m.device_id, m.compute_unit)
         )
 
     def device_output_context(self, results: Results) -> BuildContext:

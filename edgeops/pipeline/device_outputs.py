@@ -12,13 +12,15 @@ measurement as it was, with the reason in its environment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from edgeops.backend import BuildContext
 from edgeops.devices.leases import LeaseBook
 from edgeops.devices.sessions import Session
 from edgeops.models import Device, Measurement, Variant
+from edgeops.quality import OUTPUTS_FILE
 
 # Where a measurement's environment says why the device returned no outputs.
 UNSCORED_KEY = "device_outputs_error"
@@ -32,9 +34,11 @@ def score_device_outputs(
     variants: Sequence[Variant],
     devices: Sequence[Device],
     context: BuildContext,
+    keep_in: Callable[[Measurement], Path] | None = None,
 ) -> list[Measurement]:
     """``measurements`` with ``device_quality`` set where the device returned outputs, and
-    failed where they differ from the host's."""
+    failed where they differ from the host's. ``keep_in(m)`` is the folder
+    where the outputs of ``m``'s device are kept (None: not kept)."""
     if context.samples is None or context.reference is None:
         return list(measurements)
     by_variant = {v.id: v for v in variants}
@@ -53,7 +57,10 @@ def score_device_outputs(
             ):
                 scored.append(m)
                 continue
-            scored.append(_scored(hook, leases, holder, m, variant, device, context, sessions))
+            outputs_dir = keep_in(m) if keep_in is not None else None
+            scored.append(
+                _scored(hook, leases, holder, m, variant, device, context, sessions, outputs_dir)
+            )
     finally:
         for session in sessions.values():
             with contextlib.suppress(Exception):  # a dropped device cannot close cleanly
@@ -70,6 +77,7 @@ def _scored(
     device: Device,
     context: BuildContext,
     sessions: dict[str, Session],
+    outputs_dir: Path | None,
 ) -> Measurement:
     try:
         with leases.hold(device, holder):
@@ -79,15 +87,19 @@ def _scored(
             if session is None:
                 return m
             score = hook.edgeops_evaluate_on_device(
-                session=session, variant=variant, compute_unit=m.compute_unit, context=context
-            )
+                session=session, variant=variant, compute_unit=m.compute_unit, context=context,
+                outputs_dir=outputs_dir,
+            )  # fmt: skip
     except Exception as exc:  # one device's failure is recorded; the run goes on
         why = " ".join(str(exc).split())[:300] or type(exc).__name__
         return m.model_copy(update={"environment": {**m.environment, UNSCORED_KEY: why}})
     if score is None or score.quality is None:
         return m
+    kept = outputs_dir / OUTPUTS_FILE if outputs_dir is not None else None
+    update: dict[str, Any] = {
+        "device_quality": score.quality,
+        "device_outputs": kept if kept is not None and kept.is_file() else None,
+    }
     if score.failure is not None:
-        return m.model_copy(
-            update={"device_quality": score.quality, "status": "error", "error": score.failure}
-        )
-    return m.model_copy(update={"device_quality": score.quality})
+        update |= {"status": "error", "error": score.failure}
+    return m.model_copy(update=update)

@@ -80,6 +80,12 @@ def test_ship_records_the_boards_outputs_scored_where_device(
         quality = m["device_quality"]
         assert quality["where"] == "device" and quality["sample_count"] >= 1
         assert "snr_db" in quality["metrics"]
+    # The gallery shows what the board returned beside the host's reference.
+    gallery = json.loads((tmp_path / "bundle" / "gallery" / "gallery.json").read_text())
+    on_board = [s for v in gallery["variants"] for s in v["on_device"]]
+    assert {s["device_id"] for s in on_board} == {"board"}
+    assert {s["index"] for s in on_board} == {0, 1, 2, 3}  # the first k samples
+    assert "On the device" in (tmp_path / "bundle" / "report.html").read_text()
 
 
 def test_ship_fails_a_variant_whose_outputs_on_the_board_differ_from_the_host(
