@@ -111,7 +111,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(group))
 
 
-def pytest_sessionstart(session: object) -> None:
+def _runs_the_slow_suite(config: pytest.Config) -> bool:
+    """The whole suite with its slow tests: no file named, no ``-m "not slow"``."""
+    testpaths = set(config.getini("testpaths"))
+    return set(config.args) <= testpaths and "not slow" not in (config.option.markexpr or "")
+
+
+def _train_the_example_segmenter() -> None:
+    """Train examples/segmenter's weights once, before any worker starts.
+
+    A dozen slow tests ship the example, and the first one trains it (about 80 s
+    on 2 quiet cores) while the others wait on its lock. Trained beside busy
+    workers it took over ten minutes here, and held those workers idle; trained
+    first, on a quiet machine, it costs its 80 s once. Cached weights make it a no-op.
+    """
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent / "examples" / "segmenter" / "segmenter.py"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy, sys; runpy.run_path(sys.argv[1])['build']()",
+            str(script),
+        ],
+        check=True,
+        timeout=1800,
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER") and _runs_the_slow_suite(session.config):
+        _train_the_example_segmenter()
     # The real models and device logs are test inputs: without them the suite
     # must stop, not skip its way to green.
     from edgeops.testing import TEST_DATA_ENV, test_data_dir

@@ -12,9 +12,17 @@ float. The models (built in code, nothing downloaded):
   carrying an outlier weight in its last convolution (metric: IoU). It trains
   the example on first use (minutes); not in the default run, since it was not
   run to the end in the session that added it (the training alone outlasted it
-  on 2 shared cores).
+  on 2 shared cores);
+- ``tests/tiny_outlier_net.py``: eight 16-channel convolutions, one with an
+  outlier weight that one int8 scale per tensor cannot hold (metric: its
+  ``fidelity``); the Core ML model (``--formats coreml --models outliers``).
 
     python3 benchmarks/keep_float.py [--formats onnx,tflite] [--models detector,segmenter]
+    python3 benchmarks/keep_float.py --formats coreml --models outliers
+
+Core ML has no runtime on Linux: its quality is the host estimate (the file's
+weights, decompressed, run by torch) and it has no host latency here ("-"); its
+variants are made for the ``host`` profile with its formats set to Core ML.
 
 TFLite goes through onnx2tf, about a minute per model here; its segmenter search
 makes one converter run per quantized layer (several minutes).
@@ -26,6 +34,7 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 
@@ -38,6 +47,13 @@ MODELS = {
         0.99,
     ),
     "segmenter": (TESTS / "sensitive_segmenter.py", "segmentation", (1, 3, 128, 128), '"iou"', 0.9),
+    "outliers": (
+        TESTS / "tiny_outlier_net.py",
+        "generic",
+        (1, 3, 16, 16),
+        f'"{TESTS / "tiny_outlier_net.py"}:fidelity"',
+        0.98,
+    ),
 }
 
 SWEEPS = {
@@ -45,6 +61,11 @@ SWEEPS = {
     "tflite": (
         '[[sweep]]\nrecipe = "tflite:quantize"\noptimize = true\nops = "int8"\n'
         'calibrate = true\nkeep_float = ["none", "auto"]\n'
+    ),
+    # One scale per tensor: the granularity the outlier breaks (per channel would not).
+    "coreml": (
+        '[[sweep]]\nrecipe = "coreml:linear_quantize"\ndtype = "int8"\n'
+        'granularity = "per_tensor"\nkeep_float = ["none", "auto"]\n'
     ),
 }
 
@@ -66,7 +87,10 @@ def main() -> None:
     args = parser.parse_args()
     formats = args.formats.split(",")
     # Only the backends asked for; the others' formats would add variants not compared here.
+    # ONNX Runtime stays for Core ML: it makes the torch source's reference outputs.
     others = {"onnx", "tflite", "coreml", "coreai"} - set(formats)
+    if "coreml" in formats:
+        others.discard("onnx")
     os.environ["EDGEOPS_DISABLE_PLUGINS"] = ",".join(sorted(others))
     from edgeops.api import ship
 
@@ -79,21 +103,33 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "edgeops.toml").write_text(config(name, formats))
-            results = ship(
-                folder,
-                ["host"],
-                out=folder / "dist",
-                workspace=folder / ".edgeops",
-                rounds=3,
-                min_runs=20,
-                min_duration_s=0.5,
-                threads=1,
-                prune=False,
-                jobs=1,
-                progress=False,
+            results = (
+                estimated(folder)
+                if formats == ["coreml"]
+                else ship(
+                    folder,
+                    ["host"],
+                    out=folder / "dist",
+                    workspace=folder / ".edgeops",
+                    rounds=3,
+                    min_runs=20,
+                    min_duration_s=0.5,
+                    threads=1,
+                    prune=False,
+                    jobs=1,
+                    progress=False,
+                )
             )
             metric = results.spec.quality.metric
             for variant in results.variants:
+                # Core ML's float row: the converted fp16 base, scored by the search itself.
+                if variant.kept_float and variant.format == "coreml":
+                    base = next(a for a in results.artifacts if a.id == variant.parent)
+                    print(
+                        f"| {name} | coreml (base, fp16) | {metric} | "
+                        f"{variant.kept_float.float_value:.4f} | {results.spec.quality.floor:g} | "
+                        f"{(base.size_bytes or 0) / 1024:.0f} | - | all |"
+                    )
                 p50 = [
                     m.p50_ms
                     for m in results.measurements
@@ -115,6 +151,22 @@ def main() -> None:
                     + ("" if variant.status == "ok" else f" failed: {variant.error}")
                 )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+def estimated(folder: Path) -> Any:
+    """Core ML's variants, optimized and scored on the host estimate (no Core ML runtime
+    on Linux, so nothing is measured): the ``host`` profile with its formats set to Core ML."""
+    from edgeops.devices.profiles import resolve_profiles
+    from edgeops.models import MeasureSettings
+    from edgeops.pipeline import Pipeline, Workspace
+    from edgeops.pipeline.config import load_spec
+    from edgeops.plugin_manager import make_plugin_manager
+
+    pm = make_plugin_manager()
+    spec, _ = load_spec(folder / "edgeops.toml")
+    pipeline = Pipeline(pm, Workspace(folder / ".edgeops"))
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("coreml",)})
+    return pipeline.optimize(pipeline.convert(spec, [host], MeasureSettings()))
 
 
 if __name__ == "__main__":

@@ -442,6 +442,11 @@ class DeviceProfile(Frozen):
     name: str
     platform: Platform
     chip: str | None = None
+    soc: str | None = Field(
+        None,
+        description="System-on-chip id an NPU compiler targets, as LiteRT's AOT names it "
+        "(e.g. 'SM8650', 'Tensor_G3'); NPU variants are compiled per SoC",
+    )
     cpu_cores: int | None = None
     ram_mb: int | None = None
     app_memory_limit_mb: int | None = Field(

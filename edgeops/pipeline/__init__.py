@@ -62,6 +62,7 @@ from edgeops.pipeline.incumbents import (
     with_device_time,
 )
 from edgeops.pipeline.journal import RunJournal
+from edgeops.pipeline.memory_limit import default_bound_mb, memory_limit
 from edgeops.pipeline.names import check_name
 from edgeops.pipeline.pruning import prune
 from edgeops.pipeline.samples import build_samples, load_labels
@@ -267,7 +268,9 @@ class Pipeline:
 
         def build(workdir: Path) -> Artifact:
             started = time.perf_counter()
-            with time_limit(self.task_timeout_s, f"converting to {target}"):
+            what = f"converting to {target}"
+            bound_mb = self.worker_memory_mb or default_bound_mb()
+            with time_limit(self.task_timeout_s, what), memory_limit(bound_mb, what):
                 made = self.hook.edgeops_convert(
                     spec=spec,
                     target=target,

@@ -40,6 +40,8 @@ def edgeops_compute_units() -> list[ComputeUnit]:
         ComputeUnit(name="xnnpack"),
         ComputeUnit(name="gpu", requires=("gpu",), rarity=1),
         ComputeUnit(name="nnapi", requires=("nnapi",), rarity=1),
+        # LiteRT's vendor NPU accelerator, running a variant AOT-compiled for the SoC.
+        ComputeUnit(name="npu", requires=("npu",), rarity=2),
     ]
 
 

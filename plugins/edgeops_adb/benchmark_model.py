@@ -20,6 +20,32 @@ COMPUTE_UNIT_FLAGS = {
 }
 
 
+# LiteRT 2.x's benchmark_model (CompiledModel) on the NPU: the flags of LiteRT#6059's run
+# and mlcommons/mobile_app_open#1134's. Full delegation is required so a model the NPU
+# refuses fails instead of running on the CPU unnoticed (LiteRT#7891).
+NPU_UNIT = "npu"
+
+
+def npu_argv(binary: str, model: str, settings: MeasureSettings, libraries: str) -> list[str]:
+    """argv for LiteRT's benchmark_model on the NPU; ``libraries`` is the device folder with
+    the vendor's runtime (QAIRT's libQnn*.so, ...) and libLiteRtDispatch_<vendor>.so."""
+    return [
+        "env",
+        # The dispatch library dlopens the vendor runtime; the Hexagon DSP loads its skel
+        # libraries through ADSP_LIBRARY_PATH (LiteRT-LM#1979's command line).
+        f"LD_LIBRARY_PATH={libraries}",
+        f"ADSP_LIBRARY_PATH={libraries}",
+        binary,
+        f"--graph={model}",
+        f"--num_runs={settings.min_runs}",
+        "--use_npu=true",
+        "--use_cpu=false",
+        "--require_full_delegation=true",
+        f"--dispatch_library_path={libraries}",
+        f"--compiler_plugin_library_path={libraries}",
+    ]
+
+
 def benchmark_argv(
     binary: str,
     model: str,
@@ -35,7 +61,8 @@ def benchmark_argv(
     flags = COMPUTE_UNIT_FLAGS.get(compute_unit)
     if flags is None:
         raise ValueError(
-            f"benchmark_model has no compute unit {compute_unit!r}; use one of {sorted(COMPUTE_UNIT_FLAGS)}"
+            f"benchmark_model has no compute unit {compute_unit!r}; use one of "
+            f"{sorted([*COMPUTE_UNIT_FLAGS, NPU_UNIT])}"
         )
     argv = [
         binary,

@@ -20,14 +20,18 @@ from typing import Any
 from edgeops.plugin import DeviceError, Measurement, MeasurementStatus, MeasureSettings, Variant
 
 from .benchmark_log import parse_benchmark_log, to_measurement
-from .benchmark_model import COMPUTE_UNIT_FLAGS, benchmark_argv
+from .benchmark_model import COMPUTE_UNIT_FLAGS, NPU_UNIT, benchmark_argv, npu_argv
 from .meminfo import AppMemory, parse_dumpsys_meminfo
+from .npu_log import parse_npu_log
 from .placement_log import parse_placement
 from .session import CHECKSUM_TIMEOUT_S, AdbSession
 
 BINARY_LABEL = "benchmark_model"
 BIG_CORES_LABEL = "big_cores"
 PACKAGE_LABEL = "package"
+# The device folder holding the vendor's NPU runtime and libLiteRtDispatch_<vendor>.so,
+# pushed there once as LiteRT's NPU guide does (adb push .../lib/aarch64-android/*).
+NPU_LIBRARIES_LABEL = "npu_libraries"
 DUMPSYS_TIMEOUT_S = 30.0
 _OUTPUT_TAIL_CHARS = 300
 
@@ -54,7 +58,7 @@ def measure_on_phone(
     """One benchmark_model round, or None when this is not a phone's TFLite job."""
     if session.python is not None or variant.format != "tflite" or variant.path is None:
         return None  # a board with Python gets the core's probe
-    if compute_unit not in COMPUTE_UNIT_FLAGS:
+    if compute_unit not in COMPUTE_UNIT_FLAGS and compute_unit != NPU_UNIT:
         return None
     device = session.device
     base: dict[str, Any] = {
@@ -68,9 +72,17 @@ def measure_on_phone(
     except BenchmarkModelMissing as exc:
         return Measurement(**base, status="error", error=str(exc))
     remote_model = session.push(variant.path)
-    argv = benchmark_argv(
-        binary, remote_model, compute_unit, settings, big_cores=device.labels.get(BIG_CORES_LABEL)
-    )
+    if compute_unit == NPU_UNIT:
+        libraries = device.labels.get(NPU_LIBRARIES_LABEL, session.remote_dir)
+        argv = npu_argv(binary, remote_model, settings, libraries)
+    else:
+        argv = benchmark_argv(
+            binary,
+            remote_model,
+            compute_unit,
+            settings,
+            big_cores=device.labels.get(BIG_CORES_LABEL),
+        )
     try:
         result = session.run(argv, timeout_s=settings.timeout_s)
     except TimeoutError:
@@ -80,6 +92,12 @@ def measure_on_phone(
     environment: dict[str, Any] = {"benchmark_model": binary, "argv": shlex.join(argv)}
     if PACKAGE_LABEL in device.labels:
         environment.update(app_memory(session, device.labels[PACKAGE_LABEL]))
+    if compute_unit == NPU_UNIT:
+        npu = parse_npu_log(result.stdout)
+        if npu.dispatch_library:
+            environment["npu_dispatch_library"] = npu.dispatch_library
+        if (reason := npu.failure()) is not None:
+            return Measurement(**base, status="error", error=reason, environment=environment)
     if result.exit_code != 0:
         status, reason = failure(result.stdout, result.exit_code)
         return Measurement(**base, status=status, error=reason, environment=environment)

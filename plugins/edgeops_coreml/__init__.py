@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeops import QuantizedLayer
 from edgeops.hookspecs import hookimpl
 from edgeops.plugin import (
     Artifact,
@@ -143,15 +144,21 @@ class CoreMLBackend(Backend):
             recipe.name,
             lambda: optimize.make_variant(parent, recipe, out, samples, source),
         )
+        # The int8 weights, as the build recorded them from the compressed model (compress.py):
+        # the layers a keep_float = "auto" search may keep in float.
+        layers = convert.BUILD_INFO.read(out).get("quantized_layers", [])
         return artifact.model_copy(
-            update={"id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None}
-        )
+            update={
+                "id": "", "recipe": recipe, "path": out, "parent": artifact.id, "quality": None,
+                "quantized_layers": tuple(QuantizedLayer(name=n, op=o) for n, o in layers),
+            }
+        )  # fmt: skip
 
     def evaluate(
         self, variant: Variant, context: BuildContext, outputs_dir: Path
     ) -> Quality | None:
         assert context.samples is not None and context.reference is not None
-        if variant.recipe is None or _source(context) is None:
+        if _source(context) is None:
             return None  # an .mlpackage source: no torch module to run its weights in
         from . import host_estimate
 

@@ -12,6 +12,7 @@ A step after ``prune`` is applied jointly, so the sparse mask is kept (iOS 18).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,10 @@ def apply_steps(model: Any, steps: list[StepConfig]) -> tuple[Any, dict[str, Any
         elif isinstance(step, Palettize):
             model = palettize(model, step, joint)
         elif isinstance(step, LinearQuantize):
+            targets = weight_layers(model)
             model = linear_quantize(model, step, joint)
+            if step.dtype == "int8":
+                facts["quantized_layers"] = quantized_layers(model, targets)
         else:
             raise StageError(f"{step.op!r} is not a Core ML weight-compression step")
     return model, facts
@@ -183,7 +187,51 @@ def linear_quantize(model: Any, step: LinearQuantize, joint: bool) -> Any:
         **({"block_size": step.block_size} if step.block_size else {}),
         weight_threshold=WEIGHT_THRESHOLD,
     )
+    # None in op_name_configs is coremltools' own "leave this const uncompressed".
+    kept: dict[str, Any] = {name: None for name in step.float_layers}
+    unknown = sorted(set(kept) - set(weight_layers(model)))
+    if unknown:
+        raise StageError(
+            f"float_layers {', '.join(unknown)} name no weight this model quantizes; "
+            "use the names in the variant's quantized_layers"
+        )
     with quiet(*NOISY_LOGGERS):
         return opt.linear_quantize_weights(
-            model, opt.OptimizationConfig(global_config=config), joint_compression=joint
+            model,
+            opt.OptimizationConfig(global_config=config, op_name_configs=kept),
+            joint_compression=joint,
         )
+
+
+# The int8 data const coremltools writes for a quantized weight const ``w``.
+_QUANTIZED_DATA = re.compile(r"_quantized_quantized_data(_\d+)?$")
+
+
+def quantized_layers(model: Any, targets: dict[str, str]) -> list[list[str]]:
+    """[weight const name, op type] of every weight ``model`` holds in int8, in graph
+    order, read from the compressed model itself: a weight kept in float is a plain
+    float const there, so it is not listed."""
+    import numpy as np
+
+    opt = coremltools().optimize.coreml
+    with quiet(*NOISY_LOGGERS):
+        weights = opt.get_weights_metadata(model, weight_threshold=0)
+    found = []
+    for name, meta in weights.items():
+        stem = _QUANTIZED_DATA.sub("", name)
+        if stem in targets and np.issubdtype(meta.val.dtype, np.integer):
+            found.append([stem, targets[stem]])
+    return found
+
+
+def weight_layers(model: Any) -> dict[str, str]:
+    """Weight const name -> the op type reading it, for every weight compression targets:
+    over the size threshold and not rank-1 (coremltools never compresses those)."""
+    opt = coremltools().optimize.coreml
+    with quiet(*NOISY_LOGGERS):
+        weights = opt.get_weights_metadata(model, weight_threshold=WEIGHT_THRESHOLD)
+    return {
+        name: (meta.child_ops[0].op_type if meta.child_ops else "const")
+        for name, meta in weights.items()
+        if meta.val.ndim > 1
+    }

@@ -106,8 +106,10 @@ def source_spec(variant: Variant, spec: ModelSpec, source: ModelSpec | None = No
 def estimate_net(
     variant: Variant, spec: ModelSpec, samples: SampleSet, source: ModelSpec | None = None
 ) -> Any:
-    assert variant.path is not None and variant.recipe is not None
-    if variant.recipe.step_of(W8A8) is not None:
+    assert variant.path is not None
+    # The base (no recipe) is estimated too: its fp16 weights are the float reference
+    # a keep_float = "auto" search measures drops from.
+    if variant.recipe is not None and variant.recipe.step_of(W8A8) is not None:
         from .activations import calibrated_torch
 
         return calibrated_torch(source_spec(variant, spec, source), samples)

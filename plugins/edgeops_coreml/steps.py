@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from edgeops import KeepFloatStep
 from edgeops.plugin import StepConfig
 
 
@@ -48,8 +49,13 @@ class Palettize(StepConfig):
         return self
 
 
-class LinearQuantize(StepConfig):
-    """Symmetric integer weights with a scale per channel, per block or per tensor."""
+class LinearQuantize(KeepFloatStep):
+    """Symmetric integer weights with a scale per channel, per block or per tensor.
+
+    ``float_layers`` are weight const names (as ``get_weights_metadata`` and
+    ``quantized_layers`` name them); each goes to ``OptimizationConfig`` as
+    ``op_name_configs={name: None}``, which leaves that weight uncompressed.
+    """
 
     op: ClassVar[str] = "linear_quantize"
     kind_fields: ClassVar[tuple[str, ...] | None] = ("dtype", "granularity")
@@ -65,6 +71,13 @@ class LinearQuantize(StepConfig):
     def _block_size_only_with_blocks(self) -> LinearQuantize:
         if (self.granularity == "per_block") != (self.block_size is not None):
             raise ValueError("block_size goes with granularity per_block, and only with it")
+        return self
+
+    @model_validator(mode="after")
+    def _float_layers_in_int8(self) -> LinearQuantize:
+        # The search is about int8 (what the Neural Engine runs fast); int4 has palettize.
+        if (self.keep_float == "auto" or self.float_layers) and self.dtype != "int8":
+            raise ValueError("keep_float and float_layers need dtype = 'int8'")
         return self
 
 

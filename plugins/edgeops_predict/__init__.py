@@ -1,7 +1,7 @@
 """Predictions for profiles with no device: a per-layer latency model for every platform.
 
-Core ML on iPhones and Macs (per compute unit), TFLite on Android CPU / GPU / NNAPI,
-TFLite and ONNX Runtime on Linux boards. Constants are fitted on published measurements
+Core ML on iPhones and Macs (per compute unit), TFLite on Android CPU / GPU / NNAPI /
+NPU (the int8-full graph on the `npu` unit), TFLite and ONNX Runtime on Linux boards. Constants are fitted on published measurements
 (``data/published.csv``, a source per row) and every figure carries a 90% interval
 (``Measurement.p50_interval``). It runs before the Core ML plugin's older roofline
 (``tryfirst``); where it has no basis it returns None and that one answers.

@@ -47,7 +47,7 @@ def load_fitted() -> dict[str, Any]:
 def score(fitted: dict[str, Any] | None = None, held_out: bool = True) -> list[Scored]:
     """Every held-out figure (or, with ``held_out=False``, every training one: in-sample)."""
     fitted = fitted or load_fitted()
-    rows = [r for r in load_rows() if is_held_out(r.device, r.model) == held_out]
+    rows = [r for r in load_rows() if is_held_out(r.device, r.model, r.compute_unit) == held_out]
     groups: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         groups[f"{r.group}:{r.kernels}"].append(r)

@@ -7,7 +7,7 @@ For each layer (nn-Meter's kernel-level approach, MobiSys'21)::
     layer_s   = compute_s + memory_s + per-layer overhead
 
 (work is the layer's MACs, a depthwise layer's counted as if 3x3: DEPTHWISE_AREA). For
-the GPU and NNAPI families the "peak" is the phone's CPU peak, so their efficiencies are
+the GPU, NNAPI and NPU families the "peak" is the phone's CPU peak, so their efficiencies are
 ratios to it (fitted).
 
 and the network's time is the sum plus a fixed per-inference overhead. The peak comes
@@ -35,7 +35,7 @@ import numpy as np
 
 from .layers import KINDS, Compression, Network
 
-FAMILIES = ("ne", "cpu", "gpu", "nnapi")
+FAMILIES = ("ne", "cpu", "gpu", "nnapi", "npu")
 # Parameters fitted per family, all positive (fitted in log space).
 PARAMS = (
     "eff_conv",

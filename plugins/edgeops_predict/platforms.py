@@ -27,7 +27,9 @@ APPLE_CPU_SHARE_OF_GPU = 0.4
 # TFLite's compute units on an engine family. "xnnpack" shares the CPU family for want of
 # its own figures to fit: the calibration figures are TFLite's built-in CPU kernels
 # (hosted_models.md, 2019-2020), so XNNPACK predictions say "uncalibrated".
-TFLITE_UNITS = {"cpu": "cpu", "xnnpack": "cpu", "gpu": "gpu", "nnapi": "nnapi"}
+# "npu" is LiteRT's vendor NPU accelerator (Qualcomm QNN HTP here); its family is fitted
+# on Qualcomm AI Hub's published NPU figures only (README "Predictions", NPU rows).
+TFLITE_UNITS = {"cpu": "cpu", "xnnpack": "cpu", "gpu": "gpu", "nnapi": "nnapi", "npu": "npu"}
 
 
 @functools.cache

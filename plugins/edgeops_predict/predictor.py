@@ -17,6 +17,13 @@ from .platforms import DATA, android_engine, apple_engine, facts
 # Runtimes the calibration set does not hold figures for: their intervals are widened by
 # this factor in log space and state no coverage (a GUESS, said in every such prediction).
 UNCALIBRATED_WIDENING = 2.0
+# The NPU variant (tflite:npu-<vendor>-<soc>-int8) is AOT-compiled by the vendor SDK, which
+# cannot be installed here, so its prediction is attached to the int8-full variant on the
+# `npu` unit: the same full-integer graph the AOT step would compile (README "Predictions").
+NPU_NOTE = (
+    "predicted; NPU compile not verified here: the int8-full graph on the npu unit stands "
+    "for the AOT-compiled NPU variant (tflite:npu-<vendor>-<soc>-int8)"
+)
 
 
 @functools.cache
@@ -85,6 +92,12 @@ def engine_for(
             # NNAPI hands the graph to whatever the vendor driver offers (DSP, GPU, TPU):
             # figures from one phone say nothing of another's, so only those phones count.
             calibrated = calibrated and profile.id in calibration_devices("nnapi")
+        if engine.family == "npu":
+            # Fitted on Qualcomm AI Hub's Hexagon figures (Galaxy S23, S24): another SoC or
+            # vendor (Tensor's TPU, MediaTek APU) is not covered by them.
+            calibrated = calibrated and profile.id in set(
+                fitted()["families"].get("npu", {}).get("training_devices", [])
+            )
         if engine.family == "gpu":
             # Checked across GPUs of one vendor (Adreno 630 -> 640, held out); another
             # vendor's GPU (Mali) is not covered by that check.
@@ -102,6 +115,8 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
     if found is None or comp is None:
         return None
     engine, calibrated = found
+    if engine.family == "npu" and comp.activation_bits != 8:
+        return None  # the NPU variants are full-integer; a float graph is not what runs there
     base: dict[str, Any] = {
         "variant_id": variant.id,
         "device_id": f"predicted:{profile.id}",
@@ -121,7 +136,10 @@ def predict(profile: DeviceProfile, variant: Variant, compute_unit: str) -> Meas
     family = fitted()["families"].get(engine.family)
     if family is None:
         return None
-    return _measurement(base, net, engine, comp, family, calibrated)
+    out = _measurement(base, net, engine, comp, family, calibrated)
+    if engine.family == "npu":
+        return out.model_copy(update={"environment": {**out.environment, "npu_variant": NPU_NOTE}})
+    return out
 
 
 def _measurement(

@@ -31,7 +31,7 @@ from edgeops.plugin import (
     write_bytes,
 )
 
-from . import convert, recipes, running, work
+from . import convert, npu, recipes, running, work
 
 FORMAT = recipes.FORMAT
 
@@ -88,18 +88,35 @@ class TfliteBackend(Backend):
     def recipes(self) -> RecipeBook:
         return RecipeBook(
             recipes=(*recipes.RECIPES, recipes.AS_IS),
+            names=npu.RECIPE_NAMES,
             families=(RecipeFamily(name="quantize", format=FORMAT, steps=(recipes.Quantize,)),),
         )
 
     def propose(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
-        return list(recipes.recipes_for(artifact.path)) if artifact.path is not None else []
+        if artifact.path is None:
+            return []
+        whole = list(recipes.recipes_for(artifact.path))
+        if recipes.INT8_FULL not in whole:
+            return whole  # an NPU compiler takes only the full-integer model
+        integer_steps = tuple(recipes.INT8_FULL.typed_steps(recipes.Quantize))
+        socs = sorted({s for p in profiles if (s := npu.npu_soc(p)) is not None})
+        return whole + [npu.recipe_for(soc, integer_steps) for soc in socs]
+
+    def unfit(self, variant: Variant, profile: DeviceProfile) -> str | None:
+        return npu.unfit(variant, profile)
 
     def optimize(
         self, artifact: Artifact, recipe: Recipe, context: BuildContext, workdir: Path
     ) -> Variant:
         assert artifact.path is not None  # samples: None for a recipe that needs none
         out = inside(workdir, f"{recipe.name}.tflite")
-        recipes.apply(recipe, artifact.path, out, context.samples)
+        compile_step = recipe.step_of(npu.NpuCompile)
+        if compile_step is None:
+            recipes.apply(recipe, artifact.path, out, context.samples)
+        else:
+            integer = inside(workdir, f"{recipe.name}.int8.tflite")
+            recipes.apply(recipes.INT8_FULL, artifact.path, integer, context.samples)
+            npu.compile_for_soc(integer, out, compile_step)
         return _with_work(
             artifact.model_copy(
                 update={
@@ -113,6 +130,10 @@ class TfliteBackend(Backend):
         self, variant: Variant, context: BuildContext, outputs_dir: Path
     ) -> Quality | None:
         assert variant.path and context.samples and context.reference
+        if variant.recipe is not None and variant.recipe.step_of(npu.NpuCompile) is not None:
+            # The compiled file holds the vendor's NPU bytecode, which only that SoC's
+            # dispatch library runs: its quality is measured on the phone, not here.
+            return None
         reference = context.reference
         outputs = running.run_on_samples(variant.path, context.samples)
         quality = compare_with_reference(context.spec, reference, outputs, keep=outputs_dir)

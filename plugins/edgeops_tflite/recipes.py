@@ -90,7 +90,7 @@ RECIPES = (
         steps=[Quantize(optimize=True)],
         description="int8 weights, activations quantized at run time (dynamic range)",
     ),
-    Recipe.of(
+    INT8_FULL := Recipe.of(
         name="int8-full",
         format=FORMAT,
         steps=[Quantize(optimize=True, ops="int8", calibrate=True)],

@@ -56,8 +56,9 @@ def test_every_published_figure_has_a_source_and_a_network():
 
 def test_split_holds_out_other_networks_and_other_devices():
     rows = calibrate.load_rows()
-    held = {(r.device, r.model) for r in rows if calibrate.is_held_out(r.device, r.model)}
-    train = {(r.device, r.model) for r in rows if not calibrate.is_held_out(r.device, r.model)}
+    split = [(r, calibrate.is_held_out(r.device, r.model, r.compute_unit)) for r in rows]
+    held = {(r.device, r.model) for r, out in split if out}
+    train = {(r.device, r.model) for r, out in split if not out}
     assert not held & train
     assert {d for d, _ in held} - {d for d, _ in train} == {
         "iphone15pro",
@@ -365,3 +366,97 @@ def test_manifest_and_report_show_the_interval_and_say_predicted(
     report = markdown_report(results)
     assert "Predicted, not measured" in report
     assert "(predicted) p50" in report and "(90%)" in report
+
+
+def _npu_row(model: str, device: str = "galaxy-s23", ms: float = 1.0) -> dict[str, str]:
+    return {
+        "model": model,
+        "recipe": "int8-full",
+        "device": device,
+        "runtime": "tflite",
+        "compute_unit": "npu",
+        "threads": "",
+        "weight_bits": "8",
+        "sparsity": "0",
+        "activation_bits": "8",
+        "latency_ms": str(ms),
+        "statistic": "AI Hub inference time",
+        "source": "a test row written by this test, not a published figure",
+    }
+
+
+def test_npu_fit_never_sees_the_reserved_models(tmp_path):
+    """AI Hub's figures for the reserved models are kept for an independent check (issue 27)."""
+    path = tmp_path / "published.csv"
+    with open(DATA / "published.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert not {r["model"] for r in rows} & calibrate.RESERVED_MODELS
+    rows += [_npu_row(m, ms=0.5) for m in sorted(calibrate.RESERVED_MODELS)]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    loaded = calibrate.load_rows(path)
+    assert not {r.model for r in loaded} & calibrate.RESERVED_MODELS
+    npu = predictor.fitted()["families"]["npu"]
+    trained = {g.split(":", 1)[1] for g in npu["training_groups"]}
+    assert trained and not trained & calibrate.RESERVED_MODELS
+    assert npu["training_rows"] == sum(1 for r in loaded if r.compute_unit == "npu")
+
+
+def test_npu_is_held_out_by_model():
+    rows = [r for r in calibrate.load_rows() if r.compute_unit == "npu"]
+    assert {r.device for r in rows} == {"galaxy-s23", "galaxy-s24"}
+    # One group per network across devices: leaving a group out leaves the whole network out.
+    assert len({r.group for r in rows}) == len({r.model for r in rows}) >= 3
+    assert all(not calibrate.is_held_out(r.device, r.model, r.compute_unit) for r in rows)
+    npu = predictor.fitted()["families"]["npu"]
+    assert npu["calibration_residuals"] == len(rows) and math.isfinite(npu["q_log"])
+
+
+def test_predicted_galaxy_s24_plan_ranks_npu_against_cpu_and_gpu(
+    edgeops_pm, edgeops_workspace, data_dir
+):
+    profile = load_profiles(edgeops_pm)["galaxy-s24"]
+    assert "npu" in profile.compute_units
+    variant = _tflite_variant(data_dir)
+    predicted = [
+        edgeops_pm.hook.edgeops_predict(profile=profile, variant=variant, compute_unit=unit)
+        for unit in ("cpu", "gpu", "npu")
+    ]
+    assert all(m is not None and m.method == "predicted" for m in predicted)
+    npu = predicted[2]
+    assert npu.environment["engine_family"] == "npu"
+    assert "NPU compile not verified here" in npu.environment["npu_variant"]
+    assert not npu.samples_ms
+    i = npu.p50_interval
+    assert i is not None and i.coverage == 0.9 and i.low_ms < npu.p50_ms < i.high_ms
+    # A float graph is not what the NPU runs: no npu prediction for it.
+    fp32 = variant.model_copy(
+        update={"recipe": Recipe(name="fp32", format="tflite", steps=(RecipeStep(op="convert"),))}
+    )
+    on_npu = edgeops_pm.hook.edgeops_predict(profile=profile, variant=fp32, compute_unit="npu")
+    assert on_npu is None or on_npu.environment.get("engine_family") != "npu"
+    spec = ModelSpec(
+        name="m",
+        source=str(variant.path),
+        source_sha256="0" * 64,
+        inputs=(InputSpec(name="x", shape=(1, 128, 128, 3)),),
+        quality=QualitySpec(metric="snr_db", floor=0.0),
+    )
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=spec,
+        profiles=(profile,),
+        variants=(variant,),
+        measurements=tuple(predicted),
+    )
+    plan = Pipeline(edgeops_pm, edgeops_workspace).select(results).plans[0]
+    assert plan.status == "supported" and plan.method == "predicted"
+    units = {c.compute_unit for c in plan.choices}
+    assert {"cpu", "gpu", "npu"} <= units, units
+    for c in plan.choices:
+        assert c.method == "predicted" and c.p50_interval is not None
+    best = min(predicted, key=lambda m: m.p50_ms)
+    assert plan.choices[0].compute_unit == best.compute_unit
