@@ -229,13 +229,14 @@ class Backend(ABC):
         remote_model: str,
         context: BuildContext,
         compute_unit: str = "cpu",
+        outputs_dir: Path | None = None,
     ) -> Quality | None:
         """Quality of the outputs the device itself returned (``Quality.where = "device"``)
         on ``compute_unit`` for the first samples, or None when this backend cannot get them.
 
         A backend whose device outputs match its reference's layout implements it as
         ``compare_with_reference(context.spec, context.reference, self.probe_outputs(...),
-        where="device")``; ``edgeops.devices.device_quality.score_on_device`` calls it and
+        where="device", keep=outputs_dir)`` (kept for the report's gallery); ``edgeops.devices.device_quality.score_on_device`` calls it and
         fails a variant whose device score misses the floor or falls far below the host's.
         """
         return None

@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from edgeops.backend import BuildContext
+    from edgeops.devices.device_quality import DeviceScore
     from edgeops.devices.scheduling import MeasureJob, MeasureRunner
     from edgeops.devices.sessions import Session
     from edgeops.models import (
@@ -188,6 +189,22 @@ def edgeops_device_status(device: Device) -> dict[str, Any] | None:
     dicts, one per place: ``place``, ``tags``, ``held_by``, ``health``, ``resource``),
     shown as a table of its own. Return None to let ``edgeops devices`` connect.
     First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def edgeops_evaluate_on_device(
+    session: Session,
+    variant: Variant,
+    compute_unit: str,
+    context: BuildContext,
+    outputs_dir: Path | None,
+) -> DeviceScore | None:
+    """``variant``'s quality on the outputs the session's device itself returned for the
+    first samples (``where: device``), judged against its host score
+    (``edgeops.devices.device_quality.score_on_device``); None when no backend of its
+    format gets outputs from a device. The outputs go to ``outputs_dir/outputs.npz`` when
+    it is given (the report's gallery). First non-None result wins.
     """
 
 

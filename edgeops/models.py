@@ -710,6 +710,14 @@ class Measurement(Frozen):
     placement: Placement | None = Field(
         None, description="Where the graph ran, as the runtime reported it (None: not reported)"
     )
+    device_quality: Quality | None = Field(
+        None,
+        description="Quality of the outputs the device returned for the first samples "
+        "(where: device), once per variant, device and unit; None: not asked or not got",
+    )
+    device_outputs: Path | None = Field(
+        None, description="Those outputs (outputs.npz), kept for the report's gallery"
+    )
     environment: dict[str, Any] = {}
     measured_at: datetime = Field(default_factory=utc_now)
     round_ids: tuple[int, ...] | None = Field(

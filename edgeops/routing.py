@@ -15,6 +15,8 @@ from types import ModuleType
 from typing import Any
 
 from edgeops.backend import Backend, BuildContext
+from edgeops.devices.device_quality import DeviceScore, score_on_device
+from edgeops.devices.sessions import Session
 from edgeops.errors import PluginError
 from edgeops.hookspecs import PROJECT, hookimpl
 from edgeops.models import (
@@ -206,6 +208,24 @@ def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one clo
             return backend.evaluate(variant, context, outputs_dir)
 
         hooks["edgeops_evaluate"] = edgeops_evaluate
+
+    if _overrides(backend, "evaluate_on_device"):
+
+        @hookimpl
+        def edgeops_evaluate_on_device(
+            session: Session,
+            variant: Variant,
+            compute_unit: str,
+            context: BuildContext,
+            outputs_dir: Path | None,
+        ) -> DeviceScore | None:
+            if variant.format != fmt or variant.path is None or context.reference is None:
+                return None
+            return score_on_device(
+                backend, session, variant, compute_unit, context, context.spec.quality, outputs_dir
+            )
+
+        hooks["edgeops_evaluate_on_device"] = edgeops_evaluate_on_device
 
     if _overrides(backend, "unfit"):
 

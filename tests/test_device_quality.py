@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edgeops.devices.device_quality import device_verdict
 from edgeops.models import DeviceOutputSettings, Quality, QualitySpec
 
@@ -32,3 +34,26 @@ def test_above_the_floor_but_far_below_the_host_fails_and_the_margin_is_a_settin
     assert device_verdict(host, quality(42.0), SPEC, SETTINGS) is None  # 7% worse
     assert device_verdict(host, quality(30.0), SPEC, DeviceOutputSettings(max_drop_pct=50)) is None
     assert device_verdict(None, quality(30.0), SPEC, SETTINGS) is None  # no host score to compare
+
+
+@pytest.mark.slow
+def test_a_host_ship_scores_the_local_devices_outputs_where_device(tmp_path, monkeypatch):
+    # The local device runs the same probe as a board: its outputs are scored there too.
+    import json
+
+    from edgeops import api
+    from edgeops.testing import write_matmul_onnx
+
+    monkeypatch.setenv("EDGEOPS_DISABLE_PLUGINS", "tflite,coreml,executorch")
+    model = write_matmul_onnx(tmp_path / "tiny.onnx", 16, 8)
+    api.ship(
+        model, ["host"], out=tmp_path / "bundle", workspace=tmp_path / "ws", rounds=1,
+        min_runs=5, min_duration_s=0.1, jobs=1, progress=False,
+    )  # fmt: skip
+    results = json.loads((tmp_path / "bundle" / "results.json").read_text())
+    measured = [m for m in results["measurements"] if m["method"] == "measured"]
+    assert measured
+    for m in measured:
+        assert m["status"] == "ok", m["error"]
+        assert m["device_quality"]["where"] == "device"
+        assert m["device_quality"]["sample_count"] == 4  # the first k samples only

@@ -49,20 +49,22 @@ def probe_outputs(
     import numpy as np
 
     assert session.python is not None
+    # A local session's push hands back the file itself: the probe runs before the
+    # temporary folder goes.
     with np.load(samples.path) as data, tempfile.TemporaryDirectory() as folder:
         wanted = {f"/{i}" for i in range(min(settings.samples, samples.count))}
         first = {k: data[k] for k in data.files if any(k.endswith(w) for w in wanted)}
         local = Path(folder) / "device-samples.npz"
         np.savez(local, **first)
         remote_samples = session.push(local)
-    argv = [
-        *session.python, session.push(PROBE_FILE),
-        "--model", remote_model, "--compute-unit", compute_unit,
-        "--inputs", remote_samples, "--outputs", str(settings.samples),
-    ]  # fmt: skip
-    if runner is not None:
-        argv += ["--runner", runner]
-    result = session.run(argv, timeout_s=settings.timeout_s)
+        argv = [
+            *session.python, session.push(PROBE_FILE),
+            "--model", remote_model, "--compute-unit", compute_unit,
+            "--inputs", remote_samples, "--outputs", str(settings.samples),
+        ]  # fmt: skip
+        if runner is not None:
+            argv += ["--runner", runner]
+        result = session.run(argv, timeout_s=settings.timeout_s)
     document = last_json_line(result.stdout)
     if document is None or document.get("status") != "ok":
         why = (document or {}).get("error") or result.stderr.strip()[-300:] or "no answer"
@@ -117,12 +119,15 @@ def score_on_device(
     compute_unit: str,
     context: BuildContext,
     spec: QualitySpec,
+    outputs_dir: Path | None = None,
 ) -> DeviceScore:
     """``variant`` pushed to the session's device, its outputs there scored (``where:
     device``) and judged against its host score (``variant.quality``)."""
     assert variant.path is not None
     remote_model = session.push(variant.path)
-    quality = backend.evaluate_on_device(session, variant, remote_model, context, compute_unit)
+    quality = backend.evaluate_on_device(
+        session, variant, remote_model, context, compute_unit, outputs_dir
+    )
     if quality is None:
         return DeviceScore(quality=None)
     settings = context.device_outputs or DeviceOutputSettings()

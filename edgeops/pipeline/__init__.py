@@ -33,6 +33,7 @@ from edgeops.models import (
     CacheStats,
     ComputeUnit,
     Device,
+    DeviceOutputSettings,
     DeviceProfile,
     KeptFloat,
     Measurement,
@@ -51,6 +52,7 @@ from edgeops.models import (
 )
 from edgeops.pipeline import keep_float
 from edgeops.pipeline.cache import Cache, cache_key
+from edgeops.pipeline.device_outputs import score_device_outputs
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.halving import first_looks, survivors
 from edgeops.pipeline.incumbents import (
@@ -161,6 +163,8 @@ class Pipeline:
         self.keep_outputs = DEFAULT_KEEP
         self.worst_k = DEFAULT_WORST_K
         self.outputs: dict[str, VariantOutputs] = {}
+        # How measured variants' outputs on their devices are scored (None: the defaults).
+        self.device_outputs: DeviceOutputSettings | None = None
         self._loaded_labels: dict[tuple[str, int], list[Any]] = {}
 
     def _advanced(self, stage: str, label: str, outcome: str, reason: str = "") -> None:
@@ -823,6 +827,11 @@ class Pipeline:
             for m in fresh
             if m.status != "unsupported" or (m.device_id, m.variant_id) not in answered
         )
+        measurements = score_device_outputs(
+            self.hook, self.leases, holder, measurements, results.variants,
+            list(device_for.values()), self.device_output_context(results),
+            keep_in=self._device_outputs_dir if self.keep_outputs else None,
+        )  # fmt: skip
         measurements = marked_remeasured(measurements, results.variants)
         return results.model_copy(
             update={
@@ -833,6 +842,16 @@ class Pipeline:
                 "devices": tuple({d.id: d for d in device_for.values()}.values()),
             }
         )
+
+    def _device_outputs_dir(self, m: Measurement) -> Path:
+        # A device's name comes from the inventory: hashed, never a path component.
+        return self.cache.entry_dir(
+            "device-outputs", cache_key(m.variant_id, m.device_id, m.compute_unit)
+        )
+
+    def device_output_context(self, results: Results) -> BuildContext:
+        """What a backend scores device outputs with: the run's, and its settings."""
+        return build_context(results).model_copy(update={"device_outputs": self.device_outputs})
 
     def rule_out_unfit(self, results: Results) -> Results:
         """Variants a backend says cannot run on a profile at all (``edgeops_variant_unfit``:

@@ -68,6 +68,17 @@ class VariantSample(Frozen):
     top: tuple[LabelScore, ...] = ()
 
 
+class DeviceSample(Frozen):
+    """One sample's output as a device itself returned it (``Measurement.device_outputs``)."""
+
+    device_id: str
+    compute_unit: str
+    index: int
+    output: str | None = None
+    diff: str | None = None
+    top: tuple[LabelScore, ...] = ()
+
+
 class GalleryVariant(Frozen):
     variant_id: str
     name: str
@@ -78,6 +89,9 @@ class GalleryVariant(Frozen):
     worst: tuple[int, ...]
     worst_labels: tuple[int, ...] = ()
     samples: tuple[VariantSample, ...]
+    on_device: tuple[DeviceSample, ...] = Field(
+        (), description="The first samples' outputs each device returned, beside the host's"
+    )
 
 
 class Gallery(Frozen):
@@ -94,6 +108,7 @@ class Gallery(Frozen):
         """Every file the gallery names: what a server may hand out."""
         found = {f for s in self.samples for f in (s.input, s.reference, s.label) if f}
         found |= {f for v in self.variants for s in v.samples for f in (s.output, s.diff) if f}
+        found |= {f for v in self.variants for s in v.on_device for f in (s.output, s.diff) if f}
         return found
 
 
@@ -155,6 +170,8 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
                     kind, kept, index, reference[index][0], outputs[index][0], out_dir, bundle
                 )
             )
+        on_device = _device_samples(results, kind, variant.id, reference, n_out, out_dir, bundle)
+        shown |= {s.index for s in on_device}
         variants.append(
             GalleryVariant(
                 variant_id=variant.id,
@@ -166,6 +183,7 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
                 worst=kept.worst,
                 worst_labels=kept.worst_labels,
                 samples=tuple(samples),
+                on_device=on_device,
             )
         )
     sample_images = []
@@ -277,6 +295,56 @@ def _variant_sample(
         diff=diff_file,
         top=top,
     )
+
+
+def _device_samples(
+    results: Results,
+    kind: str,
+    variant_id: str,
+    reference: dict[int, Any],
+    n_out: int,
+    out_dir: Path,
+    bundle: Path,
+) -> tuple[DeviceSample, ...]:
+    """The outputs each device returned for ``variant_id`` (``Measurement.device_outputs``)."""
+    from edgeops.pipeline.samples import load_arrays
+
+    found: list[DeviceSample] = []
+    for position, m in enumerate(results.measurements):
+        if m.variant_id != variant_id or m.device_outputs is None:
+            continue
+        try:
+            outputs = outputs_by_sample(load_arrays(m.device_outputs), n_out)
+        except OSError as exc:
+            _warn(f"no device outputs for {variant_id[:12]}: {exc.strerror}: {exc.filename}")
+            continue
+        # Files are named by position: a device's name comes from an inventory.
+        folder = out_dir / variant_id[:12] / f"device-{position}"
+        for index in sorted(outputs):
+            if index not in reference:
+                continue
+            ref, output = reference[index][0], outputs[index][0]
+            output_file = diff_file = None
+            top: tuple[LabelScore, ...] = ()
+            if kind == "mask":
+                output_file = _write(folder / f"{index}.png", mask_image(output, like=ref), bundle)
+                diff_file = _write(folder / f"{index}-diff.png", mask_diff(ref, output), bundle)
+            elif kind == "image":
+                output_file = _write(folder / f"{index}.png", as_image(output, _range(ref)), bundle)
+                diff_file = _write(folder / f"{index}-diff.png", image_diff(ref, output), bundle)
+            elif kind == "labels":
+                top = top_labels(output)
+            found.append(
+                DeviceSample(
+                    device_id=m.device_id,
+                    compute_unit=m.compute_unit,
+                    index=index,
+                    output=output_file,
+                    diff=diff_file,
+                    top=top,
+                )  # fmt: skip
+            )
+    return tuple(found)
 
 
 def _write(path: Path, image: np.ndarray | None, bundle: Path) -> str | None:

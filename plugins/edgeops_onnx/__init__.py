@@ -124,13 +124,16 @@ class OnnxBackend(Backend):
         remote_model: str,
         context: BuildContext,
         compute_unit: str = "cpu",
+        outputs_dir: Path | None = None,
     ) -> Quality | None:
         # The probe's onnxruntime returns outputs in the model's order and layout, which
         # is the reference's for an ONNX variant: no mapping between them.
         if session.python is None or context.samples is None or context.reference is None:
             return None
         outputs = self.probe_outputs(session, remote_model, compute_unit, context)
-        return compare_with_reference(context.spec, context.reference, outputs, where="device")
+        return compare_with_reference(
+            context.spec, context.reference, outputs, where="device", keep=outputs_dir
+        )
 
 
 # The entry point names this module; the core registers its backend, routed by format.
