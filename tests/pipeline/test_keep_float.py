@@ -26,7 +26,7 @@ from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.keep_float import _fewest, relative_drop, search
 from edgeops.pipeline.sweep import expand
 
-DETECTOR = Path(__file__).parent / "tiny_detector.py"
+DETECTOR = Path(__file__).parent.parent / "tiny_detector.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
 
 

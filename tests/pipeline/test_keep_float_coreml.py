@@ -18,7 +18,7 @@ from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.sweep import expand
 
-NET = Path(__file__).parent / "tiny_outlier_net.py"
+NET = Path(__file__).parent.parent / "tiny_outlier_net.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
 
 COREML_AUTO = """
