@@ -23,10 +23,8 @@ PINNED = {
     "edgeops/cli/__init__.py::build_parser": 319,
     "edgeops/devices/probe.py::measure": 123,
     "edgeops/pipeline/keep_float.py::search": 100,
-    "edgeops/studio/app.py::create_app": 87,
     # An Alembic migration is one function by Alembic's design: the first schema whole.
     "edgeops/studio/team/migrations/versions/0001_the_first_schema.py::upgrade": 141,
-    "edgeops/studio/team/server.py::create_team_app": 263,
 }
 
 
