@@ -1,7 +1,8 @@
 """Size limits of the core: a module of at most 600 lines, a function of at most 80 lines
 and 10 parameters (``self`` not counted). What is over today is pinned below with its
 size; the list only shrinks and the pinned sizes only fall, so nothing new grows past
-the limits while the big pieces are split (issue 22, "The house, second step")."""
+the limits while the big pieces are split (issue 22, "The house, second step"). ruff checks
+the same in statements and branches (C901, PLR0913, PLR0915 in pyproject.toml)."""
 
 import ast
 
