@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from .recipes import Quantize
 
 ROUTE = "litert-torch"
-_LOGGERS = ("tensorflow", "absl", "torch", "jax", "litert_torch", "ai_edge_quantizer")
+# torchao (imported by litert-torch) warns at import about CUDA kernels a CPU build lacks.
+_LOGGERS = ("tensorflow", "absl", "torch", "torchao", "jax", "litert_torch", "ai_edge_quantizer")
 # ai-edge-quantizer keys its calibration data by signature; litert-torch names its one so.
 _SIGNATURE = "serving_default"
 
@@ -96,11 +97,18 @@ def quantize(
     source: Path, out: Path, step: Quantize, samples: SampleSet | None, layout: IoLayout | None
 ) -> None:
     """``step`` applied to litert-torch's fp32 .tflite with ai-edge-quantizer, float I/O kept."""
+    from .recipes import _closure, _ops
+
     with quiet(*_LOGGERS) as log:
         from ai_edge_quantizer import quantizer
 
         try:
-            engine = quantizer.Quantizer(str(source), _recipe(step))
+            float_layers: tuple[str, ...] = ()
+            if step.float_layers:
+                # With the data moves after them, as recipes.py keeps them for TFLiteConverter:
+                # the float model names its op outputs as the quantized one does.
+                float_layers = tuple(_closure(_ops(source.read_bytes()), step.float_layers))
+            engine = quantizer.Quantizer(str(source), _recipe(step, float_layers))
             calibration = None
             if step.calibrate:
                 assert samples is not None and layout is not None
@@ -115,7 +123,7 @@ def quantize(
     out.write_bytes(bytes(flatbuffer))
 
 
-def _recipe(step: Quantize) -> list[dict[str, Any]]:
+def _recipe(step: Quantize, float_layers: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The ai-edge-quantizer recipe doing what TFLiteConverter does for ``step``."""
     from ai_edge_quantizer import recipe
 
@@ -131,9 +139,10 @@ def _recipe(step: Quantize) -> list[dict[str, Any]]:
     # TFLiteConverter's recipes keep float32 inputs and outputs (a QUANTIZE and a
     # DEQUANTIZE at the ends); ai-edge-quantizer makes them integer unless told.
     entries += [{"regex": ".*", "operation": op, "algorithm_key": "no_quantize"} for op in ("INPUT", "OUTPUT")]  # fmt: skip
-    # An op's scope is its output tensors' names, as quantized_layers reports them.
+    # An op's scope is its output tensors' names, each followed by ";"
+    # (ai_edge_quantizer/utils/tfl_flatbuffer_utils.py get_op_scope).
     entries += [
-        {"regex": f"^{re.escape(name)}$", "operation": "*", "algorithm_key": "no_quantize"}
-        for name in step.float_layers
+        {"regex": f"(?:^|;){re.escape(name)};", "operation": "*", "algorithm_key": "no_quantize"}
+        for name in float_layers
     ]
     return entries
