@@ -186,18 +186,21 @@ def test_the_report_shows_each_variants_placement_as_a_bar_with_its_verdict(tmp_
     assert "GPU 29 of 66 nodes, CPU 37 of 66 nodes, 5 partitions" in section
 
 
-def test_the_studio_run_page_says_where_the_primary_ran():
+def test_the_studio_run_page_says_where_the_primary_ran_and_each_variant_as_a_bar():
     from edgeops.models import Results
     from edgeops.pipeline.history import RunRecord
     from edgeops.studio.app import _templates
 
     from factories import spec
 
-    vs = [variant("gpu")]
+    vs = [variant("gpu"), variant("half")]
     ms = [
         measurement("gpu", 1.0, unit="gpu").model_copy(
             update={"placement": gpu_placement(66, 66, 1)}
-        )
+        ),
+        measurement("half", 2.0, unit="gpu").model_copy(
+            update={"placement": gpu_placement(29, 66)}
+        ),
     ]
     plan = edgeops_select(profile=profile(), variants=vs, measurements=ms, policy=policy())
     results = Results(
@@ -216,3 +219,9 @@ def test_the_studio_run_page_says_where_the_primary_ran():
     )
     assert "<th>where the primary ran</th>" in page
     assert "<td>GPU 66 of 66 nodes, CPU 0 of 66 nodes, 1 partition</td>" in page
+    section = page.split("<h2>Where each variant ran</h2>")[1].split("</table>")[0]
+    assert section.count("<tr>") == 3  # the header and both measurements
+    assert 'title="GPU: 29 nodes" style="width:43.9%;background:#4a7"' in section
+    assert 'title="CPU: 37 nodes" style="width:56.1%;background:#bbb"' in section
+    assert "<b>fell back: 37 of 66 nodes on CPU, 5 partitions</b>" in section
+    assert section.count("fell back") == 1  # the variant all on the GPU held
