@@ -499,6 +499,15 @@ class CoreMLRunner:
     def run(self, feed: dict[str, object]) -> None:
         self.model.predict(feed)
 
+    def outputs(self, feed: dict[str, object]) -> dict[str, object]:
+        """One ``predict``'s outputs in the model's declared output order (``predict``
+        answers a dict), for scoring on the host."""
+        result = self.model.predict(feed)
+        return {
+            o.name: self.np.asarray(result[o.name])
+            for o in self.model.get_spec().description.output
+        }
+
     def release(self) -> None:
         del self.model
 
