@@ -159,19 +159,24 @@ class TfliteBackend(Backend):
         compute_unit: str = "cpu",
         outputs_dir: Path | None = None,
     ) -> Quality | None:
-        # A phone has no Python for the probe: its session runs the model itself on raw
-        # bytes (adb: LiteRT's benchmark_model). Boards with Python and the NPU's compiled
-        # variants have no device outputs yet.
+        # A board with Python runs the probe's interpreter; a phone has none, and its
+        # session runs the model itself on raw bytes (adb: LiteRT's benchmark_model). The
+        # NPU's compiled variants have no device outputs yet.
         run = getattr(session, "tensor_outputs", None)
-        if session.python is not None or run is None or compute_unit == "npu":
+        if compute_unit == "npu" or (session.python is None and run is None):
             return None
         if context.samples is None or context.reference is None or variant.path is None:
             return None
         settings = context.device_output_settings
-        outputs = device_outputs.on_phone(
-            run, variant.path, remote_model, compute_unit, context.samples, settings.samples,
-            settings.timeout_s,
-        )  # fmt: skip
+        if session.python is not None:
+            outputs = device_outputs.on_board(
+                self, session, variant.path, remote_model, compute_unit, context
+            )
+        else:
+            outputs = device_outputs.on_phone(
+                run, variant.path, remote_model, compute_unit, context.samples, settings.samples,
+                settings.timeout_s,
+            )  # fmt: skip
         return compare_with_reference(
             context.spec, context.reference, outputs, where="device", keep=outputs_dir
         )

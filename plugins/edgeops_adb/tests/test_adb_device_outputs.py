@@ -121,18 +121,27 @@ def test_a_benchmark_model_older_than_the_flag_is_named(edgeops_pm, adbd, tmp_pa
         score_on_phone(edgeops_pm, adbd, tmp_path, fault="old_tool")
 
 
-def test_a_board_with_python_gets_no_tflite_outputs_this_way(edgeops_pm, adbd, tmp_path):
+def test_a_board_with_python_returns_them_through_the_probe(edgeops_pm, adbd, tmp_path):
     context, variant = context_for(tmp_path)
     session = edgeops_pm.hook.edgeops_connect(device=device_for(adbd, tmp_path))
+    assert session.python is not None  # a board: the probe and its TFLite interpreter
     try:
-        assert session.python is not None
-        score = edgeops_pm.hook.edgeops_evaluate_on_device(
-            session=session, variant=variant, compute_unit="xnnpack", context=context,
-            outputs_dir=None,
-        )  # fmt: skip
+        scores = {
+            unit: edgeops_pm.hook.edgeops_evaluate_on_device(
+                session=session, variant=variant, compute_unit=unit, context=context,
+                outputs_dir=None,
+            )
+            for unit in ("xnnpack", "cpu")
+        }  # fmt: skip
     finally:
         session.close()
-    assert score.quality is None  # not built for boards yet: nothing is claimed
+    xnnpack, builtin = scores["xnnpack"], scores["cpu"]
+    assert xnnpack.failure is None and xnnpack.quality.where == "device"
+    assert xnnpack.quality.sample_count == 4 and xnnpack.quality.metrics["snr_db"] > 60
+    # The builtin kernels' uint8 arithmetic is not XNNPACK's, which made the reference:
+    # the board's own kernels ran (26.7 dB here), and the verdict says how far they are.
+    assert builtin.quality.where == "device" and builtin.quality.metrics["snr_db"] < 60
+    assert builtin.failure is not None and "device outputs differ from host" in builtin.failure
 
 
 def test_a_pull_through_the_adb_server_is_whole_and_bounded(served, edgeops_pm, tmp_path):
