@@ -107,7 +107,7 @@ def test_a_phone_that_returns_wrong_outputs_fails_the_variant_with_the_reason(
     edgeops_pm, adbd, tmp_path
 ):
     score = score_on_phone(edgeops_pm, adbd, tmp_path, fault="invert")
-    assert score.quality.where == "device" and score.quality.metrics["snr_db"] < 20
+    assert score.quality.where == "device" and score.quality.metrics["snr_db"] < 20  # the floor
     assert score.failure.startswith("device outputs differ from host: snr_db")
 
 
@@ -139,9 +139,9 @@ def test_a_board_with_python_returns_them_through_the_probe(edgeops_pm, adbd, tm
     assert xnnpack.failure is None and xnnpack.quality.where == "device"
     assert xnnpack.quality.sample_count == 4 and xnnpack.quality.metrics["snr_db"] > 60
     # The builtin kernels' uint8 arithmetic is not XNNPACK's, which made the reference:
-    # the board's own kernels ran (26.7 dB here), and the verdict says how far they are.
-    assert builtin.quality.where == "device" and builtin.quality.metrics["snr_db"] < 60
-    assert builtin.failure is not None and "device outputs differ from host" in builtin.failure
+    # the board's own kernels ran (26.7 dB here); above the floor, they hold.
+    assert builtin.quality.where == "device" and 20 < builtin.quality.metrics["snr_db"] < 60
+    assert builtin.failure is None
 
 
 def test_a_pull_through_the_adb_server_is_whole_and_bounded(served, edgeops_pm, tmp_path):
