@@ -174,7 +174,8 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
         run = await asyncio.to_thread(store.run, run_id) if RUN_ID.fullmatch(run_id) else None
         if run is None:
             return error("no such run in this store", 404)
-        return page("team_run.html", run=run)
+        results = await asyncio.to_thread(store.results_of, run)
+        return page("team_run.html", run=run, results=results)
 
     async def run_file(request: Request) -> Response:
         run_id, name = request.path_params["run_id"], request.path_params["name"]
