@@ -16,6 +16,7 @@ business; this module moves bytes and runs the command.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import tempfile
 import uuid
@@ -103,7 +104,9 @@ def tensor_outputs(
             )
             data = local.read_bytes()
         finally:
-            session.run(["rm", "-f", remote_outputs], timeout_s=CHECKSUM_TIMEOUT_S)
+            # A dropped connection cannot clean up; its own error is the one to report.
+            with contextlib.suppress(DeviceError, TimeoutError):
+                session.run(["rm", "-f", remote_outputs], timeout_s=CHECKSUM_TIMEOUT_S)
     if len(data) != output_bytes:
         raise DeviceError(
             f"benchmark_model wrote {len(data)} bytes of outputs, the model's outputs are "
