@@ -500,13 +500,9 @@ class CoreMLRunner:
         self.model.predict(feed)
 
     def outputs(self, feed: dict[str, object]) -> dict[str, object]:
-        """One ``predict``'s outputs in the model's declared output order (``predict``
-        answers a dict), for scoring on the host."""
-        result = self.model.predict(feed)
-        return {
-            o.name: self.np.asarray(result[o.name])
-            for o in self.model.get_spec().description.output
-        }
+        # predict answers a dict: read it in the package's declared output order.
+        got, declared = self.model.predict(feed), self.model.get_spec().description.output
+        return {o.name: self.np.asarray(got[o.name]) for o in declared}
 
     def release(self) -> None:
         del self.model
