@@ -13,10 +13,16 @@ mean (``runner_log.py``), and the measurement says so.
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import DeviceError, Measurement, MeasureSettings, Session, Variant
+from edgeops.plugin import (
+    DeviceError,
+    Measurement,
+    MeasureSettings,
+    Session,
+    Variant,
+    device_tool,
+)
 
 from .runner_log import parse
 
@@ -24,10 +30,10 @@ RUNNER_LABEL = "executor_runner"
 # The adb backend's label for a taskset mask of the big cores (e.g. "f0"): one mask per phone.
 BIG_CORES_LABEL = "big_cores"
 CHECK_TIMEOUT_S = 30.0
-
-
-class RunnerMissing(DeviceError):
-    """The device's executor_runner is not set or not there; recorded per variant."""
+RUNNER_NEEDED = (
+    "ExecuTorch's executor_runner (it has no Python for the probe; build the runner for "
+    "Android from ExecuTorch's examples/portable/executor_runner, with XNNPACK)"
+)
 
 
 def runner_argv(
@@ -45,32 +51,10 @@ def runner_argv(
 
 
 def ensure_runner(session: Session) -> str:
-    """The runner's path on the device; RunnerMissing, naming the fix, when there is none."""
-    label = session.device.labels.get(RUNNER_LABEL)
-    if not label:
-        raise RunnerMissing(
-            f"{session.device.name} has no Python, so ExecuTorch programs are measured with "
-            "ExecuTorch's executor_runner: build it for Android (examples/portable/"
-            "executor_runner, with XNNPACK) and set the device's label executor_runner in "
-            "devices.toml to the binary (a file here, pushed once, or a path on the device)"
-        )
-    local = Path(label).expanduser()
-    if local.is_file():
-        remote = session.push(local)
-        made = session.run(["chmod", "755", remote], timeout_s=CHECK_TIMEOUT_S)
-        if made.exit_code != 0:
-            raise RunnerMissing(
-                f"executor_runner was pushed to {session.device.name} but cannot be made "
-                f"executable there ({made.stderr.strip() or made.exit_code}); check the device"
-            )
-        return remote
-    found = session.run(["test", "-x", label], timeout_s=CHECK_TIMEOUT_S)
-    if found.exit_code != 0:
-        raise RunnerMissing(
-            f"executor_runner {label!r} is neither a file on this host nor an executable on "
-            f"{session.device.name}; fix the device's executor_runner label in devices.toml"
-        )
-    return label
+    """The runner's path on the device (``edgeops.plugin.device_tool``: pushed when this
+    host holds it and the device lacks that content, made executable); DeviceError, naming
+    the fix, when there is none."""
+    return device_tool(session, RUNNER_LABEL, RUNNER_NEEDED, timeout_s=CHECK_TIMEOUT_S)
 
 
 def measure_on_phone(
@@ -87,7 +71,7 @@ def measure_on_phone(
     }
     try:
         runner = ensure_runner(session)
-    except RunnerMissing as exc:
+    except DeviceError as exc:
         return Measurement(**base, status="error", error=str(exc))
     remote_model = session.push(variant.path)
     argv = runner_argv(runner, remote_model, settings, device.labels.get(BIG_CORES_LABEL))
