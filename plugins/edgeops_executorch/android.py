@@ -16,12 +16,14 @@ import shlex
 from typing import Any
 
 from edgeops.plugin import (
+    Device,
     DeviceError,
     Measurement,
     MeasureSettings,
     Session,
     Variant,
     device_tool,
+    failed_measurement,
 )
 
 from .runner_log import parse
@@ -63,44 +65,41 @@ def measure_on_phone(
     """One executor_runner round of ``variant`` on the session's phone."""
     assert variant.path is not None
     device = session.device
-    base: dict[str, Any] = {
-        "variant_id": variant.id,
-        "device_id": device.id,
-        "profile_id": device.profile_id,
-        "compute_unit": compute_unit,
-    }
     try:
         runner = ensure_runner(session)
     except DeviceError as exc:
-        return Measurement(**base, status="error", error=str(exc))
+        return failed_measurement(variant, device, compute_unit, "error", str(exc))
     remote_model = session.push(variant.path)
     argv = runner_argv(runner, remote_model, settings, device.labels.get(BIG_CORES_LABEL))
     try:
         result = session.run(argv, timeout_s=settings.timeout_s)
     except TimeoutError:
-        return Measurement(
-            **base, status="timeout", error=f"executor_runner ran over {settings.timeout_s:g} s"
-        )
-    return to_measurement(result.stdout + "\n" + result.stderr, result.exit_code, argv, base)
+        return failed_measurement(variant, device, compute_unit, "timeout",
+                                  f"executor_runner ran over {settings.timeout_s:g} s")  # fmt: skip
+    output = result.stdout + "\n" + result.stderr
+    return to_measurement(output, result.exit_code, argv, variant, device, compute_unit)
 
 
 def to_measurement(
-    output: str, exit_code: int, argv: list[str], base: dict[str, Any]
+    output: str, exit_code: int, argv: list[str], variant: Variant, device: Device, unit: str
 ) -> Measurement:
     log = parse(output)
     environment: dict[str, Any] = {"tool": "executor_runner", "argv": shlex.join(argv)}
     if not log.ok:
         # SIGKILL within the time limit: on a phone, the low-memory killer.
         status = "oom" if exit_code == 137 else "error"
-        return Measurement(**base, status=status, error=f"executor_runner: {log.error}",
-                           environment=environment)  # fmt: skip
+        return failed_measurement(variant, device, unit, status, f"executor_runner: {log.error}",
+                                  environment=environment)  # fmt: skip
     environment.update(
         runs=log.executions,
         mean_ms=log.mean_ms,
         p50_ms_statistic=f"mean of {log.executions} executions (executor_runner prints a total)",
     )
     return Measurement(
-        **base,
+        variant_id=variant.id,
+        device_id=device.id,
+        profile_id=device.profile_id,
+        compute_unit=unit,
         status="ok",
         load_ms=log.load_ms,
         rounds=1,
