@@ -26,7 +26,6 @@ PINNED = {
     "edgeops/api.py::ship(params)": 32,
     "edgeops/cli/__init__.py::build_parser": 319,
     "edgeops/devices/probe.py::measure": 123,
-    "edgeops/pipeline/keep_float.py::search": 100,
     "edgeops/report/gallery.py::write_gallery": 115,
     "edgeops/selection.py::edgeops_select": 131,
     "edgeops/studio/app.py::create_app": 87,
