@@ -67,6 +67,8 @@ SWEEPS = {
         '[[sweep]]\nrecipe = "coreml:linear_quantize"\ndtype = "int8"\n'
         'granularity = "per_tensor"\nkeep_float = ["none", "auto"]\n'
     ),
+    # Per channel (coreai-opt's int8 preset): the segmenter's one-channel head is per tensor.
+    "coreai": '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n',
 }
 
 
@@ -89,7 +91,7 @@ def main() -> None:
     # Only the backends asked for; the others' formats would add variants not compared here.
     # ONNX Runtime stays for Core ML: it makes the torch source's reference outputs.
     others = {"onnx", "tflite", "coreml", "coreai"} - set(formats)
-    if "coreml" in formats:
+    if {"coreml", "coreai"} & set(formats):
         others.discard("onnx")
     os.environ["EDGEOPS_DISABLE_PLUGINS"] = ",".join(sorted(others))
     from edgeops.api import ship
@@ -104,8 +106,8 @@ def main() -> None:
             folder = Path(tmp)
             (folder / "edgeops.toml").write_text(config(name, formats))
             results = (
-                estimated(folder)
-                if formats == ["coreml"]
+                estimated(folder, formats)
+                if set(formats) <= {"coreml", "coreai"}
                 else ship(
                     folder,
                     ["host"],
@@ -122,11 +124,12 @@ def main() -> None:
             )
             metric = results.spec.quality.metric
             for variant in results.variants:
-                # Core ML's float row: the converted fp16 base, scored by the search itself.
-                if variant.kept_float and variant.format == "coreml":
+                # Core ML's and Core AI's float row: the converted base (Core ML: fp16
+                # weights; Core AI: fp32), scored by the search itself.
+                if variant.kept_float and variant.format in ("coreml", "coreai"):
                     base = next(a for a in results.artifacts if a.id == variant.parent)
                     print(
-                        f"| {name} | coreml (base, fp16) | {metric} | "
+                        f"| {name} | {variant.format} (base) | {metric} | "
                         f"{variant.kept_float.float_value:.4f} | {results.spec.quality.floor:g} | "
                         f"{(base.size_bytes or 0) / 1024:.0f} | - | all |"
                     )
@@ -153,9 +156,10 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
-def estimated(folder: Path) -> Any:
-    """Core ML's variants, optimized and scored on the host estimate (no Core ML runtime
-    on Linux, so nothing is measured): the ``host`` profile with its formats set to Core ML."""
+def estimated(folder: Path, formats: list[str]) -> Any:
+    """Core ML's and Core AI's variants, optimized and scored on the host (Core ML: the
+    host estimate; Core AI: its own runtime), not measured (neither runs on Linux): the
+    ``host`` profile with its formats set to theirs."""
     from edgeops.devices.profiles import resolve_profiles
     from edgeops.models import MeasureSettings
     from edgeops.pipeline import Pipeline, Workspace
@@ -165,7 +169,7 @@ def estimated(folder: Path) -> Any:
     pm = make_plugin_manager()
     spec, _ = load_spec(folder / "edgeops.toml")
     pipeline = Pipeline(pm, Workspace(folder / ".edgeops"))
-    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("coreml",)})
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": tuple(formats)})
     return pipeline.optimize(pipeline.convert(spec, [host], MeasureSettings()))
 
 
