@@ -66,6 +66,8 @@ SWEEPS = {
     "coreml": (
         '[[sweep]]\nrecipe = "coreml:linear_quantize"\ndtype = "int8"\n'
         'granularity = "per_tensor"\nkeep_float = ["none", "auto"]\n'
+        # W8A8 (activations too, calibrated in torch): where int8 breaks a segmenter.
+        '\n[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n'
     ),
     # Per channel (coreai-opt's int8 preset): the segmenter's one-channel head is per tensor.
     "coreai": '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n',
@@ -86,13 +88,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--formats", default="onnx,tflite")
     parser.add_argument("--models", default="detector")
+    parser.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="optimize and score on the host only, no latency (a long search under load)",
+    )
     args = parser.parse_args()
     formats = args.formats.split(",")
     # Only the backends asked for; the others' formats would add variants not compared here.
-    # ONNX Runtime stays for Core ML: it makes the torch source's reference outputs.
+    # ONNX Runtime stays: it makes the torch source's reference outputs (and TFLite's
+    # input); its rows are printed only when asked for.
     others = {"onnx", "tflite", "coreml", "coreai"} - set(formats)
-    if {"coreml", "coreai"} & set(formats):
-        others.discard("onnx")
+    others.discard("onnx")
     os.environ["EDGEOPS_DISABLE_PLUGINS"] = ",".join(sorted(others))
     from edgeops.api import ship
 
@@ -107,7 +114,7 @@ def main() -> None:
             (folder / "edgeops.toml").write_text(config(name, formats))
             results = (
                 estimated(folder, formats)
-                if set(formats) <= {"coreml", "coreai"}
+                if args.no_measure or set(formats) <= {"coreml", "coreai"}
                 else ship(
                     folder,
                     ["host"],
@@ -123,7 +130,7 @@ def main() -> None:
                 )
             )
             metric = results.spec.quality.metric
-            for variant in results.variants:
+            for variant in [v for v in results.variants if v.format in formats]:
                 # Core ML's and Core AI's float row: the converted base (Core ML: fp16
                 # weights; Core AI: fp32), scored by the search itself.
                 if variant.kept_float and variant.format in ("coreml", "coreai"):
