@@ -98,7 +98,7 @@ def main() -> None:
     # Only the backends asked for; the others' formats would add variants not compared here.
     # ONNX Runtime stays: it makes the torch source's reference outputs (and TFLite's
     # input); its rows are printed only when asked for.
-    others = {"onnx", "tflite", "coreml", "coreai"} - set(formats)
+    others = {"onnx", "tflite", "coreml", "coreai", "executorch"} - set(formats)
     others.discard("onnx")
     os.environ["EDGEOPS_DISABLE_PLUGINS"] = ",".join(sorted(others))
     from edgeops.api import ship
