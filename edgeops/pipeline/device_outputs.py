@@ -54,6 +54,10 @@ def score_device_outputs(
                 or m.device_quality is not None
                 or variant is None
                 or device is None
+                # Another run's variant, measured again beside this run's (a baseline's
+                # primary): this run's reference is of another model, so its outputs
+                # cannot be judged against it. Its own run scored it.
+                or variant.remeasured_from is not None
             ):
                 scored.append(m)
                 continue
