@@ -52,8 +52,6 @@ KNOWN = {
     ("edgeops.api", "edgeops.cli.output"): "the progress and output helpers move below the API",
     ("edgeops.api", "edgeops.cli.progress"): "the progress and output helpers move below the API",
     ("edgeops.gate", "edgeops.api"): "edgeops.gate(...) is the API's gate, called as a module",
-    ("edgeops.pipeline.bundle", "edgeops.cli.tables"): "the tables move to edgeops.report",
-    ("edgeops.report.html", "edgeops.cli.tables"): "the tables move to edgeops.report",
     ("edgeops.backend", "edgeops.devices.device_quality"): (
         "Backend.evaluate_on_device's default scoring moves below the backend class"
     ),

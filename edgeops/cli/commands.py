@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from edgeops.cli.tables import sizes_by_format
 from edgeops.devices.discovery import discover_devices
 from edgeops.devices.profiles import load_profiles, resolve_profiles
 from edgeops.errors import UsageError
@@ -22,11 +21,12 @@ from edgeops.pipeline import Pipeline, Workspace, one_line
 from edgeops.pipeline.bundle import (
     default_bundle_dir,
     read_results,
-    write_bundle,
 )
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
+from edgeops.pipeline.protocol import Run, Stage, run_stages
 from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.report.tables import sizes_by_format
 from edgeops.studio.command import cmd_studio  # noqa: F401
 from edgeops.studio.team.command import cmd_publish  # noqa: F401
 
@@ -100,6 +100,14 @@ class _Run:
 
 
 # --------------------------------------------------------------------------- ship and stages
+
+# The span of the run protocol (edgeops.pipeline.protocol) each stage command runs.
+_ONE: dict[str, tuple[Stage, Stage]] = {
+    "convert": ("convert", "convert"),
+    "optimize": ("optimize", "optimize"),
+    "measure": ("measure", "measure"),
+    "select": ("select", "bundle"),
+}
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
@@ -199,7 +207,7 @@ def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
             }
         )
         return
-    from edgeops.cli.tables import rich_tables
+    from edgeops.report.tables import rich_tables
 
     console = _console()
     for table in rich_tables(results):
@@ -231,7 +239,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
     profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
     with _Run(args, pm) as run:
-        results = run.pipeline.convert(spec, profiles)
+        results = run_stages(
+            Run(run.pipeline, spec=spec, profiles=profiles), None, *_ONE["convert"]
+        )
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -240,7 +250,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.optimize(results)
+        results = run_stages(Run(run.pipeline), results, *_ONE["optimize"])
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -251,12 +261,13 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if not results.variants:
         raise UsageError(f"{args.stage_file} has no variants; run `edgeops optimize` on it first")
     with _Run(args, pm) as run:
-        results = run.pipeline.measure(
-            results,
-            discover_devices(pm),
-            _settings(args, results.settings),
+        measure = Run(
+            run.pipeline,
+            devices=discover_devices(pm),
+            settings=_settings(args, results.settings),
             reuse_measurements=args.reuse_measurements,
         )
+        results = run_stages(measure, results, *_ONE["measure"])
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -265,12 +276,15 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(
-            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
+        select = Run(
+            run.pipeline,
+            memory_safety_factor=args.memory_safety_factor,
+            objective=args.objective,
+            out=args.out,
+            force=args.force,
         )
-    out = args.out or default_bundle_dir(results)
-    write_bundle(results, out, force=args.force)
-    _report_run(results, out, args.json)
+        results = run_stages(select, results, *_ONE["select"])
+    _report_run(results, select.bundle, args.json)
     return 0
 
 

@@ -39,7 +39,7 @@ class Evaluating(Converting):
         evaluated = {}
         for variant in todo:
             reused_before = self.stats["evaluations_reused"]
-            scored = evaluated[variant.id] = self._evaluate_one(variant, results)
+            scored = evaluated[variant.id] = self.score_variant(variant, results)
             below = below_floor(scored, results)
             if scored.status != "ok":
                 self._advanced("evaluate", variant.name, "failed", scored.error or "")
@@ -108,7 +108,7 @@ class Evaluating(Converting):
                     found.append(kept)
         return tuple(found)
 
-    def _evaluate_one(self, variant: Variant, results: Results) -> Variant:
+    def score_variant(self, variant: Variant, results: Results) -> Variant:
         assert results.samples is not None and results.reference is not None
         key, outputs_key = self._evaluation_keys(variant, results)
         quality = self.cache.get_value("quality", key, Quality)

@@ -58,7 +58,7 @@ class Optimizing(Evaluating):
         variants = []
         for artifact, recipe in plan:
             reused_before = self.stats["optimizations_reused"]
-            variant = self._make_one(artifact, recipe, results)
+            variant = self.make_variant(artifact, recipe, results)
             variants.append(variant)
             if variant.status != "ok":
                 self._advanced("optimize", recipe.id, "failed", variant.error or "")
@@ -142,7 +142,7 @@ class Optimizing(Evaluating):
             if v.status != "ok" and (v.error or "").startswith("quality:") and scored.is_file():
                 self.tracebacks[f"evaluate-{v.name}"] = scored.read_text()
 
-    def _make_one(self, artifact: Artifact, recipe: Recipe, results: Results) -> Variant:
+    def make_variant(self, artifact: Artifact, recipe: Recipe, results: Results) -> Variant:
         """One variant of the sweep: its recipe applied, or, for ``keep_float = "auto"``,
         the mixed variant the search finds (keep_float.py)."""
         assert results.samples is not None
@@ -152,7 +152,7 @@ class Optimizing(Evaluating):
 
         def made(candidate: Recipe) -> Variant:
             variant = self._optimize_one(artifact, candidate, context)
-            return self._evaluate_one(variant, results) if variant.status == "ok" else variant
+            return self.score_variant(variant, results) if variant.status == "ok" else variant
 
         key = cache_key(
             "keep-float",
@@ -169,7 +169,7 @@ class Optimizing(Evaluating):
                     keep_float.with_float_layers(recipe, cached.asked, f"float{len(cached.asked)}")
                 )
                 return found.model_copy(update={"recipe": recipe, "kept_float": cached, "id": key})
-            float_quality = self._evaluate_one(artifact, results).quality
+            float_quality = self.score_variant(artifact, results).quality
             if float_quality is None:
                 raise StageError(
                     f"{recipe.id}: the unquantized {artifact.format} model has no host quality"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from edgeops.errors import PluginError
 from edgeops.models import (
     Results,
     SelectionPolicy,
 )
 from edgeops.pipeline.optimizing import Optimizing
-from edgeops.pipeline.pruning import prune
 
 
 class RulingOut(Optimizing):
@@ -38,15 +38,21 @@ class RulingOut(Optimizing):
         return results.model_copy(update={"variants": tuple(variants)})
 
     def prune(self, results: Results, memory_safety_factor: float | None = None) -> Results:
-        """Rule variants out on the host before any device time (pruning.py)."""
+        """Rule variants out on the host before any device time (``edgeops_prune``; the
+        core's rules are pruning.py's)."""
         factor = (
             memory_safety_factor
             if memory_safety_factor is not None
             else SelectionPolicy.model_fields["memory_safety_factor"].default
         )
-        variants = prune(
-            list(results.variants), list(results.profiles), results.spec.quality, factor
+        variants = self.hook.edgeops_prune(
+            variants=list(results.variants),
+            profiles=list(results.profiles),
+            quality=results.spec.quality,
+            memory_safety_factor=factor,
         )
+        if variants is None:
+            raise PluginError("no installed plugin prunes (edgeops_prune)")
         # What cannot run on a profile at all is ruled out here too, so it is told with
         # the rest; measure() asks again for a run that skips this stage (--no-prune).
         results = self.rule_out_unfit(results.model_copy(update={"variants": tuple(variants)}))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeops.pipeline.cache import Cache
+from edgeops.pipeline.history import HISTORY_FILE
 from edgeops.pipeline.journal import RunJournal
 
 
@@ -23,7 +24,7 @@ class Workspace:
 
     @property
     def history_path(self) -> Path:
-        return self.root / "runs.sqlite"
+        return self.root / HISTORY_FILE
 
     def journal(self, run_id: str) -> RunJournal:
         return RunJournal(self.root / "runs" / run_id)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeops.cli.tables import sizes_by_format
 from edgeops.models import Measurement, Placement, Plan, Results, SelectionPolicy, Variant
 from edgeops.placement import fell_back
 from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
 from edgeops.report.kept_float import kept_summary
+from edgeops.report.tables import sizes_by_format
 
 REPORT_FILE = "report.html"
 
