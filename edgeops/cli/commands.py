@@ -18,10 +18,7 @@ from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace, one_line
-from edgeops.pipeline.bundle import (
-    default_bundle_dir,
-    read_results,
-)
+from edgeops.pipeline.bundle import default_bundle_dir, read_results
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
 from edgeops.pipeline.protocol import Run, Stage, run_stages
@@ -87,6 +84,12 @@ class _Run:
         self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
+    def stages(self, first: Stage, last: Stage, results: Results | None, **given: Any) -> Results:
+        """The run protocol's steps ``first`` to ``last`` (edgeops.pipeline.protocol): a stage
+        command runs its own span of the one order ``ship`` runs whole."""
+        self.protocol = Run(self.pipeline, **given)
+        return run_stages(self.protocol, results, first, last)
+
     def __enter__(self) -> _Run:
         from edgeops.cli.progress import ProgressReporter
 
@@ -100,14 +103,6 @@ class _Run:
 
 
 # --------------------------------------------------------------------------- ship and stages
-
-# The span of the run protocol (edgeops.pipeline.protocol) each stage command runs.
-_ONE: dict[str, tuple[Stage, Stage]] = {
-    "convert": ("convert", "convert"),
-    "optimize": ("optimize", "optimize"),
-    "measure": ("measure", "measure"),
-    "select": ("select", "bundle"),
-}
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
@@ -239,9 +234,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
     profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
     with _Run(args, pm) as run:
-        results = run_stages(
-            Run(run.pipeline, spec=spec, profiles=profiles), None, *_ONE["convert"]
-        )
+        results = run.stages("convert", "convert", None, spec=spec, profiles=profiles)
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -250,7 +243,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run_stages(Run(run.pipeline), results, *_ONE["optimize"])
+        results = run.stages("optimize", "optimize", results)
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -261,13 +254,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if not results.variants:
         raise UsageError(f"{args.stage_file} has no variants; run `edgeops optimize` on it first")
     with _Run(args, pm) as run:
-        measure = Run(
-            run.pipeline,
-            devices=discover_devices(pm),
-            settings=_settings(args, results.settings),
-            reuse_measurements=args.reuse_measurements,
-        )
-        results = run_stages(measure, results, *_ONE["measure"])
+        results = run.stages(
+            "measure", "measure", results, devices=discover_devices(pm),
+            settings=_settings(args, results.settings), reuse_measurements=args.reuse_measurements,
+        )  # fmt: skip
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -276,21 +266,15 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        select = Run(
-            run.pipeline,
-            memory_safety_factor=args.memory_safety_factor,
-            objective=args.objective,
-            out=args.out,
-            force=args.force,
-        )
-        results = run_stages(select, results, *_ONE["select"])
-    _report_run(results, select.bundle, args.json)
+        results = run.stages(
+            "select", "bundle", results, memory_safety_factor=args.memory_safety_factor,
+            objective=args.objective, out=args.out, force=args.force,
+        )  # fmt: skip
+    _report_run(results, run.protocol.bundle, args.json)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from edgeops.pipeline import Pipeline
-
     spec, _ = load_spec(args.model)
     if not spec.sweep:
         raise UsageError(
