@@ -20,13 +20,13 @@ from edgeops.pipeline.failures import (
     EVALUATE_TRACEBACK_FILE,
     one_line,
 )
-from edgeops.pipeline.samples import load_labels
 from edgeops.pipeline.state import build_context, origin_hash
 from edgeops.quality import (
     OUTPUTS_FILE,
     meets_floors,
 )
 from edgeops.report.outputs import OUTPUTS_FORMAT, score_outputs
+from edgeops.sample_files import load_labels
 
 
 class Evaluating(Converting):
