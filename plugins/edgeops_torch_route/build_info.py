@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeops.files import write_text
+from edgeops.plugin import write_text
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""edgeops.build_info: the record beside a converted model, and a variant's built on its parent's."""
+"""edgeops_torch_route.build_info: the record beside a converted model, and a variant's built on its parent's."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from edgeops.build_info import BuildInfo
+from edgeops_torch_route.build_info import BuildInfo
 
 
 def test_a_variant_record_starts_from_its_parents(tmp_path):
