@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -37,3 +38,24 @@ class Session(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TensorOutputs(Protocol):
+    """What a session without Python may offer instead of the probe's ``--outputs``: one
+    inference of a model already on the device, on raw inputs, giving its raw outputs.
+
+    ``inputs`` are (shape, raw bytes) per input in the graph's order; the answer is every
+    output's raw bytes in the graph's order, concatenated, exactly ``output_bytes`` long
+    (DeviceError otherwise). The backend owns what the bytes mean. An adb phone offers it
+    through LiteRT's benchmark_model (plugins/edgeops_adb/phone_outputs.py).
+    """
+
+    def tensor_outputs(
+        self,
+        remote_model: str,
+        compute_unit: str,
+        inputs: Sequence[tuple[tuple[int, ...], bytes]],
+        output_bytes: int,
+        timeout_s: float,
+    ) -> bytes: ...
