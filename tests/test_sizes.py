@@ -23,7 +23,6 @@ PINNED = {
     "edgeops/api.py::ship": 180,
     "edgeops/api.py::ship(params)": 32,
     "edgeops/cli/__init__.py::build_parser": 319,
-    "edgeops/pipeline/keep_float.py::search": 100,
     # An Alembic migration is one function by Alembic's design: the first schema whole.
     "edgeops/studio/team/migrations/versions/0001_the_first_schema.py::upgrade": 141,
 }
