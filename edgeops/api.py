@@ -16,7 +16,6 @@ lines as ``edgeops ship``::
 
 from __future__ import annotations
 
-import math
 import os
 import uuid
 from collections.abc import Sequence
@@ -24,21 +23,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeops.errors import UsageError, run_outcome
+from edgeops.errors import UsageError
 
 if TYPE_CHECKING:
-    from edgeops.gate.compare import GateReport, GateSettings
+    from edgeops.gate.compare import GateReport
     from edgeops.models import (
-        Device,
-        Measurement,
         MeasureSettings,
         Objective,
-        Plan,
         Results,
         Task,
         Variant,
     )
-    from edgeops.pipeline import Pipeline
 
 
 # What `select` optimises for (edgeops ship --objective).
@@ -126,11 +121,12 @@ def ship(
     """
     from edgeops.devices.discovery import discover_devices
     from edgeops.devices.profiles import resolve_profiles
-    from edgeops.pipeline import Pipeline, Workspace, one_line
-    from edgeops.pipeline.bundle import check_bundle_target, default_bundle_dir, write_bundle
+    from edgeops.pipeline import Pipeline, Workspace
+    from edgeops.pipeline.bundle import check_bundle_target
     from edgeops.pipeline.config import load_spec
     from edgeops.pipeline.history import History
     from edgeops.pipeline.names import check_name
+    from edgeops.pipeline.protocol import Run, ship_stages
     from edgeops.plugin_manager import make_plugin_manager
 
     settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
@@ -160,7 +156,7 @@ def ship(
     if out is not None:
         check_bundle_target(Path(out), force)
     base, primaries, incumbents = _baseline(baseline, space.root / "baselines")
-    results: Results | None = None
+    resumed: Results | None = None
     if resume:
         run_id = history.last_unfinished() if resume == "last" else resume
         if run_id is None:
@@ -173,8 +169,8 @@ def ship(
             raise UsageError(
                 f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
             )
-        results = journal.load_stage()
-        settings, safety = results.settings, memory_safety_factor
+        resumed = journal.load_stage()
+        settings, safety = resumed.settings, memory_safety_factor
         # The run's own inventory, unless a new one is given: a resume without
         # devices must not fall back to this machine alone.
         saved = journal.load_devices()
@@ -182,9 +178,6 @@ def ship(
             saved if devices is None and saved is not None
             else discover_devices(pm, Path(devices) if devices is not None else None)
         )  # fmt: skip
-        history.started(
-            run_id, results.spec.name, results.spec.version, [p.id for p in results.profiles]
-        )
     else:
         if model is None:
             raise UsageError(
@@ -207,62 +200,41 @@ def ship(
             primaries = _previous_primaries(history, spec.name)
         run_id = uuid.uuid4().hex[:12]
         journal = space.journal(run_id)
-        history.started(run_id, spec.name, spec.version, [p.id for p in chosen])
-    beating = history.heartbeat(run_id)
-    bundle: Path | None = None
-    try:
-        with _observed(pm, progress):
-            pipeline = Pipeline(
-                pm,
-                space,
-                jobs=jobs,
-                task_timeout_s=task_timeout_s,
-                worker_memory_mb=worker_memory_mb,
-                halving=prune,
-            )
-            if keep_outputs is not None:
-                pipeline.keep_outputs = keep_outputs
-            if gallery_worst is not None:
-                pipeline.worst_k = gallery_worst
-            pipeline.cache.clear_stale_temporaries()
-            if results is None:
-                results = pipeline.convert(spec, chosen, settings, run_id=run_id)
-                results = pipeline.optimize(results)
-                journal.save_devices(found)
-                if prune:
-                    results = pipeline.prune(results, safety)
-                results = _with_incumbents(pipeline, results, incumbents, base)
-                journal.save_stage(results)
-            results = pipeline.measure(
-                results,
-                found,
-                settings,
-                reuse_measurements=reuse_measurements,
-                journal=journal,
-            )
-            results = pipeline.select(
-                results,
-                memory_safety_factor=safety,
-                objective=objective,
-                baseline_primaries=primaries,
-            )
-            if until_decided:
-                results = _until_decided(
-                    pipeline, results, found, max_extra_rounds, objective, safety, base, primaries
-                )
-        bundle = Path(out) if out is not None else default_bundle_dir(results)
-        write_bundle(results, bundle, force=force)
-    except KeyboardInterrupt:
-        history.finished(run_id, "interrupted", results)
-        raise
-    except Exception as exc:
-        history.finished(run_id, "failed", results, error=one_line(exc))
-        raise
-    finally:
-        beating.set()
-    outcome = run_outcome(results.plans)
-    history.finished(run_id, outcome.status, results, bundle=bundle, error=outcome.error)
-    return results
+    with _observed(pm, progress):
+        pipeline = Pipeline(
+            pm,
+            space,
+            jobs=jobs,
+            task_timeout_s=task_timeout_s,
+            worker_memory_mb=worker_memory_mb,
+            halving=prune,
+        )
+        if keep_outputs is not None:
+            pipeline.keep_outputs = keep_outputs
+        if gallery_worst is not None:
+            pipeline.worst_k = gallery_worst
+        pipeline.cache.clear_stale_temporaries()
+        run = Run(
+            pipeline,
+            spec=None if resumed else spec,
+            profiles=[] if resumed else chosen,
+            run_id=run_id,
+            settings=settings,
+            journal=journal,
+            devices=found,
+            prune=prune,
+            memory_safety_factor=safety,
+            baseline=base,
+            incumbents=incumbents,
+            reuse_measurements=reuse_measurements,
+            objective=objective,
+            primaries=primaries,
+            until_decided=until_decided,
+            max_extra_rounds=max_extra_rounds,
+            out=Path(out) if out is not None else None,
+            force=force,
+        )
+        return ship_stages(run, resumed)
 
 
 def gate(
@@ -379,17 +351,6 @@ def _baseline(
     return base, _primaries(base), files
 
 
-def _with_incumbents(
-    pipeline: Pipeline, results: Results, incumbents: list[Variant], base: Results | None
-) -> Results:
-    """``results`` with the baseline's primary files among its variants (incumbents.py)."""
-    from edgeops.pipeline.incumbents import add_incumbents, score_incumbents
-
-    if base is None or not incumbents:
-        return results
-    return score_incumbents(pipeline, add_incumbents(results, incumbents, base))
-
-
 def _primaries(results: Results | None) -> dict[str, str]:
     """Each supported profile's primary (format:recipe) in a run: the tie-break a baseline gives."""
     if results is None:
@@ -412,181 +373,3 @@ def _previous_primaries(history: Any, model: str) -> dict[str, str]:
         return _primaries(load_results(bundle))
     except ResultsError:
         return {}
-
-
-def _until_decided(
-    pipeline: Pipeline,
-    results: Results,
-    devices: list[Device],
-    max_extra_rounds: int,
-    objective: Objective,
-    safety: float | None,
-    baseline: Results | None,
-    primaries: dict[str, str],
-) -> Results:
-    """Add rounds where they can change a decision, until decided or ``--max-extra-rounds``.
-
-    Three kinds of decision: a primary tied with the fastest only because the
-    interval of their ratio straddles the equivalence margin (both get the
-    rounds, measured in alternation, so the comparison stays paired); a gate
-    comparison against ``--baseline`` the sequential test has not decided (the
-    current gets the rounds its next look needs); and a primary not yet
-    precise enough to be a baseline gates can decide against.
-    """
-    from edgeops.gate.compare import GateSettings, undecided_comparisons
-    from edgeops.gate.stats import gate_ready_rounds, next_look
-    from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
-
-    settings = GateSettings()
-    added: dict[tuple[str, str, str], int] = {}
-    while True:
-        wanted: dict[tuple[str, str, str], int] = {}
-
-        def want(
-            key: tuple[str, str, str],
-            rounds: int | None,
-            wanted: dict[tuple[str, str, str], int] = wanted,
-        ) -> None:
-            budget = max_extra_rounds - added.get(key, 0)
-            if rounds and budget > 0:
-                wanted[key] = max(wanted.get(key, 0), min(rounds, budget))
-
-        by_key = {(m.variant_id, m.device_id, m.compute_unit): m for m in results.measurements}
-        for plan in results.plans:
-            m = _primary_measurement(results, plan)
-            if m is None:
-                continue
-            key = (m.variant_id, m.device_id, m.compute_unit)
-            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
-            logs = log_round_medians(m)
-            # In steps to the next look, so the spread is re-estimated on the way.
-            step = next_look(len(logs)) - len(logs)
-            want(key, min(gate_ready_rounds(logs, threshold, settings.design), step))
-            rival = _rival(results, plan)
-            if plan.decision == "undecided" and rival is not None:
-                ratio = ratio_interval(m, rival)
-                margin = 1.0 + (results.policy.equivalence_pct if results.policy else 5.0) / 100.0
-                more = rounds_to_resolve(ratio, margin, cap=max_extra_rounds) if ratio else None
-                want(key, more)
-                want((rival.variant_id, rival.device_id, rival.compute_unit), more)
-        if baseline is not None:
-            for todo in undecided_comparisons(baseline, results, settings):
-                want((todo.variant_id, todo.device_id, todo.compute_unit), todo.more_rounds)
-                if todo.paired_baseline is not None:
-                    # Paired mode: the re-measured baseline gets the same rounds, measured
-                    # in alternation with the current's in the one remeasure below.
-                    want(todo.paired_baseline, todo.more_rounds)
-        wanted = {k: v for k, v in wanted.items() if k in by_key}
-        # A baseline measured again in this session gets the rounds its candidates get,
-        # in the same sessions, so every added round still has its pair.
-        for pair, rounds in _paired_rounds(results, baseline, wanted).items():
-            wanted[pair] = max(wanted.get(pair, 0), rounds)
-        if not wanted:
-            return _note_unready_baselines(results, settings, added)
-        for key, rounds in wanted.items():
-            added[key] = added.get(key, 0) + rounds
-        results = pipeline.select(
-            pipeline.remeasure(results, devices, wanted),
-            memory_safety_factor=safety,
-            objective=objective,
-            baseline_primaries=primaries,
-        )
-
-
-def _paired_rounds(
-    results: Results, baseline: Results | None, wanted: dict[tuple[str, str, str], int]
-) -> dict[tuple[str, str, str], int]:
-    """Rounds for each re-measured baseline measurement: the most any variant measured
-    beside it (its profile, its device) is given now."""
-    if baseline is None:
-        return {}
-    out: dict[tuple[str, str, str], int] = {}
-    for m in results.measurements:
-        if m.remeasured_from != baseline.run_id or m.status != "ok":
-            continue
-        key = (m.variant_id, m.device_id, m.compute_unit)
-        beside = [
-            rounds
-            for (variant_id, device_id, unit), rounds in wanted.items()
-            if device_id == m.device_id
-            and (variant_id, unit) != (m.variant_id, m.compute_unit)
-            and any(
-                x.profile_id == m.profile_id
-                and (x.variant_id, x.device_id) == (variant_id, device_id)
-                for x in results.measurements
-            )
-        ]
-        if beside:
-            out[key] = max(beside)
-    return out
-
-
-def _note_unready_baselines(
-    results: Results, settings: GateSettings, added: dict[tuple[str, str, str], int]
-) -> Results:
-    """Say in each plan whose primary the bound left too imprecise to gate against.
-
-    Otherwise the run looks like a baseline, and the first gate against it ends
-    inconclusive on a noisy device without anyone having been told why.
-    """
-    from edgeops.gate.stats import gate_ready_rounds
-    from edgeops.round_stats import log_round_medians, spread
-
-    plans = []
-    for plan in results.plans:
-        m = _primary_measurement(results, plan)
-        note = None
-        if m is not None:
-            threshold = 1.0 + settings.latency_threshold_pct(plan.profile_id) / 100.0
-            logs = log_round_medians(m)
-            short = gate_ready_rounds(logs, threshold, settings.design)
-            if short > 0:
-                key = (m.variant_id, m.device_id, m.compute_unit)
-                cv = spread(logs)
-                how = f"spread {cv:.1%}" if math.isfinite(cv) else "spread unknown"
-                note = (
-                    f"{plan.choices[0].variant_name} stopped at {len(logs)} rounds "
-                    f"({how}), about {short} short of a baseline gates "
-                    f"can decide against; a gate against this run may end inconclusive: "
-                    f"re-run with --max-extra-rounds {added.get(key, 0) + short} "
-                    "or on a quieter device"
-                )
-        plans.append(plan.model_copy(update={"baseline_note": note}))
-    return results.model_copy(update={"plans": tuple(plans)})
-
-
-def _primary_measurement(results: Results, plan: Plan) -> Measurement | None:
-    """The measured, ok measurement of ``plan``'s primary, or None."""
-    if not plan.choices:
-        return None
-    primary = plan.choices[0]
-    return next(
-        (
-            x
-            for x in results.measurements
-            if x.profile_id == plan.profile_id
-            and (x.variant_id, x.compute_unit) == (primary.variant_id, primary.compute_unit)
-            and x.status == "ok"
-            and x.method == "measured"
-        ),
-        None,
-    )
-
-
-def _rival(results: Results, plan: Any) -> Any:
-    """The fastest candidate's measurement, named in the plan's frontier, when it is not the primary."""
-    leader = min(
-        (p for p in plan.frontier if p.p50_ms is not None), key=lambda p: p.p50_ms, default=None
-    )
-    if leader is None or leader.chosen:
-        return None
-    return next(
-        (
-            m
-            for m in results.measurements
-            if m.profile_id == plan.profile_id
-            and (m.variant_id, m.compute_unit) == (leader.variant_id, leader.compute_unit)
-            and m.status == "ok"
-        ),
-        None,
-    )

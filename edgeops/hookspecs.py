@@ -31,8 +31,10 @@ if TYPE_CHECKING:
         ModelSpec,
         Plan,
         Quality,
+        QualitySpec,
         Recipe,
         ReferenceOutputs,
+        Results,
         SampleSet,
         SelectionPolicy,
         Variant,
@@ -162,6 +164,23 @@ def edgeops_evaluate(
     there as ``outputs.npz``) so the report and ``edgeops studio`` can show them;
     a plugin that does not simply has no sample gallery. Return None for a
     format this plugin cannot run. First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def edgeops_prune(
+    variants: list[Variant],
+    profiles: list[DeviceProfile],
+    quality: QualitySpec,
+    memory_safety_factor: float,
+) -> list[Variant] | None:
+    """Rule variants out on the host, before any device time: return ``variants`` in their
+    order, each with ``pruned`` filled in (profile id, or ``"*"`` for every profile, to the
+    reason); variants that failed to build are returned as they are.
+
+    ``quality`` is the spec's floors; ``memory_safety_factor`` the share of a profile's app
+    memory limit a variant may use. The core's rules (``edgeops.pipeline.pruning``) are
+    ``trylast``; a plugin may replace them. First non-None result wins.
     """
 
 
@@ -308,6 +327,48 @@ def edgeops_select(
 
     ``measurements`` are this profile's only. The core's policy is ``trylast``;
     a plugin may override it. First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def edgeops_write_bundle(results: Results, out: Path, force: bool) -> Path | None:
+    """Write the release bundle of a selected run to the folder ``out`` and return it.
+
+    ``force`` replaces what is there. The core's bundle (``edgeops.pipeline.bundle``:
+    manifest.json, results.json, the reports and the chosen files, built in a temporary
+    folder and renamed into place) is ``trylast``. First non-None result wins.
+    """
+
+
+# --------------------------------------------------------------------------- history
+
+
+@hookspec
+def edgeops_run_started(
+    workspace: Path, run_id: str, model: str, version: str, profiles: list[str]
+) -> None:
+    """A run of ``ship`` began (or resumed) in the workspace folder ``workspace``.
+
+    The core records it as running in the workspace's history
+    (``edgeops.pipeline.history``), and refuses a resume of a run whose owner is alive
+    (``RunBusyError``). Collected from every plugin.
+    """
+
+
+@hookspec
+def edgeops_run_finished(
+    workspace: Path,
+    run_id: str,
+    status: str,
+    results: Results | None,
+    bundle: Path | None,
+    error: str | None,
+) -> None:
+    """A run of ``ship`` ended: ``status`` is ``ok``, ``unsupported``, ``device_failed``,
+    ``failed`` or ``interrupted`` (``edgeops.errors.run_outcome``), ``results`` what it
+    had made by then, ``bundle`` its release folder, ``error`` one line for a failure.
+
+    The core records it in the workspace's history. Collected from every plugin.
     """
 
 

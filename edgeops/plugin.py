@@ -83,7 +83,7 @@ _DECLARED = {
     "StageError": "edgeops.errors",
     "UsageError": "edgeops.errors",
     "compare_with_reference": "edgeops.quality",
-    "sample_feeds": "edgeops.pipeline.samples",
+    "sample_feeds": "edgeops.sample_files",
     "quiet": "edgeops.quiet",
 }
 # Names the built-in plugins still import from here, kept so they load unchanged while

@@ -32,6 +32,10 @@ HOOK_LOG_ENV = "EDGEOPS_HOOK_LOG"
 # still selects and reports.
 CORE_PLUGINS = (
     "edgeops.selection",
+    # The run's own steps (the run protocol, edgeops.pipeline.run): the core's defaults.
+    "edgeops.pipeline.pruning",
+    "edgeops.pipeline.bundle",
+    "edgeops.pipeline.history",
     "edgeops.devices.probe_measure",
     "edgeops.devices.inventory",
     "edgeops.devices.scheduling",

@@ -171,7 +171,7 @@ def label_metrics(
             truth = np.asarray(label).astype(np.int64)
             if truth.size != predicted.size and truth.ndim >= 2:
                 # Labels drawn at another resolution (a resolution sweep): nearest, as samples.
-                from edgeops.pipeline.resolution import resize_nearest
+                from edgeops.sample_files import resize_nearest
 
                 truth = truth.reshape(truth.shape[-2:])
                 truth = resize_nearest(truth, (0, 1), predicted.shape[-2:])
@@ -219,7 +219,7 @@ def compare_with_reference(
     ``keep`` (the ``outputs_dir`` of ``edgeops_evaluate``) the outputs are also
     written there as ``outputs.npz``, keyed like the reference, for the report.
     """
-    from edgeops.pipeline.samples import load_arrays, load_labels
+    from edgeops.sample_files import load_arrays, load_labels
 
     if keep is not None:
         keep_outputs(keep, outputs)
@@ -240,7 +240,7 @@ def compare_with_reference(
 
 def reference_label_metrics(spec: ModelSpec, reference: ReferenceOutputs) -> dict[str, float]:
     """The reference model's own accuracy against the labels, and its user metric."""
-    from edgeops.pipeline.samples import load_arrays, load_labels
+    from edgeops.sample_files import load_arrays, load_labels
 
     if not spec.labels and spec.quality.user_metric is None:
         return {}
@@ -398,7 +398,7 @@ def dead_reference(reference: ReferenceOutputs, samples: SampleSet) -> str | Non
     """
     import numpy as np
 
-    from edgeops.pipeline.samples import load_arrays, sample_feeds
+    from edgeops.sample_files import load_arrays, sample_feeds
 
     feeds = sample_feeds(samples)
     if len(feeds) < 2 or all(

@@ -1,7 +1,7 @@
 """The core's layers: a module imports only its own layer and the layers below it.
 
-From the bottom: the data and its helpers; devices, selection and the plugin machinery;
-the pipeline, quality, the report and the gate; the Python API; the CLI, the studio and
+From the bottom: the data and its helpers (quality scoring and the sample files among
+them); devices, selection and the plugin machinery; the pipeline, the report and the gate; the Python API; the CLI, the studio and
 the pytest fixtures on top. An import inside a function counts as much as one at the
 top (it runs all the same); one under ``if TYPE_CHECKING:`` does not.
 """
@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "edgeops.placement",
             "edgeops.round_stats",
             "edgeops.devices.sessions", "edgeops.pipeline.factories", "edgeops.pipeline.names",
+            "edgeops.sample_files", "edgeops.quality",
         ),
     ),
     (
@@ -32,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "pipeline",
         (
-            "edgeops.pipeline", "edgeops.quality", "edgeops.selection", "edgeops.report",
+            "edgeops.pipeline", "edgeops.selection", "edgeops.report",
             "edgeops.gate",
         ),
     ),
@@ -52,13 +53,8 @@ KNOWN = {
     ("edgeops.api", "edgeops.cli.output"): "the progress and output helpers move below the API",
     ("edgeops.api", "edgeops.cli.progress"): "the progress and output helpers move below the API",
     ("edgeops.gate", "edgeops.api"): "edgeops.gate(...) is the API's gate, called as a module",
-    ("edgeops.pipeline.bundle", "edgeops.cli.tables"): "the tables move to edgeops.report",
-    ("edgeops.report.html", "edgeops.cli.tables"): "the tables move to edgeops.report",
     ("edgeops.backend", "edgeops.devices.device_quality"): (
         "Backend.evaluate_on_device's default scoring moves below the backend class"
-    ),
-    ("edgeops.devices.device_quality", "edgeops.quality"): (
-        "the metrics move below the devices layer (quality is pipeline today)"
     ),
 }
 

@@ -105,7 +105,7 @@ def test_one_measurement_has_one_p50_in_results_the_plan_and_the_table():
     # Three rounds (fresh probe processes) as the probe prints them. Pooled, their
     # median is 0.966 ms; the geometric mean of the round medians, which the plan,
     # CLI and studio used, another figure: results.json and the plan disagreed.
-    from edgeops.cli.tables import _p50
+    from edgeops.report.tables import _p50
     from edgeops.round_stats import p50_interval
     from edgeops.selection import edgeops_select
 

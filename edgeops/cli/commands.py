@@ -19,7 +19,6 @@ from edgeops.cli.plugins_command import cmd_plugins  # noqa: F401
 from edgeops.cli.profiles_command import cmd_profiles  # noqa: F401
 from edgeops.cli.schema_command import cmd_schema  # noqa: F401
 from edgeops.cli.sweep_command import cmd_sweep  # noqa: F401
-from edgeops.cli.tables import sizes_by_format
 from edgeops.devices.discovery import discover_devices
 from edgeops.devices.profiles import resolve_profiles
 from edgeops.errors import UsageError
@@ -27,13 +26,11 @@ from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import MeasureSettings, Results
 from edgeops.pipeline import Pipeline, Workspace
-from edgeops.pipeline.bundle import (
-    default_bundle_dir,
-    read_results,
-    write_bundle,
-)
+from edgeops.pipeline.bundle import default_bundle_dir, read_results
 from edgeops.pipeline.config import load_spec
+from edgeops.pipeline.protocol import Run, Stage, run_stages
 from edgeops.plugin_manager import make_plugin_manager
+from edgeops.report.tables import sizes_by_format
 from edgeops.studio.command import cmd_studio  # noqa: F401
 from edgeops.studio.team.command import cmd_publish  # noqa: F401
 
@@ -81,6 +78,12 @@ class _Run:
         self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
         self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
+
+    def stages(self, first: Stage, last: Stage, results: Results | None, **given: Any) -> Results:
+        """The run protocol's steps ``first`` to ``last`` (edgeops.pipeline.protocol): a stage
+        command runs its own span of the one order ``ship`` runs whole."""
+        self.protocol = Run(self.pipeline, **given)
+        return run_stages(self.protocol, results, first, last)
 
     def __enter__(self) -> _Run:
         from edgeops.cli.progress import ProgressReporter
@@ -194,7 +197,7 @@ def _report_run(results: Results, bundle: Path | None, as_json: bool) -> None:
             }
         )
         return
-    from edgeops.cli.tables import rich_tables
+    from edgeops.report.tables import rich_tables
 
     console = _console()
     for table in rich_tables(results):
@@ -226,7 +229,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     )
     profiles = resolve_profiles(args.profile or list(defaults.profiles) or ["host"], pm)
     with _Run(args, pm) as run:
-        results = run.pipeline.convert(spec, profiles)
+        results = run.stages("convert", "convert", None, spec=spec, profiles=profiles)
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -235,7 +238,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.optimize(results)
+        results = run.stages("optimize", "optimize", results)
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -246,12 +249,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if not results.variants:
         raise UsageError(f"{args.stage_file} has no variants; run `edgeops optimize` on it first")
     with _Run(args, pm) as run:
-        results = run.pipeline.measure(
-            results,
-            discover_devices(pm),
-            _settings(args, results.settings),
-            reuse_measurements=args.reuse_measurements,
-        )
+        results = run.stages(
+            "measure", "measure", results, devices=discover_devices(pm),
+            settings=_settings(args, results.settings), reuse_measurements=args.reuse_measurements,
+        )  # fmt: skip
     _write_stage(results, args.output, args.json)
     return 0
 
@@ -260,12 +261,11 @@ def cmd_select(args: argparse.Namespace) -> int:
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
-        results = run.pipeline.select(
-            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
-        )
-    out = args.out or default_bundle_dir(results)
-    write_bundle(results, out, force=args.force)
-    _report_run(results, out, args.json)
+        results = run.stages(
+            "select", "bundle", results, memory_safety_factor=args.memory_safety_factor,
+            objective=args.objective, out=args.out, force=args.force,
+        )  # fmt: skip
+    _report_run(results, run.protocol.bundle, args.json)
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgeops.cli.tables import markdown_report
 from edgeops.errors import EdgeopsError, ResultsError, UsageError
 from edgeops.files import (
     MAX_RESULTS_BYTES,
@@ -20,6 +19,7 @@ from edgeops.files import (
     size_bytes,
     staged_dir,
 )
+from edgeops.hookspecs import hookimpl
 from edgeops.models import (
     Manifest,
     ManifestChoice,
@@ -31,6 +31,7 @@ from edgeops.models import (
     utc_now,
 )
 from edgeops.pipeline.names import MAX_FILE_NAME_BYTES, check_name, inside
+from edgeops.report.tables import markdown_report
 
 
 def default_bundle_dir(results: Results) -> Path:
@@ -227,6 +228,12 @@ def manifest_schema() -> dict[str, object]:
     schema = Manifest.model_json_schema()
     open_up(schema)
     return schema
+
+
+@hookimpl(trylast=True)
+def edgeops_write_bundle(results: Results, out: Path, force: bool) -> Path:
+    """The core's bundle (this module's docstring)."""
+    return write_bundle(results, out, force=force)
 
 
 def write_bundle(results: Results, out: Path, force: bool = False) -> Path:

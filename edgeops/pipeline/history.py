@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeops.errors import UsageError
+from edgeops.hookspecs import hookimpl
 from edgeops.models import Results, utc_now
 
 SCHEMA = """
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 # Added after the first release: older files get them by ALTER TABLE.
 OWNER_COLUMNS = {"owner_pid": "INTEGER", "owner_host": "TEXT", "heartbeat_at": "REAL"}
+HISTORY_FILE = "runs.sqlite"  # in the workspace folder
 HEARTBEAT_S = 5.0
 # The same rule as device leases: an owner silent this long is gone.
 OWNER_TIMEOUT_S = 60.0
@@ -221,3 +223,32 @@ def owner_alive(pid: int | None, host: str | None, heartbeat_at: float | None) -
 
         return pid_alive(int(pid))
     return True
+
+
+# The heartbeats of the runs this process owns, stopped when each run finishes.
+_beating: dict[tuple[Path, str], threading.Event] = {}
+
+
+@hookimpl
+def edgeops_run_started(
+    workspace: Path, run_id: str, model: str, version: str, profiles: list[str]
+) -> None:
+    """The core's record of a run: ``running``, owned by this process, with a heartbeat."""
+    history = History(workspace / HISTORY_FILE)
+    history.started(run_id, model, version, profiles)
+    _beating[(workspace, run_id)] = history.heartbeat(run_id)
+
+
+@hookimpl
+def edgeops_run_finished(
+    workspace: Path,
+    run_id: str,
+    status: str,
+    results: Results | None,
+    bundle: Path | None,
+    error: str | None,
+) -> None:
+    beating = _beating.pop((workspace, run_id), None)
+    if beating is not None:
+        beating.set()
+    History(workspace / HISTORY_FILE).finished(run_id, status, results, bundle=bundle, error=error)

@@ -306,7 +306,7 @@ def score_incumbents(pipeline: Pipeline, results: Results) -> Results:
             and v.quality is None
             and v.status == "ok"
         ):
-            scored = pipeline._evaluate_one(v, results)
+            scored = pipeline.score_variant(v, results)
             v = scored if scored.status == "ok" else v.model_copy(update={"remeasured_only": True})
         variants.append(v)
     return results.model_copy(update={"variants": tuple(variants)})

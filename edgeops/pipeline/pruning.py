@@ -21,8 +21,20 @@ Four rules, each recorded on the variant with its reason (``Variant.pruned``):
 
 from __future__ import annotations
 
+from edgeops.hookspecs import hookimpl
 from edgeops.models import DeviceProfile, QualitySpec, Variant
 from edgeops.quality import meets_floors
+
+
+@hookimpl(trylast=True)
+def edgeops_prune(
+    variants: list[Variant],
+    profiles: list[DeviceProfile],
+    quality: QualitySpec,
+    memory_safety_factor: float,
+) -> list[Variant]:
+    """The core's rules, above."""
+    return prune(variants, profiles, quality, memory_safety_factor)
 
 
 def prune(

@@ -91,19 +91,6 @@ def at_resolution(
     )
 
 
-def resize_nearest(array: Any, axes: tuple[int, int], size: tuple[int, int]) -> Any:
-    """Nearest-neighbour resize of ``array`` along its two ``axes`` to ``size`` (h, w)."""
-    import numpy as np
-
-    out = np.asarray(array)
-    for axis, new in zip(axes, size, strict=True):
-        old = out.shape[axis]
-        # The source pixel whose centre is nearest each target pixel's centre.
-        index = np.minimum(((np.arange(new) + 0.5) * old / new).astype(np.int64), old - 1)
-        out = np.take(out, index, axis=axis)
-    return out
-
-
 def label(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 

@@ -6,31 +6,27 @@ Whatever the origin, the samples become one ``.npz`` whose keys are
 
 from __future__ import annotations
 
-import inspect
 import io
 import math
-import time
-import zipfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from edgeops.errors import EdgeopsError, SamplesError, UsageError
-from edgeops.files import open_regular, write_bytes
+from edgeops.files import write_bytes
 from edgeops.models import InputSpec, ModelSpec, SampleSet
 from edgeops.pipeline.config import MAX_INPUT_ELEMENTS
-from edgeops.pipeline.factories import import_factory, is_factory
+from edgeops.pipeline.factories import is_factory
+from edgeops.sample_files import (  # read back from files: below the pipeline
+    MAX_SAMPLES_BYTES,
+    call_factory,
+    load_arrays,
+    load_npy,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
 SYNTHETIC_SEED = 20261122
-# Every sample of every input is held in memory on this host (and through each
-# variant): one input of 2**28 elements is already 1 GiB as float32 (the per-input
-# bound in config.py). 2 GiB in all is far past a calibration set (about 100
-# images of 224x224x3 are 60 MB) and fits the machines edgeops runs on.
-MAX_SAMPLES_BYTES = 2 * 1024**3
-# A factory is user code: one that never ends is stopped at this many seconds.
-FACTORY_TIME_LIMIT_S = 600.0
 
 
 def check_sample_bounds(
@@ -59,51 +55,6 @@ def check_sample_bounds(
             f"{total / 2**30:.1f} GiB, over the {MAX_SAMPLES_BYTES / 2**30:.0f} GiB bound; "
             "lower model.sample_count"
         )
-
-
-def load_arrays(path: Path, max_bytes: int = MAX_SAMPLES_BYTES) -> dict[str, Any]:
-    """The arrays of an ``.npz``, refused from its zip headers if they would not fit.
-
-    A zip bomb (17 MB of zeros that decompress to 4 GB) is caught by the members'
-    declared sizes before one byte is inflated; zipfile never inflates a member
-    past its declared size, so the headers cannot lie about it either.
-    """
-    import numpy as np
-
-    with open_regular(path, "samples file", SamplesError) as f:
-        _check_members(f, path, max_bytes)
-        f.seek(0)
-        with np.load(f, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-
-
-def _check_members(f: IO[bytes], path: Path, max_bytes: int) -> None:
-    try:
-        with zipfile.ZipFile(f) as archive:
-            declared = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile as exc:
-        raise SamplesError(f"{path} is not an .npz archive ({exc}); replace it") from exc
-    if declared > max_bytes:
-        raise SamplesError(
-            f"{path} would decompress to {declared / 2**20:,.0f} MB, over the "
-            f"{max_bytes / 2**20:,.0f} MB bound for samples; use fewer or smaller arrays"
-        )
-
-
-def _load_npy(path: Path) -> Any:
-    import numpy as np
-
-    with open_regular(path, "samples file", SamplesError) as f:
-        return np.load(f, allow_pickle=False)
-
-
-def sample_feeds(samples: SampleSet) -> list[dict[str, np.ndarray]]:
-    """One ``{input name: array}`` per sample, in order."""
-    feeds: list[dict[str, np.ndarray]] = [{} for _ in range(samples.count)]
-    for key, array in load_arrays(samples.path).items():
-        name, index = key.rsplit("/", 1)
-        feeds[int(index)][name] = array
-    return feeds
 
 
 def build_samples(spec: ModelSpec, inputs: tuple[InputSpec, ...], workdir: Path) -> SampleSet:
@@ -139,23 +90,6 @@ def build_samples(spec: ModelSpec, inputs: tuple[InputSpec, ...], workdir: Path)
     )
 
 
-def load_labels(spec: ModelSpec, count: int) -> list[Any]:
-    """The spec's ground truth, one array per sample in the samples' order."""
-    import numpy as np
-
-    assert spec.labels is not None
-    if is_factory(spec.labels):
-        return [np.asarray(a) for a in _call_factory(spec.labels, count)]
-    folder = Path(spec.labels)
-    if not folder.is_dir():
-        raise SamplesError(f"labels folder {folder} not found; fix `labels` in edgeops.toml")
-    files = sorted(p for p in folder.iterdir() if p.suffix == ".npy")[:count]
-    try:
-        return [_load_npy(f) for f in files]
-    except (OSError, ValueError) as exc:
-        raise SamplesError(f"cannot read labels in {folder} ({exc}); replace them") from exc
-
-
 def _random_input(rng: Any, spec: InputSpec) -> np.ndarray:
     import numpy as np
 
@@ -169,7 +103,7 @@ def _random_input(rng: Any, spec: InputSpec) -> np.ndarray:
 def _load_raw(source: str, count: int, inputs: tuple[InputSpec, ...]) -> list[tuple[str, Any]]:
 
     if is_factory(source):
-        items = _call_factory(source, count)
+        items = call_factory(source, count)
         return [(f"{source}[{i}]", item) for i, item in enumerate(items)]
     folder = Path(source)
     if not folder.is_dir():
@@ -180,36 +114,10 @@ def _load_raw(source: str, count: int, inputs: tuple[InputSpec, ...]) -> list[tu
     raw: list[tuple[str, Any]] = []
     for file in files:
         try:
-            raw.append((str(file), load_arrays(file) if file.suffix == ".npz" else _load_npy(file)))
+            raw.append((str(file), load_arrays(file) if file.suffix == ".npz" else load_npy(file)))
         except (OSError, ValueError) as exc:
             raise SamplesError(f"cannot read sample {file} ({exc}); replace or remove it") from exc
     return raw
-
-
-def _call_factory(source: str, count: int) -> list[Any]:
-    """The first ``count`` items the factory yields; a generator that never ends is fine
-    (only ``count`` are taken), one that stalls is stopped at the time bound."""
-    import itertools
-
-    factory = import_factory(source, SamplesError, "samples")
-    takes_count = bool(inspect.signature(factory).parameters)
-    started = time.monotonic()
-    items: list[Any] = []
-    produced = factory(count) if takes_count else factory()
-    try:
-        iterator = iter(produced)
-    except TypeError as exc:
-        raise SamplesError(
-            f"{source} returned {type(produced).__name__}, not a list or generator of samples"
-        ) from exc
-    for item in itertools.islice(iterator, count):
-        items.append(item)
-        if time.monotonic() - started > FACTORY_TIME_LIMIT_S:
-            raise SamplesError(
-                f"{source} took over {FACTORY_TIME_LIMIT_S:.0f} s for {len(items)} of {count} "
-                "samples; make it faster or lower model.sample_count"
-            )
-    return items
 
 
 def _fit(
@@ -248,7 +156,8 @@ def resized_to(array: Any, spec: InputSpec) -> Any:
     Nearest neighbour: no value is invented, so integer images and label maps
     keep their values, and the reference and every variant see the same pixels.
     """
-    from edgeops.pipeline.resolution import resize_nearest, spatial_axes
+    from edgeops.pipeline.resolution import spatial_axes
+    from edgeops.sample_files import resize_nearest
 
     try:
         axes = spatial_axes(spec)

@@ -126,6 +126,7 @@ def _serve(
 
     from edgeops.errors import EdgeopsError
     from edgeops.pipeline import Pipeline, Workspace, one_line
+    from edgeops.pipeline.protocol import Run, run_stages
     from edgeops.pipeline.workers import _die_with_parent
     from edgeops.plugin_manager import make_plugin_manager
 
@@ -140,15 +141,15 @@ def _serve(
     )
     settings = MeasureSettings.model_validate_json(settings_json)
     try:
-        results = pipeline.convert(
-            ModelSpec.model_validate_json(spec_json),
-            [DeviceProfile.model_validate_json(p) for p in profiles_json],
-            settings,
+        run = Run(
+            pipeline,
+            spec=ModelSpec.model_validate_json(spec_json),
+            profiles=[DeviceProfile.model_validate_json(p) for p in profiles_json],
+            settings=settings,
+            devices=[Device.model_validate_json(d) for d in devices_json],
+            prune=False,  # each size measures every variant: the table compares them all
         )
-        results = pipeline.optimize(results)
-        results = pipeline.measure(
-            results, [Device.model_validate_json(d) for d in devices_json], settings
-        )
+        results = run_stages(run, None, "convert", "measure")
     except EdgeopsError as exc:
         # The model cannot take this size (a fixed Reshape, a size the export refuses):
         # the reason is kept, and the other sizes go on.

@@ -90,6 +90,7 @@ def _serve(
     import signal
 
     from edgeops.pipeline import Pipeline, Workspace
+    from edgeops.pipeline.protocol import make_and_score
     from edgeops.plugin_manager import make_plugin_manager
 
     _die_with_parent()
@@ -112,13 +113,12 @@ def _serve(
             return
         index, artifact_json, recipe_json = message
         before = dict(pipeline.stats)
-        variant = pipeline._make_one(
+        variant = make_and_score(
+            pipeline,
             Artifact.model_validate_json(artifact_json),
             Recipe.model_validate_json(recipe_json),
             context,
         )
-        if variant.status == "ok":
-            variant = pipeline._evaluate_one(variant, context)
         counted = {k: pipeline.stats[k] - before[k] for k in before}
         try:
             conn.send((index, variant.model_dump_json(), counted))

@@ -24,11 +24,11 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from edgeops.cli.tables import sizes_by_format
 from edgeops.models import Measurement, Placement, Plan, Results, SelectionPolicy, Variant
 from edgeops.placement import fell_back, is_cpu
 from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
 from edgeops.report.kept_float import kept_summary
+from edgeops.report.tables import sizes_by_format
 
 REPORT_FILE = "report.html"
 

@@ -1,9 +1,10 @@
 """What a converted model was made from and with, kept as JSON beside it.
 
-A backend that rebuilds every variant from the source (the Apple backends: another
-deployment target, precision or a torch-side pass) records the resolved spec and
-the conversion's facts next to the base model; each variant's record starts from
-its parent's and adds what its recipe did.
+A backend records the conversion's facts next to the base model (its outputs, its
+iOS and precision, the sizes a prediction needs); each variant's record starts from
+its parent's and adds what its recipe did. The spec is never among them: a backend
+that rebuilds a variant from the source (the Apple backends: another deployment
+target, precision or a torch-side pass) gets it from its ``BuildContext``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import ModelSpec, write_text
+from edgeops.plugin import write_text
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,6 @@ class BuildInfo:
         """The record beside ``model``, or ``{}`` where there is none."""
         file = model.parent / self.file_name
         return json.loads(file.read_text()) if file.is_file() else {}
-
-    def spec_of(self, model: Path) -> ModelSpec | None:
-        """The spec ``model`` was converted from, or None (a copied source has none)."""
-        raw = self.read(model).get("spec")
-        return ModelSpec.model_validate(raw) if raw else None
 
     def write_variant(
         self, workdir: Path, parent: Path, recipe_name: str, make: Callable[[], dict[str, Any]]

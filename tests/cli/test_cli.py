@@ -201,8 +201,8 @@ def test_until_decided_says_when_its_bound_left_the_primary_unready_to_gate_agai
     assert note and re.search(r"stopped at [34] rounds", note), note
     assert re.search(r"--max-extra-rounds \d+", note), note
     # The terminal's table caption carries it too.
-    from edgeops.cli.tables import _plan_caption
     from edgeops.models import Plan
+    from edgeops.report.tables import _plan_caption
 
     caption = _plan_caption(Plan.model_validate({**plan, "choices": (), "rejected": ()}))
     assert caption.endswith(note), caption

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from edgeops.cli.tables import markdown_report
 from edgeops.devices.profiles import resolve_profiles
 from edgeops.errors import StageError
 from edgeops.models import (
@@ -26,6 +25,7 @@ from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.keep_float import _fewest, relative_drop, search
 from edgeops.pipeline.sweep import expand
 from edgeops.report.html import build_views, pareto_figure
+from edgeops.report.tables import markdown_report
 
 DETECTOR = Path(__file__).parent.parent / "tiny_detector.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)

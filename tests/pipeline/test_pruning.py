@@ -72,8 +72,8 @@ def test_a_core_ml_target_newer_than_the_phone_runs_is_ruled_out_there(
 
 
 def test_the_report_tells_every_variant_s_fate():
-    from edgeops.cli.tables import fate_rows
     from edgeops.models import Results
+    from edgeops.report.tables import fate_rows
 
     from factories import measurement, spec
 

@@ -7,13 +7,9 @@ import pytest
 
 from edgeops.errors import UsageError
 from edgeops.models import InputSpec, Results
-from edgeops.pipeline.resolution import (
-    PRESETS,
-    parse_resolutions,
-    resize_nearest,
-    spatial_axes,
-)
+from edgeops.pipeline.resolution import PRESETS, parse_resolutions, spatial_axes
 from edgeops.pipeline.samples import resized_to
+from edgeops.sample_files import resize_nearest
 
 from factories import run_cli, tiny_onnx
 from paths import DATA
@@ -114,7 +110,8 @@ def test_three_resolutions_give_latency_against_resolution_per_profile(tmp_path)
 def test_folder_samples_are_resized_only_for_a_resolution_run(tmp_path):
     from edgeops.errors import SamplesError
     from edgeops.pipeline.resolution import at_resolution
-    from edgeops.pipeline.samples import build_samples, sample_feeds
+    from edgeops.pipeline.samples import build_samples
+    from edgeops.sample_files import sample_feeds
 
     from factories import spec as make_spec
 

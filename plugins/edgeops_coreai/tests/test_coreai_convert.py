@@ -59,7 +59,7 @@ def test_runtime_output_differs_from_torch_only_by_rounding(
     import numpy as np
     import torch
 
-    from edgeops.pipeline.samples import sample_feeds
+    from edgeops.sample_files import sample_feeds
     from edgeops_coreai.runtime import run_asset
 
     outputs = run_asset(tiny_artifact.path, tiny_artifact.inputs, ("output_0",), tiny_torch_samples)

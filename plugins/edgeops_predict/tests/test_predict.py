@@ -336,8 +336,8 @@ def test_w8a8_gains_nothing_on_core_ml_gpu():
 def test_manifest_and_report_show_the_interval_and_say_predicted(
     edgeops_pm, edgeops_workspace, data_dir
 ):
-    from edgeops.cli.tables import markdown_report
     from edgeops.pipeline.bundle import build_manifest
+    from edgeops.report.tables import markdown_report
 
     profile = load_profiles(edgeops_pm)["nexus5"]
     variant = _tflite_variant(data_dir).model_copy(update={"sha256": "0" * 64})

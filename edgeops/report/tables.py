@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edgeops.cli.cost_tables import cost_columns, cost_rows, has_costs, reference_line
 from edgeops.models import Measurement, Plan, Results, Variant
 from edgeops.quality import floors_text
+from edgeops.report.cost_tables import cost_columns, cost_rows, has_costs, reference_line
 from edgeops.report.kept_float import kept_float_lines
 from edgeops.round_stats import p50_interval
 
