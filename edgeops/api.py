@@ -272,31 +272,19 @@ def gate(
 ) -> GateReport:
     """Compare ``current`` with ``baseline`` (Results, results.json paths or bundle folders).
 
-    ``thresholds`` are ``edgeops gate``'s settings by their field names
-    (``threshold_pct=5``, ``threshold_pct_by_profile={"pixel6": 3}``,
-    ``memory_threshold_pct``, ``memory_threshold_mb``, ``size_threshold_pct``,
-    ``quality_drop_pct``, ``confidence``, ``session_sigma``: the between-session
-    spread as a fraction, for a comparison across sessions; without it 3%, as
-    no workspace history is read here); the rest keep the command's defaults.
+    ``thresholds`` are the fields of ``edgeops.options.gate.GateOptions``, which
+    ``edgeops gate``'s flags are made from (``threshold_pct=5``,
+    ``threshold_pct_by_profile={"pixel6": 3}``, ``session_sigma``: the between-session
+    spread as a fraction; without it 3%, as no workspace history is read here); the
+    rest keep their declared defaults.
     A current run holding the baseline's primary re-measured beside its own
     is compared paired, in one session. The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
     ``exit_code`` what ``edgeops gate`` exits with (0, 1, 3)."""
-    from dataclasses import fields
-
     from edgeops.gate.compare import GateSettings
     from edgeops.gate.compare import gate as compare
+    from edgeops.options.gate import GateOptions
 
-    known = [f.name for f in fields(GateSettings)]
-    for key, value in thresholds.items():
-        if key not in known:
-            import difflib
-
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UsageError(f"unknown gate setting {key!r}; {hint}known: {', '.join(known)}")
-        if isinstance(value, int | float) and value < 0:
-            raise UsageError(f"{key} is negative; thresholds are allowed growth, 0 or more")
-    settings = GateSettings(**thresholds)
+    settings = GateSettings(**dict(GateOptions.from_keywords(**thresholds)))
     names = (_label("baseline", baseline), _label("current", current))
     return compare(_results(baseline), _results(current), settings, names=names)
 

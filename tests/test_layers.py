@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "edgeops.placement",
             "edgeops.roofline", "edgeops.torch_sources", "edgeops.round_stats",
             "edgeops.devices.sessions", "edgeops.pipeline.factories", "edgeops.pipeline.names",
+            "edgeops.options",
         ),
     ),
     (

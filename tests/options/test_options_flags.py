@@ -1,0 +1,94 @@
+"""The CLI's flags and the Python API's keywords are made from the options models."""
+
+import argparse
+
+import pytest
+
+from edgeops.errors import UsageError
+from edgeops.options.flags import add_flags, cli_of, dest_of, flags_of, options_from_args
+from edgeops.options.gate import GateOptions
+
+
+def _subparser(command: str) -> argparse.ArgumentParser:
+    from edgeops.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {o: a for a in parser._actions for o in a.option_strings}
+
+
+def _check_made_from(parser: argparse.ArgumentParser, model) -> None:
+    """Every CLI setting of ``model`` is a flag of ``parser`` with the model's words and default."""
+    flags = _flags(parser)
+    for name, field in model.model_fields.items():
+        cli = cli_of(field)
+        if cli.api_only or cli.positional:
+            continue
+        action = flags[flags_of(name, field)[0]]
+        assert action.dest == dest_of(name, field)
+        words = (cli.help or field.description).replace("%", "%%")
+        assert action.help.startswith(words), (name, action.help)
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, float | int) and not isinstance(default, bool):
+            assert f"(default {default:g})" in action.help, (name, action.help)
+
+
+def test_gate_flags_are_made_from_gate_options():
+    _check_made_from(_subparser("gate"), GateOptions)
+
+
+def test_the_help_shows_the_models_descriptions(capsys):
+    from edgeops.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["gate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "peak memory growth always allowed, MB (page-level jitter) (default 1)" in out
+    assert "confidence of the latency interval (default 0.95)" in out
+
+
+def test_a_flag_not_given_keeps_the_declared_default_and_is_not_set():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, GateOptions)
+    given = options_from_args(GateOptions, parser.parse_args(["--threshold-pct", "3"]))
+    assert given.model_fields_set == {"threshold_pct"}
+    assert given.threshold_pct == 3.0 and given.confidence == 0.95
+    both = options_from_args(
+        GateOptions,
+        parser.parse_args(["--threshold-pct-for", "a=2", "--session-sigma-pct", "4"]),
+    )
+    assert both.threshold_pct_by_profile == {"a": 2.0}
+    assert both.session_sigma == pytest.approx(0.04)  # the flag is in %, the setting a fraction
+
+
+@pytest.mark.parametrize(
+    ("argv", "keywords", "says"),
+    [
+        (["--threshold-pct", "-1"], {"threshold_pct": -1}, "is negative; it is allowed growth"),
+        (["--confidence", "0.3"], {"confidence": 0.3}, "0.3 is outside [0.5, 1)"),
+        (["--session-sigma-pct", "-2"], {"session_sigma": -0.02}, "is negative; it is a spread"),
+    ],
+)
+def test_a_bad_value_is_the_same_error_from_a_flag_and_a_keyword(argv, keywords, says):
+    parser = argparse.ArgumentParser()
+    add_flags(parser, GateOptions)
+    with pytest.raises(UsageError) as flag_error:
+        options_from_args(GateOptions, parser.parse_args(argv))
+    with pytest.raises(UsageError) as keyword_error:
+        GateOptions.from_keywords(**keywords)
+    # Each names the setting as its user spelt it: the flag, or the keyword.
+    assert str(flag_error.value).startswith(f"{argv[0]} {says}")
+    assert str(keyword_error.value).startswith(f"{next(iter(keywords))} {says}")
+
+
+def test_an_unknown_keyword_names_the_closest():
+    with pytest.raises(UsageError, match="unknown gate setting 'confidance'; did you mean"):
+        GateOptions.from_keywords(confidance=0.9)
+
+
+def test_none_is_not_given():
+    assert GateOptions.from_keywords(session_sigma=None).model_fields_set == set()
