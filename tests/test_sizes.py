@@ -20,11 +20,7 @@ PINNED = {
     "edgeops/models.py": 943,
     "edgeops/gate/compare.py": 649,
     "edgeops/devices/probe.py": 804,  # one file pushed to devices: it cannot import a sibling
-    "edgeops/cli/commands.py": 606,
     "edgeops/selection.py": 605,
-    "edgeops/api.py::ship": 203,
-    "edgeops/api.py::ship(params)": 32,
-    "edgeops/cli/__init__.py::build_parser": 319,
     "edgeops/devices/probe.py::measure": 123,
     "edgeops/pipeline/keep_float.py::search": 100,
     "edgeops/report/gallery.py::write_gallery": 115,

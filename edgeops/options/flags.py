@@ -110,7 +110,8 @@ def options_from_args(model: type[OptionsT], args: argparse.Namespace) -> Option
 def _help(field: FieldInfo, cli: Cli) -> str:
     text = cli.help or field.description or ""
     default = field.get_default(call_default_factory=True)
-    if cli.help is None and "default" not in text and default not in (None, False, (), {}):
+    shown_default = default not in (None, (), {}) and not isinstance(default, bool)
+    if cli.help is None and "default" not in text and shown_default:
         shown = ",".join(f"{x:g}" for x in default) if isinstance(default, tuple) else default
         text += f" (default {shown:g})" if isinstance(shown, float) else f" (default {shown})"
     return text.replace("%", "%%")  # argparse formats help with %

@@ -46,7 +46,7 @@ class ModelOptions(Options):
     )
 
 
-class ShipOptions(ModelOptions, MeasureOptions, SelectionOptions, WorkOptions):
+class ShipOptions(WorkOptions, SelectionOptions, MeasureOptions, ModelOptions):
     """Every setting of ``edgeops ship``, by the Python API's keyword names."""
 
     what = "ship option"
@@ -63,10 +63,18 @@ class ShipOptions(ModelOptions, MeasureOptions, SelectionOptions, WorkOptions):
     workspace: Annotated[Path | None, Cli(api_only=True)] = Field(
         None, description="cache and run history (default .edgeops, or $EDGEOPS_HOME)"
     )
-    prune: Annotated[bool, Cli(flags=("--no-prune",), invert=True)] = Field(
+    prune: Annotated[
+        bool,
+        Cli(
+            flags=("--no-prune",),
+            invert=True,
+            help="measure every variant for every round: no ruling out on the host (below "
+            "the quality floor, too large, dominated) and no stopping of clearly beaten variants",
+        ),
+    ] = Field(
         True,
         description="rule variants out on the host (below the quality floor, too large, "
-        "dominated) and stop clearly beaten ones on the device; --no-prune measures every "
+        "dominated) and stop clearly beaten ones on the device; False measures every "
         "variant for every round",
     )
     baseline: Path | None = Field(
