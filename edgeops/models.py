@@ -13,6 +13,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edgeops.options.declare import declared
+from edgeops.options.measure import MeasureOptions
+from edgeops.options.selection import Objective, SelectionOptions
+
 RESULTS_SCHEMA_VERSION = "1.0"
 # 1.1 added inputs, outputs, profiles' platform and match keys, choices' runtime and min_os,
 # variants' delegates. Readers ignore keys they do not know: 1.x only adds, 2.0 would change.
@@ -501,24 +505,18 @@ class DeviceOutputSettings(Frozen):
 
 
 class MeasureSettings(Frozen):
+    # What a user sets is declared once, in edgeops/options/measure.py.
     warmup_runs: int = 5
-    min_runs: int = 20
-    min_duration_s: float = 1.0
+    min_runs: int = declared(MeasureOptions, "min_runs")
+    min_duration_s: float = declared(MeasureOptions, "min_duration_s")
     max_runs: int = 500
-    rounds: int = Field(
-        3, description="Fresh probe processes per variant, interleaved across variants"
-    )
-    threads: int | None = None
+    rounds: int = declared(MeasureOptions, "rounds")
+    threads: int | None = declared(MeasureOptions, "threads")
     timeout_override_s: float | None = Field(
         None, gt=0, description="Seconds a probe process may run; None: derived from the settings"
     )
-    paced_fps: tuple[float, ...] = Field(
-        (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
-    )
-    paced_duration_s: float | None = Field(
-        None,
-        description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
-    )
+    paced_fps: tuple[float, ...] = declared(MeasureOptions, "paced_fps")
+    paced_duration_s: float | None = declared(MeasureOptions, "paced_duration_s")
     full_rounds: int = Field(
         2, ge=0, description="Rounds per variant and device with paced runs, loads and memory"
     )
@@ -740,9 +738,6 @@ class Measurement(Frozen):
 # --------------------------------------------------------------------------- plans
 
 
-Objective = Literal["fastest", "smallest", "best-quality"]
-
-
 class ComputeUnit(Frozen):
     """A compute unit a backend runs on, as its plugin declares it (``edgeops_compute_units``)."""
 
@@ -758,15 +753,11 @@ class ComputeUnit(Frozen):
 
 
 class SelectionPolicy(Frozen):
-    memory_safety_factor: float = Field(
-        0.5, gt=0.0, le=1.0, description="Share of the app memory limit a model may use"
-    )
+    # What a user sets is declared once, in edgeops/options/selection.py.
+    memory_safety_factor: float = declared(SelectionOptions, "memory_safety_factor")
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
-    objective: Objective = Field(
-        "fastest",
-        description="fastest; smallest file within the latency budget; best quality within it",
-    )
+    objective: Objective = declared(SelectionOptions, "objective")
     equivalence_pct: float = Field(
         5.0,
         description="A variant not shown to be this much slower than the fastest is tied with it",

@@ -233,11 +233,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
+    from edgeops.options.flags import options_from_args
+    from edgeops.options.selection import SelectionOptions
+
+    chosen = options_from_args(SelectionOptions, args)
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
         results = run.pipeline.select(
-            results, memory_safety_factor=args.memory_safety_factor, objective=args.objective
+            results,
+            memory_safety_factor=chosen.given("memory_safety_factor"),
+            objective=chosen.objective,
         )
     out = args.out or default_bundle_dir(results)
     write_bundle(results, out, force=args.force)

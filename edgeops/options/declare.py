@@ -16,7 +16,7 @@ from copy import copy
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
 from edgeops.errors import UsageError
@@ -65,16 +65,37 @@ def _finite_at_least(low: float) -> Callable[[Any], bool]:
     return lambda v: not math.isnan(v) and v >= low  # NaN fails every comparison
 
 
-PositiveInt = Annotated[int, _check(lambda v: v >= 1, "{v!r} is not a positive whole number")]
-CountInt = Annotated[int, _check(lambda v: v >= 0, "must be 0 or more")]
-NonNegative = Annotated[float, _check(_finite_at_least(0.0), "{v!r} is not a number >= 0")]
-Share = Annotated[float, _check(lambda v: 0 < v <= 1, "{v:g} is outside (0, 1], e.g. 0.5")]
-Growth = Annotated[
-    float, _check(_finite_at_least(0.0), "is negative; it is allowed growth, 0 or more")
+def _range(**schema: float) -> Any:
+    """The range in the JSON Schema (``edgeops schema config``); the check above says it."""
+    return Field(json_schema_extra=schema)  # type: ignore[arg-type]
+
+
+PositiveInt = Annotated[
+    int, _check(lambda v: v >= 1, "{v!r} is not a positive whole number"), _range(minimum=1)
 ]
-Spread = Annotated[float, _check(_finite_at_least(0.0), "is negative; it is a spread, 0 or more")]
+CountInt = Annotated[int, _check(lambda v: v >= 0, "must be 0 or more"), _range(minimum=0)]
+NonNegative = Annotated[
+    float, _check(_finite_at_least(0.0), "{v!r} is not a number >= 0"), _range(minimum=0)
+]
+Share = Annotated[
+    float,
+    _check(lambda v: 0 < v <= 1, "{v:g} is outside (0, 1], e.g. 0.5"),
+    _range(exclusiveMinimum=0, maximum=1),
+]
+Growth = Annotated[
+    float,
+    _check(_finite_at_least(0.0), "is negative; it is allowed growth, 0 or more"),
+    _range(minimum=0),
+]
+Spread = Annotated[
+    float,
+    _check(_finite_at_least(0.0), "is negative; it is a spread, 0 or more"),
+    _range(minimum=0),
+]
 Confidence = Annotated[
-    float, _check(lambda v: 0.5 <= v < 1, "{v:g} is outside [0.5, 1); use e.g. 0.95")
+    float,
+    _check(lambda v: 0.5 <= v < 1, "{v:g} is outside [0.5, 1); use e.g. 0.95"),
+    _range(minimum=0.5, exclusiveMaximum=1),
 ]
 # A camera rate: above 0, and below what any camera or display feeds.
 Rates = Annotated[

@@ -50,6 +50,9 @@ from edgeops.models import (
     Variant,
     VariantOutputs,
 )
+from edgeops.options.declare import default_of
+from edgeops.options.selection import SelectionOptions
+from edgeops.options.work import WorkOptions
 from edgeops.pipeline import keep_float
 from edgeops.pipeline.cache import Cache, cache_key
 from edgeops.pipeline.device_outputs import score_device_outputs
@@ -138,7 +141,7 @@ class Pipeline:
         workspace: Workspace,
         leases: LeaseBook | None = None,
         jobs: int | None = 1,
-        task_timeout_s: float = 1800.0,
+        task_timeout_s: float = default_of(WorkOptions, "task_timeout_s"),
         worker_memory_mb: float | None = None,
         halving: bool = False,
     ) -> None:
@@ -882,7 +885,7 @@ class Pipeline:
         factor = (
             memory_safety_factor
             if memory_safety_factor is not None
-            else SelectionPolicy.model_fields["memory_safety_factor"].default
+            else default_of(SelectionOptions, "memory_safety_factor")
         )
         variants = prune(
             list(results.variants), list(results.profiles), results.spec.quality, factor
@@ -1052,18 +1055,15 @@ class Pipeline:
         self,
         results: Results,
         memory_safety_factor: float | None = None,
-        objective: Objective = "fastest",
+        objective: Objective | None = None,
         baseline_primaries: dict[str, str] | None = None,
     ) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+        """Plans for every profile; ``memory_safety_factor`` and ``objective`` None mean
+        their declared defaults (edgeops/options/selection.py).
 
         ``baseline_primaries`` (profile id to format:recipe) break ties.
         """
-        if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
-            raise UsageError(
-                f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
-                "it is the share of the app memory limit a model may use, e.g. 0.5"
-            )
+        SelectionOptions.from_keywords(memory_safety_factor=memory_safety_factor)  # its range
         given: dict[str, float] = (
             {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
         )
@@ -1075,7 +1075,7 @@ class Pipeline:
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
-            objective=objective,
+            objective=objective or default_of(SelectionOptions, "objective"),
             compute_units=self.compute_units(),
         )
         baseline_primaries = baseline_primaries or {}

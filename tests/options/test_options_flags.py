@@ -7,6 +7,10 @@ import pytest
 from edgeops.errors import UsageError
 from edgeops.options.flags import add_flags, cli_of, dest_of, flags_of, options_from_args
 from edgeops.options.gate import GateOptions
+from edgeops.options.measure import MeasureOptions
+from edgeops.options.selection import SelectionOptions
+from edgeops.options.ship import ShipCommandOptions, ShipOptions
+from edgeops.options.work import WorkOptions
 
 
 def _subparser(command: str) -> argparse.ArgumentParser:
@@ -37,8 +41,43 @@ def _check_made_from(parser: argparse.ArgumentParser, model) -> None:
             assert f"(default {default:g})" in action.help, (name, action.help)
 
 
-def test_gate_flags_are_made_from_gate_options():
-    _check_made_from(_subparser("gate"), GateOptions)
+@pytest.mark.parametrize(
+    ("command", "models"),
+    [
+        ("ship", (ShipOptions, ShipCommandOptions)),
+        ("measure", (MeasureOptions,)),
+        ("select", (SelectionOptions,)),
+        ("optimize", (WorkOptions,)),
+        ("resolutions", (MeasureOptions,)),
+        ("gate", (GateOptions,)),
+    ],
+)
+def test_each_commands_flags_are_made_from_its_options(command, models):
+    for model in models:
+        _check_made_from(_subparser(command), model)
+
+
+def test_ship_has_a_flag_for_every_setting_but_the_api_only_ones():
+    flags = _flags(_subparser("ship"))
+    missing = [
+        name
+        for name, field in ShipOptions.model_fields.items()
+        if not (cli_of(field).api_only or cli_of(field).positional)
+        and flags_of(name, field)[0] not in flags
+    ]
+    assert not missing
+    api_only = {n for n, f in ShipOptions.model_fields.items() if cli_of(f).api_only}
+    assert api_only == {"workspace", "progress", "samples"}  # a global flag; Python's own
+
+
+def test_the_apis_keywords_are_the_models_fields(tmp_path):
+    import edgeops
+
+    with pytest.raises(UsageError, match="unknown ship option 'roundz'; did you mean 'rounds'"):
+        edgeops.ship("m.onnx", workspace=tmp_path / "ws", roundz=3)
+    with pytest.raises(UsageError, match="keep_outputs must be 0 or more"):
+        edgeops.ship("m.onnx", workspace=tmp_path / "ws", keep_outputs=-1)
+    assert not (tmp_path / "ws").exists()  # refused before any work
 
 
 def test_the_help_shows_the_models_descriptions(capsys):
