@@ -111,17 +111,19 @@ class _Ship:
         """Start (or resume) the run, take it through every stage, and record how it ended."""
         from edgeops.pipeline import one_line
 
-        self._resume() if self.options.resume else self._start()
+        if self.options.resume:
+            self._resume()
+        else:
+            self._start()
         beating = self.history.heartbeat(self.run_id)
         bundle: Path | None = None
         try:
             results = self._stages()
             bundle = self._bundle(results)
-        except BaseException as exc:
-            if isinstance(exc, Exception | KeyboardInterrupt):
-                error = None if isinstance(exc, KeyboardInterrupt) else one_line(exc)
-                status = run_outcome(error=exc).status
-                self.history.finished(self.run_id, status, self.results, error=error)
+        except (Exception, KeyboardInterrupt) as exc:
+            error = None if isinstance(exc, KeyboardInterrupt) else one_line(exc)
+            status = run_outcome(error=exc).status  # the status the CLI's exit code agrees with
+            self.history.finished(self.run_id, status, self.results, error=error)
             raise
         finally:
             beating.set()

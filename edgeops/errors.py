@@ -4,12 +4,14 @@ The tree::
 
     EdgeopsError                  one line for the user: what went wrong and what to do
     ├── UsageError                bad flags, unknown profile or device, bad config file
+    │   └── RunBusyError          --resume of a run a live process still owns
     ├── ModelError                a model file that is missing, corrupt or unsupported
     ├── SamplesError              a samples folder or factory whose arrays do not fit the inputs
     ├── PluginError               a plugin that cannot load, is named twice, or implements a hook wrongly
     ├── StageError                one conversion or optimization failed (recorded, the run goes on)
     ├── DeviceError               a device that is missing, unreachable or lacks a runtime
     │   └── ProbeError            the probe ran but did not produce a measurement
+    ├── LeaseStoreError           the device lease file is corrupt, locked too long or read-only
     └── ResultsError              a results.json or manifest that cannot be read or compared
 
     KeyboardInterrupt
@@ -64,6 +66,10 @@ class UsageError(EdgeopsError):
     exit_code = EXIT_USAGE
 
 
+class RunBusyError(UsageError):
+    """The run is owned by a live process."""
+
+
 class ModelError(EdgeopsError):
     pass
 
@@ -86,6 +92,10 @@ class DeviceError(EdgeopsError):
 
 class ProbeError(DeviceError):
     pass
+
+
+class LeaseStoreError(EdgeopsError):
+    """The lease file is corrupt, locked too long, or not writable."""
 
 
 class ResultsError(EdgeopsError):
