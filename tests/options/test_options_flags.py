@@ -131,3 +131,85 @@ def test_an_unknown_keyword_names_the_closest():
 
 def test_none_is_not_given():
     assert GateOptions.from_keywords(session_sigma=None).model_fields_set == set()
+
+
+# edgeops.ship's keywords and `edgeops ship`'s flags before they were made from the
+# model (main at ed2f7b4): every one still works.
+EARLIER_KEYWORDS = [
+    "model",
+    "profiles",
+    "out",
+    "devices",
+    "workspace",
+    "task",
+    "name",
+    "version",
+    "rounds",
+    "min_runs",
+    "min_duration_s",
+    "threads",
+    "paced_fps",
+    "paced_duration_s",
+    "memory_safety_factor",
+    "reuse_measurements",
+    "no_cache",
+    "prune",
+    "jobs",
+    "task_timeout_s",
+    "worker_memory_mb",
+    "keep_outputs",
+    "gallery_worst",
+    "baseline",
+    "until_decided",
+    "max_extra_rounds",
+    "keep_previous_primary",
+    "objective",
+    "force",
+    "resume",
+    "progress",
+    "samples",
+]
+EARLIER_FLAGS = [
+    "--profile",
+    "-p",
+    "--task",
+    "--name",
+    "--model-version",
+    "--rounds",
+    "--min-runs",
+    "--min-duration-s",
+    "--threads",
+    "--paced-fps",
+    "--paced-duration-s",
+    "--reuse-measurements",
+    "--no-cache",
+    "--jobs",
+    "-j",
+    "--worker-memory-mb",
+    "--task-timeout-s",
+    "--out",
+    "-o",
+    "--force",
+    "--no-prune",
+    "--memory-safety-factor",
+    "--devices",
+    "--until-decided",
+    "--baseline",
+    "--ignore-previous",
+    "--max-extra-rounds",
+    "--allow-unsupported",
+    "--objective",
+    "--keep-outputs",
+    "--gallery-worst",
+    "--resume",
+    "--samples-from",
+    "--publish",
+    "--json",
+    "--debug",
+    "--workspace",
+]
+
+
+def test_every_earlier_keyword_and_flag_still_works():
+    assert set(EARLIER_KEYWORDS) <= set(ShipOptions.model_fields)
+    assert set(EARLIER_FLAGS) <= set(_flags(_subparser("ship")))
