@@ -91,6 +91,11 @@ class Artifact(Frozen):
         None, description="A mixed-precision variant: the layers kept in float and the search"
     )
     delegates: tuple[str, ...] = Field((), description="Runtime backends an app must link")
+    conversion_route: str | None = Field(
+        None,
+        description="The converter that made it from the source where a backend has several "
+        "(e.g. 'litert-torch', or 'onnx2tf' with why the first route was not taken)",
+    )
     pruned: dict[str, str] = Field(
         {},
         description="Profile ids ('*' for every profile) this variant was ruled out for "
