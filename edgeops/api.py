@@ -28,16 +28,11 @@ from edgeops.errors import UsageError
 if TYPE_CHECKING:
     from edgeops.gate.compare import GateReport
     from edgeops.models import (
-        MeasureSettings,
-        Objective,
         Results,
-        Task,
         Variant,
     )
-
-
-# What `select` optimises for (edgeops ship --objective).
-OBJECTIVES = ("fastest", "smallest", "best-quality")
+    from edgeops.options.ship import ShipOptions
+    from edgeops.pipeline.protocol import Run
 
 
 def default_workspace() -> Path:
@@ -58,183 +53,165 @@ def load_results(path: str | Path) -> Results:
 def ship(
     model: str | Path | None = None,
     profiles: Sequence[str] = (),
-    *,
-    out: str | Path | None = None,
-    devices: str | Path | None = None,
-    workspace: str | Path | None = None,
-    task: Task | None = None,
-    name: str | None = None,
-    version: str | None = None,
-    rounds: int | None = None,
-    min_runs: int | None = None,
-    min_duration_s: float | None = None,
-    threads: int | None = None,
-    paced_fps: Sequence[float] | None = None,
-    paced_duration_s: float | None = None,
-    memory_safety_factor: float | None = None,
-    reuse_measurements: bool = False,
-    no_cache: bool = False,
-    prune: bool = True,
-    jobs: int | None = None,
-    task_timeout_s: float = 1800.0,
-    worker_memory_mb: int | None = None,
-    keep_outputs: int | None = None,
-    gallery_worst: int | None = None,
-    baseline: str | Path | None = None,
-    until_decided: bool = False,
-    max_extra_rounds: int = 80,
-    keep_previous_primary: bool = True,
-    objective: Objective = "fastest",
-    force: bool = False,
-    resume: str | None = None,
-    progress: bool = True,
-    samples: str | Path | None = None,
+    options: ShipOptions | None = None,
+    **keywords: Any,
 ) -> Results:
     """Convert, optimize, evaluate, measure, select, and write the release bundle.
 
     ``model`` is a model file, a factory ``file.py:function``, or a folder (or
     file) holding ``edgeops.toml``; ``profiles`` default to its ``[ship]
-    profiles``, else ``["host"]``. The bundle goes to ``out``, default
-    ``dist/<name>-<version>/``. ``devices`` is an inventory (``devices.toml``).
-    ``rounds``, ``min_runs``, ``min_duration_s``, ``threads``, ``paced_fps`` and
-    ``paced_duration_s`` override the measurement settings; ``memory_safety_factor`` the share of a profile's
-    app memory limit a variant may use. ``no_cache`` makes every conversion,
-    variant and score again and replaces their cache entries. ``prune`` rules
-    out variants on the host (below the floor, too large, dominated) and stops
-    clearly beaten ones on the device; ``False`` measures all for every round.
-    ``jobs`` worker processes make and score variants (None: every core, 1: in
-    this process), each stopped past ``task_timeout_s`` or ``worker_memory_mb``.
-    ``keep_outputs`` and ``gallery_worst`` size report.html's sample gallery. ``until_decided`` adds rounds, up to
-    ``max_extra_rounds`` per measurement, where the gate against ``baseline``
-    is inconclusive. ``keep_previous_primary`` prefers, among tied candidates, the primary
-    of this workspace's previous release of the model when no ``baseline`` is
-    given (a ``baseline`` always gives it). ``resume`` continues an interrupted run (``"last"``, or a
-    run id) and needs no ``model``. ``progress`` prints one line per stage and
-    item on stderr (a live bar in a terminal). ``samples`` is a folder of ``.npy``
-    files that replaces the spec's samples (and drops its labels, which belong to
-    them): what ``ship --samples-from`` fetched from a team studio.
+    profiles``, else ``["host"]``. Every other setting is a keyword named as a
+    field of :class:`edgeops.options.ship.ShipOptions`, where each one's default,
+    range and meaning are declared (the flags of ``edgeops ship`` are made from the
+    same fields): ``out``, ``devices``, ``workspace``, ``rounds``, ``min_runs``,
+    ``min_duration_s``, ``memory_safety_factor``, ``prune``, ``jobs``, ``baseline``,
+    ``until_decided``, ``objective``, ``resume``, ``progress``, ``samples``, ...
+    ``options`` is a ShipOptions to start from; keywords override it, and a keyword
+    that is None keeps the default.
 
     Returns the Results; a profile that ends without a variant has a plan whose
-    ``status`` is not ``"supported"`` (the CLI exits 4 then). Every run is
-    recorded in the workspace's history: ``ok``, ``unsupported``, ``failed``
-    or ``interrupted``. Bad input raises ``UsageError`` before any work.
+    ``status`` is not ``"supported"`` (the CLI exits 5 then). Every run is
+    recorded in the workspace's history with the status ``edgeops.errors.run_outcome``
+    gives: ``ok``, ``unsupported``, ``device_failed``, ``failed`` or ``interrupted``.
+    Bad input raises ``UsageError`` before any work.
     """
-    from edgeops.devices.discovery import discover_devices
-    from edgeops.devices.profiles import resolve_profiles
-    from edgeops.pipeline import Pipeline, Workspace
-    from edgeops.pipeline.bundle import check_bundle_target
-    from edgeops.pipeline.config import load_spec
-    from edgeops.pipeline.history import History
-    from edgeops.pipeline.names import check_name
-    from edgeops.pipeline.protocol import Run, ship_stages
-    from edgeops.plugin_manager import make_plugin_manager
+    from edgeops.options.ship import ShipOptions
 
-    settings_update = _settings_update(rounds, min_runs, min_duration_s, threads)
-    if paced_fps is not None:
-        if any(not 0 < rate <= 10_000 for rate in paced_fps):
-            raise UsageError(f"paced_fps {list(paced_fps)} must be rates in (0, 10000] fps")
-        settings_update["paced_fps"] = tuple(float(rate) for rate in paced_fps)
-    if paced_duration_s is not None:
-        if not paced_duration_s >= 0:  # also refuses NaN
-            raise UsageError(f"paced_duration_s {paced_duration_s!r} is not a number >= 0")
-        settings_update["paced_duration_s"] = paced_duration_s
-    _check_share(memory_safety_factor)
-    for flag, count in (("keep_outputs", keep_outputs), ("gallery_worst", gallery_worst)):
-        if count is not None and count < 0:
-            raise UsageError(f"--{flag.replace('_', '-')} must be 0 or more")
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"jobs {jobs} is not a positive whole number")
-    if max_extra_rounds < 1:
-        raise UsageError(f"max_extra_rounds {max_extra_rounds} is not a positive whole number")
-    if objective not in OBJECTIVES:
-        raise UsageError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
-    pm = make_plugin_manager()
-    space = Workspace(
-        Path(workspace) if workspace is not None else default_workspace(), refresh_cache=no_cache
-    )
-    history = History(space.history_path)
-    if out is not None:
-        check_bundle_target(Path(out), force)
-    base, primaries, incumbents = _baseline(baseline, space.root / "baselines")
-    resumed: Results | None = None
-    if resume:
-        run_id = history.last_unfinished() if resume == "last" else resume
+    given = {"model": model, "profiles": tuple(profiles) or None}
+    return _Ship(ShipOptions.from_keywords(options, **given, **keywords)).run()
+
+
+class _Ship:
+    """One run of ``ship``: its workspace, history and baseline, checked before any work."""
+
+    def __init__(self, options: ShipOptions) -> None:
+        from edgeops.pipeline import Workspace
+        from edgeops.pipeline.bundle import check_bundle_target
+        from edgeops.pipeline.history import History
+        from edgeops.plugin_manager import make_plugin_manager
+
+        self.options = o = options
+        self.pm = make_plugin_manager()
+        root = Path(o.workspace) if o.workspace is not None else default_workspace()
+        self.space = Workspace(root, refresh_cache=o.no_cache)
+        self.history = History(self.space.history_path)
+        if o.out is not None:
+            check_bundle_target(Path(o.out), o.force)
+        self.base, self.primaries, self.incumbents = _baseline(
+            o.baseline, self.space.root / "baselines"
+        )
+        self.results: Results | None = None
+
+    def run(self) -> Results:
+        """Start (or resume) the run and take it through the run protocol, which tells
+        the history when it starts and how it ended (``edgeops.pipeline.protocol``)."""
+        from edgeops.pipeline.protocol import ship_stages
+
+        resumed = None
+        if self.options.resume:
+            resumed = self._resume()
+        else:
+            self._start()
+        with _observed(self.pm, self.options.progress):
+            return ship_stages(self._run(), resumed)
+
+    def _start(self) -> None:
+        """A new run: its spec, profiles, devices and id (the protocol records it in the history)."""
+        from edgeops.devices.discovery import discover_devices
+        from edgeops.devices.profiles import resolve_profiles
+        from edgeops.models import MeasureSettings
+        from edgeops.options.measure import RECORDED
+        from edgeops.pipeline.bundle import check_bundle_target
+        from edgeops.pipeline.config import load_spec
+
+        o = self.options
+        if o.model is None:
+            raise UsageError(
+                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
+            )
+        spec, defaults = load_spec(o.model, task=o.task, name=o.name, version=o.version)
+        if o.samples is not None:
+            spec = spec.model_copy(
+                update={"samples": str(Path(o.samples).resolve()), "labels": None}
+            )
+        if o.out is None:
+            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", o.force)
+        self.spec = spec
+        self.profiles = resolve_profiles(list(o.profiles or defaults.profiles or ["host"]), self.pm)
+        self.settings = MeasureSettings(**o.model_dump(include=set(RECORDED)))
+        # The flag, else the config's [ship] table, else the declared default.
+        self.safety = o.given("memory_safety_factor") or defaults.memory_safety_factor
+        self.devices = discover_devices(self.pm, o.devices)
+        if self.base is None and o.keep_previous_primary:
+            self.primaries = _previous_primaries(self.history, spec.name)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.journal = self.space.journal(self.run_id)
+
+    def _resume(self) -> Results:
+        """An interrupted run: its measured stage and its own devices, from its journal."""
+        from edgeops.devices.discovery import discover_devices
+        from edgeops.pipeline.names import check_name
+
+        o = self.options
+        run_id = self.history.last_unfinished() if o.resume == "last" else o.resume
         if run_id is None:
             raise UsageError(
                 "no interrupted run to resume in this workspace; run `edgeops ship` without --resume"
             )
         check_name(run_id, "run id")
-        journal = space.journal(run_id)
-        if not journal.stage_path.is_file():
+        self.run_id, self.journal = run_id, self.space.journal(run_id)
+        if not self.journal.stage_path.is_file():
             raise UsageError(
                 f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
             )
-        resumed = journal.load_stage()
-        settings, safety = resumed.settings, memory_safety_factor
+        self.results = results = self.journal.load_stage()
+        self.settings, self.safety = results.settings, o.given("memory_safety_factor")
         # The run's own inventory, unless a new one is given: a resume without
         # devices must not fall back to this machine alone.
-        saved = journal.load_devices()
-        found = (
-            saved if devices is None and saved is not None
-            else discover_devices(pm, Path(devices) if devices is not None else None)
+        saved = self.journal.load_devices()
+        self.devices = (
+            saved if o.devices is None and saved is not None
+            else discover_devices(self.pm, o.devices)
         )  # fmt: skip
-    else:
-        if model is None:
-            raise UsageError(
-                "ship needs a MODEL (a model file or a folder with edgeops.toml), or --resume"
-            )
-        spec, defaults = load_spec(model, task=task, name=name, version=version)
-        if samples is not None:
-            spec = spec.model_copy(update={"samples": str(Path(samples).resolve()), "labels": None})
-        if out is None:
-            check_bundle_target(Path("dist") / f"{spec.name}-{spec.version}", force)
-        chosen = resolve_profiles(list(profiles) or list(defaults.profiles) or ["host"], pm)
-        settings = _measure_settings(settings_update)
-        safety = (
-            memory_safety_factor
-            if memory_safety_factor is not None
-            else defaults.memory_safety_factor
-        )
-        found = discover_devices(pm, Path(devices) if devices is not None else None)
-        if base is None and keep_previous_primary:
-            primaries = _previous_primaries(history, spec.name)
-        run_id = uuid.uuid4().hex[:12]
-        journal = space.journal(run_id)
-    with _observed(pm, progress):
+        return results
+
+    def _run(self) -> Run:
+        """The run's steps and what they need, for the run protocol."""
+        from edgeops.pipeline import Pipeline
+        from edgeops.pipeline.protocol import Run
+
+        o = self.options
         pipeline = Pipeline(
-            pm,
-            space,
-            jobs=jobs,
-            task_timeout_s=task_timeout_s,
-            worker_memory_mb=worker_memory_mb,
-            halving=prune,
+            self.pm,
+            self.space,
+            jobs=o.jobs,
+            task_timeout_s=o.task_timeout_s,
+            worker_memory_mb=o.worker_memory_mb,
+            halving=o.prune,
         )
-        if keep_outputs is not None:
-            pipeline.keep_outputs = keep_outputs
-        if gallery_worst is not None:
-            pipeline.worst_k = gallery_worst
+        pipeline.keep_outputs, pipeline.worst_k = o.keep_outputs, o.gallery_worst
         pipeline.cache.clear_stale_temporaries()
-        run = Run(
+        resumed = self.results is not None
+        return Run(
             pipeline,
-            spec=None if resumed else spec,
-            profiles=[] if resumed else chosen,
-            run_id=run_id,
-            settings=settings,
-            journal=journal,
-            devices=found,
-            prune=prune,
-            memory_safety_factor=safety,
-            baseline=base,
-            incumbents=incumbents,
-            reuse_measurements=reuse_measurements,
-            objective=objective,
-            primaries=primaries,
-            until_decided=until_decided,
-            max_extra_rounds=max_extra_rounds,
-            out=Path(out) if out is not None else None,
-            force=force,
+            spec=None if resumed else self.spec,
+            profiles=[] if resumed else self.profiles,
+            run_id=self.run_id,
+            settings=self.settings,
+            journal=self.journal,
+            devices=self.devices,
+            prune=o.prune,
+            memory_safety_factor=self.safety,
+            baseline=self.base,
+            incumbents=self.incumbents,
+            reuse_measurements=o.reuse_measurements,
+            objective=o.objective,
+            primaries=self.primaries,
+            until_decided=o.until_decided,
+            max_extra_rounds=o.max_extra_rounds,
+            out=Path(o.out) if o.out is not None else None,
+            force=o.force,
         )
-        return ship_stages(run, resumed)
 
 
 def gate(
@@ -244,31 +221,19 @@ def gate(
 ) -> GateReport:
     """Compare ``current`` with ``baseline`` (Results, results.json paths or bundle folders).
 
-    ``thresholds`` are ``edgeops gate``'s settings by their field names
-    (``threshold_pct=5``, ``threshold_pct_by_profile={"pixel6": 3}``,
-    ``memory_threshold_pct``, ``memory_threshold_mb``, ``size_threshold_pct``,
-    ``quality_drop_pct``, ``confidence``, ``session_sigma``: the between-session
-    spread as a fraction, for a comparison across sessions; without it 3%, as
-    no workspace history is read here); the rest keep the command's defaults.
+    ``thresholds`` are the fields of ``edgeops.options.gate.GateOptions``, which
+    ``edgeops gate``'s flags are made from (``threshold_pct=5``,
+    ``threshold_pct_by_profile={"pixel6": 3}``, ``session_sigma``: the between-session
+    spread as a fraction; without it 3%, as no workspace history is read here); the
+    rest keep their declared defaults.
     A current run holding the baseline's primary re-measured beside its own
     is compared paired, in one session. The report's ``verdict`` is ``pass``, ``fail`` or ``inconclusive``, and its
     ``exit_code`` what ``edgeops gate`` exits with (0, 1, 3)."""
-    from dataclasses import fields
-
     from edgeops.gate.compare import GateSettings
     from edgeops.gate.compare import gate as compare
+    from edgeops.options.gate import GateOptions
 
-    known = [f.name for f in fields(GateSettings)]
-    for key, value in thresholds.items():
-        if key not in known:
-            import difflib
-
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UsageError(f"unknown gate setting {key!r}; {hint}known: {', '.join(known)}")
-        if isinstance(value, int | float) and value < 0:
-            raise UsageError(f"{key} is negative; thresholds are allowed growth, 0 or more")
-    settings = GateSettings(**thresholds)
+    settings = GateSettings(**dict(GateOptions.from_keywords(**thresholds)))
     names = (_label("baseline", baseline), _label("current", current))
     return compare(_results(baseline), _results(current), settings, names=names)
 
@@ -281,34 +246,6 @@ def _results(value: str | Path | Results) -> Results:
 
 def _label(role: str, value: Any) -> str:
     return f"{role} {value}" if isinstance(value, str | Path) else f"{role} run {value.run_id}"
-
-
-def _settings_update(
-    rounds: int | None, min_runs: int | None, min_duration_s: float | None, threads: int | None
-) -> dict[str, Any]:
-    for flag, value in (("rounds", rounds), ("min_runs", min_runs), ("threads", threads)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise UsageError(f"{flag} {value!r} is not a positive whole number")
-    if min_duration_s is not None and not min_duration_s >= 0:  # also refuses NaN
-        raise UsageError(f"min_duration_s {min_duration_s!r} is not a number >= 0")
-    update = {
-        "rounds": rounds,
-        "min_runs": min_runs,
-        "min_duration_s": min_duration_s,
-        "threads": threads,
-    }
-    return {k: v for k, v in update.items() if v is not None}
-
-
-def _measure_settings(update: dict[str, Any], base: MeasureSettings | None = None) -> Any:
-    from edgeops.models import MeasureSettings
-
-    return (base or MeasureSettings()).model_copy(update=update)
-
-
-def _check_share(value: float | None) -> None:
-    if value is not None and not 0 < value <= 1:
-        raise UsageError(f"memory_safety_factor {value} is outside (0, 1], e.g. 0.5")
 
 
 class _observed:

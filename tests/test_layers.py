@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "edgeops.placement",
             "edgeops.round_stats",
             "edgeops.devices.sessions", "edgeops.pipeline.factories", "edgeops.pipeline.names",
-            "edgeops.sample_files", "edgeops.quality",
+            "edgeops.sample_files", "edgeops.quality", "edgeops.options",
         ),
     ),
     (

@@ -36,16 +36,13 @@ from edgeops.studio.team.command import cmd_publish  # noqa: F401
 
 
 def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> MeasureSettings:
-    base = base or MeasureSettings()
-    updates = {
-        "rounds": args.rounds,
-        "min_runs": args.min_runs,
-        "min_duration_s": args.min_duration_s,
-        "threads": args.threads,
-        "paced_fps": getattr(args, "paced_fps", None),
-        "paced_duration_s": getattr(args, "paced_duration_s", None),
-    }
-    return base.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    """``base`` (a run's own settings, else the defaults) with the measure flags given."""
+    from edgeops.options.flags import options_from_args
+    from edgeops.options.measure import RECORDED, MeasureOptions
+
+    given = options_from_args(MeasureOptions, args)
+    update = given.model_dump(include=set(RECORDED) & given.model_fields_set)
+    return (base or MeasureSettings()).model_copy(update=update)
 
 
 def _write_stage(results: Results, path: Path, as_json: bool) -> None:
@@ -60,23 +57,22 @@ class _Run:
     """Progress display and history bookkeeping around one run of stages."""
 
     def __init__(self, args: argparse.Namespace, pm: Any) -> None:
+        from edgeops.options.flags import options_from_args
+        from edgeops.options.work import WorkOptions
+
+        work = options_from_args(WorkOptions, args)
         self.args = args
         self.pm = pm
-        self.workspace = Workspace(args.workspace, refresh_cache=getattr(args, "no_cache", False))
+        self.workspace = Workspace(args.workspace, refresh_cache=work.no_cache)
+        # A stage run alone measures all (no pruning, no halving); one without
+        # --jobs (convert, resolutions) works in this process.
         self.pipeline = Pipeline(
             pm,
             self.workspace,
-            jobs=getattr(args, "jobs", 1),
-            task_timeout_s=getattr(args, "task_timeout_s", 1800.0),
-            worker_memory_mb=getattr(args, "worker_memory_mb", None),
-            # ship prunes and halves unless told not to; a stage run alone measures all.
-            halving=getattr(args, "no_prune", True) is False,
+            jobs=work.jobs if hasattr(args, "jobs") else 1,
+            task_timeout_s=work.task_timeout_s,
+            worker_memory_mb=work.worker_memory_mb,
         )
-        for name in ("keep_outputs", "gallery_worst"):
-            if getattr(args, name, 0) < 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
-        self.pipeline.keep_outputs = getattr(args, "keep_outputs", self.pipeline.keep_outputs)
-        self.pipeline.worst_k = getattr(args, "gallery_worst", self.pipeline.worst_k)
         self.stack = ExitStack()
 
     def stages(self, first: Stage, last: Stage, results: Results | None, **given: Any) -> Results:
@@ -104,54 +100,29 @@ def cmd_ship(args: argparse.Namespace) -> int:
     """``edgeops ship``: :func:`edgeops.api.ship`, then its tables or JSON and the exit code."""
     from edgeops.api import ship
     from edgeops.errors import EXIT_DEVICE_FAILED, EXIT_NOT_SHIPPED, run_outcome
+    from edgeops.options.flags import options_from_args
+    from edgeops.options.ship import ShipCommandOptions, ShipOptions
 
-    samples = _samples_from(args) if getattr(args, "samples_from", None) else None
+    # Every flag checked before any work: the same checks as the API's keywords.
+    options = options_from_args(ShipOptions, args)
+    command = options_from_args(ShipCommandOptions, args)
+    samples = _samples_from(args) if command.samples_from else None
     results = ship(
-        args.model,
-        args.profile,
-        out=args.out,
-        devices=args.devices,
-        workspace=args.workspace,
-        task=args.task,
-        name=args.name,
-        version=args.model_version,
-        rounds=args.rounds,
-        min_runs=args.min_runs,
-        min_duration_s=args.min_duration_s,
-        threads=args.threads,
-        paced_fps=getattr(args, "paced_fps", None),
-        paced_duration_s=getattr(args, "paced_duration_s", None),
-        memory_safety_factor=args.memory_safety_factor,
-        reuse_measurements=args.reuse_measurements,
-        no_cache=args.no_cache,
-        prune=not args.no_prune,
-        jobs=args.jobs,
-        task_timeout_s=args.task_timeout_s,
-        worker_memory_mb=args.worker_memory_mb,
-        keep_outputs=args.keep_outputs,
-        gallery_worst=args.gallery_worst,
-        baseline=args.baseline,
-        until_decided=args.until_decided,
-        max_extra_rounds=args.max_extra_rounds,
-        keep_previous_primary=not args.ignore_previous,
-        objective=args.objective,
-        force=args.force,
-        resume=args.resume,
-        samples=samples,
+        options=ShipOptions.from_keywords(options, workspace=args.workspace, samples=samples)
     )
     out = args.out or default_bundle_dir(results)
     _report_run(results, out, args.json)
-    if getattr(args, "publish", None) and out.is_dir():
+    if command.publish and out.is_dir():
         from edgeops.studio.team.publish import publish
 
-        sent = publish(out, args.publish)
+        sent = publish(out, command.publish)
         sys.stderr.write(f"edgeops: published run {sent.run_id} to the team store: {sent.state}\n")
     tracebacks = Workspace(args.workspace).journal(results.run_id).folder / "tracebacks"
     if tracebacks.is_dir():
         sys.stderr.write(f"edgeops: full tracebacks of what failed: {tracebacks}\n")
     # The same decision the history recorded (edgeops.errors.run_outcome).
     outcome = run_outcome(results.plans)
-    code = outcome.exit_code(allow_unsupported=args.allow_unsupported)
+    code = outcome.exit_code(allow_unsupported=command.allow_unsupported)
     if code == EXIT_DEVICE_FAILED:
         sys.stderr.write(
             "edgeops: error: "
@@ -258,12 +229,16 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
+    from edgeops.options.flags import options_from_args
+    from edgeops.options.selection import SelectionOptions
+
+    chosen = options_from_args(SelectionOptions, args)
     pm = make_plugin_manager()
     results = read_results(args.stage_file)
     with _Run(args, pm) as run:
         results = run.stages(
-            "select", "bundle", results, memory_safety_factor=args.memory_safety_factor,
-            objective=args.objective, out=args.out, force=args.force,
+            "select", "bundle", results, memory_safety_factor=chosen.given("memory_safety_factor"),
+            objective=chosen.objective, out=args.out, force=args.force,
         )  # fmt: skip
     _report_run(results, run.protocol.bundle, args.json)
     return 0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeops.devices.inventory import SHARED_HOST_LABEL, cpu_set
-from edgeops.errors import EdgeopsError
+from edgeops.errors import LeaseStoreError
 from edgeops.models import Device
 
 LEASES_ENV = "EDGEOPS_LEASES"
@@ -50,10 +50,6 @@ CREATE TABLE IF NOT EXISTS lease_log (
     holder TEXT NOT NULL
 );
 """
-
-
-class LeaseStoreError(EdgeopsError):
-    """The lease file is corrupt, locked too long, or not writable."""
 
 
 def default_lease_path() -> Path:

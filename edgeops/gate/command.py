@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``gate`` to the CLI's subparsers; only argparse runs at start-up."""
+    """Add ``gate`` to the CLI's subparsers; its thresholds come from ``GateOptions``."""
     about = "compare a run with a baseline and fail on real regressions (exit 0 pass, 1 fail, 3 inconclusive)"
     p: argparse.ArgumentParser = sub.add_parser("gate", help=about, description=about)
     p.add_argument(
@@ -45,70 +45,11 @@ def add_gate_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="append a Markdown summary, e.g. $GITHUB_STEP_SUMMARY",
     )
-    p.add_argument(
-        "--threshold-pct",
-        type=float,
-        metavar="PCT",
-        default=5.0,
-        help="latency regression threshold, %% of the median (default 5)",
-    )
-    p.add_argument(
-        "--threshold-pct-for",
-        type=_profile_threshold,
-        action="append",
-        default=[],
-        metavar="PROFILE=PCT",
-        help="latency threshold for one profile (repeatable)",
-    )
-    p.add_argument(
-        "--memory-threshold-pct",
-        type=float,
-        metavar="PCT",
-        default=10.0,
-        help="peak memory growth allowed, %% (default 10)",
-    )
-    p.add_argument(
-        "--memory-threshold-mb",
-        type=float,
-        metavar="MB",
-        default=1.0,
-        help="peak memory growth always allowed, MB (default 1; page-level jitter)",
-    )
-    p.add_argument(
-        "--size-threshold-pct",
-        type=float,
-        metavar="PCT",
-        default=5.0,
-        help="file size growth allowed, %% (default 5)",
-    )
-    p.add_argument(
-        "--quality-drop-pct",
-        type=float,
-        metavar="PCT",
-        default=1.0,
-        help="quality drop allowed from the baseline, %% of its value (default 1); the floor always holds",
-    )
-    _add_latency_flags(p)
+    from edgeops.options.flags import add_flags
+    from edgeops.options.gate import GateOptions
+
+    add_flags(p, GateOptions)  # the thresholds: flags, defaults and help from the model
     return _with_remeasure_flags(p)
-
-
-def _add_latency_flags(p: argparse.ArgumentParser) -> None:
-    """The latency test's own flags: its interval, and the spread between sessions."""
-    p.add_argument(
-        "--session-sigma-pct",
-        type=float,
-        metavar="PCT",
-        default=None,
-        help="across sessions (no re-measured baseline): the spread of the device's speed "
-        "between sessions, %% (default: from this workspace's history of unchanged files, "
-        "else 3)",
-    )
-    p.add_argument(
-        "--confidence",
-        type=float,
-        default=0.95,
-        help="confidence of the latency interval (default 0.95)",
-    )
 
 
 def _with_remeasure_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -132,16 +73,6 @@ def _with_remeasure_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser
         help="with --remeasure: rounds per primary (default: the current run's)",
     )
     return p
-
-
-def _profile_threshold(text: str) -> tuple[str, float]:
-    profile, sep, pct = text.partition("=")
-    try:
-        if not sep or not profile:
-            raise ValueError
-        return profile, float(pct)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not PROFILE=PCT, e.g. pixel-8=3") from None
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -231,44 +162,18 @@ def _settings(
 ) -> GateSettings:
     """The flags as settings; the session spreads from the workspace's other runs of ``model``."""
     from edgeops.gate.compare import GateSettings
+    from edgeops.options.flags import options_from_args
+    from edgeops.options.gate import GateOptions
 
-    pcts = {
-        "--threshold-pct": args.threshold_pct,
-        "--memory-threshold-pct": args.memory_threshold_pct,
-        "--memory-threshold-mb": args.memory_threshold_mb,
-        "--size-threshold-pct": args.size_threshold_pct,
-        "--quality-drop-pct": args.quality_drop_pct,
-        **{f"--threshold-pct-for {k}": v for k, v in args.threshold_pct_for},
-        **(
-            {"--session-sigma-pct": args.session_sigma_pct}
-            if args.session_sigma_pct is not None
-            else {}
-        ),
-    }
-    negative = [flag for flag, value in pcts.items() if value < 0]
-    if negative:
-        what = "a spread" if negative[0] == "--session-sigma-pct" else "allowed growth"
-        raise UsageError(f"{negative[0]} is negative; it is {what}, 0 or more")
-    if not 0.5 <= args.confidence < 1:
-        raise UsageError(f"--confidence {args.confidence:g} is outside [0.5, 1); use e.g. 0.95")
+    given = options_from_args(GateOptions, args)
     spreads = {}
-    if args.session_sigma_pct is None:
+    if given.session_sigma is None:
         from edgeops.gate.sessions import history_runs, spreads_by_profile
         from edgeops.pipeline import Workspace
 
         history = Workspace(args.workspace).history_path
         spreads = spreads_by_profile(history_runs(history, exclude=gated, model=model))
-    return GateSettings(
-        session_spread_by_profile=spreads,
-        session_sigma=None if args.session_sigma_pct is None else args.session_sigma_pct / 100.0,
-        threshold_pct=args.threshold_pct,
-        threshold_pct_by_profile=dict(args.threshold_pct_for),
-        memory_threshold_pct=args.memory_threshold_pct,
-        memory_threshold_mb=args.memory_threshold_mb,
-        size_threshold_pct=args.size_threshold_pct,
-        quality_drop_pct=args.quality_drop_pct,
-        confidence=args.confidence,
-    )
+    return GateSettings(**dict(given), session_spread_by_profile=spreads)
 
 
 def _same_schema(baseline: Path, current: Path, raw: tuple[Any, Any]) -> None:

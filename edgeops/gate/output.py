@@ -241,6 +241,7 @@ def _markdown_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> li
 
 def report_json(report: GateReport) -> dict[str, Any]:
     data = dataclasses.asdict(report)
+    data["settings"] = report.settings.model_dump()  # a pydantic model: asdict keeps it whole
     data["verdict"] = report.verdict
     data["exit_code"] = report.exit_code
     data["latency_modes"] = latency_modes(report)

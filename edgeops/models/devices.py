@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from edgeops.models.base import Frozen, Platform, Transport
+from edgeops.options.declare import declared
+from edgeops.options.measure import MeasureOptions
 
 
 class DeviceProfile(Frozen):
@@ -74,24 +76,18 @@ class DeviceOutputSettings(Frozen):
 
 
 class MeasureSettings(Frozen):
+    # What a user sets is declared once, in edgeops/options/measure.py.
     warmup_runs: int = 5
-    min_runs: int = 20
-    min_duration_s: float = 1.0
+    min_runs: int = declared(MeasureOptions, "min_runs")
+    min_duration_s: float = declared(MeasureOptions, "min_duration_s")
     max_runs: int = 500
-    rounds: int = Field(
-        3, description="Fresh probe processes per variant, interleaved across variants"
-    )
-    threads: int | None = None
+    rounds: int = declared(MeasureOptions, "rounds")
+    threads: int | None = declared(MeasureOptions, "threads")
     timeout_override_s: float | None = Field(
         None, gt=0, description="Seconds a probe process may run; None: derived from the settings"
     )
-    paced_fps: tuple[float, ...] = Field(
-        (30.0, 60.0), description="Camera rates the paced runs feed inputs at; () for none"
-    )
-    paced_duration_s: float | None = Field(
-        None,
-        description="Seconds per paced rate; None: twice min_duration_s, so quick settings stay quick",
-    )
+    paced_fps: tuple[float, ...] = declared(MeasureOptions, "paced_fps")
+    paced_duration_s: float | None = declared(MeasureOptions, "paced_duration_s")
     full_rounds: int = Field(
         2, ge=0, description="Rounds per variant and device with paced runs, loads and memory"
     )

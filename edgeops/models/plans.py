@@ -9,8 +9,8 @@ from pydantic import Field
 from edgeops.models.base import Frozen, Method, PlanStatus
 from edgeops.models.measurements import Interval
 from edgeops.models.spec import QualitySpec
-
-Objective = Literal["fastest", "smallest", "best-quality"]
+from edgeops.options.declare import declared
+from edgeops.options.selection import Objective, SelectionOptions
 
 
 class ComputeUnit(Frozen):
@@ -28,15 +28,11 @@ class ComputeUnit(Frozen):
 
 
 class SelectionPolicy(Frozen):
-    memory_safety_factor: float = Field(
-        0.5, gt=0.0, le=1.0, description="Share of the app memory limit a model may use"
-    )
+    # What a user sets is declared once, in edgeops/options/selection.py.
+    memory_safety_factor: float = declared(SelectionOptions, "memory_safety_factor")
     latency_budget_ms: float | None = Field(None, description="Drop candidates whose p90 is above")
     quality: QualitySpec
-    objective: Objective = Field(
-        "fastest",
-        description="fastest; smallest file within the latency budget; best quality within it",
-    )
+    objective: Objective = declared(SelectionOptions, "objective")
     equivalence_pct: float = Field(
         5.0,
         description="A variant not shown to be this much slower than the fastest is tied with it",

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgeops.errors import ModelError, UsageError
 from edgeops.files import MAX_CONFIG_BYTES, check_regular, read_regular, sha256_tree
 from edgeops.models import InputSpec, ModelSpec, QualityFloor, QualitySpec, Task
+from edgeops.options.declare import declared
+from edgeops.options.selection import SelectionOptions
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.names import check_name, safe_name
 from edgeops.pipeline.resolution import parse_resolutions
@@ -182,12 +184,9 @@ class ShipTable(_Table):
     """``[ship]``: what a bare ``edgeops ship`` of this config does."""
 
     profiles: tuple[str, ...] = Field((), description="device profile ids (see `edgeops profiles`)")
-    memory_safety_factor: float | None = Field(
-        None,
-        gt=0,
-        le=1,
-        allow_inf_nan=False,
-        description="share of a profile's app memory limit a model may use (default 0.5)",
+    # Declared once, with its range, in edgeops/options/selection.py; None: not set here.
+    memory_safety_factor: float | None = declared(
+        SelectionOptions, "memory_safety_factor", default=None
     )
 
 
@@ -226,7 +225,7 @@ class ShipDefaults:
     """The ``[ship]`` table: what a bare ``edgeops ship`` of this config does."""
 
     profiles: tuple[str, ...] = ()
-    # None: SelectionPolicy's default, the one place it is written.
+    # None: the declared default (edgeops/options/selection.py).
     memory_safety_factor: float | None = None
 
 

@@ -21,7 +21,7 @@ from edgeops.models import (
 )
 from edgeops.pipeline.cache import cache_key
 from edgeops.pipeline.failures import (
-    NoPlugin,
+    _NoPlugin,
     one_line,
 )
 from edgeops.pipeline.memory_limit import default_bound_mb, memory_limit
@@ -144,12 +144,12 @@ class Converting(Proposing):
                     context=BuildContext(spec=spec, artifacts=tuple(artifacts or ())),
                 )
             if made is None:
-                raise NoPlugin
+                raise _NoPlugin
             return self._finish(made, key, started)
 
         try:
             artifact = self.cache.put("artifacts", key, build)
-        except NoPlugin:
+        except _NoPlugin:
             return None
         except Exception as exc:
             # Not cached: a corrupt source is fixed by the user, and the next run must retry.

@@ -30,5 +30,5 @@ def _missing_module(exc: BaseException | None) -> ModuleNotFoundError | None:
     return None
 
 
-class NoPlugin(Exception):
+class _NoPlugin(Exception):
     """No plugin answered a firstresult hook: not an error, nothing to cache."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import UsageError
+from edgeops.errors import RunBusyError
 from edgeops.hookspecs import hookimpl
 from edgeops.models import Results, utc_now
 
@@ -206,10 +206,6 @@ class History:
                 record = dataclasses.replace(record, status="dead")
             out.append(record)
         return out
-
-
-class RunBusyError(UsageError):
-    """The run is owned by a live process."""
 
 
 def owner_alive(pid: int | None, host: str | None, heartbeat_at: float | None) -> bool:

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeops.errors import PluginError, run_outcome
+from edgeops.options.declare import default_of
+from edgeops.options.ship import ShipOptions
 from edgeops.pipeline.failures import one_line
 
 if TYPE_CHECKING:
@@ -59,16 +61,16 @@ class Run:
     # and the baseline's primary files measured again beside the candidates.
     journal: RunJournal | None = None
     devices: list[Device] = field(default_factory=list)
-    prune: bool = True
+    prune: bool = default_of(ShipOptions, "prune")
     memory_safety_factor: float | None = None
     baseline: Results | None = None
     incumbents: list[Variant] = field(default_factory=list)
     # measure, select: reuse, the objective, the tie-break, and rounds added until decided.
     reuse_measurements: bool = False
-    objective: Objective = "fastest"
+    objective: Objective | None = None  # None: the declared default (options/selection.py)
     primaries: dict[str, str] = field(default_factory=dict)
     until_decided: bool = False
-    max_extra_rounds: int = 80
+    max_extra_rounds: int = default_of(ShipOptions, "max_extra_rounds")
     # bundle: its folder (None: dist/<name>-<version>), and whether to replace one there.
     out: Path | None = None
     force: bool = False
@@ -115,11 +117,10 @@ def ship_stages(run: Run, resumed: Results | None = None) -> Results:
 
     try:
         results = run_stages(run, resumed, first="convert" if resumed is None else "measure")
-    except KeyboardInterrupt:
-        finished("interrupted")
-        raise
-    except Exception as exc:
-        finished("failed", one_line(exc))
+    except (Exception, KeyboardInterrupt) as exc:
+        # The status the CLI's exit code agrees with: one decision (errors.run_outcome).
+        error = None if isinstance(exc, KeyboardInterrupt) else one_line(exc)
+        finished(run_outcome(error=exc).status, error)
         raise
     outcome = run_outcome(results.plans)
     finished(outcome.status, outcome.error)

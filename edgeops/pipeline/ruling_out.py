@@ -5,8 +5,9 @@ from __future__ import annotations
 from edgeops.errors import PluginError
 from edgeops.models import (
     Results,
-    SelectionPolicy,
 )
+from edgeops.options.declare import default_of
+from edgeops.options.selection import SelectionOptions
 from edgeops.pipeline.optimizing import Optimizing
 
 
@@ -43,7 +44,7 @@ class RulingOut(Optimizing):
         factor = (
             memory_safety_factor
             if memory_safety_factor is not None
-            else SelectionPolicy.model_fields["memory_safety_factor"].default
+            else default_of(SelectionOptions, "memory_safety_factor")
         )
         variants = self.hook.edgeops_prune(
             variants=list(results.variants),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from edgeops.errors import UsageError
 from edgeops.models import (
     DeviceProfile,
     Measurement,
@@ -11,6 +10,8 @@ from edgeops.models import (
     Results,
     SelectionPolicy,
 )
+from edgeops.options.declare import default_of
+from edgeops.options.selection import SelectionOptions
 from edgeops.pipeline.incumbents import (
     choosable,
     with_device_time,
@@ -26,18 +27,15 @@ class Selecting(Measuring):
         self,
         results: Results,
         memory_safety_factor: float | None = None,
-        objective: Objective = "fastest",
+        objective: Objective | None = None,
         baseline_primaries: dict[str, str] | None = None,
     ) -> Results:
-        """Plans for every profile; ``memory_safety_factor`` None means the policy's default.
+        """Plans for every profile; ``memory_safety_factor`` and ``objective`` None mean
+        their declared defaults (edgeops/options/selection.py).
 
         ``baseline_primaries`` (profile id to format:recipe) break ties.
         """
-        if memory_safety_factor is not None and not 0 < memory_safety_factor <= 1:
-            raise UsageError(
-                f"memory safety factor {memory_safety_factor:g} is outside (0, 1]; "
-                "it is the share of the app memory limit a model may use, e.g. 0.5"
-            )
+        SelectionOptions.from_keywords(memory_safety_factor=memory_safety_factor)  # its range
         given: dict[str, float] = (
             {} if memory_safety_factor is None else {"memory_safety_factor": memory_safety_factor}
         )
@@ -49,7 +47,7 @@ class Selecting(Measuring):
             **given,
             latency_budget_ms=results.spec.latency_budget_ms,
             quality=results.spec.quality,
-            objective=objective,
+            objective=objective or default_of(SelectionOptions, "objective"),
             compute_units=self.compute_units(),
         )
         baseline_primaries = baseline_primaries or {}

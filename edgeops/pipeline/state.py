@@ -19,6 +19,8 @@ from edgeops.models import (
     Results,
     VariantOutputs,
 )
+from edgeops.options.declare import default_of
+from edgeops.options.work import WorkOptions
 from edgeops.pipeline.factories import factory_code_sha256, is_factory
 from edgeops.pipeline.workspace import Workspace
 from edgeops.plugin_manager import (
@@ -39,7 +41,7 @@ class PipelineState:
         workspace: Workspace,
         leases: LeaseBook | None = None,
         jobs: int | None = 1,
-        task_timeout_s: float = 1800.0,
+        task_timeout_s: float = default_of(WorkOptions, "task_timeout_s"),
         worker_memory_mb: float | None = None,
         halving: bool = False,
     ) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from edgeops.models import Measurement, Placement, Plan, Results, SelectionPolicy, Variant
+from edgeops.options.declare import default_of
+from edgeops.options.selection import SelectionOptions
 from edgeops.placement import fell_back, is_cpu
 from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
 from edgeops.report.kept_float import kept_summary
@@ -335,7 +337,11 @@ def environment_rows(results: Results) -> list[dict[str, Any]]:
 def build_views(results: Results) -> list[ProfileView]:
     profiles = {p.id: p for p in results.profiles}
     metric = results.spec.quality.metric
-    safety = results.policy.memory_safety_factor if results.policy else 0.5
+    safety = (
+        results.policy.memory_safety_factor
+        if results.policy
+        else default_of(SelectionOptions, "memory_safety_factor")
+    )
     views = []
     for plan in results.plans:
         profile = profiles.get(plan.profile_id)

@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from edgeops.files import sha256_file, write_bytes
 from edgeops.models import ModelSpec, ReferenceOutputs, VariantOutputs
+from edgeops.options.declare import default_of
+from edgeops.options.ship import ShipOptions
 from edgeops.quality import HIGHER_IS_BETTER, OUTPUTS_FILE, compare, segmentation_labels
 
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULT_KEEP = 16
+# Declared once, with what they mean, as ship's keep_outputs and gallery_worst.
+DEFAULT_KEEP = default_of(ShipOptions, "keep_outputs")
 LABEL_KEY = "label"
 # In the cache key of kept outputs: a change to what the .npz holds makes them anew.
 OUTPUTS_FORMAT = 2
-DEFAULT_WORST_K = 3
+DEFAULT_WORST_K = default_of(ShipOptions, "gallery_worst")
 
 
 def labels_by_sample(arrays: dict[str, Any]) -> dict[int, Any]:
