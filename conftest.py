@@ -98,6 +98,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 _SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio"}
 
 
+# tryfirst: xdist's own hook turns the markers into each test's ``@group`` suffix,
+# and the worker registers it after this conftest, so it would run first (pluggy
+# calls the last registered first) and see no marker: every group would be split.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -109,6 +113,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             group = parts[parts.index("plugins") + 1]
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+        # In the JUnit XML (.ci/run writes one): benchmarks/ci_time.py sums them up.
+        item.user_properties.append(("xdist_group", group or "(none)"))
+        item.user_properties.append(("xdist_worker", os.environ.get("PYTEST_XDIST_WORKER", "main")))
 
 
 def _runs_the_slow_suite(config: pytest.Config) -> bool:
