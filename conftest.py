@@ -95,7 +95,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # Session fixtures that cost a real ship or conversion are made once per worker that
 # needs them; under `--dist loadgroup` these groups keep their users on one worker.
-_SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio"}
+# PostgreSQL (tests/pg_server.py) is one server per worker: its users share a worker too.
+_SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio", "postgres": "studio"}
 
 
 # tryfirst: xdist's own hook turns the markers into each test's ``@group`` suffix,
@@ -116,6 +117,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # In the JUnit XML (.ci/run writes one): benchmarks/ci_time.py sums them up.
         item.user_properties.append(("xdist_group", group or "(none)"))
         item.user_properties.append(("xdist_worker", os.environ.get("PYTEST_XDIST_WORKER", "main")))
+    # Slow tests first (a stable sort): xdist hands out the groups, largest first, then
+    # single tests in this order, so the long ones start early and the run ends on
+    # short ones instead of three workers waiting on one late 5-minute test.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _runs_the_slow_suite(config: pytest.Config) -> bool:
