@@ -99,6 +99,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 _SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio", "postgres": "studio"}
 
 
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return any(found and found[-1].scope == "module" for found in defs)
+
+
 # tryfirst: xdist's own hook turns the markers into each test's ``@group`` suffix,
 # and the worker registers it after this conftest, so it would run first (pluggy
 # calls the last registered first) and see no marker: every group would be split.
@@ -112,6 +118,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             # A plugin's session fixtures (its converted models, its peers) live in
             # its tests/conftest.py: one worker per plugin makes them once.
             group = parts[parts.index("plugins") + 1]
+        if group is None and _uses_a_module_fixture(item):
+            # A module fixture (a real ship, a kotlinc build) is made again on every
+            # worker that runs one of its tests: its users share one worker.
+            group = Path(str(item.fspath)).stem
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
         # In the JUnit XML (.ci/run writes one): benchmarks/ci_time.py sums them up.
