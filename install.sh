@@ -46,3 +46,11 @@ python3 -m pip install --quiet --disable-pip-version-check -c constraints.txt -e
 # onnx2torch (the ONNX -> Core ML route) declares torchvision, whose wheel here
 # pulls CUDA packages; it needs torchvision for a few ops only (conversion-notes.md).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt onnx2torch
+# litert-torch (the PyTorch -> TFLite route without ONNX) with what it imports, but not
+# what it only declares: its litert-converter pins xdsl==0.28.0, which declares
+# typing-extensions<4.13 while pydantic needs >=4.14.1 (xdsl runs with the newer one);
+# transformers and kagglehub serve only its generative examples. The versions are in
+# constraints.txt.
+python3 -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt \
+    litert-torch litert-converter xdsl ai-edge-quantizer litert-lm-builder immutabledict \
+    ordered-set lark multipledispatch jax jaxlib jaxtyping wadler_lindig fire

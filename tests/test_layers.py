@@ -15,7 +15,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "data",
         (
-            "edgeops.errors", "edgeops.models", "edgeops.manifest", "edgeops.files", "edgeops.quiet",
+            "edgeops.errors", "edgeops.models", "edgeops.files", "edgeops.quiet",
             "edgeops.extras", "edgeops.hookspecs", "edgeops.backend", "edgeops.build_info",
             "edgeops.placement",
             "edgeops.roofline", "edgeops.torch_sources", "edgeops.round_stats",

@@ -1,46 +1,41 @@
-"""What each CLI command does, once its arguments are parsed."""
+"""What each CLI command does, once its arguments are parsed: ``ship`` and the stage
+commands here, around one run (``_Run``); each other command in a module of its own
+(``<name>_command.py``, tox's habit), imported here, where ``edgeops.cli.main`` finds it."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from edgeops.cli.cache_command import cmd_cache  # noqa: F401
+from edgeops.cli.context import cli_console as _console
+from edgeops.cli.context import print_json as _print_json
+from edgeops.cli.devices_command import cmd_devices  # noqa: F401
+from edgeops.cli.history_command import cmd_history  # noqa: F401
+from edgeops.cli.plugins_command import cmd_plugins  # noqa: F401
+from edgeops.cli.profiles_command import cmd_profiles  # noqa: F401
+from edgeops.cli.schema_command import cmd_schema  # noqa: F401
+from edgeops.cli.sweep_command import cmd_sweep  # noqa: F401
 from edgeops.cli.tables import sizes_by_format
 from edgeops.devices.discovery import discover_devices
-from edgeops.devices.profiles import load_profiles, resolve_profiles
+from edgeops.devices.profiles import resolve_profiles
 from edgeops.errors import UsageError
 from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
-from edgeops.models import Device, DeviceProfile, Manifest, MeasureSettings, Results
-from edgeops.pipeline import Pipeline, Workspace, one_line
+from edgeops.models import MeasureSettings, Results
+from edgeops.pipeline import Pipeline, Workspace
 from edgeops.pipeline.bundle import (
     default_bundle_dir,
     read_results,
     write_bundle,
 )
 from edgeops.pipeline.config import load_spec
-from edgeops.pipeline.history import History
-from edgeops.plugin_manager import make_plugin_manager, plugin_infos
+from edgeops.plugin_manager import make_plugin_manager
 from edgeops.studio.command import cmd_studio  # noqa: F401
 from edgeops.studio.team.command import cmd_publish  # noqa: F401
-
-
-def _console(stderr: bool = False) -> Any:
-    from edgeops.cli.output import make_console
-
-    return make_console(stderr=stderr)
-
-
-def _print_json(value: dict[str, Any]) -> None:
-    from edgeops.cli.context import json_output
-
-    sys.stdout.write(json_output(value))
 
 
 def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> MeasureSettings:
@@ -274,57 +269,6 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from edgeops.pipeline import Pipeline
-
-    spec, _ = load_spec(args.model)
-    if not spec.sweep:
-        raise UsageError(
-            f"{args.model} has no [[sweep]] table; without one, `ship` makes the recipes "
-            "the backends propose"
-        )
-    pipeline = Pipeline(make_plugin_manager(), Workspace(args.workspace))
-    expansion = pipeline.sweep(spec)
-    if args.json:
-        _print_json(
-            {
-                "schema_version": "1.0",
-                "variants": [r.model_dump(mode="json") for r in expansion.recipes],
-                "dropped": [d.__dict__ for d in expansion.dropped],
-                "families": expansion.families,
-            }
-        )
-        return 0
-    from rich.table import Table
-
-    console = _console()
-    made = Table(title=f"{len(expansion.recipes)} variant(s) from {len(spec.sweep)} table(s)")
-    for column in ("recipe", "parameters"):
-        made.add_column(column, overflow="fold")
-    for recipe in expansion.recipes:
-        params = "; ".join(
-            [f"{s.op}: " + ", ".join(f"{k}={v}" for k, v in s.params.items()) for s in recipe.steps]
-            + [
-                f"{k}={v}"
-                for k, v in (
-                    ("deployment_target", recipe.deployment_target),
-                    ("compute_precision", recipe.compute_precision),
-                )
-                if v
-            ]
-        )
-        made.add_row(recipe.id, params)
-    console.print(made)
-    if expansion.dropped:
-        dropped = Table(title=f"{len(expansion.dropped)} combination(s) dropped")
-        for column in ("name", "why"):
-            dropped.add_column(column, overflow="fold")
-        for d in expansion.dropped:
-            dropped.add_row(d.name, d.reason)
-        console.print(dropped)
-    return 0
-
-
 def cmd_resolutions(args: argparse.Namespace) -> int:
     from edgeops.cli.resolution_command import run_resolutions
 
@@ -333,274 +277,4 @@ def cmd_resolutions(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     _report_run(read_results(args.results), None, args.json)
-    return 0
-
-
-# --------------------------------------------------------------------------- inventory
-
-
-def cmd_profiles(args: argparse.Namespace) -> int:
-    pm = make_plugin_manager()
-    if args.id:
-        profile = resolve_profiles([args.id], pm)[0]
-        if args.json:
-            _print_json({"profile": profile.model_dump(mode="json")})
-        else:
-            _show_profile(profile)
-        return 0
-    profiles = load_profiles(pm)
-    if args.json:
-        _print_json({"profiles": [p.model_dump(mode="json") for p in profiles.values()]})
-        return 0
-    from rich.table import Table
-
-    table = Table(title="device profiles", title_justify="left")
-    for column in (
-        "id",
-        "name",
-        "platform",
-        "chip",
-        "RAM MB",
-        "app limit MB",
-        "compute units",
-        "formats",
-    ):
-        table.add_column(column)
-    for p in profiles.values():
-        table.add_row(
-            p.id,
-            p.name,
-            p.platform,
-            p.chip or "",
-            str(p.ram_mb or ""),
-            str(p.app_memory_limit_mb or ""),
-            ", ".join(p.compute_units),
-            ", ".join(p.formats),
-        )
-    _console().print(table)
-    return 0
-
-
-def _show_profile(profile: DeviceProfile) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"profile {profile.id}", title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    table.add_column("source", style="dim")
-    for field, value in profile.model_dump(mode="json", exclude={"sources"}).items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        table.add_row(field, shown, profile.sources.get(field, ""))
-    _console().print(table)
-
-
-def _commands_of(pm: Any, plugin_name: str) -> list[str]:
-    """The CLI commands one plugin adds (``edgeops_add_commands``)."""
-    from edgeops.plugin_manager import hook_of
-
-    sub = argparse.ArgumentParser().add_subparsers()
-    hook_of(pm, "edgeops_add_commands", plugin_name)(subparsers=sub)
-    return sorted(sub.choices)
-
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    pm = make_plugin_manager()
-    infos = plugin_infos(pm)
-    commands = {i.name: _commands_of(pm, i.name) for i in infos}
-    if args.json:
-        _print_json(
-            {"plugins": [{**info.__dict__, "commands": commands[info.name]} for info in infos]}
-        )
-        return 0
-    from rich.table import Table
-
-    table = Table(title="plugins", title_justify="left")
-    for column in ("name", "distribution", "version", "runtime", "commands", "hooks"):
-        table.add_column(column)
-    for info in infos:
-        runtime = ""
-        if info.runtime:
-            runtime = f"{info.runtime}: " + (
-                "importable" if info.runtime_importable else f"missing; {info.install_hint}"
-            )
-        table.add_row(
-            info.name,
-            info.distribution or "",
-            info.version or "",
-            runtime,
-            ", ".join(commands[info.name]),
-            ", ".join(info.hooks),
-        )
-    _console().print(table)
-    return 0
-
-
-def cmd_devices(args: argparse.Namespace) -> int:
-    pm = make_plugin_manager()
-    if args.action == "trust":
-        return _trust(pm, args)
-    if args.action is not None:
-        raise UsageError(
-            f"unknown devices action {args.action!r}; use `edgeops devices [trust HOST]`"
-        )
-    rows = [_device_row(pm, d) for d in discover_devices(pm, args.devices)]
-    if args.json:
-        _print_json({"devices": rows})
-        return 0
-    from rich.table import Table
-
-    table = Table(title="devices", title_justify="left")
-    for column in (
-        "name",
-        "transport",
-        "address",
-        "profile",
-        "reachable",
-        "system",
-        "runtimes",
-        "lease",
-    ):
-        table.add_column(column, overflow="fold")
-    from rich.markup import escape
-
-    for r in rows:
-        cells = (
-            r["name"], r["transport"], r["address"] or "", r["profile"],
-            "yes" if r["reachable"] else f"no: {r['error']}",
-            " / ".join(str(r["facts"].get(k, "")) for k in ("os", "cpu", "ram_mb") if r["facts"].get(k)),
-            ", ".join(f"{k} {v}" for k, v in r["facts"].get("runtimes", {}).items()),
-            r["lease"],
-        )  # fmt: skip
-        # Names and errors from the inventory and devices are text, never rich markup.
-        table.add_row(*(escape(str(c)) for c in cells))
-    _console().print(table)
-    for r in rows:
-        if r.get("places") is not None:
-            _console().print(_places_table(r))
-    return 0
-
-
-def _places_table(row: dict[str, Any]) -> Any:
-    """A farm's places (``edgeops_device_status``): tags, who holds each, health."""
-    from rich.table import Table
-
-    table = Table(title=f"places of {row['name']}", title_justify="left")
-    for column in ("place", "tags", "held by", "health", "resource"):
-        table.add_column(column, overflow="fold")
-    for p in row["places"]:
-        table.add_row(
-            p["place"], " ".join(f"{k}={v}" for k, v in sorted(p["tags"].items())),
-            p["held_by"] or "free", p["health"], p["resource"] or "",
-        )  # fmt: skip
-    return table
-
-
-def _device_row(pm: Any, device: Device) -> dict[str, Any]:
-    from edgeops.devices.leases import LeaseBook, resources_of
-
-    held = {s.resource: s for s in LeaseBook().states()}
-    mine = [held[r] for r in resources_of(device) if r in held]
-    lease = f"held by {mine[0].holder} ({mine[0].heartbeat_age_s:.0f} s ago)" if mine else "free"
-    row: dict[str, Any] = {
-        "name": device.name, "transport": device.transport, "address": device.address,
-        "profile": device.profile_id, "reachable": False, "error": None, "facts": {}, "lease": lease,
-    }  # fmt: skip
-    status = pm.hook.edgeops_device_status(device=device)
-    if status is not None:
-        row.update(status)
-        return row
-    try:
-        session = pm.hook.edgeops_connect(device=device)
-        if session is None:
-            raise UsageError(f"no installed plugin connects over {device.transport!r}")
-        try:
-            describe = getattr(session, "describe", None)
-            row["facts"] = describe() if describe else {}
-        finally:
-            session.close()
-        row["reachable"] = True
-    except Exception as exc:
-        row["error"] = one_line(exc)
-    return row
-
-
-def _trust(pm: Any, args: argparse.Namespace) -> int:
-    """``devices trust HOST``: the same as the ``trust`` command the SSH backend adds."""
-    from edgeops.cli.context import CommandContext
-
-    parser = argparse.ArgumentParser(prog="edgeops")
-    sub = parser.add_subparsers(dest="command")
-    pm.hook.edgeops_add_commands(subparsers=sub)
-    if "trust" not in sub.choices:
-        raise UsageError("`devices trust` needs the ssh backend; install edgeops[ssh]")
-    argv = ["trust", *([args.target] if args.target else []), *(["--json"] if args.json else [])]
-    trust_args = parser.parse_args(argv)
-    context = CommandContext(pm=pm, workspace=args.workspace, as_json=args.json)
-    return int(trust_args.plugin_command(trust_args, context) or 0)
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from edgeops.cli.spreads import spread_json, spread_output
-
-    path = Workspace(args.workspace).history_path
-    runs = History(path).runs()
-    if args.json:
-        _print_json({"runs": [r.as_json() for r in runs], **spread_json(path, runs)})
-        return 0
-    from rich.table import Table
-
-    table = Table(title=f"runs in {args.workspace}", title_justify="left")
-    for column in ("run", "started", "status", "model", "profiles", "variants", "bundle"):
-        table.add_column(column)
-    for r in runs:
-        table.add_row(
-            r.run_id,
-            r.started_at[:19],
-            r.status,
-            f"{r.model} {r.version}",
-            r.profiles,
-            str(r.variants if r.variants is not None else ""),
-            r.bundle or (r.error or ""),
-        )
-    _console().print(table)
-    if runs:
-        _console().print(spread_output(path))
-    return 0
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    schemas: dict[str, type[BaseModel]] = {
-        "manifest": Manifest,
-        "results": Results,
-        "profile": DeviceProfile,
-    }
-    if args.which == "config":
-        from edgeops.pipeline.config import config_schema
-
-        schema = config_schema()
-    elif args.which == "manifest":
-        from edgeops.pipeline.bundle import manifest_schema
-
-        schema = manifest_schema()
-    else:
-        schema = schemas[args.which].model_json_schema()
-    # A JSON Schema is printed as it is: a schema_version key would make it invalid.
-    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
-    return 0
-
-
-def cmd_cache(args: argparse.Namespace) -> int:
-    """``edgeops cache prune``: free the entries not used lately."""
-    from edgeops.pipeline.cache import prune
-
-    cache = Workspace(args.workspace).cache
-    older_than_s = 0.0 if args.all else args.older_than_days * 86400
-    report = prune(cache, older_than_s)
-    if args.json:
-        _print_json({"cache": str(cache.root), **report.__dict__})
-    else:
-        _console().print(
-            f"removed {report.entries_removed} entr{'y' if report.entries_removed == 1 else 'ies'} "
-            f"({report.bytes_freed / 1e6:.1f} MB) from {cache.root}; kept {report.entries_kept}"
-        )
     return 0

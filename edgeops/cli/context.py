@@ -22,6 +22,19 @@ def json_output(value: dict[str, Any]) -> str:
     )
 
 
+def print_json(value: dict[str, Any]) -> None:
+    """Print a command's ``--json`` output: an object, given a ``schema_version``."""
+    sys.stdout.write(json_output(value))
+
+
+def cli_console(stderr: bool = False) -> Any:
+    """A rich Console for tables and progress; off a terminal it prints tables as plain
+    text at full width, so a CI log keeps every id whole. Rich loads on first use."""
+    from edgeops.cli.output import make_console
+
+    return make_console(stderr=stderr)
+
+
 @dataclass
 class CommandContext:
     """The run's plugin manager and workspace, and the CLI's own ways of reading and printing."""
@@ -44,11 +57,8 @@ class CommandContext:
 
     def print_json(self, value: dict[str, Any]) -> None:
         """Print a command's ``--json`` output: an object, given a ``schema_version``."""
-        sys.stdout.write(json_output(value))
+        print_json(value)
 
     def console(self, stderr: bool = False) -> Any:
-        """A rich Console for tables and progress; off a terminal it prints tables as plain
-        text at full width, so a CI log keeps every id whole."""
-        from edgeops.cli.output import make_console
-
-        return make_console(stderr=stderr)
+        """A rich Console for tables and progress (:func:`cli_console`)."""
+        return cli_console(stderr=stderr)

@@ -35,9 +35,23 @@ from edgeops.gate.latency import (
     Verdict,
     compare_latency,
 )
+from edgeops.gate.lookups import (
+    change_pct,
+    choice_label,
+    find_variant,
+    higher_is_better,
+    is_predicted,
+    measurement_of,
+    metric_value,
+    primary_of,
+    signed_pct,
+    variant_name,
+    why_unmeasured,
+)
 from edgeops.gate.pairing import remeasured_baseline
 from edgeops.gate.settings import GateSettings
-from edgeops.models import Choice, Measurement, Plan, Results, Variant
+from edgeops.gate.variants import VariantComparison, compare_variants
+from edgeops.models import Measurement, Plan, Results, Variant
 from edgeops.round_stats import log_round_medians, measurement_rounds  # noqa: F401
 
 CheckName = Literal["plan", "latency", "memory", "size", "quality"]
@@ -80,22 +94,6 @@ class ProfileGate:
     @property
     def verdict(self) -> Verdict:
         return worst(c.verdict for c in self.checks)
-
-
-@dataclass(frozen=True)
-class VariantComparison:
-    """One variant on one profile and compute unit, in both runs; for the report only."""
-
-    variant: str
-    profile_id: str
-    compute_unit: str
-    baseline_variant_id: str
-    current_variant_id: str
-    latency: LatencyComparison | None
-    memory_change_mb: float | None
-    size_change_pct: float | None
-    quality_change: float | None
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,7 +190,7 @@ def check_comparable(baseline: Results, current: Results, names: tuple[str, str]
             m = bare[0]
             raise ResultsError(
                 f"{name} has {len(bare)} measurement(s) without raw samples (samples_ms), e.g. "
-                f"{_variant_name(results, m.variant_id)} on {m.profile_id}; re-measure it with "
+                f"{variant_name(results, m.variant_id)} on {m.profile_id}; re-measure it with "
                 "this edgeops (`edgeops ship`) so the gate can test the samples"
             )
 
@@ -213,14 +211,14 @@ def _gate_profile(
     current: Results,
     settings: GateSettings,
 ) -> ProfileGate:
-    base_choice = _primary(base_plan)
-    cur_choice = _primary(cur_plan)
+    base_choice = primary_of(base_plan)
+    cur_choice = primary_of(cur_plan)
     checks = [_plan_check(profile_id, base_plan, cur_plan)]
     if base_choice is not None and cur_choice is not None:
-        base_m = _measurement(baseline, base_choice, profile_id)
-        cur_m = _measurement(current, cur_choice, profile_id)
-        base_v = _find_variant(baseline, base_choice.variant_id)
-        cur_v = _find_variant(current, cur_choice.variant_id)
+        base_m = measurement_of(baseline, base_choice, profile_id)
+        cur_m = measurement_of(current, cur_choice, profile_id)
+        base_v = find_variant(baseline, base_choice.variant_id)
+        cur_v = find_variant(current, cur_choice.variant_id)
         again = remeasured_baseline(baseline, current, profile_id)
         # Paired only beside the current on its own device (gate/pairing.py).
         paired = again is not None and cur_m is not None and again.device_id == cur_m.device_id
@@ -239,8 +237,8 @@ def _gate_profile(
         checks.append(_quality_check(profile_id, base_v, cur_v, current, settings))
     return ProfileGate(
         profile_id=profile_id,
-        baseline_primary=_choice_label(base_choice),
-        current_primary=_choice_label(cur_choice),
+        baseline_primary=choice_label(base_choice),
+        current_primary=choice_label(cur_choice),
         checks=tuple(checks),
     )
 
@@ -260,7 +258,7 @@ def _plan_check(profile_id: str, base: Plan | None, cur: Plan | None) -> Check:
         return check("not_measured", f"the device failed in the current run: {cur.note}")
     if base.status == "supported" and cur.status == "not_converted":
         return check("fail", f"lost support: {cur.note}")
-    if cur.status == "not_measured" or _predicted(cur):
+    if cur.status == "not_measured" or is_predicted(cur):
         return check(
             "not_measured", "current plan is not measured on a device; predictions never pass"
         )
@@ -272,7 +270,7 @@ def _plan_check(profile_id: str, base: Plan | None, cur: Plan | None) -> Check:
         return check("pass", f"unsupported, and {base.status} before: nothing was lost")
     if base.status != "supported":
         return check("pass", f"gained support ({base.status} before)")
-    base_primary, cur_primary = _primary(base), _primary(cur)
+    base_primary, cur_primary = primary_of(base), primary_of(cur)
     assert base_primary is not None and cur_primary is not None
     added = sorted(set(cur_primary.requires) - set(base_primary.requires))
     if added:
@@ -281,9 +279,9 @@ def _plan_check(profile_id: str, base: Plan | None, cur: Plan | None) -> Check:
             "fail",
             f"primary now requires {', '.join(added)} (was {had}); apps without it lose the primary",
         )
-    if _predicted(base):
+    if is_predicted(base):
         return check("not_measured", "baseline plan was predicted; predictions never pass")
-    before, after = _choice_label(base_primary), _choice_label(cur_primary)
+    before, after = choice_label(base_primary), choice_label(cur_primary)
     if before == after:
         return check("pass", f"supported in both; primary {after} unchanged")
     return check("pass", f"supported in both; primary {before} → {after}, no new accelerator")
@@ -298,7 +296,7 @@ def _latency_check(
     *,
     paired: bool = False,
 ) -> Check:
-    unmeasured = _unmeasured(base, cur)
+    unmeasured = why_unmeasured(base, cur)
     if unmeasured:
         return Check(profile_id, "latency", "not_measured", unmeasured, unit="ms")
     assert base is not None and cur is not None
@@ -319,7 +317,7 @@ def _latency_check(
 def _memory_check(
     profile_id: str, base: Measurement | None, cur: Measurement | None, settings: GateSettings
 ) -> Check:
-    unmeasured = _unmeasured(base, cur)
+    unmeasured = why_unmeasured(base, cur)
     if unmeasured:
         return Check(profile_id, "memory", "not_measured", unmeasured, unit="MB")
     assert base is not None and cur is not None
@@ -355,7 +353,7 @@ def _memory_check(
         unit="MB",
         baseline=base_mb,
         current=cur_mb,
-        change_pct=_change_pct(base_mb, cur_mb),
+        change_pct=change_pct(base_mb, cur_mb),
     )
 
 
@@ -366,7 +364,7 @@ def _size_check(
     cur_bytes = cur.size_bytes if cur else None
     if base_bytes is None or cur_bytes is None:
         return Check(profile_id, "size", "not_measured", "file size unknown", unit="bytes")
-    change = _change_pct(base_bytes, cur_bytes)
+    change = change_pct(base_bytes, cur_bytes)
     verdict: Verdict = (
         "fail" if change is not None and change > settings.size_threshold_pct else "pass"
     )
@@ -374,7 +372,7 @@ def _size_check(
         profile_id=profile_id,
         name="size",
         verdict=verdict,
-        detail=f"file {_pct(change)}, threshold {settings.size_threshold_pct:g}%",
+        detail=f"file {signed_pct(change)}, threshold {settings.size_threshold_pct:g}%",
         unit="bytes",
         baseline=float(base_bytes),
         current=float(cur_bytes),
@@ -390,8 +388,8 @@ def _quality_check(
     settings: GateSettings,
 ) -> Check:
     spec = current.spec.quality
-    base_value = _metric(base, spec.metric)
-    cur_value = _metric(cur, spec.metric)
+    base_value = metric_value(base, spec.metric)
+    cur_value = metric_value(cur, spec.metric)
 
     def check(verdict: Verdict, detail: str) -> Check:
         return Check(
@@ -402,12 +400,12 @@ def _quality_check(
             unit=spec.metric,
             baseline=base_value,
             current=cur_value,
-            change_pct=_change_pct(base_value, cur_value),
+            change_pct=change_pct(base_value, cur_value),
         )
 
     if cur_value is None:
         return check("not_measured", f"no {spec.metric} figure for the current primary")
-    higher = _higher_is_better(cur, spec.metric, spec.higher_is_better)
+    higher = higher_is_better(cur, spec.metric, spec.higher_is_better)
     if (cur_value < spec.floor) if higher else (cur_value > spec.floor):
         return check("fail", f"{spec.metric} {cur_value:.4g} is past the floor {spec.floor:g}")
     if base_value is None:
@@ -427,70 +425,6 @@ def _quality_check(
         f"meets the floor {spec.floor:g}; drop {max(drop, 0.0):.3g} within {allowed:.3g} "
         f"({settings.quality_drop_pct:g}%)",
     )
-
-
-# --------------------------------------------------------------------------- variants, for the report
-
-
-def compare_variants(
-    baseline: Results, current: Results, settings: GateSettings
-) -> list[VariantComparison]:
-    """Every variant in both runs, on every profile and compute unit both measured."""
-    rows = []
-    for base_v, cur_v in matched_variants(baseline, current):
-        base_ms = {
-            (m.profile_id, m.compute_unit): m
-            for m in baseline.measurements
-            if m.variant_id == base_v.id and m.status == "ok"
-        }
-        for m in current.measurements:
-            if m.variant_id != cur_v.id or m.status != "ok":
-                continue
-            b = base_ms.get((m.profile_id, m.compute_unit))
-            if b is None:
-                continue
-            unmeasured = _unmeasured(b, m)
-            latency = (
-                None
-                if unmeasured
-                else compare_latency(b, m, settings.latency_threshold_pct(m.profile_id), settings)
-            )
-            rows.append(
-                VariantComparison(
-                    variant=cur_v.name,
-                    profile_id=m.profile_id,
-                    compute_unit=m.compute_unit,
-                    baseline_variant_id=base_v.id,
-                    current_variant_id=cur_v.id,
-                    latency=latency,
-                    memory_change_mb=(
-                        m.peak_mem_mb - b.peak_mem_mb
-                        if m.peak_mem_mb is not None and b.peak_mem_mb is not None
-                        else None
-                    ),
-                    size_change_pct=_change_pct(base_v.size_bytes, cur_v.size_bytes),
-                    quality_change=_difference(
-                        _metric(base_v, current.spec.quality.metric),
-                        _metric(cur_v, current.spec.quality.metric),
-                    ),
-                    note=unmeasured or "",
-                )
-            )
-    return rows
-
-
-def matched_variants(baseline: Results, current: Results) -> list[tuple[Variant, Variant]]:
-    """Pairs of the same variant: same id first, else the same ``format:recipe`` name."""
-    by_id = {v.id: v for v in baseline.variants if v.status == "ok"}
-    by_name = {v.name: v for v in baseline.variants if v.status == "ok"}
-    pairs = []
-    for v in current.variants:
-        if v.status != "ok":
-            continue
-        match = by_id.get(v.id) or by_name.get(v.name)
-        if match is not None:
-            pairs.append((match, v))
-    return pairs
 
 
 # --------------------------------------------------------------------------- re-measure loop
@@ -557,8 +491,8 @@ def paired_in_run(
     """
     settings = settings or GateSettings()
     plan = next((p for p in results.plans if p.profile_id == profile_id), None)
-    choice = _primary(plan)
-    cur = _measurement(results, choice, profile_id) if choice else None
+    choice = primary_of(plan)
+    cur = measurement_of(results, choice, profile_id) if choice else None
     if cur is None or cur.status != "ok" or cur.method != "measured":
         return None
     again = next(
@@ -576,74 +510,3 @@ def paired_in_run(
         return None
     threshold = settings.latency_threshold_pct(profile_id)
     return compare_latency(again, cur, threshold, settings, paired=True)
-
-
-# --------------------------------------------------------------------------- lookups
-
-
-def _primary(plan: Plan | None) -> Choice | None:
-    if plan is None or plan.status != "supported" or not plan.choices:
-        return None
-    return plan.choices[0]
-
-
-def _predicted(plan: Plan) -> bool:
-    return plan.method == "predicted" or any(c.method == "predicted" for c in plan.choices[:1])
-
-
-def _measurement(results: Results, choice: Choice, profile_id: str) -> Measurement | None:
-    key = (choice.variant_id, profile_id, choice.compute_unit)
-    found = [m for m in results.measurements if (m.variant_id, m.profile_id, m.compute_unit) == key]
-    # One device per profile is measured (pipeline.measure); an ok one wins over a failed one.
-    return next((m for m in found if m.status == "ok"), found[0] if found else None)
-
-
-def _unmeasured(base: Measurement | None, cur: Measurement | None) -> str | None:
-    """Why the pair cannot be compared on device figures, or None when it can."""
-    for m, side in ((base, "baseline"), (cur, "current")):
-        if m is None:
-            return f"no {side} measurement of the primary"
-        if m.method == "predicted":
-            return f"{side} figure is a prediction; predictions never pass"
-        if m.status != "ok":
-            return f"{side} measurement is {m.status}"
-    return None
-
-
-def _find_variant(results: Results, variant_id: str) -> Variant | None:
-    return next((v for v in results.variants if v.id == variant_id), None)
-
-
-def _variant_name(results: Results, variant_id: str) -> str:
-    v = _find_variant(results, variant_id)
-    return v.name if v else variant_id
-
-
-def _choice_label(choice: Choice | None) -> str | None:
-    return f"{choice.variant_name} ({choice.compute_unit})" if choice else None
-
-
-def _metric(variant: Variant | None, metric: str) -> float | None:
-    if variant is None or variant.quality is None:
-        return None
-    return variant.quality.metrics.get(metric)
-
-
-def _higher_is_better(variant: Variant | None, metric: str, default: bool) -> bool:
-    if variant is None or variant.quality is None:
-        return default
-    return variant.quality.higher_is_better.get(metric, default)
-
-
-def _change_pct(base: float | None, cur: float | None) -> float | None:
-    if base is None or cur is None or base == 0:
-        return None
-    return (cur / base - 1.0) * 100.0
-
-
-def _difference(base: float | None, cur: float | None) -> float | None:
-    return cur - base if base is not None and cur is not None else None
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1f}%"

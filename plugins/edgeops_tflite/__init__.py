@@ -1,4 +1,4 @@
-"""TFLite backend: Keras, SavedModel, ONNX, PyTorch and .tflite sources, five recipes, host quality.
+"""TFLite backend: Keras, SavedModel, ONNX, PyTorch (litert-torch, else ONNX) and .tflite sources.
 
 TensorFlow is imported only inside hook bodies (4-6 s, conversion-notes.md), so
 loading the plugin costs nothing; quality runs on ai-edge-litert's interpreter.
@@ -38,7 +38,10 @@ FORMAT = recipes.FORMAT
 
 class TfliteBackend(Backend):
     format = FORMAT
-    tools = ("tensorflow", "keras", "tf-keras", "ai-edge-litert", "onnx2tf", "onnxsim")
+    tools = (
+        "tensorflow", "keras", "tf-keras", "ai-edge-litert", "onnx2tf", "onnxsim",
+        "litert-torch", "ai-edge-quantizer",
+    )  # fmt: skip
     runtime = "ai_edge_litert"
 
     def conversion_inputs(self, spec: ModelSpec) -> list[str]:

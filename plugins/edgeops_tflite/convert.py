@@ -6,16 +6,15 @@ Routes:
 - Keras ``.keras``: exported to a SavedModel, then TFLiteConverter;
 - SavedModel folder: copied, then TFLiteConverter;
 - ``.onnx``: onnx2tf (in its own process) to a SavedModel, then TFLiteConverter;
-- PyTorch factory: the ONNX plugin's export, then the ONNX route. Measured on
-  the example segmenter here (torch 2.13.0, 2 cores), litert-torch 0.10.0
-  converts it in 13-16 s against this route's 26 s, both exact (146 dB against
-  torch); but installing litert-torch downgrades pydantic and typing-extensions
-  and adds jax and transformers (~1 GB), and it writes no SavedModel, which the
-  recipes below convert from. So this route stays; litert-torch would need its
-  own recipes (ai-edge-quantizer).
+- PyTorch factory: litert-torch (litert_torch_route.py), no ONNX; where it is
+  not installed or fails on the model, the ONNX plugin's export, then the ONNX
+  route. The artifact's ``conversion_route`` says which, and why not the first.
+  Measured on the example segmenter here (torch 2.13.0, 2 cores), litert-torch
+  0.10.0 converts it in 13-16 s against the ONNX route's 26 s, both exact.
 
-Every route but the first keeps its SavedModel in ``saved_model/`` beside
-``model.tflite``: the quantization recipes convert from it again. Every
+Every route but the first and litert-torch's keeps its SavedModel in
+``saved_model/`` beside ``model.tflite``: the quantization recipes convert from
+it again (litert-torch's are quantized by ai-edge-quantizer). Every
 converted model runs on two random inputs next to its source; outputs that
 disagree (SNR below 40 dB) make the conversion an error that names the SNR,
 because onnx2tf once produced a wrong model without any error
@@ -44,7 +43,8 @@ from edgeops.plugin import (
     snr_db,
 )
 
-from .layout import IoLayout, TensorMap, channels_last, identity, inverse
+from . import litert_torch_route
+from .layout import IoLayout, TensorMap, channels_last, identity, inverse, sidecar
 from .recipes import FORMAT, MISCONVERSION_SNR_DB, SAVED_MODEL_DIR, Quantize, convert_saved_model
 from .running import TfliteModel, natural_key
 
@@ -71,6 +71,14 @@ def needs_onnx(spec: ModelSpec) -> bool:
 def convert(spec: ModelSpec, workdir: Path, artifacts: list[Artifact]) -> Artifact | None:
     """The fp32 TFLite artifact of ``spec``'s source in ``workdir``, or None for a foreign source."""
     source = spec.source_path
+    first_route = None
+    if spec.is_factory:
+        first_route = litert_torch_route.unavailable()
+        if first_route is None:
+            try:
+                return from_litert_torch(spec, workdir)
+            except ModelError as exc:
+                first_route = str(exc)
     if needs_onnx(spec):
         onnx_artifact = next((a for a in artifacts if a.format == "onnx" and a.path), None)
         failed = next((a for a in artifacts if a.format == "onnx" and a.status != "ok"), None)
@@ -78,14 +86,17 @@ def convert(spec: ModelSpec, workdir: Path, artifacts: list[Artifact]) -> Artifa
             # The backend is there; its conversion is what failed (e.g. at a resized shape).
             raise ModelError(
                 f"{source.name} reaches TFLite through ONNX, and the ONNX conversion failed: "
-                f"{failed.error or 'no detail'}"
+                f"{failed.error or 'no detail'}{_after(first_route)}"
             )
         if onnx_artifact is None:
             raise ModelError(
                 f"{source.name} reaches TFLite through ONNX: install the ONNX backend "
-                "(pip install 'edgeops[onnx]') or enable its plugin"
+                f"(pip install 'edgeops[onnx]') or enable its plugin{_after(first_route)}"
             )
-        return from_onnx(onnx_artifact, spec, workdir)
+        route = f"onnx2tf ({first_route})" if first_route else "onnx2tf"
+        return from_onnx(onnx_artifact, spec, workdir).model_copy(
+            update={"conversion_route": route}
+        )
     if source.suffix == ".tflite":
         return from_tflite(source, workdir)
     if source.suffix == ".keras":
@@ -206,6 +217,23 @@ def run_signature(signature: Any, feed: dict[str, np.ndarray]) -> list[np.ndarra
 # --------------------------------------------------------------------------- ONNX and PyTorch
 
 
+def from_litert_torch(spec: ModelSpec, workdir: Path) -> Artifact:
+    out = workdir / MODEL_FILE
+    try:
+        run_source = litert_torch_route.convert(spec, out)
+        artifact = _checked(out, spec.inputs, (), run_source, "torch", litert_torch_route.ROUTE)
+    except ModelError:
+        # The ONNX route writes the same file names: leave it a clean folder.
+        for made in (out, sidecar(out)):
+            made.unlink(missing_ok=True)
+        raise
+    return artifact.model_copy(update={"conversion_route": litert_torch_route.ROUTE})
+
+
+def _after(first_route: str | None) -> str:
+    return f" (tried first: {first_route})" if first_route else ""
+
+
 def from_onnx(onnx_artifact: Artifact, spec: ModelSpec, workdir: Path) -> Artifact:
     """onnx2tf from the run's ONNX artifact (checked, its signature read, by the ONNX backend)."""
     import onnx
@@ -300,6 +328,17 @@ def _finish(
 ) -> Artifact:
     out = workdir / MODEL_FILE
     convert_saved_model(workdir / SAVED_MODEL_DIR, out, Quantize())
+    return _checked(out, inputs, output_names, run_source, framework, converter)
+
+
+def _checked(
+    out: Path,
+    inputs: tuple[InputSpec, ...],
+    output_names: Sequence[str],
+    run_source: RunSource,
+    framework: str,
+    converter: str,
+) -> Artifact:
     model = TfliteModel(out)
     check_conversion(model, inputs, run_source, framework, converter).save(out)
     return Artifact(
@@ -333,7 +372,13 @@ def check_conversion(
         TensorMap(
             tflite=m.tflite,
             source=m.source,
-            perm=_input_perm(_shape_of(inputs, m.source), by_name[m.tflite].shape),
+            perm=_input_perm(
+                _shape_of(inputs, m.source),
+                by_name[m.tflite].shape,
+                # litert-torch keeps the source's layout, even where the shapes could tell
+                # channels last (C = H = W).
+                channels_last_rule=converter != litert_torch_route.ROUTE,
+            ),
         )
         for m in base.inputs
     )
@@ -391,10 +436,10 @@ def random_feed(inputs: Sequence[InputSpec], seed: int) -> dict[str, np.ndarray]
 
 
 def _input_perm(
-    source_shape: tuple[int, ...], tflite_shape: tuple[int, ...]
+    source_shape: tuple[int, ...], tflite_shape: tuple[int, ...], channels_last_rule: bool = True
 ) -> tuple[int, ...] | None:
     rank = len(source_shape)
-    if 3 <= rank <= 5:
+    if channels_last_rule and 3 <= rank <= 5:
         perm = channels_last(rank)
         if tuple(source_shape[p] for p in perm) == tuple(tflite_shape):
             return perm  # onnx2tf's rule, also when the shapes alone cannot tell

@@ -34,6 +34,9 @@ SAVED_MODEL_DIR = "saved_model"
 class Quantize(KeepFloatStep):
     """One run of tf.lite.TFLiteConverter on the kept SavedModel, with these options.
 
+    On a litert-torch model (no SavedModel) the same options go to ai-edge-quantizer
+    instead (litert_torch_route.quantize).
+
     ``float_layers`` (full int8 only) are op output tensor names, as
     ``quantized_layers`` reports them; they go to the converter's MLIR quantizer
     as ``denylisted_nodes`` through tf.lite.experimental.QuantizationDebugger,
@@ -120,8 +123,18 @@ def saved_model_of(tflite_path: Path) -> Path | None:
     return folder if (folder / "saved_model.pb").is_file() else None
 
 
+def from_litert_torch(tflite_path: Path) -> bool:
+    """litert-torch made it: no SavedModel; ai-edge-quantizer makes its recipes."""
+    from .litert_torch_route import ROUTE
+
+    layout = IoLayout.load(tflite_path)
+    return layout is not None and layout.converter == ROUTE
+
+
 def recipes_for(tflite_path: Path) -> tuple[Recipe, ...]:
-    return RECIPES if saved_model_of(tflite_path) is not None else (AS_IS,)
+    if saved_model_of(tflite_path) is not None or from_litert_torch(tflite_path):
+        return RECIPES
+    return (AS_IS,)
 
 
 def apply(recipe: Recipe, artifact_path: Path, out: Path, samples: SampleSet) -> None:
@@ -129,6 +142,11 @@ def apply(recipe: Recipe, artifact_path: Path, out: Path, samples: SampleSet) ->
     layout = IoLayout.load(artifact_path)
     if not recipe.steps:
         shutil.copyfile(artifact_path, out)
+    elif layout is not None and from_litert_torch(artifact_path):
+        from . import litert_torch_route
+
+        (step,) = recipe.typed_steps(Quantize)
+        litert_torch_route.quantize(artifact_path, out, step, samples, layout)
     else:
         saved_model = saved_model_of(artifact_path)
         if saved_model is None:

@@ -209,11 +209,13 @@ def test_relative_drop_follows_the_metric_direction():
 def test_tflite_detector_mixed_twin_passes_where_int8_fails(
     tmp_path, edgeops_pm, edgeops_workspace
 ):
-    # ONNX -> TFLite through onnx2tf: about a minute here; the model is kept tiny for it.
+    # PyTorch -> TFLite through litert-torch, quantized by ai-edge-quantizer (float_layers
+    # kept by op scope): about a minute here; the model is kept tiny for it.
     _, results = optimized(tmp_path, edgeops_pm, edgeops_workspace, TFLITE_AUTO, "tflite")
     by_name = {v.name: v for v in results.variants}
     int8, mixed = by_name["tflite:quantize-none"], by_name["tflite:quantize-auto"]
     assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
+    assert mixed.conversion_route == "litert-torch"
     assert int8.quality.metrics["score_fidelity"] < 0.99 <= mixed.quality.metrics["score_fidelity"]
     kept = mixed.kept_float
     assert kept.drop <= kept.max_drop

@@ -108,6 +108,20 @@ def test_profiles_with_an_npu_name_a_soc_litert_compiles_for() -> None:
             assert "soc" in profile.sources, profile.id
 
 
+def test_the_issue_s_phones_have_a_sourced_npu_and_nnapi_is_labelled_deprecated() -> None:
+    profiles = load_profiles()
+    for phone, soc in {"galaxy-s23": "SM8550", "galaxy-s24": "SM8650", "pixel8": "Tensor_G3", "pixel9": "Tensor_G4"}.items():  # fmt: skip
+        profile = profiles[phone]
+        assert "npu" in profile.compute_units and profile.soc == soc, phone
+        assert {"chip", "soc", "compute_units"} <= set(profile.sources), phone
+    # The NPU's generation, with the table it comes from.
+    assert "HTP architecture V73" in (profiles["galaxy-s23"].chip or "")
+    assert "DspArch::V75" in profiles["galaxy-s24"].sources["chip"]
+    for profile in profiles.values():
+        if "nnapi" in profile.compute_units:
+            assert "deprecated since Android 15" in profile.sources["compute_units"], profile.id
+
+
 def test_only_the_sdk_log_in_the_temp_folder_is_read_and_removed(tmp_path: Path) -> None:
     elsewhere = tmp_path / "keep.error"
     elsewhere.write_text("libQnnHtp.so: cannot open shared object file")

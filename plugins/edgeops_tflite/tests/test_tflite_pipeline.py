@@ -126,15 +126,40 @@ def test_check_conversion_refuses_a_model_that_disagrees_with_its_source(
         )
 
 
-def test_pytorch_factory_goes_through_onnx2tf_with_the_layout_mapped(
+def test_pytorch_factory_goes_through_litert_torch_and_ai_edge_quantizer_without_onnx(
+    factory_config, edgeops_pm, edgeops_workspace
+):
+    _, results = _run(edgeops_pm, edgeops_workspace, factory_config, recipes=("fp32", "int8-full"))
+    tflite = next(a for a in results.artifacts if a.format == "tflite")
+    assert tflite.status == "ok", tflite.error
+    assert tflite.conversion_route == "litert-torch"
+    assert not (tflite.path.parent / "saved_model").exists()  # no TF graph, no ONNX
+    layout = IoLayout.load(tflite.path)
+    assert layout.converter == "litert-torch" and layout.is_identity
+    assert TfliteModel(tflite.path).inputs[0].shape == (1, 3, 20, 28)  # NCHW kept
+    variants = _by_name(results)
+    assert variants["tflite:fp32"].quality.metrics["snr_db"] > 60
+    int8 = variants["tflite:int8-full"]
+    assert int8.status == "ok", int8.error
+    assert int8.conversion_route == "litert-torch"
+    assert {q.op for q in int8.quantized_layers} >= {"CONV_2D", "CONCATENATION"}
+    assert TfliteModel(int8.path).inputs[0].dtype == "float32"  # float I/O, as TFLiteConverter's
+    assert int8.quality.metrics["iou"] > 0.8
+
+
+def test_pytorch_factory_falls_back_to_onnx2tf_without_litert_torch_and_says_why(
     factory_config, edgeops_pm, edgeops_workspace, monkeypatch
 ):
+    # litert-torch as absent as Python can make it: importing it raises ImportError.
+    monkeypatch.setitem(sys.modules, "litert_torch", None)
     # A dead proxy: onnx2tf must use our calibration file, not download its own.
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     _, results = _run(edgeops_pm, edgeops_workspace, factory_config, recipes=("fp32", "int8-full"))
     tflite = next(a for a in results.artifacts if a.format == "tflite")
     assert tflite.status == "ok", tflite.error
+    route = tflite.conversion_route
+    assert route.startswith("onnx2tf (litert-torch not installed: ") and "\n" not in route
     assert tflite.inputs[0].shape == (1, 3, 20, 28)  # the source's layout: samples are made in it
     layout = IoLayout.load(tflite.path)
     assert layout.converter == "onnx2tf"

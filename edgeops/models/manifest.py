@@ -10,13 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeops.models import (
-    MANIFEST_SCHEMA_VERSION,
-    Frozen,
-    Interval,
-    Method,
-    PlanStatus,
-)
+from edgeops.models.base import MANIFEST_SCHEMA_VERSION, Frozen, Method, PlanStatus
+from edgeops.models.measurements import Interval
 
 
 class _ManifestPart(BaseModel):
