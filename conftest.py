@@ -163,8 +163,25 @@ def _train_the_example_segmenter() -> None:
     )
 
 
+def _segmenter_weights_cached() -> bool:
+    """The weights segmenter.py would load are there (named as it names them: a hash of
+    it and synthetic.py), so no process needs to start and import torch to find out.
+    Were the naming to drift, the check below would only run the training script."""
+    import hashlib
+
+    folder = Path(__file__).parent / "examples" / "segmenter"
+    digest = hashlib.sha256()
+    for name in ("segmenter.py", "synthetic.py"):
+        digest.update((folder / name).read_bytes())
+    return (folder / ".weights" / f"segmenter-{digest.hexdigest()[:12]}.pt").is_file()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER") and _runs_the_slow_suite(session.config):
+    if (
+        not os.environ.get("PYTEST_XDIST_WORKER")
+        and _runs_the_slow_suite(session.config)
+        and not _segmenter_weights_cached()
+    ):
         _train_the_example_segmenter()
     # The real models and device logs are test inputs: without them the suite
     # must stop, not skip its way to green.
