@@ -26,8 +26,10 @@ What is here (``__all__``, about 30 names, each loaded on first use):
   and ``execute_with_leases``, the core's default executor, for an executor that takes
   only some of the jobs.
 
-``_LEGACY`` names (file and path helpers, percentiles, profiles, the Apple helpers)
-still resolve for the built-in plugins; they are not part of the declared API.
+``_LEGACY`` names (file and path helpers, percentiles, profiles) still resolve for the
+built-in plugins; they are not part of the declared API. What several built-ins share
+lives in helper packages beside them, not here: ``edgeops_torch_route`` (a source as a
+torch module, build records) and ``edgeops_apple`` (the roofline predictions).
 """
 
 from __future__ import annotations
@@ -90,9 +92,6 @@ _LEGACY = {
     "THREADS_LABEL": "edgeops.devices.inventory",
     "read_inventory": "edgeops.devices.inventory",
     "QUIET_ENV": "edgeops.quiet",
-    "BuildInfo": "edgeops.build_info",
-    "roofline": "edgeops.roofline",
-    "torch_sources": "edgeops.torch_sources",
     "CommandResult": "edgeops.devices.sessions",
     "Choice": "edgeops.models",
     "CpuShare": "edgeops.models",
@@ -125,7 +124,6 @@ _LEGACY = {
     "inside": "edgeops.pipeline.names",
     "snr_db": "edgeops.quality",
 }
-_MODULES = {"roofline", "torch_sources"}
 
 __all__ = [*sorted(_DECLARED), "execute_with_leases", "failed_measurement", "variant_from"]
 
@@ -134,8 +132,6 @@ def __getattr__(name: str) -> Any:
     module = _DECLARED.get(name) or _LEGACY.get(name)
     if module is None:
         raise AttributeError(f"module 'edgeops.plugin' has no attribute {name!r}")
-    if name in _MODULES:
-        return importlib.import_module(module)
     return getattr(importlib.import_module(module), name)
 
 

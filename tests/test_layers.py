@@ -16,9 +16,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "data",
         (
             "edgeops.errors", "edgeops.models", "edgeops.files", "edgeops.quiet",
-            "edgeops.extras", "edgeops.hookspecs", "edgeops.backend", "edgeops.build_info",
+            "edgeops.extras", "edgeops.hookspecs", "edgeops.backend",
             "edgeops.placement",
-            "edgeops.roofline", "edgeops.torch_sources", "edgeops.round_stats",
+            "edgeops.round_stats",
             "edgeops.devices.sessions", "edgeops.pipeline.factories", "edgeops.pipeline.names",
         ),
     ),

@@ -1,7 +1,10 @@
 """The plugin boundary: the core never imports a plugin, plugins import only the declared
-API (``edgeops``, ``edgeops.plugin``, ``edgeops.hookspecs``), and no plugin imports another."""
+API (``edgeops``, ``edgeops.plugin``, ``edgeops.hookspecs``), and no plugin imports another.
+What several built-ins share lives in helper packages beside them, which any plugin may
+import: they hold no hooks, have no entry point, and obey the same boundary."""
 
 import ast
+import tomllib
 from pathlib import Path
 
 import edgeops.plugin
@@ -10,6 +13,9 @@ from paths import REPO
 
 ALLOWED = {"edgeops", "edgeops.plugin", "edgeops.hookspecs"}
 PLUGIN_PACKAGES = sorted(p.name for p in (REPO / "plugins").iterdir() if p.is_dir())
+# Shared code of several built-ins: sources as torch modules and build records (Core ML,
+# Core AI, ExecuTorch); the roofline predictions (Core ML, Core AI).
+HELPERS = {"edgeops_torch_route", "edgeops_apple"}
 EXAMPLE_PLUGINS = [
     REPO / "examples" / "edgeops-recipe-example",
     REPO / "examples" / "edgeops-backend-example",
@@ -58,7 +64,7 @@ def test_plugins_import_only_the_declared_api_and_never_each_other():
         for path in _sources(REPO / "plugins" / package, tests=False):
             for line, name in _imports(path):
                 top = name.split(".")[0]
-                other_plugin = top in PLUGIN_PACKAGES and top != package
+                other_plugin = top in PLUGIN_PACKAGES and top not in HELPERS | {package}
                 private_core = top == "edgeops" and name not in ALLOWED
                 if other_plugin or private_core:
                     bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
@@ -68,6 +74,19 @@ def test_plugins_import_only_the_declared_api_and_never_each_other():
                 if name.split(".")[0] == "edgeops" and name not in ALLOWED:
                     bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
     assert not bad, "\n".join(bad)
+
+
+def test_the_helper_packages_are_no_plugins_and_the_core_holds_no_apple_code():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    registered = set(project["entry-points"]["edgeops"].values())
+    assert set(PLUGIN_PACKAGES) >= HELPERS
+    assert not HELPERS & registered, "a helper package registers no hooks"
+    for helper in HELPERS:
+        assert "hookimpl" not in "".join(
+            p.read_text() for p in _sources(REPO / "plugins" / helper, tests=False)
+        )
+    for moved in ("torch_sources", "roofline", "build_info"):
+        assert not (REPO / "edgeops" / f"{moved}.py").exists(), moved
 
 
 def test_the_declared_api_is_exact_and_documented():

@@ -1,7 +1,8 @@
 """Size limits of the core: a module of at most 600 lines, a function of at most 80 lines
 and 10 parameters (``self`` not counted). What is over today is pinned below with its
 size; the list only shrinks and the pinned sizes only fall, so nothing new grows past
-the limits while the big pieces are split (issue 22, "The house, second step")."""
+the limits while the big pieces are split (issue 22, "The house, second step"). ruff checks
+the same in statements and branches (C901, PLR0913, PLR0915 in pyproject.toml)."""
 
 import ast
 
@@ -17,17 +18,15 @@ PINNED = {
     # together they grew these (placement, pairing, keep_float, NPU SoC, delegates on
     # the models; the probe's placement and --outputs). Re-pinned at the merged sizes.
     "edgeops/pipeline/__init__.py": 1209,
-    "edgeops/devices/probe.py": 804,  # one file pushed to devices: it cannot import a sibling
+    # A kept exception: the probe is one stdlib-only file pushed to a device and run there as
+    # a script, so it cannot import a sibling; its functions stay within the limits.
+    "edgeops/devices/probe.py": 804,
     "edgeops/api.py::ship": 203,
     "edgeops/api.py::ship(params)": 32,
     "edgeops/cli/__init__.py::build_parser": 319,
-    "edgeops/devices/probe.py::measure": 123,
     "edgeops/pipeline/keep_float.py::search": 100,
-    "edgeops/report/gallery.py::write_gallery": 115,
-    "edgeops/studio/app.py::create_app": 87,
     # An Alembic migration is one function by Alembic's design: the first schema whole.
     "edgeops/studio/team/migrations/versions/0001_the_first_schema.py::upgrade": 141,
-    "edgeops/studio/team/server.py::create_team_app": 263,
 }
 
 

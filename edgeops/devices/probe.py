@@ -572,38 +572,13 @@ def paced_run(
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
     environment = {
-        "probe_version": PROBE_VERSION,
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-        "machine": platform.machine(),
-        "pid": os.getpid(),
-        "threads": args.threads,
-        "timed_only": args.timed_only,
-    }
-    try:
-        runner_type = (
-            load_runner(args.runner) if args.runner else RUNNERS.get(Path(args.model).suffix)
-        )
-    except Exception as exc:  # a runner file that does not load: the backend's bug
-        return {
-            "status": "error",
-            "error": f"runner {args.runner} did not load: {_one_line(exc)}",
-            "environment": environment,
-        }
-    if runner_type is None:
-        return {
-            "status": "unsupported",
-            "error": f"no probe runtime for {Path(args.model).suffix} files",
-            "environment": environment,
-        }
-    try:
-        runner = runner_type(args.threads)
-    except ImportError as exc:
-        return {
-            "status": "unsupported",
-            "environment": environment,
-            "error": f"runtime {runner_type.name} is not installed here ({exc}); install it on the device",
-        }
+        "probe_version": PROBE_VERSION, "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
+        "pid": os.getpid(), "threads": args.threads, "timed_only": args.timed_only,
+    }  # fmt: skip
+    runner = _start_runner(args, environment)
+    if isinstance(runner, dict):
+        return runner
     environment.update(runtime=runner.name, runtime_version=runner.version)
     baseline_mb, how = peak_resident_mb()
 
@@ -631,34 +606,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     if args.outputs:
         return device_outputs(runner, args, environment)
     peak_resident_mb()  # a reading for phys_footprint, which keeps no peak of its own
-
-    inputs = _read_inputs(args.inputs) if args.inputs else None
     try:
-        feed = runner.make_feed(inputs)
-        started = time.perf_counter()
-        runner.run(feed)
-        first_ms = (time.perf_counter() - started) * 1000.0
-        peak_resident_mb()
-        for _ in range(args.warmup):
-            runner.run(feed)
-        samples_ms: list[float] = []
-        clock = time.perf_counter
-        cpu_began, began = cpu_seconds(), clock()
-        while len(samples_ms) < args.max_runs:
-            t0 = clock()
-            runner.run(feed)
-            samples_ms.append((clock() - t0) * 1000.0)
-            if len(samples_ms) >= args.min_runs and clock() - began >= args.min_duration_s:
-                break
-        loop_wall_s = clock() - began
-        loop_cpu = cpu_share(cpu_seconds() - cpu_began, loop_wall_s)
-        paced = [
-            paced_run(lambda: runner.run(feed), fps, args.paced_duration_s)
-            for fps in args.paced_fps
-            if args.paced_duration_s > 0 and not args.timed_only
-        ]
-        peak = None if args.timed_only else memory()
-        placement = _placement(runner, args, feed, environment)
+        timed = _timed(runner, args, environment, memory)
     except Exception as exc:  # MemoryError too: the run's own out of memory
         oom = isinstance(exc, MemoryError)
         return {
@@ -668,31 +617,82 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "load_ms": load_ms,
             "peak_mem": memory(),
         }
-    # A second load after the first model is dropped: the file is in the cache now and
-    # the runtime warm, as on an app's second launch. Its failure leaves the figure empty.
-    warm_load_ms: float | None = None
-    try:
-        if not args.timed_only:
-            runner.release()
-            started = time.perf_counter()
-            runner.load(args.model, args.compute_unit)
-            warm_load_ms = round((time.perf_counter() - started) * 1000.0, 4)
-    except Exception as exc:
-        environment["warm_load_error"] = _one_line(exc)
     return {
         "status": "ok",
         "load_ms": None if args.timed_only else round(load_ms, 4),
         "cold_load": cold_load,
-        "warm_load_ms": warm_load_ms,
-        "first_ms": round(first_ms, 4),
-        "samples_ms": [round(s, 5) for s in samples_ms],
-        "cpu": loop_cpu,
-        "throughput_fps": round(len(samples_ms) / loop_wall_s, 3) if loop_wall_s > 0 else None,
-        "paced": paced,
-        "peak_mem": peak,
-        "placement": placement,
+        "warm_load_ms": None if args.timed_only else _warm_load_ms(runner, args, environment),
+        **timed,
         "environment": environment,
     }
+
+
+def _start_runner(args: argparse.Namespace, environment: dict) -> Any:
+    """The runner for the model's format, made; or the result saying why there is none."""
+    suffix = Path(args.model).suffix
+    try:
+        runner_type = load_runner(args.runner) if args.runner else RUNNERS.get(suffix)
+    except Exception as exc:  # a runner file that does not load: the backend's bug
+        error = f"runner {args.runner} did not load: {_one_line(exc)}"
+        return {"status": "error", "error": error, "environment": environment}
+    if runner_type is None:
+        error = f"no probe runtime for {suffix} files"
+        return {"status": "unsupported", "error": error, "environment": environment}
+    try:
+        return runner_type(args.threads)
+    except ImportError as exc:
+        error = (
+            f"runtime {runner_type.name} is not installed here ({exc}); install it on the device"
+        )
+        return {"status": "unsupported", "environment": environment, "error": error}
+
+
+def _timed(runner: Any, args: argparse.Namespace, environment: dict, memory: Any) -> dict:
+    """First inference, warm-up, the timed loop, the paced runs, peak memory, placement."""
+    inputs = _read_inputs(args.inputs) if args.inputs else None
+    feed = runner.make_feed(inputs)
+    started = time.perf_counter()
+    runner.run(feed)
+    first_ms = (time.perf_counter() - started) * 1000.0
+    peak_resident_mb()
+    for _ in range(args.warmup):
+        runner.run(feed)
+    samples_ms: list[float] = []
+    clock = time.perf_counter
+    cpu_began, began = cpu_seconds(), clock()
+    while len(samples_ms) < args.max_runs:
+        t0 = clock()
+        runner.run(feed)
+        samples_ms.append((clock() - t0) * 1000.0)
+        if len(samples_ms) >= args.min_runs and clock() - began >= args.min_duration_s:
+            break
+    loop_wall_s = clock() - began
+    timed = {
+        "first_ms": round(first_ms, 4),
+        "samples_ms": [round(s, 5) for s in samples_ms],
+        "cpu": cpu_share(cpu_seconds() - cpu_began, loop_wall_s),
+        "throughput_fps": round(len(samples_ms) / loop_wall_s, 3) if loop_wall_s > 0 else None,
+        "paced": [
+            paced_run(lambda: runner.run(feed), fps, args.paced_duration_s)
+            for fps in args.paced_fps
+            if args.paced_duration_s > 0 and not args.timed_only
+        ],
+        # Read before the placement, which may load the model again to profile it.
+        "peak_mem": None if args.timed_only else memory(),
+    }
+    return {**timed, "placement": _placement(runner, args, feed, environment)}
+
+
+def _warm_load_ms(runner: Any, args: argparse.Namespace, environment: dict) -> float | None:
+    """A second load, file cached and runtime warm (an app's second launch); None on failure."""
+    try:
+        runner.release()
+        started = time.perf_counter()
+        runner.load(args.model, args.compute_unit)
+        return round((time.perf_counter() - started) * 1000.0, 4)
+    except Exception as exc:
+        environment["warm_load_error"] = _one_line(exc)
+        return None
 
 
 def _placement(

@@ -10,6 +10,7 @@ runs can be compared on the same samples. Everything is written under
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -116,16 +117,8 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
     """Render the gallery into ``bundle/gallery/``; None when no outputs were kept."""
     if not results.outputs or results.reference is None or results.samples is None:
         return None
-    import numpy as np
-
     from edgeops.pipeline.samples import load_arrays
 
-    task = results.spec.task
-    kind: Literal["mask", "image", "labels", "none"] = {
-        "segmentation": "mask",
-        "image-to-image": "image",
-        "classification": "labels",
-    }.get(task, "none")  # type: ignore[assignment]
     n_out = len(results.reference.output_names)
     try:
         reference = outputs_by_sample(load_arrays(results.reference.path), n_out)
@@ -135,101 +128,145 @@ def write_gallery(results: Results, bundle: Path) -> Gallery | None:
         # workspace is); a bundle is still whole without its gallery.
         _warn(f"no sample gallery: {exc.strerror}: {exc.filename}; run from the folder ship ran in")
         return None
-    first_input = first_input_of(results)
+    canvas = _Canvas(
+        results=results,
+        kind=_KINDS.get(results.spec.task, "none"),
+        reference=reference,
+        n_out=n_out,
+        out_dir=bundle / GALLERY_DIR,
+        bundle=bundle,
+    )
     chosen: dict[str, list[str]] = {}
     for plan in results.plans:
         for c in plan.choices[:1]:
             chosen.setdefault(c.variant_id, []).append(plan.profile_id)
-
-    out_dir = bundle / GALLERY_DIR
-    shown: set[int] = set()
-    labels: dict[int, Any] = {}
-    variants = []
-    for kept in results.outputs:
-        try:
-            variant = results.variant(kept.variant_id)
-        except KeyError:
-            continue
-        try:
-            arrays = load_arrays(kept.path)
-        except OSError as exc:
-            _warn(f"no gallery for {variant.name}: {exc.strerror}: {exc.filename}")
-            continue
-        outputs = outputs_by_sample(arrays, n_out)
-        labels |= labels_by_sample(arrays)
-        wanted = list(dict.fromkeys([*kept.worst, *kept.worst_labels]))
-        if kept.variant_id in chosen:
-            wanted += [i for i in kept.kept if i not in wanted]
-        samples = []
-        for index in wanted:
-            if index not in outputs or index not in reference:
-                continue
-            shown.add(index)
-            samples.append(
-                _variant_sample(
-                    kind, kept, index, reference[index][0], outputs[index][0], out_dir, bundle
-                )
-            )
-        on_device = _device_samples(results, kind, variant.id, reference, n_out, out_dir, bundle)
-        shown |= {s.index for s in on_device}
-        variants.append(
-            GalleryVariant(
-                variant_id=variant.id,
-                name=variant.name,
-                chosen_for=tuple(chosen.get(variant.id, ())),
-                metric=kept.metric,
-                higher_is_better=kept.higher_is_better,
-                label_metric=kept.label_metric,
-                worst=kept.worst,
-                worst_labels=kept.worst_labels,
-                samples=tuple(samples),
-                on_device=on_device,
-            )
-        )
-    sample_images = []
-    for index in sorted(shown):
-        image = None
-        if first_input is not None:
-            array = inputs.get(f"{first_input.name}/{index}")
-            if array is not None:
-                image = as_image(array, first_input.value_range)
-        input_file = _write(out_dir / "input" / f"{index}.png", image, bundle)
-        ref_file: str | None = None
-        ref_top: tuple[LabelScore, ...] = ()
-        if kind == "mask":
-            ref_file = _write(
-                out_dir / "reference" / f"{index}.png", mask_image(reference[index][0]), bundle
-            )
-        elif kind == "image":
-            ref_file = _write(
-                out_dir / "reference" / f"{index}.png",
-                as_image(reference[index][0], _range(reference[index][0])),
-                bundle,
-            )
-        elif kind == "labels":
-            ref_top = top_labels(reference[index][0])
-        label_file = None
-        if kind == "mask" and index in labels:
-            truth = np.asarray(labels[index]).astype(np.int64)
-            label_file = _write(out_dir / "labels" / f"{index}.png", mask_image(truth), bundle)
-        sample_images.append(
-            SampleImages(
-                index=index,
-                input=input_file,
-                reference=ref_file,
-                label=label_file,
-                reference_top=ref_top,
-            )
-        )
+    variants = [
+        drawn for kept in results.outputs if (drawn := _gallery_variant(canvas, kept, chosen))
+    ]
+    first_input = first_input_of(results)
     gallery = Gallery(
-        task=task,
+        task=results.spec.task,
         samples_sha256=results.samples.sha256,
-        kind=kind,
-        samples=tuple(sample_images),
+        kind=canvas.kind,
+        samples=tuple(_sample_images(canvas, i, inputs, first_input) for i in sorted(canvas.shown)),
         variants=tuple(variants),
     )
-    put_file(out_dir / INDEX_FILE, (gallery.model_dump_json(indent=2) + "\n").encode())
+    put_file(canvas.out_dir / INDEX_FILE, (gallery.model_dump_json(indent=2) + "\n").encode())
     return gallery
+
+
+GalleryKind = Literal["mask", "image", "labels", "none"]
+_KINDS: dict[str, GalleryKind] = {
+    "segmentation": "mask",
+    "image-to-image": "image",
+    "classification": "labels",
+}
+
+
+@dataclass
+class _Canvas:
+    """What every picture of one gallery is drawn from, and the samples drawn so far."""
+
+    results: Results
+    kind: GalleryKind
+    reference: dict[int, Any]
+    n_out: int
+    out_dir: Path
+    bundle: Path
+    shown: set[int] = field(default_factory=set)
+    labels: dict[int, Any] = field(default_factory=dict)
+
+
+def _gallery_variant(
+    canvas: _Canvas, kept: VariantOutputs, chosen: dict[str, list[str]]
+) -> GalleryVariant | None:
+    """One variant's worst samples (every kept one when a plan chose it), and its device's."""
+    from edgeops.pipeline.samples import load_arrays
+
+    try:
+        variant = canvas.results.variant(kept.variant_id)
+    except KeyError:
+        return None
+    try:
+        arrays = load_arrays(kept.path)
+    except OSError as exc:
+        _warn(f"no gallery for {variant.name}: {exc.strerror}: {exc.filename}")
+        return None
+    outputs = outputs_by_sample(arrays, canvas.n_out)
+    canvas.labels |= labels_by_sample(arrays)
+    wanted = list(dict.fromkeys([*kept.worst, *kept.worst_labels]))
+    if kept.variant_id in chosen:
+        wanted += [i for i in kept.kept if i not in wanted]
+    samples = []
+    for index in wanted:
+        if index not in outputs or index not in canvas.reference:
+            continue
+        canvas.shown.add(index)
+        samples.append(
+            _variant_sample(
+                canvas.kind,
+                kept,
+                index,
+                canvas.reference[index][0],
+                outputs[index][0],
+                canvas.out_dir,
+                canvas.bundle,
+            )
+        )
+    on_device = _device_samples(
+        canvas.results,
+        canvas.kind,
+        variant.id,
+        canvas.reference,
+        canvas.n_out,
+        canvas.out_dir,
+        canvas.bundle,
+    )
+    canvas.shown |= {s.index for s in on_device}
+    return GalleryVariant(
+        variant_id=variant.id,
+        name=variant.name,
+        chosen_for=tuple(chosen.get(variant.id, ())),
+        metric=kept.metric,
+        higher_is_better=kept.higher_is_better,
+        label_metric=kept.label_metric,
+        worst=kept.worst,
+        worst_labels=kept.worst_labels,
+        samples=tuple(samples),
+        on_device=on_device,
+    )
+
+
+def _sample_images(
+    canvas: _Canvas, index: int, inputs: dict[str, Any], first_input: InputSpec | None
+) -> SampleImages:
+    """A shown sample's input, the reference's output and, for masks, its label."""
+    import numpy as np
+
+    out_dir, bundle, reference = canvas.out_dir, canvas.bundle, canvas.reference[index][0]
+    image = None
+    if first_input is not None:
+        array = inputs.get(f"{first_input.name}/{index}")
+        if array is not None:
+            image = as_image(array, first_input.value_range)
+    input_file = _write(out_dir / "input" / f"{index}.png", image, bundle)
+    ref_file: str | None = None
+    ref_top: tuple[LabelScore, ...] = ()
+    if canvas.kind == "mask":
+        ref_file = _write(out_dir / "reference" / f"{index}.png", mask_image(reference), bundle)
+    elif canvas.kind == "image":
+        ref_file = _write(
+            out_dir / "reference" / f"{index}.png", as_image(reference, _range(reference)), bundle
+        )
+    elif canvas.kind == "labels":
+        ref_top = top_labels(reference)
+    label_file = None
+    if canvas.kind == "mask" and index in canvas.labels:
+        truth = np.asarray(canvas.labels[index]).astype(np.int64)
+        label_file = _write(out_dir / "labels" / f"{index}.png", mask_image(truth), bundle)
+    return SampleImages(
+        index=index, input=input_file, reference=ref_file, label=label_file, reference_top=ref_top
+    )
 
 
 def first_input_of(results: Results) -> InputSpec | None:

@@ -6,11 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgeops.models import (
-    ComputeUnit,
-    Measurement,
-    Variant,
-)
+from edgeops.models import ComputeUnit, Measurement, Variant
 from edgeops.round_stats import RoundInterval
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import math
 
-from edgeops.models import (
-    SelectionPolicy,
-)
+from edgeops.models import SelectionPolicy
 from edgeops.selection.candidates import Candidate
 from edgeops.selection.ties import Decision
 

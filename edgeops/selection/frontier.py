@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import math
 
-from edgeops.models import (
-    FrontierPoint,
-    SelectionPolicy,
-)
+from edgeops.models import FrontierPoint, SelectionPolicy
 from edgeops.selection.candidates import Candidate
 from edgeops.selection.ties import quality_score
 

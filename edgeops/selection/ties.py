@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeops.models import (
-    Measurement,
-    SelectionPolicy,
-    Variant,
-)
+from edgeops.models import Measurement, SelectionPolicy, Variant
 from edgeops.round_stats import p50_interval, ratio_interval
 from edgeops.selection.candidates import Candidate
 

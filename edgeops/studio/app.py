@@ -133,35 +133,63 @@ class Side:
 
 def create_app(workspace: Path, token: str | None = None) -> ASGIApp:
     data = StudioData(workspace)
-    templates = _templates()
+    pages = _Pages(data, _templates())
+    routes = [
+        *_model_routes(data, pages),
+        *_run_routes(data, pages),
+        *_sample_routes(data, pages),
+        *_compare_routes(data, pages),
+    ]
+    app: ASGIApp = Starlette(routes=routes)
+    return TokenCheck(app, token) if token else LoopbackHostCheck(app)
 
-    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(template).render(workspace=data.workspace, **context)
+
+@dataclass
+class _Pages:
+    """Renders the studio's templates, each with the workspace and one security policy."""
+
+    data: StudioData
+    templates: Any
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.templates.get_template(template).render(
+            workspace=self.data.workspace, **context
+        )
         return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": CSP})
 
-    def not_found(what: str) -> HTMLResponse:
-        return page("error.html", status=404, message=what)
+    def not_found(self, what: str) -> HTMLResponse:
+        return self.page("error.html", status=404, message=what)
+
+
+def _model_routes(data: StudioData, pages: _Pages) -> list[Route]:
+    """The models of the history, and one model's versions and runs."""
 
     async def models(request: Request) -> Response:
-        return page("models.html", models=data.models(), spreads=data.session_spreads())
+        return pages.page("models.html", models=data.models(), spreads=data.session_spreads())
 
     async def model(request: Request) -> Response:
         name = request.path_params["name"]
         runs = data.models().get(name)
         if runs is None:
-            return not_found(f"no model {name!r} in this workspace's history")
+            return pages.not_found(f"no model {name!r} in this workspace's history")
         versions: dict[str, list[RunRecord]] = {}
         for run in runs:
             versions.setdefault(run.version, []).append(run)
         bundled = [r for r in runs if data.bundle(r) is not None]
-        return page("model.html", name=name, versions=versions, bundled=bundled, data=data)
+        return pages.page("model.html", name=name, versions=versions, bundled=bundled, data=data)
+
+    return [Route("/", models), Route("/models/{name}", model)]
+
+
+def _run_routes(data: StudioData, pages: _Pages) -> list[Route]:
+    """One run's page, and the files of its bundle."""
 
     async def run_page(request: Request) -> Response:
         run = data.run(request.path_params["run_id"])
         if run is None:
-            return not_found("no such run in this workspace's history")
+            return pages.not_found("no such run in this workspace's history")
         results = data.results(run)
-        return page("run.html", run=run, results=results, bundle=data.bundle(run))
+        return pages.page("run.html", run=run, results=results, bundle=data.bundle(run))
 
     async def run_file(request: Request) -> Response:
         run = data.run(request.path_params["run_id"])
@@ -179,8 +207,14 @@ def create_app(workspace: Path, token: str | None = None) -> ASGIApp:
             )
         return FileResponse(path, media_type=media, headers=headers)
 
+    return [Route("/runs/{run_id}", run_page), Route("/runs/{run_id}/files/{name:path}", run_file)]
+
+
+def _sample_routes(data: StudioData, pages: _Pages) -> list[Route]:
+    """The sample sets, and one sample's picture."""
+
     async def samples(request: Request) -> Response:
-        return page("samples.html", sets=data.sample_sets())
+        return pages.page("samples.html", sets=data.sample_sets())
 
     async def sample_png(request: Request) -> Response:
         try:
@@ -192,11 +226,17 @@ def create_app(workspace: Path, token: str | None = None) -> ASGIApp:
             return PlainTextResponse("404: no such sample", status_code=404)
         return Response(png, media_type="image/png", headers={"X-Content-Type-Options": "nosniff"})
 
+    return [Route("/samples", samples), Route("/samples/{sha}/{index}.png", sample_png)]
+
+
+def _compare_routes(data: StudioData, pages: _Pages) -> list[Route]:
+    """Two runs side by side."""
+
     async def compare(request: Request) -> Response:
         a_id, b_id = request.query_params.get("a", ""), request.query_params.get("b", "")
         run_a, run_b = data.run(a_id), data.run(b_id)
         if run_a is None or run_b is None:
-            return page(
+            return pages.page(
                 "error.html",
                 status=404,
                 message="compare needs two runs of this history: /compare?a=RUN&b=RUN",
@@ -205,19 +245,11 @@ def create_app(workspace: Path, token: str | None = None) -> ASGIApp:
             Side(label, run, data.results(run), data.gallery(run))
             for label, run in (("A", run_a), ("B", run_b))
         ]
-        return page("compare.html", a=sides[0], b=sides[1], view=compare_view(sides[0], sides[1]))
+        return pages.page(
+            "compare.html", a=sides[0], b=sides[1], view=compare_view(sides[0], sides[1])
+        )
 
-    routes = [
-        Route("/", models),
-        Route("/models/{name}", model),
-        Route("/runs/{run_id}", run_page),
-        Route("/runs/{run_id}/files/{name:path}", run_file),
-        Route("/samples", samples),
-        Route("/samples/{sha}/{index}.png", sample_png),
-        Route("/compare", compare),
-    ]
-    app: ASGIApp = Starlette(routes=routes)
-    return TokenCheck(app, token) if token else LoopbackHostCheck(app)
+    return [Route("/compare", compare)]
 
 
 # --------------------------------------------------------------------------- compare

@@ -27,9 +27,9 @@ from edgeops.plugin import (
     Session,
     Variant,
     compare_with_reference,
-    torch_sources,
     variant_from,
 )
+from edgeops_torch_route import torch_sources
 
 from . import convert, recipes
 from .sdk import TOOLS

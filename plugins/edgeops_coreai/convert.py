@@ -4,7 +4,7 @@ The route (coreai_torch/converter.py, ``TorchConverter.add_pytorch_module``): th
 module is exported with ``torch.export`` and decomposed with coreai-torch's own
 table, then ``to_coreai()`` gives an optimized ``AIProgram`` and ``save_asset``
 writes the ``.aimodel`` folder (main.mlirb, main.hash, metadata.json). ONNX takes
-the route the Core ML backend takes (edgeops/torch_sources.py): onnx2torch after
+the route the Core ML backend takes (edgeops_torch_route/torch_sources.py): onnx2torch after
 converting the graph to opset 17 (conversion-notes.md), then the same export.
 
 Compression happens on the torch side (coreai-opt) before conversion, so every
@@ -18,14 +18,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import (
-    BuildInfo,
-    InputSpec,
-    ModelError,
-    ModelSpec,
-    quiet,
-    torch_sources,
-)
+from edgeops.plugin import InputSpec, ModelError, ModelSpec, quiet
+from edgeops_torch_route import torch_sources
+from edgeops_torch_route.build_info import BuildInfo
 
 from .sdk import NOISY_LOGGERS, coreai_opt, coreai_torch, short
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import ModelSpec, Recipe, StageError, torch_sources
+from edgeops.plugin import ModelSpec, Recipe, StageError
+from edgeops_torch_route import torch_sources
 
 from . import compress, convert
 from .steps import STEP_TYPES

@@ -1,7 +1,7 @@
 """Predicted Core AI latency and peak memory for an Apple profile with no device attached.
 
 Until a Mac or iPhone on OS 27 measures them, Core AI variants are predicted with
-the method, constants and chip facts the Core ML backend uses (edgeops/roofline.py),
+the method, constants and chip facts the Core ML backend uses (edgeops_apple/roofline.py),
 read from the same files (device_profiles/chips/*.toml), so a Core AI and a Core ML
 variant of one recipe are predicted alike::
 
@@ -35,7 +35,8 @@ import functools
 import tomllib
 from typing import Any
 
-from edgeops.plugin import DeviceProfile, Measurement, Variant, builtin_profile_dir, roofline
+from edgeops.plugin import DeviceProfile, Measurement, Variant, builtin_profile_dir
+from edgeops_apple import roofline
 
 from . import convert
 

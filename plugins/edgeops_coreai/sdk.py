@@ -13,7 +13,8 @@ import functools
 import logging
 from typing import Any
 
-from edgeops.plugin import quiet, torch_sources
+from edgeops.plugin import quiet
+from edgeops_torch_route import torch_sources
 
 NOISY_LOGGERS = ("coreai", "coreai_torch", "coreai_opt", "torchao", "torch", "root")
 # Distributions whose versions change what this plugin makes: part of every cache key.

@@ -25,8 +25,8 @@ from edgeops.plugin import (
     RecipeFamily,
     Session,
     Variant,
-    torch_sources,
 )
+from edgeops_torch_route import torch_sources
 
 from . import convert, recipes
 

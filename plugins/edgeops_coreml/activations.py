@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from edgeops.plugin import ModelSpec, SampleSet, quiet, sample_feeds, torch_sources
+from edgeops.plugin import ModelSpec, SampleSet, quiet, sample_feeds
+from edgeops_torch_route import torch_sources
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools

@@ -13,15 +13,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import (
-    BuildInfo,
-    InputSpec,
-    ModelError,
-    ModelSpec,
-    copy_file,
-    quiet,
-    torch_sources,
-)
+from edgeops.plugin import InputSpec, ModelError, ModelSpec, copy_file, quiet
+from edgeops_torch_route import torch_sources
+from edgeops_torch_route.build_info import BuildInfo
 
 from .sdk import NOISY_LOGGERS, coremltools
 

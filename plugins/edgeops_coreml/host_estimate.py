@@ -26,8 +26,8 @@ from edgeops.plugin import (
     compare_with_reference,
     quiet,
     sample_feeds,
-    torch_sources,
 )
+from edgeops_torch_route import torch_sources
 
 from . import convert
 from .sdk import NOISY_LOGGERS, coremltools

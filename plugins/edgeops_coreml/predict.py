@@ -47,7 +47,7 @@ GUESSES (no source read here; replace them with Mac-host measurements):
   alive with the next layer's buffer).
 
 The constants shared with the Core AI backend (ANE_EFFICIENCY, the guesses, the
-copies) and the roofline itself live in edgeops/roofline.py. All of this is written
+copies) and the roofline itself live in edgeops_apple/roofline.py. All of this is written
 into each prediction's ``environment`` so a reader of results.json sees how a
 number was made. Load time is not predicted.
 """
@@ -56,13 +56,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeops.plugin import DeviceProfile, Measurement, Variant, roofline
+from edgeops.plugin import DeviceProfile, Measurement, Variant
+from edgeops_apple import roofline
 
 from . import convert
 from .chips import Chip, chip_of, load_chips, newest_ios, usable_compute_units
 from .steps import W8A8
 
-# --- sourced (see the module docstring; the shared constants: edgeops/roofline.py)
+# --- sourced (see the module docstring; the shared constants: edgeops_apple/roofline.py)
 A12_OVER_A11_SPEEDUP = 9.0
 ON_THE_FLY_DECOMPRESSION_IOS = 17
 # Chips whose file has no Neural Engine figure (device_facts.md §1 gives none for them):

@@ -20,7 +20,6 @@ from edgeops.plugin import (
     Artifact,
     Backend,
     BuildContext,
-    BuildInfo,
     ComputeUnit,
     DeviceProfile,
     Measurement,
@@ -35,9 +34,10 @@ from edgeops.plugin import (
     Variant,
     compare_with_reference,
     sample_feeds,
-    torch_sources,
     variant_from,
 )
+from edgeops_torch_route import torch_sources
+from edgeops_torch_route.build_info import BuildInfo
 
 from . import recipes
 from .sdk import TOOLS

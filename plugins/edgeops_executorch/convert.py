@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import InputSpec, ModelError, ModelSpec, StageError, quiet, torch_sources
+from edgeops.plugin import InputSpec, ModelError, ModelSpec, StageError, quiet
+from edgeops_torch_route import torch_sources
 
 from .recipes import COREML_MIN_OS, RUNTIME_BACKENDS, Lower
 from .sdk import NOISY_LOGGERS, short

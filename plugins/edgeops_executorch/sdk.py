@@ -7,7 +7,7 @@ The runtime's C++ side logs its CPU detection (cpuinfo_utils.cpp) to stderr.
 
 from __future__ import annotations
 
-from edgeops.plugin import torch_sources
+from edgeops_torch_route import torch_sources
 
 NOISY_LOGGERS = ("executorch", "torchao", "torch", "coremltools", "root")
 # Distributions whose versions change what this plugin makes: part of every cache key.

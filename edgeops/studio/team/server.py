@@ -35,105 +35,18 @@ from starlette.responses import (
     Response,
 )
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from edgeops.models import Results
-from edgeops.studio.app import CSP, _bearer, _primary, host_name
+from edgeops.studio.app import CSP, _primary
 from edgeops.studio.team import uploads
+from edgeops.studio.team.access import TeamAccess, forbidden
 from edgeops.studio.team.schema import ModelVersion, Run
-from edgeops.studio.team.store import TeamStore, role_allows
+from edgeops.studio.team.store import TeamStore
 
-COOKIE = "edgeops_team_token"
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 MAX_COMPARE = 6
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
-
-
-class TeamAccess:
-    """ASGI middleware: the request's role, from its token or (loopback, no tokens needed) admin."""
-
-    def __init__(self, app: ASGIApp, store: TeamStore, require_token: bool) -> None:
-        self.app = app
-        self.store = store
-        self.require_token = require_token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        from edgeops.studio.command import is_loopback
-
-        request = Request(scope)
-        origin = request.headers.get("origin")
-        if (
-            request.method != "GET"
-            and origin is not None
-            and _origin_host(origin) != (request.headers.get("host", ""))
-        ):
-            # A page of another site posting here (a form needs no CORS preflight): refused,
-            # so a token-less loopback studio cannot be written to from the user's browser.
-            await PlainTextResponse("403: a request from another site", status_code=403)(
-                scope, receive, send
-            )
-            return
-        from_query = request.query_params.get("token")
-        role, who = None, "anonymous"
-        for candidate in (
-            _bearer(request.headers.get("authorization", "")),
-            from_query,
-            request.cookies.get(COOKIE),
-        ):
-            if candidate:
-                found = await asyncio.to_thread(self.store.token_role, candidate)
-                if found:
-                    role, who = found[0], f"{found[1]} ({found[0]} token)"
-                    break
-        if role is None:
-            if self.require_token:
-                await PlainTextResponse(
-                    "401: this studio needs a token (?token=... or Authorization: Bearer ...)",
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )(scope, receive, send)
-                return
-            if not is_loopback(host_name(request.headers.get("host", ""))):
-                await PlainTextResponse(
-                    "400: this studio answers only to 127.0.0.1 or localhost", status_code=400
-                )(scope, receive, send)
-                return
-            role, who = "admin", "loopback"
-        scope.setdefault("state", {})
-        scope["state"]["role"] = role
-        scope["state"]["who"] = who
-        if from_query and role and request.cookies.get(COOKIE) != from_query and who != "loopback":
-
-            async def send_with_cookie(message: Any) -> None:
-                if message["type"] == "http.response.start":
-                    cookie = f"{COOKIE}={from_query}; HttpOnly; SameSite=Strict; Path=/"
-                    message = {
-                        **message,
-                        "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode())],
-                    }
-                await send(message)
-
-            await self.app(scope, receive, send_with_cookie)
-            return
-        await self.app(scope, receive, send)
-
-
-def _origin_host(origin: str) -> str:
-    """``http://127.0.0.1:8766`` -> ``127.0.0.1:8766``: what the Host header says for it."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(origin)
-    return parts.netloc if parts.scheme in ("http", "https") else ""
-
-
-def forbidden(request: Request, needed: str) -> Response | None:
-    role = request.state.role
-    if role_allows(role, needed):
-        return None
-    return PlainTextResponse(f"403: this needs a token of role {needed} (yours: {role})", 403)
 
 
 @dataclass
@@ -146,35 +59,58 @@ class Side:
 
 
 def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
-    templates = _templates()
+    pages = _TeamPages(store, _templates())
+    routes = [
+        *_browse_routes(store, pages),
+        *_sample_routes(store, pages),
+        *_sample_set_routes(store, pages),
+        *_compare_routes(store, pages),
+        *_try_routes(store, pages),
+        *_api_routes(store),
+    ]
+    return TeamAccess(Starlette(routes=routes), store, require_token)
 
-    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(template).render(store_url=_shown(store.url), **context)
+
+@dataclass
+class _TeamPages:
+    """Renders the team's templates, each with the store's address and one security policy."""
+
+    store: TeamStore
+    templates: Any
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.templates.get_template(template).render(
+            store_url=_shown(self.store.url), **context
+        )
         return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": CSP})
 
-    def error(message: str, status: int) -> HTMLResponse:
-        return page("team_error.html", status=status, message=message)
+    def error(self, message: str, status: int) -> HTMLResponse:
+        return self.page("team_error.html", status=status, message=message)
+
+
+def _browse_routes(store: TeamStore, pages: _TeamPages) -> list[Route]:
+    """The model groups, one group's versions, one run and its files."""
 
     async def home(request: Request) -> Response:
         groups = await asyncio.to_thread(store.groups)
         runs = (await asyncio.to_thread(store.runs))[:20]
-        return page("team_home.html", groups=groups, runs=runs)
+        return pages.page("team_home.html", groups=groups, runs=runs)
 
     async def group(request: Request) -> Response:
         found = await asyncio.to_thread(store.group, request.path_params["name"])
         if found is None:
-            return error("no such model group", 404)
+            return pages.error("no such model group", 404)
         branches: dict[str, list[ModelVersion]] = {}
         for v in sorted(found.versions, key=lambda v: (v.branch, v.created_at), reverse=True):
             branches.setdefault(v.branch, []).append(v)
-        return page("team_group.html", group=found, branches=branches)
+        return pages.page("team_group.html", group=found, branches=branches)
 
     async def run_page(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         run = await asyncio.to_thread(store.run, run_id) if RUN_ID.fullmatch(run_id) else None
         if run is None:
-            return error("no such run in this store", 404)
-        return page("team_run.html", run=run)
+            return pages.error("no such run in this store", 404)
+        return pages.page("team_run.html", run=run)
 
     async def run_file(request: Request) -> Response:
         run_id, name = request.path_params["run_id"], request.path_params["name"]
@@ -201,18 +137,29 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
             headers=headers,
         )
 
+    return [
+        Route("/", home),
+        Route("/groups/{name}", group),
+        Route("/runs/{run_id}", run_page),
+        Route("/runs/{run_id}/files/{name:path}", run_file),
+    ]
+
+
+def _sample_routes(store: TeamStore, pages: _TeamPages) -> list[Route]:
+    """The sample sets, and a new set's upload (role ``publish``)."""
+
     async def samples(request: Request) -> Response:
         if request.method == "POST":
             return await upload_samples(request)
         sets = await asyncio.to_thread(store.sample_sets)
-        return page("team_samples.html", sets=sets, message=None)
+        return pages.page("team_samples.html", sets=sets, message=None)
 
     async def upload_samples(request: Request) -> Response:
         refused = forbidden(request, "publish")
         if refused:
             return refused
         try:
-            form = await _bounded_form(request)
+            form = await uploads.bounded_form(request)
             name = uploads.check_name(str(form.get("name") or ""))
             files = [f for f in form.getlist("files") if hasattr(f, "read")]
             if not files:
@@ -225,15 +172,21 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
             if len(items) > uploads.MAX_FILES:
                 raise uploads.UploadError(f"more than {uploads.MAX_FILES} files", status=413)
         except uploads.UploadError as exc:
-            return error(str(exc), exc.status)
+            return pages.error(str(exc), exc.status)
         created = await asyncio.to_thread(store.add_sample_set, name, items, str(request.state.who))
         return RedirectResponse(f"/sample-sets/{created.name}/{created.version}", status_code=303)
+
+    return [Route("/samples", samples, methods=["GET", "POST"])]
+
+
+def _sample_set_routes(store: TeamStore, pages: _TeamPages) -> list[Route]:
+    """One sample set: its page, its items, and its JSON for ``ship --samples-from``."""
 
     async def sample_set(request: Request) -> Response:
         found = await _sample_set(request)
         if found is None:
-            return error("no such sample set", 404)
-        return page("team_sample_set.html", s=found)
+            return pages.error("no such sample set", 404)
+        return pages.page("team_sample_set.html", s=found)
 
     async def _sample_set(request: Request) -> Any:
         name = request.path_params["name"]
@@ -279,32 +232,50 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
             }
         )
 
+    return [
+        Route("/sample-sets/{name}/{version}", sample_set),
+        Route("/sample-sets/{name}/{version}/items/{index}", sample_item),
+        Route("/api/sample-sets/{name}/{version}", sample_set_api),
+    ]
+
+
+def _compare_routes(store: TeamStore, pages: _TeamPages) -> list[Route]:
+    """Versions side by side, the oldest as the baseline."""
+
     async def compare(request: Request) -> Response:
         ids = request.query_params.getlist("v")
         if not 2 <= len(ids) <= MAX_COMPARE or not all(i.isdigit() for i in ids):
-            return error(f"compare needs 2 to {MAX_COMPARE} versions: /compare?v=ID&v=ID", 400)
+            return pages.error(
+                f"compare needs 2 to {MAX_COMPARE} versions: /compare?v=ID&v=ID", 400
+            )
         sides = []
         for n, version_id in enumerate(ids):
             side = await asyncio.to_thread(_side, store, int(version_id), chr(ord("A") + n))
             if side is None:
-                return error(f"no version {version_id} in this store", 404)
+                return pages.error(f"no version {version_id} in this store", 404)
             sides.append(side)
         # Oldest first: A is the baseline every later version is gated against.
         sides.sort(key=lambda s: (s.version.created_at, s.version.id))
         for n, side in enumerate(sides):
             side.label = chr(ord("A") + n)
         view = await asyncio.to_thread(compare_versions, sides)
-        return page("team_compare.html", sides=sides, view=view)
+        return pages.page("team_compare.html", sides=sides, view=view)
+
+    return [Route("/compare", compare)]
+
+
+def _try_routes(store: TeamStore, pages: _TeamPages) -> list[Route]:
+    """ "Try it": chosen variants run on an uploaded image, in a bounded worker."""
 
     async def try_page(request: Request) -> Response:
         choices = await asyncio.to_thread(_try_choices, store)
         if request.method == "GET":
-            return page("team_try.html", choices=choices, answer=None, message=None)
+            return pages.page("team_try.html", choices=choices, answer=None, message=None)
         refused = forbidden(request, "publish")
         if refused:
             return refused
         try:
-            form = await _bounded_form(request)
+            form = await uploads.bounded_form(request)
             image = form.get("image")
             if image is None or not hasattr(image, "read"):
                 raise uploads.UploadError("choose an image to try")
@@ -318,7 +289,7 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
             if not chosen or len(chosen) != len(set(wanted)):
                 raise uploads.UploadError("choose one or more of the listed variants")
         except uploads.UploadError as exc:
-            return error(str(exc), exc.status)
+            return pages.error(str(exc), exc.status)
         from edgeops.studio.team.tryit import run_bounded
 
         request_body = {
@@ -348,13 +319,19 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
         }
         answer["variants"] = [{**blank, "shape": None, **v} for v in answer["variants"]]
         image_b64 = base64.b64encode(checked.data).decode()
-        return page(
+        return pages.page(
             "team_try.html",
             choices=choices,
             answer=answer,
             image=f"data:{IMAGE_TYPES[checked.kind]};base64,{image_b64}",
             message=None,
         )
+
+    return [Route("/try", try_page, methods=["GET", "POST"])]
+
+
+def _api_routes(store: TeamStore) -> list[Route]:
+    """A bundle published as one zip (role ``publish``), a new token (role ``admin``)."""
 
     async def api_publish(request: Request) -> Response:
         refused = forbidden(request, "publish")
@@ -368,7 +345,7 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
         )
 
         try:
-            body = await _bounded_body(request, MAX_PUBLISH_BYTES)
+            body = await uploads.bounded_body(request, MAX_PUBLISH_BYTES)
             branch = check_branch(request.query_params.get("branch", "main"))
             bundle = await asyncio.to_thread(bundle_from_zip, body)
         except uploads.UploadError as exc:
@@ -393,53 +370,10 @@ def create_team_app(store: TeamStore, require_token: bool = False) -> ASGIApp:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"role": role, "token": token})
 
-    routes = [
-        Route("/", home),
-        Route("/groups/{name}", group),
-        Route("/runs/{run_id}", run_page),
-        Route("/runs/{run_id}/files/{name:path}", run_file),
-        Route("/samples", samples, methods=["GET", "POST"]),
-        Route("/sample-sets/{name}/{version}", sample_set),
-        Route("/sample-sets/{name}/{version}/items/{index}", sample_item),
-        Route("/api/sample-sets/{name}/{version}", sample_set_api),
-        Route("/compare", compare),
-        Route("/try", try_page, methods=["GET", "POST"]),
+    return [
         Route("/api/publish", api_publish, methods=["POST"]),
         Route("/api/tokens", api_tokens, methods=["POST"]),
     ]
-    return TeamAccess(Starlette(routes=routes), store, require_token)
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise uploads.UploadError(f"the upload is over {limit // 1024**2} MB", status=413)
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise uploads.UploadError(f"the upload is over {limit // 1024**2} MB", status=413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _bounded_form(request: Request) -> Any:
-    """The multipart form, refused (413) before parsing when it declares too many bytes."""
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit():
-        raise uploads.UploadError("an upload needs a Content-Length", status=411)
-    if int(declared) > uploads.MAX_UPLOAD_BYTES:
-        raise uploads.UploadError(
-            f"the upload is over {uploads.MAX_UPLOAD_BYTES // 1024**2} MB", status=413
-        )
-    try:
-        return await request.form(
-            max_files=uploads.MAX_FILES,
-            max_fields=20,
-            max_part_size=uploads.MAX_FILE_BYTES + 1,
-        )
-    except Exception as exc:  # the multipart parser's own refusals (too many parts, bad bodies)
-        raise uploads.UploadError(f"the form could not be read ({str(exc)[:200]})") from exc
 
 
 def _side(store: TeamStore, version_id: int, label: str) -> Side | None:

@@ -17,6 +17,10 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 # One upload request (a sample set, an image to try).
 MAX_UPLOAD_BYTES = 64 * 1024**2
@@ -156,3 +160,34 @@ def decode_image(label: str, data: bytes) -> object:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UploadError(f"{label} does not decode as an image ({exc})") from exc
+
+
+async def bounded_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) past ``limit`` bytes, declared or counted as read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise UploadError(f"the upload is over {limit // 1024**2} MB", status=413)
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise UploadError(f"the upload is over {limit // 1024**2} MB", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def bounded_form(request: Request) -> Any:
+    """The multipart form, refused (413) before parsing when it declares too many bytes."""
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise UploadError("an upload needs a Content-Length", status=411)
+    if int(declared) > MAX_UPLOAD_BYTES:
+        raise UploadError(f"the upload is over {MAX_UPLOAD_BYTES // 1024**2} MB", status=413)
+    try:
+        return await request.form(
+            max_files=MAX_FILES,
+            max_fields=20,
+            max_part_size=MAX_FILE_BYTES + 1,
+        )
+    except Exception as exc:  # the multipart parser's own refusals (too many parts, bad bodies)
+        raise UploadError(f"the form could not be read ({str(exc)[:200]})") from exc

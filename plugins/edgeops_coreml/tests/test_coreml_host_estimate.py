@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeops.plugin import torch_sources
 from edgeops_coreml import convert, host_estimate
+from edgeops_torch_route import torch_sources
 
 
 def _evaluate(make_variant, name, tiny_torch_reference, tiny_torch_samples, tiny_torch_spec):

@@ -1,4 +1,4 @@
-"""edgeops.torch_sources: what both Apple backends do with a source before their converters."""
+"""edgeops_torch_route.torch_sources: what both Apple backends do with a source before their converters."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from edgeops.errors import ModelError
-from edgeops.models import InputSpec, ModelSpec
-from edgeops.torch_sources import (
+from edgeops.models import InputSpec, ModelSpec, QualitySpec
+from edgeops.testing import write_tiny_onnx
+from edgeops_torch_route.torch_sources import (
     ONNX2TORCH_OPSET,
     absolute_source,
     at_onnx2torch_opset,
@@ -19,9 +20,6 @@ from edgeops.torch_sources import (
     short_error,
     torch_source,
 )
-
-from factories import spec as make_spec
-from factories import tiny_onnx
 
 NET = textwrap.dedent(
     """
@@ -38,8 +36,14 @@ NET = textwrap.dedent(
 
 
 def _spec(source: str, **kw: object) -> ModelSpec:
-    fields: dict[str, object] = {"inputs": (InputSpec(name="x", shape=(1, 3, 4, 4)),)}
-    return make_spec(source=source, **(fields | kw))
+    fields: dict[str, object] = {
+        "name": "m",
+        "source": source,
+        "source_sha256": "0" * 64,
+        "quality": QualitySpec(metric="iou", floor=0.9),
+        "inputs": (InputSpec(name="x", shape=(1, 3, 4, 4)),),
+    }
+    return ModelSpec(**(fields | kw))  # type: ignore[arg-type]
 
 
 def _no_onnx(path: Path, inputs: tuple) -> tuple:
@@ -82,7 +86,11 @@ def test_an_old_opset_graph_is_converted_and_onnx2torch_runs_it(tmp_path):
     import onnx
     import torch
 
-    path = tiny_onnx(tmp_path / "old.onnx", size=8, opset=13)
+    path = write_tiny_onnx(tmp_path / "old.onnx", size=8)
+    # The same Conv and Relu at opset 13, older than onnx2torch's.
+    old = onnx.load(str(path))
+    old.opset_import[0].version = 13
+    onnx.save(old, str(path))
     model = at_onnx2torch_opset(onnx.load(str(path)), path)
     assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [
         ONNX2TORCH_OPSET
@@ -106,7 +114,7 @@ def test_a_relative_source_is_made_absolute(tmp_path, monkeypatch):
 
 def test_an_onnx_source_without_inputs_takes_the_onnx_backends(tmp_path, monkeypatch):
     from edgeops.models import Artifact
-    from edgeops.torch_sources import convertible_spec
+    from edgeops_torch_route.torch_sources import convertible_spec
 
     monkeypatch.chdir(tmp_path)
     read = (InputSpec(name="input.1", shape=(1, 3, 8, 8)),)

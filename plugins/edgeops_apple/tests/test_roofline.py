@@ -1,12 +1,31 @@
-"""edgeops.roofline: the prediction arithmetic the Apple backends share."""
+"""edgeops_apple.roofline: the prediction arithmetic the Apple backends share."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgeops import roofline
+from edgeops.models import Artifact, DeviceProfile, Quality, Recipe
+from edgeops_apple import roofline
 
-from factories import profile, variant
+
+def profile(**kw: object) -> DeviceProfile:
+    base: dict[str, object] = {
+        "id": "phone",
+        "name": "Phone",
+        "platform": "ios",
+        "formats": ("coreml",),
+    }
+    return DeviceProfile(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def variant(name: str) -> Artifact:
+    return Artifact(
+        id=f"id-{name}",
+        format="coreml",
+        recipe=Recipe(name=name, format="coreml"),
+        size_bytes=1000,
+        quality=Quality(metrics={"iou": 0.99}, higher_is_better={"iou": True}, sample_count=4),
+    )
 
 
 def test_the_slower_of_compute_and_memory_bounds_the_latency():

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeops.files import write_text
-from edgeops.models import ModelSpec
+from edgeops.plugin import ModelSpec, write_text
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,22 @@
-"""edgeops.build_info: the record beside a converted model, and a variant's built on its parent's."""
+"""edgeops_torch_route.build_info: the record beside a converted model, and a variant's built on its parent's."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from edgeops.build_info import BuildInfo
-from edgeops.models import InputSpec
+from edgeops.models import InputSpec, ModelSpec, QualitySpec
+from edgeops_torch_route.build_info import BuildInfo
 
-from factories import spec as make_spec
+
+def make_spec(**kw: object) -> ModelSpec:
+    base: dict[str, object] = {
+        "name": "m",
+        "source": "m.onnx",
+        "source_sha256": "0" * 64,
+        "quality": QualitySpec(metric="iou", floor=0.9),
+    }
+    return ModelSpec(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_a_variant_record_starts_from_its_parents(tmp_path):

@@ -20,10 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeops.errors import ModelError
-from edgeops.models import Artifact, InputSpec, ModelSpec
-from edgeops.pipeline.factories import import_factory
-from edgeops.quiet import quiet
+from edgeops.plugin import Artifact, InputSpec, ModelError, ModelSpec, import_factory, quiet
 
 # What torch and onnx2torch log through on import and conversion.
 TORCH_LOGGERS = ("torch", "root")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeops.models import DeviceProfile, Measurement, PeakMemory, Variant
+from edgeops.plugin import DeviceProfile, Measurement, PeakMemory, Variant
 
 # --- sourced (see the module docstring)
 MOBILENETV2_MACS = 300e6
