@@ -8,30 +8,35 @@ float. The models (built in code, nothing downloaded):
 
 - ``tests/tiny_detector.py``: anchor-free detector whose output Concat mixes
   pixel boxes with [0, 1] scores (metric: its ``score_fidelity``);
-- ``tests/sensitive_segmenter.py``: the example segmenter with a dead channel
-  carrying an outlier weight in its last convolution (metric: IoU). It trains
-  the example on first use (minutes); not in the default run, since it was not
-  run to the end in the session that added it (the training alone outlasted it
-  on 2 shared cores);
+- ``tests/sensitive_segmenter.py``: the example segmenter (its committed weights)
+  with a dead channel carrying an outlier weight in its last convolution
+  (metric: IoU); not in the default run (its search is one variant per layer, 55);
 - ``tests/tiny_outlier_net.py``: eight 16-channel convolutions, one with an
   outlier weight that one int8 scale per tensor cannot hold (metric: its
   ``fidelity``); the Core ML model (``--formats coreml --models outliers``).
 
     python3 benchmarks/keep_float.py [--formats onnx,tflite] [--models detector,segmenter]
     python3 benchmarks/keep_float.py --formats coreml --models outliers
+    python3 benchmarks/keep_float.py --formats coreai --models segmenter --float-layers head.1
 
 Core ML has no runtime on Linux: its quality is the host estimate (the file's
-weights, decompressed, run by torch) and it has no host latency here ("-"); its
-variants are made for the ``host`` profile with its formats set to Core ML.
+weights, decompressed, run by torch); Core AI's is its own runtime's run (it runs
+on Linux), but its latency needs macOS 27. Neither has a host latency here ("-");
+their variants are made for the ``host`` profile with its formats set to theirs.
+``--no-measure`` does the same for ONNX Runtime and TFLite (no latency).
 
-TFLite goes through onnx2tf, about a minute per model here; its segmenter search
-makes one converter run per quantized layer (several minutes).
+``--float-layers`` replaces the search by full int8 and one explicit mix with
+those layers in float, for where the search is too long to run (Core AI converts
+the segmenter in minutes per variant under load). TFLite goes through onnx2tf,
+about a minute per model here; its segmenter search makes one converter run per
+quantized layer.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -66,17 +71,34 @@ SWEEPS = {
     "coreml": (
         '[[sweep]]\nrecipe = "coreml:linear_quantize"\ndtype = "int8"\n'
         'granularity = "per_tensor"\nkeep_float = ["none", "auto"]\n'
+        # W8A8 (activations too, calibrated in torch): where int8 breaks a segmenter.
+        '\n[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n'
     ),
+    # Per channel (coreai-opt's int8 preset): the segmenter's one-channel head is per tensor.
+    "coreai": '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n',
 }
 
 
-def config(name: str, formats: list[str]) -> str:
+def config(name: str, formats: list[str], float_layers: str = "") -> str:
+    """The model's edgeops.toml; ``float_layers`` (comma-separated names) replaces the
+    search by full int8 and one explicit mix (where the search is too long to run)."""
     source, task, shape, metric, floor = MODELS[name]
+    sweeps = "\n".join(SWEEPS[f] for f in formats)
+    if float_layers:
+        names = ", ".join(f'"{n}"' for n in float_layers.split(","))
+        # Each table twice: as it is, full int8, and named "<family>-kept" with the layers.
+        kept = re.sub(
+            r'recipe = "\w+:([\w-]+)"\n',
+            lambda m: f'{m.group(0)}name = "{m.group(1)}-kept"\n',
+            sweeps.replace('keep_float = ["none", "auto"]', f"float_layers = [[{names}]]"),
+        )
+        sweeps = (
+            sweeps.replace('keep_float = ["none", "auto"]', 'keep_float = "none"') + "\n" + kept
+        )
     return (
         f'[model]\nname = "{name}"\nsource = "{source}:build"\nsamples = "{source}:samples"\n'
         f'task = "{task}"\nsample_count = 8\n\n[[model.inputs]]\nname = "image"\n'
-        f"shape = {list(shape)}\n\n[model.quality]\nmetric = {metric}\nfloor = {floor}\n\n"
-        + "\n".join(SWEEPS[f] for f in formats)
+        f"shape = {list(shape)}\n\n[model.quality]\nmetric = {metric}\nfloor = {floor}\n\n" + sweeps
     )
 
 
@@ -84,13 +106,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--formats", default="onnx,tflite")
     parser.add_argument("--models", default="detector")
+    parser.add_argument(
+        "--float-layers",
+        default="",
+        help="instead of the search: full int8 and these layers (comma-separated) in float",
+    )
+    parser.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="optimize and score on the host only, no latency (a long search under load)",
+    )
     args = parser.parse_args()
     formats = args.formats.split(",")
     # Only the backends asked for; the others' formats would add variants not compared here.
-    # ONNX Runtime stays for Core ML: it makes the torch source's reference outputs.
-    others = {"onnx", "tflite", "coreml", "coreai"} - set(formats)
-    if "coreml" in formats:
-        others.discard("onnx")
+    # ONNX Runtime stays: it makes the torch source's reference outputs (and TFLite's
+    # input); its rows are printed only when asked for.
+    others = {"onnx", "tflite", "coreml", "coreai", "executorch"} - set(formats)
+    others.discard("onnx")
     os.environ["EDGEOPS_DISABLE_PLUGINS"] = ",".join(sorted(others))
     from edgeops.api import ship
 
@@ -102,10 +134,10 @@ def main() -> None:
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            (folder / "edgeops.toml").write_text(config(name, formats))
+            (folder / "edgeops.toml").write_text(config(name, formats, args.float_layers))
             results = (
-                estimated(folder)
-                if formats == ["coreml"]
+                estimated(folder, formats)
+                if args.no_measure or set(formats) <= {"coreml", "coreai"}
                 else ship(
                     folder,
                     ["host"],
@@ -121,12 +153,13 @@ def main() -> None:
                 )
             )
             metric = results.spec.quality.metric
-            for variant in results.variants:
-                # Core ML's float row: the converted fp16 base, scored by the search itself.
-                if variant.kept_float and variant.format == "coreml":
+            for variant in [v for v in results.variants if v.format in formats]:
+                # Core ML's and Core AI's float row: the converted base (Core ML: fp16
+                # weights; Core AI: fp32), scored by the search itself.
+                if variant.kept_float and variant.format in ("coreml", "coreai"):
                     base = next(a for a in results.artifacts if a.id == variant.parent)
                     print(
-                        f"| {name} | coreml (base, fp16) | {metric} | "
+                        f"| {name} | {variant.format} (base) | {metric} | "
                         f"{variant.kept_float.float_value:.4f} | {results.spec.quality.floor:g} | "
                         f"{(base.size_bytes or 0) / 1024:.0f} | - | all |"
                     )
@@ -137,10 +170,17 @@ def main() -> None:
                 ]
                 value = variant.quality.metrics.get(metric) if variant.quality else None
                 kept = variant.kept_float
+                steps = variant.recipe.steps if variant.recipe else ()
+                given = next(
+                    (x.params["float_layers"] for x in steps if x.params.get("float_layers")), None
+                )
                 layers = (
                     f"{len(kept.layers)} of {kept.total_layers}: "
                     + ", ".join(layer.op for layer in kept.layers)
                     if kept
+                    else f"{len(given)} of {len(given) + len(variant.quantized_layers)}: "
+                    + ", ".join(given)
+                    if given
                     else ("all" if not variant.quantized_layers else "0")
                 )
                 print(
@@ -153,9 +193,10 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
-def estimated(folder: Path) -> Any:
-    """Core ML's variants, optimized and scored on the host estimate (no Core ML runtime
-    on Linux, so nothing is measured): the ``host`` profile with its formats set to Core ML."""
+def estimated(folder: Path, formats: list[str]) -> Any:
+    """Core ML's and Core AI's variants, optimized and scored on the host (Core ML: the
+    host estimate; Core AI: its own runtime), not measured (neither runs on Linux): the
+    ``host`` profile with its formats set to theirs."""
     from edgeops.devices.profiles import resolve_profiles
     from edgeops.models import MeasureSettings
     from edgeops.pipeline import Pipeline, Workspace
@@ -165,7 +206,7 @@ def estimated(folder: Path) -> Any:
     pm = make_plugin_manager()
     spec, _ = load_spec(folder / "edgeops.toml")
     pipeline = Pipeline(pm, Workspace(folder / ".edgeops"))
-    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": ("coreml",)})
+    host = resolve_profiles(["host"], pm)[0].model_copy(update={"formats": tuple(formats)})
     return pipeline.optimize(pipeline.convert(spec, [host], MeasureSettings()))
 
 

@@ -68,6 +68,11 @@ class BuildContext(BaseModel):
     artifacts: tuple[Artifact, ...] = ()
     device_outputs: DeviceOutputSettings | None = None
 
+    @property
+    def device_output_settings(self) -> DeviceOutputSettings:
+        """``device_outputs``, or the defaults when the run set none."""
+        return self.device_outputs or DeviceOutputSettings()
+
     def artifact(self, format: str) -> Artifact | None:
         """The conversion into ``format`` made in this run, if it worked."""
         return next(

@@ -15,8 +15,9 @@ What is here (``__all__``, about 30 names, each loaded on first use):
 - the data models that move between stages, and ``StepConfig``, the typed-recipe step
   base (``Recipe.of(...)`` builds a recipe from typed steps, the owner reads them back
   with ``recipe.typed_steps(...)``);
-- ``Session``, what a transport's ``edgeops_connect`` returns, and ``CommandContext``
-  for a plugin's CLI command;
+- ``Session``, what a transport's ``edgeops_connect`` returns, ``device_tool`` (a
+  device's own measuring binary, named by an inventory label, pushed and made executable
+  or found there), and ``CommandContext`` for a plugin's CLI command;
 - the errors a plugin raises (``ModelError``, ``StageError``, ``DeviceError``,
   ``UsageError``, all ``EdgeopsError``);
 - ``compare_with_reference`` (the one comparison with the reference every backend
@@ -74,6 +75,7 @@ _DECLARED = {
     "StepConfig": "edgeops.models",
     "Variant": "edgeops.models",
     "Session": "edgeops.devices.sessions",
+    "device_tool": "edgeops.devices.sessions",
     "CommandContext": "edgeops.cli.context",
     "EdgeopsError": "edgeops.errors",
     "DeviceError": "edgeops.errors",

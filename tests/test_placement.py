@@ -186,19 +186,14 @@ def test_the_report_shows_each_variants_placement_as_a_bar_with_its_verdict(tmp_
     assert "GPU 29 of 66 nodes, CPU 37 of 66 nodes, 5 partitions" in section
 
 
-def test_the_studio_run_page_says_where_the_primary_ran():
+def studio_run_page(vs, ms) -> str:
+    """The studio's run page for one plan over ``vs`` and ``ms``, as the server renders it."""
     from edgeops.models import Results
     from edgeops.pipeline.history import RunRecord
     from edgeops.studio.app import _templates
 
     from factories import spec
 
-    vs = [variant("gpu")]
-    ms = [
-        measurement("gpu", 1.0, unit="gpu").model_copy(
-            update={"placement": gpu_placement(66, 66, 1)}
-        )
-    ]
     plan = edgeops_select(profile=profile(), variants=vs, measurements=ms, policy=policy())
     results = Results(
         edgeops_version="0", run_id="r", spec=spec(), profiles=(profile(),), variants=tuple(vs),
@@ -209,10 +204,54 @@ def test_the_studio_run_page_says_where_the_primary_ran():
         model="m", version="1", profiles="phone", bundle=None, variants=1, measurements=1,
         cache=None, error=None,
     )  # fmt: skip
-    page = (
+    return str(
         _templates()
         .get_template("run.html")
         .render(run=run, results=results, bundle=None, workspace="w")
     )
+
+
+@pytest.mark.slow
+def test_the_studio_placement_bar_draws_each_units_share_in_chromium(browser, tmp_path):
+    vs = [variant("half")]
+    ms = [
+        measurement("half", 2.0, unit="gpu").model_copy(update={"placement": gpu_placement(29, 66)})
+    ]
+    page_file = tmp_path / "run.html"
+    page_file.write_text(studio_run_page(vs, ms))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route(
+        "**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort()
+    )
+    page = context.new_page()
+    page.goto(page_file.as_uri(), wait_until="load")
+    widths = page.evaluate(
+        """() => Array.from(document.querySelectorAll('table.placement .bar > div')).map(
+            d => [d.title, d.getBoundingClientRect().width])"""
+    )
+    context.close()
+    # 240 px wide: 29 of 66 nodes on the GPU, 37 on the CPU, drawn as such.
+    assert [t for t, _ in widths] == ["GPU: 29 nodes", "CPU: 37 nodes"]
+    assert widths[0][1] == pytest.approx(240 * 29 / 66, abs=1)
+    assert widths[1][1] == pytest.approx(240 * 37 / 66, abs=1)
+
+
+def test_the_studio_run_page_says_where_the_primary_ran_and_each_variant_as_a_bar():
+    vs = [variant("gpu"), variant("half")]
+    ms = [
+        measurement("gpu", 1.0, unit="gpu").model_copy(
+            update={"placement": gpu_placement(66, 66, 1)}
+        ),
+        measurement("half", 2.0, unit="gpu").model_copy(
+            update={"placement": gpu_placement(29, 66)}
+        ),
+    ]
+    page = studio_run_page(vs, ms)
     assert "<th>where the primary ran</th>" in page
     assert "<td>GPU 66 of 66 nodes, CPU 0 of 66 nodes, 1 partition</td>" in page
+    section = page.split("<h2>Where each variant ran</h2>")[1].split("</table>")[0]
+    assert section.count("<tr>") == 3  # the header and both measurements
+    assert 'title="GPU: 29 nodes" style="width:43.9%;background:#4a7"' in section
+    assert 'title="CPU: 37 nodes" style="width:56.1%;background:#bbb"' in section
+    assert "<b>fell back: 37 of 66 nodes on CPU, 5 partitions</b>" in section
+    assert section.count("fell back") == 1  # the variant all on the GPU held

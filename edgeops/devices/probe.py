@@ -499,6 +499,11 @@ class CoreMLRunner:
     def run(self, feed: dict[str, object]) -> None:
         self.model.predict(feed)
 
+    def outputs(self, feed: dict[str, object]) -> dict[str, object]:
+        # predict answers a dict: read it in the package's declared output order.
+        got, declared = self.model.predict(feed), self.model.get_spec().description.output
+        return {o.name: self.np.asarray(got[o.name]) for o in declared}
+
     def release(self) -> None:
         del self.model
 

@@ -25,6 +25,7 @@ quantized layer plus a few, each made and scored on the run's samples.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from edgeops.errors import StageError
 from edgeops.models import (
@@ -67,6 +68,36 @@ def relative_drop(value: float, float_value: float, higher_is_better: bool) -> f
     return worse / abs(float_value) if float_value else worse
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """What a tried variant is held to: its floor metric within ``max_drop`` of float's,
+    and every floor met."""
+
+    recipe_id: str
+    quality: QualitySpec
+    float_value: float
+    max_drop: float
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.quality.higher_is_better else -1.0
+
+    def value_of(self, variant: Variant) -> float:
+        metric = self.quality.metric
+        if variant.status != "ok":
+            raise StageError(f"{self.recipe_id}: {variant.name} failed: {variant.error}")
+        if variant.quality is None or metric not in variant.quality.metrics:
+            raise StageError(f"{self.recipe_id}: {variant.name} has no host {metric!r}")
+        return variant.quality.metrics[metric]
+
+    def drop(self, value: float) -> float:
+        return relative_drop(value, self.float_value, self.quality.higher_is_better)
+
+    def passes(self, variant: Variant) -> bool:
+        within = self.drop(self.value_of(variant)) <= self.max_drop + 1e-12
+        return within and meets_floors(variant.quality, self.quality)[0]
+
+
 def search(
     recipe: Recipe,
     float_quality: Quality,
@@ -80,49 +111,24 @@ def search(
     """
     index = auto_step(recipe)
     assert index is not None
-    max_drop = float(recipe.steps[index].params.get("max_drop", 0.01))
-    metric, higher = quality.metric, quality.higher_is_better
+    metric = quality.metric
     if metric not in float_quality.metrics:
         raise StageError(f"{recipe.id}: the float model has no {metric!r} to keep within max_drop")
-    float_value = float_quality.metrics[metric]
-
-    def value_of(variant: Variant) -> float:
-        if variant.status != "ok":
-            raise StageError(f"{recipe.id}: {variant.name} failed: {variant.error}")
-        if variant.quality is None or metric not in variant.quality.metrics:
-            raise StageError(f"{recipe.id}: {variant.name} has no host {metric!r}")
-        return variant.quality.metrics[metric]
-
-    def passes(variant: Variant) -> bool:
-        value = value_of(variant)
-        within = relative_drop(value, float_value, higher) <= max_drop + 1e-12
-        return within and meets_floors(variant.quality, quality)[0]
-
+    budget = _Budget(
+        recipe.id,
+        quality,
+        float_quality.metrics[metric],
+        float(recipe.steps[index].params.get("max_drop", 0.01)),
+    )
     twin = made(with_float_layers(recipe, (), "float0"))
-    quantized_value = value_of(twin)
+    quantized_value = budget.value_of(twin)
     layers = twin.quantized_layers
     if not layers:
         raise StageError(
             f"{recipe.id}: the backend named no quantized layers, so none can be kept in float"
         )
-    sign = 1.0 if higher else -1.0
     # Scored even when the twin passes: the table shows where the model is fragile.
-    sensitivity: list[LayerSensitivity] = []
-    for layer in layers:
-        one = made(with_float_layers(recipe, (layer.name,), "float1"))
-        if one.status != "ok" or one.quality is None or metric not in one.quality.metrics:
-            continue  # a layer whose float twin fails is no candidate; the table omits it
-        value = one.quality.metrics[metric]
-        sensitivity.append(
-            LayerSensitivity(
-                name=layer.name,
-                op=layer.op,
-                value=value,
-                recovered=sign * (value - quantized_value),
-            )
-        )
-    # Stable: among equals, the graph's order.
-    sensitivity.sort(key=lambda s: -s.recovered)
+    sensitivity = _sensitivity(recipe, layers, quantized_value, budget, made)
     ranked = [QuantizedLayer(name=s.name, op=s.op) for s in sensitivity]
     tried: dict[int, Variant] = {0: twin}
 
@@ -130,40 +136,74 @@ def search(
         if count not in tried:
             names = [layer.name for layer in ranked[:count]]
             tried[count] = made(with_float_layers(recipe, names, f"float{count}"))
-        return passes(tried[count])
+        return budget.passes(tried[count])
 
     # Every layer in float is the float model, not a mix: the search stops one short.
-    count = 0 if passes(twin) else _fewest(len(ranked) - 1, attempt)
+    count = 0 if budget.passes(twin) else _fewest(len(ranked) - 1, attempt)
     if count is None:
-        best = max(tried.values(), key=lambda v: sign * value_of(v))
+        best = max(tried.values(), key=lambda v: budget.sign * budget.value_of(v))
+        assert best.recipe is not None
         raise StageError(
             f"{recipe.id}: no number of layers kept in float brings {metric} within "
-            f"{max_drop:.1%} of float ({float_value:.4g}); best {value_of(best):.4g} with "
-            f"{len(best.recipe.steps[index].params['float_layers']) if best.recipe else 0} of "
+            f"{budget.max_drop:.1%} of float ({budget.float_value:.4g}); best "
+            f"{budget.value_of(best):.4g} with "
+            f"{len(best.recipe.steps[index].params['float_layers'])} of "
             f"{len(layers)}; raise max_drop or lower the floor"
         )
-    chosen = tried[count]
-    value = value_of(chosen)
+    return _outcome(recipe, budget, tried, ranked[:count], layers, sensitivity)
+
+
+def _sensitivity(
+    recipe: Recipe,
+    layers: Sequence[QuantizedLayer],
+    quantized_value: float,
+    budget: _Budget,
+    made: Callable[[Recipe], Variant],
+) -> list[LayerSensitivity]:
+    """Each layer's float twin scored, most recovering first (among equals, graph order)."""
+    metric = budget.quality.metric
+    out: list[LayerSensitivity] = []
+    for layer in layers:
+        one = made(with_float_layers(recipe, (layer.name,), "float1"))
+        if one.status != "ok" or one.quality is None or metric not in one.quality.metrics:
+            continue  # a layer whose float twin fails is no candidate; the table omits it
+        value = one.quality.metrics[metric]
+        recovered = budget.sign * (value - quantized_value)
+        out.append(LayerSensitivity(name=layer.name, op=layer.op, value=value, recovered=recovered))
+    out.sort(key=lambda s: -s.recovered)
+    return out
+
+
+def _outcome(
+    recipe: Recipe,
+    budget: _Budget,
+    tried: dict[int, Variant],
+    asked: Sequence[QuantizedLayer],
+    layers: Sequence[QuantizedLayer],
+    sensitivity: Sequence[LayerSensitivity],
+) -> Variant:
+    """The chosen variant, as the auto recipe's, with what the search found."""
+    chosen = tried[len(asked)]
+    value = budget.value_of(chosen)
     # What the file keeps in float: the layers asked for, and any the backend kept with
     # them (TFLite keeps the reshapes after a float layer in float too).
-    asked = ranked[:count]
     still_quantized = {layer.name for layer in chosen.quantized_layers}
     with_them = [x for x in layers if x.name not in still_quantized and x not in asked]
     return chosen.model_copy(
         update={
             "recipe": recipe,
             "kept_float": KeptFloat(
-                metric=metric,
-                max_drop=max_drop,
-                float_value=float_value,
-                quantized_value=quantized_value,
+                metric=budget.quality.metric,
+                max_drop=budget.max_drop,
+                float_value=budget.float_value,
+                quantized_value=budget.value_of(tried[0]),
                 value=value,
-                drop=relative_drop(value, float_value, higher),
+                drop=budget.drop(value),
                 layers=(*asked, *with_them),
                 asked=tuple(layer.name for layer in asked),
                 total_layers=len(layers),
                 sensitivity=tuple(sensitivity),
-                tried=tuple(sorted((k, value_of(v)) for k, v in tried.items())),
+                tried=tuple(sorted((k, budget.value_of(v)) for k, v in tried.items())),
             ),
         }
     )

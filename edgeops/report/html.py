@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from edgeops.cli.tables import sizes_by_format
 from edgeops.models import Measurement, Placement, Plan, Results, SelectionPolicy, Variant
-from edgeops.placement import fell_back
+from edgeops.placement import fell_back, is_cpu
 from edgeops.report.gallery import DIFF_FULL_SCALE, Gallery
 from edgeops.report.kept_float import kept_summary
 
@@ -411,8 +413,8 @@ def render_report(
         failed_variants=[v for v in results.variants if v.status != "ok"],
         fmt=_fmt,
         diff_full_scale=DIFF_FULL_SCALE,
-        placement_bar=placement_bar,
-        fell_back=lambda m: fell_back(m.placement, _min_share(results)),
+        placement_bar=placement_bar_html,
+        fell_back=lambda m: placement_verdict(results, m),
     )
 
 
@@ -433,11 +435,25 @@ def placement_bar(placement: Placement) -> list[tuple[str, float, str]]:
     ]
 
 
-def _min_share(results: Results) -> float:
-    given = results.spec.placement_min_share
-    return (
-        given if given is not None else SelectionPolicy.model_fields["placement_min_share"].default
+def placement_bar_html(placement: Placement) -> Markup:
+    """The bar of ``placement_bar`` as HTML, for the report and the studio: a segment per
+    unit, grey for the CPU (XNNPACK included) and for work no runtime named."""
+    segments = "".join(
+        f'<div title="{escape(title)}" style="width:{pct:.1f}%;background:'
+        f'{"#bbb" if is_cpu(unit) or unit == "unknown" else "#4a7"}"></div>'
+        for unit, pct, title in placement_bar(placement)
     )
+    return Markup(
+        '<div class="bar" style="display:flex;width:240px;height:12px;background:#eee">'
+        f"{segments}</div>"
+    )
+
+
+def placement_verdict(results: Results, m: Measurement) -> str | None:
+    """'fell back: ...' for ``m`` under the run's ``placement_min_share``; None when it held."""
+    given = results.spec.placement_min_share
+    default = SelectionPolicy.model_fields["placement_min_share"].default
+    return fell_back(m.placement, given if given is not None else default)
 
 
 def write_report(results: Results, gallery: Gallery | None, bundle: Path) -> Path:

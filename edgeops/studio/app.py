@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from edgeops.models import Results
 from edgeops.pipeline.history import RunRecord
 from edgeops.report.gallery import Gallery, GalleryVariant
+from edgeops.report.html import placement_bar_html, placement_verdict
 from edgeops.studio.data import BUNDLE_FILES, StudioData
 
 COOKIE = "edgeops_studio_token"
@@ -389,4 +390,6 @@ def _templates() -> Any:
     env.filters["mb"] = lambda b: "" if b is None else f"{b / 1e6:.2f}"
     env.filters["num"] = lambda v, d=3: "" if v is None else f"{v:.{d}f}"
     env.filters["figure"] = _figure
+    env.globals["placement_bar"] = placement_bar_html
+    env.globals["placement_verdict"] = placement_verdict
     return env

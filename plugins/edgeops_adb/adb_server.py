@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgeops.plugin import Device, DeviceError, check_name
 
@@ -196,7 +197,7 @@ def parse_address(device: Device) -> tuple[int, str]:
 
 
 class AdbServerTransport:
-    """adb-shell's ``shell``/``push``/``close`` for one device, through the adb server."""
+    """adb-shell's ``shell``/``push``/``pull``/``close`` for one device, through the adb server."""
 
     def __init__(self, device: Device) -> None:
         self.device = device
@@ -276,6 +277,36 @@ class AdbServerTransport:
                 raise DeviceError(f"the device refused {device_path}: {message}")
             if reply != b"OKAY":
                 raise DeviceError(f"the adb server answered {reply!r} to a push")
+            sock.sendall(b"QUIT" + struct.pack("<I", 0))
+
+    def pull(
+        self,
+        device_path: str,
+        local_path: str,
+        progress_callback: Any,
+        read_timeout_s: float,
+        transport_timeout_s: float,
+    ) -> None:
+        """SYNC.TXT's RECV: DATA chunks until DONE, or FAIL with the device's reason;
+        ``progress_callback(path, written, 0)`` after each chunk (it may raise to stop)."""
+        written = 0
+        with self._device_socket(transport_timeout_s) as sock, Path(local_path).open("wb") as f:
+            sock.settimeout(read_timeout_s)
+            _request(sock, "sync:")
+            source = device_path.encode()
+            sock.sendall(b"RECV" + struct.pack("<I", len(source)) + source)
+            while True:
+                kind, length = struct.unpack("<4sI", _read_exactly(sock, 8))
+                if kind == b"DONE":
+                    break
+                if kind == b"FAIL":
+                    message = _read_exactly(sock, length).decode(errors="replace")
+                    raise DeviceError(f"the device refused to send {device_path}: {message}")
+                if kind != b"DATA" or length > SYNC_CHUNK_BYTES:
+                    raise DeviceError(f"the adb server answered {kind!r} to a pull")
+                f.write(_read_exactly(sock, length))
+                written += length
+                progress_callback(device_path, written, 0)
             sock.sendall(b"QUIT" + struct.pack("<I", 0))
 
     def close(self) -> None:

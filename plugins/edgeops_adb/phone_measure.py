@@ -14,10 +14,16 @@ One call is one fresh ``benchmark_model`` process, like one probe round.
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import DeviceError, Measurement, MeasurementStatus, MeasureSettings, Variant
+from edgeops.plugin import (
+    DeviceError,
+    Measurement,
+    MeasurementStatus,
+    MeasureSettings,
+    Variant,
+    device_tool,
+)
 
 from .benchmark_log import parse_benchmark_log, to_measurement
 from .benchmark_model import COMPUTE_UNIT_FLAGS, NPU_UNIT, benchmark_argv, npu_argv
@@ -69,7 +75,7 @@ def measure_on_phone(
     }
     try:
         binary = ensure_benchmark_model(session)
-    except BenchmarkModelMissing as exc:
+    except DeviceError as exc:
         return Measurement(**base, status="error", error=str(exc))
     remote_model = session.push(variant.path)
     if compute_unit == NPU_UNIT:
@@ -113,42 +119,14 @@ def measure_on_phone(
     return measured.model_copy(update={"placement": parse_placement(result.stdout, compute_unit)})
 
 
-class BenchmarkModelMissing(DeviceError):
-    """The device's benchmark_model is not set or not there; recorded per variant, not retried."""
-
-
 def ensure_benchmark_model(session: AdbSession) -> str:
-    """The tool's path on the device; BenchmarkModelMissing, naming the fix, when it has none.
-
-    A host file is pushed through the session's verified push, which skips the
-    copy when the device already holds that content, and made 0755 there.
-    """
-    label = session.device.labels.get(BINARY_LABEL)
-    if not label:
-        raise BenchmarkModelMissing(
-            f"{session.device.name} has no Python, so it is measured with TFLite's "
-            "benchmark_model: set its label benchmark_model in devices.toml to the binary "
-            "(a file here, pushed once, or a path on the device)"
-        )
-    local = Path(label).expanduser()
-    if local.is_file():
-        remote = session.push(local)
-        # It is run, so it must be executable there, whatever its mode on this host (a
-        # downloaded binary often has no execute bit); files pushed as data stay 0644.
-        made = session.run(["chmod", "755", remote], timeout_s=CHECKSUM_TIMEOUT_S)
-        if made.exit_code != 0:
-            raise BenchmarkModelMissing(
-                f"benchmark_model was pushed to {session.device.name} but cannot be made "
-                f"executable there ({made.stderr.strip() or made.exit_code}); check the device"
-            )
-        return remote
-    found = session.run(["test", "-x", label], timeout_s=CHECKSUM_TIMEOUT_S)
-    if found.exit_code != 0:
-        raise BenchmarkModelMissing(
-            f"benchmark_model {label!r} is neither a file on this host nor an executable on "
-            f"{session.device.name}; fix the device's benchmark_model label in devices.toml"
-        )
-    return label
+    """The tool's path on the device (``edgeops.plugin.device_tool``): a host file is pushed
+    through the session's verified push, which skips the copy when the device already holds
+    that content, and made 0755 there. DeviceError, naming the fix, when it has none."""
+    return device_tool(
+        session, BINARY_LABEL, "TFLite's benchmark_model (it has no Python for the probe)",
+        timeout_s=CHECKSUM_TIMEOUT_S,
+    )  # fmt: skip
 
 
 def failure(output: str, exit_code: int) -> tuple[MeasurementStatus, str]:

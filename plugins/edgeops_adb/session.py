@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -138,6 +139,15 @@ class AdbTransport(Protocol):
         transport_timeout_s: float,
     ) -> None: ...
 
+    def pull(
+        self,
+        device_path: str,
+        local_path: str,
+        progress_callback: Any,
+        read_timeout_s: float,
+        transport_timeout_s: float,
+    ) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -254,6 +264,57 @@ class AdbSession:
         raise DeviceError(
             f"{self.device.name} has neither sha256sum nor md5sum; pushes cannot be verified"
         )
+
+    def pull(self, remote: str, local_path: Path, max_bytes: int, missing: str = "") -> None:
+        """Copy ``remote`` to ``local_path``, refusing a file over ``max_bytes``: its size is
+        read on the device first and counted again as it arrives. DeviceError names what
+        went wrong; ``missing`` is what to say when there is no such file."""
+        size = self.run(["stat", "-c", "%s", remote], timeout_s=CHECKSUM_TIMEOUT_S)
+        if size.exit_code != 0:
+            raise DeviceError(missing or f"{remote} is not on {self.device.name}")
+        text = size.stdout.strip()
+        if not text.isdigit():
+            raise DeviceError(f"{self.device.name} gave no size for {remote}: {text[-200:]!r}")
+        if int(text) > max_bytes:
+            raise DeviceError(
+                f"{remote} on {self.device.name} is {int(text)} bytes, over the {max_bytes} "
+                "expected: not pulled"
+            )
+
+        def bounded(_path: str, written: int, _total: int) -> None:
+            if written > max_bytes:  # the file grew after its size was read
+                raise DeviceError(f"{remote} grew past {max_bytes} bytes while it was pulled")
+
+        try:
+            self.adb.pull(
+                remote,
+                str(local_path),
+                progress_callback=bounded,
+                read_timeout_s=PUSH_READ_TIMEOUT_S,
+                transport_timeout_s=PUSH_READ_TIMEOUT_S,
+            )
+        except DeviceError:
+            raise
+        except Exception as exc:
+            raise DeviceError(
+                f"pulling {remote} from {self.device.name} failed ({type(exc).__name__}: {exc})"
+            ) from exc
+        if local_path.stat().st_size > max_bytes:
+            raise DeviceError(f"{remote} arrived over {max_bytes} bytes")
+
+    def tensor_outputs(
+        self,
+        remote_model: str,
+        compute_unit: str,
+        inputs: Sequence[tuple[tuple[int, ...], bytes]],
+        output_bytes: int,
+        timeout_s: float,
+    ) -> bytes:
+        """A phone's runner of device outputs (edgeops.devices.sessions.TensorOutputs):
+        one inference of a TFLite model by benchmark_model (see phone_outputs)."""
+        from .phone_outputs import tensor_outputs
+
+        return tensor_outputs(self, remote_model, compute_unit, inputs, output_bytes, timeout_s)
 
     def describe(self) -> dict[str, Any]:
         """What `edgeops devices` shows: os, cpu, cores, ram_mb, runtimes, model, soc, sdk,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from edgeops import QuantizedLayer
 from edgeops.plugin import (
     Artifact,
     Backend,
@@ -100,8 +101,12 @@ class CoreAIBackend(Backend):
         )
 
     def recipes(self) -> RecipeBook:
-        """Every coreai-opt recipe; all of them need OS 27."""
-        return RecipeBook(names=tuple(c.name for c in recipes.catalogue()))
+        """Every coreai-opt recipe; all of them need OS 27. ``[[sweep]]`` tables may cross
+        ``coreai:quantize`` (weights, computing in fp16) with ``keep_float``."""
+        return RecipeBook(
+            names=tuple(c.name for c in recipes.catalogue()),
+            families=(recipes.QUANTIZE_FAMILY,),
+        )
 
     def propose(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
         """The whole coreai-opt catalogue, for every profile that runs Core AI (OS 27)."""
@@ -119,7 +124,15 @@ class CoreAIBackend(Backend):
         convert.BUILD_INFO.write_variant(
             workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out, source)
         )
-        return variant_from(artifact, recipe, out)
+        # The modules whose weights are int8: the layers a keep_float = "auto" search may
+        # keep in float (compress.quantized_modules).
+        layers = convert.BUILD_INFO.read(out).get("quantized_layers", [])
+        return variant_from(
+            artifact,
+            recipe,
+            out,
+            quantized_layers=tuple(QuantizedLayer(name=n, op=o) for n, o in layers),
+        )
 
     def evaluate(
         self, variant: Variant, context: BuildContext, outputs_dir: Path

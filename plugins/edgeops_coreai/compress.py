@@ -6,7 +6,10 @@
   the table is fitted on the kept weights and the zeros stay zero
   (coreai_opt/palettization/spec/spec.py).
 - ``Quantize``: ``Quantizer`` with a symmetric int8/int4 ``QuantizationSpec``,
-  per channel or per block, weights only (the ``QuantizerConfig.presets`` w8/w4 shapes).
+  per channel or per block, weights only (the ``QuantizerConfig.presets`` w8/w4 shapes);
+  its ``float_layers`` are ``module_name_configs={name: None}``, and the modules it
+  quantized (weights parametrized with a fake quantizer after ``prepare``) are
+  recorded as ``quantized_layers`` for a ``keep_float = "auto"`` search.
 - ``Prune``: ``MagnitudePruner`` with ``PruningSpec(target_sparsity)``, unstructured.
 - ``Float16``: ``cast_fp32_to_fp16`` on the exported program (convert.to_asset).
 
@@ -49,6 +52,10 @@ class Compressed:
     module: Any
     fp16: bool = False
     facts: dict[str, float] = field(default_factory=dict)
+    # [module name, module type] of every module whose weight a Quantize step quantized.
+    quantized_layers: list[list[str]] = field(default_factory=list)
+    # Weights of the modules a Quantize step kept in float: not expected in Int8.
+    float_weight_elements: int = 0
 
 
 def apply(module: Any, steps: list[StepConfig], example: tuple[Any, ...]) -> Compressed:
@@ -67,7 +74,8 @@ def apply(module: Any, steps: list[StepConfig], example: tuple[Any, ...]) -> Com
                 elif isinstance(step, Palettize):
                     out.module = _palettize(out.module, step, example, last, joint=pruned)
                 elif isinstance(step, Quantize):
-                    out.module = _quantize(out.module, step, example, last)
+                    out.float_weight_elements = _check_float_layers(out.module, step.float_layers)
+                    out.module, out.quantized_layers = _quantize(out.module, step, example, last)
         except StageError:
             raise
         except Exception as exc:
@@ -144,7 +152,11 @@ def _palettize(
     return palettizer.finalize(backend=_backend(last))
 
 
-def _quantize(module: Any, step: Quantize, example: tuple[Any, ...], last: bool) -> Any:
+def _quantize(
+    module: Any, step: Quantize, example: tuple[Any, ...], last: bool
+) -> tuple[Any, list[list[str]]]:
+    import re
+
     import torch
 
     q = coreai_opt().quantization
@@ -166,15 +178,50 @@ def _quantize(module: Any, step: Quantize, example: tuple[Any, ...], last: bool)
     )
     # Eager mode: 6 s on the U-Net where graph mode (the presets' default) took 101 s,
     # for the same weight-only result (measured on this machine, coreai-opt 0.4.0).
+    # module_name_configs keys are regular expressions (re.fullmatch): names escaped.
     config = q.QuantizerConfig(
         global_config=q.ModuleQuantizerConfig(
             op_input_spec=None, op_output_spec=None, op_state_spec={"weight": weight_spec}
         ),
+        module_name_configs={re.escape(name): None for name in step.float_layers},
         execution_mode=q.ExecutionMode.EAGER,
     )
     quantizer = q.Quantizer(module, config)
     prepared = quantizer.prepare(example)
-    return quantizer.finalize(prepared, backend=_backend(last))
+    layers = quantized_modules(prepared)
+    return quantizer.finalize(prepared, backend=_backend(last)), layers
+
+
+def quantized_modules(prepared: Any) -> list[list[str]]:
+    """[name, type] of each module whose weight the prepared quantizer fake-quantizes, in
+    module order: a module kept in float has no parametrized weight, so it is not listed."""
+    from torch.nn.utils import parametrize
+
+    return [
+        [name, type(sub).__name__.removeprefix("Parametrized")]
+        for name, sub in prepared.named_modules()
+        if name and parametrize.is_parametrized(sub, "weight")
+    ]
+
+
+def _check_float_layers(module: Any, float_layers: tuple[str, ...]) -> int:
+    """The weight elements of the modules ``float_layers`` name; a name that is not a
+    conv or linear module (what the quantizer compresses) would silently keep nothing in
+    float, so it fails."""
+    import torch
+
+    weights = {
+        name: sub.weight.numel()
+        for name, sub in module.named_modules()
+        if isinstance(sub, (torch.nn.modules.conv._ConvNd, torch.nn.Linear))
+    }
+    unknown = sorted(set(float_layers) - set(weights))
+    if unknown:
+        raise StageError(
+            f"float_layers {', '.join(unknown)} name no conv or linear module in this model; "
+            "use the names in the variant's quantized_layers"
+        )
+    return sum(weights[name] for name in float_layers)
 
 
 # --------------------------------------------------------------------------- checks on the asset

@@ -36,7 +36,15 @@ def make_variant(
     )
     storage = [tuple(t) for t in asset.summary().storage_types]
     base_bpw = compress.bits_per_weight(info["storage_types"], int(info["params"]))
+    # The modules kept in float (keep_float) are not expected in the compressed storage.
+    compressed_elements = int(info["weight_elements"]) - compressed.float_weight_elements
     checked = compress.check_storage(
-        recipe.name, steps, storage, int(info["weight_elements"]), int(info["params"]), base_bpw
+        recipe.name, steps, storage, compressed_elements, int(info["params"]), base_bpw
     )
-    return {**compressed.facts, **checked, "fp16": compressed.fp16, "storage_types": storage}
+    return {
+        **compressed.facts,
+        **checked,
+        "fp16": compressed.fp16,
+        "storage_types": storage,
+        "quantized_layers": compressed.quantized_layers,
+    }

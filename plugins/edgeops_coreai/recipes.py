@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeops.plugin import DeviceProfile, Recipe, StepConfig
+from edgeops.plugin import DeviceProfile, Recipe, RecipeFamily, StepConfig
 
 from .steps import Float16, Palettize, Prune, Quantize
 
@@ -99,3 +99,15 @@ def propose(profiles: list[DeviceProfile]) -> list[Recipe]:
         )
         for c in catalogue()
     ]
+
+
+# [[sweep]] tables: int8/int4 weights computing in fp16, as the catalogue's int8-linear;
+# with keep_float (int8 only), the modules left in float are coreai-opt's per-module config.
+QUANTIZE_FAMILY = RecipeFamily(
+    name="quantize",
+    format=FORMAT,
+    steps=(Quantize, Float16),
+    fixed={"deployment_target": DEPLOYMENT_TARGET, "compute_precision": "float16"},
+    description="coreai-opt weight quantization, fp16 compute; keep_float keeps modules in float",
+    owner=OWNER,
+)

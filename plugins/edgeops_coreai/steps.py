@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from edgeops import KeepFloatStep
 from edgeops.plugin import StepConfig
 
 
@@ -30,7 +31,14 @@ class Palettize(StepConfig):
     )
 
 
-class Quantize(StepConfig):
+class Quantize(KeepFloatStep):
+    """Symmetric integer weights (coreai-opt ``Quantizer``).
+
+    ``float_layers`` are torch module names (``head.1``), as ``quantized_layers``
+    names them; each goes to ``QuantizerConfig.module_name_configs`` as ``{name:
+    None}``, coreai-opt's own "leave this module uncompressed".
+    """
+
     op: ClassVar[str] = "quantize"
     kind_fields: ClassVar[tuple[str, ...] | None] = ("dtype", "granularity")
     dtype: Literal["int8", "int4"] = Field(description="Weight integer type, symmetric")
@@ -38,6 +46,13 @@ class Quantize(StepConfig):
         "per_channel", description="One scale per output channel, or per block of inputs"
     )
     block_size: int = Field(32, ge=1, description="Input channels per scale (per_block only)")
+
+    @model_validator(mode="after")
+    def _float_layers_in_int8(self) -> Quantize:
+        # The search is about int8 (what the Neural Engine runs fast); int4 has palettize.
+        if (self.keep_float == "auto" or self.float_layers) and self.dtype != "int8":
+            raise ValueError("keep_float and float_layers need dtype = 'int8'")
+        return self
 
 
 class Prune(StepConfig):

@@ -25,6 +25,7 @@ from edgeops.plugin import (
     RecipeFamily,
     Session,
     Variant,
+    compare_with_reference,
 )
 from edgeops_torch_route import torch_sources
 
@@ -164,6 +165,30 @@ class CoreMLBackend(Backend):
 
         return host_estimate.evaluate(
             variant, context.reference, context.samples, context.spec, _source(context)
+        )
+
+    def evaluate_on_device(
+        self,
+        session: Session,
+        variant: Variant,
+        remote_model: str,
+        context: BuildContext,
+        compute_unit: str = "cpu_only",
+        outputs_dir: Path | None = None,
+    ) -> Quality | None:
+        """The outputs Core ML's ``predict`` returns on a Mac host (the probe's Core ML
+        runner, macOS only), in the package's declared output order, which is the
+        source's for a converted model. A tethered iPhone returns none: coremltools'
+        benchmarker times, it hands back no outputs."""
+        from .mac_host import is_tethered_iphone
+
+        if session.device.transport != MAC_HOST or session.python is None:
+            return None
+        if is_tethered_iphone(session) or context.samples is None or context.reference is None:
+            return None
+        outputs = self.probe_outputs(session, remote_model, compute_unit, context)
+        return compare_with_reference(
+            context.spec, context.reference, outputs, where="device", keep=outputs_dir
         )
 
     def predict(

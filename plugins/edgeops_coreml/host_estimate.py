@@ -109,10 +109,12 @@ def estimate_net(
     assert variant.path is not None
     # The base (no recipe) is estimated too: its fp16 weights are the float reference
     # a keep_float = "auto" search measures drops from.
-    if variant.recipe is not None and variant.recipe.step_of(W8A8) is not None:
+    w8a8 = variant.recipe.step_of(W8A8) if variant.recipe is not None else None
+    if w8a8 is not None:
         from .activations import calibrated_torch
 
-        return calibrated_torch(source_spec(variant, spec, source), samples)
+        # Its float_layers: the modules the variant left unquantized, left so here too.
+        return calibrated_torch(source_spec(variant, spec, source), samples, w8a8.float_layers)[0]
     net, _ = convert.folded_torch_source(source_spec(variant, spec, source))
     return with_variant_weights(net, variant.path)[0]
 

@@ -25,8 +25,11 @@ def make_variant(
     if steps and isinstance(steps[0], W8A8):
         from . import activations
 
-        convert.save(activations.w8a8_mlprogram(_spec(source, recipe), ios, samples), out)
-        return facts
+        model, layers = activations.w8a8_mlprogram(
+            _spec(source, recipe), ios, samples, steps[0].float_layers
+        )
+        convert.save(model, out)
+        return facts | {"quantized_layers": layers}
     info = convert.BUILD_INFO.read(base)
     same_as_base = info.get("source") == "mlpackage" or (
         info.get("ios") == ios and info.get("compute_precision") == precision

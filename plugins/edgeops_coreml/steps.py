@@ -81,8 +81,13 @@ class LinearQuantize(KeepFloatStep):
         return self
 
 
-class W8A8(StepConfig):
-    """int8 weights and activations, calibrated on the samples, on the torch side."""
+class W8A8(KeepFloatStep):
+    """int8 weights and activations, calibrated on the samples, on the torch side.
+
+    ``float_layers`` are torch module names (``head.1``), as ``quantized_layers``
+    names them; each goes to ``LinearQuantizerConfig(module_name_configs={name:
+    None})``, which leaves that module's weights and output activations in float.
+    """
 
     op: ClassVar[str] = "w8a8"
     weight_dtype: Literal["int8"] = Field("int8", description="weight type")

@@ -13,10 +13,18 @@ mean (``runner_log.py``), and the measurement says so.
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
-from edgeops.plugin import DeviceError, Measurement, MeasureSettings, Session, Variant
+from edgeops.plugin import (
+    Device,
+    DeviceError,
+    Measurement,
+    MeasureSettings,
+    Session,
+    Variant,
+    device_tool,
+    failed_measurement,
+)
 
 from .runner_log import parse
 
@@ -24,10 +32,10 @@ RUNNER_LABEL = "executor_runner"
 # The adb backend's label for a taskset mask of the big cores (e.g. "f0"): one mask per phone.
 BIG_CORES_LABEL = "big_cores"
 CHECK_TIMEOUT_S = 30.0
-
-
-class RunnerMissing(DeviceError):
-    """The device's executor_runner is not set or not there; recorded per variant."""
+RUNNER_NEEDED = (
+    "ExecuTorch's executor_runner (it has no Python for the probe; build the runner for "
+    "Android from ExecuTorch's examples/portable/executor_runner, with XNNPACK)"
+)
 
 
 def runner_argv(
@@ -45,32 +53,10 @@ def runner_argv(
 
 
 def ensure_runner(session: Session) -> str:
-    """The runner's path on the device; RunnerMissing, naming the fix, when there is none."""
-    label = session.device.labels.get(RUNNER_LABEL)
-    if not label:
-        raise RunnerMissing(
-            f"{session.device.name} has no Python, so ExecuTorch programs are measured with "
-            "ExecuTorch's executor_runner: build it for Android (examples/portable/"
-            "executor_runner, with XNNPACK) and set the device's label executor_runner in "
-            "devices.toml to the binary (a file here, pushed once, or a path on the device)"
-        )
-    local = Path(label).expanduser()
-    if local.is_file():
-        remote = session.push(local)
-        made = session.run(["chmod", "755", remote], timeout_s=CHECK_TIMEOUT_S)
-        if made.exit_code != 0:
-            raise RunnerMissing(
-                f"executor_runner was pushed to {session.device.name} but cannot be made "
-                f"executable there ({made.stderr.strip() or made.exit_code}); check the device"
-            )
-        return remote
-    found = session.run(["test", "-x", label], timeout_s=CHECK_TIMEOUT_S)
-    if found.exit_code != 0:
-        raise RunnerMissing(
-            f"executor_runner {label!r} is neither a file on this host nor an executable on "
-            f"{session.device.name}; fix the device's executor_runner label in devices.toml"
-        )
-    return label
+    """The runner's path on the device (``edgeops.plugin.device_tool``: pushed when this
+    host holds it and the device lacks that content, made executable); DeviceError, naming
+    the fix, when there is none."""
+    return device_tool(session, RUNNER_LABEL, RUNNER_NEEDED, timeout_s=CHECK_TIMEOUT_S)
 
 
 def measure_on_phone(
@@ -79,44 +65,41 @@ def measure_on_phone(
     """One executor_runner round of ``variant`` on the session's phone."""
     assert variant.path is not None
     device = session.device
-    base: dict[str, Any] = {
-        "variant_id": variant.id,
-        "device_id": device.id,
-        "profile_id": device.profile_id,
-        "compute_unit": compute_unit,
-    }
     try:
         runner = ensure_runner(session)
-    except RunnerMissing as exc:
-        return Measurement(**base, status="error", error=str(exc))
+    except DeviceError as exc:
+        return failed_measurement(variant, device, compute_unit, "error", str(exc))
     remote_model = session.push(variant.path)
     argv = runner_argv(runner, remote_model, settings, device.labels.get(BIG_CORES_LABEL))
     try:
         result = session.run(argv, timeout_s=settings.timeout_s)
     except TimeoutError:
-        return Measurement(
-            **base, status="timeout", error=f"executor_runner ran over {settings.timeout_s:g} s"
-        )
-    return to_measurement(result.stdout + "\n" + result.stderr, result.exit_code, argv, base)
+        return failed_measurement(variant, device, compute_unit, "timeout",
+                                  f"executor_runner ran over {settings.timeout_s:g} s")  # fmt: skip
+    output = result.stdout + "\n" + result.stderr
+    return to_measurement(output, result.exit_code, argv, variant, device, compute_unit)
 
 
 def to_measurement(
-    output: str, exit_code: int, argv: list[str], base: dict[str, Any]
+    output: str, exit_code: int, argv: list[str], variant: Variant, device: Device, unit: str
 ) -> Measurement:
     log = parse(output)
     environment: dict[str, Any] = {"tool": "executor_runner", "argv": shlex.join(argv)}
     if not log.ok:
         # SIGKILL within the time limit: on a phone, the low-memory killer.
         status = "oom" if exit_code == 137 else "error"
-        return Measurement(**base, status=status, error=f"executor_runner: {log.error}",
-                           environment=environment)  # fmt: skip
+        return failed_measurement(variant, device, unit, status, f"executor_runner: {log.error}",
+                                  environment=environment)  # fmt: skip
     environment.update(
         runs=log.executions,
         mean_ms=log.mean_ms,
         p50_ms_statistic=f"mean of {log.executions} executions (executor_runner prints a total)",
     )
     return Measurement(
-        **base,
+        variant_id=variant.id,
+        device_id=device.id,
+        profile_id=device.profile_id,
+        compute_unit=unit,
         status="ok",
         load_ms=log.load_ms,
         rounds=1,

@@ -22,6 +22,7 @@ from edgeops.plugin import (
     RecipeFamily,
     ReferenceOutputs,
     SampleSet,
+    Session,
     StageError,
     Variant,
     compare_with_reference,
@@ -31,7 +32,7 @@ from edgeops.plugin import (
     write_bytes,
 )
 
-from . import convert, npu, recipes, running, work
+from . import convert, device_outputs, npu, recipes, running, work
 
 FORMAT = recipes.FORMAT
 
@@ -151,6 +152,37 @@ class TfliteBackend(Backend):
                 "mis-conversion; convert through another route"
             )
         return quality
+
+    def evaluate_on_device(
+        self,
+        session: Session,
+        variant: Variant,
+        remote_model: str,
+        context: BuildContext,
+        compute_unit: str = "cpu",
+        outputs_dir: Path | None = None,
+    ) -> Quality | None:
+        # A board with Python runs the probe's interpreter; a phone has none, and its
+        # session runs the model itself on raw bytes (adb: LiteRT's benchmark_model). The
+        # NPU's compiled variants have no device outputs yet.
+        run = getattr(session, "tensor_outputs", None)
+        if compute_unit == "npu" or (session.python is None and run is None):
+            return None
+        if context.samples is None or context.reference is None or variant.path is None:
+            return None
+        settings = context.device_output_settings
+        if session.python is not None:
+            outputs = device_outputs.on_board(
+                self, session, variant.path, remote_model, compute_unit, context
+            )
+        else:
+            outputs = device_outputs.on_phone(
+                run, variant.path, remote_model, compute_unit, context.samples, settings.samples,
+                settings.timeout_s,
+            )  # fmt: skip
+        return compare_with_reference(
+            context.spec, context.reference, outputs, where="device", keep=outputs_dir
+        )
 
 
 def _with_work(artifact: Artifact) -> Artifact:

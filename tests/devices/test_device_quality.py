@@ -36,6 +36,13 @@ def test_above_the_floor_but_far_below_the_host_fails_and_the_margin_is_a_settin
     assert device_verdict(None, quality(30.0), SPEC, SETTINGS) is None  # no host score to compare
 
 
+def test_a_host_score_identical_to_the_reference_leaves_only_the_floor_to_judge():
+    identical = quality(200.0, "host")  # MAX_SNR_DB: the variant is the reference's own file
+    assert device_verdict(identical, quality(26.7), SPEC, SETTINGS) is None
+    reason = device_verdict(identical, quality(3.0), SPEC, SETTINGS)
+    assert reason is not None and "host 200" in reason
+
+
 @pytest.mark.slow
 def test_a_host_ship_scores_the_local_devices_outputs_where_device(tmp_path, monkeypatch):
     # The local device runs the same probe as a board: its outputs are scored there too.

@@ -25,6 +25,7 @@ from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.keep_float import _fewest, relative_drop, search
 from edgeops.pipeline.sweep import expand
+from edgeops.report.html import build_views, pareto_figure
 
 DETECTOR = Path(__file__).parent.parent / "tiny_detector.py"
 FAST = MeasureSettings(rounds=2, min_runs=3, min_duration_s=0.0, warmup_runs=1)
@@ -118,9 +119,18 @@ def test_onnx_detector_mixed_twin_passes_where_int8_fails(
     # A Concat has no weights: the mix is about int8's size (here one Q/DQ pair less),
     # far from float's, and the smallest variant that meets the floor.
     assert mixed.size_bytes < 0.5 * by_name["onnx:fp32"].size_bytes
-    measured = pipeline.measure(pipeline.prune(results), [local_device], FAST)
-    (plan,) = pipeline.select(measured, objective="smallest").plans
+    # Unpruned, so full int8 is measured too (and rejected for its quality).
+    measured = pipeline.measure(results, [local_device], FAST)
+    selected = pipeline.select(measured, objective="smallest")
+    (plan,) = selected.plans
     assert plan.choices[0].variant_id == mixed.id
+    # The Pareto plot has the mix between full int8 and float, its kept layers in the hover.
+    (view,) = build_views(selected)
+    figure = pareto_figure(view, "score_fidelity")
+    hovers = [t for trace in figure["data"] for t in trace.get("text", ())]
+    mixed_hover = [t for t in hovers if "quantize_static-auto" in t]
+    assert len(mixed_hover) == 1 and f"2 of {kept.total_layers} layers in float" in mixed_hover[0]
+    assert any("quantize_static-none" in t for t in hovers) and any("fp32" in t for t in hovers)
 
 
 def output_quantized(path: Path, node_name: str) -> bool:

@@ -146,3 +146,22 @@ def test_float_layers_naming_no_weight_fail_with_the_fix():
     _, facts = compress.apply_steps(model, [step])
     names = [name for name, _ in facts["quantized_layers"]]
     assert len(names) == 7 and "body_3_weight_to_fp16" not in names
+
+
+@pytest.mark.slow
+def test_w8a8_keeps_the_named_module_float(tmp_path, edgeops_pm, edgeops_workspace):
+    """W8A8's mechanism: ``LinearQuantizerConfig(module_name_configs={name: None})``; the
+    variant lists the modules it quantized, and the kept one is not among them."""
+    sweep = (
+        '[[sweep]]\nrecipe = "coreml:w8a8"\nname = "w8a8-kept"\nfloat_layers = [["body.3"]]\n'
+        '\n[[sweep]]\nrecipe = "coreml:w8a8"\nname = "w8a8-bad"\nfloat_layers = [["body_3"]]\n'
+    )
+    _, results = optimized(tmp_path, edgeops_pm, edgeops_workspace, sweep)
+    by_name = {v.name: v for v in results.variants}
+    kept = next(v for name, v in by_name.items() if name.startswith("coreml:w8a8-kept"))
+    bad = next(v for name, v in by_name.items() if name.startswith("coreml:w8a8-bad"))
+    assert kept.status == "ok", kept.error
+    names = [x.name for x in kept.quantized_layers]
+    assert "body.3" not in names and "body.2" in names and "body.4" in names
+    assert kept.quality is not None and kept.quality.where == "host-estimate"
+    assert bad.status == "error" and "body_3 name no module" in (bad.error or "")

@@ -130,6 +130,18 @@ def test_with_variants_and_a_branch(tmp_path, edgeops_pm):
         (run,) = store.runs()
         assert run.version.branch == "exp/teeth" and run.with_variants
         assert any(f.name.startswith("variants/") for f in store.run(run.run_id).files)
+        # The team studio's run page shows where each variant ran, from the run's results.
+        from edgeops.studio.app import _templates
+
+        shown = store.run(run.run_id)
+        page = (
+            _templates()
+            .get_template("team_run.html")
+            .render(store_url="team", run=shown, results=store.results_of(shown))
+        )
+        section = page.split("<h2>Where each variant ran</h2>")[1].split("</table>")[0]
+        assert "<td>onnx:fp32</td><td>cpu</td>" in section and 'class="bar"' in section
+        assert "CPUExecutionProvider" in section and "(device)" in section
     finally:
         store.close()
 

@@ -107,10 +107,10 @@ def _browse_routes(store: TeamStore, pages: _TeamPages) -> list[Route]:
 
     async def run_page(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        run = await asyncio.to_thread(store.run, run_id) if RUN_ID.fullmatch(run_id) else None
+        run, results = await asyncio.to_thread(_run_and_results, store, run_id)
         if run is None:
             return pages.error("no such run in this store", 404)
-        return pages.page("team_run.html", run=run)
+        return pages.page("team_run.html", run=run, results=results)
 
     async def run_file(request: Request) -> Response:
         run_id, name = request.path_params["run_id"], request.path_params["name"]
@@ -518,6 +518,12 @@ def _shown(url: str) -> str:
     from edgeops.studio.team.store import redacted
 
     return redacted(url)
+
+
+def _run_and_results(store: TeamStore, run_id: str) -> tuple[Run | None, Results | None]:
+    """The run ``run_id`` names (a well-formed id only) and its results, if it has them."""
+    run = store.run(run_id) if RUN_ID.fullmatch(run_id) else None
+    return run, (store.results_of(run) if run is not None else None)
 
 
 def _templates() -> Any:

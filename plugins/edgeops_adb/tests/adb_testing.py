@@ -295,3 +295,88 @@ def ship_json(devices: Path, profile: str, cwd: Path, *options: str) -> dict[str
     assert done.returncode == 0, done.stderr[-2000:]
     summary: dict[str, object] = json.loads(done.stdout)
     return summary
+
+
+# What the stand-in does to the outputs it writes: nothing, or what a faulty device does.
+OUTPUT_FAULTS = ("none", "invert", "oversize", "old_tool")
+
+
+def stand_in_benchmark_model_with_outputs(folder: Path, fault: str = "none") -> Path:
+    """A STAND-IN for LiteRT's benchmark_model that honours its input and output files.
+
+    A Python script (this machine's interpreter, ai-edge-litert's real TFLite
+    runtime) that does what benchmark_tflite_model.cc does with these flags: reads each
+    ``--input_layer_value_files`` file in the interpreter's input order, refusing one
+    whose size is not the tensor's ("The size of F is N bytes. It should be M bytes."),
+    runs the model, and writes every output tensor's raw bytes in the graph's output
+    order to ``--output_filepath`` (its OutputSaver). Then it prints the real fixture
+    log LOGCAT_LOG, as it does alone for a measurement (a run without that flag). ``fault``: ``invert`` writes 255-x (a device
+    returning wrong numbers), ``oversize`` appends a MiB, ``old_tool`` ignores the flag
+    and logs it as unconsumed, as a build older than it does.
+    """
+    assert fault in OUTPUT_FAULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "benchmark_model"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        + textwrap.dedent(
+            f"""
+            import sys
+            from pathlib import Path
+
+            import numpy as np
+            from ai_edge_litert import interpreter as litert
+
+            Path({str(folder / "argv.bin")!r}).write_bytes(
+                b"".join(a.encode() + b"\\0" for a in sys.argv)
+            )
+            flags = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+            xnnpack = flags.get("use_xnnpack", "true") == "true"
+            kind = litert.OpResolverType
+            model = litert.Interpreter(
+                model_path=flags["graph"],
+                experimental_op_resolver_type=(
+                    kind.AUTO if xnnpack else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                ),
+            )
+            model.allocate_tensors()
+            if "output_filepath" not in flags:  # a measurement: random inputs, timings only
+                print(Path({str(FIXTURES / LOGCAT_LOG)!r}).read_text())
+                sys.exit(0)
+            files = [item.split(":", 1)[1] for item in flags["input_layer_value_files"].split(",")]
+            for detail, name in zip(model.get_input_details(), files):
+                data = Path(name).read_bytes()
+                want = int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
+                if len(data) != want:
+                    print(f"ERROR: The size of {{name}} is {{len(data)}} bytes. It should be "
+                          f"{{want}} bytes.")
+                    sys.exit(1)
+                array = np.frombuffer(data, dtype=detail["dtype"]).reshape(detail["shape"])
+                model.set_tensor(detail["index"], array)
+            model.invoke()
+            raw = b"".join(model.get_tensor(d["index"]).tobytes()
+                           for d in model.get_output_details())
+            fault = {fault!r}
+            if fault == "invert":
+                raw = bytes(255 - b for b in raw)
+            if fault == "oversize":
+                raw += bytes(1 << 20)
+            if fault == "old_tool":
+                print("WARN: Unconsumed cmdline flags: --output_filepath=" + flags["output_filepath"])
+            else:
+                Path(flags["output_filepath"]).write_bytes(raw)
+            print(Path({str(FIXTURES / LOGCAT_LOG)!r}).read_text())
+            """
+        )
+    )
+    script.chmod(0o755)
+    return script
+
+
+def server_device(pm: object, serial: str, tmp_path: Path) -> Device:
+    """The adb server's device ``serial``, as discovery lists it, its files in ``tmp_path``."""
+    from edgeops.devices.discovery import discover_devices
+
+    (device,) = [d for d in discover_devices(pm) if d.address and d.address.endswith(serial)]
+    # This "phone" is this machine: keep its files in the test's folder.
+    return device.model_copy(update={"labels": {**device.labels, "remote_dir": str(tmp_path)}})

@@ -52,3 +52,14 @@ def adb_server(tmp_path: Path) -> Iterator[AdbServer]:
     server = AdbServer(tmp_path / "adb-home")
     yield server
     server.kill()
+
+
+@pytest.fixture
+def served(adbd: Adbd, adb_server: AdbServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test adbd, as the adb server on its free port holds it."""
+    from edgeops_adb.adb_server import PORT_ENV
+
+    serial = f"127.0.0.1:{adbd.port}"
+    adb_server.connect(serial)
+    monkeypatch.setenv(PORT_ENV, str(adb_server.port))
+    return serial

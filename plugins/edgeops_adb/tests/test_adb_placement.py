@@ -32,6 +32,7 @@ from adb_testing import LOGCAT_LOG, MODELS, device_for, fixture_text, stand_in_b
 HEXAGON = "tflite_delegate_lines_hexagon_partial_tensorflow-56747.txt"
 XNNPACK_LOGCAT = "tflite_delegate_lines_xnnpack_logcat_tf-lite-unity-sample-214.txt"
 GPU_NOTHING = "tflite_delegate_lines_gpu_nothing_go-tflite-7.txt"
+GPU_PARTIAL = "tflite_delegate_lines_gpu_partial_tensorflow-35378.txt"
 NNAPI_NOTHING = "tflite_delegate_lines_nnapi_not_executed_benchmark_apk_tensorflow-56301.txt"
 FAST = MeasureSettings(warmup_runs=1, min_runs=5, min_duration_s=0.0, threads=1, timeout_s=30)
 
@@ -56,6 +57,12 @@ def test_a_line_without_the_graph_size_judges_nothing():
     assert placement.graph_nodes is None and placement.partitions == 13
     assert placement.share() is None  # 269 of an unknown graph: no verdict either way
     assert parse_placement(without_source(XNNPACK_LOGCAT), "gpu") is None  # not the GPU's line
+
+
+def test_a_gpu_that_took_2_of_251_operations():
+    gpu = parse_placement(without_source(GPU_PARTIAL), "gpu")
+    assert gpu is not None and gpu.graph_nodes == 251
+    assert {u.unit: u.nodes for u in gpu.units} == {"TfLiteGpuDelegateV2": 2, "CPU": 249}
 
 
 def test_the_old_gpu_summary_and_nnapi_taking_nothing():
@@ -90,15 +97,16 @@ def measure_on_stand_in(edgeops_pm, adbd, tmp_path: Path, logs: list[str], compu
 @pytest.mark.parametrize(
     ("delegate_log", "unit", "reason"),
     [
+        (GPU_PARTIAL, "gpu", "fell back: 249 of 251 nodes on CPU"),
         (GPU_NOTHING, "gpu", "fell back: 65 of 65 nodes on CPU"),
         (NNAPI_NOTHING, "nnapi", "fell back: 0 nodes on TfLiteNnapiDelegate, the rest on CPU"),
     ],
 )
-def test_a_phone_whose_delegate_took_nothing_fell_back_and_loses_the_units_requires(
+def test_a_phone_whose_delegate_took_little_or_nothing_fell_back_and_loses_the_requires(
     edgeops_pm, adbd, tmp_path, delegate_log, unit, reason
 ):
     variant, m = measure_on_stand_in(edgeops_pm, adbd, tmp_path, [delegate_log, LOGCAT_LOG], unit)
-    assert m.status == "ok" and m.placement is not None and m.placement.share() == 0.0
+    assert m.status == "ok" and m.placement is not None and m.placement.share() < 0.9
     policy = SelectionPolicy(
         quality=QualitySpec(metric="snr_db", floor=0.0),
         compute_units=declared_compute_units(edgeops_pm),

@@ -25,26 +25,12 @@ from edgeops_adb.session import AdbSession
 from adb_testing import (
     LOGCAT_LOG,
     free_port,
+    server_device,
     ship_json,
     sigkill_mid_command_leaves_no_command,
     silent_listener,
     stand_in_benchmark_model,
 )
-
-
-@pytest.fixture
-def served(adbd, adb_server, monkeypatch):
-    """The test adbd, as the adb server on its free port holds it."""
-    serial = f"127.0.0.1:{adbd.port}"
-    adb_server.connect(serial)
-    monkeypatch.setenv(PORT_ENV, str(adb_server.port))
-    return serial
-
-
-def server_device(pm, serial, tmp_path):
-    (device,) = [d for d in discover_devices(pm) if d.address and d.address.endswith(serial)]
-    # This "phone" is this machine: keep its files in the test's folder.
-    return device.model_copy(update={"labels": {**device.labels, "remote_dir": str(tmp_path)}})
 
 
 def test_no_server_means_no_devices_and_no_wait(monkeypatch, edgeops_pm):

@@ -235,3 +235,26 @@ def test_every_identifier_maps_to_a_known_iphone_profile():
     for identifier, profile_id in PROFILE_BY_IDENTIFIER.items():
         assert profile_id in profiles, identifier
         assert profiles[profile_id].platform == "ios"
+
+
+def test_a_mac_hosts_outputs_are_asked_of_core_ml_up_to_the_macos_boundary(
+    mac, tiny_artifact, tiny_torch_spec, tiny_torch_samples, tiny_torch_reference
+):
+    """The Mac host's device outputs: the package pushed, the probe run with --outputs and
+    Core ML's runner; here Core ML's predict is where it stops (this "Mac" is Linux)."""
+    from edgeops.backend import BuildContext
+    from edgeops.devices.device_quality import score_on_device
+    from edgeops.errors import DeviceError
+    from edgeops_coreml import CoreMLBackend
+
+    context = BuildContext(
+        spec=tiny_torch_spec, samples=tiny_torch_samples, reference=tiny_torch_reference
+    )
+    variant = tiny_artifact.model_copy(update={"id": "v1"})
+    with pytest.raises(DeviceError, match="did not return outputs: .*macOS only"):
+        score_on_device(
+            CoreMLBackend(), mac, variant, "cpu_and_ne", context, tiny_torch_spec.quality
+        )
+    iphone = mac.device.model_copy(update={"labels": {**mac.device.labels, "iphone": "x"}})
+    mac.device = iphone  # a tethered iPhone: its benchmarker returns no outputs
+    assert CoreMLBackend().evaluate_on_device(mac, variant, "m", context, "all") is None

@@ -94,7 +94,21 @@ def test_a_phone_without_a_runner_label_is_an_error_naming_it(
     device = device_for(adbd, tmp_path, python="")
     measured = measure(edgeops_pm, register_plugin, device, tmp_path)
     assert measured.status == "error"
-    assert "set the device's label executor_runner in devices.toml" in measured.error
+    assert "set its label executor_runner in devices.toml" in measured.error
+    assert "examples/portable/executor_runner" in measured.error
+
+
+def test_a_runner_label_that_is_neither_here_nor_there_is_an_error_naming_it(
+    adbd, tmp_path, edgeops_pm, register_plugin
+):
+    missing = str(tmp_path / "nowhere" / "executor_runner")
+    device = device_for(adbd, tmp_path, python="", executor_runner=missing)
+    measured = measure(edgeops_pm, register_plugin, device, tmp_path)
+    assert measured.status == "error"
+    assert measured.error == (
+        f"executor_runner {missing!r} is neither a file on this host nor an executable on "
+        f"{device.name}; fix the device's executor_runner label in devices.toml"
+    )
 
 
 def test_a_runner_that_never_finishes_says_where_it_stopped(

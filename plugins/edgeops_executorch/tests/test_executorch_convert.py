@@ -183,3 +183,86 @@ def test_a_real_onnx_model_takes_the_onnx2torch_route_and_runs_in_executorch(bac
     assert scores.shape == (1, 4420, 2) and boxes.shape == (1, 4420, 4)
     assert float(np.max(np.abs(scores - want_scores))) < 1e-3
     assert float(np.max(np.abs(boxes - want_boxes))) < 1e-3
+
+
+def test_the_plan_picks_an_executorch_program_from_real_results(
+    make_program,
+    edgeops_pm,
+    register_plugin,
+    local_device,
+    tiny_torch_spec,
+    tiny_torch_samples,
+    tiny_torch_reference,
+    tmp_path,
+):
+    """Selection over what this host really made, scored and measured: ONNX Runtime's fp32
+    model beside ExecuTorch's programs, each scored by its own runtime and timed by the
+    probe. With ``objective = "smallest"`` the choice rests on file sizes and the quality
+    floor, not on this machine's timing noise: the int8 XNNPACK program is the smallest
+    that holds the floor, so the plan names it, its runtime and the delegate an app links."""
+    from edgeops.devices.profiles import load_profiles
+    from edgeops.models import Plan, Results, SelectionPolicy
+    from edgeops.pipeline.bundle import build_manifest
+    from edgeops.plugin import MeasureSettings, sha256_file
+    from edgeops.plugin_manager import declared_compute_units
+
+    if not edgeops_pm.has_plugin("executorch"):
+        register_plugin(edgeops_executorch.ExecuTorchBackend, name="executorch")
+    hook = edgeops_pm.hook
+    context = BuildContext(
+        spec=tiny_torch_spec, samples=tiny_torch_samples, reference=tiny_torch_reference
+    )
+    for folder in ("onnx", "onnx-fp32"):
+        (tmp_path / folder).mkdir()
+    onnx = hook.edgeops_convert(
+        spec=tiny_torch_spec, target="onnx", workdir=tmp_path / "onnx", artifacts=[],
+        context=BuildContext(spec=tiny_torch_spec),
+    )  # fmt: skip
+    host = load_profiles(edgeops_pm)["host"]
+    proposed = [r for rs in hook.edgeops_recipes(artifact=onnx, profiles=[host]) for r in rs]
+    fp32 = next(r for r in proposed if r.format == "onnx" and r.name == "fp32")
+    made = hook.edgeops_optimize(
+        artifact=onnx.model_copy(update={"id": "tiny-onnx"}), recipe=fp32,
+        workdir=tmp_path / "onnx-fp32", samples=tiny_torch_samples, context=context,
+    )  # fmt: skip
+    onnx_fp32 = made.model_copy(
+        update={"id": "tiny-onnx-fp32", "sha256": sha256_file(made.path),
+                "size_bytes": made.path.stat().st_size},
+    )  # fmt: skip
+    programs = [make_program("xnnpack-fp32"), make_program("xnnpack-int8")]
+    session = hook.edgeops_connect(device=local_device)
+    settings = MeasureSettings(warmup_runs=1, min_runs=5, min_duration_s=0.1, paced_fps=())
+    variants, measurements = [], []
+    for variant, unit in [(onnx_fp32, "cpu"), *((p, "xnnpack") for p in programs)]:
+        quality = hook.edgeops_evaluate(
+            variant=variant, reference=tiny_torch_reference, samples=tiny_torch_samples,
+            spec=tiny_torch_spec, outputs_dir=tmp_path / variant.id, context=context,
+        )  # fmt: skip
+        assert quality is not None and quality.where == "host", variant.id
+        variants.append(variant.model_copy(update={"quality": quality}))
+        measured = hook.edgeops_measure(
+            session=session, variant=variant, compute_unit=unit, settings=settings
+        )
+        assert measured.status == "ok", (variant.id, measured.error)
+        measurements.append(measured)
+    assert {m.environment["runtime"] for m in measurements} == {"onnxruntime", "executorch"}
+
+    policy = SelectionPolicy(
+        quality=tiny_torch_spec.quality, objective="smallest",
+        compute_units=declared_compute_units(edgeops_pm),
+    )  # fmt: skip
+    plan: Plan = hook.edgeops_select(
+        profile=host, variants=variants, measurements=measurements, policy=policy
+    )
+    assert plan.status == "supported", plan.note
+    primary = plan.choices[0]
+    assert primary.variant_id == "tiny-xnnpack-int8", plan.choices
+    assert primary.runtime == "executorch" and primary.compute_unit == "xnnpack"
+    assert primary.size_bytes < onnx_fp32.size_bytes
+    results = Results(
+        edgeops_version="0", run_id="r", spec=tiny_torch_spec, variants=tuple(variants),
+        plans=(plan,),
+    )  # fmt: skip
+    manifest = build_manifest(results).model_dump(mode="json")
+    assert manifest["profiles"]["host"]["choices"][0]["runtime"] == "executorch"
+    assert manifest["variants"][primary.variant_id]["delegates"] == ["XnnpackBackend"]

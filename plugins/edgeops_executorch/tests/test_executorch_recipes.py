@@ -71,6 +71,33 @@ def test_a_core_ml_partition_is_unfit_for_android_and_linux(profiles):
     assert BACKEND.unfit(xnnpack, profiles["pixel6"]) is None
 
 
+def test_routed_the_unfit_hook_refuses_core_ml_off_apple_and_nothing_else(
+    profiles, edgeops_pm, register_plugin
+):
+    """Through ``edgeops_variant_unfit`` as the pipeline calls it (collected from every
+    plugin): the Core ML program is ruled out on Android and Linux, kept on an iPhone."""
+    if not edgeops_pm.has_plugin("executorch"):
+        register_plugin(edgeops_executorch.ExecuTorchBackend, name="executorch")
+    coreml = Artifact(
+        format="executorch",
+        recipe=recipes.recipe(recipes.Lower(delegate="coreml", precision="int8-weights")),
+    )
+    xnnpack = coreml.model_copy(
+        update={"recipe": recipes.recipe(recipes.Lower(delegate="xnnpack", precision="fp32"))}
+    )
+
+    def reasons(variant, profile_id):
+        found = edgeops_pm.hook.edgeops_variant_unfit(variant=variant, profile=profiles[profile_id])
+        return [r for r in found if r]
+
+    for off_apple in ("pixel6", "galaxy-s23", "host"):
+        assert [r.split(";")[0] for r in reasons(coreml, off_apple)] == [
+            "a Core ML partition needs Core ML (iOS or macOS)"
+        ], off_apple
+    assert reasons(coreml, "iphone15pro") == [] and reasons(coreml, "mac-m4") == []
+    assert reasons(xnnpack, "pixel6") == [] and reasons(xnnpack, "iphone15pro") == []
+
+
 @pytest.mark.parametrize(
     ("delegate", "precision", "platform", "unit"),
     [

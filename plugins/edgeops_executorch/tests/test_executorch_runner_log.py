@@ -62,7 +62,7 @@ def test_output_that_is_no_runner_log_says_so():
 
 
 def test_a_round_on_a_phone_becomes_a_labelled_measurement():
-    from edgeops.plugin import MeasureSettings
+    from edgeops.plugin import Artifact, Device, MeasureSettings
     from edgeops_executorch.android import runner_argv, to_measurement
 
     argv = runner_argv("/data/local/tmp/executor_runner", "/data/local/tmp/m.pte",
@@ -71,9 +71,15 @@ def test_a_round_on_a_phone_becomes_a_labelled_measurement():
         "taskset", "f0", "/data/local/tmp/executor_runner",
         "--model_path", "/data/local/tmp/m.pte", "--num_executions", "10",
     ]  # fmt: skip
-    base = {"variant_id": "v", "device_id": "d", "profile_id": "pixel6", "compute_unit": "xnnpack"}
-    ok = to_measurement(read("executor_runner_zephyr_tutorial.log"), 0, argv, base)
+    variant = Artifact(id="v", format="executorch")
+    phone = Device(id="d", name="Pixel 6", transport="adb", profile_id="pixel6")
+    ok = to_measurement(read("executor_runner_zephyr_tutorial.log"), 0, argv, variant, phone,
+                        "xnnpack")  # fmt: skip
+    assert (ok.variant_id, ok.device_id, ok.profile_id, ok.compute_unit) == (
+        "v", "d", "pixel6", "xnnpack"
+    )  # fmt: skip
     assert ok.status == "ok" and ok.p50_ms == ok.mean_ms == pytest.approx(0.691078)
     assert ok.environment["p50_ms_statistic"].startswith("mean of 1 executions")
-    stuck = to_measurement(read("executor_runner_issue3919_stuck.log"), 137, argv, base)
+    stuck = to_measurement(read("executor_runner_issue3919_stuck.log"), 137, argv, variant, phone,
+                           "xnnpack")  # fmt: skip
     assert stuck.status == "oom" and "stopped after inputs prepared" in stuck.error
