@@ -95,9 +95,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # Session fixtures that cost a real ship or conversion are made once per worker that
 # needs them; under `--dist loadgroup` these groups keep their users on one worker.
-_SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio"}
+# PostgreSQL (tests/pg_server.py) is one server per worker: its users share a worker too.
+_SHARED_FIXTURE_GROUPS = {"shipped_twice": "studio", "browser": "studio", "postgres": "studio"}
 
 
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return any(found and found[-1].scope == "module" for found in defs)
+
+
+# tryfirst: xdist's own hook turns the markers into each test's ``@group`` suffix,
+# and the worker registers it after this conftest, so it would run first (pluggy
+# calls the last registered first) and see no marker: every group would be split.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
@@ -107,8 +118,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             # A plugin's session fixtures (its converted models, its peers) live in
             # its tests/conftest.py: one worker per plugin makes them once.
             group = parts[parts.index("plugins") + 1]
+        if group is None and _uses_a_module_fixture(item):
+            # A module fixture (a real ship, a kotlinc build) is made again on every
+            # worker that runs one of its tests: its users share one worker.
+            group = Path(str(item.fspath)).stem
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+        # In the JUnit XML (.ci/run writes one): benchmarks/ci_time.py sums them up.
+        item.user_properties.append(("xdist_group", group or "(none)"))
+        item.user_properties.append(("xdist_worker", os.environ.get("PYTEST_XDIST_WORKER", "main")))
+    # Slow tests first (a stable sort): xdist hands out the groups, largest first, then
+    # single tests in this order, so the long ones start early and the run ends on
+    # short ones instead of three workers waiting on one late 5-minute test.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _runs_the_slow_suite(config: pytest.Config) -> bool:
@@ -141,8 +163,25 @@ def _train_the_example_segmenter() -> None:
     )
 
 
+def _segmenter_weights_cached() -> bool:
+    """The weights segmenter.py would load are there (named as it names them: a hash of
+    it and synthetic.py), so no process needs to start and import torch to find out.
+    Were the naming to drift, the check below would only run the training script."""
+    import hashlib
+
+    folder = Path(__file__).parent / "examples" / "segmenter"
+    digest = hashlib.sha256()
+    for name in ("segmenter.py", "synthetic.py"):
+        digest.update((folder / name).read_bytes())
+    return (folder / ".weights" / f"segmenter-{digest.hexdigest()[:12]}.pt").is_file()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER") and _runs_the_slow_suite(session.config):
+    if (
+        not os.environ.get("PYTEST_XDIST_WORKER")
+        and _runs_the_slow_suite(session.config)
+        and not _segmenter_weights_cached()
+    ):
         _train_the_example_segmenter()
     # The real models and device logs are test inputs: without them the suite
     # must stop, not skip its way to green.

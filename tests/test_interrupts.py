@@ -24,7 +24,10 @@ from paths import DATA
 
 pytestmark = pytest.mark.slow
 MODEL = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
-SLOW_ROUNDS = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "1.5")
+# No paced runs: these tests are about signals and resume, and the paced runs (two
+# rates of twice --min-duration-s each, per probe) made every round five times longer.
+NO_PACED = ("--paced-fps", "")
+SLOW_ROUNDS = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "1.5", *NO_PACED)
 
 
 def start_ship(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -88,7 +91,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
 
 def test_sigkill_takes_the_probe_with_it_and_the_run_reads_as_dead(tmp_path: Path) -> None:
     # Rounds of 4 s: an orphaned probe would outlive the 1 s looked at below.
-    rounds = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "4")
+    rounds = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "4", *NO_PACED)
     process = start_ship(tmp_path, MODEL, *rounds, env=env_local(tmp_path))
     wait_for_rounds(tmp_path, 1)
     deadline = time.time() + 30
@@ -165,7 +168,7 @@ def test_resume_keeps_the_inventory_and_retries_a_failed_board(tmp_path: Path, m
 def test_sigkill_takes_the_probe_on_an_ssh_board_with_it(tmp_path: Path, make_sshd) -> None:
     board = make_sshd()
     devices = inventory(tmp_path / "devices.toml", {"pi": (board, "rpi5")})
-    rounds = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "4")
+    rounds = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "4", *NO_PACED)
     process = start_ship(
         tmp_path, MODEL, "-p", "rpi5", "--devices", str(devices), *rounds, env=env_for(tmp_path)
     )

@@ -25,6 +25,9 @@ SEGMENTER = REPO / "examples" / "segmenter"
 # These tests are about the pipeline; the ONNX backend alone keeps them quick.
 # Other backends' own tests ship through them.
 ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
+# The interrupted runs are about signals and resume: without paced runs (two rates of
+# twice --min-duration-s each) a probe takes a fifth of the time.
+NO_PACED = ("--paced-fps", "")
 
 
 def ship(cwd: Path, *args: str, env: dict[str, str] | None = ONNX_ONLY):
@@ -145,8 +148,9 @@ def test_stages_run_alone_from_the_files_before(tmp_path):
 
 def test_ctrl_c_leaves_cache_and_bundle_consistent(tmp_path):
     model = str(DATA / "models/onnx/ultraface__version-slim-320.onnx")
+    rounds = ("--rounds", "3", "--min-duration-s", "2", *NO_PACED)
     process = subprocess.Popen(
-        [sys.executable, "-m", "edgeops", "ship", model, "--rounds", "3", "--min-duration-s", "2"],
+        [sys.executable, "-m", "edgeops", "ship", model, *rounds],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -196,6 +200,7 @@ def test_resume_measures_only_what_is_missing(tmp_path):
             "0.5",
             # Every variant for every round, so the count of rounds is known.
             "--no-prune",
+            *NO_PACED,
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,

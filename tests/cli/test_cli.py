@@ -11,6 +11,10 @@ from edgeops.cli import main
 from factories import run_cli, tiny_onnx
 from paths import DATA
 
+# The --until-decided runs are about rounds and the gate, not about a backend: the ONNX
+# backend alone keeps them from converting to TFLite (about a minute of CPU each).
+ONNX_ONLY = {"EDGEOPS_DISABLE_PLUGINS": "tflite,coreml,executorch"}
+
 
 def one_line_error(result) -> str:
     lines = result.stderr.strip().splitlines()
@@ -135,7 +139,7 @@ def test_until_decided_without_a_baseline_makes_the_primary_gate_ready(tmp_path)
     model = str(tiny_onnx(tmp_path / "m.onnx"))
     # The default bound (80 extra rounds): on a busy host the spread can reach 10%.
     fast = ("--min-runs", "5", "--min-duration-s", "0.05")
-    result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path)
+    result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path, env=ONNX_ONLY)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     (plan,) = out["plans"]
@@ -194,7 +198,7 @@ def test_until_decided_says_when_its_bound_left_the_primary_unready_to_gate_agai
     # One extra round: 3 or 4 rounds are short of the 10 any baseline needs.
     model = str(tiny_onnx(tmp_path / "m.onnx"))
     fast = ("--min-runs", "5", "--min-duration-s", "0.05", "--max-extra-rounds", "1")
-    result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path)
+    result = run_cli("ship", model, "--until-decided", "--json", *fast, cwd=tmp_path, env=ONNX_ONLY)
     assert result.returncode == 0, result.stderr
     (plan,) = json.loads(result.stdout)["plans"]
     note = plan["baseline_note"]
