@@ -9,7 +9,7 @@ from paths import REPO
 
 # Exceptions outside errors.py, with why they are not a user's error. The list only shrinks.
 KNOWN = {
-    ("edgeops/devices/probe.py", "UnsupportedComputeUnit"): (
+    ("edgeops/devices/probe_runners.py", "UnsupportedComputeUnit"): (
         "the probe runs alone on a device and cannot import edgeops; it reports the unit "
         "as unsupported in its JSON"
     ),

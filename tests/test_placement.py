@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from edgeops.devices import probe
+from edgeops.devices import probe, probe_runners
 from edgeops.devices.measurements import from_probe_output
 from edgeops.models import Placement, UnitShare
 from edgeops.placement import fell_back
@@ -84,7 +84,7 @@ def test_a_real_ort_profile_names_the_provider_per_node():
     events = json.loads(
         (FIXTURES / "onnxruntime_profile_cpu_provider_onnxruntime-5617.json").read_text()
     )
-    placement = probe.ort_profile_placement(events, "CPUExecutionProvider")
+    placement = probe_runners.ort_profile_placement(events, "CPUExecutionProvider")
     assert placement == {
         "units": [{"unit": "CPUExecutionProvider", "nodes": 2, "time_ms": 0.122}],
         "graph_nodes": 2,
@@ -98,7 +98,7 @@ def test_a_profile_without_providers_never_credits_the_asked_for_one():
     events = json.loads(
         (FIXTURES / "onnxruntime_profile_dml_fused_onnxruntime-24306.json").read_text()
     )
-    document = probe.ort_profile_placement(events, "DmlExecutionProvider")
+    document = probe_runners.ort_profile_placement(events, "DmlExecutionProvider")
     assert document is not None
     placement = Placement(**document, where="device")
     assert [(u.unit, u.nodes) for u in placement.units] == [("unknown", 7)]

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeops.devices import probe
 from edgeops.devices.measurements import last_json_line
+from edgeops.devices.probe_push import push_probe
 from edgeops.errors import DeviceError
 from edgeops.models import DeviceOutputSettings, Frozen, Quality, QualitySpec, SampleSet, Variant
 from edgeops.quality import MAX_SNR_DB, meets_floors
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from edgeops.backend import Backend, BuildContext
     from edgeops.devices.sessions import Session
 
-PROBE_FILE = Path(probe.__file__)
 # A device's answer is read whole: bound it before decoding (4 samples of a 4K
 # image-to-image model in float32 are ~400 MB; more is not outputs).
 MAX_OUTPUTS_BYTES = 512 * 1024 * 1024
@@ -58,7 +57,7 @@ def probe_outputs(
         np.savez(local, **first)
         remote_samples = session.push(local)
         argv = [
-            *session.python, session.push(PROBE_FILE),
+            *session.python, push_probe(session),
             "--model", remote_model, "--compute-unit", compute_unit,
             "--inputs", remote_samples, "--outputs", str(settings.samples),
         ]  # fmt: skip

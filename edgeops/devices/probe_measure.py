@@ -10,18 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeops.devices import probe
 from edgeops.devices.inventory import THREADS_LABEL, labelled_threads
 from edgeops.devices.measurements import from_probe_output
+from edgeops.devices.probe_push import push_probe
+from edgeops.devices.probe_runners import RUNNERS
 from edgeops.devices.sessions import Session
 from edgeops.hookspecs import hookimpl
 from edgeops.models import ComputeUnit, Measurement, MeasureSettings, Variant
 
-PROBE_FILE = Path(probe.__file__)
 # Compute units the probe can drive, per model file suffix.
-PROBE_COMPUTE_UNITS = {
-    suffix: tuple(runner.compute_units) for suffix, runner in probe.RUNNERS.items()
-}
+PROBE_COMPUTE_UNITS = {suffix: tuple(runner.compute_units) for suffix, runner in RUNNERS.items()}
 
 
 def probe_argv(
@@ -38,7 +36,7 @@ def probe_argv(
     assert session.python is not None
     argv = [
         *session.python,
-        session.push(PROBE_FILE),
+        push_probe(session),
         "--model", remote_model,
         "--compute-unit", compute_unit,
         "--warmup", str(settings.warmup_runs),

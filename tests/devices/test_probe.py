@@ -1,4 +1,5 @@
 import ast
+import hashlib
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgeops.devices import probe
+from edgeops.devices.probe_push import probe_archive, probe_files, write_probe_archive
 
 from factories import tiny_onnx
 
@@ -15,14 +17,54 @@ PROBE = Path(probe.__file__)
 
 
 def test_probe_imports_only_the_standard_library_at_module_level():
-    tree = ast.parse(PROBE.read_text())
-    top_level = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            top_level |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            top_level.add(node.module.split(".")[0])
-    assert top_level - {"__future__"} <= set(sys.stdlib_module_names)
+    siblings = {f.stem for f in probe_files()}
+    assert PROBE in probe_files() and len(siblings) > 1
+    for file in probe_files():
+        top_level = set()
+        for node in _module_level(ast.parse(file.read_text()).body):
+            if isinstance(node, ast.Import):
+                top_level |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                top_level.add(node.module.split(".")[0])
+        # edgeops: the probe imported as edgeops.devices.probe, never on a device.
+        allowed = set(sys.stdlib_module_names) | siblings | {"__future__", "edgeops"}
+        assert top_level <= allowed, file.name
+
+
+def _module_level(body: list[ast.stmt]):
+    """Statements run at import: into if/try blocks, not into functions and classes (their
+    imports come after the memory baseline)."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.If | ast.Try):
+            for block in (node.body, node.orelse, getattr(node, "finalbody", [])):
+                yield from _module_level(block)
+
+
+def test_the_pushed_archive_runs_alone_and_is_the_same_bytes_each_build(tmp_path):
+    """What a device gets: one file, named by its content as a session's push names it,
+    in a folder with nothing else, run with -I; rebuilt, it is the same bytes, so a
+    content-addressed push skips it."""
+    first = write_probe_archive(tmp_path / "a.pyz", probe_files())
+    again = write_probe_archive(tmp_path / "b.pyz", probe_files())
+    assert first.read_bytes() == again.read_bytes()
+    assert probe_archive().read_bytes() == first.read_bytes()
+    alone = tmp_path / "cache" / f"{hashlib.sha256(first.read_bytes()).hexdigest()}-probe.pyz"
+    alone.parent.mkdir()
+    alone.write_bytes(first.read_bytes())
+    model = tiny_onnx(tmp_path / "m.onnx")
+    out = subprocess.run(
+        [sys.executable, "-I", str(alone), "--model", str(model), "--compute-unit", "cpu",
+         "--min-runs", "3", "--min-duration-s", "0", "--warmup", "1", "--paced-fps", ""],
+        capture_output=True, text=True, check=True, cwd=tmp_path / "cache",
+    )  # fmt: skip
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc["status"] == "ok" and len(doc["samples_ms"]) >= 3
+    unknown = subprocess.run(
+        [sys.executable, "-I", str(alone), "--model", str(model), "--compute-unit", "ane"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(unknown.stdout.strip().splitlines()[-1])["status"] == "unsupported"
 
 
 def run_probe(*args: str) -> dict:
