@@ -116,3 +116,22 @@ def test_a_cache_folder_that_cannot_be_made_names_the_label_to_set(sshd, ssh_kno
     device = sshd.device(cache_dir=str(blocker / "cache"))
     with SshSession(device) as session, pytest.raises(DeviceError, match="set the device's cache_"):
         session.push(blocker)
+
+
+def test_the_probe_goes_as_one_archive_pushed_once_and_runs_there(board, tmp_path):
+    """Its modules in one file: a second session finds it on the board and sends nothing,
+    and the board's python3 runs it from the cache, where its siblings have no names."""
+    from edgeops.devices.probe_push import push_probe
+
+    CountingSession.uploads = 0
+    with CountingSession(board) as session:
+        remote = push_probe(session)
+    with CountingSession(board) as session:
+        assert push_probe(session) == remote
+        assert session.python is not None
+        ran = session.run([*session.python, remote, "--model", "m.none"], timeout_s=60)
+    assert CountingSession.uploads == 1
+    assert remote.endswith("-probe.pyz")
+    assert os.listdir(tmp_path / "board-cache") == [Path(remote).name]
+    # The probe's own answer (no runner for the format), not an import error.
+    assert '"status": "unsupported"' in ran.stdout and "no probe runtime for .none" in ran.stdout
