@@ -10,7 +10,8 @@ inconclusive, with the reason, when
 
 - the rounds drift: the rounds the deciding look used differ from the later
   ones (or, when it used them all, the first half from the second) by a
-  significant amount at least half the threshold;
+  significant amount at least half the threshold, and the interval from all
+  rounds, widened by that drift, does not decide the same way;
 - a pass comes from rounds spread past the design (CV above 5% at the 5%
   threshold, in proportion at others, by its 95% lower confidence bound),
   where the published rates do not hold;
@@ -108,7 +109,7 @@ def why_undecided(
         split = result.decided_at if name == current else None
         k = _split_at(len(logs), split)
         moved = drifted(logs, threshold_ratio, k)
-        if moved is not None:
+        if moved is not None and not _clear_of(result, threshold_ratio, moved):
             where = (
                 f"the {k} rounds the decision used and the {len(logs) - k} after"
                 if k == split
@@ -136,6 +137,20 @@ def why_undecided(
     if result.verdict == "fail" and result.low <= 1.0:
         return f"all rounds put the change at {interval}, which does not show a slowdown"
     return None
+
+
+def _clear_of(result: SequentialResult, threshold_ratio: float, moved: float) -> bool:
+    """Whether all rounds decide as the test did wherever the drifting level truly lies.
+
+    The estimate from all rounds sits between the early and the late level, so it is
+    at most the drift away from either: its 95% interval widened by the drift covers
+    both. A 50% slowdown measured on a device whose speed moved 9% mid-run is still a
+    slowdown; a pass or fail within the drift's reach is not decided.
+    """
+    d = max(moved, 1 / moved)
+    if result.verdict == "fail":
+        return result.low / d > 1.0
+    return result.high * d < threshold_ratio
 
 
 def checked(
