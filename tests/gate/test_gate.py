@@ -802,44 +802,18 @@ def test_history_and_the_gate_use_the_session_spread_of_unchanged_files(
     assert spread["sigma_pct"] > 2 * spread["estimate_pct"]
     base = write(tmp_path, "a", run({"phone": Primary(lognormal(1, 8.0))}, run_id="base"))
     cur = write(tmp_path, "b", run({"phone": Primary(lognormal(2, 8.0))}, run_id="cur"))
-    main(
-        [
-            "--workspace",
-            str(workspace),
-            "gate",
-            "--baseline",
-            str(base),
-            "--current",
-            str(cur),
-            "--json",
-        ]
-    )
-    (lat,) = [
-        c["latency"]
-        for p in json.loads(capsys.readouterr().out)["profiles"]
-        for c in p["checks"]
-        if c["latency"]
-    ]
+
+    def latency(workspace: Path) -> dict:
+        main(["--workspace", str(workspace), "gate", "--baseline", str(base)]
+             + ["--current", str(cur), "--json"])  # fmt: skip
+        out = json.loads(capsys.readouterr().out)
+        (lat,) = [c["latency"] for p in out["profiles"] for c in p["checks"] if c["latency"]]
+        return lat
+
+    lat = latency(workspace)
     assert lat["mode"] == f"across sessions (σ = {spread['sigma_pct']:.1f}%, from 5 sessions)"
     # Without history the default is used, and said.
-    main(
-        [
-            "--workspace",
-            str(tmp_path / "empty"),
-            "gate",
-            "--baseline",
-            str(base),
-            "--current",
-            str(cur),
-            "--json",
-        ]
-    )
-    (lat,) = [
-        c["latency"]
-        for p in json.loads(capsys.readouterr().out)["profiles"]
-        for c in p["checks"]
-        if c["latency"]
-    ]
+    lat = latency(tmp_path / "empty")
     assert lat["mode"] == "across sessions (σ = 3.0%, default)"
 
 
