@@ -105,7 +105,16 @@ def test_probe_runs_until_the_minimum_duration(tmp_path):
     """
     model = tiny_onnx(tmp_path / "m.onnx", size=128)
     doc = run_probe(
-        "--model", str(model), "--min-runs", "2", "--min-duration-s", "0.3", "--warmup", "0"
+        "--model",
+        str(model),
+        "--min-runs",
+        "2",
+        "--min-duration-s",
+        "0.3",
+        "--warmup",
+        "0",
+        "--max-runs",
+        "1000000",  # a quiet host reaches the default cap before 0.3 s
     )
     assert len(doc["samples_ms"]) >= 2
     assert doc["cpu"]["wall_s"] >= 0.3
