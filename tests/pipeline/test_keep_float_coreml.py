@@ -165,3 +165,40 @@ def test_w8a8_keeps_the_named_module_float(tmp_path, edgeops_pm, edgeops_workspa
     assert "body.3" not in names and "body.2" in names and "body.4" in names
     assert kept.quality is not None and kept.quality.where == "host-estimate"
     assert bad.status == "error" and "body_3 name no module" in (bad.error or "")
+
+
+W8A8_AUTO = '[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n'
+
+
+@pytest.mark.slow
+def test_w8a8_detector_keeps_its_output_cat_float(tmp_path, edgeops_pm, edgeops_workspace):
+    """The detector's sensitive layer is the final ``torch.cat`` of its ``forward`` (pixel
+    boxes and [0, 1] scores on one scale), not a module: kept in float as that one call.
+    Slow (about a minute here: 6 W8A8 mlprogram conversions, 8 samples); the layers are
+    ranked by the estimate (no mlprogram), every count tried is a made variant."""
+    from test_keep_float import optimized as detector_optimized
+
+    _, results = detector_optimized(tmp_path, edgeops_pm, edgeops_workspace, W8A8_AUTO, "coreml")
+    by_name = {v.name: v for v in results.variants}
+    int8, mixed = by_name["coreml:w8a8-none"], by_name["coreml:w8a8-auto"]
+    assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
+    assert int8.quality.where == mixed.quality.where == "host-estimate"
+    assert int8.quality.metrics["score_fidelity"] < 0.99 <= mixed.quality.metrics["score_fidelity"]
+    kept = mixed.kept_float
+    assert kept.drop <= kept.max_drop == 0.01
+    # The function calls are layers, by FX node name; the one asked is the output cat.
+    calls = [(x.name, x.op) for x in int8.quantized_layers if not x.op[:1].isupper()]
+    assert calls == [
+        ("add", "add"),
+        ("mul", "mul"),
+        ("mul_1", "mul"),
+        ("cat", "cat"),
+        ("cat_1", "cat"),
+    ]
+    assert kept.asked == ("cat_1",) and kept.layers[0].op == "cat"
+    assert len(kept.layers) < 0.2 * kept.total_layers == 0.2 * len(int8.quantized_layers)
+    assert len(mixed.quantized_layers) == kept.total_layers - len(kept.layers)
+    # Ranked by the estimate, which is never shown as a scored number.
+    assert {s.source for s in kept.sensitivity} == {"estimate"}
+    assert kept.sensitivity[0].name == "cat_1"
+    assert kept.value == mixed.quality.metrics["score_fidelity"]
