@@ -202,3 +202,41 @@ def test_w8a8_detector_keeps_its_output_cat_float(tmp_path, edgeops_pm, edgeops_
     assert {s.source for s in kept.sensitivity} == {"estimate"}
     assert kept.sensitivity[0].name == "cat_1"
     assert kept.value == mixed.quality.metrics["score_fidelity"]
+
+
+def test_w8a8_keeps_one_function_call_float_not_every_call_of_its_kind():
+    """The per-call mechanism on the real detector, prepared (no calibration): ``cat_1``
+    (the output cat) gets no qconfig, the other ``cat`` keeps its own."""
+    import copy
+
+    import tiny_detector
+    import torch
+    from coremltools.optimize.torch.quantization import (
+        LinearQuantizer,
+        LinearQuantizerConfig,
+        ModuleLinearQuantizerConfig,
+    )
+
+    from edgeops_coreml import activations
+
+    net = tiny_detector.build()
+    calls = activations.function_calls(net)
+    assert calls["cat"] == ("", torch.cat, 0) and calls["cat_1"] == ("", torch.cat, 1)
+
+    def prepared(kept):
+        config = LinearQuantizerConfig(
+            global_config=ModuleLinearQuantizerConfig(
+                quantization_scheme="symmetric", milestones=activations.CALIBRATION_MILESTONES
+            )
+        )
+        quantizer = LinearQuantizer(copy.deepcopy(net), config)
+        activations.keep_calls_float(quantizer, [calls[name] for name in kept])
+        model = quantizer.prepare(example_inputs=(torch.rand(1, 3, 64, 64),), inplace=True)
+        qconfigs = model.meta["_observed_graph_module_attrs"].node_name_to_qconfig
+        return activations.quantized_calls(model, qconfigs), qconfigs
+
+    every, _ = prepared([])
+    assert [name for name, op in every if op == "cat"] == ["cat", "cat_1"]
+    kept, qconfigs = prepared(["cat_1"])
+    assert kept == [x for x in every if x[0] != "cat_1"]
+    assert qconfigs["cat_1"] is None and qconfigs["cat"] is not None
