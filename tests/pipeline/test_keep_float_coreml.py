@@ -6,6 +6,7 @@ its per-tensor int8 weights variant fails the floor on the host estimate, and th
 None})``, passes within ``max_drop`` with fewer than 20% of its layers in float.
 """
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,9 @@ def test_w8a8_detector_keeps_its_output_cat_float(tmp_path, edgeops_pm, edgeops_
     ranked by the estimate (no mlprogram), every count tried is a made variant."""
     from test_keep_float import optimized as detector_optimized
 
-    _, results = detector_optimized(tmp_path, edgeops_pm, edgeops_workspace, W8A8_AUTO, "coreml")
+    pipeline, results = detector_optimized(
+        tmp_path, edgeops_pm, edgeops_workspace, W8A8_AUTO, "coreml"
+    )
     by_name = {v.name: v for v in results.variants}
     int8, mixed = by_name["coreml:w8a8-none"], by_name["coreml:w8a8-auto"]
     assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
@@ -202,6 +205,21 @@ def test_w8a8_detector_keeps_its_output_cat_float(tmp_path, edgeops_pm, edgeops_
     assert {s.source for s in kept.sensitivity} == {"estimate"}
     assert kept.sensitivity[0].name == "cat_1"
     assert kept.value == mixed.quality.metrics["score_fidelity"]
+
+    # A search cut short (its outcome not cached) runs again from the cache: no estimate
+    # and no variant is computed twice.
+    shutil.rmtree(pipeline.cache.root / "keep-float")
+    asked = []
+    undo = edgeops_pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: asked.append(name), lambda *args: None
+    )
+    try:
+        _, rerun = detector_optimized(tmp_path, edgeops_pm, edgeops_workspace, W8A8_AUTO, "coreml")
+    finally:
+        undo()
+    again = next(v for v in rerun.variants if v.name == "coreml:w8a8-auto")
+    assert again.kept_float == kept
+    assert "edgeops_estimate" not in asked and "edgeops_optimize" not in asked
 
 
 def test_w8a8_keeps_one_function_call_float_not_every_call_of_its_kind():
