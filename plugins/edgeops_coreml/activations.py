@@ -97,10 +97,13 @@ def _calibrate(
         example = torch_sources.example_args(inputs)
         prepared = quantizer.prepare(example_inputs=example, inplace=True)
         qconfigs = prepared.meta["_observed_graph_module_attrs"].node_name_to_qconfig
+        # Only the source's own modules: coremltools' fused ConvBnAct2d holds its conv
+        # as ``<name>.conv``, which answers for the same weight but names no module of
+        # the source (so it could not be kept in float, and it counted the layer twice).
         layers = [
             [name, type(sub).__name__]
             for name, sub in prepared.named_modules()
-            if hasattr(sub, "weight_fake_quant")
+            if hasattr(sub, "weight_fake_quant") and name in modules
         ] + quantized_calls(prepared, qconfigs)
         # What torch.ao recorded for each node: the per-call setting reached that call.
         missed = sorted(name for name in kept_calls if qconfigs.get(name, True) is not None)
