@@ -196,7 +196,7 @@ def main() -> None:
                 )
                 layers = (
                     f"{len(kept.layers)} of {kept.total_layers}: "
-                    + ", ".join(layer.op for layer in kept.layers)
+                    + ", ".join(f"{layer.name} ({layer.op})" for layer in kept.layers)
                     if kept
                     else f"{len(given)} of {len(given) + len(variant.quantized_layers)}: "
                     + ", ".join(given)
