@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,7 @@ class _Ship:
             resumed = self._resume()
         else:
             self._start()
-        with _observed(self.pm, self.options.progress):
+        with _progress(self.pm, self.options.progress):
             return ship_stages(self._run(), resumed)
 
     def _start(self) -> None:
@@ -233,24 +233,14 @@ def _label(role: str, value: Any) -> str:
     return f"{role} {value}" if isinstance(value, str | Path) else f"{role} run {value.run_id}"
 
 
-class _observed:
-    """The progress reporter registered on the plugin manager for one run."""
+def _progress(pm: Any, shown: bool) -> AbstractContextManager[Any]:
+    """The progress lines on stderr for the run when ``shown`` (rich and the CLI's
+    reporter are loaded only then)."""
+    if not shown:
+        return nullcontext()
+    from edgeops.cli.progress import progress_shown
 
-    def __init__(self, pm: Any, progress: bool) -> None:
-        self.pm, self.progress, self.stack = pm, progress, ExitStack()
-
-    def __enter__(self) -> _observed:
-        if self.progress:
-            from edgeops.cli.output import make_console
-            from edgeops.cli.progress import ProgressReporter
-
-            reporter = self.stack.enter_context(ProgressReporter(make_console(stderr=True)))
-            self.pm.register(reporter, name="edgeops.cli.progress")
-            self.stack.callback(self.pm.unregister, reporter)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.close()
+    return progress_shown(pm)
 
 
 def _baseline(

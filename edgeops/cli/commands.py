@@ -81,11 +81,9 @@ class _Run:
         return run_stages(self.protocol, results, first, last)
 
     def __enter__(self) -> _Run:
-        from edgeops.cli.progress import ProgressReporter
+        from edgeops.cli.progress import progress_shown
 
-        reporter = self.stack.enter_context(ProgressReporter(_console(stderr=True)))
-        self.pm.register(reporter, name="edgeops.cli.progress")
-        self.stack.callback(self.pm.unregister, reporter)
+        self.stack.enter_context(progress_shown(self.pm))
         return self
 
     def __exit__(self, *exc: object) -> None:
