@@ -157,6 +157,9 @@ def test_ctrl_c_leaves_cache_and_bundle_consistent(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **ONNX_ONLY},
+        # A suite started in the background (`.ci/run &`) inherits SIGINT ignored, and
+        # Python then installs no Ctrl-C handler: the child gets the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Wait until measuring has begun: optimizations are then in the cache.
     deadline = time.time() + 120

@@ -349,6 +349,9 @@ def test_stopping_the_studio_is_its_normal_end_with_no_resume_hint(empty_workspa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite started in the background (`.ci/run &`) inherits SIGINT ignored, and
+        # Python then installs no Ctrl-C handler: the child gets the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert studio.stdout is not None and "http://" in studio.stdout.readline()
