@@ -217,6 +217,12 @@ class Backend(ABC):
         (``edgeops.plugin.variant_from`` builds the result). Raise on failure: the
         variant is recorded as failed and the run goes on."""
 
+    def estimate(self, artifact: Artifact, recipe: Recipe, context: BuildContext) -> Quality | None:
+        """A quick host estimate of the quality ``recipe`` would give ``artifact``, without
+        making its file, or None (the default) when this backend has none. A keep_float
+        search ranks layers by it; every variant it keeps or tries is still made and scored."""
+        return None
+
     # ------------------------------------------------------------------- quality
 
     def evaluate(

@@ -145,6 +145,18 @@ def edgeops_optimize(
 
 
 @hookspec(firstresult=True)
+def edgeops_estimate(artifact: Artifact, recipe: Recipe, context: BuildContext) -> Quality | None:
+    """A quick host estimate of the quality ``recipe`` would give ``artifact``, without
+    making its file (``Backend.estimate``), or None when the plugin has none.
+
+    A ``keep_float = "auto"`` search ranks layers by it when it answers for every
+    layer; every variant the search keeps or tries is still made and scored
+    (``edgeops_optimize``, ``edgeops_evaluate``). Called only on the recipe's owner.
+    First non-None result wins.
+    """
+
+
+@hookspec(firstresult=True)
 def edgeops_evaluate(
     variant: Variant,
     reference: ReferenceOutputs,

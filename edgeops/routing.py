@@ -209,6 +209,18 @@ def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one clo
 
         hooks["edgeops_evaluate"] = edgeops_evaluate
 
+    if _overrides(backend, "estimate"):
+
+        @hookimpl
+        def edgeops_estimate(
+            artifact: Artifact, recipe: Recipe, context: BuildContext
+        ) -> Quality | None:
+            if recipe.format != fmt or artifact.path is None:
+                return None
+            return backend.estimate(artifact, recipe, context)
+
+        hooks["edgeops_estimate"] = edgeops_estimate
+
     if _overrides(backend, "evaluate_on_device"):
 
         @hookimpl

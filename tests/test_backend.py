@@ -19,6 +19,7 @@ from edgeops.plugin import (
     Backend,
     BuildContext,
     ProbeRunner,
+    Quality,
     Recipe,
     RecipeBook,
     Variant,
@@ -126,6 +127,28 @@ def test_a_backend_is_asked_only_about_its_own_format(tmp_path):
     assert pm.hook.edgeops_optimize(artifact=onnx, recipe=other, **hook_args) is None
     variant = pm.hook.edgeops_optimize(artifact=made, recipe=PLAIN, **hook_args)
     assert variant.recipe == PLAIN and variant.path.name == "plain.twin"
+
+
+def test_an_estimate_is_asked_of_its_own_format_only(tmp_path):
+    class Estimating(Twin):
+        def estimate(self, artifact, recipe, context):
+            return Quality(metrics={"snr_db": 40.0}, higher_is_better={"snr_db": True},
+                           where="host-estimate", sample_count=1)  # fmt: skip
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(routed(Estimating), name="estimating")
+    pm.register(routed(Twin), name="twin-only")
+    onnx_path = write_tiny_onnx(tmp_path / "tiny.onnx")
+    context = BuildContext(spec=file_spec(onnx_path))
+    twin = Artifact(format="twin", path=onnx_path)
+    quality = pm.hook.edgeops_estimate(artifact=twin, recipe=PLAIN, context=context)
+    assert quality.metrics == {"snr_db": 40.0} and quality.where == "host-estimate"
+    other = Recipe(name="plain", format="onnx")
+    assert pm.hook.edgeops_estimate(artifact=twin, recipe=other, context=context) is None
+    # A backend that does not override it answers nothing (the search then makes variants).
+    infos = {i.name: i for i in plugin_infos(pm)}
+    assert "edgeops_estimate" in infos["estimating"].hooks
+    assert "edgeops_estimate" not in infos["twin-only"].hooks
 
 
 def test_a_proposal_missing_from_the_recipe_book_is_refused(tmp_path):

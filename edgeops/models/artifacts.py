@@ -30,6 +30,12 @@ class LayerSensitivity(Frozen):
         description="How much of the full-int8 loss this layer alone gives back, in the "
         "metric's units (positive: better than full int8)"
     )
+    source: Literal["variant", "estimate"] = Field(
+        "variant",
+        description="Where value came from: a variant made and scored (variant), or the "
+        "backend's quick estimate without making it (estimate; ranks layers only, "
+        "and recovered is then against the estimate of full int8)",
+    )
 
 
 class KeptFloat(Frozen):

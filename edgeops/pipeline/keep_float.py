@@ -20,6 +20,19 @@ stands. The pipeline makes, through the backend's own ``edgeops_optimize`` and
 The backend sees only explicit ``float_layers`` and passes them to its tool
 (ONNX Runtime ``nodes_to_exclude``, ...). What it costs: one variant per
 quantized layer plus a few, each made and scored on the run's samples.
+
+A cheaper screen for step 2: a backend's ``estimate`` (``Backend.estimate``, the
+``edgeops_estimate`` hook) gives the quality a recipe would have without making
+its file (Core ML W8A8: the calibrated fake-quantized torch module run on the
+samples, no tracing or mlprogram). When it answers for the full-int8 recipe and
+for every layer, the sensitivity is ranked by it; else (no estimate, or one layer
+without one) by real variants, as above. Only the *ranking* is estimated: the
+twin and every count tried in step 3 are still real variants made and scored by
+the backend, so the variant returned is verified either way, and a wrong ranking
+costs more counts (or ends in the honest "no count passes"), never a predicted
+pass. Each ``LayerSensitivity`` says where its value came from (``source``:
+"variant" or "estimate"), and the report shows it. Estimates are cached like
+any value (artifact, recipe identity, samples, tools).
 """
 
 from __future__ import annotations
@@ -103,8 +116,11 @@ def search(
     float_quality: Quality,
     quality: QualitySpec,
     made: Callable[[Recipe], Variant],
+    estimated: Callable[[Recipe], Quality | None] | None = None,
 ) -> Variant:
-    """The mixed variant of ``recipe``: ``made(r)`` makes and scores one recipe (cached).
+    """The mixed variant of ``recipe``: ``made(r)`` makes and scores one recipe (cached);
+    ``estimated(r)``, when given, is the backend's quick estimate of its quality (or None),
+    used only to rank the layers.
 
     Raises StageError when the twin fails, names no layer, or no count of kept
     layers meets the budget; the pipeline records that as the variant's error.
@@ -128,7 +144,8 @@ def search(
             f"{recipe.id}: the backend named no quantized layers, so none can be kept in float"
         )
     # Scored even when the twin passes: the table shows where the model is fragile.
-    sensitivity = _sensitivity(recipe, layers, quantized_value, budget, made)
+    screened = _screened(recipe, layers, budget, estimated) if estimated else None
+    sensitivity = screened or _sensitivity(recipe, layers, quantized_value, budget, made)
     ranked = [QuantizedLayer(name=s.name, op=s.op) for s in sensitivity]
     tried: dict[int, Variant] = {0: twin}
 
@@ -170,6 +187,39 @@ def _sensitivity(
         value = one.quality.metrics[metric]
         recovered = budget.sign * (value - quantized_value)
         out.append(LayerSensitivity(name=layer.name, op=layer.op, value=value, recovered=recovered))
+    out.sort(key=lambda s: -s.recovered)
+    return out
+
+
+def _screened(
+    recipe: Recipe,
+    layers: Sequence[QuantizedLayer],
+    budget: _Budget,
+    estimated: Callable[[Recipe], Quality | None],
+) -> list[LayerSensitivity] | None:
+    """Each layer ranked by the backend's estimate of its float twin, against the estimate
+    of full int8 (so ``recovered`` compares estimates with estimates); None as soon as one
+    has no estimate, and the real pass ranks them all."""
+    metric = budget.quality.metric
+
+    def value(layer_names: tuple[str, ...], suffix: str) -> float | None:
+        quality = estimated(with_float_layers(recipe, layer_names, suffix))
+        return None if quality is None else quality.metrics.get(metric)
+
+    quantized_value = value((), "float0")
+    if quantized_value is None:
+        return None
+    out: list[LayerSensitivity] = []
+    for layer in layers:
+        one = value((layer.name,), "float1")
+        if one is None:
+            return None
+        recovered = budget.sign * (one - quantized_value)
+        out.append(
+            LayerSensitivity(
+                name=layer.name, op=layer.op, value=one, recovered=recovered, source="estimate"
+            )
+        )
     out.sort(key=lambda s: -s.recovered)
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from pathlib import Path
@@ -11,6 +12,7 @@ from edgeops.errors import StageError
 from edgeops.models import (
     Artifact,
     KeptFloat,
+    Quality,
     Recipe,
     Results,
     Variant,
@@ -29,6 +31,8 @@ from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     hook_of,
 )
+
+log = logging.getLogger(__name__)
 
 
 class Optimizing(Evaluating):
@@ -174,7 +178,13 @@ class Optimizing(Evaluating):
                 raise StageError(
                     f"{recipe.id}: the unquantized {artifact.format} model has no host quality"
                 )
-            found = keep_float.search(recipe, float_quality, results.spec.quality, made)
+            found = keep_float.search(
+                recipe,
+                float_quality,
+                results.spec.quality,
+                made,
+                lambda candidate: self._estimate(artifact, candidate, context, results),
+            )
         except Exception as exc:
             self.tracebacks[f"optimize-{recipe.format}-{recipe.name}"] = traceback.format_exc()
             return Artifact(
@@ -190,6 +200,33 @@ class Optimizing(Evaluating):
         self.cache.put_value("keep-float", key, found.kept_float)
         # Its own id: the same file as the explicit recipe it resolved to, but another variant.
         return found.model_copy(update={"id": key})
+
+    def _estimate(
+        self, artifact: Artifact, recipe: Recipe, context: BuildContext, results: Results
+    ) -> Quality | None:
+        """The recipe owner's quick estimate of ``recipe``'s quality (``edgeops_estimate``),
+        cached like a score; None when it has none or it fails (the search then makes
+        and scores real variants instead)."""
+        if not recipe.owner or self.pm.get_plugin(recipe.owner) is None:
+            return None
+        key = cache_key(
+            "estimate",
+            self._evaluation_keys(artifact, results)[0],
+            recipe.cache_identity(),
+            self.tools,
+        )
+        cached = self.cache.get_value("estimate", key, Quality)
+        if cached is not None:
+            return cached
+        estimate = hook_of(self.pm, "edgeops_estimate", recipe.owner)
+        try:
+            quality = estimate(artifact=artifact, recipe=recipe, context=context)
+        except Exception:
+            log.warning("estimate of %s failed; ranking by made variants", recipe.id, exc_info=True)
+            return None
+        if quality is None:
+            return None
+        return self.cache.put_value("estimate", key, quality)
 
     def _optimize_one(self, artifact: Artifact, recipe: Recipe, context: BuildContext) -> Variant:
         samples = context.samples

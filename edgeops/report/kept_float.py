@@ -3,7 +3,8 @@
 One section per ``keep_float = "auto"`` variant: the search's outcome (layers kept
 of those quantized, the floor metric of float, full int8 and the mix) and the
 sensitivity table, every quantized layer ranked by how much keeping it alone in
-float gives back (keep_float.py).
+float gives back (keep_float.py), and where each value came from: a made and
+scored variant, or the backend's estimate (which only ranks).
 """
 
 from __future__ import annotations
@@ -42,17 +43,21 @@ def kept_float_lines(results: Results) -> list[str]:
             + ".",
             "",
             f"Sensitivity: {kept.metric} with each layer alone kept in float, the rest "
-            "quantized; `recovered` is what that gives back over full int8.",
+            "quantized; `recovered` is what that gives back over full int8. `from`: "
+            "`variant`, a variant made and scored; `estimate`, the backend's quick estimate "
+            "without making the file, which only ranks the layers (the counts tried above "
+            "are made and scored).",
             "",
-            "| rank | layer | op | " + kept.metric + " | recovered | kept |",
-            "|---|---|---|---|---|---|",
+            "| rank | layer | op | " + kept.metric + " | recovered | from | kept |",
+            "|---|---|---|---|---|---|---|",
         ]
         kept_names = {layer.name for layer in kept.layers}
         for rank, layer in enumerate(kept.sensitivity[:TOP_LAYERS], 1):
             name = layer.name.replace("|", "/")
             lines.append(
                 f"| {rank} | {name} | {layer.op} | {layer.value:.4g} | "
-                f"{layer.recovered:+.4g} | {'yes' if layer.name in kept_names else ''} |"
+                f"{layer.recovered:+.4g} | {layer.source} | "
+                f"{'yes' if layer.name in kept_names else ''} |"
             )
         if len(kept.sensitivity) > TOP_LAYERS:
             lines.append(f"\n{len(kept.sensitivity) - TOP_LAYERS} more in results.json.")

@@ -255,3 +255,119 @@ def test_sweep_drops_what_cannot_keep_float(edgeops_pm, edgeops_workspace):
     ]
     assert [r.id for r in expansion.recipes] == ["tflite:full"]
     assert expansion.recipes[0].keeps_float
+
+
+def made_and_asked(fidelity_of):
+    """``scored`` that also records which float_layers it was asked to make."""
+    asked: list[tuple[str, ...]] = []
+    inner = scored(fidelity_of)
+
+    def made(recipe: Recipe) -> Variant:
+        asked.append(tuple(recipe.steps[0].params["float_layers"]))
+        return inner(recipe)
+
+    return made, asked
+
+
+def estimate_by(fidelity_of):
+    """A backend's quick estimate from a rule (its ranking may differ from the real one)."""
+
+    def estimated(recipe: Recipe) -> Quality:
+        return fake_quality(fidelity_of(tuple(recipe.steps[0].params["float_layers"])))
+
+    return estimated
+
+
+def two_layers_matter(kept):
+    return 1.0 - 0.05 * len({"n3", "n7"} - set(kept))
+
+
+def test_search_ranks_by_the_estimate_and_still_makes_every_count_it_tries():
+    made, asked = made_and_asked(two_layers_matter)
+    # The estimate is off in value (0.2 lower) but right in order: it ranks.
+    mixed = search(
+        AUTO,
+        fake_quality(1.0),
+        QualitySpec(metric="iou", floor=0.9),
+        made,
+        estimate_by(lambda kept: two_layers_matter(kept) - 0.2),
+    )
+    kept = mixed.kept_float
+    # Made: the twin and the counts 1 and 2; no one-layer variant per layer.
+    assert asked == [(), ("n3",), ("n3", "n7")]
+    assert kept.asked == ("n3", "n7") and kept.value == 1.0 == mixed.quality.metrics["iou"]
+    assert kept.tried == ((0, 0.9), (1, 0.95), (2, 1.0))
+    assert {s.source for s in kept.sensitivity} == {"estimate"}
+    assert [s.name for s in kept.sensitivity[:2]] == ["n3", "n7"]
+    # Shown as the estimate it is, and recovered against the estimate of full int8.
+    assert kept.sensitivity[0].value == pytest.approx(0.75)
+    assert kept.sensitivity[0].recovered == pytest.approx(0.05)
+
+
+def test_search_without_an_estimate_makes_one_variant_per_layer():
+    made, asked = made_and_asked(two_layers_matter)
+    mixed = search(
+        AUTO, fake_quality(1.0), QualitySpec(metric="iou", floor=0.9), made, lambda recipe: None
+    )
+    assert asked[: 1 + len(LAYERS)] == [()] + [(x.name,) for x in LAYERS]
+    assert {s.source for s in mixed.kept_float.sensitivity} == {"variant"}
+    assert mixed.kept_float.asked == ("n3", "n7")
+
+
+def test_an_estimate_missing_for_one_layer_falls_back_to_made_variants():
+    made, asked = made_and_asked(two_layers_matter)
+
+    def estimated(recipe):
+        kept = tuple(recipe.steps[0].params["float_layers"])
+        return None if kept == ("n5",) else fake_quality(two_layers_matter(kept))
+
+    mixed = search(AUTO, fake_quality(1.0), QualitySpec(metric="iou", floor=0.9), made, estimated)
+    assert len(asked) > len(LAYERS)
+    assert {s.source for s in mixed.kept_float.sensitivity} == {"variant"}
+
+
+def test_a_wrong_screen_still_ends_with_a_verified_variant():
+    spec = QualitySpec(metric="iou", floor=0.9)
+    # The screen ranks n7 fifth: doubling passes at 8, bisection (6, 5) settles on 5.
+    made, asked = made_and_asked(two_layers_matter)
+    order = ["n3", "n0", "n1", "n2", "n7", "n4", "n5", "n6", "n8", "n9"]
+
+    def misranked(kept):
+        return 0.5 + (0.1 * (10 - order.index(kept[0])) if len(kept) == 1 else 0.0)
+
+    mixed = search(AUTO, fake_quality(1.0), spec, made, estimate_by(misranked))
+    kept = mixed.kept_float
+    assert kept.asked == tuple(order[:5]) and kept.value == 1.0
+    assert [count for count, _ in kept.tried] == [0, 1, 2, 4, 5, 6, 8]
+    # Every count tried was made; the chosen one scored by the backend, not predicted.
+    assert all(tuple(order[:n]) in asked for n in (1, 2, 4, 5, 6, 8))
+    # A screen that ranks both sensitive layers last: no count short of all passes.
+    made, _ = made_and_asked(two_layers_matter)
+    last = ["n0", "n1", "n2", "n4", "n5", "n6", "n8", "n9", "n3", "n7"]
+
+    def worst(kept):
+        return 0.5 + (0.1 * (10 - last.index(kept[0])) if len(kept) == 1 else 0.0)
+
+    with pytest.raises(StageError, match="no number of layers kept in float"):
+        search(AUTO, fake_quality(1.0), spec, made, estimate_by(worst))
+
+
+def test_the_report_says_which_sensitivities_are_estimates():
+    from edgeops.models import Results
+    from edgeops.report.kept_float import kept_float_lines
+
+    from factories import spec
+
+    made, _ = made_and_asked(two_layers_matter)
+    mixed = search(
+        AUTO,
+        fake_quality(1.0),
+        QualitySpec(metric="iou", floor=0.9),
+        made,
+        estimate_by(two_layers_matter),
+    )
+    results = Results(spec=spec(), variants=(mixed,), edgeops_version="0", run_id="r")
+    lines = "\n".join(kept_float_lines(results))
+    assert "| rank | layer | op | iou | recovered | from | kept |" in lines
+    assert "| 1 | n3 | Conv | 0.95 | +0.05 | estimate | yes |" in lines
+    assert "`estimate`, the backend's quick estimate" in lines
