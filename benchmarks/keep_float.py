@@ -38,6 +38,7 @@ import argparse
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,31 @@ SWEEPS = {
         '\n[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n'
     ),
     # Per channel (coreai-opt's int8 preset): the segmenter's one-channel head is per tensor.
-    "coreai": '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n',
+    "coreai": (
+        '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n'
+        # W8A8 (activations too, calibrated on the samples): where int8 breaks the detector.
+        '\n[[sweep]]\nrecipe = "coreai:w8a8"\nkeep_float = ["none", "auto"]\n'
+    ),
 }
 
 
-def config(name: str, formats: list[str], float_layers: str = "") -> str:
+def sweep_tables(formats: list[str], recipes: str) -> str:
+    """The [[sweep]] tables of ``formats``; only those of ``recipes`` (comma-separated
+    recipe ids) when given."""
+    tables = [t for f in formats for t in SWEEPS[f].split("\n\n")]
+    wanted = set(recipes.split(",")) if recipes else None
+    return "\n".join(
+        t if t.endswith("\n") else t + "\n"
+        for t in tables
+        if wanted is None or re.search(r'recipe = "([\w:-]+)"', t).group(1) in wanted  # type: ignore[union-attr]
+    )
+
+
+def config(name: str, formats: list[str], float_layers: str = "", recipes: str = "") -> str:
     """The model's edgeops.toml; ``float_layers`` (comma-separated names) replaces the
     search by full int8 and one explicit mix (where the search is too long to run)."""
     source, task, shape, metric, floor = MODELS[name]
-    sweeps = "\n".join(SWEEPS[f] for f in formats)
+    sweeps = sweep_tables(formats, recipes)
     if float_layers:
         names = ", ".join(f'"{n}"' for n in float_layers.split(","))
         # Each table twice: as it is, full int8, and named "<family>-kept" with the layers.
@@ -112,6 +129,11 @@ def main() -> None:
         help="instead of the search: full int8 and these layers (comma-separated) in float",
     )
     parser.add_argument(
+        "--recipes",
+        default="",
+        help="only the sweep tables of these recipe ids (comma-separated), e.g. coreai:w8a8",
+    )
+    parser.add_argument(
         "--no-measure",
         action="store_true",
         help="optimize and score on the host only, no latency (a long search under load)",
@@ -131,10 +153,14 @@ def main() -> None:
         "| model | variant | metric | value | floor | size (KB) | host p50 (ms) | layers in float |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    ranked: list[tuple[str, Any]] = []
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            (folder / "edgeops.toml").write_text(config(name, formats, args.float_layers))
+            (folder / "edgeops.toml").write_text(
+                config(name, formats, args.float_layers, args.recipes)
+            )
+            started = time.perf_counter()
             results = (
                 estimated(folder, formats)
                 if args.no_measure or set(formats) <= {"coreml", "coreai"}
@@ -152,6 +178,7 @@ def main() -> None:
                     progress=False,
                 )
             )
+            print(f"({name}: {time.perf_counter() - started:.0f} s)")
             metric = results.spec.quality.metric
             for variant in [v for v in results.variants if v.format in formats]:
                 # Core ML's and Core AI's float row: the converted base (Core ML: fp16
@@ -176,7 +203,7 @@ def main() -> None:
                 )
                 layers = (
                     f"{len(kept.layers)} of {kept.total_layers}: "
-                    + ", ".join(layer.op for layer in kept.layers)
+                    + ", ".join(f"{layer.name} ({layer.op})" for layer in kept.layers)
                     if kept
                     else f"{len(given)} of {len(given) + len(variant.quantized_layers)}: "
                     + ", ".join(given)
@@ -190,6 +217,12 @@ def main() -> None:
                     f"{'-' if not p50 else f'{min(p50):.3f}'} | {layers} |"
                     + ("" if variant.status == "ok" else f" failed: {variant.error}")
                 )
+                if kept:
+                    ranked.append((variant.name, kept))
+    for variant_name, kept in ranked:
+        top = ", ".join(f"{s.name} {s.value:.4f}" for s in kept.sensitivity[:3])
+        tried = ", ".join(f"{count}: {value:.4f}" for count, value in kept.tried)
+        print(f"{variant_name}: most sensitive (alone in float) {top}; counts tried {tried}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

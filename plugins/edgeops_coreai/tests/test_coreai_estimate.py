@@ -104,3 +104,36 @@ def test_w8a8_names_graph_ops_and_keeps_the_named_one_in_float(context):
     # A module name is no op name: refused, not silently matching nothing.
     with pytest.raises(StageError, match=r"head\.1 name no op .* quantized_layers"):
         compress.check_float_ops(full.module, ("head.1",))
+
+
+def test_the_keep_float_search_ranks_core_ai_layers_by_this_estimate(
+    edgeops_pm, edgeops_workspace, tiny_artifact, context
+):
+    """Through the pipeline (edgeops_estimate, routed to CoreAIBackend.estimate): the
+    sensitivity is the estimate's, and the only variant made is the full-int8 twin."""
+    from edgeops.models import Results
+    from edgeops.pipeline import Pipeline
+
+    pipeline = Pipeline(edgeops_pm, edgeops_workspace)
+    # A generous budget: the twin (about 45 dB against the fp32 asset's) passes, so the
+    # search stops at count 0 after ranking every layer.
+    step = Quantize(dtype="int8", keep_float="auto", max_drop=0.9)
+    recipe = recipe_of(step).model_copy(update={"deployment_target": "iOS27"})
+    results = Results(
+        edgeops_version="0",
+        run_id="r",
+        spec=context.spec,
+        samples=context.samples,
+        reference=context.reference,
+        artifacts=(tiny_artifact,),
+    )
+    mixed = pipeline.make_variant(tiny_artifact, recipe, results)
+    assert mixed.status == "ok", mixed.error
+    kept = mixed.kept_float
+    assert kept is not None
+    assert {s.source for s in kept.sensitivity} == {"estimate"}
+    assert sorted(s.name for s in kept.sensitivity) == ["0", "3", "5"]
+    assert [count for count, _ in kept.tried] == [0]
+    assert pipeline.stats["optimizations_made"] == 1
+    # The variant's own quality is the Core AI runtime's, not the estimate.
+    assert mixed.quality is not None and mixed.quality.where == "host"
