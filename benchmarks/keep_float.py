@@ -87,12 +87,10 @@ SWEEPS = {
 def sweep_tables(formats: list[str], recipes: str) -> str:
     """The [[sweep]] tables of ``formats``; only those of ``recipes`` (comma-separated
     recipe ids) when given."""
-    tables = [t for f in formats for t in SWEEPS[f].split("\n\n")]
-    wanted = set(recipes.split(",")) if recipes else None
+    tables = [t.rstrip("\n") + "\n" for f in formats for t in SWEEPS[f].split("\n\n")]
+    wanted = recipes.split(",") if recipes else None
     return "\n".join(
-        t if t.endswith("\n") else t + "\n"
-        for t in tables
-        if wanted is None or re.search(r'recipe = "([\w:-]+)"', t).group(1) in wanted  # type: ignore[union-attr]
+        t for t in tables if wanted is None or any(f'recipe = "{r}"\n' in t for r in wanted)
     )
 
 
@@ -220,7 +218,7 @@ def main() -> None:
                 if kept:
                     ranked.append((variant.name, kept))
     for variant_name, kept in ranked:
-        top = ", ".join(f"{s.name} {s.value:.4f}" for s in kept.sensitivity[:3])
+        top = ", ".join(f"{s.name} {s.value:.4f} ({s.source})" for s in kept.sensitivity[:3])
         tried = ", ".join(f"{count}: {value:.4f}" for count, value in kept.tried)
         print(f"{variant_name}: most sensitive (alone in float) {top}; counts tried {tried}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
