@@ -8,18 +8,17 @@ what fp16 adds to int8's error (the tolerance below says how much that is)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from edgeops.plugin import BuildContext, Recipe, StageError
 from edgeops_coreai.steps import W8A8, Float16, Quantize
 
-# fp16 rounds each op's result to 2**-11 relative (a noise ~66 dB below the signal, as
-# its own SNR), int8 weights per channel give the tiny net ~40 dB: noises add in power,
-# so fp16 moves the SNR by 10*log10(1 + 10**(-26/10)) ~ 0.01 dB when it is 26 dB below.
-# 0.5 dB allows fp16 noise up to 10 dB below int8's over three layers, and still fails
-# an estimate that missed the quantization (the unquantized net is exact: SNR capped 100+).
+# fp16 rounds each op's result to 2**-11 relative, a noise about 66 dB below the signal
+# per op (a few dB more over the net's three convolutions); int8 weights per channel give
+# the tiny net about 45 dB. Noises add in power, so fp16 moves the SNR by
+# 10*log10(1 + 10**(-15/10)) ~ 0.14 dB when it is 15 dB below int8's (measured here:
+# 45.6 estimated, 45.7 made). 0.5 dB allows fp16 noise up to 10 dB below int8's, and
+# still fails an estimate that missed the quantization (float: SNR above 90 dB).
 SNR_TOLERANCE_DB = 0.5
 
 
@@ -50,16 +49,13 @@ def test_the_estimate_agrees_with_the_made_variant_within_fp16(tiny_artifact, co
 
     backend = edgeops_coreai.CoreAIBackend()
     step = Quantize(dtype="int8")
-    started = time.perf_counter()
     estimated = estimate(tiny_artifact, context, step)
-    estimate_s = time.perf_counter() - started
     variant = backend.optimize(tiny_artifact, recipe_of(step), context, tmp_path / "made")
     scored = backend.evaluate(variant, context, tmp_path / "outputs")
     assert scored is not None and scored.where == "host"
     assert abs(estimated - scored.metrics["snr_db"]) <= SNR_TOLERANCE_DB
     # It is an estimate of int8, not of float: the quantization shows (float: exact).
     assert estimated < 60
-    print(f"estimate {estimated:.2f} dB in {estimate_s:.1f} s; made {scored.metrics['snr_db']:.2f}")
 
 
 def test_a_layer_kept_in_float_changes_the_estimate(tiny_artifact, context):
