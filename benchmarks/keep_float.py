@@ -18,6 +18,7 @@ float. The models (built in code, nothing downloaded):
     python3 benchmarks/keep_float.py [--formats onnx,tflite] [--models detector,segmenter]
     python3 benchmarks/keep_float.py --formats coreml --models outliers
     python3 benchmarks/keep_float.py --formats coreai --models segmenter --float-layers head.1
+    python3 benchmarks/keep_float.py --formats coreml --recipes coreml:w8a8 --models detector,segmenter
 
 Core ML has no runtime on Linux: its quality is the host estimate (the file's
 weights, decompressed, run by torch); Core AI's is its own runtime's run (it runs
@@ -62,35 +63,35 @@ MODELS = {
     ),
 }
 
+# One tuple of [[sweep]] tables per format; ``--recipes`` keeps only some of them.
 SWEEPS = {
-    "onnx": '[[sweep]]\nrecipe = "onnx:quantize_static"\nkeep_float = ["none", "auto"]\n',
+    "onnx": ('[[sweep]]\nrecipe = "onnx:quantize_static"\nkeep_float = ["none", "auto"]\n',),
     "tflite": (
         '[[sweep]]\nrecipe = "tflite:quantize"\noptimize = true\nops = "int8"\n'
-        'calibrate = true\nkeep_float = ["none", "auto"]\n'
+        'calibrate = true\nkeep_float = ["none", "auto"]\n',
     ),
-    # One scale per tensor: the granularity the outlier breaks (per channel would not).
     "coreml": (
+        # One scale per tensor: the granularity the outlier breaks (per channel would not).
         '[[sweep]]\nrecipe = "coreml:linear_quantize"\ndtype = "int8"\n'
-        'granularity = "per_tensor"\nkeep_float = ["none", "auto"]\n'
+        'granularity = "per_tensor"\nkeep_float = ["none", "auto"]\n',
         # W8A8 (activations too, calibrated in torch): where int8 breaks a segmenter.
-        '\n[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n'
+        '[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n',
     ),
     # Per channel (coreai-opt's int8 preset): the segmenter's one-channel head is per tensor.
     "coreai": (
-        '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n'
+        '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n',
         # W8A8 (activations too, calibrated on the samples): where int8 breaks the detector.
-        '\n[[sweep]]\nrecipe = "coreai:w8a8"\nkeep_float = ["none", "auto"]\n'
+        '[[sweep]]\nrecipe = "coreai:w8a8"\nkeep_float = ["none", "auto"]\n',
     ),
 }
 
 
-def sweep_tables(formats: list[str], recipes: str) -> str:
-    """The [[sweep]] tables of ``formats``; only those of ``recipes`` (comma-separated
-    recipe ids) when given."""
-    tables = [t.rstrip("\n") + "\n" for f in formats for t in SWEEPS[f].split("\n\n")]
-    wanted = recipes.split(",") if recipes else None
+def sweeps(formats: list[str], recipes: str = "") -> str:
+    """The formats' tables, only those of ``recipes`` (comma-separated ids) when given."""
+    wanted = set(filter(None, recipes.split(",")))
+    tables = [t for f in formats for t in SWEEPS[f]]
     return "\n".join(
-        t for t in tables if wanted is None or any(f'recipe = "{r}"\n' in t for r in wanted)
+        t for t in tables if not wanted or re.search(r'recipe = "([\w:-]+)"', t)[1] in wanted
     )
 
 
@@ -98,22 +99,22 @@ def config(name: str, formats: list[str], float_layers: str = "", recipes: str =
     """The model's edgeops.toml; ``float_layers`` (comma-separated names) replaces the
     search by full int8 and one explicit mix (where the search is too long to run)."""
     source, task, shape, metric, floor = MODELS[name]
-    sweeps = sweep_tables(formats, recipes)
+    tables = sweeps(formats, recipes)
     if float_layers:
         names = ", ".join(f'"{n}"' for n in float_layers.split(","))
         # Each table twice: as it is, full int8, and named "<family>-kept" with the layers.
         kept = re.sub(
             r'recipe = "\w+:([\w-]+)"\n',
             lambda m: f'{m.group(0)}name = "{m.group(1)}-kept"\n',
-            sweeps.replace('keep_float = ["none", "auto"]', f"float_layers = [[{names}]]"),
+            tables.replace('keep_float = ["none", "auto"]', f"float_layers = [[{names}]]"),
         )
-        sweeps = (
-            sweeps.replace('keep_float = ["none", "auto"]', 'keep_float = "none"') + "\n" + kept
+        tables = (
+            tables.replace('keep_float = ["none", "auto"]', 'keep_float = "none"') + "\n" + kept
         )
     return (
         f'[model]\nname = "{name}"\nsource = "{source}:build"\nsamples = "{source}:samples"\n'
         f'task = "{task}"\nsample_count = 8\n\n[[model.inputs]]\nname = "image"\n'
-        f"shape = {list(shape)}\n\n[model.quality]\nmetric = {metric}\nfloor = {floor}\n\n" + sweeps
+        f"shape = {list(shape)}\n\n[model.quality]\nmetric = {metric}\nfloor = {floor}\n\n" + tables
     )
 
 
@@ -129,7 +130,7 @@ def main() -> None:
     parser.add_argument(
         "--recipes",
         default="",
-        help="only the sweep tables of these recipe ids (comma-separated), e.g. coreai:w8a8",
+        help="only these recipes' tables (comma-separated ids, e.g. coreml:w8a8)",
     )
     parser.add_argument(
         "--no-measure",

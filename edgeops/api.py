@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,7 @@ class _Ship:
             resumed = self._resume()
         else:
             self._start()
-        with _observed(self.pm, self.options.progress):
+        with _progress(self.pm, self.options.progress):
             return ship_stages(self._run(), resumed)
 
     def _start(self) -> None:
@@ -121,6 +121,7 @@ class _Ship:
         from edgeops.devices.profiles import resolve_profiles
         from edgeops.models import MeasureSettings
         from edgeops.options.measure import RECORDED
+        from edgeops.options.ship import ShipOptions
         from edgeops.pipeline.bundle import check_bundle_target
         from edgeops.pipeline.config import load_spec
 
@@ -140,7 +141,8 @@ class _Ship:
         self.profiles = resolve_profiles(list(o.profiles or defaults.profiles or ["host"]), self.pm)
         self.settings = MeasureSettings(**o.model_dump(include=set(RECORDED)))
         # The flag, else the config's [ship] table, else the declared default.
-        self.safety = o.given("memory_safety_factor") or defaults.memory_safety_factor
+        safety = o.given("memory_safety_factor") or defaults.memory_safety_factor
+        self.options = ShipOptions.from_keywords(o, memory_safety_factor=safety)
         self.devices = discover_devices(self.pm, o.devices)
         if self.base is None and o.keep_previous_primary:
             self.primaries = _previous_primaries(self.history, spec.name)
@@ -165,7 +167,7 @@ class _Ship:
                 f"run {run_id} stopped before measuring; nothing to resume, run `edgeops ship` again"
             )
         self.results = results = self.journal.load_stage()
-        self.settings, self.safety = results.settings, o.given("memory_safety_factor")
+        self.settings = results.settings
         # The run's own inventory, unless a new one is given: a resume without
         # devices must not fall back to this machine alone.
         saved = self.journal.load_devices()
@@ -177,40 +179,23 @@ class _Ship:
 
     def _run(self) -> Run:
         """The run's steps and what they need, for the run protocol."""
-        from edgeops.pipeline import Pipeline
-        from edgeops.pipeline.protocol import Run
+        from edgeops.pipeline.protocol import Run, pipeline_for
 
-        o = self.options
-        pipeline = Pipeline(
-            self.pm,
-            self.space,
-            jobs=o.jobs,
-            task_timeout_s=o.task_timeout_s,
-            worker_memory_mb=o.worker_memory_mb,
-            halving=o.prune,
-        )
-        pipeline.keep_outputs, pipeline.worst_k = o.keep_outputs, o.gallery_worst
+        pipeline = pipeline_for(self.pm, self.space, self.options)
         pipeline.cache.clear_stale_temporaries()
         resumed = self.results is not None
         return Run(
             pipeline,
+            self.options,
             spec=None if resumed else self.spec,
             profiles=[] if resumed else self.profiles,
             run_id=self.run_id,
             settings=self.settings,
             journal=self.journal,
             devices=self.devices,
-            prune=o.prune,
-            memory_safety_factor=self.safety,
             baseline=self.base,
             incumbents=self.incumbents,
-            reuse_measurements=o.reuse_measurements,
-            objective=o.objective,
             primaries=self.primaries,
-            until_decided=o.until_decided,
-            max_extra_rounds=o.max_extra_rounds,
-            out=Path(o.out) if o.out is not None else None,
-            force=o.force,
         )
 
 
@@ -248,24 +233,14 @@ def _label(role: str, value: Any) -> str:
     return f"{role} {value}" if isinstance(value, str | Path) else f"{role} run {value.run_id}"
 
 
-class _observed:
-    """The progress reporter registered on the plugin manager for one run."""
+def _progress(pm: Any, shown: bool) -> AbstractContextManager[Any]:
+    """The progress lines on stderr for the run when ``shown`` (rich and the CLI's
+    reporter are loaded only then)."""
+    if not shown:
+        return nullcontext()
+    from edgeops.cli.progress import progress_shown
 
-    def __init__(self, pm: Any, progress: bool) -> None:
-        self.pm, self.progress, self.stack = pm, progress, ExitStack()
-
-    def __enter__(self) -> _observed:
-        if self.progress:
-            from edgeops.cli.output import make_console
-            from edgeops.cli.progress import ProgressReporter
-
-            reporter = self.stack.enter_context(ProgressReporter(make_console(stderr=True)))
-            self.pm.register(reporter, name="edgeops.cli.progress")
-            self.stack.callback(self.pm.unregister, reporter)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.close()
+    return progress_shown(pm)
 
 
 def _baseline(

@@ -17,7 +17,9 @@ What is here (``__all__``, about 30 names, each loaded on first use):
   with ``recipe.typed_steps(...)``);
 - ``Session``, what a transport's ``edgeops_connect`` returns, ``device_tool`` (a
   device's own measuring binary, named by an inventory label, pushed and made executable
-  or found there), and ``CommandContext`` for a plugin's CLI command;
+  or found there), ``tool_round`` (one round of that binary over a variant: the tool and
+  the variant pushed, its command run under the time limit, or the error or timeout
+  measurement it ends as), and ``CommandContext`` for a plugin's CLI command;
 - the errors a plugin raises (``ModelError``, ``StageError``, ``DeviceError``,
   ``UsageError``, all ``EdgeopsError``);
 - ``compare_with_reference`` (the one comparison with the reference every backend
@@ -76,6 +78,7 @@ _DECLARED = {
     "Variant": "edgeops.models",
     "Session": "edgeops.devices.sessions",
     "device_tool": "edgeops.devices.sessions",
+    "tool_round": "edgeops.devices.tool_round",
     "CommandContext": "edgeops.cli.context",
     "EdgeopsError": "edgeops.errors",
     "DeviceError": "edgeops.errors",

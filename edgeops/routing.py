@@ -102,6 +102,7 @@ def _hooks(backend: Backend) -> dict[str, Any]:
     """Every hook ``backend`` answers, each a small closure asking its format first."""
     return {
         **_build_hooks(backend),
+        **_quality_hooks(backend),
         **_optional_hooks(backend),
         **_measure_hook(backend),
     }
@@ -177,8 +178,8 @@ def _build_hooks(backend: Backend) -> dict[str, Any]:
     }
 
 
-def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one closure per method
-    """The hooks of the optional methods the backend overrides, and only those."""
+def _quality_hooks(backend: Backend) -> dict[str, Any]:
+    """The host-quality hooks (reference, evaluate, estimate) the backend overrides, and only those."""
     fmt = backend.format
     hooks: dict[str, Any] = {}
     if _overrides(backend, "reference"):
@@ -220,7 +221,13 @@ def _optional_hooks(backend: Backend) -> dict[str, Any]:  # noqa: C901 - one clo
             return backend.estimate(artifact, recipe, context)
 
         hooks["edgeops_estimate"] = edgeops_estimate
+    return hooks
 
+
+def _optional_hooks(backend: Backend) -> dict[str, Any]:
+    """The hooks of the other optional methods the backend overrides, and only those."""
+    fmt = backend.format
+    hooks: dict[str, Any] = {}
     if _overrides(backend, "evaluate_on_device"):
 
         @hookimpl

@@ -74,7 +74,10 @@ def env_local(cwd: Path) -> dict[str, str]:
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
-    process = start_ship(tmp_path, MODEL, *SLOW_ROUNDS, env=env_local(tmp_path))
+    # One round per variant: the signal lands with three variants' rounds to go, and
+    # the resume below measures those three instead of seven.
+    rounds = ("--rounds", "1", "--min-runs", "5", "--min-duration-s", "1.5", *NO_PACED)
+    process = start_ship(tmp_path, MODEL, *rounds, env=env_local(tmp_path))
     wait_for_rounds(tmp_path, 1)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
@@ -90,8 +93,10 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_sigkill_takes_the_probe_with_it_and_the_run_reads_as_dead(tmp_path: Path) -> None:
-    # Rounds of 4 s: an orphaned probe would outlive the 1 s looked at below.
-    rounds = ("--rounds", "2", "--min-runs", "5", "--min-duration-s", "4", *NO_PACED)
+    # Rounds of 4 s: an orphaned probe would outlive the 1 s looked at below. One round
+    # per variant: the kill lands in a later variant's round, and the resume measures
+    # the three left (seven rounds of 4 s with two per variant).
+    rounds = ("--rounds", "1", "--min-runs", "5", "--min-duration-s", "4", *NO_PACED)
     process = start_ship(tmp_path, MODEL, *rounds, env=env_local(tmp_path))
     wait_for_rounds(tmp_path, 1)
     deadline = time.time() + 30

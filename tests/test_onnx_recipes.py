@@ -219,3 +219,31 @@ def test_mnist_int8_static_fails_in_ort_without_the_flattened_gemm_bias(tmp_path
             str(prepared), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
             per_channel=True,
         )  # fmt: skip
+
+
+def test_the_int8_pre_processing_does_not_import_torch(tmp_path: Path) -> None:
+    """``onnxruntime.tools``' ``__init__`` imports torch for a helper quantization never uses:
+    seconds and a few hundred MB in every worker that quantizes. The recipe skips it, and the
+    package's names still resolve on first use."""
+    import subprocess
+    import sys
+
+    from factories import tiny_onnx
+
+    model = tiny_onnx(tmp_path / "m.onnx")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from edgeops_onnx.recipes import _preprocessed\n"
+        f"prepared = _preprocessed(Path({str(model)!r}), Path({str(tmp_path)!r}))\n"
+        "assert prepared.is_file(), prepared\n"
+        "assert 'onnxruntime.tools.symbolic_shape_infer' in sys.modules\n"
+        "print('torch' in sys.modules)\n"
+        "from onnxruntime.tools import have_torch, infer_input_info\n"
+        "print(bool(have_torch), callable(infer_input_info))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True", "True"], done.stdout

@@ -36,7 +36,9 @@ def test_what_a_backend_imports_costs_no_pipeline_either():
 
 def test_the_declared_api_has_about_thirty_names_and_every_one_resolves():
     declared = edgeops.plugin.__all__
-    assert len(declared) <= 33, f"{len(declared)} names: declare fewer"
+    # 34: tool_round joined device_tool, so the two phone backends (adb, ExecuTorch)
+    # share one measuring round instead of each writing it.
+    assert len(declared) <= 34, f"{len(declared)} names: declare fewer"
     for name in [*declared, *edgeops.plugin._LEGACY]:
         assert getattr(edgeops.plugin, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):

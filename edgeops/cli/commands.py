@@ -25,23 +25,22 @@ from edgeops.errors import UsageError
 from edgeops.files import write_text
 from edgeops.gate.command import cmd_gate  # noqa: F401
 from edgeops.models import MeasureSettings, Results
-from edgeops.pipeline import Pipeline, Workspace
+from edgeops.options.measure import MeasureOptions
+from edgeops.pipeline import Workspace
 from edgeops.pipeline.bundle import default_bundle_dir, read_results
 from edgeops.pipeline.config import load_spec
-from edgeops.pipeline.protocol import Run, Stage, run_stages
+from edgeops.pipeline.protocol import Run, Stage, pipeline_for, run_stages
 from edgeops.plugin_manager import make_plugin_manager
 from edgeops.report.tables import sizes_by_format
 from edgeops.studio.command import cmd_studio  # noqa: F401
 from edgeops.studio.team.command import cmd_publish  # noqa: F401
 
 
-def _settings(args: argparse.Namespace, base: MeasureSettings | None = None) -> MeasureSettings:
+def _settings(options: MeasureOptions, base: MeasureSettings | None = None) -> MeasureSettings:
     """``base`` (a run's own settings, else the defaults) with the measure flags given."""
-    from edgeops.options.flags import options_from_args
-    from edgeops.options.measure import RECORDED, MeasureOptions
+    from edgeops.options.measure import RECORDED
 
-    given = options_from_args(MeasureOptions, args)
-    update = given.model_dump(include=set(RECORDED) & given.model_fields_set)
+    update = options.model_dump(include=set(RECORDED) & options.model_fields_set)
     return (base or MeasureSettings()).model_copy(update=update)
 
 
@@ -58,35 +57,33 @@ class _Run:
 
     def __init__(self, args: argparse.Namespace, pm: Any) -> None:
         from edgeops.options.flags import options_from_args
-        from edgeops.options.work import WorkOptions
+        from edgeops.options.ship import ShipOptions
 
-        work = options_from_args(WorkOptions, args)
+        # The command's own flags, by the fields ship's are made from. A stage run
+        # alone measures all (no pruning, no halving: a size of `resolutions` too,
+        # so its table compares every variant); one without --jobs (convert,
+        # resolutions) works in this process.
+        self.options = ShipOptions.from_keywords(
+            options_from_args(ShipOptions, args),
+            prune=False,
+            jobs=None if hasattr(args, "jobs") else 1,
+        )
         self.args = args
         self.pm = pm
-        self.workspace = Workspace(args.workspace, refresh_cache=work.no_cache)
-        # A stage run alone measures all (no pruning, no halving); one without
-        # --jobs (convert, resolutions) works in this process.
-        self.pipeline = Pipeline(
-            pm,
-            self.workspace,
-            jobs=work.jobs if hasattr(args, "jobs") else 1,
-            task_timeout_s=work.task_timeout_s,
-            worker_memory_mb=work.worker_memory_mb,
-        )
+        self.workspace = Workspace(args.workspace, refresh_cache=self.options.no_cache)
+        self.pipeline = pipeline_for(pm, self.workspace, self.options)
         self.stack = ExitStack()
 
     def stages(self, first: Stage, last: Stage, results: Results | None, **given: Any) -> Results:
         """The run protocol's steps ``first`` to ``last`` (edgeops.pipeline.protocol): a stage
         command runs its own span of the one order ``ship`` runs whole."""
-        self.protocol = Run(self.pipeline, **given)
+        self.protocol = Run(self.pipeline, self.options, **given)
         return run_stages(self.protocol, results, first, last)
 
     def __enter__(self) -> _Run:
-        from edgeops.cli.progress import ProgressReporter
+        from edgeops.cli.progress import progress_shown
 
-        reporter = self.stack.enter_context(ProgressReporter(_console(stderr=True)))
-        self.pm.register(reporter, name="edgeops.cli.progress")
-        self.stack.callback(self.pm.unregister, reporter)
+        self.stack.enter_context(progress_shown(self.pm))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -222,24 +219,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
     with _Run(args, pm) as run:
         results = run.stages(
             "measure", "measure", results, devices=discover_devices(pm),
-            settings=_settings(args, results.settings), reuse_measurements=args.reuse_measurements,
+            settings=_settings(run.options, results.settings),
         )  # fmt: skip
     _write_stage(results, args.output, args.json)
     return 0
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from edgeops.options.flags import options_from_args
-    from edgeops.options.selection import SelectionOptions
-
-    chosen = options_from_args(SelectionOptions, args)
-    pm = make_plugin_manager()
+    run = _Run(args, make_plugin_manager())  # its flags checked before the stage file is read
     results = read_results(args.stage_file)
-    with _Run(args, pm) as run:
-        results = run.stages(
-            "select", "bundle", results, memory_safety_factor=chosen.given("memory_safety_factor"),
-            objective=chosen.objective, out=args.out, force=args.force,
-        )  # fmt: skip
+    with run:
+        results = run.stages("select", "bundle", results)
     _report_run(results, run.protocol.bundle, args.json)
     return 0
 
@@ -247,7 +237,8 @@ def cmd_select(args: argparse.Namespace) -> int:
 def cmd_resolutions(args: argparse.Namespace) -> int:
     from edgeops.cli.resolution_command import run_resolutions
 
-    return run_resolutions(args, _Run(args, make_plugin_manager()), _settings(args))
+    run = _Run(args, make_plugin_manager())
+    return run_resolutions(args, run, _settings(run.options))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -82,6 +82,20 @@ def _separator(file: Any) -> str:
     return " · "
 
 
+@contextlib.contextmanager
+def progress_shown(pm: Any) -> Iterator[ProgressReporter]:
+    """A ProgressReporter on stderr, registered on ``pm`` for the block and removed after:
+    the progress lines of ``edgeops.ship`` and of every stage command."""
+    from edgeops.cli.output import make_console
+
+    with ProgressReporter(make_console(stderr=True)) as reporter:
+        pm.register(reporter, name="edgeops.cli.progress")
+        try:
+            yield reporter
+        finally:
+            pm.unregister(reporter)
+
+
 class ProgressReporter:
     def __init__(self, console: Any) -> None:
         self.console = console

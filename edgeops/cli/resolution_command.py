@@ -14,13 +14,7 @@ from edgeops.models import MeasureSettings, Results
 from edgeops.pipeline import one_line
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.resolution import ResolutionSweep, at_resolution, label, sweep_table
-from edgeops.pipeline.size_runs import (
-    PipelineOptions,
-    SizeRun,
-    estimate_mb,
-    memory_bound_mb,
-    run_size,
-)
+from edgeops.pipeline.size_runs import SizeRun, estimate_mb, memory_bound_mb, run_size
 
 
 def _finished(name: str, outcome: str) -> None:
@@ -44,13 +38,6 @@ def run_resolutions(args: argparse.Namespace, run: Any, settings: MeasureSetting
     devices = discover_devices(run.pm, args.devices)
     budget = args.budget_ms if args.budget_ms is not None else spec.latency_budget_ms
     runs: list[tuple[tuple[int, int], Results | None, str | None]] = []
-    options = PipelineOptions(
-        workspace=str(run.workspace.root),
-        refresh_cache=run.workspace.refresh_cache,
-        jobs=run.pipeline.jobs,
-        task_timeout_s=run.pipeline.task_timeout_s,
-        worker_memory_mb=run.pipeline.worker_memory_mb,
-    )
     with run:
         inputs = spec.inputs or _native_inputs(run.pipeline, spec, profiles, settings)
         last: SizeRun | None = None
@@ -72,7 +59,9 @@ def run_resolutions(args: argparse.Namespace, run: Any, settings: MeasureSetting
                 continue
             # Its own process, watched: a size past the bound is stopped and recorded,
             # and the sizes before it are kept (each is printed as it finishes).
-            done = run_size(options, sized, profiles, devices, settings, size, bound)
+            done = run_size(
+                run.options, run.workspace.root, sized, profiles, devices, settings, size, bound
+            )
             runs.append((size, done.results, done.error))
             _finished(label(size), done.error or f"done (peak {done.peak_mb:,.0f} MB)")
             if done.results is not None:

@@ -38,7 +38,7 @@ def until_decided(run: Run, results: Results) -> Results:
     from edgeops.gate.stats import gate_ready_rounds, next_look
     from edgeops.round_stats import log_round_medians, ratio_interval, rounds_to_resolve
 
-    pipeline, baseline, max_extra_rounds = run.pipeline, run.baseline, run.max_extra_rounds
+    pipeline, baseline, max_extra_rounds = run.pipeline, run.baseline, run.options.max_extra_rounds
     settings = GateSettings()
     added: dict[tuple[str, str, str], int] = {}
     while True:
@@ -89,8 +89,8 @@ def until_decided(run: Run, results: Results) -> Results:
             added[key] = added.get(key, 0) + rounds
         results = pipeline.select(
             pipeline.remeasure(results, run.devices, wanted),
-            memory_safety_factor=run.memory_safety_factor,
-            objective=run.objective,
+            memory_safety_factor=run.options.memory_safety_factor,
+            objective=run.options.objective,
             baseline_primaries=run.primaries,
         )
 

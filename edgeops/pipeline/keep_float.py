@@ -26,7 +26,8 @@ A cheaper screen for step 2: a backend's ``estimate`` (``Backend.estimate``, the
 its file (Core ML W8A8: the calibrated fake-quantized torch module run on the
 samples, no tracing or mlprogram). When it answers for the full-int8 recipe and
 for every layer, the sensitivity is ranked by it; else (no estimate, or one layer
-without one) by real variants, as above. Only the *ranking* is estimated: the
+without one) by real variants, as above. An estimate that raises for one layer
+drops that layer, as a float twin that fails to build does. Only the *ranking* is estimated: the
 twin and every count tried in step 3 are still real variants made and scored by
 the backend, so the variant returned is verified either way, and a wrong ranking
 costs more counts (or ends in the honest "no count passes"), never a predicted
@@ -37,6 +38,7 @@ any value (artifact, recipe identity, samples, tools).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,6 +54,8 @@ from edgeops.models import (
     Variant,
 )
 from edgeops.quality import meets_floors
+
+log = logging.getLogger(__name__)
 
 
 def auto_step(recipe: Recipe | None) -> int | None:
@@ -206,12 +210,21 @@ def _screened(
         quality = estimated(with_float_layers(recipe, layer_names, suffix))
         return None if quality is None else quality.metrics.get(metric)
 
-    quantized_value = value((), "float0")
+    try:
+        quantized_value = value((), "float0")
+    except Exception:
+        log.warning("%s: no estimate of full int8; ranking by made variants", recipe.id)
+        return None
     if quantized_value is None:
         return None
     out: list[LayerSensitivity] = []
     for layer in layers:
-        one = value((layer.name,), "float1")
+        try:
+            one = value((layer.name,), "float1")
+        except Exception as exc:
+            # As a float twin that fails to build: no candidate, the table omits it.
+            log.warning("%s: no estimate with %s in float: %s", recipe.id, layer.name, exc)
+            continue
         if one is None:
             return None
         recovered = budget.sign * (one - quantized_value)

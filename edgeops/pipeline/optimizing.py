@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
 from pathlib import Path
@@ -31,8 +30,6 @@ from edgeops.pipeline.workers import Task, run_in_workers, worker_count
 from edgeops.plugin_manager import (
     hook_of,
 )
-
-log = logging.getLogger(__name__)
 
 
 class Optimizing(Evaluating):
@@ -205,8 +202,8 @@ class Optimizing(Evaluating):
         self, artifact: Artifact, recipe: Recipe, context: BuildContext, results: Results
     ) -> Quality | None:
         """The recipe owner's quick estimate of ``recipe``'s quality (``edgeops_estimate``),
-        cached like a score; None when it has none or it fails (the search then makes
-        and scores real variants instead)."""
+        cached like a score; None when it has none (the search then makes and scores
+        real variants instead). An estimate that fails raises, as its variant would."""
         if not recipe.owner or self.pm.get_plugin(recipe.owner) is None:
             return None
         key = cache_key(
@@ -219,11 +216,7 @@ class Optimizing(Evaluating):
         if cached is not None:
             return cached
         estimate = hook_of(self.pm, "edgeops_estimate", recipe.owner)
-        try:
-            quality = estimate(artifact=artifact, recipe=recipe, context=context)
-        except Exception:
-            log.warning("estimate of %s failed; ranking by made variants", recipe.id, exc_info=True)
-            return None
+        quality = estimate(artifact=artifact, recipe=recipe, context=context)
         if quality is None:
             return None
         return self.cache.put_value("estimate", key, quality)

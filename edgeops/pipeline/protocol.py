@@ -24,24 +24,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeops.errors import PluginError, run_outcome
-from edgeops.options.declare import default_of
 from edgeops.options.ship import ShipOptions
 from edgeops.pipeline.failures import one_line
 
 if TYPE_CHECKING:
+    from pluggy import PluginManager
+
     from edgeops.models import (
         Artifact,
         Device,
         DeviceProfile,
         MeasureSettings,
         ModelSpec,
-        Objective,
         Recipe,
         Results,
         Variant,
     )
     from edgeops.pipeline import Pipeline
     from edgeops.pipeline.journal import RunJournal
+    from edgeops.pipeline.workspace import Workspace
 
 Stage = Literal["convert", "optimize", "prune", "measure", "select", "bundle"]
 STAGES: tuple[Stage, ...] = ("convert", "optimize", "prune", "measure", "select", "bundle")
@@ -49,34 +50,50 @@ STAGES: tuple[Stage, ...] = ("convert", "optimize", "prune", "measure", "select"
 
 @dataclass
 class Run:
-    """One run: what its steps need besides the Results each hands to the next."""
+    """One run: its settings, and what its steps need besides the Results each hands
+    to the next.
+
+    Every setting a step reads is ``options``' own field (pruning, reuse, the
+    objective, rounds added until decided, the bundle's folder): declared once in
+    edgeops/options and held here, never copied onto the run. The other fields are
+    what the caller resolved before the run: the spec, profiles, devices, baseline."""
 
     pipeline: Pipeline
+    options: ShipOptions = field(default_factory=ShipOptions)
     # convert: what to convert, for which profiles, and the run's id and measure settings.
     spec: ModelSpec | None = None
     profiles: list[DeviceProfile] = field(default_factory=list)
     run_id: str | None = None
     settings: MeasureSettings | None = None
-    # optimize, prune: the devices and stage file kept for --resume, the host's rules,
-    # and the baseline's primary files measured again beside the candidates.
+    # optimize, prune: the devices and stage file kept for --resume, and the baseline's
+    # primary files measured again beside the candidates.
     journal: RunJournal | None = None
     devices: list[Device] = field(default_factory=list)
-    prune: bool = default_of(ShipOptions, "prune")
-    memory_safety_factor: float | None = None
     baseline: Results | None = None
     incumbents: list[Variant] = field(default_factory=list)
-    # measure, select: reuse, the objective, the tie-break, and rounds added until decided.
-    reuse_measurements: bool = False
-    objective: Objective | None = None  # None: the declared default (options/selection.py)
+    # select: the baseline's primaries, which break ties.
     primaries: dict[str, str] = field(default_factory=dict)
-    until_decided: bool = False
-    max_extra_rounds: int = default_of(ShipOptions, "max_extra_rounds")
-    # bundle: its folder (None: dist/<name>-<version>), and whether to replace one there.
-    out: Path | None = None
-    force: bool = False
     # What the run holds so far (the history records it if the run stops), and its bundle.
     results: Results | None = None
     bundle: Path | None = None
+
+
+def pipeline_for(pm: PluginManager, workspace: Workspace, options: ShipOptions) -> Pipeline:
+    """The Pipeline a run with ``options`` works through: its workers and their bounds,
+    successive halving on the device when the run prunes, and the outputs it keeps for
+    the gallery. ``ship``, the stage commands and a size of ``resolutions`` all make it here."""
+    from edgeops.pipeline import Pipeline
+
+    pipeline = Pipeline(
+        pm,
+        workspace,
+        jobs=options.jobs,
+        task_timeout_s=options.task_timeout_s,
+        worker_memory_mb=options.worker_memory_mb,
+        halving=options.prune,
+    )
+    pipeline.keep_outputs, pipeline.worst_k = options.keep_outputs, options.gallery_worst
+    return pipeline
 
 
 def run_stages(
@@ -152,8 +169,8 @@ def _prune(run: Run, results: Results | None) -> Results:
     from edgeops.pipeline.deciding import with_incumbents
 
     assert results is not None
-    if run.prune:
-        results = run.pipeline.prune(results, run.memory_safety_factor)
+    if run.options.prune:
+        results = run.pipeline.prune(results, run.options.memory_safety_factor)
     results = with_incumbents(run.pipeline, results, run.incumbents, run.baseline)
     if run.journal is not None:
         # What a resumed run starts from: everything before any device time.
@@ -167,7 +184,7 @@ def _measure(run: Run, results: Results | None) -> Results:
         results,
         run.devices,
         run.settings,
-        reuse_measurements=run.reuse_measurements,
+        reuse_measurements=run.options.reuse_measurements,
         journal=run.journal,
     )
 
@@ -178,11 +195,11 @@ def _select(run: Run, results: Results | None) -> Results:
     assert results is not None
     results = run.pipeline.select(
         results,
-        memory_safety_factor=run.memory_safety_factor,
-        objective=run.objective,
+        memory_safety_factor=run.options.memory_safety_factor,
+        objective=run.options.objective,
         baseline_primaries=run.primaries,
     )
-    if run.until_decided:
+    if run.options.until_decided:
         results = until_decided(run, results)
     return results
 
@@ -191,8 +208,10 @@ def _bundle(run: Run, results: Results | None) -> Results:
     from edgeops.pipeline.bundle import default_bundle_dir
 
     assert results is not None
-    out = run.out if run.out is not None else default_bundle_dir(results)
-    run.bundle = run.pipeline.hook.edgeops_write_bundle(results=results, out=out, force=run.force)
+    out = run.options.out if run.options.out is not None else default_bundle_dir(results)
+    run.bundle = run.pipeline.hook.edgeops_write_bundle(
+        results=results, out=out, force=run.options.force
+    )
     if run.bundle is None:
         raise PluginError("no installed plugin writes the bundle (edgeops_write_bundle)")
     return results

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from edgeops.models import Device, DeviceProfile, MeasureSettings, ModelSpec, Results
+from edgeops.options.ship import ShipOptions
 from edgeops.pipeline.workers import MEMORY_SHARE, POLL_S, _rss_mb, mem_available_mb
 
 # What a child holds before the model counts (Python, the SDKs a converter loads):
@@ -29,15 +30,6 @@ class SizeRun:
     results: Results | None
     error: str | None
     peak_mb: float
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    workspace: str
-    refresh_cache: bool
-    jobs: int | None
-    task_timeout_s: float
-    worker_memory_mb: float | None
 
 
 def memory_bound_mb() -> float | None:
@@ -55,7 +47,8 @@ def estimate_mb(size: tuple[int, int], last: SizeRun | None) -> float | None:
 
 
 def run_size(
-    options: PipelineOptions,
+    options: ShipOptions,
+    workspace: Path,
     spec: ModelSpec,
     profiles: list[DeviceProfile],
     devices: list[Device],
@@ -63,7 +56,8 @@ def run_size(
     size: tuple[int, int],
     bound_mb: float | None,
 ) -> SizeRun:
-    """Convert, optimize and measure ``spec`` (already at ``size``) in a watched child."""
+    """Convert, optimize and measure ``spec`` (already at ``size``) in a watched child,
+    with the command's ``options`` in the ``workspace`` folder."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(
@@ -71,6 +65,7 @@ def run_size(
         args=(
             child,
             options,
+            workspace,
             spec.model_dump_json(),
             [p.model_dump_json() for p in profiles],
             [d.model_dump_json() for d in devices],
@@ -116,7 +111,8 @@ def run_size(
 
 def _serve(
     conn: Connection,
-    options: PipelineOptions,
+    options: ShipOptions,
+    workspace: Path,
     spec_json: str,
     profiles_json: list[str],
     devices_json: list[str],
@@ -125,29 +121,24 @@ def _serve(
     import signal
 
     from edgeops.errors import EdgeopsError
-    from edgeops.pipeline import Pipeline, Workspace, one_line
-    from edgeops.pipeline.protocol import Run, run_stages
+    from edgeops.pipeline import Workspace, one_line
+    from edgeops.pipeline.protocol import Run, pipeline_for, run_stages
     from edgeops.pipeline.workers import _die_with_parent
     from edgeops.plugin_manager import make_plugin_manager
 
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for the group
-    pipeline = Pipeline(
-        make_plugin_manager(),
-        Workspace(Path(options.workspace), refresh_cache=options.refresh_cache),
-        jobs=options.jobs,
-        task_timeout_s=options.task_timeout_s,
-        worker_memory_mb=options.worker_memory_mb,
-    )
+    space = Workspace(workspace, refresh_cache=options.no_cache)
+    pipeline = pipeline_for(make_plugin_manager(), space, options)
     settings = MeasureSettings.model_validate_json(settings_json)
     try:
         run = Run(
             pipeline,
+            options,
             spec=ModelSpec.model_validate_json(spec_json),
             profiles=[DeviceProfile.model_validate_json(p) for p in profiles_json],
             settings=settings,
             devices=[Device.model_validate_json(d) for d in devices_json],
-            prune=False,  # each size measures every variant: the table compares them all
         )
         results = run_stages(run, None, "convert", "measure")
     except EdgeopsError as exc:

@@ -17,12 +17,13 @@ import shlex
 from typing import Any
 
 from edgeops.plugin import (
-    DeviceError,
     Measurement,
     MeasurementStatus,
     MeasureSettings,
     Variant,
     device_tool,
+    failed_measurement,
+    tool_round,
 )
 
 from .benchmark_log import parse_benchmark_log, to_measurement
@@ -33,6 +34,7 @@ from .placement_log import parse_placement
 from .session import CHECKSUM_TIMEOUT_S, AdbSession
 
 BINARY_LABEL = "benchmark_model"
+BINARY_NEEDED = "TFLite's benchmark_model (it has no Python for the probe)"
 BIG_CORES_LABEL = "big_cores"
 PACKAGE_LABEL = "package"
 # The device folder holding the vendor's NPU runtime and libLiteRtDispatch_<vendor>.so,
@@ -67,35 +69,20 @@ def measure_on_phone(
     if compute_unit not in COMPUTE_UNIT_FLAGS and compute_unit != NPU_UNIT:
         return None
     device = session.device
-    base: dict[str, Any] = {
-        "variant_id": variant.id,
-        "device_id": device.id,
-        "profile_id": device.profile_id,
-        "compute_unit": compute_unit,
-    }
-    try:
-        binary = ensure_benchmark_model(session)
-    except DeviceError as exc:
-        return Measurement(**base, status="error", error=str(exc))
-    remote_model = session.push(variant.path)
-    if compute_unit == NPU_UNIT:
-        libraries = device.labels.get(NPU_LIBRARIES_LABEL, session.remote_dir)
-        argv = npu_argv(binary, remote_model, settings, libraries)
-    else:
-        argv = benchmark_argv(
-            binary,
-            remote_model,
-            compute_unit,
-            settings,
-            big_cores=device.labels.get(BIG_CORES_LABEL),
-        )
-    try:
-        result = session.run(argv, timeout_s=settings.timeout_s)
-    except TimeoutError:
-        return Measurement(
-            **base, status="timeout", error=f"benchmark_model ran over {settings.timeout_s:g} s"
-        )
-    environment: dict[str, Any] = {"benchmark_model": binary, "argv": shlex.join(argv)}
+
+    def command(binary: str, remote_model: str) -> list[str]:
+        if compute_unit == NPU_UNIT:
+            libraries = device.labels.get(NPU_LIBRARIES_LABEL, session.remote_dir)
+            return npu_argv(binary, remote_model, settings, libraries)
+        big_cores = device.labels.get(BIG_CORES_LABEL)
+        return benchmark_argv(binary, remote_model, compute_unit, settings, big_cores=big_cores)
+
+    ran = tool_round(session, variant, compute_unit, settings, BINARY_LABEL, BINARY_NEEDED,
+                     command, check_timeout_s=CHECKSUM_TIMEOUT_S)  # fmt: skip
+    if isinstance(ran, Measurement):
+        return ran
+    result = ran.result
+    environment: dict[str, Any] = {"benchmark_model": ran.tool_path, "argv": shlex.join(ran.argv)}
     if PACKAGE_LABEL in device.labels:
         environment.update(app_memory(session, device.labels[PACKAGE_LABEL]))
     if compute_unit == NPU_UNIT:
@@ -103,14 +90,17 @@ def measure_on_phone(
         if npu.dispatch_library:
             environment["npu_dispatch_library"] = npu.dispatch_library
         if (reason := npu.failure()) is not None:
-            return Measurement(**base, status="error", error=reason, environment=environment)
+            return failed_measurement(variant, device, compute_unit, "error", reason,
+                                      environment=environment)  # fmt: skip
     if result.exit_code != 0:
         status, reason = failure(result.stdout, result.exit_code)
-        return Measurement(**base, status=status, error=reason, environment=environment)
+        return failed_measurement(variant, device, compute_unit, status, reason,
+                                  environment=environment)  # fmt: skip
     try:
         log = parse_benchmark_log(result.stdout)
     except ValueError as exc:
-        return Measurement(**base, status="error", error=f"{exc}: {tail(result.stdout)}")
+        return failed_measurement(variant, device, compute_unit, "error",
+                                  f"{exc}: {tail(result.stdout)}")  # fmt: skip
     measured = to_measurement(
         log, variant.id, device.id, device.profile_id, compute_unit, environment=environment
     )
@@ -123,10 +113,7 @@ def ensure_benchmark_model(session: AdbSession) -> str:
     """The tool's path on the device (``edgeops.plugin.device_tool``): a host file is pushed
     through the session's verified push, which skips the copy when the device already holds
     that content, and made 0755 there. DeviceError, naming the fix, when it has none."""
-    return device_tool(
-        session, BINARY_LABEL, "TFLite's benchmark_model (it has no Python for the probe)",
-        timeout_s=CHECKSUM_TIMEOUT_S,
-    )  # fmt: skip
+    return device_tool(session, BINARY_LABEL, BINARY_NEEDED, timeout_s=CHECKSUM_TIMEOUT_S)
 
 
 def failure(output: str, exit_code: int) -> tuple[MeasurementStatus, str]:

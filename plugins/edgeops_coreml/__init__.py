@@ -167,6 +167,19 @@ class CoreMLBackend(Backend):
             variant, context.reference, context.samples, context.spec, _source(context)
         )
 
+    def estimate(self, artifact: Artifact, recipe: Recipe, context: BuildContext) -> Quality | None:
+        """W8A8's host estimate without the mlprogram: the calibrated fake-quantized torch
+        module on the samples, what ``evaluate`` runs for a made W8A8 variant. None for
+        the weight-only recipes (their estimate reads the file's own weights back)."""
+        source = _source(context)
+        if source is None or context.samples is None or context.reference is None:
+            return None
+        from . import host_estimate
+
+        return host_estimate.estimate_w8a8(
+            recipe, context.reference, context.samples, context.spec, source
+        )
+
     def evaluate_on_device(
         self,
         session: Session,

@@ -19,6 +19,7 @@ from typing import Any
 from edgeops.plugin import (
     ModelSpec,
     Quality,
+    Recipe,
     ReferenceOutputs,
     SampleSet,
     StageError,
@@ -113,8 +114,11 @@ def estimate_net(
     if w8a8 is not None:
         from .activations import calibrated_torch
 
-        # Its float_layers: the modules the variant left unquantized, left so here too.
-        return calibrated_torch(source_spec(variant, spec, source), samples, w8a8.float_layers)[0]
+        # Its float_layers: the layers the variant left unquantized, left so here too. A
+        # keep_float = "auto" variant carries the auto recipe; its file was made with the
+        # layers the search asked for (scoring the recipe's own, none, gave full int8's).
+        kept = variant.kept_float.asked if variant.kept_float else w8a8.float_layers
+        return calibrated_torch(source_spec(variant, spec, source), samples, kept)[0]
     net, _ = convert.folded_torch_source(source_spec(variant, spec, source))
     return with_variant_weights(net, variant.path)[0]
 
@@ -126,10 +130,37 @@ def evaluate(
     spec: ModelSpec,
     source: ModelSpec | None = None,
 ) -> Quality:
+    net = estimate_net(variant, spec, samples, source)
+    return scored(net, source_spec(variant, spec, source), reference, samples, spec)
+
+
+def estimate_w8a8(
+    recipe: Recipe,
+    reference: ReferenceOutputs,
+    samples: SampleSet,
+    spec: ModelSpec,
+    source: ModelSpec,
+) -> Quality | None:
+    """What ``evaluate`` would give the W8A8 variant of ``recipe``, without making it: the
+    same calibrated fake-quantized module, minus tracing and converting to an mlprogram
+    (``Backend.estimate``). None for a recipe that is not W8A8 (its weights are read
+    back from the file, so there is nothing cheaper than making it)."""
+    w8a8 = recipe.step_of(W8A8)
+    if w8a8 is None:
+        return None
+    from .activations import calibrated_torch
+
+    net = calibrated_torch(source, samples, w8a8.float_layers)[0]
+    return scored(net, source, reference, samples, spec)
+
+
+def scored(
+    net: Any, source: ModelSpec, reference: ReferenceOutputs, samples: SampleSet, spec: ModelSpec
+) -> Quality:
+    """``net`` run on every sample, compared with the reference (``host-estimate``)."""
     import torch
 
-    net = estimate_net(variant, spec, samples, source)
-    _, inputs = convert.cached_torch_source(source_spec(variant, spec, source))
+    _, inputs = convert.cached_torch_source(source)
     outputs = []
     with torch.no_grad():
         for feed in sample_feeds(samples):

@@ -33,6 +33,7 @@ from edgeops.plugin import (
     Session,
     Variant,
     compare_with_reference,
+    failed_measurement,
     sample_feeds,
     variant_from,
 )
@@ -177,23 +178,14 @@ class ExecuTorchBackend(Backend):
             return None
         step = recipes.lower_step(variant.recipe)
         if compute_unit not in recipes.own_units(step):
-            return Measurement(
-                variant_id=variant.id,
-                device_id=session.device.id,
-                profile_id=session.device.profile_id,
-                compute_unit=compute_unit,
-                status="unsupported",
-                error=f"an ExecuTorch {step.recipe_name} program runs on "
+            return failed_measurement(
+                variant, session.device, compute_unit, "unsupported",
+                f"an ExecuTorch {step.recipe_name} program runs on "
                 f"{' or '.join(recipes.own_units(step))} only: its delegate is fixed when lowered",
-            )
+            )  # fmt: skip
         if session.device.transport == "mac-host" and IPHONE_LABEL in session.device.labels:
-            return Measurement(
-                variant_id=variant.id,
-                device_id=session.device.id,
-                profile_id=session.device.profile_id,
-                compute_unit=compute_unit,
-                status="unsupported",
-                error=IPHONE_GAP,
+            return failed_measurement(
+                variant, session.device, compute_unit, "unsupported", IPHONE_GAP
             )
         if session.python is None and session.device.transport == "adb":
             from . import android

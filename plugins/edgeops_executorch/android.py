@@ -17,13 +17,12 @@ from typing import Any
 
 from edgeops.plugin import (
     Device,
-    DeviceError,
     Measurement,
     MeasureSettings,
     Session,
     Variant,
-    device_tool,
     failed_measurement,
+    tool_round,
 )
 
 from .runner_log import parse
@@ -52,32 +51,22 @@ def runner_argv(
     return ["taskset", big_cores, *argv] if big_cores else argv
 
 
-def ensure_runner(session: Session) -> str:
-    """The runner's path on the device (``edgeops.plugin.device_tool``: pushed when this
-    host holds it and the device lacks that content, made executable); DeviceError, naming
-    the fix, when there is none."""
-    return device_tool(session, RUNNER_LABEL, RUNNER_NEEDED, timeout_s=CHECK_TIMEOUT_S)
-
-
 def measure_on_phone(
     session: Session, variant: Variant, compute_unit: str, settings: MeasureSettings
 ) -> Measurement:
-    """One executor_runner round of ``variant`` on the session's phone."""
-    assert variant.path is not None
-    device = session.device
-    try:
-        runner = ensure_runner(session)
-    except DeviceError as exc:
-        return failed_measurement(variant, device, compute_unit, "error", str(exc))
-    remote_model = session.push(variant.path)
-    argv = runner_argv(runner, remote_model, settings, device.labels.get(BIG_CORES_LABEL))
-    try:
-        result = session.run(argv, timeout_s=settings.timeout_s)
-    except TimeoutError:
-        return failed_measurement(variant, device, compute_unit, "timeout",
-                                  f"executor_runner ran over {settings.timeout_s:g} s")  # fmt: skip
-    output = result.stdout + "\n" + result.stderr
-    return to_measurement(output, result.exit_code, argv, variant, device, compute_unit)
+    """One executor_runner round of ``variant`` on the session's phone (the runner found or
+    pushed by ``edgeops.plugin.tool_round``, as the adb backend's benchmark_model is)."""
+    big_cores = session.device.labels.get(BIG_CORES_LABEL)
+    ran = tool_round(
+        session, variant, compute_unit, settings, RUNNER_LABEL, RUNNER_NEEDED,
+        lambda runner, remote_model: runner_argv(runner, remote_model, settings, big_cores),
+        check_timeout_s=CHECK_TIMEOUT_S,
+    )  # fmt: skip
+    if isinstance(ran, Measurement):
+        return ran
+    output = ran.result.stdout + "\n" + ran.result.stderr
+    return to_measurement(output, ran.result.exit_code, ran.argv, variant, session.device,
+                          compute_unit)  # fmt: skip
 
 
 def to_measurement(

@@ -196,8 +196,21 @@ class FarmClient:
     def places(self) -> list[FarmPlace]:
         return self._call(self._places())
 
+    async def _sync(self) -> None:
+        """labgrid's ``sync_with_coordinator``, failing at once once the coordinator is gone.
+
+        When the coordinator's update stream ends, labgrid's message pump wakes the syncs
+        pending then and no later one: each read after that waited RPC_TIMEOUT_S (30 s) for
+        an answer nothing would send, and a run whose coordinator died stalled that long.
+        A sync the stream's end woke is a failure too, not the last known state.
+        """
+        if self.session.stopping.is_set() or not await self.session.sync_with_coordinator():
+            raise DeviceError(
+                f"lost the labgrid coordinator at {self.address}: its update stream ended"
+            )
+
     async def _places(self) -> list[FarmPlace]:
-        await self.session.sync_with_coordinator()
+        await self._sync()
         resources = [
             (exporter, group_name, name, entry)
             for exporter, groups in self.session.resources.items()
@@ -337,7 +350,7 @@ class FarmClient:
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
 
         await self.session.stub.AcquirePlace(pb2.AcquirePlaceRequest(placename=place))
-        await self.session.sync_with_coordinator()
+        await self._sync()
 
     def release(self, place: str) -> None:
         with self.lock:
@@ -372,7 +385,7 @@ class FarmClient:
         await self.session.stub.ReleasePlace(
             pb2.ReleasePlaceRequest(placename=place, fromuser=name)
         )
-        await self.session.sync_with_coordinator()
+        await self._sync()
 
     # ------------------------------------------------------------------ closing
 

@@ -23,6 +23,7 @@ from edgeops.plugin import (
     sha256_file,
     write_bytes,
 )
+from edgeops_torch_route.torch_sources import factory_module
 
 from . import convert, recipes, running, work
 
@@ -56,7 +57,7 @@ class OnnxBackend(Backend):
         self, spec: ModelSpec, samples: SampleSet, workdir: Path
     ) -> ReferenceOutputs | None:
         if spec.is_factory:
-            outputs = running.run_torch(convert.load_factory_module(spec), spec, samples)
+            outputs = running.run_torch(factory_module(spec), spec, samples)
             names, framework = tuple(f"output_{k}" for k in range(len(outputs[0]))), "torch"
         elif spec.source_path.suffix == ".onnx":
             # At the spec's input shapes: a resolution sweep rebinds the source first.

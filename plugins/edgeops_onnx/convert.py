@@ -10,10 +10,10 @@ from edgeops.plugin import (
     ModelError,
     ModelSpec,
     copy_file,
-    import_factory,
     quiet,
     write_bytes,
 )
+from edgeops_torch_route.torch_sources import factory_module
 
 if TYPE_CHECKING:
     import onnx
@@ -221,16 +221,6 @@ def rebind(model: onnx.ModelProto, spec: ModelSpec, out: Path) -> onnx.ModelProt
     return bound
 
 
-def load_factory_module(spec: ModelSpec) -> Any:
-    """Import the factory's file and call it: the user's nn.Module, in eval mode."""
-    net = import_factory(spec.source, ModelError, "source")()
-    import torch
-
-    if not isinstance(net, torch.nn.Module):
-        raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
-    return net.eval()
-
-
 def dummy_inputs(spec: ModelSpec) -> tuple[Any, ...]:
     import torch
 
@@ -244,7 +234,7 @@ def dummy_inputs(spec: ModelSpec) -> tuple[Any, ...]:
 def export_factory(spec: ModelSpec, out: Path) -> onnx.ModelProto:
     import torch
 
-    net = load_factory_module(spec)
+    net = factory_module(spec)
     args = dummy_inputs(spec)
     with quiet("torch", "torch.onnx", "onnxscript") as log, torch.no_grad():
         try:

@@ -224,6 +224,7 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
     from onnx import version_converter
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    _ort_tools_without_torch()
     model = onnx.load(str(source))
     opset = next(
         (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), MIN_QUANTIZE_OPSET
@@ -248,6 +249,39 @@ def _preprocessed(source: Path, scratch: Path) -> Path:
         source.unlink()
     _flatten_gemm_biases(prepared)
     return prepared
+
+
+def _ort_tools_without_torch() -> None:
+    """Make ``onnxruntime.tools`` importable without running its ``__init__``'s torch import.
+
+    ``quant_pre_process`` imports ``onnxruntime.tools.symbolic_shape_infer``, and the
+    package's ``__init__`` (onnxruntime 1.31) imports torch whenever it is installed,
+    for a PyTorch export helper (``infer_input_info``) quantization never uses: seconds
+    of CPU and a few hundred MB in every worker that quantizes an ONNX model. The
+    package is made from its own spec instead, with that helper and ``have_torch``
+    resolved on first use, so any other user of the package gets what it had.
+    """
+    import importlib.util
+    import sys
+
+    if "onnxruntime.tools" in sys.modules:
+        return
+    spec = importlib.util.find_spec("onnxruntime.tools")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+
+    def lazy(name: str) -> Any:
+        if name == "have_torch":
+            return importlib.util.find_spec("torch")
+        if name == "infer_input_info":
+            from onnxruntime.tools.pytorch_export_helpers import infer_input_info
+
+            return infer_input_info
+        raise AttributeError(f"module 'onnxruntime.tools' has no attribute {name!r}")
+
+    package.__getattr__ = lazy  # type: ignore[method-assign]
+    sys.modules["onnxruntime.tools"] = package
 
 
 # Where ORT's symbolic shape inference gives up it saves the partly inferred model

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeops.hookspecs import hookimpl
-from edgeops.plugin import CommandContext, Device, Measurement, Session, UsageError, Variant
+from edgeops.plugin import (
+    CommandContext,
+    Device,
+    Measurement,
+    Session,
+    UsageError,
+    Variant,
+    failed_measurement,
+)
 
 if TYPE_CHECKING:
     from .session import SshSession
@@ -102,11 +110,4 @@ def edgeops_measure(session: Session, variant: Variant, compute_unit: str) -> Me
     problem = missing_runtime(session.describe(), variant.path.suffix)
     if problem is None:
         return None
-    return Measurement(
-        variant_id=variant.id,
-        device_id=session.device.id,
-        profile_id=session.device.profile_id,
-        compute_unit=compute_unit,
-        status="unsupported",
-        error=problem,
-    )
+    return failed_measurement(variant, session.device, compute_unit, "unsupported", problem)

@@ -64,6 +64,9 @@ DEFAULT_CACHE_DIR = "~/.cache/edgeops"
 PYTHON_LABEL = "python"
 CPUS_LABEL = PINNED_CPUS_LABEL
 CACHE_DIR_LABEL = "cache_dir"
+# Seconds for the TCP connect, the SSH banner and the login (CONNECT_TIMEOUT_S unless
+# set): a board on a slow link may need more, a lab's own switch far less.
+CONNECT_TIMEOUT_LABEL = "connect_timeout_s"
 
 _CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -97,11 +100,30 @@ _SHA256_SCRIPT = (
 )
 
 
+def _labelled_timeout(device: Device) -> float:
+    """The device's ``connect_timeout_s`` label, else CONNECT_TIMEOUT_S."""
+    text = device.labels.get(CONNECT_TIMEOUT_LABEL)
+    if text is None:
+        return CONNECT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 600:  # NaN and inf fail too
+        raise DeviceError(
+            f"device {device.name!r}: {CONNECT_TIMEOUT_LABEL} = {text!r} is not a number "
+            "of seconds from 0 to 600 (like 10); fix devices.toml"
+        )
+    return value
+
+
 class SshSession:
     """A session to one ``transport = "ssh"`` device, connected on construction."""
 
-    def __init__(self, device: Device, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, device: Device, connect_timeout_s: float | None = None) -> None:
         self.device = device
+        if connect_timeout_s is None:
+            connect_timeout_s = _labelled_timeout(device)
         if not device.address:
             raise DeviceError(
                 f'device {device.name!r} has no address; set address = "HOST[:PORT]" in devices.toml'

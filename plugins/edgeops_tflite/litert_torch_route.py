@@ -24,10 +24,10 @@ from edgeops.plugin import (
     ModelSpec,
     SampleSet,
     StageError,
-    import_factory,
     quiet,
     sample_feeds,
 )
+from edgeops_torch_route.torch_sources import factory_module
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,22 +53,13 @@ def unavailable() -> str | None:
     return None
 
 
-def load_module(spec: ModelSpec) -> Any:
-    net = import_factory(spec.source, ModelError, "source")()
-    import torch
-
-    if not isinstance(net, torch.nn.Module):
-        raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
-    return net.eval()
-
-
 def convert(spec: ModelSpec, out: Path) -> Callable[[dict[str, np.ndarray]], list[np.ndarray]]:
     """Write the fp32 .tflite of ``spec``'s factory to ``out``; return the source as a function."""
     if not spec.inputs:
         raise ModelError(
             f"{spec.source} is a PyTorch factory: add [[model.inputs]] to edgeops.toml"
         )
-    net = load_module(spec)
+    net = factory_module(spec)
     with quiet(*_LOGGERS) as log:
         import litert_torch
         import torch

@@ -43,17 +43,24 @@ def torch_source(
     Any other source is a ``ModelError`` naming ``backend``.
     """
     if spec.is_factory:
-        import torch
-
         if not spec.inputs:
             raise ModelError(f"{spec.source} is a PyTorch factory: add [[model.inputs]]")
-        net = import_factory(spec.source, ModelError, "source")()
-        if not isinstance(net, torch.nn.Module):
-            raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
-        return net.eval(), spec.inputs
+        return factory_module(spec), spec.inputs
     if spec.source_path.suffix == ".onnx":
         return from_onnx(spec.source_path, spec.inputs)
     raise ModelError(f"the {backend} backend cannot read {spec.source_path.name}")
+
+
+def factory_module(spec: ModelSpec) -> Any:
+    """Import the factory's file and call it: the user's nn.Module, in eval mode; a
+    ModelError when it returns anything else. Every backend that runs a factory (ONNX's
+    export, LiteRT's, and the torch routes above) makes it here."""
+    import torch
+
+    net = import_factory(spec.source, ModelError, "source")()
+    if not isinstance(net, torch.nn.Module):
+        raise ModelError(f"{spec.source} returned {type(net).__name__}, not a torch.nn.Module")
+    return net.eval()
 
 
 def formats_needed_first(spec: ModelSpec) -> list[str]:

@@ -152,6 +152,8 @@ def test_boards_sharing_a_host_are_measured_at_once_only_when_pinned_apart(
     result = run_cli(
         "ship", ULTRAFACE, "-p", "rpi5", "-p", "jetson-orin-nano", "--devices", str(devices),
         "--rounds", "2", "--min-runs", "5", "--min-duration-s", "0.3", "--json",
+        # No paced runs (two rates of 0.6 s per probe): the leases are what is looked at.
+        "--paced-fps", "",
         cwd=tmp_path, env=env_for(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -125,6 +125,26 @@ def test_what_is_known_is_still_there():
         assert name in {n for n, _ in second_declarations(tree, declared_defaults())}, where
 
 
+# Run fields named as a setting that hold what the caller made of it, not the setting.
+RESOLVED = {
+    "profiles": "the DeviceProfiles the ids name",
+    "devices": "the Devices found with the inventory",
+    "baseline": "the Results read from the baseline's path",
+}
+
+
+def test_the_run_holds_the_options_and_copies_none_of_their_fields():
+    from dataclasses import fields
+
+    from edgeops.pipeline.protocol import Run
+
+    settings = {name for model in MODELS for name in model.model_fields}
+    held = {f.name: f.type for f in fields(Run)}
+    copied = (held.keys() & settings) - RESOLVED.keys()
+    assert not copied, f"Run declares settings again (read them from run.options): {copied}"
+    assert held["options"] == "ShipOptions" and RESOLVED.keys() <= held.keys()
+
+
 @pytest.mark.parametrize(
     "code",
     [

@@ -326,6 +326,21 @@ def test_an_estimate_missing_for_one_layer_falls_back_to_made_variants():
     assert {s.source for s in mixed.kept_float.sensitivity} == {"variant"}
 
 
+def test_an_estimate_failing_for_one_layer_drops_that_layer_as_a_failed_twin_would():
+    made, asked = made_and_asked(two_layers_matter)
+
+    def estimated(recipe):
+        kept = tuple(recipe.steps[0].params["float_layers"])
+        if kept == ("n5",):
+            raise StageError("float_layers n5 name no module")
+        return fake_quality(two_layers_matter(kept))
+
+    mixed = search(AUTO, fake_quality(1.0), QualitySpec(metric="iou", floor=0.9), made, estimated)
+    ranked = [s.name for s in mixed.kept_float.sensitivity]
+    assert len(ranked) == len(LAYERS) - 1 and "n5" not in ranked
+    assert mixed.kept_float.asked == ("n3", "n7") and asked == [(), ("n3",), ("n3", "n7")]
+
+
 def test_a_wrong_screen_still_ends_with_a_verified_variant():
     spec = QualitySpec(metric="iou", floor=0.9)
     # The screen ranks n7 fifth: doubling passes at 8, bisection (6, 5) settles on 5.

@@ -6,6 +6,7 @@ its per-tensor int8 weights variant fails the floor on the host estimate, and th
 None})``, passes within ``max_drop`` with fewer than 20% of its layers in float.
 """
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,95 @@ def test_w8a8_keeps_the_named_module_float(tmp_path, edgeops_pm, edgeops_workspa
     assert "body.3" not in names and "body.2" in names and "body.4" in names
     assert kept.quality is not None and kept.quality.where == "host-estimate"
     assert bad.status == "error" and "body_3 name no module" in (bad.error or "")
+
+
+W8A8_AUTO = '[[sweep]]\nrecipe = "coreml:w8a8"\nkeep_float = ["none", "auto"]\n'
+
+
+@pytest.mark.slow
+def test_w8a8_detector_keeps_its_output_cat_float(tmp_path, edgeops_pm, edgeops_workspace):
+    """The detector's sensitive layer is the final ``torch.cat`` of its ``forward`` (pixel
+    boxes and [0, 1] scores on one scale), not a module: kept in float as that one call.
+    Slow (about a minute here: 6 W8A8 mlprogram conversions, 8 samples); the layers are
+    ranked by the estimate (no mlprogram), every count tried is a made variant."""
+    from test_keep_float import optimized as detector_optimized
+
+    pipeline, results = detector_optimized(
+        tmp_path, edgeops_pm, edgeops_workspace, W8A8_AUTO, "coreml"
+    )
+    by_name = {v.name: v for v in results.variants}
+    int8, mixed = by_name["coreml:w8a8-none"], by_name["coreml:w8a8-auto"]
+    assert int8.status == "ok" and mixed.status == "ok", (int8.error, mixed.error)
+    assert int8.quality.where == mixed.quality.where == "host-estimate"
+    assert int8.quality.metrics["score_fidelity"] < 0.99 <= mixed.quality.metrics["score_fidelity"]
+    kept = mixed.kept_float
+    assert kept.drop <= kept.max_drop == 0.01
+    # The function calls are layers, by FX node name; the one asked is the output cat.
+    calls = [(x.name, x.op) for x in int8.quantized_layers if not x.op[:1].isupper()]
+    assert calls == [
+        ("add", "add"),
+        ("mul", "mul"),
+        ("mul_1", "mul"),
+        ("cat", "cat"),
+        ("cat_1", "cat"),
+    ]
+    assert kept.asked == ("cat_1",) and kept.layers[0].op == "cat"
+    assert len(kept.layers) < 0.2 * kept.total_layers == 0.2 * len(int8.quantized_layers)
+    assert len(mixed.quantized_layers) == kept.total_layers - len(kept.layers)
+    # Ranked by the estimate, which is never shown as a scored number.
+    assert {s.source for s in kept.sensitivity} == {"estimate"}
+    assert kept.sensitivity[0].name == "cat_1"
+    assert kept.value == mixed.quality.metrics["score_fidelity"]
+
+    # A search cut short (its outcome not cached) runs again from the cache: no estimate
+    # and no variant is computed twice.
+    shutil.rmtree(pipeline.cache.root / "keep-float")
+    asked = []
+    undo = edgeops_pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: asked.append(name), lambda *args: None
+    )
+    try:
+        _, rerun = detector_optimized(tmp_path, edgeops_pm, edgeops_workspace, W8A8_AUTO, "coreml")
+    finally:
+        undo()
+    again = next(v for v in rerun.variants if v.name == "coreml:w8a8-auto")
+    assert again.kept_float == kept
+    assert "edgeops_estimate" not in asked and "edgeops_optimize" not in asked
+
+
+def test_w8a8_keeps_one_function_call_float_not_every_call_of_its_kind():
+    """The per-call mechanism on the real detector, prepared (no calibration): ``cat_1``
+    (the output cat) gets no qconfig, the other ``cat`` keeps its own."""
+    import copy
+
+    import tiny_detector
+    import torch
+    from coremltools.optimize.torch.quantization import (
+        LinearQuantizer,
+        LinearQuantizerConfig,
+        ModuleLinearQuantizerConfig,
+    )
+
+    from edgeops_coreml import activations
+
+    net = tiny_detector.build()
+    calls = activations.function_calls(net)
+    assert calls["cat"] == ("", torch.cat, 0) and calls["cat_1"] == ("", torch.cat, 1)
+
+    def prepared(kept):
+        config = LinearQuantizerConfig(
+            global_config=ModuleLinearQuantizerConfig(
+                quantization_scheme="symmetric", milestones=activations.CALIBRATION_MILESTONES
+            )
+        )
+        quantizer = LinearQuantizer(copy.deepcopy(net), config)
+        activations.keep_calls_float(quantizer, [calls[name] for name in kept])
+        model = quantizer.prepare(example_inputs=(torch.rand(1, 3, 64, 64),), inplace=True)
+        qconfigs = model.meta["_observed_graph_module_attrs"].node_name_to_qconfig
+        return activations.quantized_calls(model, qconfigs), qconfigs
+
+    every, _ = prepared([])
+    assert [name for name, op in every if op == "cat"] == ["cat", "cat_1"]
+    kept, qconfigs = prepared(["cat_1"])
+    assert kept == [x for x in every if x[0] != "cat_1"]
+    assert qconfigs["cat_1"] is None and qconfigs["cat"] is not None

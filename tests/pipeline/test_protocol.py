@@ -9,6 +9,7 @@ import pytest
 from edgeops import hookimpl
 from edgeops.devices.profiles import resolve_profiles
 from edgeops.models import MeasureSettings
+from edgeops.options.ship import ShipOptions
 from edgeops.pipeline import Pipeline
 from edgeops.pipeline.config import load_spec
 from edgeops.pipeline.history import History
@@ -27,12 +28,12 @@ def run(tmp_path, edgeops_pm, edgeops_workspace, local_device):
     host = resolve_profiles(["host"], edgeops_pm)[0].model_copy(update={"formats": ("onnx",)})
     return Run(
         Pipeline(edgeops_pm, edgeops_workspace),
+        ShipOptions(out=tmp_path / "bundle"),
         spec=spec,
         profiles=[host],
         run_id="r1",
         settings=FAST,
         devices=[local_device],
-        out=tmp_path / "bundle",
     )
 
 
@@ -66,9 +67,13 @@ def test_a_ship_runs_the_stages_in_order_and_tells_the_history(run, register_plu
         "finished r1 ok 1 bundle",
     ]
     assert [p.status for p in results.plans] == ["supported"]
-    assert (run.out / "manifest.json").is_file()  # the core's bundle
+    assert (run.options.out / "manifest.json").is_file()  # the core's bundle
     (record,) = History(run.pipeline.workspace.history_path).runs()
-    assert (record.run_id, record.status, record.bundle) == ("r1", "ok", str(run.out.resolve()))
+    assert (record.run_id, record.status, record.bundle) == (
+        "r1",
+        "ok",
+        str(run.options.out.resolve()),
+    )
 
 
 def test_a_plugin_s_pruning_replaces_the_core_rules(run, register_plugin):
@@ -103,8 +108,8 @@ def test_select_then_bundle_writes_through_a_plugin_s_bundle(run, register_plugi
     register_plugin(ResultsOnly())
     selected = run_stages(run, measured, "select", "bundle")
     assert [p.status for p in selected.plans] == ["supported"]
-    assert run.bundle == run.out
-    assert sorted(p.name for p in run.out.iterdir()) == ["results.json"]
+    assert run.bundle == run.options.out
+    assert sorted(p.name for p in run.options.out.iterdir()) == ["results.json"]
 
 
 def test_a_run_that_fails_is_recorded_failed_with_what_it_made(run, register_plugin):

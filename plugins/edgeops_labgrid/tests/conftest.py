@@ -14,15 +14,17 @@ from farm_testing import Farm, start_farm, stop_farm
 
 @pytest.fixture
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    """A farm of the test's own, to kill parts of."""
-    started = start_farm(tmp_path_factory.mktemp("farm"))
+    """A farm of the test's own, to kill parts of: its boards, no phone (the tests that
+    kill parts measure on boards; adbd and its place cost a few seconds per start)."""
+    started = start_farm(tmp_path_factory.mktemp("farm"), with_adb=False)
     yield started
     stop_farm(started)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    """One farm for a module's tests that leave it whole."""
+    """One farm for the tests that leave it whole, in both modules: under xdist they
+    share one worker (the root conftest groups a plugin's tests), so it starts once."""
     started = start_farm(tmp_path_factory.mktemp("farm"))
     yield started
     stop_farm(started)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from edgeops.errors import DeviceError, UsageError
-from edgeops_labgrid.client import FarmClient, client_name
+from edgeops_labgrid.client import RPC_TIMEOUT_S, FarmClient, client_name
 from edgeops_labgrid.config import farm_devices, read_farm, tags_of
 from edgeops_labgrid.testing_farm import free_port
 
@@ -140,6 +140,15 @@ def test_edgeops_devices_shows_places_tags_holders_and_health(farm, tmp_path):
             capture_output=True, text=True, timeout=120,
             env={**os.environ, **farm.env(tmp_path), "COLUMNS": "250"},
         )  # fmt: skip
+        # The coordinator dies: the next read fails at once, naming it, instead of
+        # waiting RPC_TIMEOUT_S for an answer to a sync nothing will send.
+        farm.coordinator.kill()
+        started = time.monotonic()
+        with pytest.raises(DeviceError, match="lost the labgrid coordinator at .*stream ended"):
+            while time.monotonic() - started < RPC_TIMEOUT_S:
+                holder.places()  # the last known state until the client sees the stream end
+                time.sleep(0.05)
+        assert time.monotonic() - started < RPC_TIMEOUT_S / 2
     assert shown.returncode == 0, shown.stderr
     (row,) = [r for r in json.loads(shown.stdout)["devices"] if r["transport"] == "labgrid"]
     assert row["profile"] == "rpi5" and row["reachable"]

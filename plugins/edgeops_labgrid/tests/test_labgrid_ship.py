@@ -117,12 +117,16 @@ def test_two_concurrent_ships_never_measure_on_the_same_place(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-def test_a_killed_ship_frees_its_places(farm, tiny_onnx_model, tmp_path, signum):
+def test_a_killed_ship_frees_its_places(shared_farm, tiny_onnx_model, tmp_path, signum):
+    # The shared farm: a killed ship leaves it whole (what this test asserts), so it
+    # needs no farm of its own (about 10 s to start). Only this run's events count.
+    farm = shared_farm
+    before = len(holds(farm))
     run = ship(farm, tiny_onnx_model, tmp_path, "--rounds", "50")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(
-            what == "acquired" for _p, what, _h in holds(farm)
+            what == "acquired" for _p, what, _h in holds(farm)[before:]
         ):
             assert run.poll() is None, run.communicate()[1][-2000:]
             time.sleep(0.1)

@@ -152,3 +152,22 @@ def test_a_black_holed_address_gives_up_within_the_connect_timeout(sshd, ssh_kno
     assert f"127.0.0.1:{port}" in message and "cannot connect over SSH" in message, message
     assert "no answer to the TCP connect in 1.5 s" in message
     assert f"no firewall drops port {port}" in message
+
+
+def test_the_connect_timeout_label_bounds_the_wait_and_a_bad_one_is_one_line(sshd):
+    from edgeops_ssh.testing_sshd import black_holed_port
+
+    with black_holed_port() as port:
+        base = sshd.device().model_copy(update={"address": f"127.0.0.1:{port}"})
+        device = base.model_copy(update={"labels": {**base.labels, "connect_timeout_s": "1"}})
+        started = time.monotonic()
+        with pytest.raises(DeviceError, match="no answer to the TCP connect in 1 s"):
+            SshSession(device)
+        assert time.monotonic() - started < 5
+    for bad in ("soon", "0", "-3", "inf", "nan", "601"):
+        labels = {**base.labels, "connect_timeout_s": bad}
+        with pytest.raises(DeviceError) as caught:
+            SshSession(base.model_copy(update={"labels": labels}))
+        message = str(caught.value)
+        assert "\n" not in message and f"connect_timeout_s = {bad!r}" in message, message
+        assert "fix devices.toml" in message
