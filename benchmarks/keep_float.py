@@ -39,6 +39,7 @@ import argparse
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ SWEEPS = {
     # Per channel (coreai-opt's int8 preset): the segmenter's one-channel head is per tensor.
     "coreai": (
         '[[sweep]]\nrecipe = "coreai:quantize"\ndtype = "int8"\nkeep_float = ["none", "auto"]\n',
+        # W8A8 (activations too, calibrated on the samples): where int8 breaks the detector.
+        '[[sweep]]\nrecipe = "coreai:w8a8"\nkeep_float = ["none", "auto"]\n',
     ),
 }
 
@@ -149,12 +152,14 @@ def main() -> None:
         "| model | variant | metric | value | floor | size (KB) | host p50 (ms) | layers in float |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    ranked: list[tuple[str, Any]] = []
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             (folder / "edgeops.toml").write_text(
                 config(name, formats, args.float_layers, args.recipes)
             )
+            started = time.perf_counter()
             results = (
                 estimated(folder, formats)
                 if args.no_measure or set(formats) <= {"coreml", "coreai"}
@@ -172,6 +177,7 @@ def main() -> None:
                     progress=False,
                 )
             )
+            print(f"({name}: {time.perf_counter() - started:.0f} s)")
             metric = results.spec.quality.metric
             for variant in [v for v in results.variants if v.format in formats]:
                 # Core ML's and Core AI's float row: the converted base (Core ML: fp16
@@ -210,6 +216,12 @@ def main() -> None:
                     f"{'-' if not p50 else f'{min(p50):.3f}'} | {layers} |"
                     + ("" if variant.status == "ok" else f" failed: {variant.error}")
                 )
+                if kept:
+                    ranked.append((variant.name, kept))
+    for variant_name, kept in ranked:
+        top = ", ".join(f"{s.name} {s.value:.4f} ({s.source})" for s in kept.sensitivity[:3])
+        tried = ", ".join(f"{count}: {value:.4f}" for count, value in kept.tried)
+        print(f"{variant_name}: most sensitive (alone in float) {top}; counts tried {tried}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

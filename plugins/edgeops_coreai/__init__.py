@@ -102,10 +102,11 @@ class CoreAIBackend(Backend):
 
     def recipes(self) -> RecipeBook:
         """Every coreai-opt recipe; all of them need OS 27. ``[[sweep]]`` tables may cross
-        ``coreai:quantize`` (weights, computing in fp16) with ``keep_float``."""
+        ``coreai:quantize`` (weights, computing in fp16) and ``coreai:w8a8`` (weights and
+        activations) with ``keep_float``."""
         return RecipeBook(
             names=tuple(c.name for c in recipes.catalogue()),
-            families=(recipes.QUANTIZE_FAMILY,),
+            families=(recipes.QUANTIZE_FAMILY, recipes.W8A8_FAMILY),
         )
 
     def propose(self, artifact: Artifact, profiles: list[DeviceProfile]) -> list[Recipe]:
@@ -122,7 +123,10 @@ class CoreAIBackend(Backend):
         parent = artifact.path
         source = torch_sources.convertible_spec(context.spec, list(context.artifacts))
         convert.BUILD_INFO.write_variant(
-            workdir, parent, recipe.name, lambda: optimize.make_variant(parent, recipe, out, source)
+            workdir,
+            parent,
+            recipe.name,
+            lambda: optimize.make_variant(parent, recipe, out, source, context.samples),
         )
         # The modules whose weights are int8: the layers a keep_float = "auto" search may
         # keep in float (compress.quantized_modules).
@@ -144,6 +148,23 @@ class CoreAIBackend(Backend):
         # The whole spec: its labels and user metric are scored too, and the outputs kept.
         return compare_with_reference(
             context.spec, context.reference, outputs, where="host", keep=outputs_dir
+        )
+
+    def estimate(self, artifact: Artifact, recipe: Recipe, context: BuildContext) -> Quality | None:
+        """coreai-opt's prepared (fake-quantized) module for ``recipe``, run by torch on the
+        run's samples: no export, no conversion, no Core AI runtime (optimize.estimate_outputs).
+        None for a recipe without a quantizing step. Labelled ``host-estimate``: a keep_float
+        search ranks layers by it, and scores every variant it keeps with ``evaluate``."""
+        if context.samples is None or context.reference is None:
+            return None
+        from . import optimize
+
+        source = torch_sources.convertible_spec(context.spec, list(context.artifacts))
+        outputs = optimize.estimate_outputs(recipe, source, context.samples)
+        if outputs is None:
+            return None
+        return compare_with_reference(
+            context.spec, context.reference, outputs, where="host-estimate"
         )
 
     def predict(

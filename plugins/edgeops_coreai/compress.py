@@ -10,12 +10,21 @@
   its ``float_layers`` are ``module_name_configs={name: None}``, and the modules it
   quantized (weights parametrized with a fake quantizer after ``prepare``) are
   recorded as ``quantized_layers`` for a ``keep_float = "auto"`` search.
+- ``W8A8``: ``Quantizer`` in graph mode (``torch.export``) with int8 weights per
+  channel and int8 activations per tensor (coreai-opt's default activation spec)
+  on every op it annotates, calibrated on the run's samples
+  (``Quantizer.calibration_mode``); its ``float_layers`` are ops of the exported
+  graph (``cat_1``), ``ModuleQuantizerConfig(op_name_config={name: None})``, so an
+  op that is no module (a ``torch.cat`` in ``forward``) can stay in float; the ops
+  it annotated are recorded as ``quantized_layers``.
 - ``Prune``: ``MagnitudePruner`` with ``PruningSpec(target_sparsity)``, unstructured.
 - ``Float16``: ``cast_fp32_to_fp16`` on the exported program (convert.to_asset).
 
 A compressor is finalized for torch (weights folded back, dense) when another
 step follows, and for Core AI (custom ops ``lut_to_dense``, ``sparse_to_dense``,
-dequantize) when it is the last, so the asset stores the compressed form.
+dequantize) when it is the last, so the asset stores the compressed form. For a
+host estimate (``finalize=False``) the last is left prepared: coreai-opt's fake
+quantizers computing in torch what the asset will hold, with no export.
 
 What a recipe reached is checked, not assumed (as the Core ML backend checks
 pruning): the sparsity of the pruned weights in torch, and the bits per weight of
@@ -24,13 +33,14 @@ the saved asset from its own summary of stored constants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgeops.plugin import StageError, StepConfig, quiet
 
 from .sdk import NOISY_LOGGERS, coreai_opt, short
-from .steps import Float16, Palettize, Prune, Quantize
+from .steps import W8A8, Float16, Palettize, Prune, Quantize
 
 # Reached sparsity may fall short of the asked one only by rounding per tensor.
 SPARSITY_TOLERANCE = 0.01
@@ -58,13 +68,25 @@ class Compressed:
     float_weight_elements: int = 0
 
 
-def apply(module: Any, steps: list[StepConfig], example: tuple[Any, ...]) -> Compressed:
-    """``module`` with every step applied, the last compressor finalized for Core AI."""
+def apply(
+    module: Any,
+    steps: list[StepConfig],
+    example: tuple[Any, ...],
+    calibration: Sequence[tuple[Any, ...]] = (),
+    finalize: bool = True,
+) -> Compressed:
+    """``module`` with every step applied, the last compressor finalized for Core AI, or,
+    with ``finalize=False``, left prepared (fake-quantized) for a torch estimate.
+
+    ``calibration``: the inputs a ``W8A8`` step calibrates its activation ranges on.
+    """
     out = Compressed(module)
     compressors = [s for s in steps if not isinstance(s, Float16)]
     pruned = False
     for k, step in enumerate(compressors):
         last = k == len(compressors) - 1
+        # The last compressor's prepared module is the estimate (no finalize at all).
+        prepared_only = last and not finalize
         try:
             with quiet(*NOISY_LOGGERS):
                 if isinstance(step, Prune):
@@ -75,7 +97,13 @@ def apply(module: Any, steps: list[StepConfig], example: tuple[Any, ...]) -> Com
                     out.module = _palettize(out.module, step, example, last, joint=pruned)
                 elif isinstance(step, Quantize):
                     out.float_weight_elements = _check_float_layers(out.module, step.float_layers)
-                    out.module, out.quantized_layers = _quantize(out.module, step, example, last)
+                    out.module, out.quantized_layers = _quantize(
+                        out.module, step, example, last, prepared_only
+                    )
+                elif isinstance(step, W8A8):
+                    out.module, out.quantized_layers, out.float_weight_elements = _w8a8(
+                        out.module, step, example, calibration, last, prepared_only
+                    )
         except StageError:
             raise
         except Exception as exc:
@@ -152,14 +180,11 @@ def _palettize(
     return palettizer.finalize(backend=_backend(last))
 
 
-def _quantize(
-    module: Any, step: Quantize, example: tuple[Any, ...], last: bool
-) -> tuple[Any, list[list[str]]]:
-    import re
-
+def _weight_spec(dtype: str, per_block: bool, block_size: int) -> Any:
+    """Symmetric integer weights, one scale per output channel or per block of inputs."""
     import torch
 
-    q = coreai_opt().quantization
+    q = coreai_opt().quantization  # first: sdk.py imports it with its logs silenced
     from coreai_opt.quantization.spec import (
         PerBlockGranularity,
         PerChannelGranularity,
@@ -167,15 +192,22 @@ def _quantize(
     )
 
     granularity = (
-        PerBlockGranularity(axis=None, block_size=step.block_size)
-        if step.granularity == "per_block"
+        PerBlockGranularity(axis=None, block_size=block_size)
+        if per_block
         else PerChannelGranularity(axis=None)
     )
-    weight_spec = q.QuantizationSpec(
-        dtype=getattr(torch, step.dtype),
-        qscheme=QuantizationScheme.SYMMETRIC,
-        granularity=granularity,
+    return q.QuantizationSpec(
+        dtype=getattr(torch, dtype), qscheme=QuantizationScheme.SYMMETRIC, granularity=granularity
     )
+
+
+def _quantize(
+    module: Any, step: Quantize, example: tuple[Any, ...], last: bool, prepared_only: bool
+) -> tuple[Any, list[list[str]]]:
+    import re
+
+    q = coreai_opt().quantization
+    weight_spec = _weight_spec(step.dtype, step.granularity == "per_block", step.block_size)
     # Eager mode: 6 s on the U-Net where graph mode (the presets' default) took 101 s,
     # for the same weight-only result (measured on this machine, coreai-opt 0.4.0).
     # module_name_configs keys are regular expressions (re.fullmatch): names escaped.
@@ -189,7 +221,89 @@ def _quantize(
     quantizer = q.Quantizer(module, config)
     prepared = quantizer.prepare(example)
     layers = quantized_modules(prepared)
+    if prepared_only:
+        return prepared, layers
     return quantizer.finalize(prepared, backend=_backend(last)), layers
+
+
+def _w8a8(
+    module: Any,
+    step: W8A8,
+    example: tuple[Any, ...],
+    calibration: Sequence[tuple[Any, ...]],
+    last: bool,
+    prepared_only: bool,
+) -> tuple[Any, list[list[str]], int]:
+    """int8 weights and activations in graph mode, calibrated on ``calibration``; the
+    module, the ops it quantized, and the weight elements of the ops kept in float."""
+    import re
+
+    import torch
+
+    q = coreai_opt().quantization
+    from coreai_opt.quantization.spec import default_activation_quantization_spec
+
+    if not calibration:
+        raise StageError("w8a8 needs the run's samples to calibrate its activation ranges")
+    activations = default_activation_quantization_spec()
+    # Graph mode: only the exported graph names an op that is no module (a torch.cat in
+    # forward), and op_name_config keys are regular expressions over those names.
+    config = q.QuantizerConfig(
+        global_config=q.ModuleQuantizerConfig(
+            op_input_spec={"*": activations},
+            op_output_spec={"*": activations},
+            op_state_spec={"weight": _weight_spec("int8", False, 0)},
+            op_name_config={re.escape(name): None for name in step.float_layers},
+        ),
+        execution_mode=q.ExecutionMode.GRAPH,
+    )
+    quantizer = q.Quantizer(module, config)
+    prepared = quantizer.prepare(example)
+    check_float_ops(prepared, step.float_layers)
+    with torch.no_grad(), quantizer.calibration_mode(prepared):
+        for args in calibration:
+            prepared(*args)
+    layers = quantized_ops(prepared)
+    kept = float_op_weight_elements(prepared, step.float_layers)
+    if prepared_only:
+        return prepared, layers, kept
+    return quantizer.finalize(prepared, backend=_backend(last)), layers, kept
+
+
+def float_op_weight_elements(prepared: Any, float_layers: Sequence[str]) -> int:
+    """Weight elements the ops in ``float_layers`` read straight from a parameter: a kept
+    conv's weight has no fake quantizer between it and the op, so it stays float."""
+    kept = set(float_layers)
+    total = 0
+    for node in prepared.graph.nodes:
+        if node.op == "call_function" and node.name in kept:
+            for arg in node.all_input_nodes:
+                if arg.op == "get_attr" and str(arg.target).endswith("weight"):
+                    total += int(arg.meta["val"].numel())
+    return total
+
+
+def check_float_ops(prepared: Any, float_layers: Sequence[str]) -> None:
+    """Fail on a name that is no op of the exported graph: op_name_config would match
+    nothing and silently keep nothing in float."""
+    ops = {node.name for node in prepared.graph.nodes if node.op == "call_function"}
+    unknown = sorted(set(float_layers) - ops)
+    if unknown:
+        raise StageError(
+            f"float_layers {', '.join(unknown)} name no op of this model's exported graph; "
+            "use the names in the variant's quantized_layers"
+        )
+
+
+def quantized_ops(prepared: Any) -> list[list[str]]:
+    """[op name, op type] of each op the graph-mode quantizer annotated (its inputs,
+    outputs or weight quantized): an op kept in float (op_name_config None) has no
+    annotation, so it is not listed. The type is the aten op's name (``conv2d``, ``cat``)."""
+    return [
+        [node.name, str(getattr(node.target, "_opname", node.target))]
+        for node in prepared.graph.nodes
+        if node.op == "call_function" and "quantization_annotation" in node.meta
+    ]
 
 
 def quantized_modules(prepared: Any) -> list[list[str]]:
@@ -271,6 +385,8 @@ def expected_storage(steps: list[StepConfig]) -> list[tuple[str, float]]:
             out.append((f"UInt{step.nbits}", MIN_COVERAGE * kept))
         elif isinstance(step, Quantize):
             out.append(("Int8" if step.dtype == "int8" else "Int4", MIN_COVERAGE * kept))
+        elif isinstance(step, W8A8):
+            out.append(("Int8", MIN_COVERAGE * kept))
     if any(isinstance(s, Float16) for s in steps) and not out:
         out.append(("Float16", MIN_COVERAGE))
     return out

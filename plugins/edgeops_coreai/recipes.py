@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edgeops.plugin import DeviceProfile, Recipe, RecipeFamily, StepConfig
 
-from .steps import Float16, Palettize, Prune, Quantize
+from .steps import W8A8, Float16, Palettize, Prune, Quantize
 
 FORMAT = "coreai"
 OWNER = "coreai"
@@ -109,5 +109,18 @@ QUANTIZE_FAMILY = RecipeFamily(
     steps=(Quantize, Float16),
     fixed={"deployment_target": DEPLOYMENT_TARGET, "compute_precision": "float16"},
     description="coreai-opt weight quantization, fp16 compute; keep_float keeps modules in float",
+    owner=OWNER,
+)
+
+# int8 weights and activations (the Neural Engine's W8A8), fp16 elsewhere; a sweep family
+# only, not proposed: its graph-mode prepare and calibration cost every run seconds to
+# minutes. keep_float keeps ops of the exported graph in float, a torch.cat included.
+W8A8_FAMILY = RecipeFamily(
+    name="w8a8",
+    format=FORMAT,
+    steps=(W8A8, Float16),
+    fixed={"deployment_target": DEPLOYMENT_TARGET, "compute_precision": "float16"},
+    description="coreai-opt int8 weights and activations calibrated on the samples, fp16 "
+    "compute; keep_float keeps ops of the exported graph in float",
     owner=OWNER,
 )

@@ -55,6 +55,22 @@ class Quantize(KeepFloatStep):
         return self
 
 
+class W8A8(KeepFloatStep):
+    """int8 weights (symmetric, per channel) and int8 activations (symmetric, per tensor),
+    calibrated on the run's samples (coreai-opt ``Quantizer`` in graph mode).
+
+    ``float_layers`` are op names of the exported graph (``cat_1``, ``conv2d_3``), as
+    ``quantized_layers`` names them; each goes to ``ModuleQuantizerConfig(op_name_config=
+    {name: None})``, which leaves that op's inputs, output and weight in float.
+    """
+
+    op: ClassVar[str] = "w8a8"
+    kind_fields: ClassVar[tuple[str, ...] | None] = ()
+    calibration: Literal["samples"] = Field(
+        "samples", description="What the activation ranges are calibrated on"
+    )
+
+
 class Prune(StepConfig):
     op: ClassVar[str] = "prune"
     kind_fields: ClassVar[tuple[str, ...] | None] = ()
@@ -71,4 +87,4 @@ class Float16(StepConfig):
     # keeping fp32 only where an activation would overflow fp16.
 
 
-STEP_TYPES: tuple[type[StepConfig], ...] = (Palettize, Quantize, Prune, Float16)
+STEP_TYPES: tuple[type[StepConfig], ...] = (Palettize, Quantize, W8A8, Prune, Float16)
