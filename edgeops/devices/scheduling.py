@@ -166,6 +166,10 @@ class MeasureRunner:
             return "unsupported", "no installed plugin measures it there"
         if measured.status == "ok":
             return "measured", ""
+        if measured.status == "unsupported":
+            # The variant cannot run on that unit (an ExecuTorch program lowered for
+            # another delegate): nothing failed, and the summary must not count it so.
+            return "unsupported", measured.error or "not supported there"
         return "failed", f"{measured.status}: {measured.error or 'no detail'}"
 
 
